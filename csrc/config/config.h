@@ -1,0 +1,33 @@
+// Loading the job config: YAML file + --set overrides -> validated JobConfig proto.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.pb.h"
+
+namespace trainrun::config {
+
+// Reads the YAML file at `path`, applies `overrides` ("a.b=value", YAML scalar or flow
+// syntax such as "[64,32]"), and validates against config.proto. Throws ConfigError with one
+// line naming the key and what was expected (or the file and line for malformed YAML).
+JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Same, from YAML text; `source` names the text in error messages.
+JobConfig parseJobConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                         const std::string& source);
+
+// The resolved config as YAML: every field, defaults included, in schema order.
+std::string toYaml(const JobConfig& config);
+
+// run.name, else $TRAINING_JOB_NAME, else the stem of `config_path` ("configs/a.yaml" -> "a").
+std::string runName(const JobConfig& config, const std::string& config_path);
+
+// Hidden layer widths with the default applied.
+std::vector<int64_t> mlpHidden(const JobConfig& config);
+
+// The data file the job reads: data.path, else $TRAINRUN_DATA_DIR/<file>, else data/<file>
+// (digits: digits.csv.gz). Empty for data that needs no file (synthetic).
+std::string dataPath(const JobConfig& config);
+
+}  // namespace trainrun::config

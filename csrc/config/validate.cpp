@@ -1,0 +1,146 @@
+// Config checks beyond types: the schema's (min)/(max)/(choices) options and cross-field rules.
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config/internal.h"
+#include "core/error.h"
+
+namespace trainrun::config::internal {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+bool isInteger(const FieldDescriptor* field) {
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+    case FieldDescriptor::CPPTYPE_INT64:
+    case FieldDescriptor::CPPTYPE_UINT32:
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The value of a numeric field (element `index` when repeated) printed as the user wrote it,
+// and as a double for the comparison (the bounds are doubles in the schema).
+std::string numberText(const Message& m, const FieldDescriptor* f, int index, double* value) {
+  const auto* r = m.GetReflection();
+  const bool rep = f->is_repeated();
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32: {
+      const int32_t v = rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
+      *value = v;
+      return std::to_string(v);
+    }
+    case FieldDescriptor::CPPTYPE_INT64: {
+      const int64_t v = rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
+      *value = static_cast<double>(v);
+      return std::to_string(v);
+    }
+    case FieldDescriptor::CPPTYPE_UINT32: {
+      const uint32_t v = rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
+      *value = v;
+      return std::to_string(v);
+    }
+    case FieldDescriptor::CPPTYPE_UINT64: {
+      const uint64_t v = rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
+      *value = static_cast<double>(v);
+      return std::to_string(v);
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      *value = rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
+      return formatDouble(*value);
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      *value = rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
+      return formatDouble(*value);
+    default:
+      return "";
+  }
+}
+
+void checkRange(const Message& m, const FieldDescriptor* f, int index, const std::string& key) {
+  const auto& options = f->options();
+  const bool has_min = options.HasExtension(trainrun::config::min);
+  const bool has_max = options.HasExtension(trainrun::config::max);
+  if (!has_min && !has_max) return;
+  double value = 0;
+  const std::string got = numberText(m, f, index, &value);
+  const double lo = options.GetExtension(trainrun::config::min);
+  const double hi = options.GetExtension(trainrun::config::max);
+  if ((has_min && value < lo) || (has_max && value > hi)) {
+    std::string rule;
+    if (has_min && has_max) {
+      rule = "between " + formatDouble(lo) + " and " + formatDouble(hi);
+    } else {
+      rule = has_min ? ">= " + formatDouble(lo) : "<= " + formatDouble(hi);
+    }
+    throw ConfigError(key + " must be " + rule + " (got " + got + ")");
+  }
+}
+
+void checkChoice(const std::string& value, const FieldDescriptor* f, const std::string& key) {
+  const auto& options = f->options();
+  const int n = options.ExtensionSize(trainrun::config::choices);
+  if (n == 0) return;
+  std::vector<std::string> allowed;
+  for (int i = 0; i < n; ++i) allowed.push_back(options.GetExtension(trainrun::config::choices, i));
+  if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return;
+  std::string msg = key + " must be one of " + joinNames(allowed) + " (got '" + value + "')";
+  const std::string guess = closestMatch(value, allowed);
+  if (!guess.empty()) msg += "; did you mean '" + guess + "'?";
+  throw ConfigError(msg);
+}
+
+// Checks every field, set or not: defaults are values too, and a schema edit that gives a
+// field an out-of-range default should fail the tests, not a run.
+void checkOptions(const Message& m, const std::string& prefix) {
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    const std::string key = prefix.empty() ? f->name() : prefix + "." + f->name();
+    const int count = f->is_repeated() ? r->FieldSize(m, f) : 1;
+    for (int j = 0; j < count; ++j) {
+      const std::string item = f->is_repeated() ? key + "[" + std::to_string(j) + "]" : key;
+      if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        checkOptions(f->is_repeated() ? r->GetRepeatedMessage(m, f, j) : r->GetMessage(m, f), item);
+      } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+        checkChoice(f->is_repeated() ? r->GetRepeatedString(m, f, j) : r->GetString(m, f), f, item);
+      } else if (isInteger(f) || f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE ||
+                 f->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT) {
+        checkRange(m, f, j, item);
+      }
+    }
+  }
+}
+
+void checkCrossField(const JobConfig& config) {
+  const TrainConfig& train = config.train();
+  if (train.global_batch_size() % train.grad_accum_steps() != 0) {
+    throw ConfigError("train.global_batch_size (" + std::to_string(train.global_batch_size()) +
+                      ") must be divisible by train.grad_accum_steps (" +
+                      std::to_string(train.grad_accum_steps()) + ")");
+  }
+  // Fail at load, on the launcher, rather than in every rank after the processes start.
+  const std::string data_file = dataPath(config);
+  if (!data_file.empty() && !std::filesystem::exists(data_file)) {
+    const std::string fix = config.data().path().empty()
+                                ? "run scripts/setup.sh to fetch it, or set data.path"
+                                : "check data.path";
+    throw ConfigError("data file '" + data_file + "' not found (" + fix + ")");
+  }
+}
+
+}  // namespace
+
+void validateJobConfig(const JobConfig& config) {
+  checkOptions(config, "");
+  checkCrossField(config);
+}
+
+}  // namespace trainrun::config::internal

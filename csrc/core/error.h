@@ -1,0 +1,42 @@
+// Error types thrown at API boundaries; each maps to one user-facing line and an exit code.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace trainrun {
+
+// Base of every error trainrun throws on purpose. what() is a complete sentence for the user.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+  // Process exit code main() uses when this error ends the program.
+  virtual int exitCode() const { return 1; }
+};
+
+// Bad job config, CLI flag or input file: the user must fix something. Exit code 2.
+class ConfigError : public Error {
+ public:
+  using Error::Error;
+  int exitCode() const override { return 2; }
+};
+
+// A collective or the rendezvous failed (peer died, mismatched ranks, transport error).
+class CommError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A blocking call ran past its deadline.
+class TimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Reading or writing checkpoint / artifact storage failed.
+class StorageError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace trainrun

@@ -1,0 +1,55 @@
+// Joins the job described by torchrun's environment variables.
+#include "dist/init.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "core/env.h"
+#include "core/error.h"
+#include "dist/gloo/gloo_communicator.h"
+
+namespace trainrun {
+namespace {
+
+int envInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  try {
+    return std::stoi(v);
+  } catch (const std::exception&) {
+    throw ConfigError(std::string("environment variable ") + name + "='" + v +
+                      "' is not an integer");
+  }
+}
+
+}  // namespace
+
+DistContext initDistributed(const config::JobConfig& config) {
+  DistContext ctx;
+  ctx.world_size = envInt(env::kWorldSize, 1);
+  ctx.rank = envInt(env::kRank, 0);
+  ctx.local_rank = envInt(env::kLocalRank, ctx.rank);
+  ctx.local_world_size = envInt(env::kLocalWorldSize, ctx.world_size);
+  if (ctx.world_size < 1 || ctx.rank < 0 || ctx.rank >= ctx.world_size)
+    throw ConfigError("RANK=" + std::to_string(ctx.rank) + " and WORLD_SIZE=" +
+                      std::to_string(ctx.world_size) + " are inconsistent");
+  if (ctx.world_size == 1) return ctx;
+
+  const char* addr = std::getenv(env::kMasterAddr);
+  const int port = envInt(env::kMasterPort, 0);
+  if (addr == nullptr || port <= 0)
+    throw ConfigError("WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT (start ranks with trainrun)");
+  auto timeout = std::chrono::milliseconds(static_cast<int64_t>(config.dist().timeout_s() * 1000));
+  ctx.store = Store::connect(addr, static_cast<uint16_t>(port), timeout);
+
+  // dist.backend: auto resolves to gloo on CPU-only builds; NCCL joins with the GPU path.
+  GlooOptions gloo;
+  gloo.timeout = timeout;
+  if (const char* ifname = std::getenv(env::kGlooSocketIfname)) gloo.interface = ifname;
+  // All ranks on one node talk over loopback; across nodes, bind the hostname's address.
+  if (ctx.local_world_size != ctx.world_size) gloo.hostname.clear();
+  ctx.comm = makeGlooCommunicator(*ctx.store, "gloo/", ctx.rank, ctx.world_size, gloo);
+  return ctx;
+}
+
+}  // namespace trainrun

@@ -1,0 +1,45 @@
+// Key-value rendezvous store shared by all ranks of a job (LibTorch's c10d TCPStore underneath).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+namespace trainrun {
+
+// Contract: every call is thread-safe; get() and wait() block until the key exists or the
+// timeout passes (then TimeoutError). The launcher hosts the store; ranks connect to it.
+class Store {
+ public:
+  static constexpr std::chrono::milliseconds kDefaultTimeout{std::chrono::minutes(5)};
+
+  // Hosts the store on `port` of all interfaces. If the port is taken, hosts it on a free
+  // port instead; port() tells which one.
+  static std::unique_ptr<Store> host(uint16_t port,
+                                     std::chrono::milliseconds timeout = kDefaultTimeout);
+  // Connects to a store hosted at addr:port, retrying until `timeout`.
+  static std::unique_ptr<Store> connect(const std::string& addr, uint16_t port,
+                                        std::chrono::milliseconds timeout = kDefaultTimeout);
+
+  uint16_t port() const { return port_; }
+  void set(const std::string& key, const std::string& value);
+  std::string get(const std::string& key, std::chrono::milliseconds timeout = kDefaultTimeout);
+  int64_t add(const std::string& key, int64_t delta);
+  void wait(const std::vector<std::string>& keys,
+            std::chrono::milliseconds timeout = kDefaultTimeout);
+
+  // The c10d store itself, for c10d process groups.
+  const c10::intrusive_ptr<c10d::Store>& c10dStore() const { return store_; }
+
+ private:
+  Store(c10::intrusive_ptr<c10d::Store> store, uint16_t port)
+      : store_(std::move(store)), port_(port) {}
+  c10::intrusive_ptr<c10d::Store> store_;
+  uint16_t port_;
+};
+
+}  // namespace trainrun

@@ -1,0 +1,23 @@
+// The built-in MLP: Linear layers fc0..fcN with ReLU between them.
+#pragma once
+
+#include <vector>
+
+#include "models/model.h"
+
+namespace trainrun {
+
+class Mlp : public Model {
+ public:
+  // widths: in_features, hidden..., num_classes.
+  explicit Mlp(std::vector<int64_t> widths);
+  torch::Tensor forward(const torch::Tensor& x) override;
+  double flopsPerSample() const override;
+  torch::jit::Module toTorchScript() const override;
+
+ private:
+  std::vector<int64_t> widths_;
+  std::vector<torch::nn::Linear> layers_;
+};
+
+}  // namespace trainrun

@@ -1,0 +1,32 @@
+// Model: what the trainer needs of a model, whether built in or loaded.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "config/config.h"
+
+namespace trainrun {
+
+class Model : public torch::nn::Module {
+ public:
+  // (B, in_features) float -> (B, num_classes) logits.
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // Forward + backward FLOPs for one sample (for throughput and MFU).
+  virtual double flopsPerSample() const = 0;
+  // A TorchScript module with the same parameter names and a forward(), for the artifact:
+  // Python's torch.jit.load(path)(x) reproduces forward(x).
+  virtual torch::jit::Module toTorchScript() const = 0;
+};
+
+// The built-in model named by model.name, sized for the data.
+std::shared_ptr<Model> makeModel(const config::JobConfig& config, int64_t in_features,
+                                 int64_t num_classes);
+
+// Writes model.toTorchScript() to `path` atomically (temporary file, then rename).
+void saveTorchScript(const Model& model, const std::string& path);
+
+}  // namespace trainrun

@@ -1,0 +1,53 @@
+// Trainer: the data-parallel training loop that wires data, model, Reducer and metrics.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "data/dataset.h"
+#include "data/sampler.h"
+#include "ddp/reducer.h"
+#include "dist/init.h"
+#include "metrics/metrics.h"
+#include "models/model.h"
+
+namespace trainrun {
+
+struct EvalResult {
+  double loss = 0;      // mean cross-entropy over the eval set
+  double accuracy = 0;  // fraction of eval samples classified right
+};
+
+class Trainer {
+ public:
+  // `config_path` only names the run when neither run.name nor TRAINING_JOB_NAME is set.
+  Trainer(config::JobConfig config, std::string config_path, DistContext& dist);
+  ~Trainer();
+
+  // Trains for the configured steps, evaluates, and (rank 0) writes the outputs.
+  void run();
+
+  // Evaluates on the whole eval set, split across ranks; every rank gets the result.
+  EvalResult evaluate();
+  Model& model() { return *model_; }
+  const std::string& outputDir() const { return output_dir_; }
+
+ private:
+  double trainStep(int64_t step);  // returns this rank's loss for the step
+  void writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds);
+
+  config::JobConfig config_;
+  DistContext& dist_;
+  std::string run_name_, output_dir_;
+  TrainEvalSplit data_;
+  std::shared_ptr<Model> model_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<Reducer> reducer_;
+  std::unique_ptr<DistributedSampler> sampler_;
+  int64_t total_steps_ = 0;
+  std::vector<double> step_ms_;  // wall time of every step, for the median
+};
+
+}  // namespace trainrun

@@ -1,0 +1,59 @@
+// trainrun-worker: one rank of a job. Usage: trainrun-worker CONFIG [--set key=value ...]
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/logging.h"
+#include "dist/init.h"
+#include "train/trainer.h"
+
+namespace {
+
+struct Args {
+  std::string config_path;
+  std::vector<std::string> overrides;
+};
+
+Args parseArgs(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--set") {
+      if (i + 1 >= argc) throw trainrun::ConfigError("--set needs key=value");
+      args.overrides.push_back(argv[++i]);
+    } else if (a.rfind("--set=", 0) == 0) {
+      args.overrides.push_back(a.substr(6));
+    } else if (args.config_path.empty() && a.rfind("-", 0) != 0) {
+      args.config_path = a;
+    } else {
+      throw trainrun::ConfigError("unexpected argument '" + a +
+                                  "' (usage: trainrun-worker CONFIG [--set key=value ...])");
+    }
+  }
+  if (args.config_path.empty())
+    throw trainrun::ConfigError("no config file given (usage: trainrun-worker CONFIG [--set key=value ...])");
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    Args args = parseArgs(argc, argv);
+    trainrun::config::JobConfig config = trainrun::config::loadJobConfig(args.config_path, args.overrides);
+    trainrun::DistContext dist = trainrun::initDistributed(config);
+    trainrun::Trainer trainer(config, args.config_path, dist);
+    trainer.run();
+    return 0;
+  } catch (const trainrun::Error& e) {
+    trainrun::log::error(e.what());
+    return e.exitCode();
+  } catch (const c10::Error& e) {
+    trainrun::log::error(e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    trainrun::log::error(e.what());
+    return 1;
+  }
+}

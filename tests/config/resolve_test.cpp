@@ -1,0 +1,59 @@
+// Derived values: runName precedence, mlpHidden default, dataPath resolution.
+#include "test_util.h"
+
+namespace trainrun::config::testing {
+namespace {
+
+TEST(RunNameTest, Precedence) {
+  JobConfig c;
+  {
+    ScopedEnv job(env::kTrainingJobName, std::nullopt);
+    EXPECT_EQ(runName(c, "configs/digits-mlp.yaml"), "digits-mlp");
+    EXPECT_EQ(runName(c, "/abs/path/exp.v2.yaml"), "exp.v2");
+    EXPECT_EQ(runName(c, ""), "run");
+  }
+  {
+    ScopedEnv job(env::kTrainingJobName, "");  // empty counts as unset
+    EXPECT_EQ(runName(c, "configs/digits-mlp.yaml"), "digits-mlp");
+  }
+  {
+    ScopedEnv job(env::kTrainingJobName, "sm-job-123");
+    EXPECT_EQ(runName(c, "configs/digits-mlp.yaml"), "sm-job-123");
+    c.mutable_run()->set_name("");  // explicit "" counts as unset too
+    EXPECT_EQ(runName(c, "configs/digits-mlp.yaml"), "sm-job-123");
+    c.mutable_run()->set_name("mine");
+    EXPECT_EQ(runName(c, "configs/digits-mlp.yaml"), "mine");
+  }
+}
+
+TEST(MlpHiddenTest, DefaultAndExplicit) {
+  JobConfig c;
+  EXPECT_EQ(mlpHidden(c), (std::vector<int64_t>{256, 256}));
+  c.mutable_model()->add_hidden(64);
+  c.mutable_model()->add_hidden(32);
+  EXPECT_EQ(mlpHidden(c), (std::vector<int64_t>{64, 32}));
+}
+
+TEST(DataPathTest, Resolution) {
+  JobConfig c;
+  {
+    ScopedEnv dir(env::kDataDir, std::nullopt);
+    EXPECT_EQ(dataPath(c), "data/digits.csv.gz");
+  }
+  {
+    ScopedEnv dir(env::kDataDir, "");
+    EXPECT_EQ(dataPath(c), "data/digits.csv.gz");
+  }
+  {
+    ScopedEnv dir(env::kDataDir, "/opt/ml/input/data/train");
+    EXPECT_EQ(dataPath(c), "/opt/ml/input/data/train/digits.csv.gz");
+    c.mutable_data()->set_path("my/digits.csv.gz");
+    EXPECT_EQ(dataPath(c), "my/digits.csv.gz");
+  }
+  JobConfig synthetic;
+  synthetic.mutable_data()->set_name("synthetic");
+  EXPECT_EQ(dataPath(synthetic), "");
+}
+
+}  // namespace
+}  // namespace trainrun::config::testing

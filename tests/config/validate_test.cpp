@@ -1,0 +1,79 @@
+// Validation: (min)/(max)/(choices) from the schema and the cross-field rules.
+#include "test_util.h"
+
+namespace trainrun::config::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ValidateTest = ConfigTest;
+
+TEST_F(ValidateTest, MinBound) {
+  EXPECT_EQ(configError([&] { parse("train: {global_batch_size: -4}"); }),
+            "train.global_batch_size must be >= 1 (got -4)");
+  EXPECT_EQ(configError([&] { parse("dist: {bucket_cap_mb: 0}"); }),
+            "dist.bucket_cap_mb must be >= 0.0001 (got 0)");
+  EXPECT_EQ(configError([&] { parse("optimizer: {lr: -0.5}"); }),
+            "optimizer.lr must be >= 0 (got -0.5)");
+}
+
+TEST_F(ValidateTest, MinAndMaxBound) {
+  EXPECT_EQ(configError([&] { parse("optimizer: {momentum: 1.5}"); }),
+            "optimizer.momentum must be between 0 and 1 (got 1.5)");
+  EXPECT_EQ(configError([&] { parse("data: {eval_fraction: 0.001}"); }),
+            "data.eval_fraction must be between 0.01 and 0.9 (got 0.001)");
+}
+
+TEST_F(ValidateTest, BoundsAreInclusive) {
+  const JobConfig c = parse("optimizer: {momentum: 1, beta2: 0}\ntrain: {global_batch_size: 1}");
+  EXPECT_EQ(c.optimizer().momentum(), 1.0);
+}
+
+TEST_F(ValidateTest, RepeatedElementsAreRangeChecked) {
+  EXPECT_EQ(configError([&] { parse("model: {hidden: [64, 0]}"); }),
+            "model.hidden[1] must be >= 1 (got 0)");
+}
+
+TEST_F(ValidateTest, Choices) {
+  EXPECT_EQ(configError([&] { parse("optimizer: {name: adam}"); }),
+            "optimizer.name must be one of sgd, adamw (got 'adam'); did you mean 'adamw'?");
+  EXPECT_EQ(configError([&] { parse("model: {name: resnet}"); }),
+            "model.name must be one of mlp (got 'resnet')");
+  EXPECT_THAT(configError([&] { parse("dist: {backend: nccl}"); }),
+              HasSubstr("dist.backend must be one of auto, gloo (got 'nccl')"));
+}
+
+TEST_F(ValidateTest, BatchDivisibleByAccumulation) {
+  EXPECT_EQ(configError([&] { parse("train: {global_batch_size: 64, grad_accum_steps: 3}"); }),
+            "train.global_batch_size (64) must be divisible by train.grad_accum_steps (3)");
+  EXPECT_EQ(parse("train: {global_batch_size: 64, grad_accum_steps: 4}").train().grad_accum_steps(),
+            4);
+}
+
+TEST_F(ValidateTest, DigitsNeedsTheDataFile) {
+  TempDir empty;
+  ScopedEnv data_dir(env::kDataDir, empty.path().string());
+  EXPECT_EQ(configError([&] { parse(""); }),
+            "data file '" + (empty.path() / "digits.csv.gz").string() +
+                "' not found (run scripts/setup.sh to fetch it, or set data.path)");
+  EXPECT_EQ(configError([&] { parse("data: {path: /no/such/file.csv.gz}"); }),
+            "data file '/no/such/file.csv.gz' not found (check data.path)");
+  // Synthetic data needs no file.
+  EXPECT_EQ(parse("data: {name: synthetic}").data().name(), "synthetic");
+}
+
+TEST_F(ValidateTest, DefaultDataPathIsRelativeToWorkingDir) {
+  TempDir cwd;
+  ScopedEnv data_dir(env::kDataDir, std::nullopt);
+  const auto old_cwd = std::filesystem::current_path();
+  std::filesystem::current_path(cwd.path());
+  EXPECT_EQ(configError([&] { parse(""); }),
+            "data file 'data/digits.csv.gz' not found (run scripts/setup.sh to fetch it, or set "
+            "data.path)");
+  std::filesystem::create_directory("data");
+  cwd.write("data/digits.csv.gz", "fake");
+  EXPECT_NO_THROW(parse(""));
+  std::filesystem::current_path(old_cwd);
+}
+
+}  // namespace
+}  // namespace trainrun::config::testing
