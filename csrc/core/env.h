@@ -12,7 +12,7 @@ inline constexpr const char* kMasterAddr = "MASTER_ADDR";           // rendezvou
 inline constexpr const char* kMasterPort = "MASTER_PORT";           // rendezvous store port
 inline constexpr const char* kGroupRank = "GROUP_RANK";             // node index (torchrun name)
 inline constexpr const char* kNodeRank = "NODE_RANK";               // node index (alias)
-// Threads per rank for intra-op parallelism; the launcher sets it to 1 when unset, as torchrun.
+// Threads per rank for intra-op parallelism; when unset the launcher sets cores / local ranks.
 inline constexpr const char* kOmpNumThreads = "OMP_NUM_THREADS";
 // SageMaker training job name; survives managed-spot restarts, so it names the run.
 inline constexpr const char* kTrainingJobName = "TRAINING_JOB_NAME";

@@ -36,7 +36,9 @@ TEST(Digits, ParsesRowsAndScalesPixels) {
 }
 
 TEST(Digits, RealFileHas1797Samples) {
-  const std::string path = std::string(TRAINRUN_SOURCE_DIR) + "/data/digits.csv.gz";
+  // This file is tests/data/dataset_test.cpp; the data lives in <repo>/data.
+  const auto repo = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+  const std::string path = (repo / "data" / "digits.csv.gz").string();
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "run scripts/setup.sh to fetch " << path;
   Dataset d = loadDigits(path);
   EXPECT_EQ(d.size(), 1797);

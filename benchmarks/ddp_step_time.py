@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""Step time of trainrun 2-rank DDP vs PyTorch DDP (Debian's python3-torch), Gloo, CPU.
+
+Both sides train the same MLP shape on synthetic data with the same global batch, optimizer
+(SGD + momentum), bucket size, rank count and threads per rank (1). Each side reports the
+median wall time of a training step on rank 0 (data gather, forward, backward with bucketed
+all-reduce, optimizer step, loss read-back); trials alternate sides to share machine noise.
+
+usage: /usr/bin/python3 benchmarks/ddp_step_time.py [--steps 300] [--trials 3] [--json out.json]
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHAPES = [  # (name, features, hidden, classes, global batch)
+    ("digits-mlp", 64, [256, 256], 10, 64),
+    ("mlp-1k", 256, [1024, 1024], 10, 256),
+]
+NPROC = 2
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def trainrun_step_ms(bin_dir, shape, steps):
+    name, features, hidden, classes, batch = shape
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [os.path.join(bin_dir, "trainrun"), "--nproc-per-node", str(NPROC),
+               "--master-port", str(free_port()), os.path.join(REPO, "configs/digits-mlp.yaml")]
+        sets = {"train.steps": steps, "train.global_batch_size": batch, "train.log_every": steps,
+                "train.eval_every": 0, "data.name": "synthetic",
+                "data.synthetic_features": features, "data.synthetic_classes": classes,
+                "data.synthetic_samples": max(16384, batch * 8), "data.eval_fraction": 0.05,
+                "model.hidden": "[" + ",".join(map(str, hidden)) + "]",
+                "output.dir": out, "run.name": "bench"}
+        for k, v in sets.items():
+            cmd += ["--set", f"{k}={v}"]
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=REPO)
+        with open(os.path.join(out, "metrics.json")) as f:
+            return json.load(f)["step_time_ms_median"]
+
+
+def torch_worker(rank, port, shape, steps, result_path):
+    """One PyTorch DDP rank: the peer trainrun is compared against."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=NPROC)
+    _, features, hidden, classes, batch = shape
+    widths = [features] + hidden + [classes]
+    layers = []
+    for i in range(len(widths) - 1):
+        layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
+        if i + 2 < len(widths):
+            layers.append(torch.nn.ReLU())
+    model = DDP(torch.nn.Sequential(*layers), bucket_cap_mb=25)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    n = max(16384, batch * 8)
+    x_all, y_all = torch.randn(n, features), torch.randint(0, classes, (n,))
+    local = batch // NPROC
+    times = []
+    for step in range(steps):
+        t0 = time.perf_counter()
+        idx = torch.randint(0, n, (local,))
+        x, y = x_all.index_select(0, idx), y_all.index_select(0, idx)
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        loss.item()
+        times.append((time.perf_counter() - t0) * 1e3)
+    if rank == 0:
+        with open(result_path, "w") as f:
+            json.dump(statistics.median(times), f)
+    dist.destroy_process_group()
+
+
+def pytorch_step_ms(shape, steps):
+    import torch.multiprocessing as mp
+    with tempfile.NamedTemporaryFile(suffix=".json") as result:
+        mp.spawn(torch_worker, args=(free_port(), shape, steps, result.name), nprocs=NPROC)
+        with open(result.name) as f:
+            return json.load(f)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build"))
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+    rows = []
+    for shape in SHAPES:
+        ours, theirs = [], []
+        for _ in range(args.trials):  # alternate so both sides see the same noise
+            ours.append(trainrun_step_ms(args.bin_dir, shape, args.steps))
+            theirs.append(pytorch_step_ms(shape, args.steps))
+        a, b = statistics.median(ours), statistics.median(theirs)
+        rows.append({"shape": shape[0], "widths": [shape[1]] + shape[2] + [shape[3]],
+                     "global_batch": shape[4], "ranks": NPROC, "trainrun_ms": a,
+                     "pytorch_ddp_ms": b, "ratio": a / b, "trials_trainrun": ours,
+                     "trials_pytorch": theirs})
+
+    print(f"# {NPROC} ranks, gloo, 1 thread/rank, {args.steps} steps, median of "
+          f"{args.trials} trials (each the median step of rank 0)")
+    print(f"{'shape':>12} {'widths':>22} {'batch':>6} {'trainrun':>10} {'pytorch':>10} {'ratio':>7}")
+    print(f"{'':>12} {'':>22} {'':>6} {'ms/step':>10} {'ms/step':>10} {'x':>7}")
+    for r in rows:
+        widths = "-".join(map(str, r["widths"]))
+        print(f"{r['shape']:>12} {widths:>22} {r['global_batch']:>6} {r['trainrun_ms']:>10.3f} "
+              f"{r['pytorch_ddp_ms']:>10.3f} {r['ratio']:>7.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"benchmark": "ddp_step_time", "steps": args.steps, "rows": rows}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+// LocalAgent: spawn, a signalfd-driven waitid() loop with deadlines, group-wide stops.
+#include "launch/agent.h"
+
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <exception>
+#include <sstream>
+
+#include "core/clock.h"
+#include "launch/output_pump.h"
+#include "launch/process.h"
+
+namespace trainrun::launch {
+namespace {
+
+// Upper bound on one wait in the monitor loop; SIGCHLD and signals usually wake it sooner.
+constexpr std::chrono::milliseconds kPollInterval{100};
+
+struct RunningRank {
+  int rank;
+  pid_t pid;  // also the process group id
+  bool done = false;
+};
+
+std::string seconds(std::chrono::milliseconds ms) {
+  std::ostringstream s;
+  s << static_cast<double>(ms.count()) / 1000.0;
+  return s.str();
+}
+
+}  // namespace
+
+AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
+  AgentResult result;
+  OutputPump pump;
+  std::vector<RunningRank> procs;
+  std::exception_ptr spawn_error;
+  for (const auto& spec : ranks) {
+    try {
+      ChildProcess child = spawnInOwnGroup(spec.argv, spec.env);
+      procs.push_back(RunningRank{spec.rank, child.pid});
+      const std::string prefix = "[rank " + std::to_string(spec.rank) + "] ";
+      pump.add(child.stdout_fd, STDOUT_FILENO, prefix);
+      pump.add(child.stderr_fd, STDERR_FILENO, prefix);
+    } catch (...) {
+      spawn_error = std::current_exception();
+      break;
+    }
+  }
+  pump.start();
+
+  bool stopping = false, killed = false;
+  Clock::time_point kill_at = Clock::time_point::max();
+  Clock::time_point give_up_at = Clock::time_point::max();
+  auto live = [&] {
+    return static_cast<int>(
+        std::count_if(procs.begin(), procs.end(), [](const RunningRank& p) { return !p.done; }));
+  };
+  auto signalLive = [&](int sig) {
+    for (const auto& p : procs) {
+      if (!p.done) signalGroup(p.pid, sig);
+    }
+  };
+  auto killAll = [&] {
+    result.force_killed = live();
+    signalLive(SIGKILL);
+    killed = true;
+    give_up_at = Clock::now() + options_.kill_timeout;
+  };
+  auto beginStop = [&](int sig) {
+    stopping = true;
+    result.stopped = live();
+    signalLive(sig);
+    kill_at = Clock::now() + options_.grace_period;
+  };
+  if (spawn_error) {
+    stopping = true;
+    killAll();
+  }
+
+  while (live() > 0) {
+    auto wait = kPollInterval;
+    if (stopping && !killed) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(kill_at - Clock::now());
+      wait = std::clamp(left, std::chrono::milliseconds(0), kPollInterval);
+    }
+    pollfd pfd{signals_.fd(), POLLIN, 0};
+    ::poll(&pfd, 1, static_cast<int>(wait.count()));
+
+    for (int sig : signals_.take()) {
+      if (sig != SIGINT && sig != SIGTERM) continue;  // SIGCHLD only wakes us
+      if (!stopping) {
+        result.received_signal = sig;
+        writeLine(STDERR_FILENO, "trainrun: got " + signalName(sig) + "; stopping " +
+                                     std::to_string(live()) + " rank(s) (SIGKILL after " +
+                                     seconds(options_.grace_period) + " s; repeat to kill now)");
+        beginStop(sig);  // forwarded as is: SIGINT lets a Python worker raise KeyboardInterrupt
+      } else if (!killed) {
+        killAll();
+      }
+    }
+
+    // Reap every rank whose main process has exited. WNOWAIT keeps it a zombie while we
+    // SIGKILL the rest of its group: the zombie pins the group id, so the signal cannot
+    // reach a stranger that reused the number.
+    std::vector<std::pair<int, ExitStatus>> exited;
+    for (auto& p : procs) {
+      if (p.done) continue;
+      siginfo_t info{};
+      if (::waitid(P_PID, static_cast<id_t>(p.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+          info.si_pid != p.pid) {
+        continue;
+      }
+      signalGroup(p.pid, SIGKILL);
+      int status = 0;
+      ::waitpid(p.pid, &status, WNOHANG);  // a zombie: returns at once
+      p.done = true;
+      exited.emplace_back(p.rank, ExitStatus::fromWaitStatus(status));
+    }
+    if (!stopping) {
+      for (const auto& [rank, status] : exited) {
+        if (status.ok()) continue;
+        result.first_failure = RankFailure{rank, status};
+        beginStop(SIGTERM);
+        break;
+      }
+    }
+
+    if (stopping && !killed && Clock::now() >= kill_at) killAll();
+    if (killed && Clock::now() >= give_up_at) {
+      for (const auto& p : procs) {
+        if (!p.done) result.unreaped.push_back(p.rank);
+      }
+      break;
+    }
+  }
+
+  pump.finish(options_.output_drain_timeout);
+  if (spawn_error) std::rethrow_exception(spawn_error);
+  return result;
+}
+
+}  // namespace trainrun::launch

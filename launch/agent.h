@@ -1,0 +1,57 @@
+// The per-node agent: spawns this node's ranks, watches them, and stops them all together.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "launch/exit_status.h"
+#include "launch/signal_watch.h"
+#include "launch/worker_spec.h"
+
+namespace trainrun::launch {
+
+struct AgentOptions {
+  // Time between SIGTERM and SIGKILL when stopping ranks.
+  std::chrono::milliseconds grace_period{std::chrono::seconds(10)};
+  // After SIGKILL, how long to wait for ranks to be reaped before giving up on them (a
+  // process in uninterruptible sleep cannot die until its I/O returns).
+  std::chrono::milliseconds kill_timeout{std::chrono::seconds(5)};
+  // After the last rank exits, how long to wait for its output pipes to reach EOF.
+  std::chrono::milliseconds output_drain_timeout{std::chrono::seconds(2)};
+};
+
+struct RankFailure {
+  int rank = 0;
+  ExitStatus status;
+};
+
+// How one run of the local ranks ended.
+struct AgentResult {
+  std::optional<RankFailure> first_failure;  // the first rank that failed on its own
+  int received_signal = 0;    // SIGINT/SIGTERM that made the agent stop the ranks, else 0
+  int stopped = 0;            // ranks still running when the agent began stopping them
+  int force_killed = 0;       // of those, ranks still running at SIGKILL time
+  std::vector<int> unreaped;  // ranks not reaped even kill_timeout after SIGKILL
+};
+
+// Runs one set of local ranks to completion. Each rank lives in its own process group and
+// dies with the launcher (process.h). Ranks' output goes through an OutputPump with
+// "[rank N] " prefixes. The first rank to fail (non-zero exit or a signal the agent did not
+// send) stops all remaining ranks: SIGTERM to each group, SIGKILL after the grace period.
+// SIGINT/SIGTERM arriving on `signals` does the same, forwarding that signal instead of
+// SIGTERM; a second one sends SIGKILL at once. When a rank's
+// main process exits, whatever is left in its group is SIGKILLed, so no descendant outlives
+// its rank. Must run on the main thread (see spawnInOwnGroup). Throws Error if a rank cannot
+// be spawned, after stopping the ones already started.
+class LocalAgent {
+ public:
+  LocalAgent(AgentOptions options, SignalWatch& signals) : options_(options), signals_(signals) {}
+  AgentResult run(const std::vector<RankSpec>& ranks);
+
+ private:
+  AgentOptions options_;
+  SignalWatch& signals_;
+};
+
+}  // namespace trainrun::launch

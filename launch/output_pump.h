@@ -1,0 +1,65 @@
+// Copies ranks' stdout/stderr pipes to the launcher's, one whole prefixed line at a time.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace trainrun::launch {
+
+// Writes `line` plus '\n' to `fd` in as few write() calls as the fd allows (one for pipes
+// up to PIPE_BUF and for terminals/files in practice), so concurrent writers never split it.
+void writeLine(int fd, const std::string& line);
+
+// One thread poll()s every source pipe; each complete line is written to its destination
+// with the source's prefix ("[rank 1] ") in a single writeLine. A trailing partial line is
+// flushed (with a newline added) at EOF. Threads: add() before start(); finish() from the
+// thread that called start().
+class OutputPump {
+ public:
+  // A line longer than this is cut and flushed, so one runaway rank cannot exhaust memory.
+  static constexpr size_t kMaxLineBytes = 1 << 20;
+
+  OutputPump();
+  ~OutputPump();  // stops reading at once if finish() was not called
+  OutputPump(const OutputPump&) = delete;
+  OutputPump& operator=(const OutputPump&) = delete;
+
+  // Takes ownership of `fd` (read end of a pipe) and copies its lines to `out_fd`.
+  void add(int fd, int out_fd, std::string prefix);
+  void start();
+  // Waits until every source reached EOF or `timeout` passed (a process outside the
+  // launcher's reach may hold a pipe open); then reads what is buffered, flushes partial
+  // lines, and joins. True if every source reached EOF.
+  bool finish(std::chrono::milliseconds timeout);
+
+ private:
+  struct Source {
+    int fd;
+    int out_fd;
+    std::string prefix;
+    std::string pending;  // bytes after the last newline
+    bool open = true;
+  };
+  enum class ReadResult { kData, kEmpty, kClosed };
+
+  void loop();
+  // One non-blocking read into src.pending; emits the complete lines.
+  ReadResult readOnce(Source& src);
+  // Flushes the partial line and closes the fd.
+  void close(Source& src);
+  void emitLines(Source& src, bool at_eof);
+
+  std::vector<Source> sources_;
+  std::thread thread_;
+  int wake_[2] = {-1, -1};  // self-pipe: finish() writes to make loop() stop waiting
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  bool loop_done_ = false;  // guarded by mu_; loop() returned
+  bool all_eof_ = false;    // guarded by mu_; every source reached EOF
+};
+
+}  // namespace trainrun::launch

@@ -1,0 +1,61 @@
+// Wording of the summary line; kept apart from the agent so its tests need no processes.
+#include "launch/run_summary.h"
+
+#include <sstream>
+#include <vector>
+
+namespace trainrun::launch {
+namespace {
+
+std::string plural(int n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
+// Notes on how the stop went, shared by both kinds of summary.
+std::vector<std::string> stopNotes(const AgentResult& r, std::chrono::milliseconds grace) {
+  std::vector<std::string> notes;
+  if (r.force_killed > 0) {
+    std::ostringstream s;
+    s << r.force_killed << " needed SIGKILL after the " << grace.count() / 1000.0
+      << " s grace period";
+    notes.push_back(s.str());
+  }
+  for (int rank : r.unreaped) {
+    notes.push_back("rank " + std::to_string(rank) + " did not exit even after SIGKILL");
+  }
+  return notes;
+}
+
+}  // namespace
+
+std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_period) {
+  if (r.first_failure) {
+    const auto& f = *r.first_failure;
+    std::vector<std::string> notes;
+    if (!f.status.hint().empty()) notes.push_back(f.status.hint());
+    if (r.stopped > 0) notes.push_back("stopped " + plural(r.stopped, "other rank"));
+    for (auto& n : stopNotes(r, grace_period)) notes.push_back(n);
+    return "trainrun: rank " + std::to_string(f.rank) + " failed first: " + f.status.describe() +
+           (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
+  }
+  if (r.received_signal != 0) {
+    std::vector<std::string> notes = stopNotes(r, grace_period);
+    return "trainrun: received " + signalName(r.received_signal) + "; stopped " +
+           plural(r.stopped, "rank") + (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
+  }
+  return "";
+}
+
+int launcherExitCode(const AgentResult& r) {
+  if (r.first_failure) return r.first_failure->status.shellCode();
+  if (r.received_signal != 0) return 128 + r.received_signal;
+  return 0;
+}
+
+}  // namespace trainrun::launch

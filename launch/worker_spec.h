@@ -1,0 +1,36 @@
+// What each local rank runs: its command line and torchrun's per-rank environment.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "launch/cli.h"
+
+namespace trainrun::launch {
+
+// One local rank's process: what the agent spawns.
+struct RankSpec {
+  int rank = 0;  // global rank; names the rank in output prefixes and the summary
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // the complete environment, "KEY=VALUE"
+};
+
+// Where ranks find the rendezvous store.
+struct Endpoint {
+  std::string addr;
+  uint16_t port = 0;
+};
+
+// The built-in worker: $TRAINRUN_WORKER, else trainrun-worker next to this executable.
+std::string workerBinary();
+
+// OMP_NUM_THREADS for a rank when the user set none: usable cores / ranks, at least 1.
+int defaultOmpThreads(int nproc_per_node);
+
+// One spec per local rank (single node: global rank == local rank). `base_env` is the
+// launcher's environment ("KEY=VALUE"); rank variables replace any inherited ones.
+std::vector<RankSpec> makeRankSpecs(const LaunchOptions& opts, const Endpoint& store,
+                                    const std::vector<std::string>& base_env);
+
+}  // namespace trainrun::launch

@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""End-to-end training through the `trainrun` launcher: accuracy, artifacts, world-size
+invariance, bad input, and a rank killed mid-run. Needs Debian's python3-torch to read the
+model artifacts (torch.jit.load), which also proves they load from Python."""
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
+TRAINRUN = os.path.join(BIN, "trainrun")
+CONFIG = os.path.join(REPO, "configs", "digits-mlp.yaml")
+DATA = os.path.join(REPO, "data", "digits.csv.gz")
+LOG_LINE = re.compile(r"^\[rank 0\] step=(\d+) epoch=(\d+) loss=([\d.e+-]+) lr=([\d.e+-]+) "
+                      r"samples_per_sec=([\d.e+-]+)")
+
+
+def run(args, timeout=120, **kw):
+    return subprocess.run([TRAINRUN] + args, cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def train(out_dir, nproc, *sets, config=CONFIG):
+    args = ["--nproc-per-node", str(nproc), config, "--set", f"output.dir={out_dir}",
+            "--set", f"data.path={DATA}"]
+    for s in sets:
+        args += ["--set", s]
+    p = run(args)
+    if p.returncode != 0:
+        raise AssertionError(f"trainrun failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def params(out_dir):
+    return torch.jit.load(os.path.join(out_dir, "model", "model.pt")).state_dict()
+
+
+def max_rel_diff(a, b):
+    """max over tensors of max|a - b| / max|a| (relative to each tensor's scale)."""
+    return max(((a[k] - b[k]).abs().max() / a[k].abs().max()).item() for k in a)
+
+
+class Training(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="trainrun_it_")
+        self.addCleanup(self.tmp.cleanup)
+
+    def out(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def test_default_job_reaches_accuracy_and_writes_artifacts(self):
+        start = time.monotonic()
+        p = train(self.out("main"), 2)
+        elapsed = time.monotonic() - start
+        self.assertLess(elapsed, 60)
+        lines = [m for m in map(LOG_LINE.match, p.stdout.splitlines()) if m]
+        self.assertGreater(len(lines), 3, p.stdout)
+        with open(self.out("main/metrics.json")) as f:
+            metrics = json.load(f)
+        for key in ("accuracy", "loss", "steps", "world_size", "samples_per_sec", "wall_seconds"):
+            self.assertIn(key, metrics)
+        self.assertGreaterEqual(metrics["accuracy"], 0.95)
+        self.assertEqual(metrics["world_size"], 2)
+        self.assertTrue(os.path.exists(self.out("main/model/config.yaml")))
+        model = torch.jit.load(self.out("main/model/model.pt"))
+        self.assertEqual(list(model.state_dict())[:2], ["fc0.weight", "fc0.bias"])
+        self.assertEqual(tuple(model(torch.zeros(3, 64)).shape), (3, 10))
+
+    def test_world_size_buckets_and_accumulation_do_not_change_the_result(self):
+        steps = "train.steps=50"
+        train(self.out("w1"), 1, steps)
+        train(self.out("w2"), 2, steps)
+        train(self.out("w2_tiny"), 2, steps, "dist.bucket_cap_mb=0.0001",
+              "dist.first_bucket_mb=0.0001")
+        train(self.out("w2_accum"), 2, steps, "train.grad_accum_steps=2")
+        ref = params(self.out("w1"))
+        for name in ("w2", "w2_tiny", "w2_accum"):
+            diff = max_rel_diff(ref, params(self.out(name)))
+            self.assertLessEqual(diff, 1e-5, f"{name}: max relative difference {diff:.3g}")
+        # And training did move the parameters (the comparison is not vacuous).
+        trained = params(self.out("w1"))
+        train(self.out("w1_short"), 1, "train.steps=1")
+        self.assertGreater(max_rel_diff(trained, params(self.out("w1_short"))), 1e-3)
+
+    def test_bad_input_is_one_line_and_exit_code_2(self):
+        bad_yaml = self.out("bad.yaml")
+        with open(bad_yaml, "w") as f:
+            f.write("train:\n  steps: [1, 2\n")
+        unknown = self.out("unknown.yaml")
+        with open(unknown, "w") as f:
+            f.write("train:\n  stepz: 10\n")
+        cases = {
+            "malformed YAML": ([bad_yaml], "malformed YAML"),
+            "unknown key": ([unknown], "train.stepz"),
+            "negative batch": ([CONFIG, "--set", "train.global_batch_size=-4"],
+                               "train.global_batch_size"),
+            "missing data": ([CONFIG, "--set", "data.path=/nonexistent/digits.csv.gz"],
+                             "/nonexistent/digits.csv.gz"),
+        }
+        for name, (args, needle) in cases.items():
+            with self.subTest(name):
+                out_dir = self.out("never_" + name.replace(" ", "_"))
+                p = run(["--nproc-per-node", "2"] + args + ["--set", f"output.dir={out_dir}"])
+                self.assertEqual(p.returncode, 2, p.stderr)
+                err = p.stderr.strip().splitlines()
+                self.assertEqual(len(err), 1, p.stderr)
+                self.assertIn(needle, err[0])
+                self.assertFalse(os.path.exists(out_dir))
+
+    def test_rank_killed_mid_run_stops_the_job(self):
+        proc = subprocess.Popen(
+            [TRAINRUN, "--nproc-per-node", "2", "--grace-period", "3", CONFIG,
+             "--set", "train.epochs=100000", "--set", f"data.path={DATA}",
+             "--set", f"output.dir={self.out('killed')}", "--set", "train.log_every=10"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            for line in proc.stdout:  # wait until training runs
+                if LOG_LINE.match(line):
+                    break
+            workers = children(proc.pid)
+            self.assertEqual(len(workers), 2)
+            ranks = {int(env_of(pid)["RANK"]): pid for pid in workers}
+            os.kill(ranks[1], signal.SIGKILL)
+            start = time.monotonic()
+            _, err = proc.communicate(timeout=30)
+            self.assertLess(time.monotonic() - start, 3 + 5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        self.assertNotEqual(proc.returncode, 0)
+        summary = err.strip().splitlines()[-1]
+        self.assertIn("rank 1", summary)
+        self.assertIn("SIGKILL", summary)
+        for pid in workers:
+            self.assertFalse(alive(pid), f"worker {pid} outlived the launcher")
+
+
+def children(pid):
+    kids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            kids += [int(x) for x in f.read().split()]
+    return kids
+
+
+def env_of(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        pairs = [kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv]
+    return {k.decode(): v.decode() for k, v in pairs}
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

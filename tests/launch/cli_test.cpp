@@ -1,0 +1,82 @@
+// Tests of the launcher's flag parsing: defaults, spellings, and one-line errors.
+#include "launch/cli.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+
+namespace trainrun::launch {
+namespace {
+
+// The ConfigError message for `args`, or "" if they parse.
+std::string errorFor(const std::vector<std::string>& args) {
+  try {
+    parseCommandLine(args);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(CliTest, DefaultsForACommand) {
+  LaunchOptions o = parseCommandLine({"--", "python3", "train.py", "--lr", "0.1"});
+  EXPECT_EQ(o.nproc_per_node, 1);
+  EXPECT_EQ(o.nnodes, 1);
+  EXPECT_EQ(o.master_addr, "127.0.0.1");
+  EXPECT_EQ(o.master_port, 29500);
+  EXPECT_EQ(o.grace_period, std::chrono::seconds(10));
+  EXPECT_EQ(o.command, (std::vector<std::string>{"python3", "train.py", "--lr", "0.1"}));
+  EXPECT_TRUE(o.config_path.empty());
+}
+
+TEST(CliTest, AcceptsBothSpellingsAndEqualsForm) {
+  LaunchOptions o =
+      parseCommandLine({"--nproc_per_node", "4", "--master-addr=10.0.0.1", "--master_port=1234",
+                        "--grace-period", "0.5", "--nnodes", "1:1", "--", "true"});
+  EXPECT_EQ(o.nproc_per_node, 4);
+  EXPECT_EQ(o.master_addr, "10.0.0.1");
+  EXPECT_EQ(o.master_port, 1234);
+  EXPECT_EQ(o.grace_period, std::chrono::milliseconds(500));
+}
+
+TEST(CliTest, ConfigWithOverridesAndFlagsAfterIt) {
+  LaunchOptions o = parseCommandLine(
+      {"configs/a.yaml", "--set", "train.steps=5", "--nproc-per-node", "2", "--set=model.x=[1,2]"});
+  EXPECT_EQ(o.config_path, "configs/a.yaml");
+  EXPECT_EQ(o.overrides, (std::vector<std::string>{"train.steps=5", "model.x=[1,2]"}));
+  EXPECT_EQ(o.nproc_per_node, 2);
+}
+
+TEST(CliTest, HelpWinsOverEverything) {
+  EXPECT_TRUE(parseCommandLine({"--help"}).help);
+  EXPECT_TRUE(parseCommandLine({"--nproc-per-node", "2", "-h"}).help);
+  EXPECT_NE(usageText().find("--nproc-per-node N"), std::string::npos);
+}
+
+TEST(CliTest, ErrorsNameTheFlagAndTheFix) {
+  EXPECT_NE(errorFor({"--bogus", "--", "true"}).find("unknown flag --bogus"), std::string::npos);
+  EXPECT_NE(errorFor({"-x", "--", "true"}).find("unknown flag -x"), std::string::npos);
+  EXPECT_NE(errorFor({"--nproc-per-node", "0", "--", "true"}).find("--nproc-per-node '0'"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--nproc_per_node=abc", "--", "true"}).find("--nproc-per-node 'abc'"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--master-port", "65536", "--", "true"}).find("--master-port"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--grace-period", "soon", "--", "true"}).find("--grace-period"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--nnodes", "4", "--", "true"}).find("multi-node"), std::string::npos);
+  EXPECT_NE(errorFor({"--nnodes", "1:4", "--", "true"}).find("multi-node"), std::string::npos);
+  EXPECT_NE(errorFor({"--master-port"}).find("needs a value"), std::string::npos);
+  EXPECT_NE(errorFor({"c.yaml", "--set", "novalue"}).find("key=value"), std::string::npos);
+  EXPECT_NE(errorFor({}).find("nothing to run"), std::string::npos);
+  EXPECT_NE(errorFor({"--"}).find("COMMAND"), std::string::npos);
+  EXPECT_NE(errorFor({"a.yaml", "b.yaml"}).find("unexpected argument 'b.yaml'"), std::string::npos);
+  EXPECT_NE(errorFor({"a.yaml", "--", "true"}).find("not both"), std::string::npos);
+  EXPECT_NE(errorFor({"--set", "a=1", "--", "true"}).find("--set only applies"), std::string::npos);
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--bogus"}, {"--nnodes", "3"}}) {
+    EXPECT_EQ(errorFor(args).find('\n'), std::string::npos) << "errors are one line";
+  }
+}
+
+}  // namespace
+}  // namespace trainrun::launch

@@ -1,0 +1,83 @@
+// Tests of OutputPump: prefixes, whole lines across reads, partial last lines, EOF timeout.
+#include "launch/output_pump.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace trainrun::launch {
+namespace {
+
+// Reads everything from `fd` until EOF.
+std::string readAll(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+void writeAll(int fd, const std::string& s) {
+  ASSERT_EQ(::write(fd, s.data(), s.size()), (ssize_t)s.size());
+}
+
+TEST(OutputPumpTest, PrefixesWholeLinesAndFlushesPartialAtEof) {
+  int src[2], dst[2];
+  ASSERT_EQ(::pipe(src), 0);
+  ASSERT_EQ(::pipe(dst), 0);
+  {
+    OutputPump pump;
+    pump.add(src[0], dst[1], "[rank 3] ");
+    pump.start();
+    writeAll(src[1], "hel");
+    usleep(20000);  // the pump sees a partial line first and must hold it
+    writeAll(src[1], "lo\nworld\n\nlast");
+    ::close(src[1]);
+    EXPECT_TRUE(pump.finish(std::chrono::seconds(5)));
+  }
+  ::close(dst[1]);
+  EXPECT_EQ(readAll(dst[0]), "[rank 3] hello\n[rank 3] world\n[rank 3] \n[rank 3] last\n");
+  ::close(dst[0]);
+}
+
+TEST(OutputPumpTest, FinishGivesUpOnAPipeHeldOpen) {
+  int src[2], dst[2];
+  ASSERT_EQ(::pipe(src), 0);
+  ASSERT_EQ(::pipe(dst), 0);
+  {
+    OutputPump pump;
+    pump.add(src[0], dst[1], "[rank 0] ");
+    pump.start();
+    writeAll(src[1], "done\nhalf");
+    EXPECT_FALSE(pump.finish(std::chrono::milliseconds(100)));  // writer never closes
+  }
+  ::close(src[1]);
+  ::close(dst[1]);
+  EXPECT_EQ(readAll(dst[0]), "[rank 0] done\n[rank 0] half\n");
+  ::close(dst[0]);
+}
+
+TEST(OutputPumpTest, CutsRunawayLines) {
+  int src[2], dst[2];
+  ASSERT_EQ(::pipe(src), 0);
+  ASSERT_EQ(::pipe(dst), 0);
+  std::string out;
+  {
+    OutputPump pump;
+    pump.add(src[0], dst[1], "> ");
+    pump.start();
+    std::thread reader([&] { out = readAll(dst[0]); });
+    std::string big(OutputPump::kMaxLineBytes + 10, 'x');
+    writeAll(src[1], big);
+    ::close(src[1]);
+    EXPECT_TRUE(pump.finish(std::chrono::seconds(5)));
+    ::close(dst[1]);
+    reader.join();
+  }
+  EXPECT_EQ(out, "> " + std::string(OutputPump::kMaxLineBytes, 'x') + "\n> xxxxxxxxxx\n");
+  ::close(dst[0]);
+}
+
+}  // namespace
+}  // namespace trainrun::launch

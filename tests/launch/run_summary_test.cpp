@@ -1,0 +1,86 @@
+// Tests of exit-status wording, the summary line and the launcher's exit code.
+#include "launch/run_summary.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <csignal>
+
+namespace trainrun::launch {
+namespace {
+
+ExitStatus exited(int code) { return ExitStatus{false, code, 0, false}; }
+ExitStatus killed(int sig) { return ExitStatus{true, 0, sig, false}; }
+constexpr std::chrono::milliseconds kGrace{10000};
+
+TEST(ExitStatusTest, FromWaitStatus) {
+  ExitStatus s = ExitStatus::fromWaitStatus(3 << 8);  // what waitpid reports for exit(3)
+  EXPECT_FALSE(s.signaled);
+  EXPECT_EQ(s.code, 3);
+  EXPECT_EQ(s.shellCode(), 3);
+  ExitStatus k = ExitStatus::fromWaitStatus(SIGKILL);
+  EXPECT_TRUE(k.signaled);
+  EXPECT_EQ(k.signal, SIGKILL);
+  EXPECT_EQ(k.shellCode(), 137);
+  EXPECT_TRUE(ExitStatus::fromWaitStatus(0).ok());
+}
+
+TEST(ExitStatusTest, Words) {
+  EXPECT_EQ(exited(3).describe(), "exit code 3");
+  EXPECT_EQ(killed(SIGSEGV).describe(), "killed by SIGSEGV");
+  EXPECT_EQ(signalName(SIGTERM), "SIGTERM");
+  EXPECT_EQ(signalName(SIGRTMIN + 3), "signal " + std::to_string(SIGRTMIN + 3));
+  EXPECT_EQ(exited(1).hint(), "");
+}
+
+TEST(RunSummaryTest, FailureWithExitCode) {
+  AgentResult r;
+  r.first_failure = RankFailure{1, exited(3)};
+  r.stopped = 1;
+  EXPECT_EQ(summaryLine(r, kGrace),
+            "trainrun: rank 1 failed first: exit code 3 (stopped 1 other rank)");
+  EXPECT_EQ(launcherExitCode(r), 3);
+}
+
+TEST(RunSummaryTest, SigkillSuggestsOom) {
+  AgentResult r;
+  r.first_failure = RankFailure{0, killed(SIGKILL)};
+  r.stopped = 3;
+  EXPECT_EQ(summaryLine(r, kGrace),
+            "trainrun: rank 0 failed first: killed by SIGKILL (likely an out-of-memory kill; "
+            "check dmesg; stopped 3 other ranks)");
+  EXPECT_EQ(launcherExitCode(r), 128 + SIGKILL);
+}
+
+TEST(RunSummaryTest, SingleRankFailureHasNoStopNote) {
+  AgentResult r;
+  r.first_failure = RankFailure{0, exited(1)};
+  EXPECT_EQ(summaryLine(r, kGrace), "trainrun: rank 0 failed first: exit code 1");
+}
+
+TEST(RunSummaryTest, ForcedKillsAreNoted) {
+  AgentResult r;
+  r.first_failure = RankFailure{2, exited(1)};
+  r.stopped = 2;
+  r.force_killed = 1;
+  EXPECT_EQ(summaryLine(r, std::chrono::milliseconds(1500)),
+            "trainrun: rank 2 failed first: exit code 1 (stopped 2 other ranks; 1 needed SIGKILL "
+            "after the 1.5 s grace period)");
+}
+
+TEST(RunSummaryTest, ReceivedSignal) {
+  AgentResult r;
+  r.received_signal = SIGINT;
+  r.stopped = 2;
+  EXPECT_EQ(summaryLine(r, kGrace), "trainrun: received SIGINT; stopped 2 ranks");
+  EXPECT_EQ(launcherExitCode(r), 130);
+}
+
+TEST(RunSummaryTest, SuccessIsSilent) {
+  AgentResult r;
+  EXPECT_EQ(summaryLine(r, kGrace), "");
+  EXPECT_EQ(launcherExitCode(r), 0);
+}
+
+}  // namespace
+}  // namespace trainrun::launch
