@@ -82,6 +82,9 @@ std::vector<RankSpec> makeRankSpecs(const LaunchOptions& opts, const Endpoint& s
     setVar(spec.env, env::kNodeRank, std::to_string(group_rank));
     setVar(spec.env, env::kMasterAddr, store.addr);
     setVar(spec.env, env::kMasterPort, std::to_string(store.port));
+    // PyTorch workers (init_process_group with env://) then join our store, not host one.
+    setVar(spec.env, env::kUseAgentStore, "True");
+    setVar(spec.env, env::kRestartCount, "0");  // no restarts yet: single attempt per launch
     // Without this every rank would start a thread per core: N ranks x cores threads thrash.
     if (!hasVar(spec.env, env::kOmpNumThreads)) {
       setVar(spec.env, env::kOmpNumThreads, std::to_string(defaultOmpThreads(opts.nproc_per_node)));

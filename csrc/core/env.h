@@ -12,6 +12,10 @@ inline constexpr const char* kMasterAddr = "MASTER_ADDR";           // rendezvou
 inline constexpr const char* kMasterPort = "MASTER_PORT";           // rendezvous store port
 inline constexpr const char* kGroupRank = "GROUP_RANK";             // node index (torchrun name)
 inline constexpr const char* kNodeRank = "NODE_RANK";               // node index (alias)
+// Tells PyTorch's env:// rendezvous that the launcher already hosts the store (torchrun name).
+inline constexpr const char* kUseAgentStore = "TORCHELASTIC_USE_AGENT_STORE";
+// How many times the job has been restarted; PyTorch prefixes its store keys with it.
+inline constexpr const char* kRestartCount = "TORCHELASTIC_RESTART_COUNT";
 // Threads per rank for intra-op parallelism; when unset the launcher sets cores / local ranks.
 inline constexpr const char* kOmpNumThreads = "OMP_NUM_THREADS";
 // SageMaker training job name; survives managed-spot restarts, so it names the run.

@@ -141,6 +141,20 @@ class Training(unittest.TestCase):
         for pid in workers:
             self.assertFalse(alive(pid), f"worker {pid} outlived the launcher")
 
+    def test_pytorch_worker_joins_the_launchers_store(self):
+        # `trainrun -- python3 script.py` as with torchrun: init_process_group("gloo") via env://.
+        script = self.out("allreduce.py")
+        with open(script, "w") as f:
+            f.write("import torch, torch.distributed as dist\n"
+                    "dist.init_process_group('gloo')\n"
+                    "t = torch.tensor([float(dist.get_rank() + 1)])\n"
+                    "dist.all_reduce(t)\n"
+                    "print(f'sum={t.item():g} world={dist.get_world_size()}')\n")
+        p = run(["--nproc-per-node", "2", "--", "/usr/bin/python3", script], timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("[rank 0] sum=3 world=2", p.stdout)
+        self.assertIn("[rank 1] sum=3 world=2", p.stdout)
+
 
 def children(pid):
     kids = []
