@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libtorch-dev libgloo-dev libopenblas0-pthread   # LibTorch (CPU) + c10d Gloo; fast BLAS
   libprotobuf-dev protobuf-compiler libyaml-cpp-dev zlib1g-dev libcurl4-openssl-dev
+  nlohmann-json3-dev
   libgtest-dev python3-torch                       # tests; PyTorch peer for parity/benchmarks
 )
 missing=()

@@ -30,4 +30,7 @@ std::vector<int64_t> mlpHidden(const JobConfig& config);
 // (digits: digits.csv.gz). Empty for data that needs no file (synthetic).
 std::string dataPath(const JobConfig& config);
 
+// checkpoint.uri, else /opt/ml/checkpoints when that folder exists (SageMaker), else "".
+std::string checkpointUri(const JobConfig& config);
+
 }  // namespace trainrun::config

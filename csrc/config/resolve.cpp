@@ -43,4 +43,11 @@ std::string dataPath(const JobConfig& config) {
       .string();
 }
 
+std::string checkpointUri(const JobConfig& config) {
+  if (!config.checkpoint().uri().empty()) return config.checkpoint().uri();
+  // SageMaker managed spot syncs this folder to S3 and restores it after a preemption.
+  constexpr const char* kSageMakerCheckpoints = "/opt/ml/checkpoints";
+  return std::filesystem::is_directory(kSageMakerCheckpoints) ? kSageMakerCheckpoints : "";
+}
+
 }  // namespace trainrun::config

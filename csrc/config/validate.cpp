@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -119,6 +120,36 @@ void checkOptions(const Message& m, const std::string& prefix) {
   }
 }
 
+// GPT models read token data and only token data; the presets' sizes are checked where the
+// model is built (models/gpt.cpp), the sizes set here are checked at load.
+void checkModelAndData(const JobConfig& config) {
+  const ModelConfig& m = config.model();
+  const std::string& data = config.data().name();
+  const bool gpt = m.name() == "gpt" || m.name() == "gpt-tiny" || m.name() == "gpt2-124m";
+  const bool tokens = data == "tokens" || data == "text" || data == "synthetic_tokens";
+  if (gpt && !tokens)
+    throw ConfigError("model.name=" + m.name() + " needs token data: data.name tokens, text or " +
+                      "synthetic_tokens (got '" + data + "')");
+  if (tokens && !gpt)
+    throw ConfigError("data.name=" + data + " holds tokens; it needs model.name gpt-tiny, " +
+                      "gpt2-124m or gpt (got '" + m.name() + "')");
+  if ((data == "tokens" || data == "text") && config.data().path().empty())
+    throw ConfigError("data.name=" + data + " needs data.path (the file to read)");
+  if (m.name() == "gpt") {
+    for (const auto& [key, value] : {std::pair<const char*, int64_t>{"n_layer", m.n_layer()},
+                                     {"n_head", m.n_head()},
+                                     {"n_embd", m.n_embd()},
+                                     {"block_size", m.block_size()}}) {
+      if (value == 0)
+        throw ConfigError(std::string("model.name=gpt needs model.") + key +
+                          " (or use a preset: model.name=gpt-tiny or gpt2-124m)");
+    }
+  }
+  if (m.n_head() > 0 && m.n_embd() > 0 && m.n_embd() % m.n_head() != 0)
+    throw ConfigError("model.n_embd (" + std::to_string(m.n_embd()) +
+                      ") must be divisible by model.n_head (" + std::to_string(m.n_head()) + ")");
+}
+
 void checkCrossField(const JobConfig& config) {
   const TrainConfig& train = config.train();
   if (train.global_batch_size() % train.grad_accum_steps() != 0) {
@@ -126,6 +157,7 @@ void checkCrossField(const JobConfig& config) {
                       ") must be divisible by train.grad_accum_steps (" +
                       std::to_string(train.grad_accum_steps()) + ")");
   }
+  checkModelAndData(config);
   // Fail at load, on the launcher, rather than in every rank after the processes start.
   const std::string data_file = dataPath(config);
   if (!data_file.empty() && !std::filesystem::exists(data_file)) {
@@ -133,6 +165,11 @@ void checkCrossField(const JobConfig& config) {
                                 ? "run scripts/setup.sh to fetch it, or set data.path"
                                 : "check data.path";
     throw ConfigError("data file '" + data_file + "' not found (" + fix + ")");
+  }
+  const std::string& resume = config.resume();
+  if (resume != "auto" && resume != "never" && resume.find('/') == std::string::npos) {
+    throw ConfigError("resume must be auto, never, or the URI of a checkpoint such as "
+                      "s3://bucket/prefix/run/step-00000100 (got '" + resume + "')");
   }
 }
 

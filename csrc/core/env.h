@@ -27,4 +27,33 @@ inline constexpr const char* kGlooSocketIfname = "GLOO_SOCKET_IFNAME";
 // Path of the worker binary the launcher runs for a CONFIG (default: next to `trainrun`).
 inline constexpr const char* kWorkerBin = "TRAINRUN_WORKER";
 
+// S3 checkpoint storage (checkpoint/s3/): the AWS SDKs' names, so existing setups just work.
+// Static credentials; the session token only for temporary ones.
+inline constexpr const char* kAwsAccessKeyId = "AWS_ACCESS_KEY_ID";
+inline constexpr const char* kAwsSecretAccessKey = "AWS_SECRET_ACCESS_KEY";
+inline constexpr const char* kAwsSessionToken = "AWS_SESSION_TOKEN";
+// Shared credentials file (default ~/.aws/credentials) and the profile in it (default "default").
+inline constexpr const char* kAwsSharedCredentialsFile = "AWS_SHARED_CREDENTIALS_FILE";
+inline constexpr const char* kAwsProfile = "AWS_PROFILE";
+// Home directory, to find ~/.aws/credentials.
+inline constexpr const char* kHome = "HOME";
+// Region of the bucket; AWS_REGION wins over AWS_DEFAULT_REGION (default us-east-1).
+inline constexpr const char* kAwsRegion = "AWS_REGION";
+inline constexpr const char* kAwsDefaultRegion = "AWS_DEFAULT_REGION";
+// S3-compatible endpoint (MinIO, moto, ...); the S3-specific name wins over the generic one.
+inline constexpr const char* kAwsEndpointUrlS3 = "AWS_ENDPOINT_URL_S3";
+inline constexpr const char* kAwsEndpointUrl = "AWS_ENDPOINT_URL";
+// ECS / SageMaker / EKS Pod Identity credentials endpoint: a path on 169.254.170.2, or a URL.
+inline constexpr const char* kAwsContainerCredentialsRelativeUri =
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI";
+inline constexpr const char* kAwsContainerCredentialsFullUri = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
+// Authorization header value for the container endpoint, inline or in a file (file wins).
+inline constexpr const char* kAwsContainerAuthorizationToken = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
+inline constexpr const char* kAwsContainerAuthorizationTokenFile =
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
+// "true" skips the EC2 instance metadata service (IMDSv2) in the credentials chain.
+inline constexpr const char* kAwsEc2MetadataDisabled = "AWS_EC2_METADATA_DISABLED";
+// Overrides the IMDS base URL (default http://169.254.169.254), as the AWS SDKs allow.
+inline constexpr const char* kAwsEc2MetadataServiceEndpoint = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
+
 }  // namespace trainrun::env

@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "core/error.h"
+#include "data/tokens.h"
 
 namespace trainrun {
 namespace {
@@ -38,10 +39,15 @@ TrainEvalSplit splitTrainEval(const Dataset& data, double eval_fraction) {
 
 TrainEvalSplit loadDataset(const config::JobConfig& config) {
   const auto& d = config.data();
-  Dataset all = d.name() == "synthetic"
-                    ? makeSynthetic(d.synthetic_samples(), d.synthetic_features(),
-                                    d.synthetic_classes(), static_cast<uint64_t>(config.train().seed()))
-                    : loadDigits(config::dataPath(config));
+  Dataset all;
+  if (isTokenData(d.name())) {
+    all = loadTokenDataset(config);
+  } else if (d.name() == "synthetic") {
+    all = makeSynthetic(d.synthetic_samples(), d.synthetic_features(), d.synthetic_classes(),
+                        static_cast<uint64_t>(config.train().seed()));
+  } else {
+    all = loadDigits(config::dataPath(config));
+  }
   return splitTrainEval(all, d.eval_fraction());
 }
 

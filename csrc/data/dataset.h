@@ -11,8 +11,8 @@
 namespace trainrun {
 
 struct Dataset {
-  torch::Tensor features;  // (N, F) float32
-  torch::Tensor labels;    // (N,) int64 in [0, num_classes)
+  torch::Tensor features;  // (N, F) float32, or (N, T) int64 token windows
+  torch::Tensor labels;    // (N,) or (N, T) int64 in [0, num_classes): next tokens for LM
   int64_t num_classes = 0;
   int64_t size() const { return labels.size(0); }
 };

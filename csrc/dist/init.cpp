@@ -4,9 +4,12 @@
 #include <cstdlib>
 #include <string>
 
+#include <torch/cuda.h>
+
 #include "core/env.h"
 #include "core/error.h"
 #include "dist/gloo/gloo_communicator.h"
+#include "dist/nccl/nccl_communicator.h"
 
 namespace trainrun {
 namespace {
@@ -42,7 +45,22 @@ DistContext initDistributed(const config::JobConfig& config) {
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(config.dist().timeout_s() * 1000));
   ctx.store = Store::connect(addr, static_cast<uint16_t>(port), timeout);
 
-  // dist.backend: auto resolves to gloo on CPU-only builds; NCCL joins with the GPU path.
+  // auto: NCCL when LibTorch can put tensors on a GPU (and NCCL is built in), else Gloo.
+  const std::string& backend = config.dist().backend();
+  const bool gpu = torch::cuda::is_available();
+  if (backend == "nccl" && !(gpu && ncclAvailable()))
+    throw ConfigError(std::string("dist.backend: nccl needs ") +
+                      (ncclAvailable() ? "a CUDA device visible to LibTorch"
+                                       : "a build with CUDA and NCCL") +
+                      " (use dist.backend: gloo or auto)");
+  if (backend == "nccl" || (backend == "auto" && gpu && ncclAvailable())) {
+    NcclOptions nccl;
+    nccl.timeout = timeout;
+    nccl.device = ctx.local_rank;
+    ctx.comm = makeNcclCommunicator(*ctx.store, "nccl/", ctx.rank, ctx.world_size,
+                                    ctx.local_rank, nccl);
+    return ctx;
+  }
   GlooOptions gloo;
   gloo.timeout = timeout;
   if (const char* ifname = std::getenv(env::kGlooSocketIfname)) gloo.interface = ifname;

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "models/gpt.h"
 #include "models/mlp.h"
 
 namespace trainrun {
@@ -17,7 +18,21 @@ std::shared_ptr<Model> makeModel(const config::JobConfig& config, int64_t in_fea
     widths.push_back(num_classes);
     return std::make_shared<Mlp>(widths);
   }
-  throw ConfigError("model.name '" + name + "' is not a built-in model (expected: mlp)");
+  if (isGptModel(name)) {
+    // Token data: in_features is the window length, num_classes the data's vocabulary.
+    GptSizes sizes = gptSizes(config);
+    if (sizes.vocab_size == 0) sizes.vocab_size = num_classes;
+    if (sizes.vocab_size < num_classes)
+      throw ConfigError("model.vocab_size (" + std::to_string(sizes.vocab_size) +
+                        ") is smaller than the data's vocabulary (" + std::to_string(num_classes) +
+                        ")");
+    if (in_features != sizes.block_size)
+      throw ConfigError("data windows hold " + std::to_string(in_features) +
+                        " tokens but model.block_size is " + std::to_string(sizes.block_size));
+    return std::make_shared<Gpt>(sizes);
+  }
+  throw ConfigError("model.name '" + name +
+                    "' is not a built-in model (expected: mlp, gpt-tiny, gpt2-124m, gpt)");
 }
 
 void saveTorchScript(const Model& model, const std::string& path) {

@@ -13,7 +13,9 @@ namespace trainrun {
 
 class Model : public torch::nn::Module {
  public:
-  // (B, in_features) float -> (B, num_classes) logits.
+  // (B, ...) input -> (B, ..., num_classes) logits; targets are shaped as the leading dims.
+  // Mlp: (B, in_features) float -> (B, num_classes); Gpt: (B, T) token ids -> (B, T, vocab),
+  // one prediction per position. Loss and accuracy flatten the leading dims.
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
   // Forward + backward FLOPs for one sample (for throughput and MFU).
   virtual double flopsPerSample() const = 0;

@@ -4,9 +4,13 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "amp/autocast.h"
 #include "core/clock.h"
+#include "core/error.h"
 #include "core/logging.h"
+#include "dist/nccl/nccl_communicator.h"
 #include "train/lr_schedule.h"
+#include "train/train_state.h"
 
 namespace trainrun {
 namespace {
@@ -31,11 +35,19 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Mean cross-entropy of (B, ..., C) logits against (B, ...) targets, computed in fp32.
+torch::Tensor lossOf(const torch::Tensor& logits, const torch::Tensor& y) {
+  return torch::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat),
+                                   y.reshape({-1}));
+}
+
 // Sums `values` across ranks in place (one small collective).
-void allreduceSum(DistContext& dist, torch::Tensor& values) {
+// `device` is where the communicator works (CUDA for NCCL).
+void allreduceSum(DistContext& dist, torch::Tensor& values, const torch::Device& device) {
   if (!dist.comm) return;
-  std::vector<torch::Tensor> t{values};
+  std::vector<torch::Tensor> t{values.to(device)};
   dist.comm->allreduce(t, ReduceOp::kSum)->wait();
+  values.copy_(t[0]);
 }
 
 }  // namespace
@@ -46,14 +58,31 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   output_dir_ = config_.output().has_dir() ? config_.output().dir() : "runs/" + run_name_;
   const auto& t = config_.train();
   torch::manual_seed(static_cast<uint64_t>(t.seed()));
+  precision_ = parsePrecision(config_.precision());
+  if (torch::cuda::is_available()) device_ = torch::Device(torch::kCUDA, dist_.local_rank);
+  if (precision_ == Precision::kFp16 && !device_.is_cuda())
+    throw ConfigError("precision: fp16 needs a CUDA device (LibTorch sees none); on CPU use "
+                      "precision: bf16 or fp32");
+  LossScalerOptions so;
+  so.enabled = needsLossScaling(precision_);
+  so.init_scale = config_.amp().init_scale();
+  so.growth_factor = config_.amp().growth_factor();
+  so.backoff_factor = config_.amp().backoff_factor();
+  so.growth_interval = config_.amp().growth_interval();
+  scaler_ = std::make_unique<LossScaler>(so);
 
   data_ = loadDataset(config_);
+  for (Dataset* d : {&data_.train, &data_.eval}) {  // small enough to live on the device
+    d->features = d->features.to(device_);
+    d->labels = d->labels.to(device_);
+  }
   sampler_ = std::make_unique<DistributedSampler>(data_.train.size(), t.global_batch_size(),
                                                   t.grad_accum_steps(), dist_.rank,
                                                   dist_.world_size, static_cast<uint64_t>(t.seed()));
   total_steps_ = t.steps() > 0 ? t.steps() : t.epochs() * sampler_->stepsPerEpoch();
 
   model_ = makeModel(config_, data_.train.features.size(1), data_.train.num_classes);
+  model_->to(device_);
   std::vector<torch::Tensor> state = model_->parameters();
   for (auto& b : model_->buffers()) state.push_back(b);
   if (dist_.comm) broadcastFromRank0(*dist_.comm, state);
@@ -72,15 +101,62 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
                             {"world_size", int64_t{dist_.world_size}},
                             {"backend", std::string(dist_.comm ? dist_.comm->backendName() : "none")},
                             {"model", config_.model().name()},
+                            {"device", device_.str()},
+                            {"precision", std::string(precisionName(precision_))},
                             {"params", n_params},
                             {"buckets", int64_t(reducer_->buckets().size())},
                             {"train_samples", data_.train.size()},
                             {"steps", total_steps_},
                             {"output", output_dir_}}));
   }
+  setUpCheckpoints();
 }
 
 Trainer::~Trainer() = default;
+
+void Trainer::setUpCheckpoints() {
+  const auto& c = config_.checkpoint();
+  std::string uri = config::checkpointUri(config_);
+  const std::string& resume = config_.resume();
+  save_checkpoints_ = !uri.empty();
+  if (uri.empty() && (resume == "auto" || resume == "never")) return;
+
+  CheckpointOptions options;
+  options.uri = uri.empty() ? resume : uri;  // resume-only runs read but never write
+  options.run_name = run_name_;
+  options.keep_last = c.keep_last();
+  options.async = c.async();
+  options.force_resume = c.force_resume();
+  options.s3_endpoint = c.s3_endpoint();
+  options.shard_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(config_.dist().timeout_s() * 1000));
+  checkpoints_ = std::make_unique<CheckpointManager>(options, dist_.rank, dist_.world_size,
+                                                     dist_.store.get(), stateFingerprint(config_));
+  if (resume == "never") return;
+  std::optional<LoadedCheckpoint> ckpt = checkpoints_->restore(resume);
+  if (!ckpt) return;
+  restoreState(*ckpt, *model_, *optimizer_, *scaler_);
+  start_step_ = ckpt->counters.at("step");
+  if (dist_.rank == 0)
+    log::out(formatLogLine({{"resumed", ckpt->where},
+                            {"step", start_step_},
+                            {"saved_world_size", int64_t{ckpt->manifest.world_size()}}}));
+}
+
+void Trainer::saveCheckpoint(int64_t steps_done) {
+  const int64_t epoch = steps_done / sampler_->stepsPerEpoch();
+  CheckpointState state = captureState(
+      *model_, *optimizer_, *scaler_,
+      {{"step", steps_done},
+       {"epoch", epoch},
+       {"step_in_epoch", steps_done % sampler_->stepsPerEpoch()},
+       {"samples", steps_done * config_.train().global_batch_size()}});
+  const double stall = checkpoints_->save(steps_done, state);
+  if (dist_.rank == 0)
+    log::out(formatLogLine({{"checkpoint_step", steps_done},
+                            {"stall_ms", stall * 1e3},
+                            {"async", std::string(config_.checkpoint().async() ? "true" : "false")}}));
+}
 
 double Trainer::trainStep(int64_t step) {
   const int64_t accum = config_.train().grad_accum_steps();
@@ -96,12 +172,27 @@ double Trainer::trainStep(int64_t step) {
     torch::Tensor y = data_.train.labels.index_select(0, idx);           // (b,)
     // Only the last micro-step communicates; earlier ones accumulate locally.
     reducer_->prepareForBackward(/*sync=*/micro + 1 == accum);
-    torch::Tensor loss = torch::cross_entropy_loss(model_->forward(x), y) / double(accum);
-    loss.backward();
+    torch::Tensor loss;
+    {
+      AutocastGuard autocast(precision_, device_.type());
+      loss = lossOf(model_->forward(x), y) / double(accum);
+    }
+    scaler_->scale(loss).backward();
     loss_sum += loss.item<double>();
   }
   reducer_->finalizeBackward();
-  optimizer_->step();
+  // Unscale after the all-reduce: one pass over the averaged gradients. They are identical on
+  // every rank (an inf or NaN from any rank propagates through the sum), so every rank reaches
+  // the same found-inf without another collective.
+  if (scaler_->enabled()) {
+    std::vector<torch::Tensor> grads;
+    for (auto& p : model_->parameters()) grads.push_back(p.grad());
+    const bool found_inf = scaler_->unscaleAndCheck(grads);
+    if (!found_inf) optimizer_->step();
+    scaler_->update(found_inf);
+  } else {
+    optimizer_->step();
+  }
   return loss_sum;
 }
 
@@ -111,18 +202,28 @@ EvalResult Trainer::evaluate() {
   const int64_t n = eval.size();
   const int64_t begin = n * dist_.rank / dist_.world_size;
   const int64_t end = n * (dist_.rank + 1) / dist_.world_size;
-  constexpr int64_t kChunk = 4096;
-  double loss_sum = 0, correct = 0;
+  // About 4096 positions per forward: 4096 samples for the MLP, 4 windows of 1024 tokens for
+  // a GPT (whose (chunk, T, vocab) logits dominate memory).
+  const int64_t row = std::max<int64_t>(1, eval.features[0].numel());
+  const int64_t kChunk = std::max<int64_t>(1, 4096 / row);
+  double loss_sum = 0, correct = 0, count = 0;
   for (int64_t i = begin; i < end; i += kChunk) {
     int64_t len = std::min(kChunk, end - i);
-    torch::Tensor logits = model_->forward(eval.features.narrow(0, i, len));  // (len, C)
-    torch::Tensor y = eval.labels.narrow(0, i, len);
+    torch::Tensor logits;
+    {
+      AutocastGuard autocast(precision_, device_.type());
+      logits = model_->forward(eval.features.narrow(0, i, len));  // (len, ..., C)
+    }
+    logits = logits.reshape({-1, logits.size(-1)}).to(torch::kFloat);
+    torch::Tensor y = eval.labels.narrow(0, i, len).reshape({-1});  // (len * ...,)
     loss_sum += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
     correct += logits.argmax(1).eq(y).sum().item<double>();
+    count += double(y.numel());
   }
-  torch::Tensor totals = torch::tensor({loss_sum, correct}, torch::kFloat64);
-  allreduceSum(dist_, totals);
-  return {totals[0].item<double>() / double(n), totals[1].item<double>() / double(n)};
+  torch::Tensor totals = torch::tensor({loss_sum, correct, count}, torch::kFloat64);
+  allreduceSum(dist_, totals, device_);
+  const double total = totals[2].item<double>();  // samples, or tokens for sequence models
+  return {totals[0].item<double>() / total, totals[1].item<double>() / total};
 }
 
 void Trainer::run() {
@@ -132,32 +233,41 @@ void Trainer::run() {
   double window_loss = 0, last_loss = 0;
   int64_t window_steps = 0;
   step_ms_.reserve(static_cast<size_t>(total_steps_));
+  const int64_t every = config_.checkpoint().every_steps();
+  auto* nccl = dynamic_cast<NcclCommunicator*>(dist_.comm.get());
 
-  for (int64_t step = 0; step < total_steps_; ++step) {
+  for (int64_t step = start_step_; step < total_steps_; ++step) {
+    if (checkpoints_) checkpoints_->poll();  // a failed background save fails the run here
+    if (nccl) nccl->setStep(step);           // named in collective-timeout errors
     const Clock::time_point step_start = Clock::now();
     window_loss += trainStep(step);
     step_ms_.push_back(secondsSince(step_start) * 1e3);
     ++window_steps;
-
     const bool last = step + 1 == total_steps_;
     if ((step + 1) % t.log_every() == 0 || last) {
       torch::Tensor loss = torch::tensor({window_loss / double(window_steps)}, torch::kFloat64);
-      allreduceSum(dist_, loss);
+      allreduceSum(dist_, loss, device_);
       last_loss = loss.item<double>() / dist_.world_size;
       const double seconds = secondsSince(window_start);
       if (dist_.rank == 0) {
-        log::out(formatLogLine(
-            {{"step", step + 1},
-             {"epoch", step / sampler_->stepsPerEpoch()},
-             {"loss", last_loss},
-             {"lr", optimizer_->param_groups()[0].options().get_lr()},
-             {"samples_per_sec", double(window_steps * t.global_batch_size()) / seconds},
-             {"step_ms", seconds * 1e3 / double(window_steps)}}));
+        Metrics line{{"step", step + 1},
+                     {"epoch", step / sampler_->stepsPerEpoch()},
+                     {"loss", last_loss},
+                     {"lr", optimizer_->param_groups()[0].options().get_lr()},
+                     {"samples_per_sec", double(window_steps * t.global_batch_size()) / seconds},
+                     {"step_ms", seconds * 1e3 / double(window_steps)}};
+        if (scaler_->enabled()) {
+          line.emplace_back("loss_scale", double(scaler_->scaleValue()));
+          line.emplace_back("skipped_steps", scaler_->skippedSteps());
+        }
+        log::out(formatLogLine(line));
       }
       window_loss = 0;
       window_steps = 0;
       window_start = Clock::now();
     }
+    if (save_checkpoints_ && (last || (every > 0 && (step + 1) % every == 0)))
+      saveCheckpoint(step + 1);
     if (t.eval_every() > 0 && (step + 1) % t.eval_every() == 0 && !last) {
       EvalResult e = evaluate();
       if (dist_.rank == 0)
@@ -165,6 +275,7 @@ void Trainer::run() {
             {{"step", step + 1}, {"eval_loss", e.loss}, {"accuracy", e.accuracy}}));
     }
   }
+  if (checkpoints_) checkpoints_->wait();  // the last checkpoint is committed before outputs
   const double wall = secondsSince(start);
   EvalResult final_eval = evaluate();
   if (dist_.rank == 0) {
@@ -180,7 +291,7 @@ void Trainer::writeOutputs(const EvalResult& eval, double train_loss, double wal
   fs::create_directories(fs::path(output_dir_) / "model");
   saveTorchScript(*model_, output_dir_ + "/model/model.pt");
   writeFileAtomic(output_dir_ + "/model/config.yaml", config::toYaml(config_));
-  const double samples = double(total_steps_ * config_.train().global_batch_size());
+  const double samples = double((total_steps_ - start_step_) * config_.train().global_batch_size());
   writeMetricsJson({{"accuracy", eval.accuracy},
                     {"loss", eval.loss},
                     {"train_loss", train_loss},

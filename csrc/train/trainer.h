@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "amp/loss_scaler.h"
+#include "amp/precision.h"
+#include "checkpoint/checkpoint_manager.h"
 #include "config/config.h"
 #include "data/dataset.h"
 #include "data/sampler.h"
@@ -36,6 +39,8 @@ class Trainer {
 
  private:
   double trainStep(int64_t step);  // returns this rank's loss for the step
+  void setUpCheckpoints();         // opens checkpoint storage and resumes if asked
+  void saveCheckpoint(int64_t steps_done);
   void writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds);
 
   config::JobConfig config_;
@@ -44,9 +49,15 @@ class Trainer {
   TrainEvalSplit data_;
   std::shared_ptr<Model> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  Precision precision_ = Precision::kFp32;
+  torch::Device device_ = torch::kCPU;
+  std::unique_ptr<LossScaler> scaler_;  // active for fp16 only
   std::unique_ptr<Reducer> reducer_;
   std::unique_ptr<DistributedSampler> sampler_;
+  std::unique_ptr<CheckpointManager> checkpoints_;  // null: checkpoints off
+  bool save_checkpoints_ = false;
   int64_t total_steps_ = 0;
+  int64_t start_step_ = 0;  // > 0 after a resume
   std::vector<double> step_ms_;  // wall time of every step, for the median
 };
 

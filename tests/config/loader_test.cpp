@@ -116,7 +116,8 @@ TEST_F(LoaderTest, UnknownTopLevelKeyWithoutCloseMatch) {
   EXPECT_THAT(msg, HasSubstr("did you mean 'train'?"));
   const std::string far = configError([&] { parse("completely_different: 1\n"); });
   EXPECT_THAT(far, HasSubstr("unknown config key 'completely_different' (top-level keys: run, "
-                             "train, optimizer, scheduler, model, data, dist, output)"));
+                             "train, optimizer, scheduler, model, data, dist, output, "
+                             "checkpoint, resume, precision, amp)"));
   EXPECT_THAT(far, ::testing::Not(HasSubstr("did you mean")));
 }
 

@@ -37,9 +37,9 @@ TEST_F(ValidateTest, Choices) {
   EXPECT_EQ(configError([&] { parse("optimizer: {name: adam}"); }),
             "optimizer.name must be one of sgd, adamw (got 'adam'); did you mean 'adamw'?");
   EXPECT_EQ(configError([&] { parse("model: {name: resnet}"); }),
-            "model.name must be one of mlp (got 'resnet')");
-  EXPECT_THAT(configError([&] { parse("dist: {backend: nccl}"); }),
-              HasSubstr("dist.backend must be one of auto, gloo (got 'nccl')"));
+            "model.name must be one of mlp, gpt-tiny, gpt2-124m, gpt (got 'resnet')");
+  EXPECT_THAT(configError([&] { parse("dist: {backend: mpi}"); }),
+              HasSubstr("dist.backend must be one of auto, gloo, nccl (got 'mpi')"));
 }
 
 TEST_F(ValidateTest, BatchDivisibleByAccumulation) {

@@ -57,6 +57,9 @@ TEST_F(YamlEmitTest, EveryFieldRoundTripsExactly) {
   c.mutable_model()->set_name("mlp");
   c.mutable_model()->add_hidden(64);
   c.mutable_model()->add_hidden(32);
+  for (auto set : {&ModelConfig::set_n_layer, &ModelConfig::set_n_head, &ModelConfig::set_n_embd,
+                   &ModelConfig::set_block_size, &ModelConfig::set_vocab_size})
+    (c.mutable_model()->*set)(0);  // GPT sizes: 0 = the preset's (and unused by the MLP)
   auto* d = c.mutable_data();
   d->set_name("digits");
   d->set_path((data_dir_.path() / "digits.csv.gz").string());
@@ -64,12 +67,27 @@ TEST_F(YamlEmitTest, EveryFieldRoundTripsExactly) {
   d->set_synthetic_samples(1000);
   d->set_synthetic_features(8);
   d->set_synthetic_classes(3);
+  d->set_synthetic_vocab(300);
   auto* dist = c.mutable_dist();
   dist->set_backend("gloo");
   dist->set_bucket_cap_mb(1e300);
   dist->set_first_bucket_mb(0.0001);
   dist->set_timeout_s(12.5);
   c.mutable_output()->set_dir("");
+  auto* ck = c.mutable_checkpoint();
+  ck->set_uri("s3://bucket/prefix with space");
+  ck->set_every_steps(25);
+  ck->set_keep_last(4);
+  ck->set_async(false);
+  ck->set_s3_endpoint("http://127.0.0.1:9000");
+  ck->set_force_resume(true);
+  c.set_resume("never");
+  c.set_precision("bf16");
+  auto* amp = c.mutable_amp();
+  amp->set_init_scale(1024);
+  amp->set_growth_factor(1.5);
+  amp->set_backoff_factor(0.25);
+  amp->set_growth_interval(100);
 
   const std::string yaml = toYaml(c);
   const JobConfig reloaded = parse(yaml);

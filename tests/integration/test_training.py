@@ -29,7 +29,7 @@ def run(args, timeout=120, **kw):
 
 def train(out_dir, nproc, *sets, config=CONFIG):
     args = ["--nproc-per-node", str(nproc), config, "--set", f"output.dir={out_dir}",
-            "--set", f"data.path={DATA}"]
+            "--set", f"data.path={DATA}", "--set", f"checkpoint.uri={out_dir}_ckpt"]
     for s in sets:
         args += ["--set", s]
     p = run(args)
@@ -72,6 +72,12 @@ class Training(unittest.TestCase):
         model = torch.jit.load(self.out("main/model/model.pt"))
         self.assertEqual(list(model.state_dict())[:2], ["fc0.weight", "fc0.bias"])
         self.assertEqual(tuple(model(torch.zeros(3, 64)).shape), (3, 10))
+
+    def test_bf16_autocast_on_cpu_reaches_accuracy(self):
+        p = train(self.out("bf16"), 2, "precision=bf16")
+        self.assertIn("precision=bf16", p.stdout)
+        with open(self.out("bf16/metrics.json")) as f:
+            self.assertGreaterEqual(json.load(f)["accuracy"], 0.93)
 
     def test_world_size_buckets_and_accumulation_do_not_change_the_result(self):
         steps = "train.steps=50"
@@ -118,7 +124,8 @@ class Training(unittest.TestCase):
         proc = subprocess.Popen(
             [TRAINRUN, "--nproc-per-node", "2", "--grace-period", "3", CONFIG,
              "--set", "train.epochs=100000", "--set", f"data.path={DATA}",
-             "--set", f"output.dir={self.out('killed')}", "--set", "train.log_every=10"],
+             "--set", f"output.dir={self.out('killed')}", "--set", "train.log_every=10",
+             "--set", f"checkpoint.uri={self.out('killed_ckpt')}"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             for line in proc.stdout:  # wait until training runs

@@ -1,0 +1,30 @@
+// Gradients grouped by (device kind, dtype) as raw chunks: the input of one fused pass each.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "kernels/dtype.h"
+
+namespace trainrun {
+
+struct GradGroup {
+  kernels::Dtype dtype;
+  std::vector<kernels::TensorChunk> chunks;
+};
+
+// Maps fp32/fp16/bf16; any other dtype throws Error naming it.
+kernels::Dtype kernelDtype(torch::ScalarType type);
+
+// Chunks of every defined grad on CPU and on CUDA, grouped by dtype. Grads must be dense and
+// contiguous (the fused pass walks raw memory); CUDA grads must share one device, returned
+// in cuda_device (-1 when there are none).
+void groupGrads(const std::vector<torch::Tensor>& grads, std::vector<GradGroup>* cpu,
+                std::vector<GradGroup>* cuda, int* cuda_device);
+
+// The CPU fused pass: each chunk is unscaled and checked in one loop, chunks split so that
+// large tensors spread over LibTorch's intra-op threads.
+bool unscaleCpuGroups(const std::vector<GradGroup>& groups, float inv_scale);
+
+}  // namespace trainrun

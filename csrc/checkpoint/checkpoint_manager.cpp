@@ -1,0 +1,329 @@
+// CheckpointManager: snapshot, background shard upload, commit by manifest, retention, resume.
+#include "checkpoint/checkpoint_manager.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "checkpoint/shard_layout.h"
+#include "core/clock.h"
+#include "core/logging.h"
+
+namespace trainrun {
+namespace {
+
+constexpr int kFormatVersion = 1;
+constexpr const char* kManifest = "manifest.pb";
+constexpr const char* kLatest = "latest";
+
+uint32_t crc32Of(const char* data, uint64_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  // zlib takes uInt lengths: feed large buffers in 1 GiB pieces.
+  for (uint64_t done = 0; done < n;) {
+    uInt len = uInt(std::min<uint64_t>(n - done, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data + done), len);
+    done += len;
+  }
+  return uint32_t(crc);
+}
+
+std::string shardStatusKey(const std::string& run, int64_t step, int rank) {
+  return "ckpt/" + run + "/" + std::to_string(step) + "/" + std::to_string(rank);
+}
+
+// Parses "step-00000100" (the folder part of a key) into 100; -1 if it is not one.
+int64_t parseStepDir(const std::string& name) {
+  if (name.size() != 13 || name.rfind("step-", 0) != 0) return -1;
+  for (size_t i = 5; i < name.size(); ++i)
+    if (name[i] < '0' || name[i] > '9') return -1;
+  return std::stoll(name.substr(5));
+}
+
+// Splits ".../run/step-00000100" into its root URI and the relative folder "run/step-...".
+std::pair<std::string, std::string> splitCheckpointUri(std::string uri) {
+  while (uri.size() > 1 && uri.back() == '/') uri.pop_back();
+  size_t last = uri.rfind('/');
+  size_t run = last == std::string::npos ? std::string::npos : uri.rfind('/', last - 1);
+  if (run == std::string::npos || uri.compare(0, run + 1, "s3://") == 0)
+    throw ConfigError("resume: '" + uri + "' is not a checkpoint folder (expected " +
+                      "<uri>/<run>/step-<8 digits>)");
+  return {uri.substr(0, run), uri.substr(run + 1)};
+}
+
+}  // namespace
+
+std::string stepDir(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "step-%08lld", static_cast<long long>(step));
+  return buf;
+}
+
+CheckpointManager::CheckpointManager(CheckpointOptions options, int rank, int world_size,
+                                     Store* store, std::map<std::string, std::string> fingerprint)
+    : options_(std::move(options)),
+      rank_(rank),
+      world_size_(world_size),
+      store_(store),
+      fingerprint_(std::move(fingerprint)),
+      run_prefix_(options_.run_name),
+      buffer_(std::make_shared<std::vector<char>>()) {
+  storage_ = openStorage(options_.uri, options_.s3_endpoint);
+}
+
+CheckpointManager::~CheckpointManager() {
+  if (!inflight_.valid()) return;
+  try {
+    inflight_.get();
+  } catch (const std::exception& e) {
+    log::error(std::string("checkpoint: ") + e.what());
+  }
+}
+
+void CheckpointManager::poll() {
+  if (inflight_.valid() &&
+      inflight_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+    inflight_.get();
+}
+
+void CheckpointManager::wait() {
+  if (inflight_.valid()) inflight_.get();
+}
+
+double CheckpointManager::save(int64_t step, const CheckpointState& state) {
+  const Clock::time_point start = Clock::now();
+  if (inflight_.valid()) {
+    if (inflight_.wait_for(std::chrono::seconds(0)) != std::future_status::ready && rank_ == 0)
+      log::out("checkpoint: step " + std::to_string(step) +
+               " waits for the previous checkpoint to finish uploading");
+    inflight_.get();
+  }
+  checkpoint::Manifest plan = planShards(state, world_size_);
+  plan.set_step(step);
+
+  // Snapshot: copy exactly the bytes this rank writes. Pieces of shard `rank_` in plan order.
+  std::vector<char>& buf = *buffer_;
+  buf.resize(plan.shards(rank_).size());
+  size_t replicated_index = 0, local_index = 0;
+  for (const auto& entry : plan.tensors()) {
+    const bool local = entry.rank() >= 0;
+    if (local && entry.rank() != rank_) continue;
+    const torch::Tensor& t = local ? state.local[local_index++].second
+                                   : state.replicated[replicated_index++].second;
+    const char* src = static_cast<const char*>(t.data_ptr());
+    for (const auto& piece : entry.pieces())
+      if (piece.shard() == rank_)
+        std::memcpy(buf.data() + piece.offset(), src + piece.tensor_offset(), piece.length());
+  }
+  for (const auto& [name, value] : state.counters) (*plan.mutable_counters())[name] = value;
+  const double stall = secondsSince(start);
+
+  auto buffer = buffer_;
+  auto work = [this, step, buffer, plan = std::move(plan)]() mutable {
+    const Clock::time_point begin = Clock::now();
+    std::string status = writeShard(step, *buffer);
+    if (rank_ == 0) commit(step, std::move(plan), status, begin);
+  };
+  if (options_.async) {
+    inflight_ = std::async(std::launch::async, std::move(work));
+    return stall;
+  }
+  work();
+  return secondsSince(start);
+}
+
+std::string CheckpointManager::writeShard(int64_t step, const std::vector<char>& buffer) {
+  const std::string key = run_prefix_ + "/" + stepDir(step) + "/" + shardKey(rank_, world_size_);
+  std::string status;
+  try {
+    const uint32_t crc = crc32Of(buffer.data(), buffer.size());
+    storage_->put(key, buffer.data(), buffer.size());
+    status = "ok " + std::to_string(buffer.size()) + " " + std::to_string(crc);
+  } catch (const std::exception& e) {
+    status = std::string("error ") + e.what();
+  }
+  // Rank 0 waits for this before committing; an error tells it not to wait in vain.
+  if (store_ != nullptr) store_->set(shardStatusKey(run_prefix_, step, rank_), status);
+  if (status.rfind("error ", 0) == 0)
+    throw StorageError("checkpoint step " + std::to_string(step) + " not saved: " +
+                       status.substr(6));
+  return status;
+}
+
+void CheckpointManager::commit(int64_t step, checkpoint::Manifest manifest,
+                               const std::string& own_status, Clock::time_point begin) {
+  uint64_t total = 0;
+  for (int r = 0; r < world_size_; ++r) {
+    std::string status =
+        r == rank_ ? own_status
+                   : store_->get(shardStatusKey(run_prefix_, step, r), options_.shard_timeout);
+    std::istringstream in(status);
+    std::string word;
+    uint64_t size = 0;
+    uint32_t crc = 0;
+    in >> word >> size >> crc;
+    if (word != "ok")
+      throw StorageError("checkpoint step " + std::to_string(step) + " not committed: rank " +
+                         std::to_string(r) + " failed to write its shard: " + status.substr(6));
+    if (size != manifest.shards(r).size())
+      throw StorageError("checkpoint step " + std::to_string(step) + ": rank " +
+                         std::to_string(r) + " wrote " + std::to_string(size) +
+                         " bytes, expected " + std::to_string(manifest.shards(r).size()));
+    manifest.mutable_shards(r)->set_crc32(crc);
+    total += size;
+  }
+  manifest.set_format_version(kFormatVersion);
+  manifest.set_run_name(run_prefix_);
+  for (const auto& [k, v] : fingerprint_) (*manifest.mutable_fingerprint())[k] = v;
+  manifest.set_created_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+  const std::string dir = run_prefix_ + "/" + stepDir(step);
+  storage_->put(dir + "/" + kManifest, manifest.SerializeAsString());  // the commit
+  storage_->put(run_prefix_ + "/" + kLatest, stepDir(step) + "\n");
+  applyRetention(step);
+  log::out(log::cat("checkpoint step=", step, " committed=", storage_->describe(), "/", dir,
+                    " bytes=", total, " shards=", world_size_,
+                    " write_seconds=", secondsSince(begin)));
+}
+
+std::vector<int64_t> CheckpointManager::committedSteps() {
+  std::vector<int64_t> steps;
+  for (const std::string& key : storage_->list(run_prefix_ + "/")) {
+    // "<run>/step-XXXXXXXX/manifest.pb"
+    std::string rest = key.substr(run_prefix_.size() + 1);
+    size_t slash = rest.find('/');
+    if (slash == std::string::npos || rest.substr(slash + 1) != kManifest) continue;
+    int64_t step = parseStepDir(rest.substr(0, slash));
+    if (step >= 0) steps.push_back(step);
+  }
+  std::sort(steps.begin(), steps.end());
+  return steps;
+}
+
+void CheckpointManager::applyRetention(int64_t newest_step) {
+  std::vector<int64_t> committed = committedSteps();
+  std::vector<int64_t> keep(committed.end() - std::min<size_t>(committed.size(), options_.keep_last),
+                            committed.end());
+  for (const std::string& key : storage_->list(run_prefix_ + "/")) {
+    std::string rest = key.substr(run_prefix_.size() + 1);
+    size_t slash = rest.find('/');
+    if (slash == std::string::npos) continue;  // `latest`
+    int64_t step = parseStepDir(rest.substr(0, slash));
+    // Keep the newest keep_last commits, and anything newer than this commit (none today:
+    // one save in flight at a time). Older uncommitted folders are leftovers of failed saves.
+    if (step < 0 || step > newest_step || std::count(keep.begin(), keep.end(), step)) continue;
+    // Delete the manifest first: the checkpoint stops being "committed" before its shards go.
+    if (rest.substr(slash + 1) == kManifest) storage_->remove(key);
+  }
+  for (const std::string& key : storage_->list(run_prefix_ + "/")) {
+    std::string rest = key.substr(run_prefix_.size() + 1);
+    size_t slash = rest.find('/');
+    if (slash == std::string::npos) continue;
+    int64_t step = parseStepDir(rest.substr(0, slash));
+    if (step < 0 || step > newest_step || std::count(keep.begin(), keep.end(), step)) continue;
+    storage_->remove(key);
+  }
+}
+
+std::optional<LoadedCheckpoint> CheckpointManager::restore(const std::string& resume_uri) {
+  if (resume_uri != "auto") {
+    auto [root, dir] = splitCheckpointUri(resume_uri);
+    auto storage = openStorage(root, options_.s3_endpoint);
+    return load(*storage, dir, resume_uri);
+  }
+  std::vector<int64_t> steps = committedSteps();
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    const std::string dir = run_prefix_ + "/" + stepDir(*it);
+    const std::string where = storage_->describe() + "/" + dir;
+    try {
+      return load(*storage_, dir, where);
+    } catch (const ConfigError&) {
+      throw;  // a config mismatch is the user's call, not a reason to fall back
+    } catch (const StorageError& e) {
+      if (rank_ == 0)
+        log::warn("skipping checkpoint " + where + ": " + e.what() +
+                  (it + 1 != steps.rend() ? "; trying the previous one" : ""));
+    }
+  }
+  if (!steps.empty())
+    throw StorageError("no valid checkpoint under " + storage_->describe() + "/" + run_prefix_ +
+                       " (all " + std::to_string(steps.size()) +
+                       " failed verification; set resume: never to start fresh)");
+  return std::nullopt;
+}
+
+LoadedCheckpoint CheckpointManager::load(Storage& storage, const std::string& dir,
+                                         const std::string& where) {
+  LoadedCheckpoint out;
+  out.where = where;
+  std::string bytes;
+  try {
+    bytes = storage.get(dir + "/" + kManifest);
+  } catch (const NotFoundError&) {
+    throw StorageError("manifest.pb missing (the checkpoint was never committed)");
+  }
+  checkpoint::Manifest& m = out.manifest;
+  if (!m.ParseFromString(bytes) || m.format_version() != kFormatVersion)
+    throw StorageError("manifest.pb is unreadable or of an unknown format");
+
+  for (const auto& [key, mine] : fingerprint_) {
+    auto it = m.fingerprint().find(key);
+    const std::string theirs = it == m.fingerprint().end() ? "(unset)" : it->second;
+    if (theirs == mine || options_.force_resume) continue;
+    throw ConfigError("checkpoint " + where + " was saved with " + key + ": " + theirs +
+                      " but this config has " + key + ": " + mine +
+                      " (set resume: never to start fresh, or checkpoint.force_resume: true)");
+  }
+
+  // Read and verify every shard in parallel: each rank needs all replicated bytes anyway.
+  std::vector<std::string> shards(m.shards_size());
+  std::vector<std::future<void>> reads;
+  for (int s = 0; s < m.shards_size(); ++s) {
+    reads.push_back(std::async(std::launch::async, [&, s] {
+      const checkpoint::Shard& info = m.shards(s);
+      std::optional<uint64_t> size = storage.size(dir + "/" + info.key());
+      if (!size) throw StorageError(info.key() + " is missing");
+      if (*size != info.size())
+        throw StorageError(info.key() + " is " + std::to_string(*size) + " bytes, expected " +
+                           std::to_string(info.size()) + " (truncated or overwritten)");
+      shards[s].resize(info.size());
+      storage.read(dir + "/" + info.key(), 0, info.size(), shards[s].data());
+      if (crc32Of(shards[s].data(), info.size()) != info.crc32())
+        throw StorageError(info.key() + " fails its CRC-32 check (corrupt)");
+    }));
+  }
+  std::exception_ptr first;
+  for (auto& r : reads) {
+    try {
+      r.get();
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
+
+  const int source_rank = rank_ % std::max(1, m.world_size());
+  for (const auto& e : m.tensors()) {
+    if (e.rank() >= 0 && e.rank() != source_rank) continue;
+    std::vector<int64_t> shape(e.shape().begin(), e.shape().end());
+    torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtypeFromName(e.dtype())));
+    char* dst = static_cast<char*>(t.data_ptr());
+    for (const auto& p : e.pieces()) {
+      if (p.shard() < 0 || p.shard() >= int(shards.size()))
+        throw StorageError("manifest piece of " + e.name() + " names a shard that is not listed");
+      const std::string& shard = shards[p.shard()];
+      if (p.offset() + p.length() > shard.size() ||
+          p.tensor_offset() + p.length() > uint64_t(t.numel()) * t.element_size())
+        throw StorageError("manifest piece of " + e.name() + " lies outside its shard");
+      std::memcpy(dst + p.tensor_offset(), shard.data() + p.offset(), p.length());
+    }
+    (e.rank() >= 0 ? out.local : out.replicated)[e.name()] = t;
+  }
+  for (const auto& [k, v] : m.counters()) out.counters[k] = v;
+  return out;
+}
+
+}  // namespace trainrun

@@ -1,0 +1,91 @@
+// CheckpointManager: asynchronous, sharded, atomic checkpoints of a run, and resume.
+#pragma once
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "checkpoint/checkpoint_state.h"
+#include "checkpoint/manifest.pb.h"
+#include "checkpoint/storage.h"
+#include "core/clock.h"
+#include "dist/store.h"
+
+namespace trainrun {
+
+struct CheckpointOptions {
+  std::string uri;          // root: local folder or s3://bucket/prefix
+  std::string run_name;     // checkpoints go to <uri>/<run_name>/step-<8 digits>/
+  int64_t keep_last = 2;    // committed checkpoints to keep
+  bool async = true;        // write in the background after the host-memory snapshot
+  bool force_resume = false;  // load despite a fingerprint mismatch
+  std::string s3_endpoint;
+  // How long rank 0 waits for the other ranks' shards before giving up on a checkpoint.
+  std::chrono::milliseconds shard_timeout{std::chrono::minutes(10)};
+};
+
+// A checkpoint read back: every replicated tensor, this rank's local tensors, the counters.
+struct LoadedCheckpoint {
+  std::string where;  // ".../step-00000100"
+  checkpoint::Manifest manifest;
+  std::map<std::string, torch::Tensor> replicated;
+  std::map<std::string, torch::Tensor> local;
+  std::map<std::string, int64_t> counters;
+};
+
+// Save protocol (every rank calls save() at the same steps):
+//   1. snapshot: copy this rank's 1/N of the replicated bytes plus its local tensors into a
+//      reused host buffer. This is the only part that stalls training.
+//   2. background: CRC-32, upload the shard, publish "ok size crc" (or the error) in the store.
+//   3. rank 0, background: wait for every shard, write manifest.pb (the commit), then
+//      `latest`, then delete checkpoints beyond keep_last and leftovers of failed saves.
+// At most one save is in flight: save() first waits for the previous one. A background
+// failure is rethrown by the next poll(), save() or wait().
+class CheckpointManager {
+ public:
+  // `store` is null when the run has one rank. `fingerprint` holds the config values that
+  // must match on resume.
+  CheckpointManager(CheckpointOptions options, int rank, int world_size, Store* store,
+                    std::map<std::string, std::string> fingerprint);
+  ~CheckpointManager();
+
+  // Returns the stall: seconds spent before training may continue.
+  double save(int64_t step, const CheckpointState& state);
+  void poll();
+  void wait();
+
+  // resume "auto": the newest committed checkpoint of the run whose shards verify, falling
+  // back (with a warning naming the problem) to older ones; nullopt if there is none.
+  // Otherwise `resume_uri` names one checkpoint folder, which must load.
+  std::optional<LoadedCheckpoint> restore(const std::string& resume_uri = "auto");
+
+  // Steps of committed checkpoints of this run, oldest first.
+  std::vector<int64_t> committedSteps();
+  const std::string& runPrefix() const { return run_prefix_; }
+
+ private:
+  // Uploads this rank's shard and publishes "ok <size> <crc>" (or the error) in the store.
+  std::string writeShard(int64_t step, const std::vector<char>& buffer);
+  void commit(int64_t step, checkpoint::Manifest manifest, const std::string& own_status,
+              Clock::time_point begin);
+  void applyRetention(int64_t newest_step);
+  LoadedCheckpoint load(Storage& storage, const std::string& dir, const std::string& where);
+
+  CheckpointOptions options_;
+  int rank_, world_size_;
+  Store* store_;
+  std::map<std::string, std::string> fingerprint_;
+  std::unique_ptr<Storage> storage_;
+  std::string run_prefix_;  // "<run_name>"
+  std::future<void> inflight_;
+  std::shared_ptr<std::vector<char>> buffer_;  // snapshot buffer, reused between saves
+};
+
+// "step-00000100" for 100.
+std::string stepDir(int64_t step);
+
+}  // namespace trainrun

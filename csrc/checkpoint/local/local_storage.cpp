@@ -1,0 +1,145 @@
+// Local-disk Storage: atomic rename on write, pread on read, a directory walk for list.
+#include "checkpoint/local/local_storage.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+
+namespace trainrun {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kTmpMarker = ".tmp-";
+
+std::string sysError(const std::string& what, const std::string& path) {
+  return what + " " + path + ": " + std::strerror(errno);
+}
+
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+class LocalStorage : public Storage {
+ public:
+  explicit LocalStorage(std::string root) : root_(std::move(root)) {}
+
+  void put(const std::string& key, const void* data, size_t size) override {
+    const fs::path path = fs::path(root_) / key;
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) throw StorageError("cannot create folder " + path.parent_path().string() + ": " + ec.message());
+    const std::string tmp =
+        path.string() + kTmpMarker + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
+    FileDescriptor fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (fd.get() < 0) throw StorageError(sysError("cannot create", tmp));
+    const char* p = static_cast<const char*>(data);
+    for (size_t left = size; left > 0;) {
+      ssize_t n = ::write(fd.get(), p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        std::string msg = sysError("cannot write", tmp);
+        ::unlink(tmp.c_str());
+        throw StorageError(msg);
+      }
+      p += n;
+      left -= size_t(n);
+    }
+    if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0 ||
+        ::rename(tmp.c_str(), path.c_str()) != 0) {
+      std::string msg = sysError("cannot commit", path.string());
+      ::unlink(tmp.c_str());
+      throw StorageError(msg);
+    }
+    // The rename is durable only once the folder entry is on disk.
+    FileDescriptor dir(::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.get() >= 0) ::fsync(dir.get());
+  }
+
+  void read(const std::string& key, uint64_t offset, uint64_t length, void* dst) override {
+    const std::string path = (fs::path(root_) / key).string();
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
+      if (errno == ENOENT) throw NotFoundError("no object " + path);
+      throw StorageError(sysError("cannot open", path));
+    }
+    char* p = static_cast<char*>(dst);
+    for (uint64_t done = 0; done < length;) {
+      ssize_t n = ::pread(fd.get(), p + done, length - done, off_t(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw StorageError(sysError("cannot read", path));
+      if (n == 0)
+        throw StorageError(path + " is shorter than expected (" + std::to_string(offset + done) +
+                           " of " + std::to_string(offset + length) + " bytes)");
+      done += uint64_t(n);
+    }
+  }
+
+  std::optional<uint64_t> size(const std::string& key) override {
+    std::error_code ec;
+    uint64_t n = fs::file_size(fs::path(root_) / key, ec);
+    if (ec) return std::nullopt;
+    return n;
+  }
+
+  std::vector<std::string> list(const std::string& prefix) override {
+    std::vector<std::string> keys;
+    std::error_code ec;
+    if (!fs::is_directory(root_, ec)) return keys;
+    // Walk only the folder that can hold the prefix, not the whole root.
+    fs::path start = fs::path(root_) / fs::path(prefix).parent_path();
+    if (!fs::is_directory(start, ec)) return keys;
+    for (auto it = fs::recursive_directory_iterator(start, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      std::string key = fs::relative(it->path(), root_, ec).string();
+      if (key.rfind(prefix, 0) == 0 && key.find(kTmpMarker) == std::string::npos)
+        keys.push_back(key);
+    }
+    if (ec) throw StorageError("cannot list " + start.string() + ": " + ec.message());
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  }
+
+  void remove(const std::string& key) override {
+    const fs::path path = fs::path(root_) / key;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      throw StorageError(sysError("cannot delete", path.string()));
+    // Drop folders the delete emptied (step-XXXXXXXX/), up to the root; rmdir fails if not empty.
+    for (fs::path dir = path.parent_path(); dir != fs::path(root_) && dir.has_relative_path();
+         dir = dir.parent_path()) {
+      if (::rmdir(dir.c_str()) != 0) break;
+    }
+  }
+
+  std::string describe() const override { return root_; }
+
+ private:
+  std::string root_;
+  std::atomic<uint64_t> counter_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<Storage> makeLocalStorage(const std::string& root) {
+  std::string r = root;
+  while (r.size() > 1 && r.back() == '/') r.pop_back();
+  return std::make_unique<LocalStorage>(r);
+}
+
+}  // namespace trainrun

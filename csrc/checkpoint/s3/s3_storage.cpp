@@ -1,0 +1,272 @@
+// Storage backend on Amazon S3 (or any S3-compatible endpoint) over libcurl.
+#include "checkpoint/s3/s3_storage.h"
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <functional>
+#include <thread>
+
+#include "checkpoint/s3/s3_client.h"
+#include "checkpoint/s3/s3_xml.h"
+#include "core/logging.h"
+
+namespace trainrun {
+namespace {
+
+// S3 allows at most this many parts per multipart upload.
+constexpr uint64_t kMaxParts = 10000;
+
+// Runs task(0..count-1) on up to `parallelism` threads; the first exception stops the
+// remaining tasks from starting and is rethrown once every thread has finished.
+void runParallel(uint64_t count, int parallelism, const std::function<void(uint64_t)>& task) {
+  std::atomic<uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr first_error;
+  std::mutex error_mu;
+  auto worker = [&] {
+    while (!failed.load()) {
+      const uint64_t i = next.fetch_add(1);
+      if (i >= count) return;
+      try {
+        task(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!first_error) first_error = std::current_exception();
+        failed = true;
+      }
+    }
+  };
+  const uint64_t threads = std::min<uint64_t>(count, std::max(parallelism, 1));
+  if (threads <= 1) {
+    worker();
+  } else {
+    std::vector<std::thread> pool;
+    for (uint64_t t = 0; t < threads; ++t) pool.emplace_back(worker);
+    for (auto& t : pool) t.join();
+  }
+  if (first_error) std::rethrow_exception(first_error);
+}
+
+std::string normalizePrefix(std::string prefix) {
+  while (!prefix.empty() && prefix.front() == '/') prefix.erase(prefix.begin());
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  return prefix.empty() ? prefix : prefix + "/";
+}
+
+class S3Storage : public Storage {
+ public:
+  S3Storage(const std::string& bucket, const std::string& prefix, const S3Options& options)
+      : bucket_(bucket),
+        root_(normalizePrefix(prefix)),
+        options_(options),
+        client_(bucket, options) {}
+
+  void put(const std::string& key, const void* data, size_t size) override {
+    const char* bytes = static_cast<const char*>(data);
+    if (size <= options_.part_size) {
+      s3::Request r{"PUT", "PUT", fullKey(key)};
+      r.body = bytes;
+      r.body_size = size;
+      client_.send(r);
+      return;
+    }
+    putMultipart(fullKey(key), bytes, size);
+  }
+
+  void read(const std::string& key, uint64_t offset, uint64_t length, void* dst) override {
+    const std::string full = fullKey(key);
+    if (length == 0) {
+      // No range to ask for: still honour the contract (missing key, short object).
+      std::optional<uint64_t> total = size(key);
+      if (!total) throw NotFoundError("s3 GET " + client_.objectUri(full) + ": no such object");
+      if (*total < offset) throw shortObject(full, offset, length);
+      return;
+    }
+    const uint64_t chunk = options_.part_size;
+    const uint64_t chunks = (length + chunk - 1) / chunk;
+    runParallel(chunks, options_.parallelism, [&](uint64_t i) {
+      const uint64_t begin = i * chunk;
+      const uint64_t n = std::min(chunk, length - begin);
+      s3::Request r{"GET", "GET", full};
+      r.headers.push_back("Range: bytes=" + std::to_string(offset + begin) + "-" +
+                          std::to_string(offset + begin + n - 1));
+      r.sink = static_cast<char*>(dst) + begin;
+      r.sink_size = n;
+      s3::Response response;
+      try {
+        response = client_.send(r);
+      } catch (const NotFoundError&) {
+        throw;
+      } catch (const StorageError& e) {
+        // A range that starts past the end is answered 416 InvalidRange.
+        if (std::string(e.what()).find(" 416 ") != std::string::npos) {
+          throw shortObject(full, offset, length);
+        }
+        throw;
+      }
+      if (response.received != n) throw shortObject(full, offset, length);
+    });
+  }
+
+  std::optional<uint64_t> size(const std::string& key) override {
+    try {
+      return client_.send(s3::Request{"HEAD", "HEAD", fullKey(key)}).content_length;
+    } catch (const NotFoundError&) {
+      return std::nullopt;
+    }
+  }
+
+  std::vector<std::string> list(const std::string& prefix) override {
+    std::vector<std::string> keys;
+    const std::string full_prefix = root_ + prefix;
+    std::string token;
+    do {
+      // Canonical order (see s3::Request::query): continuation-token, list-type, max-keys, prefix.
+      std::string query;
+      if (!token.empty()) query += "continuation-token=" + s3::uriEncode(token, false) + "&";
+      query += "list-type=2&max-keys=" + std::to_string(options_.list_page_size) +
+               "&prefix=" + s3::uriEncode(full_prefix, false);
+      s3::Request r{"LIST", "GET", ""};
+      r.query = query;
+      s3::ListPage page;
+      try {
+        page = s3::parseListObjectsV2(client_.send(r).body);
+      } catch (const NotFoundError& e) {
+        throw StorageError(e.what());  // a listing never means "no such object"
+      }
+      for (auto& k : page.keys) {
+        if (k.compare(0, root_.size(), root_) == 0) keys.push_back(k.substr(root_.size()));
+      }
+      token = page.truncated ? page.next_token : "";
+      if (page.truncated && token.empty()) {
+        throw StorageError("s3 LIST " + client_.objectUri(full_prefix) +
+                           " failed: truncated page without NextContinuationToken");
+      }
+    } while (!token.empty());
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  }
+
+  void remove(const std::string& key) override {
+    try {
+      client_.send(s3::Request{"DELETE", "DELETE", fullKey(key)});
+    } catch (const NotFoundError&) {
+      // Already gone is what the caller wanted.
+    }
+  }
+
+  std::string describe() const override {
+    std::string uri = "s3://" + bucket_;
+    if (!root_.empty()) uri += "/" + root_.substr(0, root_.size() - 1);
+    return uri;
+  }
+
+ private:
+  std::string fullKey(const std::string& key) const {
+    if (key.empty()) throw StorageError("empty object key under " + describe());
+    return root_ + key;
+  }
+
+  StorageError shortObject(const std::string& full, uint64_t offset, uint64_t length) const {
+    return StorageError("s3 GET " + client_.objectUri(full) +
+                        " failed: the object is shorter than " + std::to_string(offset + length) +
+                        " bytes (offset " + std::to_string(offset) + " + length " +
+                        std::to_string(length) + ")");
+  }
+
+  void putMultipart(const std::string& full, const char* data, uint64_t size) {
+    // Grow the part size when 10000 parts would not hold the object.
+    const uint64_t part_size = std::max(options_.part_size, (size + kMaxParts - 1) / kMaxParts);
+    const uint64_t parts = (size + part_size - 1) / part_size;
+
+    s3::Request init{"CreateMultipartUpload", "POST", full};
+    init.query = "uploads=";
+    const std::string upload_id = s3::xmlFirst(client_.send(init).body, "UploadId").value_or("");
+    if (upload_id.empty()) {
+      throw StorageError("s3 CreateMultipartUpload " + client_.objectUri(full) +
+                         " failed: no UploadId in the response");
+    }
+    const std::string encoded_id = s3::uriEncode(upload_id, false);
+    try {
+      std::vector<std::pair<int, std::string>> etags(parts);
+      runParallel(parts, options_.parallelism, [&](uint64_t i) {
+        const int number = static_cast<int>(i + 1);
+        s3::Request r{"UploadPart " + std::to_string(number), "PUT", full};
+        r.query = "partNumber=" + std::to_string(number) + "&uploadId=" + encoded_id;
+        r.body = data + i * part_size;
+        r.body_size = std::min(part_size, size - i * part_size);
+        std::string etag = client_.send(r).etag;
+        if (etag.empty()) {
+          throw StorageError("s3 " + r.op + " " + client_.objectUri(full) +
+                             " failed: no ETag in the response");
+        }
+        etags[i] = {number, std::move(etag)};
+      });
+      const std::string body = s3::completeMultipartBody(etags);
+      s3::Request complete{"CompleteMultipartUpload", "POST", full};
+      complete.query = "uploadId=" + encoded_id;
+      complete.headers.push_back("Content-Type: application/xml");
+      complete.body = body.data();
+      complete.body_size = body.size();
+      client_.send(complete);
+    } catch (...) {
+      // Parts of an unfinished upload are billed until aborted: clean up, then report.
+      try {
+        s3::Request abort{"AbortMultipartUpload", "DELETE", full};
+        abort.query = "uploadId=" + encoded_id;
+        client_.send(abort);
+      } catch (const std::exception& e) {
+        log::warn(log::cat("could not abort the failed upload: ", e.what()));
+      }
+      throw;
+    }
+  }
+
+  std::string bucket_;
+  std::string root_;  // "prefix/" or ""
+  S3Options options_;
+  s3::S3Client client_;
+};
+
+void validate(const std::string& bucket, const S3Options& options) {
+  if (bucket.empty()) throw ConfigError("S3 bucket name is empty");
+  if (options.part_size < S3Options::kMinPartSize) {
+    throw ConfigError("S3 part size " + std::to_string(options.part_size) +
+                      " is below S3's minimum of 5 MiB");
+  }
+  if (options.max_attempts < 1) throw ConfigError("S3 max_attempts must be at least 1");
+  if (options.parallelism < 1) throw ConfigError("S3 parallelism must be at least 1");
+  if (options.list_page_size < 1 || options.list_page_size > 1000) {
+    throw ConfigError("S3 list page size must be in 1..1000");
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Storage> makeS3Storage(const std::string& bucket, const std::string& prefix,
+                                       const S3Options& options) {
+  validate(bucket, options);
+  return std::make_unique<S3Storage>(bucket, prefix, options);
+}
+
+void createS3Bucket(const std::string& bucket, const S3Options& options) {
+  validate(bucket, options);
+  s3::S3Client client(bucket, options);
+  s3::Request r{"CreateBucket", "PUT", ""};
+  // us-east-1 is the one region that rejects an explicit LocationConstraint.
+  std::string body;
+  if (client.region() != "us-east-1") {
+    body = "<CreateBucketConfiguration><LocationConstraint>" + client.region() +
+           "</LocationConstraint></CreateBucketConfiguration>";
+  }
+  r.body = body.data();
+  r.body_size = body.size();
+  try {
+    client.send(r);
+  } catch (const StorageError& e) {
+    if (std::string(e.what()).find("BucketAlreadyOwnedByYou") == std::string::npos) throw;
+  }
+}
+
+}  // namespace trainrun

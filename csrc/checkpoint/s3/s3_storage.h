@@ -1,0 +1,62 @@
+// Storage backend on Amazon S3 (or any S3-compatible endpoint) over libcurl.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "checkpoint/storage.h"
+
+namespace trainrun {
+
+// How S3Storage talks to S3. Defaults suit checkpoints of GiB-scale shards from one rank.
+struct S3Options {
+  static constexpr int kDefaultMaxAttempts = 5;
+  static constexpr std::chrono::milliseconds kDefaultConnectTimeout{3000};
+  static constexpr std::chrono::milliseconds kDefaultRequestTimeout{120000};
+  static constexpr std::chrono::seconds kDefaultStallTimeout{30};
+  static constexpr std::chrono::milliseconds kDefaultRetryBaseDelay{200};
+  static constexpr std::chrono::milliseconds kDefaultRetryMaxDelay{20000};
+  static constexpr std::chrono::seconds kDefaultRetryDeadline{300};
+  static constexpr uint64_t kDefaultPartSize = 8ull << 20;
+  // S3 rejects multipart parts below 5 MiB (except the last one).
+  static constexpr uint64_t kMinPartSize = 5ull << 20;
+  static constexpr int kDefaultParallelism = 8;
+  static constexpr int kDefaultListPageSize = 1000;
+
+  // "http://host:port" of an S3-compatible server; addressed path-style (endpoint/bucket/key).
+  // Empty: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else AWS itself, virtual-hosted style.
+  std::string endpoint;
+  // Empty: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1.
+  std::string region;
+  // Tries per request, the first one included; transient failures only (5xx, 429, network).
+  int max_attempts = kDefaultMaxAttempts;
+  std::chrono::milliseconds connect_timeout = kDefaultConnectTimeout;
+  // Upper bound on one attempt of one request (a part of at most part_size bytes).
+  std::chrono::milliseconds request_timeout = kDefaultRequestTimeout;
+  // An attempt that moves under 1 KiB/s for this long is abandoned (and retried).
+  std::chrono::seconds stall_timeout = kDefaultStallTimeout;
+  // Backoff before retry n is uniform in [0, min(max_delay, base * 2^(n-1))] ("full jitter").
+  std::chrono::milliseconds retry_base_delay = kDefaultRetryBaseDelay;
+  std::chrono::milliseconds retry_max_delay = kDefaultRetryMaxDelay;
+  // No retry starts later than this after the first attempt of a request.
+  std::chrono::milliseconds retry_deadline = kDefaultRetryDeadline;
+  // Objects above this size are uploaded in parts of this size, and read in ranges of it.
+  uint64_t part_size = kDefaultPartSize;
+  // Parts (or ranges) in flight at once for one put() or read().
+  int parallelism = kDefaultParallelism;
+  // Keys per ListObjectsV2 page (S3 caps it at 1000).
+  int list_page_size = kDefaultListPageSize;
+};
+
+// The S3 backend for objects under s3://bucket/prefix. Credentials are resolved lazily, on the
+// first request, the way the AWS SDKs do (environment, shared credentials file and profile,
+// container endpoint, EC2 instance metadata). Throws ConfigError for invalid options.
+std::unique_ptr<Storage> makeS3Storage(const std::string& bucket, const std::string& prefix,
+                                       const S3Options& options = {});
+
+// Creates the bucket (for tests and first-time setup); an existing bucket we own is fine.
+void createS3Bucket(const std::string& bucket, const S3Options& options = {});
+
+}  // namespace trainrun

@@ -1,0 +1,338 @@
+// NcclCommunicator over the NCCL C API: stream ordering with events, grouped calls, rendezvous.
+#include "dist/nccl/nccl_communicator.h"
+
+#include <cstring>
+#include <functional>
+#include <thread>
+
+#include "core/error.h"
+#include "dist/nccl/nccl_core.h"
+
+namespace trainrun {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+ncclRedOp_t toNccl(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum:
+      return ncclSum;
+    case ReduceOp::kMax:
+      return ncclMax;
+    case ReduceOp::kMin:
+      return ncclMin;
+  }
+  return ncclSum;
+}
+
+ncclDataType_t toNccl(torch::ScalarType t, const std::string& what) {
+  switch (t) {
+    case torch::kFloat:
+      return ncclFloat32;
+    case torch::kHalf:
+      return ncclFloat16;
+    case torch::kBFloat16:
+      return ncclBfloat16;
+    case torch::kDouble:
+      return ncclFloat64;
+    case torch::kInt:
+      return ncclInt32;
+    case torch::kLong:
+      return ncclInt64;
+    case torch::kByte:
+      return ncclUint8;
+    case torch::kChar:
+      return ncclInt8;
+    default:
+      throw CommError("nccl " + what + ": unsupported dtype " + c10::toString(t));
+  }
+}
+
+// Makes the rank's device current for a scope (NCCL and event calls need it).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    checkCudaComm(cudaGetDevice(&previous_), "cudaGetDevice");
+    if (previous_ != device) checkCudaComm(cudaSetDevice(device), "cudaSetDevice");
+  }
+  ~DeviceGuard() { cudaSetDevice(previous_); }
+
+ private:
+  int previous_ = 0;
+};
+
+class NcclWorkImpl : public NcclWork {
+ public:
+  NcclWorkImpl(std::shared_ptr<NcclCore> core, std::shared_ptr<NcclWorkState> state,
+               cudaStream_t compute)
+      : core_(std::move(core)), state_(std::move(state)), compute_(compute) {}
+
+  void wait(std::chrono::milliseconds timeout) override {
+    if (auto e = state_->error()) std::rethrow_exception(e);
+    DeviceGuard guard(core_->device());
+    // The compute stream waits on the device; the host goes on queueing work.
+    checkCudaComm(cudaStreamWaitEvent(compute_, state_->done, 0), "cudaStreamWaitEvent");
+    if (core_->options().blocking_wait) synchronize(timeout);
+  }
+
+  void synchronize(std::chrono::milliseconds timeout) override {
+    DeviceGuard guard(core_->device());
+    const auto deadline = Clock::now() + timeout;
+    for (int spins = 0;; ++spins) {
+      if (auto e = state_->error()) std::rethrow_exception(e);
+      const cudaError_t q = cudaEventQuery(state_->done);
+      if (q == cudaSuccess) break;
+      if (q != cudaErrorNotReady) {
+        core_->abort(std::make_exception_ptr(CommError(
+            "nccl " + state_->describe() + " failed on the GPU: " + cudaGetErrorString(q))));
+        continue;  // rethrown above
+      }
+      if (Clock::now() > deadline) {
+        core_->abort(std::make_exception_ptr(TimeoutError(
+            "nccl " + state_->describe() + " did not complete within " +
+            std::to_string(timeout.count()) + " ms (host wait); communicator aborted")));
+        continue;
+      }
+      if (spins < 1000) {
+        std::this_thread::yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    }
+    // Completed, but the watchdog may have failed it just before (abort makes events fire).
+    if (auto e = state_->error()) std::rethrow_exception(e);
+  }
+
+  bool isCompleted() override {
+    if (state_->error()) return true;
+    DeviceGuard guard(core_->device());
+    return cudaEventQuery(state_->done) == cudaSuccess;
+  }
+
+ private:
+  std::shared_ptr<NcclCore> core_;
+  std::shared_ptr<NcclWorkState> state_;
+  cudaStream_t compute_;
+};
+
+class NcclCommunicatorImpl : public NcclCommunicator {
+ public:
+  NcclCommunicatorImpl(std::shared_ptr<NcclCore> core) : core_(std::move(core)) {
+    DeviceGuard guard(core_->device());
+    // Non-blocking: no implicit sync with the legacy default stream; order is explicit.
+    checkCudaComm(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking),
+                  "cudaStreamCreate");
+    checkCudaComm(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreate");
+  }
+
+  ~NcclCommunicatorImpl() override {
+    core_.reset();  // watchdog stopped, communicator destroyed before its stream goes
+    cudaEventDestroy(ready_);
+    cudaStreamDestroy(comm_stream_);
+    if (barrier_buf_) cudaFree(barrier_buf_);
+  }
+
+  int rank() const override { return core_->rank(); }
+  int size() const override { return core_->size(); }
+  const char* backendName() const override { return "nccl"; }
+  int device() const override { return core_->device(); }
+  void setComputeStream(CudaStreamHandle stream) override { compute_ = stream; }
+  void setStep(int64_t step) override { step_ = step; }
+
+  std::unique_ptr<Work> allreduce(std::vector<torch::Tensor>& tensors, ReduceOp op) override {
+    const int64_t bytes = checkTensors(tensors, "allreduce");
+    const ncclRedOp_t nccl_op = toNccl(op);
+    return launch("allreduce", bytes, [&](ncclComm_t comm) {
+      for (auto& t : tensors) {
+        ncclResult_t r =
+            ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(),
+                          toNccl(t.scalar_type(), "allreduce"), nccl_op, comm, comm_stream_);
+        if (r != ncclSuccess && r != ncclInProgress) return r;
+      }
+      return ncclSuccess;
+    });
+  }
+
+  std::unique_ptr<Work> broadcast(std::vector<torch::Tensor>& tensors, int root) override {
+    const int64_t bytes = checkTensors(tensors, "broadcast");
+    checkRoot(root, "broadcast");
+    return launch("broadcast", bytes, [&](ncclComm_t comm) {
+      for (auto& t : tensors) {
+        ncclResult_t r =
+            ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(),
+                          toNccl(t.scalar_type(), "broadcast"), root, comm, comm_stream_);
+        if (r != ncclSuccess && r != ncclInProgress) return r;
+      }
+      return ncclSuccess;
+    });
+  }
+
+  std::unique_ptr<Work> allgather(std::vector<torch::Tensor>& output,
+                                  torch::Tensor& input) override {
+    std::vector<torch::Tensor> in{input};
+    const int64_t bytes = checkTensors(in, "allgather");
+    checkTensors(output, "allgather");
+    if (static_cast<int>(output.size()) != size())
+      throw CommError("nccl allgather: needs " + std::to_string(size()) + " output tensors, got " +
+                      std::to_string(output.size()));
+    for (const auto& o : output) {
+      if (o.numel() != input.numel() || o.scalar_type() != input.scalar_type())
+        throw CommError("nccl allgather: output tensors must match the input's size and dtype");
+    }
+    // One broadcast per source rank, grouped: gathers straight into the caller's separate
+    // output tensors without a flat staging buffer.
+    return launch("allgather", bytes * size(), [&](ncclComm_t comm) {
+      const ncclDataType_t dtype = toNccl(input.scalar_type(), "allgather");
+      for (int src = 0; src < size(); ++src) {
+        ncclResult_t r = ncclBroadcast(input.data_ptr(), output[src].data_ptr(), input.numel(),
+                                       dtype, src, comm, comm_stream_);
+        if (r != ncclSuccess && r != ncclInProgress) return r;
+      }
+      return ncclSuccess;
+    });
+  }
+
+  void barrier(std::chrono::milliseconds timeout) override {
+    DeviceGuard guard(core_->device());
+    if (!barrier_buf_) checkCudaComm(cudaMalloc(&barrier_buf_, sizeof(float)), "cudaMalloc");
+    auto work = launch("barrier", sizeof(float), [&](ncclComm_t comm) {
+      return ncclAllReduce(barrier_buf_, barrier_buf_, 1, ncclFloat32, ncclSum, comm, comm_stream_);
+    });
+    static_cast<NcclWork&>(*work).synchronize(timeout);
+  }
+
+ private:
+  // Validates tensors (contiguous CUDA tensors on this rank's device) and sums their bytes.
+  int64_t checkTensors(const std::vector<torch::Tensor>& tensors, const char* what) const {
+    int64_t bytes = 0;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const auto& t = tensors[i];
+      if (!t.defined() || !t.is_cuda() || t.get_device() != core_->device())
+        throw CommError(std::string("nccl ") + what + ": tensor " + std::to_string(i) +
+                        " must be a CUDA tensor on cuda:" + std::to_string(core_->device()) +
+                        (t.defined() ? ", got one on " + t.device().str() : ", got undefined"));
+      if (!t.is_contiguous())
+        throw CommError(std::string("nccl ") + what + ": tensor " + std::to_string(i) +
+                        " is not contiguous");
+      bytes += static_cast<int64_t>(t.nbytes());
+    }
+    return bytes;
+  }
+
+  void checkRoot(int root, const char* what) const {
+    if (root < 0 || root >= size())
+      throw CommError(std::string("nccl ") + what + ": root " + std::to_string(root) +
+                      " is not a rank of " + std::to_string(size()));
+  }
+
+  // Orders the comm stream after the compute stream, issues `calls` as one NCCL group, and
+  // records the completion event the Work and the watchdog watch.
+  std::unique_ptr<Work> launch(const char* op, int64_t bytes,
+                               const std::function<ncclResult_t(ncclComm_t)>& calls) {
+    DeviceGuard guard(core_->device());
+    core_->throwIfFailed();
+    checkCudaComm(cudaEventRecord(ready_, compute_), "cudaEventRecord");
+    checkCudaComm(cudaStreamWaitEvent(comm_stream_, ready_, 0), "cudaStreamWaitEvent");
+    cudaEvent_t done;
+    checkCudaComm(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
+    auto state = std::make_shared<NcclWorkState>(op, bytes, step_, done,
+                                                 Clock::now() + core_->options().timeout);
+    core_->enqueue(
+        [&](ncclComm_t comm) {
+          ncclResult_t r = ncclGroupStart();
+          if (r != ncclSuccess) return r;
+          r = calls(comm);
+          const ncclResult_t end = ncclGroupEnd();
+          return r != ncclSuccess ? r : end;
+        },
+        state->describe());
+    checkCudaComm(cudaEventRecord(done, comm_stream_), "cudaEventRecord");
+    core_->track(state);
+    return std::make_unique<NcclWorkImpl>(core_, state, compute_);
+  }
+
+  std::shared_ptr<NcclCore> core_;
+  cudaStream_t comm_stream_ = nullptr;
+  cudaStream_t compute_ = nullptr;
+  cudaEvent_t ready_ = nullptr;
+  int64_t step_ = 0;
+  void* barrier_buf_ = nullptr;
+};
+
+// Rank 0 publishes the unique id; the others wait for it (bounded by the timeout).
+ncclUniqueId exchangeUniqueId(const Store& store, const std::string& key, int rank,
+                              std::chrono::milliseconds timeout) {
+  ncclUniqueId id;
+  const auto& c10d = store.c10dStore();
+  if (rank == 0) {
+    const ncclResult_t r = ncclGetUniqueId(&id);
+    if (r != ncclSuccess)
+      throw CommError("nccl: ncclGetUniqueId failed: " + ncclErrorText(r, nullptr));
+    const auto* p = reinterpret_cast<const uint8_t*>(&id);
+    c10d->set(key, std::vector<uint8_t>(p, p + sizeof(id)));
+    return id;
+  }
+  std::vector<uint8_t> bytes;
+  try {
+    c10d->wait({key}, timeout);
+    bytes = c10d->get(key);
+  } catch (const std::exception&) {
+    throw TimeoutError("nccl: rank " + std::to_string(rank) + " waited " +
+                       std::to_string(timeout.count()) + " ms for rank 0's unique id (key " + key +
+                       ")");
+  }
+  if (bytes.size() != sizeof(id))
+    throw CommError("nccl: malformed unique id under store key " + key);
+  std::memcpy(&id, bytes.data(), sizeof(id));
+  return id;
+}
+
+}  // namespace
+
+std::unique_ptr<NcclCommunicator> makeNcclCommunicator(const Store& store,
+                                                       const std::string& prefix, int rank,
+                                                       int size, int local_rank,
+                                                       const NcclOptions& options) {
+  const int device = options.device >= 0 ? options.device : local_rank;
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    throw CommError("nccl backend: no CUDA device is visible (use dist.backend: gloo)");
+  }
+  if (device >= count)
+    throw CommError("nccl backend: rank " + std::to_string(rank) +
+                    " wants cuda:" + std::to_string(device) + " but only " + std::to_string(count) +
+                    " devices are visible");
+  checkCudaComm(cudaSetDevice(device), "cudaSetDevice");
+  const ncclUniqueId id = exchangeUniqueId(store, prefix + "nccl_unique_id", rank, options.timeout);
+
+  // Nonblocking, so joining can be bounded by the timeout and aborted (a blocking
+  // ncclCommInitRank waits forever for a rank that never comes).
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclComm_t comm = nullptr;
+  ncclResult_t r = ncclCommInitRankConfig(&comm, size, id, rank, &config);
+  const auto deadline = Clock::now() + options.timeout;
+  while (r == ncclInProgress) {
+    if (Clock::now() > deadline) {
+      ncclCommAbort(comm);
+      throw TimeoutError("nccl: rank " + std::to_string(rank) + " of " + std::to_string(size) +
+                         " waited " + std::to_string(options.timeout.count()) +
+                         " ms for the other ranks to join the communicator (" + prefix + ")");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ncclCommGetAsyncError(comm, &r);
+  }
+  if (r != ncclSuccess) {
+    const std::string text = ncclErrorText(r, comm);
+    if (comm != nullptr) ncclCommAbort(comm);
+    throw CommError("nccl: rank " + std::to_string(rank) + " of " + std::to_string(size) +
+                    " could not join the communicator: " + text);
+  }
+  auto core = std::make_shared<NcclCore>(comm, rank, size, device, options);
+  return std::make_unique<NcclCommunicatorImpl>(std::move(core));
+}
+
+bool ncclAvailable() { return true; }
+
+}  // namespace trainrun

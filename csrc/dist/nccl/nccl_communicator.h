@@ -1,0 +1,71 @@
+// NCCL backend of Communicator: NCCL C API on a dedicated CUDA stream, with a watchdog.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "dist/communicator.h"
+#include "dist/store.h"
+#include "kernels/stream_handle.h"
+
+namespace trainrun {
+
+struct NcclOptions {
+  // Deadline on every collective (dist.timeout_s) and on joining the communicator. Past it
+  // the watchdog aborts the communicator and wait() throws TimeoutError.
+  std::chrono::milliseconds timeout = Work::kDefaultTimeout;
+  // How often the watchdog checks in-flight collectives and ncclCommGetAsyncError.
+  std::chrono::milliseconds poll_interval{100};
+  // CUDA device of this rank; -1: the local rank.
+  int device = -1;
+  // true: Work::wait() also blocks the host until the collective is done (debugging aid,
+  // like TORCH_NCCL_BLOCKING_WAIT); false: wait() only orders the compute stream.
+  bool blocking_wait = false;
+};
+
+// A collective in flight on the communication stream. wait() makes the compute stream (the
+// one set when the collective was issued) wait for it and returns at once; it throws
+// TimeoutError / CommError if the watchdog already failed it. synchronize() is the host-side
+// wait.
+class NcclWork : public Work {
+ public:
+  // Blocks the host until the collective completed (polling its event, never
+  // cudaStreamSynchronize), throwing the watchdog's error or, after `timeout`, TimeoutError
+  // (the communicator is aborted then: a half-done collective leaves it unusable).
+  virtual void synchronize(std::chrono::milliseconds timeout = kDefaultTimeout) = 0;
+};
+
+// Contract (in addition to Communicator's): tensors are contiguous CUDA tensors on this rank's
+// device; collectives are ordered after the compute stream's work issued before the call.
+// After a timeout or NCCL error the communicator is aborted and every later call throws;
+// the job must restart (the launcher does that). Collectives return unique_ptr<Work> whose
+// object is an NcclWork.
+class NcclCommunicator : public Communicator {
+ public:
+  // Stream the caller computes on; nullptr (default) is the legacy default stream, which is
+  // LibTorch's default stream.
+  virtual void setComputeStream(CudaStreamHandle stream) = 0;
+  // Training step named in timeout messages, so a hang can be matched to the step log.
+  virtual void setStep(int64_t step) = 0;
+  virtual int device() const = 0;
+};
+
+// Joins (or, for rank 0, creates) the NCCL communicator of `size` ranks: rank 0's unique id
+// travels through `store` under `prefix` (unique per process group and restart). Blocks until
+// every rank joined, at most options.timeout (TimeoutError). Throws CommError if this build
+// has no NCCL or no visible device.
+std::unique_ptr<NcclCommunicator> makeNcclCommunicator(const Store& store,
+                                                       const std::string& prefix, int rank,
+                                                       int size, int local_rank,
+                                                       const NcclOptions& options = {});
+
+// True if this process sees at least one CUDA device (dist.backend: auto picks NCCL then).
+// False without a driver, without devices, with CUDA_VISIBLE_DEVICES empty, or in a build
+// without CUDA.
+bool cudaDevicesVisible();
+// True if this build has the NCCL backend.
+bool ncclAvailable();
+
+}  // namespace trainrun

@@ -1,0 +1,95 @@
+// NcclCore: one NCCL communicator's lifetime, its in-flight work list and its watchdog thread.
+#pragma once
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dist/nccl/nccl_communicator.h"
+
+namespace trainrun {
+
+// One collective as the watchdog sees it; shared by the NcclWork handed to the caller.
+struct NcclWorkState {
+  NcclWorkState(std::string op, int64_t bytes, int64_t step, cudaEvent_t done,
+                std::chrono::steady_clock::time_point deadline)
+      : op(std::move(op)), bytes(bytes), step(step), done(done), deadline(deadline) {}
+  ~NcclWorkState() { cudaEventDestroy(done); }
+
+  // "allreduce of 4096 bytes at step 7": the start of every message about this work.
+  std::string describe() const;
+  void fail(std::exception_ptr e);
+  std::exception_ptr error();
+
+  const std::string op;
+  const int64_t bytes;
+  const int64_t step;
+  const cudaEvent_t done;  // recorded on the comm stream after the NCCL calls
+  const std::chrono::steady_clock::time_point deadline;
+
+ private:
+  std::mutex mu_;
+  std::exception_ptr error_;
+};
+
+// Threads: collectives are issued from the caller's thread; the watchdog thread polls events
+// and ncclCommGetAsyncError and may abort at any time. comm_mu_ serializes every use of
+// comm_ so an abort never races an NCCL call.
+class NcclCore {
+ public:
+  NcclCore(ncclComm_t comm, int rank, int size, int device, NcclOptions options);
+  ~NcclCore();  // stops the watchdog; finalizes+destroys cleanly, or aborts if anything hangs
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  int device() const { return device_; }
+  const NcclOptions& options() const { return options_; }
+
+  // Runs `calls` (NCCL enqueue calls on comm) under the comm lock, then waits out
+  // ncclInProgress (nonblocking communicator) within the timeout. Throws the communicator's
+  // failure if it was aborted, and aborts + throws on error or timeout.
+  void enqueue(const std::function<ncclResult_t(ncclComm_t)>& calls, const std::string& what);
+  // Hands an issued collective to the watchdog (failed at once if the comm already failed).
+  void track(const std::shared_ptr<NcclWorkState>& work);
+  // Idempotent: records `why` as the communicator's failure, fails every in-flight work with
+  // it (waking their waiters), then ncclCommAbort.
+  void abort(std::exception_ptr why);
+  // Rethrows the communicator's failure, if any.
+  void throwIfFailed();
+
+ private:
+  void watchdogLoop();
+  void checkOnce();
+
+  ncclComm_t comm_;
+  const int rank_, size_, device_;
+  const NcclOptions options_;
+
+  std::mutex comm_mu_;
+  bool aborted_ = false;  // guarded by comm_mu_
+
+  std::mutex state_mu_;
+  std::exception_ptr failure_;                           // guarded by state_mu_
+  std::vector<std::shared_ptr<NcclWorkState>> pending_;  // guarded by state_mu_
+  std::condition_variable wake_;
+  bool stop_ = false;  // guarded by state_mu_
+  std::thread watchdog_;
+};
+
+// "NCCL error 'unhandled system error': <last error detail>" for messages.
+std::string ncclErrorText(ncclResult_t r, ncclComm_t comm);
+// Throws CommError naming `what` if err is not cudaSuccess.
+void checkCudaComm(cudaError_t err, const char* what);
+
+}  // namespace trainrun

@@ -1,0 +1,14 @@
+// Stand-in factory for builds without CUDA/NCCL: the API exists, choosing it is an error.
+#include "core/error.h"
+#include "dist/nccl/nccl_communicator.h"
+
+namespace trainrun {
+
+std::unique_ptr<NcclCommunicator> makeNcclCommunicator(const Store&, const std::string&, int, int,
+                                                       int, const NcclOptions&) {
+  throw CommError("the nccl backend is not in this build (built without CUDA/NCCL); use gloo");
+}
+
+bool ncclAvailable() { return false; }
+
+}  // namespace trainrun

@@ -1,0 +1,123 @@
+// Mapping between live training state and named checkpoint tensors.
+#include "train/train_state.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "core/error.h"
+
+namespace trainrun {
+namespace {
+
+std::string stateKey(const torch::Tensor& p) {
+  return c10::guts::to_string(p.unsafeGetTensorImpl());  // how torch::optim keys its state
+}
+
+const torch::Tensor& find(const LoadedCheckpoint& ckpt, const std::string& name,
+                          const torch::Tensor& like) {
+  auto it = ckpt.replicated.find(name);
+  if (it == ckpt.replicated.end())
+    throw StorageError("checkpoint " + ckpt.where + " has no tensor " + name);
+  if (like.defined() && it->second.sizes() != like.sizes())
+    throw StorageError("checkpoint tensor " + name + " has shape " +
+                       c10::str(it->second.sizes()) + " but the model has " +
+                       c10::str(like.sizes()));
+  return it->second;
+}
+
+}  // namespace
+
+CheckpointState captureState(Model& model, torch::optim::Optimizer& optimizer,
+                             const LossScaler& scaler, std::map<std::string, int64_t> counters) {
+  CheckpointState s;
+  auto& optim_state = optimizer.state();
+  for (const auto& item : model.named_parameters()) {
+    s.replicated.emplace_back("model." + item.key(), item.value().detach());
+  }
+  for (const auto& item : model.named_buffers())
+    s.replicated.emplace_back("buffer." + item.key(), item.value().detach());
+  for (const auto& item : model.named_parameters()) {
+    auto it = optim_state.find(stateKey(item.value()));
+    if (it == optim_state.end()) continue;  // no step taken yet
+    const std::string prefix = "optim." + item.key() + ".";
+    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+      if (sgd->momentum_buffer().defined())
+        s.replicated.emplace_back(prefix + "momentum_buffer", sgd->momentum_buffer());
+    } else if (auto* adam = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
+      s.replicated.emplace_back(prefix + "step", torch::tensor({adam->step()}, torch::kInt64));
+      s.replicated.emplace_back(prefix + "exp_avg", adam->exp_avg());
+      s.replicated.emplace_back(prefix + "exp_avg_sq", adam->exp_avg_sq());
+    }
+  }
+  if (scaler.enabled())
+    for (const auto& [name, t] : scaler.stateDict()) s.replicated.emplace_back("amp." + name, t);
+  // Checkpoints hold host copies; a no-op for CPU tensors. On GPU this is the device-to-host
+  // copy of the snapshot.
+  for (auto& [name, t] : s.replicated) t = t.to(torch::kCPU).contiguous();
+  s.local.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
+  s.counters = std::move(counters);
+  return s;
+}
+
+void restoreState(const LoadedCheckpoint& ckpt, Model& model, torch::optim::Optimizer& optimizer,
+                  LossScaler& scaler) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : model.named_parameters())
+    item.value().copy_(find(ckpt, "model." + item.key(), item.value()));
+  for (auto& item : model.named_buffers())
+    item.value().copy_(find(ckpt, "buffer." + item.key(), item.value()));
+
+  auto& optim_state = optimizer.state();
+  optim_state.clear();
+  for (const auto& item : model.named_parameters()) {
+    const std::string prefix = "optim." + item.key() + ".";
+    const torch::Tensor& p = item.value();
+    if (ckpt.replicated.count(prefix + "momentum_buffer")) {
+      auto st = std::make_unique<torch::optim::SGDParamState>();
+      st->momentum_buffer(find(ckpt, prefix + "momentum_buffer", p).to(p.device()));
+      optim_state[stateKey(p)] = std::move(st);
+    } else if (ckpt.replicated.count(prefix + "exp_avg")) {
+      auto st = std::make_unique<torch::optim::AdamWParamState>();
+      st->step(find(ckpt, prefix + "step", {}).item<int64_t>());
+      st->exp_avg(find(ckpt, prefix + "exp_avg", p).to(p.device(), false, /*copy=*/true));
+      st->exp_avg_sq(find(ckpt, prefix + "exp_avg_sq", p).to(p.device(), false, /*copy=*/true));
+      optim_state[stateKey(p)] = std::move(st);
+    }
+  }
+  if (scaler.enabled() && ckpt.replicated.count("amp.scale")) {
+    std::map<std::string, torch::Tensor> dict;
+    for (const auto& [name, t] : ckpt.replicated)
+      if (name.rfind("amp.", 0) == 0) dict[name.substr(4)] = t;
+    scaler.loadStateDict(dict);
+  }
+  auto rng = ckpt.local.find("rng.cpu");
+  if (rng != ckpt.local.end()) {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle to the global one
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng->second);
+  }
+}
+
+std::map<std::string, std::string> stateFingerprint(const config::JobConfig& config) {
+  std::string hidden;
+  for (int64_t h : config::mlpHidden(config)) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+  std::map<std::string, std::string> f{{"model.name", config.model().name()},
+                                       {"model.hidden", "[" + hidden + "]"},
+                                       {"data.name", config.data().name()},
+                                       {"optimizer.name", config.optimizer().name()}};
+  // Precision is deliberately absent: master weights are fp32 whatever the precision, so a
+  // run may switch between fp32, bf16 and fp16 across a resume.
+  const auto& m = config.model();
+  for (auto [key, value] : {std::pair{"n_layer", m.n_layer()}, {"n_head", m.n_head()},
+                            {"n_embd", m.n_embd()}, {"block_size", m.block_size()},
+                            {"vocab_size", m.vocab_size()}})
+    if (value != 0) f[std::string("model.") + key] = std::to_string(value);
+  if (config.data().name() == "synthetic_tokens")
+    f["data.synthetic_vocab"] = std::to_string(config.data().synthetic_vocab());
+  if (config.data().name() == "synthetic") {
+    f["data.synthetic_features"] = std::to_string(config.data().synthetic_features());
+    f["data.synthetic_classes"] = std::to_string(config.data().synthetic_classes());
+  }
+  return f;
+}
+
+}  // namespace trainrun

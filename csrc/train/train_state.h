@@ -1,0 +1,31 @@
+// The trainer's checkpointable state: model, optimizer, RNG, counters <-> CheckpointState.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "amp/loss_scaler.h"
+#include "checkpoint/checkpoint_manager.h"
+#include "config/config.h"
+#include "models/model.h"
+
+namespace trainrun {
+
+// Names: "model.<param>", "buffer.<name>", "optim.<param>.<slot>" (momentum_buffer, exp_avg,
+// exp_avg_sq, step), "amp.<field>" (loss scaler, when enabled) and the local "rng.cpu".
+// Tensors are moved to the CPU; CPU ones are views of live state: snapshot them
+// (CheckpointManager::save does) before training continues.
+CheckpointState captureState(Model& model, torch::optim::Optimizer& optimizer,
+                             const LossScaler& scaler, std::map<std::string, int64_t> counters);
+
+// Loads a checkpoint into the model, the optimizer and this process's RNG. Throws
+// StorageError when a tensor is missing or has another shape.
+void restoreState(const LoadedCheckpoint& ckpt, Model& model, torch::optim::Optimizer& optimizer,
+                  LossScaler& scaler);
+
+// The config values a checkpoint must agree with to be resumed.
+std::map<std::string, std::string> stateFingerprint(const config::JobConfig& config);
+
+}  // namespace trainrun

@@ -1,0 +1,35 @@
+// CUDA launchers: raw device pointers + sizes + a plain CUDA stream (no CUDA LibTorch needed).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/dtype.h"
+#include "kernels/reference.h"
+
+namespace trainrun::kernels {
+
+// Contract shared by the launchers: pointers are device memory of the current device, work is
+// enqueued on `stream` and the call returns without waiting; a launch error throws
+// trainrun::Error. Each has the CPU reference of the same name (minus "launch", plus "Ref").
+
+// Fused unscale + non-finite check over `count` chunks of one dtype (see unscaleAndCheckRef).
+// Stores 1.0f to *found_inf (device memory) if any element was non-finite and never clears
+// it: the caller zeroes it once, then several dtype groups accumulate into the same flag.
+// `chunks` is host memory, read before the call returns.
+void launchUnscaleAndCheck(const TensorChunk* chunks, int count, Dtype dtype, float inv_scale,
+                           float* found_inf, cudaStream_t stream);
+
+// Bucket copies (see flattenRef / unflattenRef); elem_size is 1, 2, 4 or 8.
+void launchFlatten(const FlatSegment* segments, int count, void* flat, size_t elem_size,
+                   cudaStream_t stream);
+void launchUnflatten(const FlatSegment* segments, int count, const void* flat, size_t elem_size,
+                     cudaStream_t stream);
+
+// dst = cast(src * scale) over n elements (see castRef).
+void launchCast(const void* src, Dtype src_dtype, void* dst, Dtype dst_dtype, int64_t n,
+                float scale, cudaStream_t stream);
+
+}  // namespace trainrun::kernels

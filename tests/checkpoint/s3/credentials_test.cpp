@@ -1,0 +1,160 @@
+// The credentials chain: shared file profiles, container endpoint, IMDSv2, nothing found.
+#include "checkpoint/s3/credentials.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/error.h"
+#include "fake_http_server.h"
+#include "moto_fixture.h"
+
+namespace trainrun::s3 {
+namespace {
+
+using trainrun::testing::FakeHttpServer;
+using trainrun::testing::FakeRequest;
+using trainrun::testing::FakeResponse;
+using trainrun::testing::ScopedEnv;
+
+const char* kCredentialsJson =
+    R"({"AccessKeyId":"ASIATEMP","SecretAccessKey":"temp-secret","Token":"temp-token",)"
+    R"("Expiration":"2099-01-02T03:04:05Z"})";
+
+std::string writeTempFile(const std::string& text) {
+  std::string path = ::testing::TempDir() + "trainrun_creds_" + std::to_string(::getpid());
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(S3Credentials, EnvironmentWinsAndNeedsBothHalves) {
+  ScopedEnv env;
+  env.isolateAws();
+  env.set("AWS_ACCESS_KEY_ID", "AKENV");
+  env.set("AWS_SECRET_ACCESS_KEY", "env-secret");
+  env.set("AWS_SESSION_TOKEN", "env-token");
+  Credentials c = resolveCredentials();
+  EXPECT_EQ(c.access_key_id, "AKENV");
+  EXPECT_EQ(c.session_token, "env-token");
+  EXPECT_EQ(c.source, "the environment");
+  env.unset("AWS_SECRET_ACCESS_KEY");
+  EXPECT_THROW(resolveCredentials(), StorageError);
+}
+
+TEST(S3Credentials, SharedFileHonoursProfile) {
+  ScopedEnv env;
+  env.isolateAws();
+  std::string path = writeTempFile(
+      "# comment\n[default]\naws_access_key_id = AKDEFAULT\naws_secret_access_key=default-secret\n"
+      "\n[ trainrun-test ]\n; another comment\naws_access_key_id=AKPROFILE\n"
+      "aws_secret_access_key = profile-secret \naws_session_token = profile-token\n");
+  env.set("AWS_SHARED_CREDENTIALS_FILE", path);
+  EXPECT_EQ(resolveCredentials().access_key_id, "AKDEFAULT");
+  env.set("AWS_PROFILE", "trainrun-test");
+  Credentials c = resolveCredentials();
+  EXPECT_EQ(c.access_key_id, "AKPROFILE");
+  EXPECT_EQ(c.secret_access_key, "profile-secret");
+  EXPECT_EQ(c.session_token, "profile-token");
+  EXPECT_EQ(c.source, "profile trainrun-test in " + path);
+  env.set("AWS_PROFILE", "missing");
+  try {
+    resolveCredentials();
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_EQ(std::string(e.what()), "AWS profile 'missing' not found in " + path);
+  }
+  std::remove(path.c_str());
+}
+
+TEST(S3Credentials, ContainerEndpointSendsAuthorizationToken) {
+  ScopedEnv env;
+  env.isolateAws();
+  FakeHttpServer server([](const FakeRequest&) { return FakeResponse{200, kCredentialsJson}; });
+  env.set("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url() + "/v2/credentials/abc");
+  std::string token_file = writeTempFile("file-token\n");
+  env.set("AWS_CONTAINER_AUTHORIZATION_TOKEN", "inline-token");
+  env.set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file);
+  Credentials c = resolveCredentials();
+  EXPECT_EQ(c.access_key_id, "ASIATEMP");
+  EXPECT_EQ(c.secret_access_key, "temp-secret");
+  EXPECT_EQ(c.session_token, "temp-token");
+  ASSERT_TRUE(c.expiration.has_value());
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*c.expiration), 4071006245);
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].target, "/v2/credentials/abc");
+  EXPECT_EQ(requests[0].headers["authorization"], "file-token");  // the file wins
+  std::remove(token_file.c_str());
+}
+
+TEST(S3Credentials, InstanceMetadataV2) {
+  ScopedEnv env;
+  env.isolateAws();
+  FakeHttpServer server([](const FakeRequest& r) {
+    if (r.method == "PUT" && r.target == "/latest/api/token") {
+      if (r.headers.count("x-aws-ec2-metadata-token-ttl-seconds") == 0) return FakeResponse{400};
+      return FakeResponse{200, "imds-token"};
+    }
+    if (r.headers.count("x-aws-ec2-metadata-token") == 0 ||
+        r.headers.at("x-aws-ec2-metadata-token") != "imds-token") {
+      return FakeResponse{401};
+    }
+    if (r.target == "/latest/meta-data/iam/security-credentials/") {
+      return FakeResponse{200, "trainer-role\n"};
+    }
+    if (r.target == "/latest/meta-data/iam/security-credentials/trainer-role") {
+      return FakeResponse{200, kCredentialsJson};
+    }
+    return FakeResponse{404};
+  });
+  env.unset("AWS_EC2_METADATA_DISABLED");
+  env.set("AWS_EC2_METADATA_SERVICE_ENDPOINT", server.url());
+  Credentials c = resolveCredentials();
+  EXPECT_EQ(c.access_key_id, "ASIATEMP");
+  EXPECT_EQ(c.session_token, "temp-token");
+  EXPECT_EQ(c.source, "instance role trainer-role");
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
+TEST(S3Credentials, NothingFoundFailsFastWithTheFix) {
+  ScopedEnv env;
+  env.isolateAws();
+  env.unset("AWS_EC2_METADATA_DISABLED");
+  // A metadata service that is not there, as on any non-EC2 machine.
+  env.set("AWS_EC2_METADATA_SERVICE_ENDPOINT",
+          "http://127.0.0.1:" + std::to_string(trainrun::testing::freeLoopbackPort()));
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    resolveCredentials();
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+              "or run with an instance/container role)");
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(S3Credentials, ProviderRefreshesBeforeExpiration) {
+  ScopedEnv env;
+  env.isolateAws();
+  int served = 0;
+  FakeHttpServer server([&](const FakeRequest&) {
+    ++served;
+    // Expires within the refresh margin, so every get() must fetch anew.
+    auto soon = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() +
+                                                     std::chrono::minutes(1));
+    char expiration[32];
+    std::strftime(expiration, sizeof(expiration), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&soon));
+    return FakeResponse{200, std::string(R"({"AccessKeyId":"AK)") + std::to_string(served) +
+                                 R"(","SecretAccessKey":"s","Token":"t","Expiration":")" +
+                                 expiration + "\"}"};
+  });
+  env.set("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url() + "/creds");
+  CredentialsProvider provider;
+  EXPECT_EQ(provider.get().access_key_id, "AK1");
+  EXPECT_EQ(provider.get().access_key_id, "AK2");
+}
+
+}  // namespace
+}  // namespace trainrun::s3

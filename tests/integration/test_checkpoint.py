@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""Checkpoints end to end through `trainrun`: preempted runs resume bit for bit (same world
+size) or within 1e-5 (another world size); S3 checkpoints interoperate with the `aws` CLI;
+an unreachable S3 endpoint fails clearly and leaves the previous checkpoint intact."""
+import filecmp
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import torch
+
+from test_training import CONFIG, DATA, REPO, TRAINRUN, max_rel_diff, params
+
+# A model big enough that steps take milliseconds, so a run can be stopped mid-way.
+JOB = ["train.steps=100", "train.log_every=10", "train.eval_every=0", "model.hidden=[1024,1024]",
+       "checkpoint.every_steps=10", f"data.path={DATA}", "run.name=ckpt-job"]
+COMMITTED = re.compile(r"checkpoint step=(\d+) committed=")
+RESUMED = re.compile(r"resumed=(\S+) step=(\d+) saved_world_size=(\d+)")
+
+
+def command(nproc, out_dir, ckpt_uri, *sets):
+    cmd = [TRAINRUN, "--nproc-per-node", str(nproc), "--grace-period", "5", CONFIG]
+    for s in JOB + [f"output.dir={out_dir}", f"checkpoint.uri={ckpt_uri}"] + list(sets):
+        cmd += ["--set", s]
+    return cmd
+
+
+def run(cmd, env=None, timeout=180):
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+    if p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def run_until_first_commit(cmd, env=None):
+    """Starts a job, and SIGTERMs the launcher (a spot preemption) once a checkpoint commits."""
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    step = None
+    for line in proc.stdout:
+        m = COMMITTED.search(line)
+        if m:
+            step = int(m.group(1))
+            proc.send_signal(signal.SIGTERM)
+            break
+    out, err = proc.communicate(timeout=60)
+    assert step is not None, f"no checkpoint was committed:\n{out}\n{err}"
+    assert proc.returncode != 0, "the run finished before it could be preempted"
+    return step
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalResume(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="trainrun_ckpt_")
+        # The uninterrupted reference run.
+        run(command(2, f"{cls.tmp}/ref", f"{cls.tmp}/ref_ckpt"))
+        cls.ref = params(f"{cls.tmp}/ref")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def preempt_and_resume(self, name, nproc_first, nproc_resume):
+        out, ckpt = f"{self.tmp}/{name}", f"{self.tmp}/{name}_ckpt"
+        step = run_until_first_commit(command(nproc_first, out, ckpt))
+        self.assertFalse(os.path.exists(f"{out}/metrics.json"))
+        p = run(command(nproc_resume, out, ckpt))  # the same command again: resume: auto
+        m = RESUMED.search(p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        self.assertGreaterEqual(int(m.group(2)), step)
+        self.assertLess(int(m.group(2)), 100)
+        self.assertEqual(int(m.group(3)), nproc_first)
+        return params(out)
+
+    def test_resume_at_same_world_size_is_bit_exact(self):
+        got = self.preempt_and_resume("same", 2, 2)
+        for k in self.ref:
+            self.assertTrue(torch.equal(self.ref[k], got[k]), k)
+
+    def test_resume_at_another_world_size_is_within_1e_5(self):
+        got = self.preempt_and_resume("resharded", 2, 1)
+        self.assertLessEqual(max_rel_diff(self.ref, got), 1e-5)
+
+    def test_retention_keeps_keep_last(self):
+        ckpt = f"{self.tmp}/ref_ckpt/ckpt-job"
+        steps = sorted(d for d in os.listdir(ckpt) if d.startswith("step-"))
+        self.assertEqual(steps, ["step-00000090", "step-00000100"])  # keep_last: 2
+        for d in steps:
+            self.assertTrue(os.path.exists(f"{ckpt}/{d}/manifest.pb"))
+
+
+@unittest.skipUnless(shutil.which("moto_server") and shutil.which("aws"), "needs moto_server, aws")
+class S3Checkpoints(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="trainrun_s3_")
+        cls.port = free_port()
+        cls.moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(cls.port)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.endpoint = f"http://127.0.0.1:{cls.port}"
+        cls.env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                       AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=cls.endpoint,
+                       AWS_EC2_METADATA_DISABLED="true")
+        cls.env.pop("AWS_PROFILE", None)
+        deadline = time.monotonic() + 30
+        while cls.aws("s3", "mb", "s3://ckpt", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("moto_server did not start")
+            time.sleep(0.3)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.terminate()
+        cls.moto.wait(timeout=10)
+        shutil.rmtree(cls.tmp)
+
+    @classmethod
+    def aws(cls, *args, check=True):
+        return subprocess.run(["aws", "--endpoint-url", cls.endpoint, *args], env=cls.env,
+                              capture_output=True, text=True, check=check, timeout=60)
+
+    def test_aws_cli_reads_what_trainrun_wrote_and_the_reverse(self):
+        short = ["train.steps=20"]
+        run(command(2, f"{self.tmp}/s3_out", "s3://ckpt/jobs", *short), env=self.env)
+        run(command(2, f"{self.tmp}/local_out", f"{self.tmp}/local", *short), env=self.env)
+        listing = self.aws("s3", "ls", "--recursive", "s3://ckpt/jobs/").stdout
+        self.assertIn("ckpt-job/step-00000020/manifest.pb", listing)
+        self.assertIn("ckpt-job/step-00000020/shard-00001-of-00002.bin", listing)
+        self.aws("s3", "cp", "--recursive", "s3://ckpt/jobs/ckpt-job", f"{self.tmp}/down")
+        # Training is deterministic, so shards match the same run's local checkpoint byte for
+        # byte (the manifests differ only in their timestamps).
+        for shard in ("shard-00000-of-00002.bin", "shard-00001-of-00002.bin"):
+            self.assertTrue(filecmp.cmp(f"{self.tmp}/down/step-00000020/{shard}",
+                                        f"{self.tmp}/local/ckpt-job/step-00000020/{shard}",
+                                        shallow=False), shard)
+        # A local checkpoint uploaded with the aws CLI resumes from S3.
+        self.aws("s3", "cp", "--recursive", f"{self.tmp}/local/ckpt-job", "s3://ckpt/copied/ckpt-job")
+        p = run(command(1, f"{self.tmp}/from_copy", "s3://ckpt/copied", "train.steps=30"),
+                env=self.env)
+        self.assertIn("resumed=s3://ckpt/copied/ckpt-job/step-00000020 step=20", p.stdout)
+
+    def test_unreachable_endpoint_fails_clearly_and_keeps_the_previous_checkpoint(self):
+        run(command(1, f"{self.tmp}/first", "s3://ckpt/down", "train.steps=10"), env=self.env)
+        before = self.aws("s3", "ls", "--recursive", "s3://ckpt/down/").stdout
+        dead = dict(self.env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
+        start = time.monotonic()
+        p = subprocess.run(command(1, f"{self.tmp}/second", "s3://ckpt/down", "train.steps=20"),
+                           cwd=REPO, capture_output=True, text=True, env=dead, timeout=120)
+        self.assertLess(time.monotonic() - start, 60)
+        self.assertNotEqual(p.returncode, 0)
+        errors = [l for l in p.stderr.splitlines() if "error" in l]
+        self.assertTrue(errors, p.stderr)
+        self.assertIn("127.0.0.1", errors[0])
+        self.assertNotIn("testing", p.stderr)  # the secret key never shows
+        self.assertEqual(self.aws("s3", "ls", "--recursive", "s3://ckpt/down/").stdout, before)
+        p = run(command(1, f"{self.tmp}/third", "s3://ckpt/down", "train.steps=20"), env=self.env)
+        self.assertIn("step=10", RESUMED.search(p.stdout).group(0))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
