@@ -32,7 +32,8 @@ Args parseArgs(int argc, char** argv) {
     }
   }
   if (args.config_path.empty())
-    throw trainrun::ConfigError("no config file given (usage: trainrun-worker CONFIG [--set key=value ...])");
+    throw trainrun::ConfigError(
+        "no config file given (usage: trainrun-worker CONFIG [--set key=value ...])");
   return args;
 }
 
@@ -41,7 +42,8 @@ Args parseArgs(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     Args args = parseArgs(argc, argv);
-    trainrun::config::JobConfig config = trainrun::config::loadJobConfig(args.config_path, args.overrides);
+    trainrun::config::JobConfig config =
+        trainrun::config::loadJobConfig(args.config_path, args.overrides);
     trainrun::DistContext dist = trainrun::initDistributed(config);
     trainrun::Trainer trainer(config, args.config_path, dist);
     trainer.run();

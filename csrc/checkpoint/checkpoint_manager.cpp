@@ -83,8 +83,7 @@ CheckpointManager::~CheckpointManager() {
 }
 
 void CheckpointManager::poll() {
-  if (inflight_.valid() &&
-      inflight_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+  if (inflight_.valid() && inflight_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
     inflight_.get();
 }
 
@@ -110,8 +109,8 @@ double CheckpointManager::save(int64_t step, const CheckpointState& state) {
   for (const auto& entry : plan.tensors()) {
     const bool local = entry.rank() >= 0;
     if (local && entry.rank() != rank_) continue;
-    const torch::Tensor& t = local ? state.local[local_index++].second
-                                   : state.replicated[replicated_index++].second;
+    const torch::Tensor& t =
+        local ? state.local[local_index++].second : state.replicated[replicated_index++].second;
     const char* src = static_cast<const char*>(t.data_ptr());
     for (const auto& piece : entry.pieces())
       if (piece.shard() == rank_)
@@ -147,8 +146,8 @@ std::string CheckpointManager::writeShard(int64_t step, const std::vector<char>&
   // Rank 0 waits for this before committing; an error tells it not to wait in vain.
   if (store_ != nullptr) store_->set(shardStatusKey(run_prefix_, step, rank_), status);
   if (status.rfind("error ", 0) == 0)
-    throw StorageError("checkpoint step " + std::to_string(step) + " not saved: " +
-                       status.substr(6));
+    throw StorageError("checkpoint step " + std::to_string(step) +
+                       " not saved: " + status.substr(6));
   return status;
 }
 
@@ -168,9 +167,9 @@ void CheckpointManager::commit(int64_t step, checkpoint::Manifest manifest,
       throw StorageError("checkpoint step " + std::to_string(step) + " not committed: rank " +
                          std::to_string(r) + " failed to write its shard: " + status.substr(6));
     if (size != manifest.shards(r).size())
-      throw StorageError("checkpoint step " + std::to_string(step) + ": rank " +
-                         std::to_string(r) + " wrote " + std::to_string(size) +
-                         " bytes, expected " + std::to_string(manifest.shards(r).size()));
+      throw StorageError("checkpoint step " + std::to_string(step) + ": rank " + std::to_string(r) +
+                         " wrote " + std::to_string(size) + " bytes, expected " +
+                         std::to_string(manifest.shards(r).size()));
     manifest.mutable_shards(r)->set_crc32(crc);
     total += size;
   }
@@ -205,8 +204,8 @@ std::vector<int64_t> CheckpointManager::committedSteps() {
 
 void CheckpointManager::applyRetention(int64_t newest_step) {
   std::vector<int64_t> committed = committedSteps();
-  std::vector<int64_t> keep(committed.end() - std::min<size_t>(committed.size(), options_.keep_last),
-                            committed.end());
+  std::vector<int64_t> keep(
+      committed.end() - std::min<size_t>(committed.size(), options_.keep_last), committed.end());
   for (const std::string& key : storage_->list(run_prefix_ + "/")) {
     std::string rest = key.substr(run_prefix_.size() + 1);
     size_t slash = rest.find('/');

@@ -18,10 +18,10 @@
 namespace trainrun {
 
 struct CheckpointOptions {
-  std::string uri;          // root: local folder or s3://bucket/prefix
-  std::string run_name;     // checkpoints go to <uri>/<run_name>/step-<8 digits>/
-  int64_t keep_last = 2;    // committed checkpoints to keep
-  bool async = true;        // write in the background after the host-memory snapshot
+  std::string uri;            // root: local folder or s3://bucket/prefix
+  std::string run_name;       // checkpoints go to <uri>/<run_name>/step-<8 digits>/
+  int64_t keep_last = 2;      // committed checkpoints to keep
+  bool async = true;          // write in the background after the host-memory snapshot
   bool force_resume = false;  // load despite a fingerprint mismatch
   std::string s3_endpoint;
   // How long rank 0 waits for the other ranks' shards before giving up on a checkpoint.

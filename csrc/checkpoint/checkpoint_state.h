@@ -1,13 +1,13 @@
 // CheckpointState: the named tensors and counters a checkpoint holds.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/torch.h>
 
 namespace trainrun {
 

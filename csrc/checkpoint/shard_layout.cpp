@@ -9,9 +9,9 @@ namespace trainrun {
 namespace {
 
 const std::vector<std::pair<torch::ScalarType, const char*>> kDtypes = {
-    {torch::kFloat32, "float32"}, {torch::kFloat64, "float64"}, {torch::kFloat16, "float16"},
-    {torch::kBFloat16, "bfloat16"}, {torch::kInt64, "int64"},   {torch::kInt32, "int32"},
-    {torch::kUInt8, "uint8"},      {torch::kInt8, "int8"},      {torch::kBool, "bool"},
+    {torch::kFloat32, "float32"},   {torch::kFloat64, "float64"}, {torch::kFloat16, "float16"},
+    {torch::kBFloat16, "bfloat16"}, {torch::kInt64, "int64"},     {torch::kInt32, "int32"},
+    {torch::kUInt8, "uint8"},       {torch::kInt8, "int8"},       {torch::kBool, "bool"},
 };
 
 uint64_t nbytes(const torch::Tensor& t) { return uint64_t(t.numel()) * t.element_size(); }

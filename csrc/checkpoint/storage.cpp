@@ -22,7 +22,8 @@ std::unique_ptr<Storage> openStorage(const std::string& uri, const std::string& 
   std::string bucket = rest.substr(0, slash);
   std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  if (bucket.empty()) throw ConfigError("checkpoint URI '" + uri + "' names no bucket (s3://bucket/prefix)");
+  if (bucket.empty())
+    throw ConfigError("checkpoint URI '" + uri + "' names no bucket (s3://bucket/prefix)");
   S3Options options;
   if (!s3_endpoint.empty()) options.endpoint = s3_endpoint;
   return makeS3Storage(bucket, prefix, options);

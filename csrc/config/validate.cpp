@@ -168,8 +168,10 @@ void checkCrossField(const JobConfig& config) {
   }
   const std::string& resume = config.resume();
   if (resume != "auto" && resume != "never" && resume.find('/') == std::string::npos) {
-    throw ConfigError("resume must be auto, never, or the URI of a checkpoint such as "
-                      "s3://bucket/prefix/run/step-00000100 (got '" + resume + "')");
+    throw ConfigError(
+        "resume must be auto, never, or the URI of a checkpoint such as "
+        "s3://bucket/prefix/run/step-00000100 (got '" +
+        resume + "')");
   }
 }
 

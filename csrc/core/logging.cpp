@@ -23,8 +23,10 @@ std::string oneLine(const std::string& text) {
   std::string line;
   for (char c : text) {
     bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
-    if (!space) line.push_back(c);
-    else if (!line.empty() && line.back() != ' ') line.push_back(' ');
+    if (!space)
+      line.push_back(c);
+    else if (!line.empty() && line.back() != ' ')
+      line.push_back(' ');
   }
   while (!line.empty() && line.back() == ' ') line.pop_back();
   return line;
@@ -33,7 +35,11 @@ std::string oneLine(const std::string& text) {
 }  // namespace
 
 void out(const std::string& line) { writeLine(STDOUT_FILENO, line); }
-void warn(const std::string& line) { writeLine(STDERR_FILENO, "trainrun: warning: " + oneLine(line)); }
-void error(const std::string& line) { writeLine(STDERR_FILENO, "trainrun: error: " + oneLine(line)); }
+void warn(const std::string& line) {
+  writeLine(STDERR_FILENO, "trainrun: warning: " + oneLine(line));
+}
+void error(const std::string& line) {
+  writeLine(STDERR_FILENO, "trainrun: error: " + oneLine(line));
+}
 
 }  // namespace trainrun::log

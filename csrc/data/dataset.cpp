@@ -16,9 +16,9 @@ constexpr uint64_t kSplitSeed = 0x5eed5eed;  // fixed: every run evaluates the s
 Dataset makeSynthetic(int64_t samples, int64_t features, int64_t classes, uint64_t seed) {
   auto gen = at::detail::createCPUGenerator(seed);
   Dataset d;
-  d.features = at::randn({samples, features}, gen);                   // (N, F)
-  torch::Tensor teacher = at::randn({features, classes}, gen);        // (F, C)
-  d.labels = d.features.matmul(teacher).argmax(/*dim=*/1);            // (N,)
+  d.features = at::randn({samples, features}, gen);             // (N, F)
+  torch::Tensor teacher = at::randn({features, classes}, gen);  // (F, C)
+  d.labels = d.features.matmul(teacher).argmax(/*dim=*/1);      // (N,)
   d.num_classes = classes;
   return d;
 }

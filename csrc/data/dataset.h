@@ -1,10 +1,10 @@
 // In-memory classification datasets: digits (real handwritten digits) and synthetic.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <string>
-
-#include <torch/torch.h>
 
 #include "config/config.h"
 

@@ -1,9 +1,9 @@
 // DistributedSampler: which samples each rank takes for every micro-step of every step.
 #pragma once
 
-#include <cstdint>
-
 #include <torch/torch.h>
+
+#include <cstdint>
 
 namespace trainrun {
 
@@ -13,8 +13,8 @@ namespace trainrun {
 // world_size equal slices of each micro-batch.
 class DistributedSampler {
  public:
-  DistributedSampler(int64_t num_samples, int64_t global_batch, int64_t grad_accum_steps,
-                     int rank, int world_size, uint64_t seed);
+  DistributedSampler(int64_t num_samples, int64_t global_batch, int64_t grad_accum_steps, int rank,
+                     int world_size, uint64_t seed);
 
   int64_t stepsPerEpoch() const { return num_samples_ / global_batch_; }
   int64_t localMicroBatch() const { return global_batch_ / accum_ / world_; }

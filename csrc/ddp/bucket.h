@@ -1,19 +1,19 @@
 // Gradient buckets: which parameters share one flat all-reduce buffer, in backward order.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/torch.h>
 
 namespace trainrun {
 
 // One flat buffer all-reduced as a unit. Parameter gradients are views into `flat`, so
 // autograd accumulates straight into it and no copy happens before communication.
 struct Bucket {
-  torch::Tensor flat;                // (numel,) one dtype, contiguous
-  std::vector<size_t> params;        // indices into the Reducer's parameter list
-  std::vector<int64_t> offsets;      // element offset of each parameter in `flat`
+  torch::Tensor flat;            // (numel,) one dtype, contiguous
+  std::vector<size_t> params;    // indices into the Reducer's parameter list
+  std::vector<int64_t> offsets;  // element offset of each parameter in `flat`
 };
 
 // Groups parameters into buckets in reverse registration order (backward produces the last

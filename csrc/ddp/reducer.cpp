@@ -16,8 +16,8 @@ Reducer::Reducer(std::vector<torch::Tensor> params, Communicator* comm, ReducerO
     : params_(std::move(params)), comm_(comm), options_(options) {
   bucket_of_param_.resize(params_.size());
   grad_views_.resize(params_.size());
-  for (auto& indices : assignBuckets(params_, mib(options_.first_bucket_mb),
-                                     mib(options_.bucket_cap_mb))) {
+  for (auto& indices :
+       assignBuckets(params_, mib(options_.first_bucket_mb), mib(options_.bucket_cap_mb))) {
     Bucket bucket;
     int64_t numel = 0;
     for (size_t i : indices) {
@@ -41,12 +41,13 @@ Reducer::Reducer(std::vector<torch::Tensor> params, Communicator* comm, ReducerO
   for (size_t i = 0; i < params_.size(); ++i) {
     // The AccumulateGrad node fires its post-hooks once the gradient is in p.grad().
     auto acc = torch::autograd::impl::grad_accumulator(params_[i]);
-    hook_keys_.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
-        [this, i](const torch::autograd::variable_list& outputs,
-                  const torch::autograd::variable_list&) {
-          onGradReady(i);
-          return outputs;
-        })));
+    hook_keys_.push_back(
+        acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+            [this, i](const torch::autograd::variable_list& outputs,
+                      const torch::autograd::variable_list&) {
+              onGradReady(i);
+              return outputs;
+            })));
     grad_accumulators_.push_back(std::move(acc));
   }
 }

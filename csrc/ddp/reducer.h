@@ -1,11 +1,11 @@
 // Reducer: all-reduces gradients in buckets from autograd hooks while backward still runs.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <chrono>
 #include <memory>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "core/clock.h"
 #include "ddp/bucket.h"
@@ -14,8 +14,8 @@
 namespace trainrun {
 
 struct ReducerOptions {
-  double first_bucket_mb = 1;   // small first bucket: communication starts early
-  double bucket_cap_mb = 25;    // later buckets
+  double first_bucket_mb = 1;  // small first bucket: communication starts early
+  double bucket_cap_mb = 25;   // later buckets
   std::chrono::milliseconds timeout = Work::kDefaultTimeout;  // per bucket wait
 };
 

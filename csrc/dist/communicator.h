@@ -1,11 +1,11 @@
 // Communicator: collectives across the ranks of a job, async by contract.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <chrono>
 #include <memory>
 #include <vector>
-
-#include <torch/torch.h>
 
 namespace trainrun {
 

@@ -1,10 +1,10 @@
 // Joins the job described by torchrun's environment variables.
 #include "dist/init.h"
 
+#include <torch/cuda.h>
+
 #include <cstdlib>
 #include <string>
-
-#include <torch/cuda.h>
 
 #include "core/env.h"
 #include "core/error.h"
@@ -34,14 +34,15 @@ DistContext initDistributed(const config::JobConfig& config) {
   ctx.local_rank = envInt(env::kLocalRank, ctx.rank);
   ctx.local_world_size = envInt(env::kLocalWorldSize, ctx.world_size);
   if (ctx.world_size < 1 || ctx.rank < 0 || ctx.rank >= ctx.world_size)
-    throw ConfigError("RANK=" + std::to_string(ctx.rank) + " and WORLD_SIZE=" +
-                      std::to_string(ctx.world_size) + " are inconsistent");
+    throw ConfigError("RANK=" + std::to_string(ctx.rank) +
+                      " and WORLD_SIZE=" + std::to_string(ctx.world_size) + " are inconsistent");
   if (ctx.world_size == 1) return ctx;
 
   const char* addr = std::getenv(env::kMasterAddr);
   const int port = envInt(env::kMasterPort, 0);
   if (addr == nullptr || port <= 0)
-    throw ConfigError("WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT (start ranks with trainrun)");
+    throw ConfigError(
+        "WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT (start ranks with trainrun)");
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(config.dist().timeout_s() * 1000));
   ctx.store = Store::connect(addr, static_cast<uint16_t>(port), timeout);
 
@@ -49,16 +50,16 @@ DistContext initDistributed(const config::JobConfig& config) {
   const std::string& backend = config.dist().backend();
   const bool gpu = torch::cuda::is_available();
   if (backend == "nccl" && !(gpu && ncclAvailable()))
-    throw ConfigError(std::string("dist.backend: nccl needs ") +
-                      (ncclAvailable() ? "a CUDA device visible to LibTorch"
-                                       : "a build with CUDA and NCCL") +
-                      " (use dist.backend: gloo or auto)");
+    throw ConfigError(
+        std::string("dist.backend: nccl needs ") +
+        (ncclAvailable() ? "a CUDA device visible to LibTorch" : "a build with CUDA and NCCL") +
+        " (use dist.backend: gloo or auto)");
   if (backend == "nccl" || (backend == "auto" && gpu && ncclAvailable())) {
     NcclOptions nccl;
     nccl.timeout = timeout;
     nccl.device = ctx.local_rank;
-    ctx.comm = makeNcclCommunicator(*ctx.store, "nccl/", ctx.rank, ctx.world_size,
-                                    ctx.local_rank, nccl);
+    ctx.comm =
+        makeNcclCommunicator(*ctx.store, "nccl/", ctx.rank, ctx.world_size, ctx.local_rank, nccl);
     return ctx;
   }
   GlooOptions gloo;

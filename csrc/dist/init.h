@@ -14,8 +14,8 @@ struct DistContext {
   int world_size = 1;
   int local_rank = 0;
   int local_world_size = 1;
-  std::unique_ptr<Store> store;         // null when running alone
-  std::unique_ptr<Communicator> comm;   // null when running alone
+  std::unique_ptr<Store> store;        // null when running alone
+  std::unique_ptr<Communicator> comm;  // null when running alone
 };
 
 // From RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT; without

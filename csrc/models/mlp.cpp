@@ -5,8 +5,8 @@ namespace trainrun {
 
 Mlp::Mlp(std::vector<int64_t> widths) : widths_(std::move(widths)) {
   for (size_t i = 0; i + 1 < widths_.size(); ++i)
-    layers_.push_back(register_module("fc" + std::to_string(i),
-                                      torch::nn::Linear(widths_[i], widths_[i + 1])));
+    layers_.push_back(
+        register_module("fc" + std::to_string(i), torch::nn::Linear(widths_[i], widths_[i + 1])));
 }
 
 torch::Tensor Mlp::forward(const torch::Tensor& x) {

@@ -1,11 +1,11 @@
 // Model: what the trainer needs of a model, whether built in or loaded.
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <torch/script.h>
 #include <torch/torch.h>
+
+#include <memory>
+#include <string>
 
 #include "config/config.h"
 

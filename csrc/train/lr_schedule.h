@@ -15,7 +15,8 @@ inline double learningRate(const config::JobConfig& c, int64_t step, int64_t tot
   if (step < warmup) return peak * double(step + 1) / double(warmup);
   if (c.scheduler().name() == "constant") return peak;
   const double floor = peak * c.scheduler().min_lr_ratio();
-  const double progress = double(step - warmup) / double(std::max<int64_t>(1, total_steps - warmup));
+  const double progress =
+      double(step - warmup) / double(std::max<int64_t>(1, total_steps - warmup));
   return floor + (peak - floor) * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
 }
 

@@ -18,9 +18,8 @@ const torch::Tensor& find(const LoadedCheckpoint& ckpt, const std::string& name,
   if (it == ckpt.replicated.end())
     throw StorageError("checkpoint " + ckpt.where + " has no tensor " + name);
   if (like.defined() && it->second.sizes() != like.sizes())
-    throw StorageError("checkpoint tensor " + name + " has shape " +
-                       c10::str(it->second.sizes()) + " but the model has " +
-                       c10::str(like.sizes()));
+    throw StorageError("checkpoint tensor " + name + " has shape " + c10::str(it->second.sizes()) +
+                       " but the model has " + c10::str(like.sizes()));
   return it->second;
 }
 
@@ -99,7 +98,8 @@ void restoreState(const LoadedCheckpoint& ckpt, Model& model, torch::optim::Opti
 
 std::map<std::string, std::string> stateFingerprint(const config::JobConfig& config) {
   std::string hidden;
-  for (int64_t h : config::mlpHidden(config)) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+  for (int64_t h : config::mlpHidden(config))
+    hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
   std::map<std::string, std::string> f{{"model.name", config.model().name()},
                                        {"model.hidden", "[" + hidden + "]"},
                                        {"data.name", config.data().name()},
@@ -107,8 +107,10 @@ std::map<std::string, std::string> stateFingerprint(const config::JobConfig& con
   // Precision is deliberately absent: master weights are fp32 whatever the precision, so a
   // run may switch between fp32, bf16 and fp16 across a resume.
   const auto& m = config.model();
-  for (auto [key, value] : {std::pair{"n_layer", m.n_layer()}, {"n_head", m.n_head()},
-                            {"n_embd", m.n_embd()}, {"block_size", m.block_size()},
+  for (auto [key, value] : {std::pair{"n_layer", m.n_layer()},
+                            {"n_head", m.n_head()},
+                            {"n_embd", m.n_embd()},
+                            {"block_size", m.block_size()},
                             {"vocab_size", m.vocab_size()}})
     if (value != 0) f[std::string("model.") + key] = std::to_string(value);
   if (config.data().name() == "synthetic_tokens")

@@ -1,10 +1,10 @@
 // The trainer's checkpointable state: model, optimizer, RNG, counters <-> CheckpointState.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <map>
 #include <string>
-
-#include <torch/torch.h>
 
 #include "amp/loss_scaler.h"
 #include "checkpoint/checkpoint_manager.h"

@@ -18,11 +18,10 @@ namespace {
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const config::OptimizerConfig& o,
                                                        std::vector<torch::Tensor> params) {
   if (o.name() == "adamw") {
-    return std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(o.lr())
-                    .betas({o.beta1(), o.beta2()})
-                    .eps(o.eps())
-                    .weight_decay(o.weight_decay()));
+    return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o.lr())
+                                                             .betas({o.beta1(), o.beta2()})
+                                                             .eps(o.eps())
+                                                             .weight_decay(o.weight_decay()));
   }
   return std::make_unique<torch::optim::SGD>(
       params,
@@ -61,8 +60,9 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   precision_ = parsePrecision(config_.precision());
   if (torch::cuda::is_available()) device_ = torch::Device(torch::kCUDA, dist_.local_rank);
   if (precision_ == Precision::kFp16 && !device_.is_cuda())
-    throw ConfigError("precision: fp16 needs a CUDA device (LibTorch sees none); on CPU use "
-                      "precision: bf16 or fp32");
+    throw ConfigError(
+        "precision: fp16 needs a CUDA device (LibTorch sees none); on CPU use "
+        "precision: bf16 or fp32");
   LossScalerOptions so;
   so.enabled = needsLossScaling(precision_);
   so.init_scale = config_.amp().init_scale();
@@ -76,9 +76,9 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
     d->features = d->features.to(device_);
     d->labels = d->labels.to(device_);
   }
-  sampler_ = std::make_unique<DistributedSampler>(data_.train.size(), t.global_batch_size(),
-                                                  t.grad_accum_steps(), dist_.rank,
-                                                  dist_.world_size, static_cast<uint64_t>(t.seed()));
+  sampler_ = std::make_unique<DistributedSampler>(
+      data_.train.size(), t.global_batch_size(), t.grad_accum_steps(), dist_.rank, dist_.world_size,
+      static_cast<uint64_t>(t.seed()));
   total_steps_ = t.steps() > 0 ? t.steps() : t.epochs() * sampler_->stepsPerEpoch();
 
   model_ = makeModel(config_, data_.train.features.size(1), data_.train.num_classes);
@@ -97,17 +97,18 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   if (dist_.rank == 0) {
     int64_t n_params = 0;
     for (auto& p : model_->parameters()) n_params += p.numel();
-    log::out(formatLogLine({{"run", run_name_},
-                            {"world_size", int64_t{dist_.world_size}},
-                            {"backend", std::string(dist_.comm ? dist_.comm->backendName() : "none")},
-                            {"model", config_.model().name()},
-                            {"device", device_.str()},
-                            {"precision", std::string(precisionName(precision_))},
-                            {"params", n_params},
-                            {"buckets", int64_t(reducer_->buckets().size())},
-                            {"train_samples", data_.train.size()},
-                            {"steps", total_steps_},
-                            {"output", output_dir_}}));
+    log::out(
+        formatLogLine({{"run", run_name_},
+                       {"world_size", int64_t{dist_.world_size}},
+                       {"backend", std::string(dist_.comm ? dist_.comm->backendName() : "none")},
+                       {"model", config_.model().name()},
+                       {"device", device_.str()},
+                       {"precision", std::string(precisionName(precision_))},
+                       {"params", n_params},
+                       {"buckets", int64_t(reducer_->buckets().size())},
+                       {"train_samples", data_.train.size()},
+                       {"steps", total_steps_},
+                       {"output", output_dir_}}));
   }
   setUpCheckpoints();
 }
@@ -145,17 +146,18 @@ void Trainer::setUpCheckpoints() {
 
 void Trainer::saveCheckpoint(int64_t steps_done) {
   const int64_t epoch = steps_done / sampler_->stepsPerEpoch();
-  CheckpointState state = captureState(
-      *model_, *optimizer_, *scaler_,
-      {{"step", steps_done},
-       {"epoch", epoch},
-       {"step_in_epoch", steps_done % sampler_->stepsPerEpoch()},
-       {"samples", steps_done * config_.train().global_batch_size()}});
+  CheckpointState state =
+      captureState(*model_, *optimizer_, *scaler_,
+                   {{"step", steps_done},
+                    {"epoch", epoch},
+                    {"step_in_epoch", steps_done % sampler_->stepsPerEpoch()},
+                    {"samples", steps_done * config_.train().global_batch_size()}});
   const double stall = checkpoints_->save(steps_done, state);
   if (dist_.rank == 0)
-    log::out(formatLogLine({{"checkpoint_step", steps_done},
-                            {"stall_ms", stall * 1e3},
-                            {"async", std::string(config_.checkpoint().async() ? "true" : "false")}}));
+    log::out(
+        formatLogLine({{"checkpoint_step", steps_done},
+                       {"stall_ms", stall * 1e3},
+                       {"async", std::string(config_.checkpoint().async() ? "true" : "false")}}));
 }
 
 double Trainer::trainStep(int64_t step) {
@@ -271,8 +273,8 @@ void Trainer::run() {
     if (t.eval_every() > 0 && (step + 1) % t.eval_every() == 0 && !last) {
       EvalResult e = evaluate();
       if (dist_.rank == 0)
-        log::out(formatLogLine(
-            {{"step", step + 1}, {"eval_loss", e.loss}, {"accuracy", e.accuracy}}));
+        log::out(
+            formatLogLine({{"step", step + 1}, {"eval_loss", e.loss}, {"accuracy", e.accuracy}}));
     }
   }
   if (checkpoints_) checkpoints_->wait();  // the last checkpoint is committed before outputs

@@ -57,7 +57,7 @@ class Trainer {
   std::unique_ptr<CheckpointManager> checkpoints_;  // null: checkpoints off
   bool save_checkpoints_ = false;
   int64_t total_steps_ = 0;
-  int64_t start_step_ = 0;  // > 0 after a resume
+  int64_t start_step_ = 0;       // > 0 after a resume
   std::vector<double> step_ms_;  // wall time of every step, for the median
 };
 

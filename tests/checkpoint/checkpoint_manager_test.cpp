@@ -5,11 +5,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
-#include "checkpoint/shard_layout.h"
-
 #include <filesystem>
 #include <fstream>
 #include <thread>
+
+#include "checkpoint/shard_layout.h"
 
 namespace trainrun {
 namespace {
@@ -31,8 +31,9 @@ CheckpointState makeState(int64_t step, int rank = 0) {
 class CheckpointManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("trainrun_ckpt_" + std::to_string(::getpid()) + "_" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ = fs::temp_directory_path() /
+            ("trainrun_ckpt_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
   }
   void TearDown() override { fs::remove_all(root_); }
@@ -135,9 +136,10 @@ TEST_F(CheckpointManagerTest, ResumeSkipsBrokenCheckpointsAndSaysWhy) {
   EXPECT_EQ(loaded->counters.at("step"), 10);
   expectSameState(*loaded, makeState(10));
   EXPECT_NE(warnings.find("step-00000030: shard-00000-of-00001.bin fails its CRC-32 check"),
-            std::string::npos) << warnings;
-  EXPECT_NE(warnings.find("step-00000020: shard-00000-of-00001.bin is 50 bytes"),
-            std::string::npos) << warnings;
+            std::string::npos)
+      << warnings;
+  EXPECT_NE(warnings.find("step-00000020: shard-00000-of-00001.bin is 50 bytes"), std::string::npos)
+      << warnings;
   EXPECT_EQ(warnings.find("step-00000040"), std::string::npos);  // uncommitted: not a candidate
 }
 
@@ -164,7 +166,8 @@ TEST_F(CheckpointManagerTest, FingerprintMismatchIsRefusedUnlessForced) {
   } catch (const ConfigError& e) {
     std::string msg = e.what();
     EXPECT_NE(msg.find("model.hidden: [64] but this config has model.hidden: [128]"),
-              std::string::npos) << msg;
+              std::string::npos)
+        << msg;
   }
   CheckpointOptions forced = options();
   forced.force_resume = true;

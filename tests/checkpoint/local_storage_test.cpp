@@ -38,7 +38,7 @@ TEST_F(LocalStorageTest, PutGetRangeListRemove) {
   EXPECT_EQ(storage_->list("run/").size(), 3u);
   storage_->remove("run/step-1/a.bin");
   storage_->remove("run/step-1/b.bin");
-  storage_->remove("run/step-1/b.bin");  // missing: fine
+  storage_->remove("run/step-1/b.bin");            // missing: fine
   EXPECT_FALSE(fs::exists(root_ / "run/step-1"));  // emptied folder removed
   EXPECT_EQ(storage_->list("run/"), (std::vector<std::string>{"run/latest"}));
 }

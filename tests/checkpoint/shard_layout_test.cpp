@@ -10,8 +10,10 @@ namespace {
 
 CheckpointState sampleState() {
   CheckpointState s;
-  s.replicated = {{"a", torch::zeros({10})}, {"b", torch::zeros({3, 7}, torch::kFloat64)},
-                  {"c", torch::zeros({1}, torch::kInt64)}, {"empty", torch::zeros({0})}};
+  s.replicated = {{"a", torch::zeros({10})},
+                  {"b", torch::zeros({3, 7}, torch::kFloat64)},
+                  {"c", torch::zeros({1}, torch::kInt64)},
+                  {"empty", torch::zeros({0})}};
   s.local = {{"rng", torch::zeros({16}, torch::kUInt8)}};
   return s;
 }

@@ -43,7 +43,9 @@ class LocalStorage : public Storage {
     const fs::path path = fs::path(root_) / key;
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
-    if (ec) throw StorageError("cannot create folder " + path.parent_path().string() + ": " + ec.message());
+    if (ec)
+      throw StorageError("cannot create folder " + path.parent_path().string() + ": " +
+                         ec.message());
     const std::string tmp =
         path.string() + kTmpMarker + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
     FileDescriptor fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));

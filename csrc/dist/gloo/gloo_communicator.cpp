@@ -33,8 +33,8 @@ class GlooWork : public Work {
       std::string msg = e.what();
       msg = msg.substr(0, msg.find('\n'));  // c10d appends a C++ stack trace; keep line one
       if (msg.find("imed out") != std::string::npos)
-        throw TimeoutError("gloo " + what_ + " timed out after " +
-                           std::to_string(timeout.count()) + " ms: " + msg);
+        throw TimeoutError("gloo " + what_ + " timed out after " + std::to_string(timeout.count()) +
+                           " ms: " + msg);
       throw CommError("gloo " + what_ + " failed (a peer rank probably exited): " + msg);
     }
   }
