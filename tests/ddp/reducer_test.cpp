@@ -1,7 +1,10 @@
 // Reducer: averaged gradients match a single-process reference; all-reduce overlaps backward.
 #include "ddp/reducer.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
+
+#include <mutex>
 
 #include "dist/thread_ranks.h"
 #include "models/mlp.h"
@@ -12,12 +15,16 @@ namespace {
 constexpr int kWorld = 2;
 
 // Deterministic per-rank batch: (8, 16) inputs, labels in [0, 4).
+// Ranks run as threads, so nothing here may race on the global RNG: batches use their own
+// generator, and model creation (seed + init from the global RNG) is serialized.
 std::pair<torch::Tensor, torch::Tensor> batchFor(int rank) {
-  torch::manual_seed(100 + rank);
-  return {torch::randn({8, 16}), torch::randint(0, 4, {8})};
+  at::Generator gen = at::detail::createCPUGenerator(100 + rank);
+  return {at::randn({8, 16}, gen), at::randint(0, 4, {8}, gen)};
 }
 
 std::shared_ptr<Mlp> makeMlp() {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
   torch::manual_seed(7);
   return std::make_shared<Mlp>(std::vector<int64_t>{16, 32, 32, 32, 4});
 }

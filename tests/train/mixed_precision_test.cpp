@@ -1,4 +1,5 @@
 // fp16 step protocol across ranks: an inf on one rank makes every rank skip the same step.
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include "amp/loss_scaler.h"
@@ -29,14 +30,15 @@ bool scaledStep(Mlp& model, Reducer& reducer, LossScaler& scaler, torch::optim::
 
 TEST(MixedPrecisionProtocol, InfOnOneRankSkipsTheSameStepEverywhere) {
   testing::runRanks(2, [](int rank, Communicator& comm) {
-    torch::manual_seed(3);
     Mlp model({8, 16, 4});
+    broadcastFromRank0(comm, model.parameters());  // as the Trainer does: identical replicas
     Reducer reducer(model.parameters(), &comm, ReducerOptions{});
     LossScalerOptions so;
     so.growth_interval = 2;
     LossScaler scaler(so);
     torch::optim::SGD opt(model.parameters(), torch::optim::SGDOptions(0.1));
-    torch::Tensor x = torch::randn({4, 8}), y = torch::randint(0, 4, {4});
+    at::Generator gen = at::detail::createCPUGenerator(100 + rank);  // threads: no global RNG
+    torch::Tensor x = at::randn({4, 8}, gen), y = at::randint(0, 4, {4}, gen);
 
     std::vector<bool> skipped;
     for (int step = 0; step < 4; ++step) {
