@@ -42,7 +42,8 @@ def trainrun_step_ms(bin_dir, shape, steps):
                 "data.synthetic_features": features, "data.synthetic_classes": classes,
                 "data.synthetic_samples": max(16384, batch * 8), "data.eval_fraction": 0.05,
                 "model.hidden": "[" + ",".join(map(str, hidden)) + "]",
-                "output.dir": out, "run.name": "bench"}
+                "output.dir": out, "run.name": "bench",
+                "checkpoint.uri": "", "resume": "never"}  # time training steps only
         for k, v in sets.items():
             cmd += ["--set", f"{k}={v}"]
         env = dict(os.environ, OMP_NUM_THREADS="1")
