@@ -239,10 +239,9 @@ std::optional<Credentials> credentialsFromInstanceMetadata() {
   HttpResult token = httpRequestWithRetry(
       "PUT", base + "/latest/api/token",
       {std::string("X-aws-ec2-metadata-token-ttl-seconds: ") + kImdsTokenTtlSeconds});
-  if (token.curl != CURLE_OK) return std::nullopt;
-  if (token.status != 200) {
-    throw StorageError("EC2 instance metadata refused a session token: " + describeFailure(token));
-  }
+  // Like the AWS SDKs, a refused token (403/404/405: no IMDSv2 here, or a proxy answering
+  // for the link-local address) means "no instance credentials", not a failed run.
+  if (token.curl != CURLE_OK || token.status != 200) return std::nullopt;
   const std::string auth = "X-aws-ec2-metadata-token: " + trim(token.body);
   const std::string roles_url = base + "/latest/meta-data/iam/security-credentials/";
   HttpResult roles = httpRequestWithRetry("GET", roles_url, {auth});

@@ -135,6 +135,22 @@ TEST(S3Credentials, NothingFoundFailsFastWithTheFix) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
+TEST(S3Credentials, RefusedMetadataTokenMeansNoInstanceCredentials) {
+  ScopedEnv env;
+  env.isolateAws();
+  env.unset("AWS_EC2_METADATA_DISABLED");
+  // A proxy that answers for the metadata address with 403, as on many non-EC2 networks.
+  FakeHttpServer server([](const FakeRequest&) { return FakeResponse{403}; });
+  env.set("AWS_EC2_METADATA_SERVICE_ENDPOINT", server.url());
+  try {
+    resolveCredentials();
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("no AWS credentials found"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(S3Credentials, ProviderRefreshesBeforeExpiration) {
   ScopedEnv env;
   env.isolateAws();
