@@ -1,7 +1,8 @@
 // checkpoint_bench: training stall of async vs sync checkpoint saves, and raw upload speed.
 //
-// usage: checkpoint_bench URI [--mb 256] [--trials 5]
-// Prints one JSON object: median stall of each mode, the ratio, and put() throughput.
+// usage: checkpoint_bench URI [--mb 256] [--trials 5] [--put-only 1]
+// Prints one JSON object: median stall of each mode, the ratio, and put() throughput
+// (--put-only 1: just one timed put(), so a driver can interleave it with another uploader).
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -17,6 +18,20 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Median seconds of a raw put() of one mb MiB object, as `aws s3 cp` would upload it.
+double timedPut(const std::string& uri, int64_t mb, int64_t trials) {
+  std::vector<char> blob(size_t(mb) << 20, 'x');
+  auto storage = trainrun::openStorage(uri);
+  std::vector<double> put_s;
+  for (int64_t t = 0; t < trials; ++t) {
+    trainrun::Clock::time_point start = trainrun::Clock::now();
+    storage->put("bench-put/blob.bin", blob.data(), blob.size());
+    put_s.push_back(trainrun::secondsSince(start));
+  }
+  storage->remove("bench-put/blob.bin");
+  return median(put_s);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -26,13 +41,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string uri = argv[1];
-  int64_t mb = 256, trials = 5;
+  int64_t mb = 256, trials = 5, put_only = 0;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--mb") mb = std::stoll(argv[i + 1]);
     if (flag == "--trials") trials = std::stoll(argv[i + 1]);
+    if (flag == "--put-only") put_only = std::stoll(argv[i + 1]);
   }
   try {
+    if (put_only) {
+      std::printf("{\"put_mb_per_s\": %.1f}\n", double(mb) / timedPut(uri, mb, 1));
+      return 0;
+    }
     // A model-like state: a few large and many small fp32 tensors, mb MiB in all.
     CheckpointState state;
     const int64_t floats = mb * (1 << 20) / 4;
@@ -60,21 +80,12 @@ int main(int argc, char** argv) {
       }
     }
 
-    // Raw put() of one object of the same size, as `aws s3 cp` would upload it.
-    std::vector<char> blob(size_t(mb) << 20, 'x');
-    auto storage = openStorage(uri);
-    std::vector<double> put_s;
-    for (int64_t t = 0; t < std::min<int64_t>(trials, 3); ++t) {
-      Clock::time_point start = Clock::now();
-      storage->put("bench-put/blob.bin", blob.data(), blob.size());
-      put_s.push_back(secondsSince(start));
-    }
-    storage->remove("bench-put/blob.bin");
     std::printf(
         "{\"state_mb\": %lld, \"trials\": %lld, \"sync_stall_ms\": %.3f, \"async_stall_ms\": "
         "%.3f, \"async_over_sync\": %.4f, \"async_background_ms\": %.1f, \"put_mb_per_s\": %.1f}\n",
         (long long)mb, (long long)trials, median(sync_stall), median(async_stall),
-        median(async_stall) / median(sync_stall), median(async_total), double(mb) / median(put_s));
+        median(async_stall) / median(sync_stall), median(async_total),
+        double(mb) / timedPut(uri, mb, std::min<int64_t>(trials, 3)));
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "checkpoint_bench: %s\n", e.what());

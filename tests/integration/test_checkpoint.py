@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Checkpoints end to end through `trainrun`: preempted runs resume bit for bit (same world
 size) or within 1e-5 (another world size); S3 checkpoints interoperate with the `aws` CLI;
-an unreachable S3 endpoint fails clearly and leaves the previous checkpoint intact."""
+an unreachable S3 endpoint or an unknown access key fails clearly and leaves the previous
+checkpoint intact; broken checkpoints on S3 are skipped with the reason."""
 import filecmp
+import json
 import os
 import re
 import shutil
@@ -152,6 +154,30 @@ class S3Checkpoints(unittest.TestCase):
                 env=self.env)
         self.assertIn("resumed=s3://ckpt/copied/ckpt-job/step-00000020 step=20", p.stdout)
 
+    def test_resume_skips_broken_s3_checkpoints_and_says_why(self):
+        uri, prefix = "s3://ckpt/broken", "s3://ckpt/broken/ckpt-job"
+        run(command(2, f"{self.tmp}/broken", uri, "train.steps=40", "checkpoint.keep_last=4"),
+            env=self.env)
+        self.aws("s3", "rm", f"{prefix}/step-00000040/manifest.pb")  # never committed
+        shard = "shard-00000-of-00002.bin"
+        local = f"{self.tmp}/{shard}"
+        self.aws("s3", "cp", f"{prefix}/step-00000030/{shard}", local)
+        with open(local, "r+b") as f:  # flip bits in the middle
+            f.seek(100)
+            byte = f.read(1)
+            f.seek(100)
+            f.write(bytes([byte[0] ^ 0x5A]))
+        self.aws("s3", "cp", local, f"{prefix}/step-00000030/{shard}")
+        with open(local, "r+b") as f:
+            f.truncate(64)
+        self.aws("s3", "cp", local, f"{prefix}/step-00000020/{shard}")
+        p = run(command(2, f"{self.tmp}/broken", uri, "train.steps=50", "checkpoint.keep_last=4"),
+                env=self.env)
+        log = p.stdout + p.stderr
+        self.assertIn(f"resumed={prefix}/step-00000010 step=10", log)
+        self.assertRegex(log, rf"step-00000030: {shard} fails its CRC-32 check")
+        self.assertRegex(log, rf"step-00000020: {shard} is 64 bytes")
+
     def test_unreachable_endpoint_fails_clearly_and_keeps_the_previous_checkpoint(self):
         run(command(1, f"{self.tmp}/first", "s3://ckpt/down", "train.steps=10"), env=self.env)
         before = self.aws("s3", "ls", "--recursive", "s3://ckpt/down/").stdout
@@ -169,6 +195,73 @@ class S3Checkpoints(unittest.TestCase):
         p = run(command(1, f"{self.tmp}/third", "s3://ckpt/down", "train.steps=20"), env=self.env)
         self.assertIn("step=10", RESUMED.search(p.stdout).group(0))
 
+
+@unittest.skipUnless(shutil.which("moto_server") and shutil.which("aws"), "needs moto_server, aws")
+class S3WrongCredentials(unittest.TestCase):
+    """moto_server checking every signature: the first four IAM calls create a user with an
+    S3 policy and its key; from then on a request needs that key."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="trainrun_s3auth_")
+        port = free_port()
+        cls.endpoint = f"http://127.0.0.1:{port}"
+        cls.env = dict(os.environ, AWS_ACCESS_KEY_ID="bootstrap", AWS_SECRET_ACCESS_KEY="bootstrap",
+                       AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=cls.endpoint,
+                       AWS_EC2_METADATA_DISABLED="true")
+        cls.env.pop("AWS_PROFILE", None)
+        cls.moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+                                    env=dict(cls.env, INITIAL_NO_AUTH_ACTION_COUNT="4"),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:  # wait for the port without spending one of the unauthenticated actions
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("moto_server did not start")
+                time.sleep(0.3)
+        policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*",' \
+                 '"Resource":"*"}]}'
+        cls.aws("iam", "create-user", "--user-name", "trainer")
+        key = json.loads(cls.aws("iam", "create-access-key", "--user-name", "trainer").stdout)
+        arn = json.loads(cls.aws("iam", "create-policy", "--policy-name", "s3-all",
+                                 "--policy-document", policy).stdout)["Policy"]["Arn"]
+        cls.aws("iam", "attach-user-policy", "--user-name", "trainer", "--policy-arn", arn)
+        cls.env["AWS_ACCESS_KEY_ID"] = key["AccessKey"]["AccessKeyId"]
+        cls.env["AWS_SECRET_ACCESS_KEY"] = key["AccessKey"]["SecretAccessKey"]
+        cls.aws("s3", "mb", "s3://ckpt")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.terminate()
+        cls.moto.wait(timeout=10)
+        shutil.rmtree(cls.tmp)
+
+    @classmethod
+    def aws(cls, *args):
+        return subprocess.run(["aws", "--endpoint-url", cls.endpoint, *args], env=cls.env,
+                              capture_output=True, text=True, check=True, timeout=60)
+
+    def test_unknown_access_key_fails_at_once_and_keeps_the_checkpoint(self):
+        run(command(1, f"{self.tmp}/first", f"{self.tmp}/local", "train.steps=10"))
+        self.aws("s3", "cp", "--recursive", f"{self.tmp}/local", "s3://ckpt/")
+        before = self.aws("s3", "ls", "--recursive", "s3://ckpt").stdout
+        self.assertIn("ckpt-job/step-00000010/manifest.pb", before)
+        wrong = dict(self.env, AWS_ACCESS_KEY_ID="AKIANOTAKEY0000000000")
+        start = time.monotonic()
+        p = subprocess.run(command(1, f"{self.tmp}/second", "s3://ckpt", "train.steps=20"),
+                           cwd=REPO, capture_output=True, text=True, env=wrong, timeout=120)
+        self.assertLess(time.monotonic() - start, 30)  # a 403 is not retried
+        self.assertNotEqual(p.returncode, 0)
+        errors = [l for l in p.stdout.splitlines() + p.stderr.splitlines() if "error:" in l]
+        self.assertEqual(len(errors), 1, p.stdout + p.stderr)
+        self.assertIn("403 InvalidAccessKeyId", errors[0])
+        self.assertIn("check AWS credentials", errors[0])
+        self.assertNotIn(self.env["AWS_SECRET_ACCESS_KEY"], p.stdout + p.stderr)
+        self.assertFalse(os.path.exists(f"{self.tmp}/second/metrics.json"))
+        self.assertEqual(self.aws("s3", "ls", "--recursive", "s3://ckpt").stdout, before)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
