@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Step time of trainrun 2-rank DDP vs PyTorch DDP (Debian's python3-torch), Gloo, CPU.
+"""Step time of trainrun 2-rank DDP vs PyTorch DDP (Debian's python3-torch), CPU.
 
-Both sides train the same MLP shape on synthetic data with the same global batch, optimizer
+trainrun runs twice: with its default backend on one host (shared memory) and with Gloo, the
+backend PyTorch DDP uses on CPU. All sides train the same MLP shape on synthetic data with the same global batch, optimizer
 (SGD + momentum), bucket size, rank count and threads per rank (1). Each side reports the
 median wall time of a training step on rank 0 (data gather, forward, backward with bucketed
 all-reduce, optimizer step, loss read-back); trials alternate sides to share machine noise.
@@ -32,7 +33,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def trainrun_step_ms(bin_dir, shape, steps):
+def trainrun_step_ms(bin_dir, shape, steps, backend):
     name, features, hidden, classes, batch = shape
     with tempfile.TemporaryDirectory() as out:
         cmd = [os.path.join(bin_dir, "trainrun"), "--nproc-per-node", str(NPROC),
@@ -43,7 +44,8 @@ def trainrun_step_ms(bin_dir, shape, steps):
                 "data.synthetic_samples": max(16384, batch * 8), "data.eval_fraction": 0.05,
                 "model.hidden": "[" + ",".join(map(str, hidden)) + "]",
                 "output.dir": out, "run.name": "bench",
-                "checkpoint.uri": "", "resume": "never"}  # time training steps only
+                "checkpoint.uri": "", "resume": "never",  # time training steps only
+                "dist.backend": backend}
         for k, v in sets.items():
             cmd += ["--set", f"{k}={v}"]
         env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -108,24 +110,30 @@ def main():
 
     rows = []
     for shape in SHAPES:
-        ours, theirs = [], []
-        for _ in range(args.trials):  # alternate so both sides see the same noise
-            ours.append(trainrun_step_ms(args.bin_dir, shape, args.steps))
+        shm, gloo, theirs = [], [], []
+        for _ in range(args.trials):  # alternate so all sides see the same noise
+            shm.append(trainrun_step_ms(args.bin_dir, shape, args.steps, "shm"))
+            gloo.append(trainrun_step_ms(args.bin_dir, shape, args.steps, "gloo"))
             theirs.append(pytorch_step_ms(shape, args.steps))
-        a, b = statistics.median(ours), statistics.median(theirs)
+        a, g, b = statistics.median(shm), statistics.median(gloo), statistics.median(theirs)
         rows.append({"shape": shape[0], "widths": [shape[1]] + shape[2] + [shape[3]],
-                     "global_batch": shape[4], "ranks": NPROC, "trainrun_ms": a,
-                     "pytorch_ddp_ms": b, "ratio": a / b, "trials_trainrun": ours,
-                     "trials_pytorch": theirs})
+                     "global_batch": shape[4], "ranks": NPROC, "trainrun_shm_ms": a,
+                     "trainrun_gloo_ms": g, "pytorch_ddp_ms": b, "ratio_shm": a / b,
+                     "ratio_gloo": g / b, "trials_trainrun_shm": shm,
+                     "trials_trainrun_gloo": gloo, "trials_pytorch": theirs})
 
-    print(f"# {NPROC} ranks, gloo, 1 thread/rank, {args.steps} steps, median of "
-          f"{args.trials} trials (each the median step of rank 0)")
-    print(f"{'shape':>12} {'widths':>22} {'batch':>6} {'trainrun':>10} {'pytorch':>10} {'ratio':>7}")
-    print(f"{'':>12} {'':>22} {'':>6} {'ms/step':>10} {'ms/step':>10} {'x':>7}")
+    print(f"# {NPROC} ranks, 1 thread/rank, {args.steps} steps, median of {args.trials} trials "
+          f"(each the median step of rank 0); PyTorch DDP uses gloo")
+    print(f"{'shape':>12} {'widths':>18} {'batch':>6} {'trainrun':>9} {'trainrun':>9} "
+          f"{'pytorch':>9} {'ratio':>6} {'ratio':>6}")
+    print(f"{'':>12} {'':>18} {'':>6} {'shm':>9} {'gloo':>9} {'gloo':>9} {'shm':>6} {'gloo':>6}")
+    print(f"{'':>12} {'':>18} {'':>6} {'ms/step':>9} {'ms/step':>9} {'ms/step':>9} {'x':>6} "
+          f"{'x':>6}")
     for r in rows:
         widths = "-".join(map(str, r["widths"]))
-        print(f"{r['shape']:>12} {widths:>22} {r['global_batch']:>6} {r['trainrun_ms']:>10.3f} "
-              f"{r['pytorch_ddp_ms']:>10.3f} {r['ratio']:>7.2f}")
+        print(f"{r['shape']:>12} {widths:>18} {r['global_batch']:>6} "
+              f"{r['trainrun_shm_ms']:>9.3f} {r['trainrun_gloo_ms']:>9.3f} "
+              f"{r['pytorch_ddp_ms']:>9.3f} {r['ratio_shm']:>6.2f} {r['ratio_gloo']:>6.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"benchmark": "ddp_step_time", "steps": args.steps, "rows": rows}, f, indent=2)

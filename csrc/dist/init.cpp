@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "dist/gloo/gloo_communicator.h"
 #include "dist/nccl/nccl_communicator.h"
+#include "dist/shm/shm_communicator.h"
 
 namespace trainrun {
 namespace {
@@ -46,7 +47,8 @@ DistContext initDistributed(const config::JobConfig& config) {
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(config.dist().timeout_s() * 1000));
   ctx.store = Store::connect(addr, static_cast<uint16_t>(port), timeout);
 
-  // auto: NCCL when LibTorch can put tensors on a GPU (and NCCL is built in), else Gloo.
+  // auto: NCCL when LibTorch can put tensors on a GPU (and NCCL is built in), else shared
+  // memory on one host, else Gloo.
   const std::string& backend = config.dist().backend();
   const bool gpu = torch::cuda::is_available();
   if (backend == "nccl" && !(gpu && ncclAvailable()))
@@ -60,6 +62,18 @@ DistContext initDistributed(const config::JobConfig& config) {
     nccl.device = ctx.local_rank;
     ctx.comm =
         makeNcclCommunicator(*ctx.store, "nccl/", ctx.rank, ctx.world_size, ctx.local_rank, nccl);
+    return ctx;
+  }
+  // Ranks that share a host (and GPU-less) reduce through shared memory: no sockets.
+  const bool one_host = ctx.local_world_size == ctx.world_size;
+  if (backend == "shm" && !one_host)
+    throw ConfigError("dist.backend: shm needs every rank on one host (LOCAL_WORLD_SIZE=" +
+                      std::to_string(ctx.local_world_size) + ", WORLD_SIZE=" +
+                      std::to_string(ctx.world_size) + "); use dist.backend: gloo or auto");
+  if (backend == "shm" || (backend == "auto" && one_host && !gpu)) {
+    ShmOptions shm;
+    shm.timeout = timeout;
+    ctx.comm = makeShmCommunicator(*ctx.store, "shm/", ctx.rank, ctx.world_size, shm);
     return ctx;
   }
   GlooOptions gloo;

@@ -39,7 +39,7 @@ TEST_F(ValidateTest, Choices) {
   EXPECT_EQ(configError([&] { parse("model: {name: resnet}"); }),
             "model.name must be one of mlp, gpt-tiny, gpt2-124m, gpt (got 'resnet')");
   EXPECT_THAT(configError([&] { parse("dist: {backend: mpi}"); }),
-              HasSubstr("dist.backend must be one of auto, gloo, nccl (got 'mpi')"));
+              HasSubstr("dist.backend must be one of auto, gloo, shm, nccl (got 'mpi')"));
 }
 
 TEST_F(ValidateTest, BatchDivisibleByAccumulation) {

@@ -1,20 +1,25 @@
-// Test helper: runs N ranks as threads of this process, each with a real Gloo communicator.
+// Test helper: runs N ranks as threads of this process, each with a real communicator.
 #pragma once
 
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "dist/gloo/gloo_communicator.h"
+#include "dist/shm/shm_communicator.h"
 #include "dist/store.h"
 
 namespace trainrun::testing {
 
-// Calls fn(rank, comm) on `world` threads and rethrows the first exception any rank threw.
-inline void runRanks(int world, const std::function<void(int, Communicator&)>& fn,
-                     GlooOptions options = {}) {
+using CommFactory = std::function<std::unique_ptr<Communicator>(Store&, int rank, int world)>;
+
+// Calls fn(rank, comm) on `world` threads, each with make(...)'s communicator, and rethrows
+// the first exception any rank threw.
+inline void runRanksWith(int world, const CommFactory& make,
+                         const std::function<void(int, Communicator&)>& fn) {
   auto host = Store::host(0);
   std::vector<std::thread> threads;
   std::exception_ptr first_error;
@@ -23,7 +28,7 @@ inline void runRanks(int world, const std::function<void(int, Communicator&)>& f
     threads.emplace_back([&, r] {
       try {
         auto store = Store::connect("127.0.0.1", host->port());
-        auto comm = makeGlooCommunicator(*store, "test/", r, world, options);
+        auto comm = make(*store, r, world);
         fn(r, *comm);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mu);
@@ -33,6 +38,28 @@ inline void runRanks(int world, const std::function<void(int, Communicator&)>& f
   }
   for (auto& t : threads) t.join();
   if (first_error) std::rethrow_exception(first_error);
+}
+
+// Ranks with Gloo communicators.
+inline void runRanks(int world, const std::function<void(int, Communicator&)>& fn,
+                     GlooOptions options = {}) {
+  runRanksWith(
+      world,
+      [&](Store& store, int rank, int size) {
+        return makeGlooCommunicator(store, "test/", rank, size, options);
+      },
+      fn);
+}
+
+// Ranks with shared-memory communicators.
+inline void runShmRanks(int world, const std::function<void(int, Communicator&)>& fn,
+                        ShmOptions options = {}) {
+  runRanksWith(
+      world,
+      [&](Store& store, int rank, int size) {
+        return makeShmCommunicator(store, "test/", rank, size, options);
+      },
+      fn);
 }
 
 }  // namespace trainrun::testing

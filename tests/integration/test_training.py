@@ -58,6 +58,7 @@ class Training(unittest.TestCase):
     def test_default_job_reaches_accuracy_and_writes_artifacts(self):
         start = time.monotonic()
         p = train(self.out("main"), 2)
+        self.assertIn("backend=shm", p.stdout)  # auto: ranks on one host share memory
         elapsed = time.monotonic() - start
         self.assertLess(elapsed, 60)
         lines = [m for m in map(LOG_LINE.match, p.stdout.splitlines()) if m]
@@ -86,8 +87,10 @@ class Training(unittest.TestCase):
         train(self.out("w2_tiny"), 2, steps, "dist.bucket_cap_mb=0.0001",
               "dist.first_bucket_mb=0.0001")
         train(self.out("w2_accum"), 2, steps, "train.grad_accum_steps=2")
+        p = train(self.out("w2_gloo"), 2, steps, "dist.backend=gloo")
+        self.assertIn("backend=gloo", p.stdout)
         ref = params(self.out("w1"))
-        for name in ("w2", "w2_tiny", "w2_accum"):
+        for name in ("w2", "w2_tiny", "w2_accum", "w2_gloo"):
             diff = max_rel_diff(ref, params(self.out(name)))
             self.assertLessEqual(diff, 1e-5, f"{name}: max relative difference {diff:.3g}")
         # And training did move the parameters (the comparison is not vacuous).
