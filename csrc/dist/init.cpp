@@ -3,6 +3,7 @@
 
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -73,6 +74,10 @@ DistContext initDistributed(const config::JobConfig& config) {
   if (backend == "shm" || (backend == "auto" && one_host && !gpu)) {
     ShmOptions shm;
     shm.timeout = timeout;
+    // Keep the segment within 32 MiB: Docker gives a container 64 MiB of /dev/shm by default.
+    const size_t fair_share = (size_t{32} << 20) / static_cast<size_t>(ctx.world_size + 1);
+    shm.slot_bytes = std::max<size_t>(
+        size_t{64} << 10, std::min(ShmOptions::kDefaultSlotBytes, fair_share & ~size_t{63}));
     ctx.comm = makeShmCommunicator(*ctx.store, "shm/", ctx.rank, ctx.world_size, shm);
     return ctx;
   }
