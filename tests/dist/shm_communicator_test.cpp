@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "core/error.h"
 #include "dist/thread_ranks.h"
@@ -130,6 +132,30 @@ TEST(ShmCommunicator, WaitTimesOutWhenAPeerNeverJoins) {
       },
       options);
   EXPECT_EQ(leftoverSegments(), 0);
+}
+
+TEST(ShmCommunicator, ARankLeavingMidCollectiveFailsItsPeersAtOnce) {
+  ShmOptions options;
+  options.timeout = std::chrono::seconds(60);
+  std::atomic<bool> left{false};
+  testing::runShmRanks(
+      2,
+      [&](int rank, Communicator& comm) {
+        std::vector<torch::Tensor> t{torch::ones({1000})};
+        if (rank == 1) {
+          comm.allreduce(t, ReduceOp::kSum);  // then unwinds without waiting for it
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          return;
+        }
+        while (!left) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        const auto start = std::chrono::steady_clock::now();
+        EXPECT_THROW(comm.allreduce(t, ReduceOp::kSum)->wait(std::chrono::seconds(30)), CommError);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+      },
+      options,
+      [&](int rank) {
+        if (rank == 1) left = true;
+      });
 }
 
 TEST(ShmCommunicator, JoinTimesOutAndLeavesNothingBehind) {

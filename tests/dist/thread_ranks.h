@@ -16,10 +16,11 @@ namespace trainrun::testing {
 
 using CommFactory = std::function<std::unique_ptr<Communicator>(Store&, int rank, int world)>;
 
-// Calls fn(rank, comm) on `world` threads, each with make(...)'s communicator, and rethrows
-// the first exception any rank threw.
+// Calls fn(rank, comm) on `world` threads, each with make(...)'s communicator, then
+// after(rank) once that communicator is destroyed; rethrows the first exception any rank threw.
 inline void runRanksWith(int world, const CommFactory& make,
-                         const std::function<void(int, Communicator&)>& fn) {
+                         const std::function<void(int, Communicator&)>& fn,
+                         const std::function<void(int)>& after = nullptr) {
   auto host = Store::host(0);
   std::vector<std::thread> threads;
   std::exception_ptr first_error;
@@ -28,8 +29,11 @@ inline void runRanksWith(int world, const CommFactory& make,
     threads.emplace_back([&, r] {
       try {
         auto store = Store::connect("127.0.0.1", host->port());
-        auto comm = make(*store, r, world);
-        fn(r, *comm);
+        {
+          auto comm = make(*store, r, world);
+          fn(r, *comm);
+        }
+        if (after) after(r);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mu);
         if (!first_error) first_error = std::current_exception();
@@ -53,13 +57,13 @@ inline void runRanks(int world, const std::function<void(int, Communicator&)>& f
 
 // Ranks with shared-memory communicators.
 inline void runShmRanks(int world, const std::function<void(int, Communicator&)>& fn,
-                        ShmOptions options = {}) {
+                        ShmOptions options = {}, const std::function<void(int)>& after = nullptr) {
   runRanksWith(
       world,
       [&](Store& store, int rank, int size) {
         return makeShmCommunicator(store, "test/", rank, size, options);
       },
-      fn);
+      fn, after);
 }
 
 }  // namespace trainrun::testing

@@ -153,6 +153,9 @@ class ShmCommunicator : public Communicator {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
+      // Leaving with collectives unfinished (an error unwinds this rank): fail them, and the
+      // peers' matching ones, now rather than at the timeout.
+      if (busy_ || !queue_.empty()) fail();
     }
     cv_.notify_one();
     worker_.join();
@@ -283,8 +286,7 @@ class ShmCommunicator : public Communicator {
         throw CommError(std::string("shm ") + what + " failed: a peer rank gave up first");
       if (spin < kSpinsBeforeSleep) continue;
       if (Clock::now() > deadline) {
-        c->failed.store(1, std::memory_order_relaxed);
-        futex(&c->generation, FUTEX_WAKE, INT_MAX, nullptr);
+        fail();
         throw TimeoutError(std::string("shm ") + what + " timed out after " +
                            std::to_string(options_.timeout.count()) + " ms on rank " +
                            std::to_string(rank_) + " (a peer rank is stuck or gone)");
@@ -292,6 +294,13 @@ class ShmCommunicator : public Communicator {
       const timespec slice{0, kSleepSliceNs};
       futex(&c->generation, FUTEX_WAIT, generation, &slice);
     }
+  }
+
+  // Marks the group failed and wakes every waiter.
+  void fail() {
+    Control* c = control();
+    c->failed.store(1, std::memory_order_relaxed);
+    futex(&c->generation, FUTEX_WAKE, INT_MAX, nullptr);
   }
 
   std::unique_ptr<Work> enqueue(const char* what, std::function<void()> fn) {
@@ -316,6 +325,7 @@ class ShmCommunicator : public Communicator {
         if (queue_.empty()) return;
         task = std::move(queue_.front());
         queue_.pop_front();
+        busy_ = true;
       }
       std::exception_ptr error = broken;
       if (!error) {
@@ -332,6 +342,8 @@ class ShmCommunicator : public Communicator {
         c.error = error;
       }
       c.cv.notify_all();
+      std::lock_guard<std::mutex> lock(mu_);
+      busy_ = false;
     }
   }
 
@@ -343,6 +355,7 @@ class ShmCommunicator : public Communicator {
   std::condition_variable cv_;
   std::deque<std::pair<std::function<void()>, std::shared_ptr<Completion>>> queue_;
   bool stop_ = false;
+  bool busy_ = false;  // the worker is running a collective
   std::thread worker_;
 };
 
