@@ -24,6 +24,9 @@ inline constexpr const char* kTrainingJobName = "TRAINING_JOB_NAME";
 inline constexpr const char* kDataDir = "TRAINRUN_DATA_DIR";
 // Network interface Gloo binds for cross-node traffic (PyTorch name).
 inline constexpr const char* kGlooSocketIfname = "GLOO_SOCKET_IFNAME";
+// Dense peak TFLOPS of one device at the run's precision, for MFU where trainrun does not know
+// the device (any CPU; GPUs other than H100, H200, A100).
+inline constexpr const char* kPeakTflops = "TRAINRUN_PEAK_TFLOPS";
 // Path of the worker binary the launcher runs for a CONFIG (default: next to `trainrun`).
 inline constexpr const char* kWorkerBin = "TRAINRUN_WORKER";
 

@@ -63,6 +63,7 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
     throw ConfigError(
         "precision: fp16 needs a CUDA device (LibTorch sees none); on CPU use "
         "precision: bf16 or fp32");
+  device_report_ = describeDevice(device_, precision_);
   LossScalerOptions so;
   so.enabled = needsLossScaling(precision_);
   so.init_scale = config_.amp().init_scale();
@@ -109,6 +110,18 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
                        {"train_samples", data_.train.size()},
                        {"steps", total_steps_},
                        {"output", output_dir_}}));
+    // Spaces would split a key=value field: "NVIDIA H100 80GB HBM3" -> NVIDIA_H100_80GB_HBM3.
+    auto field = [](std::string v) {
+      for (char& c : v)
+        if (c == ' ') c = '_';
+      return v.empty() ? std::string("none") : v;
+    };
+    log::out(formatLogLine({{"device_name", field(device_report_.name)},
+                            {"cuda", field(device_report_.cuda)},
+                            {"nccl", field(device_report_.nccl)},
+                            {"cudnn", field(device_report_.cudnn)},
+                            {"precision", std::string(precisionName(precision_))},
+                            {"peak_tflops", device_report_.peak_tflops}}));
   }
   setUpCheckpoints();
 }
@@ -258,6 +271,7 @@ void Trainer::run() {
                      {"lr", optimizer_->param_groups()[0].options().get_lr()},
                      {"samples_per_sec", double(window_steps * t.global_batch_size()) / seconds},
                      {"step_ms", seconds * 1e3 / double(window_steps)}};
+        addThroughput(line, double(window_steps * t.global_batch_size()) / seconds);
         if (scaler_->enabled()) {
           line.emplace_back("loss_scale", double(scaler_->scaleValue()));
           line.emplace_back("skipped_steps", scaler_->skippedSteps());
@@ -288,23 +302,35 @@ void Trainer::run() {
   }
 }
 
+void Trainer::addThroughput(Metrics& line, double samples_per_sec) const {
+  // Achieved model FLOPs per rank: the formula's FLOPs (6N + attention for a GPT), not the
+  // hardware's, so MFU compares fairly across implementations.
+  const double tflops =
+      model_->flopsPerSample() * samples_per_sec / double(dist_.world_size) / 1e12;
+  line.emplace_back("tflops", tflops);
+  if (device_report_.peak_tflops > 0) line.emplace_back("mfu", tflops / device_report_.peak_tflops);
+}
+
 void Trainer::writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds) {
   namespace fs = std::filesystem;
   fs::create_directories(fs::path(output_dir_) / "model");
   saveTorchScript(*model_, output_dir_ + "/model/model.pt");
   writeFileAtomic(output_dir_ + "/model/config.yaml", config::toYaml(config_));
   const double samples = double((total_steps_ - start_step_) * config_.train().global_batch_size());
-  writeMetricsJson({{"accuracy", eval.accuracy},
-                    {"loss", eval.loss},
-                    {"train_loss", train_loss},
-                    {"steps", total_steps_},
-                    {"world_size", int64_t{dist_.world_size}},
-                    {"global_batch_size", config_.train().global_batch_size()},
-                    {"samples_per_sec", samples / wall_seconds},
-                    {"step_time_ms_median", median(step_ms_)},
-                    {"wall_seconds", wall_seconds},
-                    {"run", run_name_}},
-                   output_dir_ + "/metrics.json");
+  Metrics metrics{{"accuracy", eval.accuracy},
+                  {"loss", eval.loss},
+                  {"train_loss", train_loss},
+                  {"steps", total_steps_},
+                  {"world_size", int64_t{dist_.world_size}},
+                  {"global_batch_size", config_.train().global_batch_size()},
+                  {"samples_per_sec", samples / wall_seconds},
+                  {"step_time_ms_median", median(step_ms_)},
+                  {"wall_seconds", wall_seconds},
+                  {"run", run_name_},
+                  {"device", device_report_.name},
+                  {"precision", std::string(precisionName(precision_))}};
+  addThroughput(metrics, samples / wall_seconds);
+  writeMetricsJson(metrics, output_dir_ + "/metrics.json");
   log::out("wrote " + output_dir_ + "/model/model.pt, model/config.yaml, metrics.json");
 }
 

@@ -15,6 +15,7 @@
 #include "dist/init.h"
 #include "metrics/metrics.h"
 #include "models/model.h"
+#include "train/device_report.h"
 
 namespace trainrun {
 
@@ -42,6 +43,8 @@ class Trainer {
   void setUpCheckpoints();         // opens checkpoint storage and resumes if asked
   void saveCheckpoint(int64_t steps_done);
   void writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds);
+  // Adds tflops= (model FLOPs per second per rank) and, where the peak is known, mfu=.
+  void addThroughput(Metrics& line, double samples_per_sec) const;
 
   config::JobConfig config_;
   DistContext& dist_;
@@ -51,6 +54,7 @@ class Trainer {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   Precision precision_ = Precision::kFp32;
   torch::Device device_ = torch::kCPU;
+  DeviceReport device_report_;
   std::unique_ptr<LossScaler> scaler_;  // active for fp16 only
   std::unique_ptr<Reducer> reducer_;
   std::unique_ptr<DistributedSampler> sampler_;

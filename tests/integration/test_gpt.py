@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """The GPT end to end through the `trainrun` launcher: configs/gpt-tiny.yaml on two ranks
-learns (loss falls), writes a TorchScript artifact that Python loads, byte-level text trains,
+learns (loss falls) and reports its device and model TFLOPS (MFU given a peak), writes a
+TorchScript artifact that Python loads, byte-level text trains,
 and a GPT with non-token data is one clear line. Reuses test_training.py's helpers."""
+import json
 import os
 import sys
 import tempfile
@@ -47,11 +49,24 @@ class Gpt(unittest.TestCase):
         loss = losses(p.stdout)
         self.assertGreater(len(loss), 3, p.stdout)
         self.assertLess(loss[-1], 0.7 * loss[0], p.stdout)
+        self.assertIn("device_name=cpu cuda=none nccl=none cudnn=none precision=fp32", p.stdout)
+        self.assertRegex(p.stdout, r"step=150 .* tflops=[\d.e+-]+\n")  # no peak on CPU: no mfu
         model = torch.jit.load(self.out("tiny/model/model.pt"))
         names = list(model.state_dict())
         self.assertEqual(names[:2], ["wte.weight", "wpe.weight"])
         self.assertFalse(any("lm_head" in n for n in names))  # the head is tied to wte
         self.assertEqual(tuple(model(torch.zeros(3, 64, dtype=torch.long)).shape), (3, 64, 128))
+
+    def test_mfu_against_a_given_peak(self):
+        p = run(["--nproc-per-node", "1", CONFIG, "--set", f"output.dir={self.out('mfu')}",
+                 "--set", "checkpoint.uri=", "--set", "train.steps=20"],
+                env=dict(os.environ, TRAINRUN_PEAK_TFLOPS="0.5"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(self.out("mfu/metrics.json")) as f:
+            m = json.load(f)
+        self.assertGreater(m["tflops"], 0)
+        self.assertAlmostEqual(m["mfu"], m["tflops"] / 0.5)
+        self.assertRegex(p.stdout, r"step=20 .* tflops=\S+ mfu=\S+")
 
     def test_byte_level_text_trains(self):
         readme = os.path.join(REPO, "README.md")

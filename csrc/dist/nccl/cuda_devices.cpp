@@ -1,4 +1,4 @@
-// cudaDevicesVisible: the probe behind dist.backend: auto (false in builds without CUDA).
+// CUDA device probes: cudaDevicesVisible (behind dist.backend: auto), device name, versions.
 #include "dist/nccl/nccl_communicator.h"
 
 #if TRAINRUN_WITH_CUDA
@@ -17,6 +17,30 @@ bool cudaDevicesVisible() {
   return count > 0;
 #else
   return false;
+#endif
+}
+
+std::string cudaDeviceName(int index) {
+#if TRAINRUN_WITH_CUDA
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, index) != cudaSuccess) {
+    cudaGetLastError();
+    return "";
+  }
+  return prop.name;
+#else
+  (void)index;
+  return "";
+#endif
+}
+
+std::string cudaRuntimeVersion() {
+#if TRAINRUN_WITH_CUDA
+  int v = 0;
+  if (cudaRuntimeGetVersion(&v) != cudaSuccess) return "";
+  return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);  // 13000 -> 13.0
+#else
+  return "";
 #endif
 }
 

@@ -335,4 +335,11 @@ std::unique_ptr<NcclCommunicator> makeNcclCommunicator(const Store& store,
 
 bool ncclAvailable() { return true; }
 
+std::string ncclVersion() {
+  int v = 0;
+  if (ncclGetVersion(&v) != ncclSuccess) return "";
+  return std::to_string(v / 10000) + "." + std::to_string(v % 10000 / 100) + "." +
+         std::to_string(v % 100);  // 22703 -> 2.27.3
+}
+
 }  // namespace trainrun

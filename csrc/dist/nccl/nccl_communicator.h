@@ -67,5 +67,11 @@ std::unique_ptr<NcclCommunicator> makeNcclCommunicator(const Store& store,
 bool cudaDevicesVisible();
 // True if this build has the NCCL backend.
 bool ncclAvailable();
+// Name of CUDA device `index`; "" without CUDA or without that device.
+std::string cudaDeviceName(int index);
+// The CUDA runtime's version ("13.0"); "" in builds without CUDA.
+std::string cudaRuntimeVersion();
+// NCCL's version ("2.27.3"); "" in builds without NCCL.
+std::string ncclVersion();
 
 }  // namespace trainrun

@@ -11,4 +11,6 @@ std::unique_ptr<NcclCommunicator> makeNcclCommunicator(const Store&, const std::
 
 bool ncclAvailable() { return false; }
 
+std::string ncclVersion() { return ""; }
+
 }  // namespace trainrun
