@@ -104,24 +104,30 @@ class LocalResume(unittest.TestCase):
             self.assertTrue(os.path.exists(f"{ckpt}/{d}/manifest.pb"))
 
 
-@unittest.skipUnless(shutil.which("moto_server") and shutil.which("aws"), "needs moto_server, aws")
-class S3Checkpoints(unittest.TestCase):
+class MotoCase(unittest.TestCase):
+    """A moto_server on a free loopback port for the test class, and the aws CLI aimed at it."""
+
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="trainrun_s3_")
-        cls.port = free_port()
-        cls.moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(cls.port)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cls.endpoint = f"http://127.0.0.1:{cls.port}"
+    def start_moto(cls, tmp_prefix, **server_env):
+        cls.tmp = tempfile.mkdtemp(prefix=tmp_prefix)
+        port = free_port()
+        cls.endpoint = f"http://127.0.0.1:{port}"
         cls.env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                        AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=cls.endpoint,
                        AWS_EC2_METADATA_DISABLED="true")
         cls.env.pop("AWS_PROFILE", None)
+        cls.moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+                                    env=dict(cls.env, **server_env),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
-        while cls.aws("s3", "mb", "s3://ckpt", check=False).returncode != 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError("moto_server did not start")
-            time.sleep(0.3)
+        while True:  # wait for the port without a request (moto may count requests)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("moto_server did not start")
+                time.sleep(0.3)
 
     @classmethod
     def tearDownClass(cls):
@@ -133,6 +139,14 @@ class S3Checkpoints(unittest.TestCase):
     def aws(cls, *args, check=True):
         return subprocess.run(["aws", "--endpoint-url", cls.endpoint, *args], env=cls.env,
                               capture_output=True, text=True, check=check, timeout=60)
+
+
+@unittest.skipUnless(shutil.which("moto_server") and shutil.which("aws"), "needs moto_server, aws")
+class S3Checkpoints(MotoCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.start_moto("trainrun_s3_")
+        cls.aws("s3", "mb", "s3://ckpt")
 
     def test_aws_cli_reads_what_trainrun_wrote_and_the_reverse(self):
         short = ["train.steps=20"]
@@ -197,31 +211,13 @@ class S3Checkpoints(unittest.TestCase):
 
 
 @unittest.skipUnless(shutil.which("moto_server") and shutil.which("aws"), "needs moto_server, aws")
-class S3WrongCredentials(unittest.TestCase):
+class S3WrongCredentials(MotoCase):
     """moto_server checking every signature: the first four IAM calls create a user with an
     S3 policy and its key; from then on a request needs that key."""
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="trainrun_s3auth_")
-        port = free_port()
-        cls.endpoint = f"http://127.0.0.1:{port}"
-        cls.env = dict(os.environ, AWS_ACCESS_KEY_ID="bootstrap", AWS_SECRET_ACCESS_KEY="bootstrap",
-                       AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=cls.endpoint,
-                       AWS_EC2_METADATA_DISABLED="true")
-        cls.env.pop("AWS_PROFILE", None)
-        cls.moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                                    env=dict(cls.env, INITIAL_NO_AUTH_ACTION_COUNT="4"),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:  # wait for the port without spending one of the unauthenticated actions
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start")
-                time.sleep(0.3)
+        cls.start_moto("trainrun_s3auth_", INITIAL_NO_AUTH_ACTION_COUNT="4")
         policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*",' \
                  '"Resource":"*"}]}'
         cls.aws("iam", "create-user", "--user-name", "trainer")
@@ -232,17 +228,6 @@ class S3WrongCredentials(unittest.TestCase):
         cls.env["AWS_ACCESS_KEY_ID"] = key["AccessKey"]["AccessKeyId"]
         cls.env["AWS_SECRET_ACCESS_KEY"] = key["AccessKey"]["SecretAccessKey"]
         cls.aws("s3", "mb", "s3://ckpt")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.terminate()
-        cls.moto.wait(timeout=10)
-        shutil.rmtree(cls.tmp)
-
-    @classmethod
-    def aws(cls, *args):
-        return subprocess.run(["aws", "--endpoint-url", cls.endpoint, *args], env=cls.env,
-                              capture_output=True, text=True, check=True, timeout=60)
 
     def test_unknown_access_key_fails_at_once_and_keeps_the_checkpoint(self):
         run(command(1, f"{self.tmp}/first", f"{self.tmp}/local", "train.steps=10"))
