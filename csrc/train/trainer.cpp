@@ -264,14 +264,15 @@ void Trainer::run() {
       allreduceSum(dist_, loss, device_);
       last_loss = loss.item<double>() / dist_.world_size;
       const double seconds = secondsSince(window_start);
+      const double samples_per_sec = double(window_steps * t.global_batch_size()) / seconds;
       if (dist_.rank == 0) {
         Metrics line{{"step", step + 1},
                      {"epoch", step / sampler_->stepsPerEpoch()},
                      {"loss", last_loss},
                      {"lr", optimizer_->param_groups()[0].options().get_lr()},
-                     {"samples_per_sec", double(window_steps * t.global_batch_size()) / seconds},
+                     {"samples_per_sec", samples_per_sec},
                      {"step_ms", seconds * 1e3 / double(window_steps)}};
-        addThroughput(line, double(window_steps * t.global_batch_size()) / seconds);
+        addThroughput(line, samples_per_sec);
         if (scaler_->enabled()) {
           line.emplace_back("loss_scale", double(scaler_->scaleValue()));
           line.emplace_back("skipped_steps", scaler_->skippedSteps());

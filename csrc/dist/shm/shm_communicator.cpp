@@ -179,10 +179,11 @@ class ShmCommunicator : public Communicator {
     for (const auto& t : tensors) checkTensor(t, "broadcast");
     return enqueue("broadcast", [this, tensors, root] {
       for (const auto& t : tensors) {
-        forEachRound(t, [&](char* data, size_t bytes) {
-          if (rank_ == root) std::memcpy(slot(root), data, bytes);
+        char* data = static_cast<char*>(t.data_ptr());
+        forEachRound(t.nbytes(), [&](size_t begin, size_t n) {
+          if (rank_ == root) std::memcpy(slot(root), data + begin, n);
           barrier("broadcast");
-          if (rank_ != root) std::memcpy(data, slot(root), bytes);
+          if (rank_ != root) std::memcpy(data + begin, slot(root), n);
           barrier("broadcast");  // root may overwrite its slot only after every copy
         });
       }
@@ -201,15 +202,13 @@ class ShmCommunicator : public Communicator {
     }
     return enqueue("allgather", [this, output, input] {
       const char* in = static_cast<const char*>(input.data_ptr());
-      const size_t bytes = input.nbytes();
-      for (size_t begin = 0; begin < bytes; begin += options_.slot_bytes) {
-        const size_t n = std::min(options_.slot_bytes, bytes - begin);
+      forEachRound(input.nbytes(), [&](size_t begin, size_t n) {
         std::memcpy(slot(rank_), in + begin, n);
         barrier("allgather");
         for (int r = 0; r < size_; ++r)
           std::memcpy(static_cast<char*>(output[r].data_ptr()) + begin, slot(r), n);
         barrier("allgather");
-      }
+      });
     });
   }
 
@@ -224,12 +223,10 @@ class ShmCommunicator : public Communicator {
     return segment_->base() + kControlBytes + static_cast<size_t>(r) * options_.slot_bytes;
   }
 
-  // Calls fn(bytes of this round, their size) for each slot-sized round of a tensor.
-  void forEachRound(const torch::Tensor& t, const std::function<void(char*, size_t)>& fn) {
-    char* data = static_cast<char*>(t.data_ptr());
-    const size_t bytes = t.nbytes();
+  // Calls fn(offset, size) for each slot-sized round of `bytes` bytes.
+  void forEachRound(size_t bytes, const std::function<void(size_t, size_t)>& fn) {
     for (size_t begin = 0; begin < bytes; begin += options_.slot_bytes)
-      fn(data + begin, std::min(options_.slot_bytes, bytes - begin));
+      fn(begin, std::min(options_.slot_bytes, bytes - begin));
   }
 
   // Each round: stage, barrier, reduce my share of elements into the result slot (in rank
@@ -239,8 +236,9 @@ class ShmCommunicator : public Communicator {
   void allreduceOne(const torch::Tensor& t, ReduceOp op) {
     const size_t elem = t.element_size();
     const auto options = torch::TensorOptions().dtype(t.scalar_type());
-    forEachRound(t, [&](char* data, size_t bytes) {
-      std::memcpy(slot(rank_), data, bytes);
+    char* data = static_cast<char*>(t.data_ptr());
+    forEachRound(t.nbytes(), [&](size_t begin, size_t bytes) {
+      std::memcpy(slot(rank_), data + begin, bytes);
       barrier("allreduce");
       const int64_t n = static_cast<int64_t>(bytes / elem);
       const int64_t lo = n * rank_ / size_, hi = n * (rank_ + 1) / size_;
@@ -265,7 +263,7 @@ class ShmCommunicator : public Communicator {
         }
       }
       barrier("allreduce");
-      std::memcpy(data, slot(size_), bytes);
+      std::memcpy(data + begin, slot(size_), bytes);
     });
   }
 
