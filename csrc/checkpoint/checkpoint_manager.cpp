@@ -1,14 +1,17 @@
 // CheckpointManager: snapshot, background shard upload, commit by manifest, retention, resume.
 #include "checkpoint/checkpoint_manager.h"
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <thread>
 
 #include "checkpoint/shard_layout.h"
+#include "checkpoint/storage_probe.h"
 #include "core/clock.h"
 #include "core/logging.h"
 
@@ -34,6 +37,16 @@ std::string shardStatusKey(const std::string& run, int64_t step, int rank) {
   return "ckpt/" + run + "/" + std::to_string(step) + "/" + std::to_string(rank);
 }
 
+// Store keys of the start-up probe: each rank's result, and rank 0's verdict for the job.
+std::string probeStatusKey(const std::string& run, int rank) {
+  return "ckpt/" + run + "/probe/" + std::to_string(rank);
+}
+std::string probeVerdictKey(const std::string& run) { return "ckpt/" + run + "/probe/verdict"; }
+
+// How long a rank other than 0 stays quiet after a failed probe, so that the launcher stops it
+// once rank 0 has reported the failure (one line for the job instead of one per rank).
+constexpr std::chrono::seconds kProbeQuietWindow{10};
+
 // Parses "step-00000100" (the folder part of a key) into 100; -1 if it is not one.
 int64_t parseStepDir(const std::string& name) {
   if (name.size() != 13 || name.rfind("step-", 0) != 0) return -1;
@@ -51,6 +64,28 @@ std::pair<std::string, std::string> splitCheckpointUri(std::string uri) {
     throw ConfigError("resume: '" + uri + "' is not a checkpoint folder (expected " +
                       "<uri>/<run>/step-<8 digits>)");
   return {uri.substr(0, run), uri.substr(run + 1)};
+}
+
+// Builds the tensors this rank needs from the verified shards; StorageError if the manifest
+// contradicts them (an unknown dtype, a piece outside its shard).
+void assemble(const checkpoint::Manifest& m, const std::vector<std::string>& shards,
+              int source_rank, LoadedCheckpoint& out) {
+  for (const auto& e : m.tensors()) {
+    if (e.rank() >= 0 && e.rank() != source_rank) continue;
+    std::vector<int64_t> shape(e.shape().begin(), e.shape().end());
+    torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtypeFromName(e.dtype())));
+    char* dst = static_cast<char*>(t.data_ptr());
+    for (const auto& p : e.pieces()) {
+      if (p.shard() < 0 || p.shard() >= int(shards.size()))
+        throw StorageError("manifest piece of " + e.name() + " names a shard that is not listed");
+      const std::string& shard = shards[p.shard()];
+      if (p.offset() + p.length() > shard.size() ||
+          p.tensor_offset() + p.length() > uint64_t(t.numel()) * t.element_size())
+        throw StorageError("manifest piece of " + e.name() + " lies outside its shard");
+      std::memcpy(dst + p.tensor_offset(), shard.data() + p.offset(), p.length());
+    }
+    (e.rank() >= 0 ? out.local : out.replicated)[e.name()] = t;
+  }
 }
 
 }  // namespace
@@ -82,13 +117,66 @@ CheckpointManager::~CheckpointManager() {
   }
 }
 
+void CheckpointManager::probe() {
+  // The probe object sits beside step folders and `latest`; resume and retention ignore it.
+  const std::string key =
+      run_prefix_ + "/.probe-rank" + std::to_string(rank_) + "-" + std::to_string(::getpid());
+  std::string failure = probeStorage(*storage_, key);
+  if (!failure.empty()) failure = "checkpoint.uri " + storage_->describe() + ": " + failure;
+  if (store_ == nullptr || world_size_ == 1) {
+    if (!failure.empty()) throw ConfigError(failure);
+    return;
+  }
+  store_->set(probeStatusKey(run_prefix_, rank_), failure.empty() ? "ok" : "error " + failure);
+  if (rank_ == 0) {
+    std::string first;
+    for (int r = 0; r < world_size_ && first.empty(); ++r) {
+      const std::string status =
+          r == 0 ? (failure.empty() ? "ok" : "error " + failure)
+                 : store_->get(probeStatusKey(run_prefix_, r), options_.shard_timeout);
+      if (status != "ok")
+        first = (r == 0 ? "" : "rank " + std::to_string(r) + ": ") + status.substr(6);
+    }
+    store_->set(probeVerdictKey(run_prefix_), first.empty() ? "ok" : "failed");
+    if (!first.empty()) throw ConfigError(first);
+    return;
+  }
+  if (store_->get(probeVerdictKey(run_prefix_), options_.shard_timeout) == "ok") return;
+  // Rank 0 reports the failure and exits; the launcher then stops this rank. Speak up only if
+  // nobody did that (a worker started without the launcher).
+  std::this_thread::sleep_for(kProbeQuietWindow);
+  throw ConfigError(failure.empty() ? "the checkpoint storage probe failed on another rank"
+                                    : failure);
+}
+
+void CheckpointManager::collect(bool final) {
+  try {
+    inflight_.get();
+    consecutive_failures_ = 0;
+  } catch (const StorageError& e) {
+    // Storage trouble is survivable: the committed checkpoints are untouched and the next
+    // interval tries again. Other errors (a dead peer's missing shard status) are not.
+    ++consecutive_failures_;
+    if (final) throw;
+    if (consecutive_failures_ >= options_.max_consecutive_failures) {
+      throw StorageError(log::cat(e.what(), " (", consecutive_failures_,
+                                  " checkpoint saves failed in a row; "
+                                  "checkpoint.max_consecutive_failures is ",
+                                  options_.max_consecutive_failures, ")"));
+    }
+    log::warn(log::cat("CHECKPOINT NOT SAVED, training continues (failure ", consecutive_failures_,
+                       " in a row of at most ", options_.max_consecutive_failures - 1,
+                       " tolerated; the next save tries again): ", e.what()));
+  }
+}
+
 void CheckpointManager::poll() {
   if (inflight_.valid() && inflight_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
-    inflight_.get();
+    collect(/*final=*/false);
 }
 
 void CheckpointManager::wait() {
-  if (inflight_.valid()) inflight_.get();
+  if (inflight_.valid()) collect(/*final=*/true);
 }
 
 double CheckpointManager::save(int64_t step, const CheckpointState& state) {
@@ -97,7 +185,7 @@ double CheckpointManager::save(int64_t step, const CheckpointState& state) {
     if (inflight_.wait_for(std::chrono::seconds(0)) != std::future_status::ready && rank_ == 0)
       log::out("checkpoint: step " + std::to_string(step) +
                " waits for the previous checkpoint to finish uploading");
-    inflight_.get();
+    collect(/*final=*/false);
   }
   checkpoint::Manifest plan = planShards(state, world_size_);
   plan.set_step(step);
@@ -129,7 +217,15 @@ double CheckpointManager::save(int64_t step, const CheckpointState& state) {
     inflight_ = std::async(std::launch::async, std::move(work));
     return stall;
   }
-  work();
+  // Synchronous: the same outcome handling as a background save, collected by the next call.
+  std::promise<void> done;
+  try {
+    work();
+    done.set_value();
+  } catch (...) {
+    done.set_exception(std::current_exception());
+  }
+  inflight_ = done.get_future();
   return secondsSince(start);
 }
 
@@ -180,9 +276,20 @@ void CheckpointManager::commit(int64_t step, checkpoint::Manifest manifest,
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
   const std::string dir = run_prefix_ + "/" + stepDir(step);
-  storage_->put(dir + "/" + kManifest, manifest.SerializeAsString());  // the commit
-  storage_->put(run_prefix_ + "/" + kLatest, stepDir(step) + "\n");
-  applyRetention(step);
+  try {
+    storage_->put(dir + "/" + kManifest, manifest.SerializeAsString());  // the commit
+  } catch (const StorageError& e) {
+    throw StorageError("checkpoint step " + std::to_string(step) + " not committed: " + e.what());
+  }
+  // Committed. `latest` and retention are housekeeping: resume lists manifests, and the next
+  // commit retries the deletions, so their failures are warnings, not a failed save.
+  try {
+    storage_->put(run_prefix_ + "/" + kLatest, stepDir(step) + "\n");
+    applyRetention(step);
+  } catch (const StorageError& e) {
+    log::warn(log::cat("checkpoint step ", step, " is committed, but updating `latest` or ",
+                       "deleting old checkpoints failed (the next commit retries): ", e.what()));
+  }
   log::out(log::cat("checkpoint step=", step, " committed=", storage_->describe(), "/", dir,
                     " bytes=", total, " shards=", world_size_,
                     " write_seconds=", secondsSince(begin)));
@@ -233,18 +340,25 @@ std::optional<LoadedCheckpoint> CheckpointManager::restore(const std::string& re
     auto storage = openStorage(root, options_.s3_endpoint);
     return load(*storage, dir, resume_uri);
   }
+  // A LIST that fails after its retries fails the restore: a missing listing is not "no
+  // checkpoints" (the S3 backend also refuses incomplete pages).
   std::vector<int64_t> steps = committedSteps();
   for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
     const std::string dir = run_prefix_ + "/" + stepDir(*it);
     const std::string where = storage_->describe() + "/" + dir;
     try {
       return load(*storage_, dir, where);
-    } catch (const ConfigError&) {
-      throw;  // a config mismatch is the user's call, not a reason to fall back
-    } catch (const StorageError& e) {
+    } catch (const CorruptCheckpointError& e) {
       if (rank_ == 0)
         log::warn("skipping checkpoint " + where + ": " + e.what() +
                   (it + 1 != steps.rend() ? "; trying the previous one" : ""));
+    } catch (const ConfigError&) {
+      throw;  // a config mismatch is the user's call, not a reason to fall back
+    } catch (const StorageError& e) {
+      // The network, not the checkpoint: falling back would silently throw away progress.
+      throw StorageError("cannot read checkpoint " + where + ": " + e.what() +
+                         " (a storage failure, not a broken checkpoint: not falling back to an "
+                         "older one; run again once the storage answers)");
     }
   }
   if (!steps.empty())
@@ -260,13 +374,15 @@ LoadedCheckpoint CheckpointManager::load(Storage& storage, const std::string& di
   out.where = where;
   std::string bytes;
   try {
+    // Whole or not at all: size() is a HEAD's Content-Length, read() demands every byte.
     bytes = storage.get(dir + "/" + kManifest);
   } catch (const NotFoundError&) {
-    throw StorageError("manifest.pb missing (the checkpoint was never committed)");
+    throw CorruptCheckpointError("manifest.pb missing (the checkpoint was never committed)");
   }
   checkpoint::Manifest& m = out.manifest;
   if (!m.ParseFromString(bytes) || m.format_version() != kFormatVersion)
-    throw StorageError("manifest.pb is unreadable or of an unknown format");
+    throw CorruptCheckpointError("manifest.pb is unreadable or of an unknown format (" +
+                                 std::to_string(bytes.size()) + " bytes read whole)");
 
   for (const auto& [key, mine] : fingerprint_) {
     auto it = m.fingerprint().find(key);
@@ -284,42 +400,42 @@ LoadedCheckpoint CheckpointManager::load(Storage& storage, const std::string& di
     reads.push_back(std::async(std::launch::async, [&, s] {
       const checkpoint::Shard& info = m.shards(s);
       std::optional<uint64_t> size = storage.size(dir + "/" + info.key());
-      if (!size) throw StorageError(info.key() + " is missing");
+      if (!size) throw CorruptCheckpointError(info.key() + " is missing");
       if (*size != info.size())
-        throw StorageError(info.key() + " is " + std::to_string(*size) + " bytes, expected " +
-                           std::to_string(info.size()) + " (truncated or overwritten)");
+        throw CorruptCheckpointError(info.key() + " is " + std::to_string(*size) +
+                                     " bytes, expected " + std::to_string(info.size()) +
+                                     " (truncated or overwritten)");
       shards[s].resize(info.size());
-      storage.read(dir + "/" + info.key(), 0, info.size(), shards[s].data());
+      try {
+        storage.read(dir + "/" + info.key(), 0, info.size(), shards[s].data());
+      } catch (const NotFoundError&) {
+        throw CorruptCheckpointError(info.key() + " is missing");
+      }
       if (crc32Of(shards[s].data(), info.size()) != info.crc32())
-        throw StorageError(info.key() + " fails its CRC-32 check (corrupt)");
+        throw CorruptCheckpointError(info.key() + " fails its CRC-32 check (corrupt)");
     }));
   }
-  std::exception_ptr first;
+  // A proven defect of any shard outranks another shard's transient error.
+  std::exception_ptr first, corrupt;
   for (auto& r : reads) {
     try {
       r.get();
+    } catch (const CorruptCheckpointError&) {
+      if (!corrupt) corrupt = std::current_exception();
     } catch (...) {
       if (!first) first = std::current_exception();
     }
   }
+  if (corrupt) std::rethrow_exception(corrupt);
   if (first) std::rethrow_exception(first);
 
   const int source_rank = rank_ % std::max(1, m.world_size());
-  for (const auto& e : m.tensors()) {
-    if (e.rank() >= 0 && e.rank() != source_rank) continue;
-    std::vector<int64_t> shape(e.shape().begin(), e.shape().end());
-    torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtypeFromName(e.dtype())));
-    char* dst = static_cast<char*>(t.data_ptr());
-    for (const auto& p : e.pieces()) {
-      if (p.shard() < 0 || p.shard() >= int(shards.size()))
-        throw StorageError("manifest piece of " + e.name() + " names a shard that is not listed");
-      const std::string& shard = shards[p.shard()];
-      if (p.offset() + p.length() > shard.size() ||
-          p.tensor_offset() + p.length() > uint64_t(t.numel()) * t.element_size())
-        throw StorageError("manifest piece of " + e.name() + " lies outside its shard");
-      std::memcpy(dst + p.tensor_offset(), shard.data() + p.offset(), p.length());
-    }
-    (e.rank() >= 0 ? out.local : out.replicated)[e.name()] = t;
+  try {
+    assemble(m, shards, source_rank, out);
+  } catch (const CorruptCheckpointError&) {
+    throw;
+  } catch (const StorageError& e) {  // an unknown dtype: the manifest's content, no I/O here
+    throw CorruptCheckpointError(e.what());
   }
   for (const auto& [k, v] : m.counters()) out.counters[k] = v;
   return out;

@@ -17,6 +17,15 @@
 
 namespace trainrun {
 
+// A verified fact makes a checkpoint unusable: its manifest is complete but does not parse, a
+// shard is missing (confirmed by a successful HEAD or LIST), has the wrong size or fails its
+// CRC-32. Only this makes resume fall back to an older checkpoint; any other StorageError
+// (a timeout, a 503 after every retry) says nothing about the checkpoint and fails the run.
+class CorruptCheckpointError : public StorageError {
+ public:
+  using StorageError::StorageError;
+};
+
 struct CheckpointOptions {
   std::string uri;            // root: local folder or s3://bucket/prefix
   std::string run_name;       // checkpoints go to <uri>/<run_name>/step-<8 digits>/
@@ -26,6 +35,9 @@ struct CheckpointOptions {
   std::string s3_endpoint;
   // How long rank 0 waits for the other ranks' shards before giving up on a checkpoint.
   std::chrono::milliseconds shard_timeout{std::chrono::minutes(10)};
+  // Saves that may fail in a row (after the storage's own retries) before the run fails;
+  // earlier failures are warnings and the next save tries again. The final save may not fail.
+  int64_t max_consecutive_failures = 3;
 };
 
 // A checkpoint read back: every replicated tensor, this rank's local tensors, the counters.
@@ -43,8 +55,10 @@ struct LoadedCheckpoint {
 //   2. background: CRC-32, upload the shard, publish "ok size crc" (or the error) in the store.
 //   3. rank 0, background: wait for every shard, write manifest.pb (the commit), then
 //      `latest`, then delete checkpoints beyond keep_last and leftovers of failed saves.
-// At most one save is in flight: save() first waits for the previous one. A background
-// failure is rethrown by the next poll(), save() or wait().
+// At most one save is in flight: save() first waits for the previous one. The next poll() or
+// save() collects a failed save: it logs a warning and training goes on, until
+// max_consecutive_failures saves in a row have failed; then it throws. wait() (after the
+// final save) throws on any failure. A failed save never touches committed checkpoints.
 class CheckpointManager {
  public:
   // `store` is null when the run has one rank. `fingerprint` holds the config values that
@@ -53,13 +67,21 @@ class CheckpointManager {
                     std::map<std::string, std::string> fingerprint);
   ~CheckpointManager();
 
+  // Proves, before the first step, that this rank can list, write, read back and delete
+  // objects under the run's folder with its own credentials; every rank calls it. Throws
+  // ConfigError (exit code 2) with one line naming the location, the operation and the fix;
+  // with a store, rank 0 reports the first rank's failure and the other ranks stay quiet.
+  void probe();
+
   // Returns the stall: seconds spent before training may continue.
   double save(int64_t step, const CheckpointState& state);
   void poll();
   void wait();
 
-  // resume "auto": the newest committed checkpoint of the run whose shards verify, falling
-  // back (with a warning naming the problem) to older ones; nullopt if there is none.
+  // resume "auto": the newest committed checkpoint of the run that verifies; one proven
+  // broken (CorruptCheckpointError) is skipped with a warning naming the problem, and the
+  // previous one tried. Any other storage error fails the restore: it is never a reason to
+  // fall back. nullopt if the run has no committed checkpoint.
   // Otherwise `resume_uri` names one checkpoint folder, which must load.
   std::optional<LoadedCheckpoint> restore(const std::string& resume_uri = "auto");
 
@@ -73,6 +95,9 @@ class CheckpointManager {
   void commit(int64_t step, checkpoint::Manifest manifest, const std::string& own_status,
               Clock::time_point begin);
   void applyRetention(int64_t newest_step);
+  // Takes the finished save's outcome: a failure is a warning until it is the
+  // max_consecutive_failures-th in a row, or `final`.
+  void collect(bool final);
   LoadedCheckpoint load(Storage& storage, const std::string& dir, const std::string& where);
 
   CheckpointOptions options_;
@@ -82,6 +107,7 @@ class CheckpointManager {
   std::unique_ptr<Storage> storage_;
   std::string run_prefix_;  // "<run_name>"
   std::future<void> inflight_;
+  int64_t consecutive_failures_ = 0;
   std::shared_ptr<std::vector<char>> buffer_;  // snapshot buffer, reused between saves
 };
 

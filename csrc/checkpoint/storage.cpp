@@ -1,10 +1,42 @@
 // Storage helpers and the URI -> backend factory.
 #include "checkpoint/storage.h"
 
+#include <cstdlib>
+
 #include "checkpoint/local/local_storage.h"
 #include "checkpoint/s3/s3_storage.h"
+#include "checkpoint/storage_uri.h"
+#include "core/env.h"
 
 namespace trainrun {
+namespace {
+
+// The integer in environment variable `name` if set, checked against [lo, hi].
+std::optional<long long> envInteger(const char* name, long long lo, long long hi) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  char* end = nullptr;
+  const long long v = std::strtoll(text, &end, 10);
+  if (*end != '\0' || v < lo || v > hi)
+    throw ConfigError(std::string(name) + "=" + text + " is not an integer from " +
+                      std::to_string(lo) + " to " + std::to_string(hi));
+  return v;
+}
+
+// S3Options defaults, adjusted by the retry and stall variables of the environment.
+S3Options s3OptionsFromEnvironment() {
+  S3Options o;
+  if (auto v = envInteger(env::kAwsMaxAttempts, 1, 100)) o.max_attempts = int(*v);
+  if (auto v = envInteger(env::kS3RetryBaseMs, 1, 60000)) {
+    o.retry_base_delay = std::chrono::milliseconds(*v);
+  }
+  if (auto v = envInteger(env::kS3StallTimeoutS, 1, 3600)) {
+    o.stall_timeout = std::chrono::seconds(*v);
+  }
+  return o;
+}
+
+}  // namespace
 
 std::string Storage::get(const std::string& key) {
   std::optional<uint64_t> n = size(key);
@@ -15,18 +47,11 @@ std::string Storage::get(const std::string& key) {
 }
 
 std::unique_ptr<Storage> openStorage(const std::string& uri, const std::string& s3_endpoint) {
-  const std::string scheme = "s3://";
-  if (uri.rfind(scheme, 0) != 0) return makeLocalStorage(uri);
-  std::string rest = uri.substr(scheme.size());
-  size_t slash = rest.find('/');
-  std::string bucket = rest.substr(0, slash);
-  std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  if (bucket.empty())
-    throw ConfigError("checkpoint URI '" + uri + "' names no bucket (s3://bucket/prefix)");
-  S3Options options;
+  const StorageUri parsed = parseStorageUri(uri);
+  if (!parsed.s3) return makeLocalStorage(parsed.path);
+  S3Options options = s3OptionsFromEnvironment();
   if (!s3_endpoint.empty()) options.endpoint = s3_endpoint;
-  return makeS3Storage(bucket, prefix, options);
+  return makeS3Storage(parsed.bucket, parsed.prefix, options);
 }
 
 }  // namespace trainrun

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "checkpoint/storage_uri.h"
 #include "config/config.h"
 #include "config/internal.h"
 #include "core/error.h"
@@ -150,6 +151,19 @@ void checkModelAndData(const JobConfig& config) {
                       ") must be divisible by model.n_head (" + std::to_string(m.n_head()) + ")");
 }
 
+// Storage URIs by syntax alone (the launcher runs this before any rank starts); whether the
+// location works is the ranks' start-up probe.
+void checkStorage(const JobConfig& config) {
+  const CheckpointConfig& c = config.checkpoint();
+  if (!c.uri().empty()) parseStorageUri(c.uri(), "checkpoint.uri");  // empty: no checkpoints
+  const std::string& resume = config.resume();
+  if (resume != "auto" && resume != "never") parseStorageUri(resume, "resume");
+  const std::string& endpoint = c.s3_endpoint();
+  if (!endpoint.empty() && endpoint.rfind("http://", 0) != 0 && endpoint.rfind("https://", 0) != 0)
+    throw ConfigError("checkpoint.s3_endpoint '" + endpoint +
+                      "' must start with http:// or https://");
+}
+
 void checkCrossField(const JobConfig& config) {
   const TrainConfig& train = config.train();
   if (train.global_batch_size() % train.grad_accum_steps() != 0) {
@@ -173,6 +187,7 @@ void checkCrossField(const JobConfig& config) {
         "s3://bucket/prefix/run/step-00000100 (got '" +
         resume + "')");
   }
+  checkStorage(config);
 }
 
 }  // namespace

@@ -58,5 +58,11 @@ inline constexpr const char* kAwsContainerAuthorizationTokenFile =
 inline constexpr const char* kAwsEc2MetadataDisabled = "AWS_EC2_METADATA_DISABLED";
 // Overrides the IMDS base URL (default http://169.254.169.254), as the AWS SDKs allow.
 inline constexpr const char* kAwsEc2MetadataServiceEndpoint = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
+// Tries per S3 request, the first one included (the AWS SDKs' name; default 5).
+inline constexpr const char* kAwsMaxAttempts = "AWS_MAX_ATTEMPTS";
+// Base of the S3 retry backoff in milliseconds (default 200); tests make it small.
+inline constexpr const char* kS3RetryBaseMs = "TRAINRUN_S3_RETRY_BASE_MS";
+// Seconds an S3 transfer may move under 1 KiB/s before it is abandoned and retried (default 30).
+inline constexpr const char* kS3StallTimeoutS = "TRAINRUN_S3_STALL_TIMEOUT_S";
 
 }  // namespace trainrun::env

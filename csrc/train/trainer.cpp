@@ -1,10 +1,14 @@
 // The training loop: forward, backward with overlapped all-reduce, step, log, evaluate.
 #include "train/trainer.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 
 #include "amp/autocast.h"
+#include "checkpoint/local/local_storage.h"
+#include "checkpoint/storage_probe.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/logging.h"
@@ -55,6 +59,7 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
     : config_(std::move(config)), dist_(dist) {
   run_name_ = config::runName(config_, config_path);
   output_dir_ = config_.output().has_dir() ? config_.output().dir() : "runs/" + run_name_;
+  openCheckpoints();  // first: storage that cannot work fails in seconds, not at the first save
   const auto& t = config_.train();
   torch::manual_seed(static_cast<uint64_t>(t.seed()));
   precision_ = parsePrecision(config_.precision());
@@ -128,25 +133,37 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
 
 Trainer::~Trainer() = default;
 
-void Trainer::setUpCheckpoints() {
+void Trainer::openCheckpoints() {
   const auto& c = config_.checkpoint();
   std::string uri = config::checkpointUri(config_);
   const std::string& resume = config_.resume();
   save_checkpoints_ = !uri.empty();
-  if (uri.empty() && (resume == "auto" || resume == "never")) return;
+  if (!uri.empty() || (resume != "auto" && resume != "never")) {
+    CheckpointOptions options;
+    options.uri = uri.empty() ? resume : uri;  // resume-only runs read but never write
+    options.run_name = run_name_;
+    options.keep_last = c.keep_last();
+    options.async = c.async();
+    options.force_resume = c.force_resume();
+    options.s3_endpoint = c.s3_endpoint();
+    options.shard_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(config_.dist().timeout_s() * 1000));
+    options.max_consecutive_failures = c.max_consecutive_failures();
+    checkpoints_ = std::make_unique<CheckpointManager>(
+        options, dist_.rank, dist_.world_size, dist_.store.get(), stateFingerprint(config_));
+    if (save_checkpoints_) checkpoints_->probe();
+  }
+  // Rank 0 writes the outputs at the end of the run: prove now that it can.
+  if (dist_.rank == 0) {
+    auto output = makeLocalStorage(output_dir_);
+    const std::string failure = probeStorage(*output, ".probe-rank0-" + std::to_string(::getpid()));
+    if (!failure.empty()) throw ConfigError("output.dir " + output_dir_ + ": " + failure);
+  }
+}
 
-  CheckpointOptions options;
-  options.uri = uri.empty() ? resume : uri;  // resume-only runs read but never write
-  options.run_name = run_name_;
-  options.keep_last = c.keep_last();
-  options.async = c.async();
-  options.force_resume = c.force_resume();
-  options.s3_endpoint = c.s3_endpoint();
-  options.shard_timeout =
-      std::chrono::milliseconds(static_cast<int64_t>(config_.dist().timeout_s() * 1000));
-  checkpoints_ = std::make_unique<CheckpointManager>(options, dist_.rank, dist_.world_size,
-                                                     dist_.store.get(), stateFingerprint(config_));
-  if (resume == "never") return;
+void Trainer::setUpCheckpoints() {
+  const std::string& resume = config_.resume();
+  if (!checkpoints_ || resume == "never") return;
   std::optional<LoadedCheckpoint> ckpt = checkpoints_->restore(resume);
   if (!ckpt) return;
   restoreState(*ckpt, *model_, *optimizer_, *scaler_);

@@ -40,7 +40,8 @@ class Trainer {
 
  private:
   double trainStep(int64_t step);  // returns this rank's loss for the step
-  void setUpCheckpoints();         // opens checkpoint storage and resumes if asked
+  void openCheckpoints();   // opens checkpoint storage; probes it and output.dir (ConfigError)
+  void setUpCheckpoints();  // resumes from a checkpoint if asked
   void saveCheckpoint(int64_t steps_done);
   void writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds);
   // Adds tflops= (model FLOPs per second per rank) and, where the peak is known, mfu=.

@@ -93,10 +93,14 @@ class LocalStorage : public Storage {
   }
 
   std::optional<uint64_t> size(const std::string& key) override {
+    const fs::path path = fs::path(root_) / key;
     std::error_code ec;
-    uint64_t n = fs::file_size(fs::path(root_) / key, ec);
-    if (ec) return std::nullopt;
-    return n;
+    uint64_t n = fs::file_size(path, ec);
+    if (!ec) return n;
+    // Only "no such file" means missing; an unreadable disk or folder is not evidence.
+    if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory)
+      return std::nullopt;
+    throw StorageError("cannot stat " + path.string() + ": " + ec.message());
   }
 
   std::vector<std::string> list(const std::string& prefix) override {

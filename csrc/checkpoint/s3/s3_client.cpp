@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -45,15 +46,57 @@ struct Transfer {
   bool sink_overflow = false;
 };
 
+// The value of header `name` ("etag:") if `line` is that header.
+std::optional<std::string> headerValue(const std::string& line, const char* name) {
+  const size_t n = std::strlen(name);
+  if (line.size() < n || strncasecmp(line.c_str(), name, n) != 0) return std::nullopt;
+  return trim(line.substr(n));
+}
+
+// Parses an unsigned decimal that fills `text`; nullopt for anything else.
+std::optional<uint64_t> parseSize(const std::string& text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + uint64_t(c - '0');
+  }
+  return v;
+}
+
 size_t onHeader(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
+  Response& r = *t->response;
   std::string line(data, size * n);
   if (line.rfind("HTTP/", 0) == 0) {
+    // A new response (after "100 Continue"): forget the previous one's headers.
     size_t space = line.find(' ');
     t->status = space == std::string::npos ? 0 : std::strtol(line.c_str() + space + 1, nullptr, 10);
-    t->response->etag.clear();
-  } else if (line.size() > 5 && strncasecmp(line.c_str(), "etag:", 5) == 0) {
-    t->response->etag = trim(line.substr(5));
+    r.etag.clear();
+    r.body.clear();
+    r.has_content_length = false;
+    r.content_length = 0;
+    r.object_size.reset();
+  } else if (auto etag = headerValue(line, "etag:")) {
+    r.etag = *etag;
+  } else if (auto length = headerValue(line, "content-length:")) {
+    std::optional<uint64_t> v = parseSize(*length);
+    r.has_content_length = v.has_value();
+    r.content_length = v.value_or(0);
+  } else if (auto range = headerValue(line, "content-range:")) {
+    // "bytes 0-99/1234"; an unknown size ("/*") leaves object_size unset.
+    const size_t dash = range->find('-'), slash = range->find('/');
+    if (range->rfind("bytes ", 0) == 0 && dash != std::string::npos && slash != std::string::npos &&
+        dash < slash) {
+      auto first = parseSize(range->substr(6, dash - 6));
+      auto last = parseSize(range->substr(dash + 1, slash - dash - 1));
+      auto total = parseSize(range->substr(slash + 1));
+      if (first && last && total) {
+        r.range_first = *first;
+        r.range_last = *last;
+        r.object_size = *total;
+      }
+    }
   }
   return size * n;
 }
@@ -137,6 +180,31 @@ std::chrono::milliseconds backoff(int retry, const S3Options& options) {
                        options.retry_base_delay.count() * std::ldexp(1.0, retry - 1));
   std::uniform_real_distribution<double> uniform(0.0, cap);
   return std::chrono::milliseconds(static_cast<long long>(uniform(rng)));
+}
+
+// Why a 2xx response that curl received without error is still not the whole answer, or "".
+// curl already fails a body cut short of its Content-Length (CURLE_PARTIAL_FILE); these are
+// the cases it cannot see: no length to check against, a sink left short, a bad document.
+std::string incompleteResponse(const Request& request, const Response& response) {
+  if (request.method == "HEAD") {
+    // HEAD's Content-Length is the object's size: without it there is no size to report.
+    return response.has_content_length ? "" : "no Content-Length in the HEAD response";
+  }
+  if (request.sink) {
+    if (response.received == request.sink_size) return "";
+    // Fewer bytes are an answer only when Content-Range says the object ends right there.
+    const bool object_ends = response.object_size && response.status == 206 &&
+                             response.range_last + 1 == *response.object_size &&
+                             response.range_last - response.range_first + 1 == response.received;
+    if (object_ends) return "";
+    return "short body (" + std::to_string(response.received) + " of " +
+           std::to_string(request.sink_size) + " bytes)";
+  }
+  if (response.has_content_length && response.body.size() != response.content_length) {
+    return "short body (" + std::to_string(response.body.size()) + " of " +
+           std::to_string(response.content_length) + " bytes)";
+  }
+  return request.check ? request.check(response) : "";
 }
 
 void initCurlOnce() {
@@ -298,9 +366,6 @@ S3Client::Attempt S3Client::perform(const Request& request, CURL* curl,
 
   attempt.curl = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &attempt.response.status);
-  curl_off_t length = -1;
-  curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-  if (length >= 0) attempt.response.content_length = static_cast<uint64_t>(length);
   attempt.curl_error = error_buffer;
   attempt.sink_overflow = transfer.sink_overflow;
   // Never leave pointers to this frame's secrets or buffers in a pooled handle.
@@ -333,8 +398,11 @@ Response S3Client::send(const Request& request) {
     if (attempt.curl == CURLE_OK) {
       error = parseError(attempt.response.body);
       // CompleteMultipartUpload may answer 200 and report the failure in the body.
-      if (status >= 200 && status < 300 && error.code.empty()) return std::move(attempt.response);
-      if (status >= 200 && status < 300) {
+      if (status >= 200 && status < 300 && error.code.empty()) {
+        failure = incompleteResponse(request, attempt.response);
+        if (failure.empty()) return std::move(attempt.response);
+        retryable = true;  // a cut connection, a confused proxy: the next attempt may be whole
+      } else if (status >= 200 && status < 300) {
         failure = std::to_string(status) + " " + error.code;
         retryable = true;
       } else {

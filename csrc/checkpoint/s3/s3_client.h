@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +15,8 @@
 typedef void CURL;
 
 namespace trainrun::s3 {
+
+struct Response;
 
 struct Request {
   Request(std::string op_name, std::string http_method, std::string object_key)
@@ -29,14 +33,21 @@ struct Request {
   uint64_t body_size = 0;
   char* sink = nullptr;  // when set, a 2xx GET body lands here (exactly sink_size bytes)
   uint64_t sink_size = 0;
+  // Extra check of a 2xx response: "" when it is complete content, else what is wrong with it
+  // ("no ETag", "an incomplete XML document"); send() then retries it as a transient failure.
+  std::function<std::string(const Response&)> check;
 };
 
 struct Response {
   long status = 0;
   std::string body;  // the body unless it went to Request::sink
   std::string etag;
-  uint64_t content_length = 0;  // of the object, from HEAD or the GET headers
-  uint64_t received = 0;        // bytes written to Request::sink
+  bool has_content_length = false;  // the response carried a Content-Length header
+  uint64_t content_length = 0;      // its value: the object's size for HEAD, else the body's
+  uint64_t received = 0;            // bytes written to Request::sink
+  // From "Content-Range: bytes first-last/size" of a 206; object_size is unset when absent.
+  uint64_t range_first = 0, range_last = 0;
+  std::optional<uint64_t> object_size;
 };
 
 // S3's URI encoding: everything but A-Z a-z 0-9 - _ . ~ (and '/' when keep_slash) as %XX.
@@ -51,8 +62,12 @@ class S3Client {
   S3Client(const S3Client&) = delete;
   S3Client& operator=(const S3Client&) = delete;
 
-  // Sends with retries and returns a 2xx response. Throws NotFoundError on 404 (except
-  // NoSuchBucket) and StorageError otherwise, with one line naming the op and object.
+  // Sends with retries and returns a complete 2xx response: every body as long as its
+  // Content-Length; a HEAD with a Content-Length; a sink filled with sink_size bytes, or with
+  // fewer only when Content-Range proves the object ends there (the caller's "short object").
+  // An error body, a short body or a failed Request::check is retried like a 503, never
+  // returned. Throws NotFoundError on 404 (except NoSuchBucket) and StorageError otherwise,
+  // with one line naming the op, the object and the last failure.
   Response send(const Request& request);
 
   // "s3://bucket/key", for messages.

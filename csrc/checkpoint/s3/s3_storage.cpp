@@ -105,6 +105,7 @@ class S3Storage : public Storage {
         }
         throw;
       }
+      // send() returns fewer bytes only when Content-Range proves the object ends early.
       if (response.received != n) throw shortObject(full, offset, length);
     });
   }
@@ -129,6 +130,13 @@ class S3Storage : public Storage {
                "&prefix=" + s3::uriEncode(full_prefix, false);
       s3::Request r{"LIST", "GET", ""};
       r.query = query;
+      // A page cut short would silently drop the newest keys (they sort last): demand the
+      // whole document, and retry one that is not.
+      r.check = [](const s3::Response& response) {
+        return response.body.find("</ListBucketResult>") == std::string::npos
+                   ? std::string("an incomplete ListBucketResult document")
+                   : std::string();
+      };
       s3::ListPage page;
       try {
         page = s3::parseListObjectsV2(client_.send(r).body);
@@ -182,11 +190,12 @@ class S3Storage : public Storage {
 
     s3::Request init{"CreateMultipartUpload", "POST", full};
     init.query = "uploads=";
+    init.check = [](const s3::Response& response) {
+      return s3::xmlFirst(response.body, "UploadId").value_or("").empty()
+                 ? std::string("no UploadId in the response")
+                 : std::string();
+    };
     const std::string upload_id = s3::xmlFirst(client_.send(init).body, "UploadId").value_or("");
-    if (upload_id.empty()) {
-      throw StorageError("s3 CreateMultipartUpload " + client_.objectUri(full) +
-                         " failed: no UploadId in the response");
-    }
     const std::string encoded_id = s3::uriEncode(upload_id, false);
     try {
       std::vector<std::pair<int, std::string>> etags(parts);
@@ -196,12 +205,10 @@ class S3Storage : public Storage {
         r.query = "partNumber=" + std::to_string(number) + "&uploadId=" + encoded_id;
         r.body = data + i * part_size;
         r.body_size = std::min(part_size, size - i * part_size);
-        std::string etag = client_.send(r).etag;
-        if (etag.empty()) {
-          throw StorageError("s3 " + r.op + " " + client_.objectUri(full) +
-                             " failed: no ETag in the response");
-        }
-        etags[i] = {number, std::move(etag)};
+        r.check = [](const s3::Response& response) {
+          return response.etag.empty() ? std::string("no ETag in the response") : std::string();
+        };
+        etags[i] = {number, client_.send(r).etag};
       });
       const std::string body = s3::completeMultipartBody(etags);
       s3::Request complete{"CompleteMultipartUpload", "POST", full};
