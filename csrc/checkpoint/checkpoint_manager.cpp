@@ -164,9 +164,13 @@ void CheckpointManager::collect(bool final) {
                                   "checkpoint.max_consecutive_failures is ",
                                   options_.max_consecutive_failures, ")"));
     }
-    log::warn(log::cat("CHECKPOINT NOT SAVED, training continues (failure ", consecutive_failures_,
-                       " in a row of at most ", options_.max_consecutive_failures - 1,
-                       " tolerated; the next save tries again): ", e.what()));
+    // Rank 0 hears of every failure (its own, or another rank's through the commit): one
+    // warning per failed save.
+    if (rank_ == 0)
+      log::warn(log::cat("CHECKPOINT NOT SAVED, training continues (failure ",
+                         consecutive_failures_, " in a row of at most ",
+                         options_.max_consecutive_failures - 1,
+                         " tolerated; the next save tries again): ", e.what()));
   }
 }
 

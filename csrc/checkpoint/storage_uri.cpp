@@ -41,7 +41,7 @@ bool looksLikeIpAddress(const std::string& name) {
 
 std::string bucketNameProblem(const std::string& b) {
   if (b.size() < 3 || b.size() > 63)
-    return "is " + std::to_string(b.size()) + " characters long (S3 allows 3 to 63)";
+    return "has " + std::to_string(b.size()) + " characters (S3 allows 3 to 63)";
   for (char c : b) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-')) {
       return std::string("contains '") + c +

@@ -195,5 +195,134 @@ TEST_F(CheckpointManagerTest, ExplicitResumeUriLoadsThatCheckpoint) {
   EXPECT_THROW(manager(options())->restore(stepPath(99).string()), StorageError);
 }
 
+// Blocks saves of `step`: a regular file where its folder must go (ENOTDIR on every write).
+void blockStep(const fs::path& step_path) {
+  fs::create_directories(step_path.parent_path());
+  std::ofstream(step_path) << "not a folder";
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
+TEST_F(CheckpointManagerTest, FailedSavesWarnUntilTheLimitAndKeepTheCommittedOne) {
+  CheckpointOptions o = options();
+  o.max_consecutive_failures = 3;
+  auto m = manager(o);
+  m->save(10, makeState(10));
+  m->wait();
+  for (int64_t step : {20, 30, 40}) blockStep(stepPath(step));
+  ::testing::internal::CaptureStderr();
+  m->save(20, makeState(20));  // fails in the background
+  m->save(30, makeState(30));  // collects 20's failure: a warning
+  m->save(40, makeState(40));  // collects 30's: the second in a row
+  try {
+    m->save(50, makeState(50));  // collects 40's: the third in a row ends the run
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint step 40 not saved: cannot create folder"),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("(3 checkpoint saves failed in a row; "
+                                         "checkpoint.max_consecutive_failures is 3)"),
+              std::string::npos)
+        << e.what();
+  }
+  const std::string warnings = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(count(warnings, "CHECKPOINT NOT SAVED, training continues"), 2u) << warnings;
+  EXPECT_NE(warnings.find("checkpoint step 20 not saved"), std::string::npos) << warnings;
+  EXPECT_NE(warnings.find("checkpoint step 30 not saved"), std::string::npos) << warnings;
+  EXPECT_EQ(m->committedSteps(), (std::vector<int64_t>{10}));
+  auto loaded = manager(options())->restore();
+  ASSERT_TRUE(loaded.has_value());
+  expectSameState(*loaded, makeState(10));
+}
+
+TEST_F(CheckpointManagerTest, ASuccessfulSaveResetsTheFailureCount) {
+  for (bool async : {true, false}) {
+    fs::remove_all(root_);
+    CheckpointOptions o = options();
+    o.max_consecutive_failures = 2;
+    o.async = async;
+    auto m = manager(o);
+    for (int64_t step : {20, 40}) blockStep(stepPath(step));
+    ::testing::internal::CaptureStderr();
+    for (int64_t step : {10, 20, 30, 40, 50}) m->save(step, makeState(step));
+    m->wait();
+    const std::string warnings = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(count(warnings, "CHECKPOINT NOT SAVED"), 2u) << warnings;
+    EXPECT_EQ(m->committedSteps(), (std::vector<int64_t>{10, 30, 50})) << "async=" << async;
+  }
+}
+
+TEST_F(CheckpointManagerTest, TheFinalSaveMayNotFail) {
+  CheckpointOptions o = options();
+  o.max_consecutive_failures = 3;
+  auto m = manager(o);
+  blockStep(stepPath(20));
+  m->save(20, makeState(20));
+  EXPECT_THROW(m->wait(), StorageError);  // the first failure, but the last save
+}
+
+TEST_F(CheckpointManagerTest, UnreadableStorageFailsResumeInsteadOfFallingBack) {
+  {
+    auto m = manager(options());
+    m->save(10, makeState(10));
+    m->save(20, makeState(20));
+  }
+  // The shard cannot be read (here a folder where the file was; EIO or EACCES alike): no
+  // verdict on the checkpoint, so no fallback to step 10.
+  const fs::path shard = stepPath(20) / shardKey(0, 1);
+  fs::remove(shard);
+  fs::create_directory(shard);
+  ::testing::internal::CaptureStderr();
+  try {
+    manager(options())->restore();
+    FAIL() << "expected StorageError";
+  } catch (const CorruptCheckpointError& e) {
+    FAIL() << "a storage error is not a verdict: " << e.what();
+  } catch (const StorageError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("cannot read checkpoint " + stepPath(20).string() + ": cannot stat"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("not falling back to an older one"), std::string::npos) << what;
+  }
+  EXPECT_EQ(::testing::internal::GetCapturedStderr().find("skipping"), std::string::npos);
+}
+
+TEST_F(CheckpointManagerTest, ProbeProvesTheFolderWorksAndLeavesNothing) {
+  auto m = manager(options());
+  m->probe();
+  EXPECT_TRUE(fs::is_directory(root_));
+  EXPECT_TRUE(fs::is_empty(root_));  // the probe object and its folder are gone
+  EXPECT_TRUE(m->committedSteps().empty());
+}
+
+TEST_F(CheckpointManagerTest, ProbeOfAFolderThatCannotBeCreatedIsAConfigError) {
+  fs::create_directories(root_);
+  std::ofstream(root_ / "file") << "x";
+  CheckpointOptions o = options();
+  o.uri = (root_ / "file" / "ckpt").string();
+  try {
+    manager(o)->probe();
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("checkpoint.uri " + o.uri +
+                             ": cannot write a probe object: cannot "
+                             "create folder " +
+                             o.uri + "/run: ",
+                         0),
+              0u)
+        << what;
+    EXPECT_NE(what.find("(choose a folder this user can create and write"), std::string::npos)
+        << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace trainrun

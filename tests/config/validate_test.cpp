@@ -75,5 +75,42 @@ TEST_F(ValidateTest, DefaultDataPathIsRelativeToWorkingDir) {
   std::filesystem::current_path(old_cwd);
 }
 
+TEST_F(ValidateTest, CheckpointUriSyntaxIsCheckedAtLoad) {
+  EXPECT_EQ(configError([&] { parse("checkpoint: {uri: 's3://'}"); }),
+            "checkpoint.uri 's3://' names no bucket (s3://bucket/prefix)");
+  EXPECT_EQ(configError([&] { parse("checkpoint: {uri: 's3:///runs'}"); }),
+            "checkpoint.uri 's3:///runs' names no bucket (s3://bucket/prefix)");
+  EXPECT_EQ(configError([&] { parse("checkpoint: {uri: 's3://My_Bucket/runs'}"); }),
+            "checkpoint.uri 's3://My_Bucket/runs': bucket name 'My_Bucket' contains 'M' (S3 "
+            "allows lower-case letters, digits, '.' and '-')");
+  EXPECT_EQ(configError([&] { parse("checkpoint: {uri: 's3://ab/runs'}"); }),
+            "checkpoint.uri 's3://ab/runs': bucket name 'ab' has 2 characters (S3 allows 3 to "
+            "63)");
+  EXPECT_EQ(configError([&] { parse("checkpoint: {uri: 's3://bkt//runs'}"); }),
+            "checkpoint.uri 's3://bkt//runs' has an empty path segment (\"//\"); write "
+            "s3://bkt/prefix");
+  EXPECT_EQ(configError([&] { parse("checkpoint: {uri: 's3:/bkt/runs'}"); }),
+            "checkpoint.uri 's3:/bkt/runs' is not an S3 URI; write it as s3://bucket/prefix");
+  EXPECT_EQ(configError([&] { parse("checkpoint: {uri: 'gs://bkt/runs'}"); }),
+            "checkpoint.uri 'gs://bkt/runs': unsupported scheme gs:// (use s3://bucket/prefix or "
+            "a local folder)");
+  EXPECT_EQ(configError([&] { parse("resume: 's3://-bkt/run/step-00000010'"); }),
+            "resume 's3://-bkt/run/step-00000010': bucket name '-bkt' must start and end with a "
+            "letter or digit");
+  EXPECT_EQ(configError([&] { parse("checkpoint: {s3_endpoint: '127.0.0.1:9000'}"); }),
+            "checkpoint.s3_endpoint '127.0.0.1:9000' must start with http:// or https://");
+  EXPECT_EQ(parse("checkpoint: {uri: 's3://ckpt'}").checkpoint().uri(), "s3://ckpt");
+  EXPECT_EQ(parse("checkpoint: {uri: 's3://my.bucket-1/a/b/'}").checkpoint().uri(),
+            "s3://my.bucket-1/a/b/");
+  EXPECT_EQ(parse("checkpoint: {uri: 'ckpt/local'}").checkpoint().uri(), "ckpt/local");
+  EXPECT_EQ(parse("checkpoint: {uri: ''}").checkpoint().uri(), "");  // no checkpoints
+}
+
+TEST_F(ValidateTest, MaxConsecutiveCheckpointFailures) {
+  EXPECT_EQ(parse("").checkpoint().max_consecutive_failures(), 3);
+  EXPECT_EQ(configError([&] { parse("checkpoint: {max_consecutive_failures: 0}"); }),
+            "checkpoint.max_consecutive_failures must be >= 1 (got 0)");
+}
+
 }  // namespace
 }  // namespace trainrun::config::testing

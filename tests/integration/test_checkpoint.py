@@ -2,7 +2,9 @@
 """Checkpoints end to end through `trainrun`: preempted runs resume bit for bit (same world
 size) or within 1e-5 (another world size); S3 checkpoints interoperate with the `aws` CLI;
 an unreachable S3 endpoint or an unknown access key fails clearly and leaves the previous
-checkpoint intact; broken checkpoints on S3 are skipped with the reason."""
+checkpoint intact; broken checkpoints on S3 are skipped with the reason; a location that
+cannot work (a folder that cannot be created, a missing bucket, wrong credentials, an invalid
+bucket name) ends the run before step 1, in one line, with exit code 2."""
 import filecmp
 import json
 import os
@@ -102,6 +104,61 @@ class LocalResume(unittest.TestCase):
         self.assertEqual(steps, ["step-00000090", "step-00000100"])  # keep_last: 2
         for d in steps:
             self.assertTrue(os.path.exists(f"{ckpt}/{d}/manifest.pb"))
+
+
+def run_bad_location(cmd, env=None):
+    """Runs a job whose storage cannot work; returns (process, seconds, its error lines)."""
+    start = time.monotonic()
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=60)
+    seconds = time.monotonic() - start
+    errors = [l for l in (p.stdout + p.stderr).splitlines() if "error:" in l]
+    return p, seconds, errors
+
+
+class BadLocationCase(unittest.TestCase):
+    def assert_fails_at_start(self, p, seconds, errors, *parts):
+        """Exit code 2 in under 10 s, one error line holding `parts`, before step 1."""
+        log = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 2, log)
+        self.assertLess(seconds, 10, log)
+        self.assertEqual(len(errors), 1, log)
+        for part in parts:
+            self.assertIn(part, errors[0])
+        self.assertNotRegex(log, r"step=\d+ epoch=")  # no training step ran
+        self.assertNotIn("checkpoint step=", log)
+        print(f"\n{self.id().split('.')[-1]}: {seconds:.2f} s: {errors[0]}", flush=True)
+
+
+class LocalBadLocations(BadLocationCase):
+    """Local folders that cannot work end the run before step 1, in one line, with exit 2."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="trainrun_badloc_")
+        self.addCleanup(shutil.rmtree, self.tmp)
+        with open(f"{self.tmp}/file", "w") as f:
+            f.write("a file where a folder must go\n")
+
+    def test_checkpoint_folder_that_cannot_be_created(self):
+        out, ckpt = f"{self.tmp}/out", f"{self.tmp}/file/ckpt"
+        p, seconds, errors = run_bad_location(command(2, out, ckpt))
+        self.assert_fails_at_start(p, seconds, errors, f"checkpoint.uri {ckpt}: cannot write a "
+                                   f"probe object: cannot create folder {ckpt}/ckpt-job",
+                                   "(choose a folder this user can create and write")
+        self.assertFalse(os.path.exists(out))  # nothing written, not even the output folder
+
+    def test_output_folder_that_cannot_be_created(self):
+        out, ckpt = f"{self.tmp}/file/out", f"{self.tmp}/ckpt"
+        p, seconds, errors = run_bad_location(command(2, out, ckpt))
+        self.assert_fails_at_start(p, seconds, errors, f"output.dir {out}: cannot write a probe "
+                                   "object: cannot create folder")
+        self.assertEqual(os.listdir(ckpt), [])  # the checkpoint probe cleaned up after itself
+
+    def test_invalid_bucket_name_is_refused_by_the_launcher(self):
+        p, seconds, errors = run_bad_location(command(2, f"{self.tmp}/out", "s3://Ckpt_Bucket/x"))
+        self.assert_fails_at_start(p, seconds, errors, "checkpoint.uri 's3://Ckpt_Bucket/x': "
+                                   "bucket name 'Ckpt_Bucket' contains 'C'")
+        self.assertNotIn("[rank", p.stdout + p.stderr)  # before any rank started
+        self.assertFalse(os.path.exists(f"{self.tmp}/out"))
 
 
 class MotoCase(unittest.TestCase):
@@ -211,7 +268,7 @@ class S3Checkpoints(MotoCase):
 
 
 @unittest.skipUnless(shutil.which("moto_server") and shutil.which("aws"), "needs moto_server, aws")
-class S3WrongCredentials(MotoCase):
+class S3WrongCredentials(MotoCase, BadLocationCase):
     """moto_server checking every signature: the first four IAM calls create a user with an
     S3 policy and its key; from then on a request needs that key."""
 
@@ -247,6 +304,27 @@ class S3WrongCredentials(MotoCase):
         self.assertNotIn(self.env["AWS_SECRET_ACCESS_KEY"], p.stdout + p.stderr)
         self.assertFalse(os.path.exists(f"{self.tmp}/second/metrics.json"))
         self.assertEqual(self.aws("s3", "ls", "--recursive", "s3://ckpt").stdout, before)
+
+    def test_wrong_credentials_fail_before_step_1_on_every_rank(self):
+        before = self.aws("s3", "ls", "--recursive", "s3://ckpt").stdout
+        wrong = dict(self.env, AWS_SECRET_ACCESS_KEY="not-the-secret-0000000000000000000000000")
+        p, seconds, errors = run_bad_location(
+            command(2, f"{self.tmp}/wrong", "s3://ckpt/wrong"), env=wrong)
+        self.assert_fails_at_start(p, seconds, errors, "checkpoint.uri s3://ckpt/wrong: cannot "
+                                   "list the folder of a probe object", "403 SignatureDoesNotMatch",
+                                   "(check AWS credentials from the environment)")
+        self.assertNotIn("not-the-secret", p.stdout + p.stderr)
+        self.assertFalse(os.path.exists(f"{self.tmp}/wrong"))
+        self.assertEqual(self.aws("s3", "ls", "--recursive", "s3://ckpt").stdout, before)
+
+    def test_nonexistent_bucket_fails_before_step_1(self):
+        p, seconds, errors = run_bad_location(
+            command(2, f"{self.tmp}/nobucket", "s3://no-such-bucket-here/runs"), env=self.env)
+        self.assert_fails_at_start(p, seconds, errors, "checkpoint.uri s3://no-such-bucket-here/runs",
+                                   "404 NoSuchBucket", "(does bucket no-such-bucket-here exist?)")
+        self.assertFalse(os.path.exists(f"{self.tmp}/nobucket"))
+        self.assertNotIn("no-such-bucket-here", self.aws("s3", "ls").stdout)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

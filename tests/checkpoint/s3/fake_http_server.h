@@ -32,7 +32,17 @@ struct FakeResponse {
   int status;
   std::string body;
   std::vector<std::string> headers;  // "Name: value"
+  // When set, written to the socket verbatim (status line and headers included) instead of the
+  // above, then the connection closes: for bodies cut short or without a Content-Length.
+  std::string raw;
 };
+
+// A response written as is: `head` is the status line and headers without the blank line.
+inline FakeResponse rawResponse(const std::string& head, const std::string& body) {
+  FakeResponse r;
+  r.raw = head + "\r\nConnection: close\r\n\r\n" + body;
+  return r;
+}
 
 class FakeHttpServer {
  public:
@@ -86,6 +96,11 @@ class FakeHttpServer {
           requests_.push_back(request);
         }
         FakeResponse response = handler_(request);
+        if (!response.raw.empty()) {
+          writeAll(client, response.raw);
+          ::close(client);
+          continue;
+        }
         std::string out = "HTTP/1.1 " + std::to_string(response.status) + " X\r\n";
         for (const auto& h : response.headers) out += h + "\r\n";
         out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";

@@ -186,6 +186,105 @@ TEST_F(S3ClientTest, HungServerTimesOut) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
+// The read path: a response is content only when it is whole. These are the answers a cut
+// connection or a confused proxy produce, which curl alone accepts as complete.
+TEST_F(S3ClientTest, CloseDelimitedShortRangeIsRetriedNotReturned) {
+  std::atomic<int> attempts{0};
+  FakeHttpServer server([&](const FakeRequest& r) {
+    EXPECT_EQ(r.headers.at("range"), "bytes=0-9");
+    if (++attempts == 1)  // no Content-Length: only the close ends the body, after 5 bytes
+      return testing::rawResponse("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/10",
+                                  "01234");
+    return FakeResponse{206, "0123456789", {"Content-Range: bytes 0-9/10"}};
+  });
+  auto storage = makeS3Storage("bkt", "", fastOptions(server.url()));
+  char buf[10];
+  storage->read("k", 0, 10, buf);
+  EXPECT_EQ(std::string(buf, 10), "0123456789");
+  EXPECT_EQ(attempts.load(), 2);
+}
+
+TEST_F(S3ClientTest, PersistentShortBodyFailsNamingItNotAsAShortObject) {
+  FakeHttpServer server([&](const FakeRequest&) {
+    return testing::rawResponse("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/10",
+                                "01234");
+  });
+  S3Options options = fastOptions(server.url());
+  options.max_attempts = 3;
+  auto storage = makeS3Storage("bkt", "", options);
+  char buf[10];
+  try {
+    storage->read("k", 0, 10, buf);
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "s3 GET s3://bkt/k failed: short body (5 of 10 bytes) after 3 attempts");
+  }
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
+TEST_F(S3ClientTest, ObjectThatEndsInsideTheRangeIsAShortObjectAtOnce) {
+  // Content-Range proves the object has 10 bytes: asking for 5..14 is the caller's mistake
+  // (or a truncated object), a fact that no retry changes.
+  FakeHttpServer server([&](const FakeRequest&) {
+    return FakeResponse{206, "56789", {"Content-Range: bytes 5-9/10"}};
+  });
+  auto storage = makeS3Storage("bkt", "", fastOptions(server.url()));
+  char buf[10];
+  try {
+    storage->read("k", 5, 10, buf);
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("the object is shorter than 15 bytes"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST_F(S3ClientTest, HeadWithoutContentLengthIsRetried) {
+  std::atomic<int> attempts{0};
+  FakeHttpServer server([&](const FakeRequest& r) {
+    EXPECT_EQ(r.method, "HEAD");
+    if (++attempts == 1) return testing::rawResponse("HTTP/1.1 200 OK", "");
+    return FakeResponse{200, std::string(42, 'x')};  // HEAD: Content-Length 42, no body
+  });
+  auto storage = makeS3Storage("bkt", "", fastOptions(server.url()));
+  EXPECT_EQ(storage->size("k"), 42u);  // not 0, which would read as a truncated object
+  EXPECT_EQ(attempts.load(), 2);
+}
+
+TEST_F(S3ClientTest, IncompleteListPageIsRetriedNotParsed) {
+  const std::string head =
+      "<?xml version=\"1.0\"?><ListBucketResult><Name>bkt</Name><IsTruncated>false</IsTruncated>";
+  const std::string keys =
+      "<Contents><Key>run/step-00000010/manifest.pb</Key></Contents>"
+      "<Contents><Key>run/step-00000020/manifest.pb</Key></Contents>";
+  std::atomic<int> attempts{0};
+  FakeHttpServer server([&](const FakeRequest&) {
+    // The first page is cut after the first key: parsed, it would hide step 20.
+    if (++attempts == 1)
+      return testing::rawResponse("HTTP/1.1 200 OK", head + keys.substr(0, keys.size() / 2));
+    return FakeResponse{200, head + keys + "</ListBucketResult>"};
+  });
+  auto storage = makeS3Storage("bkt", "", fastOptions(server.url()));
+  EXPECT_EQ(storage->list("run/"), (std::vector<std::string>{"run/step-00000010/manifest.pb",
+                                                             "run/step-00000020/manifest.pb"}));
+  EXPECT_EQ(attempts.load(), 2);
+}
+
+TEST_F(S3ClientTest, ErrorBodyIsNeverReadAsContent) {
+  std::atomic<int> attempts{0};
+  FakeHttpServer server([&](const FakeRequest&) {
+    if (++attempts == 1) return s3Error(503, "SlowDown");
+    return FakeResponse{200, "manifest"};
+  });
+  auto storage = makeS3Storage("bkt", "", fastOptions(server.url()));
+  char buf[8];
+  storage->read("k", 0, 8, buf);
+  EXPECT_EQ(std::string(buf, 8), "manifest");
+  EXPECT_EQ(attempts.load(), 2);
+}
+
 TEST_F(S3ClientTest, RejectsInvalidOptions) {
   S3Options options;
   options.part_size = 1 << 20;

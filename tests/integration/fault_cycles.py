@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+"""Save + kill + resume cycles of a 2-rank `trainrun` job whose S3 traffic goes through a
+FaultProxy in front of moto_server; shared by tests/integration/test_storage_faults.py and
+benchmarks/checkpoint_fault_soak.py.
+
+One cycle: start the job (resume: auto), wait until it commits a checkpoint, SIGTERM it a
+random moment later (as a spot preemption would), then check what the next start resumes
+from against the storage itself, read straight from moto_server without faults."""
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+from fault_proxy import KINDS, FaultProxy
+from test_training import CONFIG, DATA, REPO, TRAINRUN
+
+COMMITTED = re.compile(r"checkpoint step=(\d+) committed=")
+RESUMED = re.compile(r"resumed=(\S+) step=(\d+) saved_world_size=(\d+)")
+# Every verdict that a checkpoint is broken, and the give-up after them.
+VERDICT = re.compile(r"skipping checkpoint|no valid checkpoint")
+SAVE_WARNING = "CHECKPOINT NOT SAVED"
+
+# The client abandons a transfer that stalls this long; the proxy's stalls last longer.
+CLIENT_STALL_S = 1
+PROXY_STALL_S = 2.5
+# Retry policy of the runs under faults: at 30% a request fails all of 10 tries once in 170k.
+FAULT_ENV = {"AWS_MAX_ATTEMPTS": "10", "TRAINRUN_S3_RETRY_BASE_MS": "20",
+             "TRAINRUN_S3_STALL_TIMEOUT_S": str(CLIENT_STALL_S)}
+# The job: steps take milliseconds ([1024, 1024] MLP), 4.5 MB shards on 2 ranks.
+JOB = ["train.log_every=10", "train.eval_every=0", "model.hidden=[1024,1024]",
+       "checkpoint.every_steps=10", "checkpoint.keep_last=3", f"data.path={DATA}",
+       "run.name=fault-job"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def job_command(nproc, out_dir, ckpt_uri, steps, *sets):
+    cmd = [TRAINRUN, "--nproc-per-node", str(nproc), "--grace-period", "5", CONFIG]
+    for s in JOB + [f"train.steps={steps}", f"output.dir={out_dir}",
+                    f"checkpoint.uri={ckpt_uri}"] + list(sets):
+        cmd += ["--set", s]
+    return cmd
+
+
+class Moto:
+    """moto_server on a free loopback port (accepting any signature), and unsigned reads of
+    its buckets that bypass every proxy."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                        AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
+                        AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.port}")
+        self.env.pop("AWS_PROFILE", None)
+        self.proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                     env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("moto_server did not start")
+                time.sleep(0.2)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    def create_bucket(self, bucket):
+        urllib.request.urlopen(urllib.request.Request(self.url(bucket), method="PUT"),
+                               timeout=30).read()
+
+    def keys(self, bucket, prefix):
+        keys, token = [], None
+        while True:
+            query = {"list-type": "2", "prefix": prefix}
+            if token:
+                query["continuation-token"] = token
+            body = urllib.request.urlopen(
+                self.url(bucket) + "?" + urllib.parse.urlencode(query), timeout=30).read().decode()
+            keys += re.findall(r"<Key>([^<]*)</Key>", body)
+            m = re.search(r"<NextContinuationToken>([^<]*)</NextContinuationToken>", body)
+            if "<IsTruncated>true</IsTruncated>" not in body or not m:
+                return keys
+            token = m.group(1)
+
+    def committed_steps(self, bucket, run_prefix):
+        """Steps whose manifest.pb exists under <run_prefix>/step-XXXXXXXX/."""
+        steps = []
+        for key in self.keys(bucket, run_prefix + "/"):
+            m = re.fullmatch(re.escape(run_prefix) + r"/step-(\d{8})/manifest\.pb", key)
+            if m:
+                steps.append(int(m.group(1)))
+        return sorted(steps)
+
+
+def run_cycles(moto, bucket, prefix, out_dir, *, rate, kinds=KINDS, seed=0, kills=4, steps=100,
+               kill_delay_s=0.2, timeout_s=240, extra_env=None):
+    """Runs the job through a FaultProxy until it finishes, SIGTERMing it after each of the
+    first `kills` commits it logs. Returns the counts (and the logs of failed runs)."""
+    proxy = FaultProxy(moto.port, rate, kinds, seed, stall_seconds=PROXY_STALL_S).start()
+    env = dict(moto.env, AWS_ENDPOINT_URL=proxy.url, **FAULT_ENV, **(extra_env or {}))
+    rng = random.Random(seed)
+    uri, run_prefix = f"s3://{bucket}/{prefix}", f"{prefix}/fault-job"
+    r = {"runs": 0, "kills": 0, "resumes": 0, "resumed_newest": 0, "fallbacks": 0,
+         "corrupt_verdicts": 0, "failed_runs": 0, "save_warnings": 0, "finished": False,
+         "seconds": 0.0, "failures": []}
+    start = time.monotonic()
+    try:
+        while r["runs"] <= kills:
+            committed = moto.committed_steps(bucket, run_prefix)
+            newest = committed[-1] if committed else None
+            proc = subprocess.Popen(job_command(2, out_dir, uri, steps), cwd=REPO, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            r["runs"] += 1
+            lines, killed = [], False
+            deadline = time.monotonic() + timeout_s
+            for line in proc.stdout:
+                lines.append(line)
+                if not killed and r["kills"] < kills and COMMITTED.search(line):
+                    time.sleep(rng.uniform(0, kill_delay_s))
+                    proc.send_signal(signal.SIGTERM)
+                    killed = True
+                if time.monotonic() > deadline:
+                    proc.kill()
+            proc.wait(timeout=60)
+            log = "".join(lines)
+            m = RESUMED.search(log)
+            if newest is not None:
+                r["resumes"] += 1
+                got = int(m.group(2)) if m else None
+                if got == newest:
+                    r["resumed_newest"] += 1
+                elif got is not None and got < newest:
+                    r["fallbacks"] += 1
+            r["corrupt_verdicts"] += len(VERDICT.findall(log))
+            r["save_warnings"] += log.count(SAVE_WARNING)
+            if killed:
+                r["kills"] += 1
+            if proc.returncode == 0:
+                r["finished"] = True
+                break
+            if not killed:
+                r["failed_runs"] += 1
+                r["failures"].append(f"run {r['runs']} (newest committed: {newest}) exited "
+                                     f"{proc.returncode}:\n{log}")
+                if r["failed_runs"] >= 3:
+                    break
+    finally:
+        r["seconds"] = time.monotonic() - start
+        r["proxy"] = proxy.stats()
+        proxy.stop()
+    return r
+
+
+def read_faults(stats):
+    """Faults injected into the read path (GET: LIST, manifests, shards; HEAD)."""
+    return sum(v for k, v in stats.items()
+               if k.startswith("fault:") and k.count(":") == 2 and k.endswith((":GET", ":HEAD")))
+
+
+def temp_dir(prefix):
+    path = tempfile.mkdtemp(prefix=prefix)
+    return path, lambda: shutil.rmtree(path, ignore_errors=True)
