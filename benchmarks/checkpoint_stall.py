@@ -1,9 +1,9 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Checkpoint benchmark: training stall of an async save vs a sync save of the same state
 (>= 200 MB), on local disk and on S3 (moto_server on loopback), and upload throughput of the
 checkpoint writer vs `aws s3 cp` of the same bytes to the same endpoint.
 
-usage: /usr/bin/python3 benchmarks/checkpoint_stall.py [--mb 256] [--trials 5] [--json out.json]
+usage: .venv/bin/python3 benchmarks/checkpoint_stall.py [--mb 256] [--trials 5] [--json out.json]
 """
 import argparse
 import json

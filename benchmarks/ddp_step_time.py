@@ -1,5 +1,5 @@
-#!/usr/bin/python3
-"""Step time of trainrun 2-rank DDP vs PyTorch DDP (Debian's python3-torch), CPU.
+#!/usr/bin/env python3
+"""Step time of trainrun 2-rank DDP vs PyTorch DDP (the venv's PyTorch 2.x, torchrun), CPU.
 
 trainrun runs twice: with its default backend on one host (shared memory) and with Gloo, the
 backend PyTorch DDP uses on CPU. All sides train the same MLP shape on synthetic data with the same global batch, optimizer
@@ -7,7 +7,9 @@ backend PyTorch DDP uses on CPU. All sides train the same MLP shape on synthetic
 median wall time of a training step on rank 0 (data gather, forward, backward with bucketed
 all-reduce, optimizer step, loss read-back); trials alternate sides to share machine noise.
 
-usage: /usr/bin/python3 benchmarks/ddp_step_time.py [--steps 300] [--trials 3] [--json out.json]
+PyTorch's side is launched with torchrun (python -m torch.distributed.run), as its users run it.
+
+usage: .venv/bin/python3 benchmarks/ddp_step_time.py [--steps 300] [--trials 3] [--json out.json]
 """
 import argparse
 import json
@@ -54,15 +56,15 @@ def trainrun_step_ms(bin_dir, shape, steps, backend):
             return json.load(f)["step_time_ms_median"]
 
 
-def torch_worker(rank, port, shape, steps, result_path):
-    """One PyTorch DDP rank: the peer trainrun is compared against."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+def torch_worker(shape_name, steps, result_path):
+    """One PyTorch DDP rank under torchrun: the peer trainrun is compared against."""
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=NPROC)
-    _, features, hidden, classes, batch = shape
+    dist.init_process_group("gloo")  # env:// from torchrun
+    rank = dist.get_rank()
+    _, features, hidden, classes, batch = next(s for s in SHAPES if s[0] == shape_name)
     widths = [features] + hidden + [classes]
     layers = []
     for i in range(len(widths) - 1):
@@ -92,9 +94,12 @@ def torch_worker(rank, port, shape, steps, result_path):
 
 
 def pytorch_step_ms(shape, steps):
-    import torch.multiprocessing as mp
     with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        mp.spawn(torch_worker, args=(free_port(), shape, steps, result.name), nprocs=NPROC)
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(NPROC),
+               "--master-port", str(free_port()), os.path.abspath(__file__), "--torch-worker",
+               shape[0], "--steps", str(steps), "--json", result.name]
+        subprocess.run(cmd, check=True, capture_output=True,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
         with open(result.name) as f:
             return json.load(f)
 
@@ -105,7 +110,10 @@ def main():
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--bin-dir", default=os.path.join(REPO, "build"))
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--torch-worker", metavar="SHAPE", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.torch_worker:
+        return torch_worker(args.torch_worker, args.steps, args.json)
     os.environ["OMP_NUM_THREADS"] = "1"
 
     rows = []

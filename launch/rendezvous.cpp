@@ -1,7 +1,7 @@
 // hostRendezvous: Store::host plus the user-facing note about a port fallback.
 #include "launch/rendezvous.h"
 
-#include <glog/logging.h>
+#include <c10/util/Logging.h>
 #include <unistd.h>
 
 #include "launch/output_pump.h"
@@ -9,13 +9,13 @@
 namespace trainrun::launch {
 namespace {
 
-// c10d logs every failed bind through glog (several lines, plus glog's own "Logging before
-// InitGoogleLogging" notice). A taken port is expected and reported in one line below, and a
-// total failure surfaces as Store::host's CommError, so mute glog below FATAL meanwhile.
-class QuietGlog {
+// c10d logs every failed bind through c10's logging (several lines). A taken port is
+// expected and reported in one line below, and a total failure surfaces as Store::host's
+// CommError, so mute c10 logging below FATAL meanwhile.
+class QuietC10Log {
  public:
-  QuietGlog() : saved_(FLAGS_minloglevel) { FLAGS_minloglevel = google::GLOG_FATAL; }
-  ~QuietGlog() { FLAGS_minloglevel = saved_; }
+  QuietC10Log() : saved_(FLAGS_caffe2_log_level) { FLAGS_caffe2_log_level = c10::GLOG_FATAL; }
+  ~QuietC10Log() { FLAGS_caffe2_log_level = saved_; }
 
  private:
   int saved_;
@@ -26,7 +26,7 @@ class QuietGlog {
 HostedRendezvous hostRendezvous(const LaunchOptions& opts) {
   HostedRendezvous r;
   {
-    QuietGlog quiet;
+    QuietC10Log quiet;
     r.store = Store::host(opts.master_port);
   }
   r.endpoint = Endpoint{opts.master_addr, r.store->port()};

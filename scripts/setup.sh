@@ -1,24 +1,49 @@
 #!/usr/bin/env bash
-# Idempotent set-up on Debian 12: install build/runtime packages, fetch the digits data, build.
+# Idempotent set-up on Debian 12: Debian packages, the project venv with the torch wheel
+# (LibTorch for the build, PyTorch for the peers), the digits data, then the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# LibTorch and PyTorch both come from this wheel (CUDA 13, as on the GPU hosts).
+TORCH_PIN="torch==2.11.0"
+TORCH_VERSION="2.11.0+cu130"
+
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 packages=(
   build-essential cmake pkg-config
-  libtorch-dev libgloo-dev libopenblas0-pthread   # LibTorch (CPU) + c10d Gloo; fast BLAS
   libprotobuf-dev protobuf-compiler libyaml-cpp-dev zlib1g-dev libcurl4-openssl-dev
   nlohmann-json3-dev
-  libgtest-dev python3-torch                       # tests; PyTorch peer for parity/benchmarks
+  libgloo-dev       # headers only: c10d's ProcessGroupGloo.hpp includes them (LibTorch holds gloo)
+  libgtest-dev
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "setup: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The project venv (git-ignored): torch, numpy for the peers, and the S3 test tools if the
+# machine lacks them. A second run installs nothing.
+if [ ! -x .venv/bin/python3 ]; then
+  python3 -m venv .venv 2>/dev/null || {
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+    rm -rf .venv && /usr/bin/python3 -m venv .venv
+  }
+fi
+if ! .venv/bin/python3 -c "import sys, torch, numpy; sys.exit(torch.__version__ != '$TORCH_VERSION')" 2>/dev/null; then
+  echo "setup: installing $TORCH_PIN into .venv (several GB, once)"
+  .venv/bin/python3 -m pip install -q --no-cache-dir --upgrade pip
+  .venv/bin/python3 -m pip install -q --no-cache-dir "$TORCH_PIN" numpy
+fi
+if ! command -v moto_server >/dev/null || ! command -v aws >/dev/null; then
+  if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/aws ]; then
+    echo "setup: installing moto[server] and awscli into .venv"
+    .venv/bin/python3 -m pip install -q --no-cache-dir "moto[server]" awscli
+  fi
 fi
 
 # The digits dataset ships inside python3-sklearn; unpack just that file from the package.
@@ -30,5 +55,5 @@ if [ ! -s data/digits.csv.gz ]; then
   mv data/digits.csv.gz.tmp data/digits.csv.gz
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release | grep "^-- trainrun:" || true
 cmake --build build -j"$(nproc)"

@@ -13,38 +13,27 @@ namespace trainrun {
 class AutocastGuard {
  public:
   AutocastGuard(Precision precision, c10::DeviceType device_type)
-      : on_(autocastEnabled(precision)), cuda_(device_type == c10::DeviceType::CUDA) {
+      : on_(autocastEnabled(precision)), device_type_(device_type) {
     if (!on_) return;
-    if (cuda_) {
-      prev_enabled_ = at::autocast::is_enabled();
-      prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
-      at::autocast::set_autocast_gpu_dtype(autocastDtype(precision));
-      at::autocast::set_enabled(true);
-    } else {
-      prev_enabled_ = at::autocast::is_cpu_enabled();
-      prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
-      at::autocast::set_autocast_cpu_dtype(autocastDtype(precision));
-      at::autocast::set_cpu_enabled(true);
-    }
+    prev_enabled_ = at::autocast::is_autocast_enabled(device_type_);
+    prev_dtype_ = at::autocast::get_autocast_dtype(device_type_);
+    at::autocast::set_autocast_dtype(device_type_, autocastDtype(precision));
+    at::autocast::set_autocast_enabled(device_type_, true);
     at::autocast::increment_nesting();
   }
   ~AutocastGuard() {
     if (!on_) return;
     // Leaving the outermost region drops the cached low-precision weight copies.
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    if (cuda_) {
-      at::autocast::set_enabled(prev_enabled_);
-      at::autocast::set_autocast_gpu_dtype(prev_dtype_);
-    } else {
-      at::autocast::set_cpu_enabled(prev_enabled_);
-      at::autocast::set_autocast_cpu_dtype(prev_dtype_);
-    }
+    at::autocast::set_autocast_enabled(device_type_, prev_enabled_);
+    at::autocast::set_autocast_dtype(device_type_, prev_dtype_);
   }
   AutocastGuard(const AutocastGuard&) = delete;
   AutocastGuard& operator=(const AutocastGuard&) = delete;
 
  private:
-  bool on_, cuda_;
+  bool on_;
+  c10::DeviceType device_type_;
   bool prev_enabled_ = false;
   at::ScalarType prev_dtype_ = at::kFloat;
 };

@@ -7,6 +7,8 @@
 #include "core/error.h"
 
 #if TRAINRUN_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 
 #include "kernels/cuda_kernels.h"
@@ -22,23 +24,10 @@ void check(cudaError_t err, const char* what) {
     throw Error(std::string("loss scaling: ") + what + " failed: " + cudaGetErrorString(err));
 }
 
-// Makes `device` current for a scope and restores the caller's device after.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    check(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
-  }
-  ~DeviceGuard() { cudaSetDevice(previous_); }
-
- private:
-  int previous_ = 0;
-};
-
 }  // namespace
 
 CudaUnscaler::CudaUnscaler(int device) : device_(device) {
-  DeviceGuard guard(device_);
+  c10::cuda::CUDAGuard guard(device_);
   check(cudaMalloc(reinterpret_cast<void**>(&device_flag_), sizeof(float)), "cudaMalloc");
   check(cudaMallocHost(reinterpret_cast<void**>(&host_flag_), sizeof(float)), "cudaMallocHost");
   cudaEvent_t event;
@@ -53,8 +42,9 @@ CudaUnscaler::~CudaUnscaler() {
 }
 
 bool CudaUnscaler::run(const std::vector<GradGroup>& groups, float inv_scale,
-                       CudaStreamHandle stream, std::chrono::milliseconds timeout) {
-  DeviceGuard guard(device_);
+                       std::chrono::milliseconds timeout) {
+  c10::cuda::CUDAGuard guard(device_);
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_).stream();
   auto event = static_cast<cudaEvent_t>(event_);
   check(cudaMemsetAsync(device_flag_, 0, sizeof(float), stream), "cudaMemsetAsync");
   for (const auto& g : groups) {
@@ -89,8 +79,7 @@ CudaUnscaler::CudaUnscaler(int device) : device_(device) {
   throw Error("loss scaling: got CUDA gradients but trainrun was built without CUDA");
 }
 CudaUnscaler::~CudaUnscaler() = default;
-bool CudaUnscaler::run(const std::vector<GradGroup>&, float, CudaStreamHandle,
-                       std::chrono::milliseconds) {
+bool CudaUnscaler::run(const std::vector<GradGroup>&, float, std::chrono::milliseconds) {
   return false;
 }
 

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "amp/grad_groups.h"
-#include "kernels/stream_handle.h"
 
 namespace trainrun {
 
@@ -20,10 +19,10 @@ class CudaUnscaler {
   CudaUnscaler& operator=(const CudaUnscaler&) = delete;
 
   int device() const { return device_; }
-  // Zeroes the flag, launches one fused kernel per dtype group on `stream`, copies the flag
-  // back and waits for it by polling an event (TimeoutError after `timeout`): the caller needs
-  // found-inf on the host to decide whether to step.
-  bool run(const std::vector<GradGroup>& groups, float inv_scale, CudaStreamHandle stream,
+  // Zeroes the flag, launches one fused kernel per dtype group on LibTorch's current stream,
+  // copies the flag back and waits for it by polling an event (TimeoutError after `timeout`):
+  // the caller needs found-inf on the host to decide whether to step.
+  bool run(const std::vector<GradGroup>& groups, float inv_scale,
            std::chrono::milliseconds timeout);
 
  private:

@@ -36,7 +36,7 @@ bool LossScaler::unscaleAndCheck(std::vector<torch::Tensor>& grads) {
   if (!cuda.empty()) {
     if (!cuda_ || cuda_->device() != cuda_device)
       cuda_ = std::make_unique<CudaUnscaler>(cuda_device);
-    found_inf |= cuda_->run(cuda, inv_scale, stream_, options_.sync_timeout);
+    found_inf |= cuda_->run(cuda, inv_scale, options_.sync_timeout);
   }
   return found_inf;
 }

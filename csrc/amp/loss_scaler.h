@@ -10,8 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "kernels/stream_handle.h"
-
 namespace trainrun {
 
 // Defaults are GradScaler's.
@@ -36,8 +34,9 @@ struct LossScalerState {
 
 class CudaUnscaler;
 
-// Per step: backward(scale(loss)); found = unscaleAndCheck(grads); found =
-// agreeFoundInf(comm, found); step the optimizer unless found; update(found).
+// Per step: backward(scale(loss)); all-reduce the gradients; found = unscaleAndCheck(grads);
+// step the optimizer unless found; update(found). Unscaling the averaged gradients gives
+// every rank the same found-inf without another collective.
 // Not thread-safe; one per optimizer.
 class LossScaler {
  public:
@@ -50,17 +49,14 @@ class LossScaler {
   torch::Tensor scale(const torch::Tensor& loss) const;
 
   // In place grads *= 1/scale, one fused pass per dtype that also detects inf/NaN. Grads may
-  // be fp32, fp16 or bf16, CPU or CUDA (CUDA ones on one device; the kernels run on the stream
-  // set below). Undefined grads are skipped. Returns this rank's found-inf.
+  // be fp32, fp16 or bf16, CPU or CUDA (CUDA ones on one device; the kernels run on LibTorch's
+  // current CUDA stream, after the work already queued there, such as the gradients'
+  // all-reduce waits). Undefined grads are skipped. Returns this rank's found-inf.
   bool unscaleAndCheck(std::vector<torch::Tensor>& grads);
 
   // Found inf: scale *= backoff, growth tracker reset, step counted as skipped. Otherwise the
   // tracker counts up and at growth_interval the scale grows (if it stays finite in fp32).
   void update(bool found_inf);
-
-  // Stream the CUDA path runs on; the default (nullptr) is the legacy default stream, which
-  // is LibTorch's default stream, so the kernels run after backward's work.
-  void setCudaStream(CudaStreamHandle stream) { stream_ = stream; }
 
   float scaleValue() const { return state_.scale; }
   int64_t growthTracker() const { return state_.growth_tracker; }
@@ -78,7 +74,6 @@ class LossScaler {
  private:
   LossScalerOptions options_;
   LossScalerState state_;
-  CudaStreamHandle stream_ = nullptr;
   std::unique_ptr<CudaUnscaler> cuda_;  // created on first CUDA grad
 };
 

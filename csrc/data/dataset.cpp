@@ -51,4 +51,16 @@ TrainEvalSplit loadDataset(const config::JobConfig& config) {
   return splitTrainEval(all, d.eval_fraction());
 }
 
+torch::Tensor gatherRows(const torch::Tensor& source, const torch::Tensor& index,
+                         const torch::Device& device) {
+  const torch::Tensor host_index = index.to(torch::kCPU, torch::kLong);  // (b,)
+  if (device.is_cpu()) return source.index_select(0, host_index);
+  std::vector<int64_t> shape = source.sizes().vec();
+  shape[0] = host_index.size(0);
+  // The caching host allocator keeps this block until the copy reading it has finished.
+  torch::Tensor staged = torch::empty(shape, source.options().pinned_memory(true));
+  torch::index_select_out(staged, source, 0, host_index);
+  return staged.to(device, /*non_blocking=*/true);
+}
+
 }  // namespace trainrun

@@ -11,8 +11,8 @@
 namespace trainrun {
 
 struct Dataset {
-  torch::Tensor features;  // (N, F) float32, or (N, T) int64 token windows
-  torch::Tensor labels;    // (N,) or (N, T) int64 in [0, num_classes): next tokens for LM
+  torch::Tensor features;  // (N, F) float32, or (N, T) int32 token windows; on the host
+  torch::Tensor labels;    // (N,) int64, or (N, T) int32 next tokens, in [0, num_classes)
   int64_t num_classes = 0;
   int64_t size() const { return labels.size(0); }
 };
@@ -36,5 +36,11 @@ TrainEvalSplit splitTrainEval(const Dataset& data, double eval_fraction);
 
 // The dataset named by data.name, split.
 TrainEvalSplit loadDataset(const config::JobConfig& config);
+
+// Rows `index` (b,) of the host tensor `source` (N, ...) as a tensor on `device`: gathered on
+// the host (into pinned memory when `device` is a GPU, so the copy does not block the host)
+// and copied. Only the batch crosses to the device, never the dataset.
+torch::Tensor gatherRows(const torch::Tensor& source, const torch::Tensor& index,
+                         const torch::Device& device);
 
 }  // namespace trainrun

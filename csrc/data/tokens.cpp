@@ -148,7 +148,10 @@ Dataset tokenWindows(const TokenStream& stream, int64_t block_size) {
                       std::to_string(2 * block_size + 1) + " that two windows of block_size " +
                       std::to_string(block_size) + " need");
   // Window i is tokens [i*T, i*T + T]; the last token of one window starts the next.
-  torch::Tensor used = stream.tokens.narrow(0, 0, windows * block_size + 1);  // (N*T + 1,)
+  // int32 on the host: 8 bytes per token for inputs and targets, never copied whole to a GPU
+  // (the trainer copies each batch).
+  torch::Tensor used =
+      stream.tokens.narrow(0, 0, windows * block_size + 1).to(torch::kInt);  // (N*T + 1,)
   Dataset d;
   d.features = used.narrow(0, 0, windows * block_size).view({windows, block_size}).clone();
   d.labels = used.narrow(0, 1, windows * block_size).view({windows, block_size}).clone();

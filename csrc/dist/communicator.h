@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -41,6 +42,14 @@ class Communicator {
                                           torch::Tensor& input) = 0;
   // Returns when every rank has entered the barrier, or throws after `timeout`.
   virtual void barrier(std::chrono::milliseconds timeout = Work::kDefaultTimeout) = 0;
+
+  // Training step named in timeout and error messages, so a hang matches the step log.
+  virtual void setStep(int64_t step) {}
+  // Throws the error that ended this communicator (a watchdog timeout, a peer's failure), if
+  // any. GPU backends finish collectives on the device after wait() returns, so the host must
+  // ask after each point where it waited on the device, before it uses a step's results
+  // (optimizer step, checkpoint). Backends that fail in wait() itself have nothing to add.
+  virtual void throwIfFailed() {}
 };
 
 }  // namespace trainrun

@@ -1,6 +1,7 @@
 // Joins the job described by torchrun's environment variables.
 #include "dist/init.h"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
@@ -29,6 +30,20 @@ int envInt(const char* name, int fallback) {
 
 }  // namespace
 
+int cudaDeviceForRank(int local_rank, int visible) {
+  if (visible <= 0) return -1;
+  if (visible == 1) return 0;
+  if (local_rank < visible) return local_rank;
+  throw ConfigError("LOCAL_RANK=" + std::to_string(local_rank) + " but only " +
+                    std::to_string(visible) +
+                    " GPUs are visible; run at most that many ranks per node "
+                    "(--nproc-per-node) or show each rank one GPU (CUDA_VISIBLE_DEVICES)");
+}
+
+std::string storePrefix(const std::string& backend, int restart_count) {
+  return backend + "/restart-" + std::to_string(restart_count) + "/";
+}
+
 DistContext initDistributed(const config::JobConfig& config) {
   DistContext ctx;
   ctx.world_size = envInt(env::kWorldSize, 1);
@@ -38,7 +53,15 @@ DistContext initDistributed(const config::JobConfig& config) {
   if (ctx.world_size < 1 || ctx.rank < 0 || ctx.rank >= ctx.world_size)
     throw ConfigError("RANK=" + std::to_string(ctx.rank) +
                       " and WORLD_SIZE=" + std::to_string(ctx.world_size) + " are inconsistent");
+  const bool gpu = torch::cuda::is_available();
+  if (gpu) {
+    const int index = cudaDeviceForRank(ctx.local_rank, int(torch::cuda::device_count()));
+    ctx.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+    // Current for the whole process, so no CUDA call makes a context on another GPU.
+    c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(ctx.device);
+  }
   if (ctx.world_size == 1) return ctx;
+  const int restart = envInt(env::kRestartCount, 0);
 
   const char* addr = std::getenv(env::kMasterAddr);
   const int port = envInt(env::kMasterPort, 0);
@@ -51,7 +74,10 @@ DistContext initDistributed(const config::JobConfig& config) {
   // auto: NCCL when LibTorch can put tensors on a GPU (and NCCL is built in), else shared
   // memory on one host, else Gloo.
   const std::string& backend = config.dist().backend();
-  const bool gpu = torch::cuda::is_available();
+  if (backend == "auto" && gpu && !ncclAvailable())
+    throw ConfigError(
+        "a GPU is visible but this build has no NCCL backend (rebuild with "
+        "TRAINRUN_WITH_CUDA=ON), or choose dist.backend: gloo explicitly");
   if (backend == "nccl" && !(gpu && ncclAvailable()))
     throw ConfigError(
         std::string("dist.backend: nccl needs ") +
@@ -60,9 +86,9 @@ DistContext initDistributed(const config::JobConfig& config) {
   if (backend == "nccl" || (backend == "auto" && gpu && ncclAvailable())) {
     NcclOptions nccl;
     nccl.timeout = timeout;
-    nccl.device = ctx.local_rank;
-    ctx.comm =
-        makeNcclCommunicator(*ctx.store, "nccl/", ctx.rank, ctx.world_size, ctx.local_rank, nccl);
+    nccl.device = ctx.device.index();
+    ctx.comm = makeNcclCommunicator(*ctx.store, storePrefix("nccl", restart), ctx.rank,
+                                    ctx.world_size, nccl);
     return ctx;
   }
   // Ranks that share a host (and GPU-less) reduce through shared memory: no sockets.
@@ -78,7 +104,8 @@ DistContext initDistributed(const config::JobConfig& config) {
     const size_t fair_share = (size_t{32} << 20) / static_cast<size_t>(ctx.world_size + 1);
     shm.slot_bytes = std::max<size_t>(
         size_t{64} << 10, std::min(ShmOptions::kDefaultSlotBytes, fair_share & ~size_t{63}));
-    ctx.comm = makeShmCommunicator(*ctx.store, "shm/", ctx.rank, ctx.world_size, shm);
+    ctx.comm =
+        makeShmCommunicator(*ctx.store, storePrefix("shm", restart), ctx.rank, ctx.world_size, shm);
     return ctx;
   }
   GlooOptions gloo;
@@ -86,7 +113,8 @@ DistContext initDistributed(const config::JobConfig& config) {
   if (const char* ifname = std::getenv(env::kGlooSocketIfname)) gloo.interface = ifname;
   // All ranks on one node talk over loopback; across nodes, bind the hostname's address.
   if (ctx.local_world_size != ctx.world_size) gloo.hostname.clear();
-  ctx.comm = makeGlooCommunicator(*ctx.store, "gloo/", ctx.rank, ctx.world_size, gloo);
+  ctx.comm = makeGlooCommunicator(*ctx.store, storePrefix("gloo", restart), ctx.rank,
+                                  ctx.world_size, gloo);
   return ctx;
 }
 

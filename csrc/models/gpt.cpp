@@ -2,9 +2,6 @@
 #include "models/gpt.h"
 
 #include <cmath>
-#include <iomanip>
-#include <limits>
-#include <sstream>
 #include <string>
 
 #include "core/error.h"
@@ -22,19 +19,14 @@ class AttentionImpl : public torch::nn::Module {
 
   torch::Tensor forward(const torch::Tensor& x) {  // x: (B, T, C)
     const int64_t B = x.size(0), T = x.size(1), C = x.size(2), hs = C / n_head_;
-    std::vector<torch::Tensor> qkv = c_attn->forward(x).split(C, 2);  // 3 x (B, T, C)
-    // Scaling q rather than the scores costs T*hs multiplies per head instead of T*T.
-    torch::Tensor q = (qkv[0] * (1.0 / std::sqrt(double(hs))))
-                          .view({B, T, n_head_, hs})
-                          .transpose(1, 2);                              // (B, nh, T, hs)
+    std::vector<torch::Tensor> qkv = c_attn->forward(x).split(C, 2);     // 3 x (B, T, C)
+    torch::Tensor q = qkv[0].view({B, T, n_head_, hs}).transpose(1, 2);  // (B, nh, T, hs)
     torch::Tensor k = qkv[1].view({B, T, n_head_, hs}).transpose(1, 2);  // (B, nh, T, hs)
     torch::Tensor v = qkv[2].view({B, T, n_head_, hs}).transpose(1, 2);  // (B, nh, T, hs)
-    torch::Tensor att = q.matmul(k.transpose(-2, -1));                   // (B, nh, T, T)
-    // True above the diagonal: position t must not see tokens after t.
-    torch::Tensor future =
-        torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
-    att = torch::softmax(att.masked_fill(future, -std::numeric_limits<double>::infinity()), -1);
-    torch::Tensor y = att.matmul(v);                     // (B, nh, T, hs)
+    // Fused causal attention (flash / memory-efficient kernels on Tensor Cores in fp16/bf16):
+    // no (T, T) score matrix or mask is materialized. Scale 1/sqrt(hs).
+    torch::Tensor y = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{},
+                                                       /*dropout_p=*/0.0, /*is_causal=*/true);
     y = y.transpose(1, 2).contiguous().view({B, T, C});  // (B, T, C)
     return c_proj->forward(y);
   }
@@ -104,7 +96,8 @@ class ScriptBuilder {
   torch::jit::Module params(const torch::nn::Module& source, const std::string& type) {
     torch::jit::Module m = module(type);
     for (const auto& p : source.named_parameters(/*recurse=*/false))
-      m.register_parameter(p.key(), p.value().detach().clone(), false);
+      // On the CPU whatever device trained: evaluation and registration hosts often have no GPU.
+      m.register_parameter(p.key(), p.value().detach().to(torch::kCPU).clone(), false);
     return m;
   }
   torch::jit::Module linear(const torch::nn::Linear& source) {
@@ -121,13 +114,6 @@ def forward(self, x):
       std::make_shared<torch::jit::CompilationUnit>();
   int next_id_ = 0;
 };
-
-// A double as TorchScript source that parses back to exactly the same value.
-std::string exactDouble(double value) {
-  std::ostringstream out;
-  out << std::setprecision(17) << value;
-  return out.str();
-}
 
 }  // namespace
 
@@ -218,7 +204,6 @@ torch::jit::Module Gpt::toTorchScript() const {
   const std::string C = std::to_string(sizes_.n_embd);
   const std::string heads =
       std::to_string(sizes_.n_head) + ", " + std::to_string(sizes_.n_embd / sizes_.n_head);
-  const std::string scale = exactDouble(1.0 / std::sqrt(double(sizes_.n_embd / sizes_.n_head)));
   ScriptBuilder sb;
   torch::jit::Module root = sb.module("Gpt");
   root.register_module("wte", sb.params(*wte_, "Embedding"));
@@ -238,16 +223,14 @@ def forward(self, x):
     T = x.size(1)
     qkv = self.c_attn.forward(x).split()" +
                 C + R"(, 2)
-    q = (qkv[0] * )" +
-                scale + R"().view([B, T, )" + heads + R"(]).transpose(1, 2)
+    q = qkv[0].view([B, T, )" +
+                heads + R"(]).transpose(1, 2)
     k = qkv[1].view([B, T, )" +
                 heads + R"(]).transpose(1, 2)
     v = qkv[2].view([B, T, )" +
                 heads + R"(]).transpose(1, 2)
-    att = torch.matmul(q, k.transpose(-2, -1))
-    future = torch.ones([T, T], device=x.device).triu(1).gt(0)
-    att = torch.softmax(att.masked_fill(future, float('-inf')), -1)
-    y = torch.matmul(att, v).transpose(1, 2).contiguous().view([B, T, )" +
+    y = torch.scaled_dot_product_attention(q, k, v, None, 0.0, True)
+    y = y.transpose(1, 2).contiguous().view([B, T, )" +
                 C + R"(])
     return self.c_proj.forward(y)
 )");

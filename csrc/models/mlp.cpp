@@ -31,8 +31,8 @@ torch::jit::Module Mlp::toTorchScript() const {
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::string name = "fc" + std::to_string(i);
     torch::jit::Module fc("__torch__.trainrun.Linear" + std::to_string(i), cu);
-    fc.register_parameter("weight", layers_[i]->weight.detach().clone(), false);
-    fc.register_parameter("bias", layers_[i]->bias.detach().clone(), false);
+    fc.register_parameter("weight", layers_[i]->weight.detach().to(torch::kCPU).clone(), false);
+    fc.register_parameter("bias", layers_[i]->bias.detach().to(torch::kCPU).clone(), false);
     fc.define(R"(
 def forward(self, x):
     return torch.linear(x, self.weight, self.bias)

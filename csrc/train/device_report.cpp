@@ -19,10 +19,8 @@ struct Peak {
 };
 // Vendor data sheets, dense (no sparsity), per GPU.
 constexpr Peak kPeaks[] = {
-    {"H200", 989.4, 66.9},
-    {"H100 PCIe", 756.0, 51.2},
-    {"H100", 989.4, 66.9},
-    {"A100", 312.0, 19.5},
+    {"H200", 989.4, 66.9}, {"H100 PCIe", 756.0, 51.2}, {"H100 NVL", 835.5, 60.0},
+    {"H100", 989.4, 66.9}, {"A100", 312.0, 19.5},
 };
 
 std::string cudnnVersion() {

@@ -8,8 +8,8 @@
 namespace trainrun {
 namespace {
 
-std::string stateKey(const torch::Tensor& p) {
-  return c10::guts::to_string(p.unsafeGetTensorImpl());  // how torch::optim keys its state
+void* stateKey(const torch::Tensor& p) {
+  return p.unsafeGetTensorImpl();  // how torch::optim keys its state
 }
 
 const torch::Tensor& find(const LoadedCheckpoint& ckpt, const std::string& name,

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "dist/nccl/nccl_communicator.h"
+#include "train/fused_adamw.h"
 #include "train/lr_schedule.h"
 #include "train/train_state.h"
 
@@ -22,10 +23,10 @@ namespace {
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const config::OptimizerConfig& o,
                                                        std::vector<torch::Tensor> params) {
   if (o.name() == "adamw") {
-    return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o.lr())
-                                                             .betas({o.beta1(), o.beta2()})
-                                                             .eps(o.eps())
-                                                             .weight_decay(o.weight_decay()));
+    return std::make_unique<FusedAdamW>(params, torch::optim::AdamWOptions(o.lr())
+                                                    .betas({o.beta1(), o.beta2()})
+                                                    .eps(o.eps())
+                                                    .weight_decay(o.weight_decay()));
   }
   return std::make_unique<torch::optim::SGD>(
       params,
@@ -63,7 +64,7 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   const auto& t = config_.train();
   torch::manual_seed(static_cast<uint64_t>(t.seed()));
   precision_ = parsePrecision(config_.precision());
-  if (torch::cuda::is_available()) device_ = torch::Device(torch::kCUDA, dist_.local_rank);
+  device_ = dist_.device;
   if (precision_ == Precision::kFp16 && !device_.is_cuda())
     throw ConfigError(
         "precision: fp16 needs a CUDA device (LibTorch sees none); on CPU use "
@@ -77,11 +78,7 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   so.growth_interval = config_.amp().growth_interval();
   scaler_ = std::make_unique<LossScaler>(so);
 
-  data_ = loadDataset(config_);
-  for (Dataset* d : {&data_.train, &data_.eval}) {  // small enough to live on the device
-    d->features = d->features.to(device_);
-    d->labels = d->labels.to(device_);
-  }
+  data_ = loadDataset(config_);  // stays on the host; trainStep copies each batch
   sampler_ = std::make_unique<DistributedSampler>(
       data_.train.size(), t.global_batch_size(), t.grad_accum_steps(), dist_.rank, dist_.world_size,
       static_cast<uint64_t>(t.seed()));
@@ -175,6 +172,7 @@ void Trainer::setUpCheckpoints() {
 }
 
 void Trainer::saveCheckpoint(int64_t steps_done) {
+  if (dist_.comm) dist_.comm->throwIfFailed();  // never save what a failed collective touched
   const int64_t epoch = steps_done / sampler_->stepsPerEpoch();
   CheckpointState state =
       captureState(*model_, *optimizer_, *scaler_,
@@ -197,11 +195,11 @@ double Trainer::trainStep(int64_t step) {
   optimizer_->param_groups()[0].options().set_lr(learningRate(config_, step, total_steps_));
 
   reducer_->zeroGrad();
-  double loss_sum = 0;
+  torch::Tensor loss_sum;  // () on the device: summed over micro-steps, read once
   for (int64_t micro = 0; micro < accum; ++micro) {
-    torch::Tensor idx = sampler_->indices(epoch, step_in_epoch, micro);  // (b,)
-    torch::Tensor x = data_.train.features.index_select(0, idx);         // (b, F)
-    torch::Tensor y = data_.train.labels.index_select(0, idx);           // (b,)
+    torch::Tensor idx = sampler_->indices(epoch, step_in_epoch, micro);  // (b,) on the host
+    torch::Tensor x = gatherRows(data_.train.features, idx, device_);    // (b, F) or (b, T)
+    torch::Tensor y = gatherRows(data_.train.labels, idx, device_).to(torch::kLong);  // (b, ...)
     // Only the last micro-step communicates; earlier ones accumulate locally.
     reducer_->prepareForBackward(/*sync=*/micro + 1 == accum);
     torch::Tensor loss;
@@ -210,9 +208,14 @@ double Trainer::trainStep(int64_t step) {
       loss = lossOf(model_->forward(x), y) / double(accum);
     }
     scaler_->scale(loss).backward();
-    loss_sum += loss.item<double>();
+    loss_sum = loss_sum.defined() ? loss_sum + loss.detach() : loss.detach();
   }
   reducer_->finalizeBackward();
+  // The step's one host sync: the compute stream has waited for every bucket's all-reduce, so
+  // after it a GPU communicator has either finished them or recorded why not. Never step on
+  // gradients a failed collective left half-reduced.
+  const double loss_value = loss_sum.item<double>();
+  if (dist_.comm) dist_.comm->throwIfFailed();
   // Unscale after the all-reduce: one pass over the averaged gradients. They are identical on
   // every rank (an inf or NaN from any rank propagates through the sum), so every rank reaches
   // the same found-inf without another collective.
@@ -225,7 +228,7 @@ double Trainer::trainStep(int64_t step) {
   } else {
     optimizer_->step();
   }
-  return loss_sum;
+  return loss_value;
 }
 
 EvalResult Trainer::evaluate() {
@@ -244,10 +247,11 @@ EvalResult Trainer::evaluate() {
     torch::Tensor logits;
     {
       AutocastGuard autocast(precision_, device_.type());
-      logits = model_->forward(eval.features.narrow(0, i, len));  // (len, ..., C)
+      logits = model_->forward(eval.features.narrow(0, i, len).to(device_));  // (len, ..., C)
     }
     logits = logits.reshape({-1, logits.size(-1)}).to(torch::kFloat);
-    torch::Tensor y = eval.labels.narrow(0, i, len).reshape({-1});  // (len * ...,)
+    torch::Tensor y =
+        eval.labels.narrow(0, i, len).reshape({-1}).to(device_, torch::kLong);  // (len * ...,)
     loss_sum += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
     correct += logits.argmax(1).eq(y).sum().item<double>();
     count += double(y.numel());
@@ -266,11 +270,10 @@ void Trainer::run() {
   int64_t window_steps = 0;
   step_ms_.reserve(static_cast<size_t>(total_steps_));
   const int64_t every = config_.checkpoint().every_steps();
-  auto* nccl = dynamic_cast<NcclCommunicator*>(dist_.comm.get());
 
   for (int64_t step = start_step_; step < total_steps_; ++step) {
-    if (checkpoints_) checkpoints_->poll();  // a failed background save fails the run here
-    if (nccl) nccl->setStep(step);           // named in collective-timeout errors
+    if (checkpoints_) checkpoints_->poll();     // a failed background save fails the run here
+    if (dist_.comm) dist_.comm->setStep(step);  // named in collective-timeout errors
     const Clock::time_point step_start = Clock::now();
     window_loss += trainStep(step);
     step_ms_.push_back(secondsSince(step_start) * 1e3);
@@ -335,19 +338,25 @@ void Trainer::writeOutputs(const EvalResult& eval, double train_loss, double wal
   saveTorchScript(*model_, output_dir_ + "/model/model.pt");
   writeFileAtomic(output_dir_ + "/model/config.yaml", config::toYaml(config_));
   const double samples = double((total_steps_ - start_step_) * config_.train().global_batch_size());
+  // Throughput and MFU count the training steps only: no start-up, evaluation or final save.
+  double train_seconds = 0;
+  for (double ms : step_ms_) train_seconds += ms / 1e3;
+  if (train_seconds <= 0) train_seconds = wall_seconds;
   Metrics metrics{{"accuracy", eval.accuracy},
                   {"loss", eval.loss},
                   {"train_loss", train_loss},
                   {"steps", total_steps_},
                   {"world_size", int64_t{dist_.world_size}},
                   {"global_batch_size", config_.train().global_batch_size()},
-                  {"samples_per_sec", samples / wall_seconds},
+                  {"samples_per_sec", samples / train_seconds},
                   {"step_time_ms_median", median(step_ms_)},
                   {"wall_seconds", wall_seconds},
                   {"run", run_name_},
                   {"device", device_report_.name},
                   {"precision", std::string(precisionName(precision_))}};
-  addThroughput(metrics, samples / wall_seconds);
+  addThroughput(metrics, samples / train_seconds);
+  if (device_.is_cuda())
+    metrics.emplace_back("peak_memory_mb", double(cudaPeakAllocatedBytes(device_.index())) / 1e6);
   writeMetricsJson(metrics, output_dir_ + "/metrics.json");
   log::out("wrote " + output_dir_ + "/model/model.pt, model/config.yaml, metrics.json");
 }

@@ -67,5 +67,14 @@ TEST(Split, DeterministicAndDisjoint) {
   EXPECT_EQ(d.labels.max().item<int64_t>(), 2);
 }
 
+TEST(GatherRows, TakesTheIndexedRowsWhateverTheIndexDtype) {
+  torch::Tensor source = torch::arange(12, torch::kInt).view({4, 3});  // (N, T) token windows
+  torch::Tensor index = torch::tensor({3, 0, 3}, torch::kInt);         // a sampler's (b,)
+  torch::Tensor rows = gatherRows(source, index, torch::kCPU);
+  EXPECT_EQ(rows.sizes(), (std::vector<int64_t>{3, 3}));
+  EXPECT_EQ(rows.scalar_type(), torch::kInt);
+  EXPECT_TRUE(torch::equal(rows, source.index_select(0, index.to(torch::kLong))));
+}
+
 }  // namespace
 }  // namespace trainrun

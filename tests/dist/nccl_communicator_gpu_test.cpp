@@ -1,4 +1,6 @@
 // NCCL communicator on a real GPU: world-size-1 collectives, watchdog timeout, join timeout.
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
@@ -22,26 +24,13 @@ namespace {
     }                                                                       \
   } while (0)
 
-// A CUDA tensor over cudaMalloc'd memory: works with a CPU-only LibTorch too, because the
-// communicator only reads metadata and data_ptr().
 torch::Tensor deviceTensor(const std::vector<float>& host) {
-  void* ptr = nullptr;
-  EXPECT_EQ(cudaMalloc(&ptr, host.size() * sizeof(float)), cudaSuccess);
-  EXPECT_EQ(cudaMemcpy(ptr, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice),
-            cudaSuccess);
-  return at::for_blob(ptr, {static_cast<int64_t>(host.size())})
-      .deleter([](void* p) { cudaFree(p); })
-      .options(torch::TensorOptions().dtype(torch::kFloat))
-      .target_device(torch::Device(torch::kCUDA, 0))
-      .make_tensor();
+  return torch::tensor(host).to(torch::Device(torch::kCUDA, 0));
 }
 
 std::vector<float> toHost(const torch::Tensor& t) {
-  std::vector<float> out(t.numel());
-  EXPECT_EQ(
-      cudaMemcpy(out.data(), t.data_ptr(), out.size() * sizeof(float), cudaMemcpyDeviceToHost),
-      cudaSuccess);
-  return out;
+  torch::Tensor c = t.cpu();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
 NcclOptions shortTimeout() {
@@ -54,7 +43,7 @@ NcclOptions shortTimeout() {
 TEST(NcclCommunicatorGpu, WorldOfOneAllreduceBroadcastAllgatherBarrier) {
   SKIP_WITHOUT_GPU();
   auto store = Store::host(0);
-  auto comm = makeNcclCommunicator(*store, "w1/", 0, 1, 0, shortTimeout());
+  auto comm = makeNcclCommunicator(*store, "w1/", 0, 1, shortTimeout());
   EXPECT_STREQ(comm->backendName(), "nccl");
   EXPECT_EQ(comm->size(), 1);
 
@@ -80,19 +69,20 @@ TEST(NcclCommunicatorGpu, WorldOfOneAllreduceBroadcastAllgatherBarrier) {
 TEST(NcclCommunicatorGpu, RejectsHostTensors) {
   SKIP_WITHOUT_GPU();
   auto store = Store::host(0);
-  auto comm = makeNcclCommunicator(*store, "host/", 0, 1, 0, shortTimeout());
+  auto comm = makeNcclCommunicator(*store, "host/", 0, 1, shortTimeout());
   std::vector<torch::Tensor> ts{torch::ones({4})};
   EXPECT_THROW(comm->allreduce(ts, ReduceOp::kSum), CommError);
 }
 
-// The compute stream is held by a host callback, so the collective (ordered after it) cannot
+// The caller's current stream (a side stream set with a LibTorch stream guard, not the
+// default stream) is held by a host callback, so the collective, ordered after it, cannot
 // finish: from the communicator's side this is exactly a peer that never arrives. The
 // watchdog must fail the work after the 2 s timeout with a one-line message naming the
 // operation, its bytes and the step, and abort the communicator.
 TEST(NcclCommunicatorGpu, WatchdogTimesOutStuckCollective) {
   SKIP_WITHOUT_GPU();
   auto store = Store::host(0);
-  auto comm = makeNcclCommunicator(*store, "wd/", 0, 1, 0, shortTimeout());
+  auto comm = makeNcclCommunicator(*store, "wd/", 0, 1, shortTimeout());
   cudaStream_t compute;
   ASSERT_EQ(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking), cudaSuccess);
   static std::atomic<bool> release{false};
@@ -106,10 +96,13 @@ TEST(NcclCommunicatorGpu, WatchdogTimesOutStuckCollective) {
                 },
                 nullptr),
             cudaSuccess);
-  comm->setComputeStream(compute);
   comm->setStep(7);
   std::vector<torch::Tensor> ts{deviceTensor(std::vector<float>(1024, 1.0f))};  // 4096 bytes
-  auto work = comm->allreduce(ts, ReduceOp::kSum);
+  std::unique_ptr<Work> work;
+  {
+    c10::cuda::CUDAStreamGuard on_side_stream(c10::cuda::getStreamFromExternal(compute, 0));
+    work = comm->allreduce(ts, ReduceOp::kSum);
+  }
   const auto start = std::chrono::steady_clock::now();
   std::string msg;
   try {
@@ -126,6 +119,7 @@ TEST(NcclCommunicatorGpu, WatchdogTimesOutStuckCollective) {
   EXPECT_NE(msg.find("step 7"), std::string::npos) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   EXPECT_THROW(work->wait(), TimeoutError);
+  EXPECT_THROW(comm->throwIfFailed(), TimeoutError);  // what the trainer asks before stepping
   // Aborted: later collectives fail at once instead of hanging.
   EXPECT_THROW(comm->allreduce(ts, ReduceOp::kSum), TimeoutError);
   cudaStreamSynchronize(compute);
@@ -137,14 +131,14 @@ TEST(NcclCommunicatorGpu, JoinTimesOutWhenPeerNeverComes) {
   SKIP_WITHOUT_GPU();
   auto store = Store::host(0);
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_THROW(makeNcclCommunicator(*store, "lonely/", 0, 2, 0, shortTimeout()), TimeoutError);
+  EXPECT_THROW(makeNcclCommunicator(*store, "lonely/", 0, 2, shortTimeout()), TimeoutError);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
 TEST(NcclCommunicatorGpu, NonZeroRankTimesOutWithoutUniqueId) {
   SKIP_WITHOUT_GPU();
   auto store = Store::host(0);
-  EXPECT_THROW(makeNcclCommunicator(*store, "noid/", 1, 2, 0, shortTimeout()), TimeoutError);
+  EXPECT_THROW(makeNcclCommunicator(*store, "noid/", 1, 2, shortTimeout()), TimeoutError);
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ TEST(NcclCommunicatorNoDevice, FactoryFailsWithOneLineCommErrorWithoutDevice) {
   NcclOptions options;
   options.timeout = std::chrono::seconds(2);
   try {
-    makeNcclCommunicator(*store, "nccl_test/", 0, 1, 0, options);
+    makeNcclCommunicator(*store, "nccl_test/", 0, 1, options);
     FAIL() << "expected CommError";
   } catch (const CommError& e) {
     const std::string msg = e.what();

@@ -3,7 +3,7 @@
 trainrun_add_gtest(nccl_communicator_test nccl_communicator_test.cpp)
 target_link_libraries(nccl_communicator_test PRIVATE trainrun_dist_nccl)
 
-if(TRAINRUN_WITH_CUDA AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+if(TRAINRUN_WITH_CUDA)
   include(${PROJECT_SOURCE_DIR}/tests/kernels/gpu_gtest.cmake)
   trainrun_add_gpu_gtest(nccl_communicator_gpu_test nccl_communicator_gpu_test.cpp)
   target_link_libraries(nccl_communicator_gpu_test PRIVATE trainrun_dist_nccl)

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The GPT end to end through the `trainrun` launcher: configs/gpt-tiny.yaml on two ranks
 learns (loss falls) and reports its device and model TFLOPS (MFU given a peak), writes a
 TorchScript artifact that Python loads, byte-level text trains,

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Integration tests of the `trainrun` launcher: env, output prefixes, failure stops, signals, orphans.
 
 Runs build/trainrun with `-- sh -c '...'` workers. TRAINRUN_BIN_DIR names the build tree

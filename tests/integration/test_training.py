@@ -1,12 +1,13 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """End-to-end training through the `trainrun` launcher: accuracy, artifacts, world-size
-invariance, bad input, and a rank killed mid-run. Needs Debian's python3-torch to read the
+invariance, bad input, and a rank killed mid-run. Needs the venv's PyTorch to read the
 model artifacts (torch.jit.load), which also proves they load from Python."""
 import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -160,7 +161,7 @@ class Training(unittest.TestCase):
                     "t = torch.tensor([float(dist.get_rank() + 1)])\n"
                     "dist.all_reduce(t)\n"
                     "print(f'sum={t.item():g} world={dist.get_world_size()}')\n")
-        p = run(["--nproc-per-node", "2", "--", "/usr/bin/python3", script], timeout=60)
+        p = run(["--nproc-per-node", "2", "--", sys.executable, script], timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("[rank 0] sum=3 world=2", p.stdout)
         self.assertIn("[rank 1] sum=3 world=2", p.stdout)

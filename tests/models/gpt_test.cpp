@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "config/config.h"
 #include "core/error.h"
@@ -122,6 +124,36 @@ TEST(Gpt, FactoryTakesVocabFromDataAndChecksWindows) {
   EXPECT_THROW(makeModel(c, 32, 256), ConfigError);  // windows shorter than block_size
   c.mutable_model()->set_vocab_size(100);
   EXPECT_THROW(makeModel(c, 64, 256), ConfigError);  // data tokens the model cannot embed
+}
+
+// The attention the model had before SDPA: explicit scores, causal mask, softmax.
+torch::Tensor explicitCausalAttention(const torch::Tensor& q, const torch::Tensor& k,
+                                      const torch::Tensor& v) {  // each (B, nh, T, hs)
+  const int64_t T = q.size(2);
+  torch::Tensor att = q.matmul(k.transpose(-2, -1)) / std::sqrt(double(q.size(-1)));  // (B,nh,T,T)
+  torch::Tensor future = torch::ones({T, T}, torch::kBool).triu(1);
+  att = torch::softmax(att.masked_fill(future, -std::numeric_limits<double>::infinity()), -1);
+  return att.matmul(v);  // (B, nh, T, hs)
+}
+
+TEST(Gpt, FusedAttentionMatchesExplicitAttentionAndGradients) {
+  torch::manual_seed(3);
+  auto make = [] { return torch::randn({2, 3, 9, 8}, torch::kDouble).requires_grad_(true); };
+  torch::Tensor q = make(), k = make(), v = make();
+  torch::Tensor fused = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
+  torch::Tensor upstream = torch::randn_like(fused);
+  auto fused_grads = torch::autograd::grad({fused}, {q, k, v}, {upstream});
+  torch::Tensor reference = explicitCausalAttention(q, k, v);
+  auto reference_grads = torch::autograd::grad({reference}, {q, k, v}, {upstream});
+  EXPECT_TRUE(torch::allclose(fused, reference, 1e-10, 1e-12));
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_TRUE(torch::allclose(fused_grads[i], reference_grads[i], 1e-9, 1e-11)) << i;
+}
+
+TEST(Gpt, ArtifactHoldsCpuParametersWhateverTheTrainingDevice) {
+  Gpt m(tiny());
+  torch::jit::Module script = m.toTorchScript();
+  for (const auto& p : script.named_parameters()) EXPECT_TRUE(p.value.is_cpu()) << p.name;
 }
 
 TEST(Gpt, TorchScriptArtifactMatchesAfterSaveAndLoad) {

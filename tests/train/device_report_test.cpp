@@ -36,6 +36,7 @@ TEST(PeakTflops, KnownGpusByNameAndPrecision) {
   EXPECT_DOUBLE_EQ(peakTflops("NVIDIA H100 80GB HBM3", Precision::kFp16), 989.4);
   EXPECT_DOUBLE_EQ(peakTflops("NVIDIA H100 80GB HBM3", Precision::kFp32), 66.9);
   EXPECT_DOUBLE_EQ(peakTflops("NVIDIA H100 PCIe", Precision::kFp16), 756.0);
+  EXPECT_DOUBLE_EQ(peakTflops("NVIDIA H100 NVL", Precision::kBf16), 835.5);  // not the SXM's
   EXPECT_DOUBLE_EQ(peakTflops("NVIDIA H200", Precision::kBf16), 989.4);
   EXPECT_DOUBLE_EQ(peakTflops("NVIDIA A100-SXM4-80GB", Precision::kFp32), 19.5);
   EXPECT_EQ(peakTflops("Tesla T4", Precision::kFp16), 0);  // unknown: no MFU

@@ -1,6 +1,10 @@
 // NcclCommunicator over the NCCL C API: stream ordering with events, grouped calls, rendezvous.
 #include "dist/nccl/nccl_communicator.h"
 
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
 #include <cstring>
 #include <functional>
 #include <thread>
@@ -48,35 +52,23 @@ ncclDataType_t toNccl(torch::ScalarType t, const std::string& what) {
   }
 }
 
-// Makes the rank's device current for a scope (NCCL and event calls need it).
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    checkCudaComm(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (previous_ != device) checkCudaComm(cudaSetDevice(device), "cudaSetDevice");
-  }
-  ~DeviceGuard() { cudaSetDevice(previous_); }
-
- private:
-  int previous_ = 0;
-};
-
 class NcclWorkImpl : public NcclWork {
  public:
-  NcclWorkImpl(std::shared_ptr<NcclCore> core, std::shared_ptr<NcclWorkState> state,
-               cudaStream_t compute)
-      : core_(std::move(core)), state_(std::move(state)), compute_(compute) {}
+  NcclWorkImpl(std::shared_ptr<NcclCore> core, std::shared_ptr<NcclWorkState> state)
+      : core_(std::move(core)), state_(std::move(state)) {}
 
   void wait(std::chrono::milliseconds timeout) override {
     if (auto e = state_->error()) std::rethrow_exception(e);
-    DeviceGuard guard(core_->device());
-    // The compute stream waits on the device; the host goes on queueing work.
-    checkCudaComm(cudaStreamWaitEvent(compute_, state_->done, 0), "cudaStreamWaitEvent");
+    c10::cuda::CUDAGuard guard(core_->device());
+    // The caller's current stream waits on the device; the host goes on queueing work.
+    checkCudaComm(cudaStreamWaitEvent(c10::cuda::getCurrentCUDAStream(core_->device()).stream(),
+                                      state_->done, 0),
+                  "cudaStreamWaitEvent");
     if (core_->options().blocking_wait) synchronize(timeout);
   }
 
   void synchronize(std::chrono::milliseconds timeout) override {
-    DeviceGuard guard(core_->device());
+    c10::cuda::CUDAGuard guard(core_->device());
     const auto deadline = Clock::now() + timeout;
     for (int spins = 0;; ++spins) {
       if (auto e = state_->error()) std::rethrow_exception(e);
@@ -105,48 +97,47 @@ class NcclWorkImpl : public NcclWork {
 
   bool isCompleted() override {
     if (state_->error()) return true;
-    DeviceGuard guard(core_->device());
+    c10::cuda::CUDAGuard guard(core_->device());
     return cudaEventQuery(state_->done) == cudaSuccess;
   }
 
  private:
   std::shared_ptr<NcclCore> core_;
   std::shared_ptr<NcclWorkState> state_;
-  cudaStream_t compute_;
 };
 
 class NcclCommunicatorImpl : public NcclCommunicator {
  public:
-  NcclCommunicatorImpl(std::shared_ptr<NcclCore> core) : core_(std::move(core)) {
-    DeviceGuard guard(core_->device());
-    // Non-blocking: no implicit sync with the legacy default stream; order is explicit.
-    checkCudaComm(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking),
-                  "cudaStreamCreate");
+  explicit NcclCommunicatorImpl(std::shared_ptr<NcclCore> core)
+      : core_(std::move(core)),
+        // A pool stream of LibTorch's (non-blocking, high priority): the caching allocator
+        // knows it, so recordStream() works, and gradients' reductions jump the compute queue.
+        comm_stream_(c10::cuda::getStreamFromPool(/*isHighPriority=*/true,
+                                                  static_cast<c10::DeviceIndex>(core_->device()))) {
+    c10::cuda::CUDAGuard guard(core_->device());
     checkCudaComm(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreate");
   }
 
   ~NcclCommunicatorImpl() override {
-    core_.reset();  // watchdog stopped, communicator destroyed before its stream goes
+    core_.reset();  // watchdog stopped, communicator destroyed before its event goes
     cudaEventDestroy(ready_);
-    cudaStreamDestroy(comm_stream_);
-    if (barrier_buf_) cudaFree(barrier_buf_);
   }
 
   int rank() const override { return core_->rank(); }
   int size() const override { return core_->size(); }
   const char* backendName() const override { return "nccl"; }
   int device() const override { return core_->device(); }
-  void setComputeStream(CudaStreamHandle stream) override { compute_ = stream; }
   void setStep(int64_t step) override { step_ = step; }
+  void throwIfFailed() override { core_->throwIfFailed(); }
 
   std::unique_ptr<Work> allreduce(std::vector<torch::Tensor>& tensors, ReduceOp op) override {
     const int64_t bytes = checkTensors(tensors, "allreduce");
     const ncclRedOp_t nccl_op = toNccl(op);
-    return launch("allreduce", bytes, [&](ncclComm_t comm) {
+    return launch("allreduce", bytes, tensors, [&](ncclComm_t comm) {
       for (auto& t : tensors) {
-        ncclResult_t r =
-            ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(),
-                          toNccl(t.scalar_type(), "allreduce"), nccl_op, comm, comm_stream_);
+        ncclResult_t r = ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(),
+                                       toNccl(t.scalar_type(), "allreduce"), nccl_op, comm,
+                                       comm_stream_.stream());
         if (r != ncclSuccess && r != ncclInProgress) return r;
       }
       return ncclSuccess;
@@ -156,11 +147,11 @@ class NcclCommunicatorImpl : public NcclCommunicator {
   std::unique_ptr<Work> broadcast(std::vector<torch::Tensor>& tensors, int root) override {
     const int64_t bytes = checkTensors(tensors, "broadcast");
     checkRoot(root, "broadcast");
-    return launch("broadcast", bytes, [&](ncclComm_t comm) {
+    return launch("broadcast", bytes, tensors, [&](ncclComm_t comm) {
       for (auto& t : tensors) {
         ncclResult_t r =
             ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(),
-                          toNccl(t.scalar_type(), "broadcast"), root, comm, comm_stream_);
+                          toNccl(t.scalar_type(), "broadcast"), root, comm, comm_stream_.stream());
         if (r != ncclSuccess && r != ncclInProgress) return r;
       }
       return ncclSuccess;
@@ -181,11 +172,13 @@ class NcclCommunicatorImpl : public NcclCommunicator {
     }
     // One broadcast per source rank, grouped: gathers straight into the caller's separate
     // output tensors without a flat staging buffer.
-    return launch("allgather", bytes * size(), [&](ncclComm_t comm) {
+    std::vector<torch::Tensor> touched = output;
+    touched.push_back(input);
+    return launch("allgather", bytes * size(), touched, [&](ncclComm_t comm) {
       const ncclDataType_t dtype = toNccl(input.scalar_type(), "allgather");
       for (int src = 0; src < size(); ++src) {
         ncclResult_t r = ncclBroadcast(input.data_ptr(), output[src].data_ptr(), input.numel(),
-                                       dtype, src, comm, comm_stream_);
+                                       dtype, src, comm, comm_stream_.stream());
         if (r != ncclSuccess && r != ncclInProgress) return r;
       }
       return ncclSuccess;
@@ -193,10 +186,12 @@ class NcclCommunicatorImpl : public NcclCommunicator {
   }
 
   void barrier(std::chrono::milliseconds timeout) override {
-    DeviceGuard guard(core_->device());
-    if (!barrier_buf_) checkCudaComm(cudaMalloc(&barrier_buf_, sizeof(float)), "cudaMalloc");
-    auto work = launch("barrier", sizeof(float), [&](ncclComm_t comm) {
-      return ncclAllReduce(barrier_buf_, barrier_buf_, 1, ncclFloat32, ncclSum, comm, comm_stream_);
+    if (!barrier_buf_.defined())
+      barrier_buf_ = torch::zeros({1}, torch::TensorOptions().device(torch::kCUDA, device()));
+    std::vector<torch::Tensor> buf{barrier_buf_};
+    auto work = launch("barrier", sizeof(float), buf, [&](ncclComm_t comm) {
+      return ncclAllReduce(barrier_buf_.data_ptr(), barrier_buf_.data_ptr(), 1, ncclFloat32,
+                           ncclSum, comm, comm_stream_.stream());
     });
     static_cast<NcclWork&>(*work).synchronize(timeout);
   }
@@ -225,14 +220,17 @@ class NcclCommunicatorImpl : public NcclCommunicator {
                       " is not a rank of " + std::to_string(size()));
   }
 
-  // Orders the comm stream after the compute stream, issues `calls` as one NCCL group, and
-  // records the completion event the Work and the watchdog watch.
+  // Orders the comm stream after the caller's current stream, issues `calls` as one NCCL
+  // group, records `tensors` on the comm stream, and records the completion event the Work
+  // and the watchdog watch.
   std::unique_ptr<Work> launch(const char* op, int64_t bytes,
+                               const std::vector<torch::Tensor>& tensors,
                                const std::function<ncclResult_t(ncclComm_t)>& calls) {
-    DeviceGuard guard(core_->device());
+    c10::cuda::CUDAGuard guard(core_->device());
     core_->throwIfFailed();
-    checkCudaComm(cudaEventRecord(ready_, compute_), "cudaEventRecord");
-    checkCudaComm(cudaStreamWaitEvent(comm_stream_, ready_, 0), "cudaStreamWaitEvent");
+    const cudaStream_t compute = c10::cuda::getCurrentCUDAStream(core_->device()).stream();
+    checkCudaComm(cudaEventRecord(ready_, compute), "cudaEventRecord");
+    checkCudaComm(cudaStreamWaitEvent(comm_stream_.stream(), ready_, 0), "cudaStreamWaitEvent");
     cudaEvent_t done;
     checkCudaComm(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
     auto state = std::make_shared<NcclWorkState>(op, bytes, step_, done,
@@ -246,37 +244,35 @@ class NcclCommunicatorImpl : public NcclCommunicator {
           return r != ncclSuccess ? r : end;
         },
         state->describe());
-    checkCudaComm(cudaEventRecord(done, comm_stream_), "cudaEventRecord");
+    checkCudaComm(cudaEventRecord(done, comm_stream_.stream()), "cudaEventRecord");
+    for (const auto& t : tensors)
+      c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), comm_stream_);
     core_->track(state);
-    return std::make_unique<NcclWorkImpl>(core_, state, compute_);
+    return std::make_unique<NcclWorkImpl>(core_, state);
   }
 
   std::shared_ptr<NcclCore> core_;
-  cudaStream_t comm_stream_ = nullptr;
-  cudaStream_t compute_ = nullptr;
+  c10::cuda::CUDAStream comm_stream_;
   cudaEvent_t ready_ = nullptr;
   int64_t step_ = 0;
-  void* barrier_buf_ = nullptr;
+  torch::Tensor barrier_buf_;  // (1,) float32
 };
 
 // Rank 0 publishes the unique id; the others wait for it (bounded by the timeout).
-ncclUniqueId exchangeUniqueId(const Store& store, const std::string& key, int rank,
+ncclUniqueId exchangeUniqueId(Store& store, const std::string& key, int rank,
                               std::chrono::milliseconds timeout) {
   ncclUniqueId id;
-  const auto& c10d = store.c10dStore();
   if (rank == 0) {
     const ncclResult_t r = ncclGetUniqueId(&id);
     if (r != ncclSuccess)
       throw CommError("nccl: ncclGetUniqueId failed: " + ncclErrorText(r, nullptr));
-    const auto* p = reinterpret_cast<const uint8_t*>(&id);
-    c10d->set(key, std::vector<uint8_t>(p, p + sizeof(id)));
+    store.set(key, std::string(reinterpret_cast<const char*>(&id), sizeof(id)));
     return id;
   }
-  std::vector<uint8_t> bytes;
+  std::string bytes;
   try {
-    c10d->wait({key}, timeout);
-    bytes = c10d->get(key);
-  } catch (const std::exception&) {
+    bytes = store.get(key, timeout);
+  } catch (const TimeoutError&) {
     throw TimeoutError("nccl: rank " + std::to_string(rank) + " waited " +
                        std::to_string(timeout.count()) + " ms for rank 0's unique id (key " + key +
                        ")");
@@ -289,16 +285,16 @@ ncclUniqueId exchangeUniqueId(const Store& store, const std::string& key, int ra
 
 }  // namespace
 
-std::unique_ptr<NcclCommunicator> makeNcclCommunicator(const Store& store,
-                                                       const std::string& prefix, int rank,
-                                                       int size, int local_rank,
+std::unique_ptr<NcclCommunicator> makeNcclCommunicator(Store& store, const std::string& prefix,
+                                                       int rank, int size,
                                                        const NcclOptions& options) {
-  const int device = options.device >= 0 ? options.device : local_rank;
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
     throw CommError("nccl backend: no CUDA device is visible (use dist.backend: gloo)");
   }
+  int device = options.device;
+  if (device < 0) checkCudaComm(cudaGetDevice(&device), "cudaGetDevice");
   if (device >= count)
     throw CommError("nccl backend: rank " + std::to_string(rank) +
                     " wants cuda:" + std::to_string(device) + " but only " + std::to_string(count) +

@@ -8,7 +8,6 @@
 
 #include "dist/communicator.h"
 #include "dist/store.h"
-#include "kernels/stream_handle.h"
 
 namespace trainrun {
 
@@ -18,17 +17,20 @@ struct NcclOptions {
   std::chrono::milliseconds timeout = Work::kDefaultTimeout;
   // How often the watchdog checks in-flight collectives and ncclCommGetAsyncError.
   std::chrono::milliseconds poll_interval{100};
-  // CUDA device of this rank; -1: the local rank.
+  // CUDA device of this rank; -1: the current device.
   int device = -1;
+  // How long ncclCommAbort may take after a failure before the process ends itself (exit code
+  // 1, one line on stderr): a rank stuck in abort would otherwise never exit and the launcher
+  // would never see the failure (PyTorch's async error handling does the same).
+  std::chrono::milliseconds abort_grace{std::chrono::seconds(30)};
   // true: Work::wait() also blocks the host until the collective is done (debugging aid,
   // like TORCH_NCCL_BLOCKING_WAIT); false: wait() only orders the compute stream.
   bool blocking_wait = false;
 };
 
-// A collective in flight on the communication stream. wait() makes the compute stream (the
-// one set when the collective was issued) wait for it and returns at once; it throws
-// TimeoutError / CommError if the watchdog already failed it. synchronize() is the host-side
-// wait.
+// A collective in flight on the communication stream. wait() makes the caller's current
+// LibTorch CUDA stream wait for it and returns at once; it throws TimeoutError / CommError if
+// the watchdog already failed it. synchronize() is the host-side wait.
 class NcclWork : public Work {
  public:
   // Blocks the host until the collective completed (polling its event, never
@@ -38,27 +40,23 @@ class NcclWork : public Work {
 };
 
 // Contract (in addition to Communicator's): tensors are contiguous CUDA tensors on this rank's
-// device; collectives are ordered after the compute stream's work issued before the call.
-// After a timeout or NCCL error the communicator is aborted and every later call throws;
-// the job must restart (the launcher does that). Collectives return unique_ptr<Work> whose
-// object is an NcclWork.
+// device; a collective is ordered after the work issued before the call on the caller's
+// current LibTorch CUDA stream (c10::cuda::getCurrentCUDAStream), runs on the communicator's
+// own stream, and its tensors are recorded on that stream, so the caching allocator never
+// reuses their memory early even if the caller drops them before wait(). After a timeout or
+// NCCL error the communicator is aborted and every later call throws; the job must restart
+// (the launcher does that). Collectives return unique_ptr<Work> whose object is an NcclWork.
 class NcclCommunicator : public Communicator {
  public:
-  // Stream the caller computes on; nullptr (default) is the legacy default stream, which is
-  // LibTorch's default stream.
-  virtual void setComputeStream(CudaStreamHandle stream) = 0;
-  // Training step named in timeout messages, so a hang can be matched to the step log.
-  virtual void setStep(int64_t step) = 0;
   virtual int device() const = 0;
 };
 
-// Joins (or, for rank 0, creates) the NCCL communicator of `size` ranks: rank 0's unique id
-// travels through `store` under `prefix` (unique per process group and restart). Blocks until
-// every rank joined, at most options.timeout (TimeoutError). Throws CommError if this build
-// has no NCCL or no visible device.
-std::unique_ptr<NcclCommunicator> makeNcclCommunicator(const Store& store,
-                                                       const std::string& prefix, int rank,
-                                                       int size, int local_rank,
+// Joins (or, for rank 0, creates) the NCCL communicator of `size` ranks on options.device:
+// rank 0's unique id travels through `store` under `prefix` (unique per process group and
+// restart: storePrefix()). Blocks until every rank joined, at most options.timeout
+// (TimeoutError). Throws CommError if this build has no NCCL or no visible device.
+std::unique_ptr<NcclCommunicator> makeNcclCommunicator(Store& store, const std::string& prefix,
+                                                       int rank, int size,
                                                        const NcclOptions& options = {});
 
 // True if this process sees at least one CUDA device (dist.backend: auto picks NCCL then).
@@ -73,5 +71,7 @@ std::string cudaDeviceName(int index);
 std::string cudaRuntimeVersion();
 // NCCL's version ("2.27.3"); "" in builds without NCCL.
 std::string ncclVersion();
+// Peak bytes LibTorch's caching allocator has held on CUDA device `index` (0 without CUDA).
+int64_t cudaPeakAllocatedBytes(int index);
 
 }  // namespace trainrun

@@ -1,6 +1,9 @@
 // NcclCore: enqueue with ncclInProgress handling, watchdog (timeouts, async errors), abort.
 #include "dist/nccl/nccl_core.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "core/error.h"
 
 namespace trainrun {
@@ -28,6 +31,16 @@ std::string ncclErrorText(ncclResult_t r, ncclComm_t comm) {
 void checkCudaComm(cudaError_t err, const char* what) {
   if (err != cudaSuccess)
     throw CommError(std::string("nccl backend: ") + what + " failed: " + cudaGetErrorString(err));
+}
+
+std::string describeFailure(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown error";
+  }
 }
 
 std::string NcclWorkState::describe() const {
@@ -58,7 +71,7 @@ NcclCore::~NcclCore() {
   watchdog_.join();
   cudaSetDevice(device_);
   std::lock_guard<std::mutex> lock(comm_mu_);
-  if (aborted_) return;
+  if (aborted_.exchange(true)) return;
   // Finalize flushes outstanding work; on a nonblocking communicator it returns at once and
   // we poll, so a peer that died mid-collective costs at most the timeout, not a hang.
   ncclResult_t r = ncclCommFinalize(comm_);
@@ -72,7 +85,6 @@ NcclCore::~NcclCore() {
   } else {
     ncclCommAbort(comm_);
   }
-  aborted_ = true;
 }
 
 void NcclCore::throwIfFailed() {
@@ -90,6 +102,11 @@ void NcclCore::enqueue(const std::function<ncclResult_t(ncclComm_t)>& calls,
     throw CommError("nccl " + what + ": the communicator was already shut down");
   }
   ncclResult_t r = calls(comm_);
+  if (aborted_) {  // aborted while we were inside NCCL: comm_ is gone
+    lock.unlock();
+    throwIfFailed();
+    throw CommError("nccl " + what + ": the communicator was aborted while enqueuing");
+  }
   // A nonblocking communicator may still be connecting to peers (first collective between
   // two ranks): poll until it is ready, releasing the lock so the watchdog can abort.
   const auto deadline = Clock::now() + options_.timeout;
@@ -135,11 +152,28 @@ void NcclCore::abort(std::exception_ptr why) {
     for (auto& w : pending_) w->fail(why);
     pending_.clear();
   }
-  std::lock_guard<std::mutex> lock(comm_mu_);
-  if (aborted_) return;
-  aborted_ = true;
+  // Not under comm_mu_: an enqueue holds it inside ncclGroupEnd, which can itself hang on a
+  // dead peer. ncclCommAbort may be called from any thread while another NCCL call blocks;
+  // it makes that call return.
+  if (aborted_.exchange(true)) return;
+  // ncclCommAbort can block too (a device that never drains): past the grace period the
+  // process ends, so the launcher sees a failed rank instead of one that hangs forever.
+  auto returned = std::make_shared<std::atomic<bool>>(false);
+  std::thread([returned, grace = options_.abort_grace, what = describeFailure(why)] {
+    const auto deadline = Clock::now() + grace;
+    while (!*returned && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (*returned) return;
+    std::fprintf(stderr,
+                 "error: ncclCommAbort did not return within %lld ms after: %s; ending the "
+                 "process\n",
+                 static_cast<long long>(grace.count()), what.c_str());
+    std::fflush(stderr);
+    std::_Exit(1);
+  }).detach();
   cudaSetDevice(device_);
   ncclCommAbort(comm_);
+  *returned = true;
 }
 
 void NcclCore::watchdogLoop() {

@@ -44,8 +44,9 @@ struct NcclWorkState {
 };
 
 // Threads: collectives are issued from the caller's thread; the watchdog thread polls events
-// and ncclCommGetAsyncError and may abort at any time. comm_mu_ serializes every use of
-// comm_ so an abort never races an NCCL call.
+// and ncclCommGetAsyncError and may abort at any time. comm_mu_ serializes the enqueue and
+// poll calls; abort() deliberately does not take it (NCCL lets ncclCommAbort interrupt a
+// blocked call from another thread), and every holder re-checks aborted_ before using comm_.
 class NcclCore {
  public:
   NcclCore(ncclComm_t comm, int rank, int size, int device, NcclOptions options);
@@ -76,8 +77,8 @@ class NcclCore {
   const int rank_, size_, device_;
   const NcclOptions options_;
 
-  std::mutex comm_mu_;
-  bool aborted_ = false;  // guarded by comm_mu_
+  std::mutex comm_mu_;                // serializes enqueue, async-error polls and destruction
+  std::atomic<bool> aborted_{false};  // set once, by abort() or the destructor
 
   std::mutex state_mu_;
   std::exception_ptr failure_;                           // guarded by state_mu_
@@ -87,6 +88,8 @@ class NcclCore {
   std::thread watchdog_;
 };
 
+// The message of an exception_ptr, for one-line reports.
+std::string describeFailure(const std::exception_ptr& e);
 // "NCCL error 'unhandled system error': <last error detail>" for messages.
 std::string ncclErrorText(ncclResult_t r, ncclComm_t comm);
 // Throws CommError naming `what` if err is not cudaSuccess.

@@ -4,8 +4,8 @@
 
 namespace trainrun {
 
-std::unique_ptr<NcclCommunicator> makeNcclCommunicator(const Store&, const std::string&, int, int,
-                                                       int, const NcclOptions&) {
+std::unique_ptr<NcclCommunicator> makeNcclCommunicator(Store&, const std::string&, int, int,
+                                                       const NcclOptions&) {
   throw CommError("the nccl backend is not in this build (built without CUDA/NCCL); use gloo");
 }
 
