@@ -141,6 +141,7 @@ def run_cycles(moto, bucket, prefix, out_dir, *, rate, kinds=KINDS, seed=0, kill
                 if time.monotonic() > deadline:
                     proc.kill()
             proc.wait(timeout=60)
+            proc.stdout.close()
             log = "".join(lines)
             m = RESUMED.search(log)
             if newest is not None:

@@ -53,8 +53,7 @@ class FaultProxy:
         class Handler(_Relay):
             owner = proxy
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = None
@@ -100,6 +99,13 @@ class FaultProxy:
                 self.counts[f"fault:{kind}:{method}"] += 1
                 self.counts["faults"] += 1
             return kind
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that hangs up (after a stall it timed out) is part of the game
 
 
 class _Relay(http.server.BaseHTTPRequestHandler):

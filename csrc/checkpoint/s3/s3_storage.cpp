@@ -176,6 +176,20 @@ class S3Storage : public Storage {
     return root_ + key;
   }
 
+  // True when `full` is the object of a completed multipart upload of `size` bytes in `parts`
+  // parts (S3 gives such objects the ETag "<md5 of the part MD5s>-<parts>").
+  bool completedEarlier(const std::string& full, uint64_t size, uint64_t parts) {
+    s3::Response head;
+    try {
+      head = client_.send(s3::Request{"HEAD", "HEAD", full});
+    } catch (const NotFoundError&) {
+      return false;
+    }
+    const std::string suffix = "-" + std::to_string(parts) + "\"";
+    return head.content_length == size && head.etag.size() > suffix.size() &&
+           head.etag.compare(head.etag.size() - suffix.size(), suffix.size(), suffix) == 0;
+  }
+
   StorageError shortObject(const std::string& full, uint64_t offset, uint64_t length) const {
     return StorageError("s3 GET " + client_.objectUri(full) +
                         " failed: the object is shorter than " + std::to_string(offset + length) +
@@ -216,7 +230,20 @@ class S3Storage : public Storage {
       complete.headers.push_back("Content-Type: application/xml");
       complete.body = body.data();
       complete.body_size = body.size();
-      client_.send(complete);
+      // S3 may answer 200 at once and send the result (or an error) later: only the whole
+      // result document is a completed upload.
+      complete.check = [](const s3::Response& response) {
+        return response.body.find("</CompleteMultipartUploadResult>") == std::string::npos
+                   ? std::string("an incomplete CompleteMultipartUploadResult document")
+                   : std::string();
+      };
+      try {
+        client_.send(complete);
+      } catch (const NotFoundError&) {
+        // NoSuchUpload: an earlier attempt completed the upload and its answer was lost on
+        // the way back (a retry cannot complete it twice). The object tells.
+        if (!completedEarlier(full, size, parts)) throw;
+      }
     } catch (...) {
       // Parts of an unfinished upload are billed until aborted: clean up, then report.
       try {

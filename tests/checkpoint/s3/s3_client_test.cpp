@@ -285,6 +285,32 @@ TEST_F(S3ClientTest, ErrorBodyIsNeverReadAsContent) {
   EXPECT_EQ(attempts.load(), 2);
 }
 
+TEST_F(S3ClientTest, CompleteWhoseAnswerWasLostIsNotAFailure) {
+  const uint64_t size = 2 * S3Options::kMinPartSize + 7;  // 3 parts
+  std::atomic<int> completes{0};
+  FakeHttpServer server([&](const FakeRequest& r) {
+    if (r.method == "POST" && r.target.find("uploads=") != std::string::npos)
+      return FakeResponse{200,
+                          "<InitiateMultipartUploadResult><UploadId>u1</UploadId>"
+                          "</InitiateMultipartUploadResult>"};
+    if (r.method == "PUT") return FakeResponse{200, "", {"ETag: \"p\""}};
+    if (r.method == "POST") {  // the first Complete takes effect, then the connection drops
+      if (++completes == 1) return testing::rawResponse("HTTP/1.1 200 OK", "<Complete");
+      return s3Error(404, "NoSuchUpload");
+    }
+    if (r.method == "HEAD")
+      return FakeResponse{200, std::string(size, 'x'), {"ETag: \"0123abcd-3\""}};
+    return FakeResponse{500};
+  });
+  S3Options options = fastOptions(server.url());
+  options.part_size = S3Options::kMinPartSize;
+  auto storage = makeS3Storage("bkt", "", options);
+  const std::string data(size, 'd');
+  storage->put("shard", data.data(), data.size());
+  EXPECT_EQ(completes.load(), 2);
+  for (const auto& r : server.requests()) EXPECT_NE(r.method, "DELETE");  // not aborted
+}
+
 TEST_F(S3ClientTest, RejectsInvalidOptions) {
   S3Options options;
   options.part_size = 1 << 20;
