@@ -230,11 +230,11 @@ class S3Storage : public Storage {
       complete.headers.push_back("Content-Type: application/xml");
       complete.body = body.data();
       complete.body_size = body.size();
-      // S3 may answer 200 at once and send the result (or an error) later: only the whole
-      // result document is a completed upload.
+      // S3 may answer 200 at once and send the result (or an error) later: only a result
+      // that names the object's ETag is a completed upload.
       complete.check = [](const s3::Response& response) {
-        return response.body.find("</CompleteMultipartUploadResult>") == std::string::npos
-                   ? std::string("an incomplete CompleteMultipartUploadResult document")
+        return s3::xmlFirst(response.body, "ETag").value_or("").empty()
+                   ? std::string("no ETag in the CompleteMultipartUpload result")
                    : std::string();
       };
       try {

@@ -295,7 +295,8 @@ TEST_F(S3ClientTest, CompleteWhoseAnswerWasLostIsNotAFailure) {
                           "</InitiateMultipartUploadResult>"};
     if (r.method == "PUT") return FakeResponse{200, "", {"ETag: \"p\""}};
     if (r.method == "POST") {  // the first Complete takes effect, then the connection drops
-      if (++completes == 1) return testing::rawResponse("HTTP/1.1 200 OK", "<Complete");
+      if (++completes == 1)
+        return testing::rawResponse("HTTP/1.1 200 OK", "<CompleteMultipartUploadResult><Locat");
       return s3Error(404, "NoSuchUpload");
     }
     if (r.method == "HEAD")
