@@ -199,7 +199,7 @@ class MotoCase(unittest.TestCase):
 
 
 @unittest.skipUnless(shutil.which("moto_server") and shutil.which("aws"), "needs moto_server, aws")
-class S3Checkpoints(MotoCase):
+class S3Checkpoints(MotoCase, BadLocationCase):
     @classmethod
     def setUpClass(cls):
         cls.start_moto("trainrun_s3_")
@@ -248,6 +248,15 @@ class S3Checkpoints(MotoCase):
         self.assertIn(f"resumed={prefix}/step-00000010 step=10", log)
         self.assertRegex(log, rf"step-00000030: {shard} fails its CRC-32 check")
         self.assertRegex(log, rf"step-00000020: {shard} is 64 bytes")
+
+    def test_nonexistent_bucket_fails_before_step_1(self):
+        p, seconds, errors = run_bad_location(
+            command(2, f"{self.tmp}/nobucket", "s3://no-such-bucket-here/runs"), env=self.env)
+        self.assert_fails_at_start(p, seconds, errors, "checkpoint.uri s3://no-such-bucket-here/"
+                                   "runs: cannot list the folder of a probe object",
+                                   "404 NoSuchBucket", "(does bucket no-such-bucket-here exist?)")
+        self.assertFalse(os.path.exists(f"{self.tmp}/nobucket"))
+        self.assertNotIn("no-such-bucket-here", self.aws("s3", "ls").stdout)
 
     def test_unreachable_endpoint_fails_clearly_and_keeps_the_previous_checkpoint(self):
         run(command(1, f"{self.tmp}/first", "s3://ckpt/down", "train.steps=10"), env=self.env)
@@ -307,23 +316,16 @@ class S3WrongCredentials(MotoCase, BadLocationCase):
 
     def test_wrong_credentials_fail_before_step_1_on_every_rank(self):
         before = self.aws("s3", "ls", "--recursive", "s3://ckpt").stdout
-        wrong = dict(self.env, AWS_SECRET_ACCESS_KEY="not-the-secret-0000000000000000000000000")
+        wrong = dict(self.env, AWS_ACCESS_KEY_ID="AKIANOTAKEY0000000002",
+                     AWS_SECRET_ACCESS_KEY="not-the-secret-0000000000000000000000000")
         p, seconds, errors = run_bad_location(
             command(2, f"{self.tmp}/wrong", "s3://ckpt/wrong"), env=wrong)
         self.assert_fails_at_start(p, seconds, errors, "checkpoint.uri s3://ckpt/wrong: cannot "
-                                   "list the folder of a probe object", "403 SignatureDoesNotMatch",
+                                   "list the folder of a probe object", "403 InvalidAccessKeyId",
                                    "(check AWS credentials from the environment)")
         self.assertNotIn("not-the-secret", p.stdout + p.stderr)
         self.assertFalse(os.path.exists(f"{self.tmp}/wrong"))
         self.assertEqual(self.aws("s3", "ls", "--recursive", "s3://ckpt").stdout, before)
-
-    def test_nonexistent_bucket_fails_before_step_1(self):
-        p, seconds, errors = run_bad_location(
-            command(2, f"{self.tmp}/nobucket", "s3://no-such-bucket-here/runs"), env=self.env)
-        self.assert_fails_at_start(p, seconds, errors, "checkpoint.uri s3://no-such-bucket-here/runs",
-                                   "404 NoSuchBucket", "(does bucket no-such-bucket-here exist?)")
-        self.assertFalse(os.path.exists(f"{self.tmp}/nobucket"))
-        self.assertNotIn("no-such-bucket-here", self.aws("s3", "ls").stdout)
 
 
 if __name__ == "__main__":
