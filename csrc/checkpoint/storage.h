@@ -19,9 +19,12 @@ class NotFoundError : public StorageError {
 
 // Contract: keys are '/'-separated paths relative to the root. put() is atomic: a reader sees
 // the whole object or no object, never a prefix. Every call is thread-safe and bounded in
-// time (backends retry transient failures, then throw StorageError with one line that never
-// contains credentials). Large objects may be written in parallel parts and read with
-// parallel ranged reads; that is the backend's business.
+// time (backends retry transient failures, reads as well as writes, then throw StorageError
+// with one line that never contains credentials). What a call returns is a verified answer:
+// a whole listing, a size the storage reported, every requested byte; NotFoundError and
+// nullopt mean the storage confirmed the key is missing, never that it could not be asked.
+// Large objects may be written in parallel parts and read with parallel ranged reads; that is
+// the backend's business.
 class Storage {
  public:
   virtual ~Storage() = default;

@@ -106,10 +106,18 @@ class LocalStorage : public Storage {
   std::vector<std::string> list(const std::string& prefix) override {
     std::vector<std::string> keys;
     std::error_code ec;
-    if (!fs::is_directory(root_, ec)) return keys;
+    // A folder that does not exist holds no keys; one that cannot be examined is an error,
+    // never an empty listing (that would read as "no checkpoints").
+    if (!fs::is_directory(root_, ec)) {
+      if (ec) throw StorageError("cannot list " + root_ + ": " + ec.message());
+      return keys;
+    }
     // Walk only the folder that can hold the prefix, not the whole root.
     fs::path start = fs::path(root_) / fs::path(prefix).parent_path();
-    if (!fs::is_directory(start, ec)) return keys;
+    if (!fs::is_directory(start, ec)) {
+      if (ec) throw StorageError("cannot list " + start.string() + ": " + ec.message());
+      return keys;
+    }
     for (auto it = fs::recursive_directory_iterator(start, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (!it->is_regular_file(ec)) continue;
