@@ -18,6 +18,8 @@ from fault_proxy import KINDS, FaultProxy
 from test_training import REPO, params
 
 BUCKET = "ckpt"
+# During an outage every attempt fails: few, quick retries keep a failed save short.
+OUTAGE_ENV = dict(FAULT_ENV, AWS_MAX_ATTEMPTS="4")
 
 
 @unittest.skipUnless(shutil.which("moto_server"), "needs moto_server")
@@ -78,7 +80,7 @@ class StorageFaults(unittest.TestCase):
         # Down from the first request of the step-20 save until the step-40 save begins: the
         # saves of steps 20 and 30 fail after all their retries.
         proxy.outage_between("/step-00000020/", "/step-00000040/")
-        env = dict(self.moto.env, AWS_ENDPOINT_URL=proxy.url, **FAULT_ENV)
+        env = dict(self.moto.env, AWS_ENDPOINT_URL=proxy.url, **OUTAGE_ENV)
         out, prefix = f"{self.tmp}/outage", "outage"
         p = subprocess.run(job_command(2, out, f"s3://{BUCKET}/{prefix}", 50), cwd=REPO, env=env,
                            capture_output=True, text=True, timeout=180)
@@ -99,7 +101,7 @@ class StorageFaults(unittest.TestCase):
         proxy = FaultProxy(self.moto.port).start()
         self.addCleanup(proxy.stop)
         proxy.outage_between("/step-00000020/", "/never/")
-        env = dict(self.moto.env, AWS_ENDPOINT_URL=proxy.url, **FAULT_ENV)
+        env = dict(self.moto.env, AWS_ENDPOINT_URL=proxy.url, **OUTAGE_ENV)
         out, prefix = f"{self.tmp}/down", "down"
         p = subprocess.run(job_command(2, out, f"s3://{BUCKET}/{prefix}", 100,
                                        "checkpoint.max_consecutive_failures=2"),

@@ -22,6 +22,11 @@ std::string sysError(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
 }
 
+// The error says the path does not exist (as opposed to: it cannot be examined).
+bool missing(const std::error_code& ec) {
+  return ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
+}
+
 class FileDescriptor {
  public:
   explicit FileDescriptor(int fd) : fd_(fd) {}
@@ -98,8 +103,7 @@ class LocalStorage : public Storage {
     uint64_t n = fs::file_size(path, ec);
     if (!ec) return n;
     // Only "no such file" means missing; an unreadable disk or folder is not evidence.
-    if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory)
-      return std::nullopt;
+    if (missing(ec)) return std::nullopt;
     throw StorageError("cannot stat " + path.string() + ": " + ec.message());
   }
 
@@ -109,13 +113,14 @@ class LocalStorage : public Storage {
     // A folder that does not exist holds no keys; one that cannot be examined is an error,
     // never an empty listing (that would read as "no checkpoints").
     if (!fs::is_directory(root_, ec)) {
-      if (ec) throw StorageError("cannot list " + root_ + ": " + ec.message());
+      if (ec && !missing(ec)) throw StorageError("cannot list " + root_ + ": " + ec.message());
       return keys;
     }
     // Walk only the folder that can hold the prefix, not the whole root.
     fs::path start = fs::path(root_) / fs::path(prefix).parent_path();
     if (!fs::is_directory(start, ec)) {
-      if (ec) throw StorageError("cannot list " + start.string() + ": " + ec.message());
+      if (ec && !missing(ec))
+        throw StorageError("cannot list " + start.string() + ": " + ec.message());
       return keys;
     }
     for (auto it = fs::recursive_directory_iterator(start, ec);
