@@ -377,7 +377,8 @@ S3Client::Attempt S3Client::perform(const Request& request, CURL* curl,
 
 Response S3Client::send(const Request& request) {
   const auto start = Clock::now();
-  const std::string what = "s3 " + request.op + " " + objectUri(request.key);
+  const std::string what = "s3 " + request.op + " " +
+                           objectUri(request.shown_key.empty() ? request.key : request.shown_key);
   for (int attempt_no = 1;; ++attempt_no) {
     Credentials credentials = credentials_.get();
     CURL* curl = acquire();

@@ -22,9 +22,10 @@ struct Request {
   Request(std::string op_name, std::string http_method, std::string object_key)
       : op(std::move(op_name)), method(std::move(http_method)), key(std::move(object_key)) {}
 
-  std::string op;      // for messages: "PUT", "GET", "UploadPart 3", ...
-  std::string method;  // GET, PUT, HEAD, POST, DELETE
-  std::string key;     // full object key (root prefix included); empty for the bucket itself
+  std::string op;         // for messages: "PUT", "GET", "UploadPart 3", ...
+  std::string method;     // GET, PUT, HEAD, POST, DELETE
+  std::string key;        // full object key (root prefix included); empty for the bucket itself
+  std::string shown_key;  // the key messages name when it is not `key` (LIST: the prefix)
   // Query string without '?', in SigV4 canonical form, because libcurl 7.88 signs it verbatim:
   // sorted by name, names and values uriEncode()d, flags written "name=".
   std::string query;

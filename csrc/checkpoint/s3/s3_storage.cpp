@@ -130,6 +130,7 @@ class S3Storage : public Storage {
                "&prefix=" + s3::uriEncode(full_prefix, false);
       s3::Request r{"LIST", "GET", ""};
       r.query = query;
+      r.shown_key = full_prefix;
       // A page cut short would silently drop the newest keys (they sort last): demand the
       // whole document, and retry one that is not.
       r.check = [](const s3::Response& response) {
