@@ -156,7 +156,9 @@ def main():
                f"-DProtobuf_LIBRARY={libdir}/libprotobuf.so",
                f"-DCURL_INCLUDE_DIR={prefix}/usr/include/x86_64-linux-gnu",
                f"-DCURL_LIBRARY={libdir}/libcurl.so", f"-DZLIB_INCLUDE_DIR={prefix}/usr/include",
-               f"-DZLIB_LIBRARY={libdir}/libz.so", f"-DGTest_DIR={libdir}/cmake/GTest",
+               # zlib1g lives in /lib: the -dev package's libz.so link dangles in the prefix.
+               "-DZLIB_LIBRARY=" + sorted(glob.glob(f"{prefix}/lib/x86_64-linux-gnu/libz.so.1*"))[-1],
+               f"-DGTest_DIR={libdir}/cmake/GTest",
                f"-DCMAKE_BUILD_RPATH={libdir}", "-DTORCH_CUDA_ARCH_LIST=9.0"]
         if shutil.which("ninja"):
             cmd += ["-G", "Ninja"]
@@ -166,7 +168,7 @@ def main():
         for key in ["Protobuf_LIBRARY", "Protobuf_PROTOC_EXECUTABLE", "yaml-cpp_DIR",
                     "nlohmann_json_DIR", "GTest_DIR", "CURL_LIBRARY", "ZLIB_LIBRARY"]:
             m = re.search(rf"^{re.escape(key)}:\w+=(.*)$", cache, re.M)
-            if not m or not m.group(1).startswith(prefix):
+            if not m or not os.path.realpath(m.group(1)).startswith(prefix):
                 outside.append(f"{key}={m.group(1) if m else '?'}")
         if outside:
             raise RuntimeError("found outside the carried prefix: " + ", ".join(outside))
