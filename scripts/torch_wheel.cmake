@@ -62,4 +62,11 @@ if(TRAINRUN_TORCH_CUDA)
          "${TRAINRUN_NCCL}, nvcc ${CUDAToolkit_VERSION}")
 endif()
 list(APPEND CMAKE_BUILD_RPATH "${TORCH_INSTALL_PREFIX}/lib")
+# DT_RPATH rather than DT_RUNPATH: it also governs the libraries LibTorch itself loads and is
+# not overridden by an LD_LIBRARY_PATH that names another CUDA (as CUDA images often set).
+add_link_options(LINKER:--disable-new-dtags)
+# libtorch.so and libtorch_cpu.so export copies of std::filesystem (remove_all, ...) and
+# libtorch.so's crashes when called. libstdc++ as the first needed library makes our calls
+# bind to libstdc++'s own definitions.
+add_link_options(LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state)
 set(TRAINRUN_BUILD_SUMMARY "${_summary}")

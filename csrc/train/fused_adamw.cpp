@@ -53,11 +53,12 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
       }
       if (held != st.step()) counter.fill_(double(st.step()));
       st.step(st.step() + 1);
-      held = st.step();  // what the kernel's increment leaves in `counter`
+      held = st.step();  // what the increment below leaves in `counter`
       exp_avgs.push_back(st.exp_avg());
       exp_avg_sqs.push_back(st.exp_avg_sq());
       steps.push_back(counter);
     }
+    at::_foreach_add_(steps, 1);  // the kernel reads the step; it does not count it
     const auto [beta1, beta2] = o.betas();
     at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, o.lr(),
                       beta1, beta2, o.weight_decay(), o.eps(), /*amsgrad=*/false,

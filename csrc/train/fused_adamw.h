@@ -21,9 +21,9 @@ class FusedAdamW : public torch::optim::AdamW {
   torch::Tensor step(LossClosure closure = nullptr) override;
 
  private:
-  // Per parameter: the fused kernel's step counter (fp32, on the parameter's device; the
-  // kernel increments it) and the host count it holds, refilled when the host's step moved
-  // without it (a restore).
+  // Per parameter: the fused kernel's step counter (fp32, on the parameter's device; one
+  // multi-tensor add counts every step) and the host count it holds, refilled when the
+  // host's step moved without it (a restore).
   std::unordered_map<void*, std::pair<torch::Tensor, int64_t>> device_steps_;
 };
 

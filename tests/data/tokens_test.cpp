@@ -139,8 +139,13 @@ TEST(TokenWindows, NextTokenTargetsWithStrideBlockSize) {
   Dataset d = tokenWindows(s, 4);  // 11 tokens -> (11 - 1) / 4 = 2 windows
   EXPECT_EQ(d.num_classes, 20);
   EXPECT_EQ(d.features.sizes(), (std::vector<int64_t>{2, 4}));
-  EXPECT_EQ(toVector(d.features.flatten()), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
-  EXPECT_EQ(toVector(d.labels.flatten()), (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  // int32 on the host: 8 bytes per token for inputs and targets together.
+  EXPECT_EQ(d.features.scalar_type(), torch::kInt);
+  EXPECT_EQ(d.labels.scalar_type(), torch::kInt);
+  EXPECT_EQ(toVector(d.features.flatten().to(torch::kLong)),
+            (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(toVector(d.labels.flatten().to(torch::kLong)),
+            (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
   EXPECT_THAT(configError([&] { tokenWindows(s, 6); }), HasSubstr("fewer than the 13"));
 }
 
