@@ -81,6 +81,7 @@ TEST_F(YamlEmitTest, EveryFieldRoundTripsExactly) {
   ck->set_async(false);
   ck->set_s3_endpoint("http://127.0.0.1:9000");
   ck->set_force_resume(true);
+  ck->set_max_consecutive_failures(5);
   c.set_resume("never");
   c.set_precision("bf16");
   auto* amp = c.mutable_amp();
