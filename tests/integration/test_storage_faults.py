@@ -74,17 +74,23 @@ class StorageFaults(unittest.TestCase):
     def test_resume_cycles_with_30_percent_faults(self):
         self.check_cycles(0.30, seed=30)
 
-    def test_outage_over_two_save_intervals_warns_and_finishes(self):
+    def run_through_outage(self, first_key, last_key, name, steps, *sets):
+        """A 2-rank job whose storage is down from the request naming first_key until one
+        names last_key; returns (process, log, proxy, output dir, bucket prefix)."""
         proxy = FaultProxy(self.moto.port).start()
         self.addCleanup(proxy.stop)
+        proxy.outage_between(first_key, last_key)
+        env = dict(self.moto.env, AWS_ENDPOINT_URL=proxy.url, **OUTAGE_ENV)
+        out = f"{self.tmp}/{name}"
+        p = subprocess.run(job_command(2, out, f"s3://{BUCKET}/{name}", steps, *sets), cwd=REPO,
+                           env=env, capture_output=True, text=True, timeout=180)
+        return p, p.stdout + p.stderr, proxy, out, name
+
+    def test_outage_over_two_save_intervals_warns_and_finishes(self):
         # Down from the first request of the step-20 save until the step-40 save begins: the
         # saves of steps 20 and 30 fail after all their retries.
-        proxy.outage_between("/step-00000020/", "/step-00000040/")
-        env = dict(self.moto.env, AWS_ENDPOINT_URL=proxy.url, **OUTAGE_ENV)
-        out, prefix = f"{self.tmp}/outage", "outage"
-        p = subprocess.run(job_command(2, out, f"s3://{BUCKET}/{prefix}", 50), cwd=REPO, env=env,
-                           capture_output=True, text=True, timeout=180)
-        log = p.stdout + p.stderr
+        p, log, proxy, out, prefix = self.run_through_outage("/step-00000020/", "/step-00000040/",
+                                                             "outage", 50)
         self.assertEqual(p.returncode, 0, log)
         warnings = [l for l in log.splitlines() if SAVE_WARNING in l]
         self.assertEqual(len(warnings), 2, log)  # once per failed save, from rank 0's commit
@@ -98,15 +104,8 @@ class StorageFaults(unittest.TestCase):
         self.assertTrue(os.path.exists(f"{out}/metrics.json"))
 
     def test_outage_longer_than_the_limit_fails_the_run_with_the_reason(self):
-        proxy = FaultProxy(self.moto.port).start()
-        self.addCleanup(proxy.stop)
-        proxy.outage_between("/step-00000020/", "/never/")
-        env = dict(self.moto.env, AWS_ENDPOINT_URL=proxy.url, **OUTAGE_ENV)
-        out, prefix = f"{self.tmp}/down", "down"
-        p = subprocess.run(job_command(2, out, f"s3://{BUCKET}/{prefix}", 100,
-                                       "checkpoint.max_consecutive_failures=2"),
-                           cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
-        log = p.stdout + p.stderr
+        p, log, _, out, prefix = self.run_through_outage(
+            "/step-00000020/", "/never/", "down", 100, "checkpoint.max_consecutive_failures=2")
         self.assertNotEqual(p.returncode, 0, log)
         self.assertEqual(log.count(SAVE_WARNING), 1, log)
         errors = [l for l in log.splitlines() if "error:" in l]
