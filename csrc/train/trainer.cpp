@@ -172,7 +172,6 @@ void Trainer::setUpCheckpoints() {
 }
 
 void Trainer::saveCheckpoint(int64_t steps_done) {
-  if (dist_.comm) dist_.comm->throwIfFailed();  // never save what a failed collective touched
   const int64_t epoch = steps_done / sampler_->stepsPerEpoch();
   CheckpointState state =
       captureState(*model_, *optimizer_, *scaler_,
@@ -180,6 +179,9 @@ void Trainer::saveCheckpoint(int64_t steps_done) {
                     {"epoch", epoch},
                     {"step_in_epoch", steps_done % sampler_->stepsPerEpoch()},
                     {"samples", steps_done * config_.train().global_batch_size()}});
+  // The snapshot's copy to the host waited for the device: a collective that failed before
+  // it is known now. Never save what a failed collective touched.
+  if (dist_.comm) dist_.comm->throwIfFailed();
   const double stall = checkpoints_->save(steps_done, state);
   if (dist_.rank == 0)
     log::out(
