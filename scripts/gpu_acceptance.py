@@ -120,11 +120,12 @@ def main():
         return fetch_deps()
     a = Acceptance(args)
     python = sys.executable
-    prefix = os.path.join(tempfile.gettempdir(), "trainrun-devroot")
+    # A dry run (a ctest, perhaps of several checkouts at once) works in fresh folders.
+    scratch = tempfile.mkdtemp(prefix="trainrun-acceptance-") if args.dry_run else None
+    prefix = os.path.join(scratch or tempfile.gettempdir(), "trainrun-devroot")
     libdir = os.path.join(prefix, "usr", "lib", "x86_64-linux-gnu")
     extra_libs = os.path.join(prefix, "missing-libs")
-    gpu_build = os.path.join(tempfile.gettempdir() if args.dry_run else REPO, "build-gpu",
-                             "tree")
+    gpu_build = os.path.join(scratch or REPO, "build-gpu", "tree")
     build = args.build_dir or os.path.join(REPO, "build") if args.dry_run else gpu_build
 
     def unpack():
@@ -214,7 +215,7 @@ def main():
 
     def gpt_run(name, precision, steps, extra=(), env=None):
         """A gpt-tiny run through the launcher; checks exit, loss, stderr; returns its numbers."""
-        out_dir = os.path.join(a.out if not args.dry_run else tempfile.mkdtemp(), name)
+        out_dir = os.path.join(scratch or a.out, name)
         cmd = [os.path.join(build, "trainrun"), "--nproc-per-node", "1",
                os.path.join(REPO, "configs", "gpt-tiny.yaml"), "--set", f"precision={precision}",
                "--set", f"train.steps={steps}", "--set", f"train.log_every={max(1, steps // 5)}", "--set",
@@ -300,6 +301,8 @@ def main():
     a.step("CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=1 runs on GPU 0", visible_device, needs_gpu=True)
     a.step("gpt-tiny 200 steps fp16 vs fp32", fp16_vs_fp32, needs_gpu=True)
     a.step("benchmark gpt2-124m fp16 vs PyTorch", benchmark)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
     return a.summary()
 
 
