@@ -160,7 +160,10 @@ class Training(unittest.TestCase):
                     "dist.init_process_group('gloo')\n"
                     "t = torch.tensor([float(dist.get_rank() + 1)])\n"
                     "dist.all_reduce(t)\n"
-                    "print(f'sum={t.item():g} world={dist.get_world_size()}')\n")
+                    "print(f'sum={t.item():g} world={dist.get_world_size()}')\n"
+                    # PyTorch 2.x wants this before exit; without it Gloo's threads can
+                    # abort the interpreter at shutdown (also under torchrun).
+                    "dist.destroy_process_group()\n")
         p = run(["--nproc-per-node", "2", "--", sys.executable, script], timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("[rank 0] sum=3 world=2", p.stdout)
