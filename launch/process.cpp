@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/env.h"
 #include "core/error.h"
 
 namespace trainrun::launch {
@@ -23,8 +24,8 @@ namespace {
 // allocate, which is unsafe after fork in a multi-threaded process.
 std::string resolveCommand(const std::string& name) {
   if (name.find('/') != std::string::npos) return name;
-  const char* path_env = std::getenv("PATH");
-  std::string path = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
+  std::string path = env::get("PATH");
+  if (path.empty()) path = "/usr/local/bin:/usr/bin:/bin";
   size_t start = 0;
   while (start <= path.size()) {
     size_t end = path.find(':', start);

@@ -41,8 +41,7 @@ bool hasVar(const std::vector<std::string>& env, const std::string& key) {
 }  // namespace
 
 std::string workerBinary() {
-  const char* over = std::getenv(env::kWorkerBin);
-  if (over && *over) return over;
+  if (std::string over = env::get(env::kWorkerBin); !over.empty()) return over;
   char self[4096];
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n <= 0)

@@ -11,26 +11,14 @@
 namespace trainrun {
 namespace {
 
-// The integer in environment variable `name` if set, checked against [lo, hi].
-std::optional<long long> envInteger(const char* name, long long lo, long long hi) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return std::nullopt;
-  char* end = nullptr;
-  const long long v = std::strtoll(text, &end, 10);
-  if (*end != '\0' || v < lo || v > hi)
-    throw ConfigError(std::string(name) + "=" + text + " is not an integer from " +
-                      std::to_string(lo) + " to " + std::to_string(hi));
-  return v;
-}
-
 // S3Options defaults, adjusted by the retry and stall variables of the environment.
 S3Options s3OptionsFromEnvironment() {
   S3Options o;
-  if (auto v = envInteger(env::kAwsMaxAttempts, 1, 100)) o.max_attempts = int(*v);
-  if (auto v = envInteger(env::kS3RetryBaseMs, 1, 60000)) {
+  if (auto v = env::integer(env::kAwsMaxAttempts, 1, 100)) o.max_attempts = int(*v);
+  if (auto v = env::integer(env::kS3RetryBaseMs, 1, 60000)) {
     o.retry_base_delay = std::chrono::milliseconds(*v);
   }
-  if (auto v = envInteger(env::kS3StallTimeoutS, 1, 3600)) {
+  if (auto v = env::integer(env::kS3StallTimeoutS, 1, 3600)) {
     o.stall_timeout = std::chrono::seconds(*v);
   }
   return o;

@@ -8,21 +8,12 @@
 #include "core/env.h"
 
 namespace trainrun::config {
-namespace {
-
-// An unset variable and an empty one mean the same: launchers often export VAR="".
-std::string envOrEmpty(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? "" : value;
-}
-
-}  // namespace
 
 std::string runName(const JobConfig& config, const std::string& config_path) {
   // An explicit "" counts as unset, like the environment variable below.
   if (!config.run().name().empty()) return config.run().name();
   // SageMaker keeps TRAINING_JOB_NAME across spot restarts, so the restarted job resumes.
-  const std::string job_name = envOrEmpty(env::kTrainingJobName);
+  const std::string job_name = env::get(env::kTrainingJobName);
   if (!job_name.empty()) return job_name;
   const std::string stem = std::filesystem::path(config_path).stem().string();
   return stem.empty() ? "run" : stem;  // a config from text has no path to name it
@@ -37,7 +28,7 @@ std::vector<int64_t> mlpHidden(const JobConfig& config) {
 std::string dataPath(const JobConfig& config) {
   if (!config.data().path().empty()) return config.data().path();
   if (config.data().name() != "digits") return "";  // synthetic data is generated in memory
-  const std::string dir = envOrEmpty(env::kDataDir);
+  const std::string dir = env::get(env::kDataDir);
   return ((dir.empty() ? std::filesystem::path("data") : std::filesystem::path(dir)) /
           "digits.csv.gz")
       .string();

@@ -1,5 +1,8 @@
-// Every environment variable trainrun reads or sets, named once.
+// Every environment variable trainrun reads or sets, named once, and the one way to read them.
 #pragma once
+
+#include <optional>
+#include <string>
 
 namespace trainrun::env {
 
@@ -64,5 +67,11 @@ inline constexpr const char* kAwsMaxAttempts = "AWS_MAX_ATTEMPTS";
 inline constexpr const char* kS3RetryBaseMs = "TRAINRUN_S3_RETRY_BASE_MS";
 // Seconds an S3 transfer may move under 1 KiB/s before it is abandoned and retried (default 30).
 inline constexpr const char* kS3StallTimeoutS = "TRAINRUN_S3_STALL_TIMEOUT_S";
+
+// The value of `name`; "" when unset (launchers often export VAR="", so both mean unset).
+std::string get(const char* name);
+// The integer in `name`, or nullopt when unset or empty; ConfigError naming the variable and
+// the range when it is not an integer in [lo, hi].
+std::optional<long long> integer(const char* name, long long lo, long long hi);
 
 }  // namespace trainrun::env

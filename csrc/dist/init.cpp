@@ -5,6 +5,7 @@
 #include <torch/cuda.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -17,15 +18,9 @@
 namespace trainrun {
 namespace {
 
+// A non-negative int from the environment, `fallback` when unset.
 int envInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  try {
-    return std::stoi(v);
-  } catch (const std::exception&) {
-    throw ConfigError(std::string("environment variable ") + name + "='" + v +
-                      "' is not an integer");
-  }
+  return static_cast<int>(env::integer(name, 0, INT32_MAX).value_or(fallback));
 }
 
 }  // namespace
@@ -63,9 +58,9 @@ DistContext initDistributed(const config::JobConfig& config) {
   if (ctx.world_size == 1) return ctx;
   const int restart = envInt(env::kRestartCount, 0);
 
-  const char* addr = std::getenv(env::kMasterAddr);
+  const std::string addr = env::get(env::kMasterAddr);
   const int port = envInt(env::kMasterPort, 0);
-  if (addr == nullptr || port <= 0)
+  if (addr.empty() || port <= 0)
     throw ConfigError(
         "WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT (start ranks with trainrun)");
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(config.dist().timeout_s() * 1000));
@@ -110,7 +105,7 @@ DistContext initDistributed(const config::JobConfig& config) {
   }
   GlooOptions gloo;
   gloo.timeout = timeout;
-  if (const char* ifname = std::getenv(env::kGlooSocketIfname)) gloo.interface = ifname;
+  gloo.interface = env::get(env::kGlooSocketIfname);
   // All ranks on one node talk over loopback; across nodes, bind the hostname's address.
   if (ctx.local_world_size != ctx.world_size) gloo.hostname.clear();
   ctx.comm = makeGlooCommunicator(*ctx.store, storePrefix("gloo", restart), ctx.rank,

@@ -36,10 +36,10 @@ std::string cudnnVersion() {
 }  // namespace
 
 double peakTflops(const std::string& device_name, Precision precision) {
-  if (const char* text = std::getenv(env::kPeakTflops); text != nullptr && *text != '\0') {
+  if (const std::string text = env::get(env::kPeakTflops); !text.empty()) {
     char* end = nullptr;
-    const double value = std::strtod(text, &end);
-    if (end == text || *end != '\0' || !(value > 0))
+    const double value = std::strtod(text.c_str(), &end);
+    if (*end != '\0' || !(value > 0))
       throw ConfigError(std::string(env::kPeakTflops) + "='" + text +
                         "' is not a positive number of TFLOPS (unset it or give e.g. 989.4)");
     return value;

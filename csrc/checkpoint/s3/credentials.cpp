@@ -15,6 +15,7 @@
 #include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
+#include "core/strings.h"
 
 namespace trainrun::s3 {
 namespace {
@@ -26,18 +27,6 @@ constexpr int kMetadataAttempts = 2;
 constexpr const char* kContainerHost = "http://169.254.170.2";
 constexpr const char* kImdsDefaultEndpoint = "http://169.254.169.254";
 constexpr const char* kImdsTokenTtlSeconds = "21600";
-
-std::string getEnv(const char* name) {
-  const char* value = std::getenv(name);
-  return value ? value : "";
-}
-
-std::string trim(const std::string& s) {
-  size_t begin = s.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return "";
-  size_t end = s.find_last_not_of(" \t\r\n");
-  return s.substr(begin, end - begin + 1);
-}
 
 struct HttpResult {
   CURLcode curl = CURLE_OK;
@@ -124,8 +113,8 @@ bool isTrue(const std::string& value) { return value == "true" || value == "TRUE
 }  // namespace
 
 std::optional<Credentials> credentialsFromEnvironment() {
-  std::string key = getEnv(env::kAwsAccessKeyId);
-  std::string secret = getEnv(env::kAwsSecretAccessKey);
+  std::string key = env::get(env::kAwsAccessKeyId);
+  std::string secret = env::get(env::kAwsSecretAccessKey);
   if (key.empty() && secret.empty()) return std::nullopt;
   if (key.empty() || secret.empty()) {
     throw StorageError(std::string(key.empty() ? env::kAwsSecretAccessKey : env::kAwsAccessKeyId) +
@@ -136,25 +125,25 @@ std::optional<Credentials> credentialsFromEnvironment() {
   Credentials c;
   c.access_key_id = key;
   c.secret_access_key = secret;
-  c.session_token = getEnv(env::kAwsSessionToken);
+  c.session_token = env::get(env::kAwsSessionToken);
   c.source = "the environment";
   return c;
 }
 
 std::optional<Credentials> credentialsFromSharedFile() {
-  std::string path = getEnv(env::kAwsSharedCredentialsFile);
+  std::string path = env::get(env::kAwsSharedCredentialsFile);
   if (path.empty()) {
-    std::string home = getEnv(env::kHome);
+    std::string home = env::get(env::kHome);
     if (home.empty()) return std::nullopt;
     path = home + "/.aws/credentials";
   }
-  std::string profile = getEnv(env::kAwsProfile);
+  std::string profile = env::get(env::kAwsProfile);
   const bool profile_named = !profile.empty();
   if (!profile_named) profile = "default";
 
   std::ifstream in(path);
   if (!in) {
-    if (profile_named && !getEnv(env::kAwsSharedCredentialsFile).empty()) {
+    if (profile_named && !env::get(env::kAwsSharedCredentialsFile).empty()) {
       throw StorageError("cannot read AWS shared credentials file " + path);
     }
     return std::nullopt;
@@ -201,16 +190,16 @@ std::optional<Credentials> credentialsFromSharedFile() {
 
 std::optional<Credentials> credentialsFromContainer() {
   std::string url;
-  std::string relative = getEnv(env::kAwsContainerCredentialsRelativeUri);
+  std::string relative = env::get(env::kAwsContainerCredentialsRelativeUri);
   if (!relative.empty()) {
     url = kContainerHost + relative;
   } else {
-    url = getEnv(env::kAwsContainerCredentialsFullUri);
+    url = env::get(env::kAwsContainerCredentialsFullUri);
     if (url.empty()) return std::nullopt;
   }
   std::vector<std::string> headers;
   std::string token;
-  std::string token_file = getEnv(env::kAwsContainerAuthorizationTokenFile);
+  std::string token_file = env::get(env::kAwsContainerAuthorizationTokenFile);
   if (!token_file.empty()) {
     std::ifstream in(token_file);
     if (!in) throw StorageError("cannot read container authorization token file " + token_file);
@@ -218,7 +207,7 @@ std::optional<Credentials> credentialsFromContainer() {
     s << in.rdbuf();
     token = trim(s.str());
   } else {
-    token = getEnv(env::kAwsContainerAuthorizationToken);
+    token = env::get(env::kAwsContainerAuthorizationToken);
   }
   if (!token.empty()) headers.push_back("Authorization: " + token);
 
@@ -230,8 +219,8 @@ std::optional<Credentials> credentialsFromContainer() {
 }
 
 std::optional<Credentials> credentialsFromInstanceMetadata() {
-  if (isTrue(getEnv(env::kAwsEc2MetadataDisabled))) return std::nullopt;
-  std::string base = getEnv(env::kAwsEc2MetadataServiceEndpoint);
+  if (isTrue(env::get(env::kAwsEc2MetadataDisabled))) return std::nullopt;
+  std::string base = env::get(env::kAwsEc2MetadataServiceEndpoint);
   if (base.empty()) base = kImdsDefaultEndpoint;
   while (!base.empty() && base.back() == '/') base.pop_back();
 

@@ -16,6 +16,7 @@
 #include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
+#include "core/strings.h"
 
 namespace trainrun::s3 {
 namespace {
@@ -24,18 +25,6 @@ namespace {
 constexpr long kStallBytesPerSecond = 1024;
 // Larger socket buffers than curl's 16 KiB default: the difference is visible at GB/s.
 constexpr long kTransferBufferSize = 512 * 1024;
-
-std::string getEnv(const char* name) {
-  const char* value = std::getenv(name);
-  return value ? value : "";
-}
-
-std::string trim(const std::string& s) {
-  size_t begin = s.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return "";
-  size_t end = s.find_last_not_of(" \t\r\n");
-  return s.substr(begin, end - begin + 1);
-}
 
 // Per-attempt state shared with the curl callbacks.
 struct Transfer {
@@ -242,13 +231,13 @@ S3Client::S3Client(std::string bucket, const S3Options& options)
     : bucket_(std::move(bucket)), options_(options) {
   initCurlOnce();
   region_ = options.region;
-  if (region_.empty()) region_ = getEnv(env::kAwsRegion);
-  if (region_.empty()) region_ = getEnv(env::kAwsDefaultRegion);
+  if (region_.empty()) region_ = env::get(env::kAwsRegion);
+  if (region_.empty()) region_ = env::get(env::kAwsDefaultRegion);
   if (region_.empty()) region_ = "us-east-1";
 
   endpoint_ = options.endpoint;
-  if (endpoint_.empty()) endpoint_ = getEnv(env::kAwsEndpointUrlS3);
-  if (endpoint_.empty()) endpoint_ = getEnv(env::kAwsEndpointUrl);
+  if (endpoint_.empty()) endpoint_ = env::get(env::kAwsEndpointUrlS3);
+  if (endpoint_.empty()) endpoint_ = env::get(env::kAwsEndpointUrl);
   if (!endpoint_.empty()) {
     // S3-compatible servers (MinIO, moto) rarely have per-bucket DNS names.
     path_style_ = true;
