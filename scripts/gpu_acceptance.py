@@ -213,15 +213,15 @@ def main():
             raise RuntimeError(f"ctest -L gpu exited {code}: {out[-1500:]}")
         return {"total": int(m.group(3)), "failed": int(m.group(2) or 0), "skipped": skipped}
 
-    def gpt_run(name, precision, steps, extra=(), env=None):
+    def gpt_run(name, precision, steps):
         """A gpt-tiny run through the launcher; checks exit, loss, stderr; returns its numbers."""
         out_dir = os.path.join(scratch or a.out, name)
         cmd = [os.path.join(build, "trainrun"), "--nproc-per-node", "1",
                os.path.join(REPO, "configs", "gpt-tiny.yaml"), "--set", f"precision={precision}",
                "--set", f"train.steps={steps}", "--set", f"train.log_every={max(1, steps // 5)}", "--set",
                "checkpoint.uri=", "--set", "resume=never", "--set", f"output.dir={out_dir}",
-               "--set", "run.name=" + name, *extra]
-        code, out, err = a.run(cmd, timeout=300, env=env, check=False)
+               "--set", "run.name=" + name]
+        code, out, err = a.run(cmd, timeout=300, check=False)
         if code != 0:
             raise RuntimeError(f"exit {code}: {(err or out)[-800:]}")
         if "deprecated" in err.lower():

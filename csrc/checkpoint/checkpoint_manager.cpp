@@ -127,13 +127,13 @@ void CheckpointManager::probe() {
     if (!failure.empty()) throw ConfigError(failure);
     return;
   }
-  store_->set(probeStatusKey(run_prefix_, rank_), failure.empty() ? "ok" : "error " + failure);
+  const std::string own = failure.empty() ? "ok" : "error " + failure;
+  store_->set(probeStatusKey(run_prefix_, rank_), own);
   if (rank_ == 0) {
     std::string first;
     for (int r = 0; r < world_size_ && first.empty(); ++r) {
       const std::string status =
-          r == 0 ? (failure.empty() ? "ok" : "error " + failure)
-                 : store_->get(probeStatusKey(run_prefix_, r), options_.shard_timeout);
+          r == 0 ? own : store_->get(probeStatusKey(run_prefix_, r), options_.shard_timeout);
       if (status != "ok")
         first = (r == 0 ? "" : "rank " + std::to_string(r) + ": ") + status.substr(6);
     }
