@@ -3,7 +3,6 @@
 
 #include <cuda_runtime_api.h>
 
-#include <cstddef>
 #include <cstdint>
 
 #include "kernels/dtype.h"
@@ -21,15 +20,5 @@ namespace trainrun::kernels {
 // `chunks` is host memory, read before the call returns.
 void launchUnscaleAndCheck(const TensorChunk* chunks, int count, Dtype dtype, float inv_scale,
                            float* found_inf, cudaStream_t stream);
-
-// Bucket copies (see flattenRef / unflattenRef); elem_size is 1, 2, 4 or 8.
-void launchFlatten(const FlatSegment* segments, int count, void* flat, size_t elem_size,
-                   cudaStream_t stream);
-void launchUnflatten(const FlatSegment* segments, int count, const void* flat, size_t elem_size,
-                     cudaStream_t stream);
-
-// dst = cast(src * scale) over n elements (see castRef).
-void launchCast(const void* src, Dtype src_dtype, void* dst, Dtype dst_dtype, int64_t n,
-                float scale, cudaStream_t stream);
 
 }  // namespace trainrun::kernels

@@ -5,15 +5,10 @@
 #include <string>
 #include <utility>
 
-#include "core/error.h"
+#include "core/cuda.h"
 #include "kernels/launch.h"
 
 namespace trainrun::kernels {
-
-void checkCuda(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return;
-  throw Error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(err));
-}
 
 int gridSizeFor(const void* kernel, int64_t work_items) {
   if (work_items <= 0) return 0;

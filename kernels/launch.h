@@ -1,4 +1,4 @@
-// Launch-time helpers shared by the .cu files: grid sizing from device limits, error checks.
+// Launch-time helpers shared by the .cu files: grid sizing from device limits.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -10,9 +10,6 @@ namespace trainrun::kernels {
 // Threads per block for every kernel here: a multiple of the warp size that keeps enough
 // blocks resident per SM on both Ampere and Hopper.
 inline constexpr int kBlockThreads = 256;
-
-// Throws trainrun::Error naming `what` when err is not cudaSuccess.
-void checkCuda(cudaError_t err, const char* what);
 
 // Blocks for a grid-stride kernel: as many as fit resident on the current device at the
 // kernel's occupancy (read at run time, cached per device and kernel), capped by the

@@ -1,6 +1,7 @@
 // Fused multi-tensor unscale + non-finite check: one read and one write per gradient element.
 #include <cmath>
 
+#include "core/cuda.h"
 #include "kernels/cuda_kernels.h"
 #include "kernels/device_io.cuh"
 #include "kernels/launch.h"

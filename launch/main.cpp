@@ -28,9 +28,12 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
     return 0;
   }
   // Fail on a bad config here, in one line, rather than N times in N ranks.
-  if (!opts.config_path.empty()) trainrun::config::loadJobConfig(opts.config_path, opts.overrides);
+  std::chrono::milliseconds timeout = kStoreTimeoutWithoutConfig;
+  if (!opts.config_path.empty())
+    timeout = trainrun::config::groupTimeout(
+        trainrun::config::loadJobConfig(opts.config_path, opts.overrides));
 
-  HostedRendezvous rendezvous = hostRendezvous(opts);
+  HostedRendezvous rendezvous = hostRendezvous(opts, timeout);
   std::vector<std::string> base_env;
   for (char** e = environ; *e != nullptr; ++e) base_env.emplace_back(*e);
   std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, base_env);

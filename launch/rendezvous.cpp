@@ -23,11 +23,11 @@ class QuietC10Log {
 
 }  // namespace
 
-HostedRendezvous hostRendezvous(const LaunchOptions& opts) {
+HostedRendezvous hostRendezvous(const LaunchOptions& opts, std::chrono::milliseconds timeout) {
   HostedRendezvous r;
   {
     QuietC10Log quiet;
-    r.store = Store::host(opts.master_port);
+    r.store = Store::host(opts.master_port, timeout);
   }
   r.endpoint = Endpoint{opts.master_addr, r.store->port()};
   if (opts.master_port != 0 && r.endpoint.port != opts.master_port) {

@@ -2,15 +2,14 @@
 #include "amp/cuda_unscaler.h"
 
 #include <string>
-#include <thread>
 
 #include "core/error.h"
 
 #if TRAINRUN_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <cuda_runtime_api.h>
 
+#include "core/cuda.h"
 #include "kernels/cuda_kernels.h"
 #endif
 
@@ -19,10 +18,7 @@ namespace trainrun {
 #if TRAINRUN_WITH_CUDA
 namespace {
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw Error(std::string("loss scaling: ") + what + " failed: " + cudaGetErrorString(err));
-}
+void check(cudaError_t err, const char* what) { checkCuda(err, std::string("loss scaling: ") + what); }
 
 }  // namespace
 
@@ -43,6 +39,8 @@ CudaUnscaler::~CudaUnscaler() {
 
 bool CudaUnscaler::run(const std::vector<GradGroup>& groups, float inv_scale,
                        std::chrono::milliseconds timeout) {
+  if (timeout.count() <= 0)
+    throw Error("loss scaling: no deadline for the found-inf read-back (set sync_timeout)");
   c10::cuda::CUDAGuard guard(device_);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_).stream();
   auto event = static_cast<cudaEvent_t>(event_);
@@ -54,22 +52,11 @@ bool CudaUnscaler::run(const std::vector<GradGroup>& groups, float inv_scale,
   check(cudaMemcpyAsync(host_flag_, device_flag_, sizeof(float), cudaMemcpyDeviceToHost, stream),
         "cudaMemcpyAsync");
   check(cudaEventRecord(event, stream), "cudaEventRecord");
-  // Polling rather than cudaEventSynchronize keeps the wait bounded: a GPU stuck behind a
-  // hung collective must end as a TimeoutError, not a silent hang.
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (int spins = 0;; ++spins) {
-    const cudaError_t q = cudaEventQuery(event);
-    if (q == cudaSuccess) break;
-    if (q != cudaErrorNotReady) check(q, "unscale kernels");
-    if (std::chrono::steady_clock::now() > deadline)
-      throw TimeoutError("loss scaling: the GPU did not finish unscaling gradients within " +
-                         std::to_string(timeout.count()) + " ms");
-    if (spins < 1000) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
-  }
+  const cudaError_t q = waitForEvent(event, Clock::now() + timeout);
+  if (q == cudaErrorNotReady)
+    throw TimeoutError("loss scaling: the GPU did not finish unscaling gradients within " +
+                       std::to_string(timeout.count()) + " ms");
+  check(q, "unscale kernels");
   return *host_flag_ != 0.0f;
 }
 

@@ -21,8 +21,9 @@ struct LossScalerOptions {
   int64_t growth_interval = 2000;
   // Disabled (fp32/bf16): scale() is the identity and unscaleAndCheck() leaves grads alone.
   bool enabled = true;
-  // Bound on waiting for the GPU to report the found-inf flag.
-  std::chrono::milliseconds sync_timeout{std::chrono::minutes(5)};
+  // Bound on waiting for the GPU to report the found-inf flag: the group's deadline
+  // (DistContext::timeout). Required for CUDA gradients (Error if unset); unused on the CPU.
+  std::chrono::milliseconds sync_timeout{0};
 };
 
 // What a checkpoint must keep so a resumed run continues with the same scale.

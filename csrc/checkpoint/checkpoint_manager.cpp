@@ -133,7 +133,7 @@ void CheckpointManager::probe() {
     std::string first;
     for (int r = 0; r < world_size_ && first.empty(); ++r) {
       const std::string status =
-          r == 0 ? own : store_->get(probeStatusKey(run_prefix_, r), options_.shard_timeout);
+          r == 0 ? own : store_->get(probeStatusKey(run_prefix_, r));
       if (status != "ok")
         first = (r == 0 ? "" : "rank " + std::to_string(r) + ": ") + status.substr(6);
     }
@@ -141,7 +141,7 @@ void CheckpointManager::probe() {
     if (!first.empty()) throw ConfigError(first);
     return;
   }
-  if (store_->get(probeVerdictKey(run_prefix_), options_.shard_timeout) == "ok") return;
+  if (store_->get(probeVerdictKey(run_prefix_)) == "ok") return;
   // Rank 0 reports the failure and exits; the launcher then stops this rank. Speak up only if
   // nobody did that (a worker started without the launcher).
   std::this_thread::sleep_for(kProbeQuietWindow);
@@ -257,7 +257,7 @@ void CheckpointManager::commit(int64_t step, checkpoint::Manifest manifest,
   for (int r = 0; r < world_size_; ++r) {
     std::string status =
         r == rank_ ? own_status
-                   : store_->get(shardStatusKey(run_prefix_, step, r), options_.shard_timeout);
+                   : store_->get(shardStatusKey(run_prefix_, step, r));
     std::istringstream in(status);
     std::string word;
     uint64_t size = 0;

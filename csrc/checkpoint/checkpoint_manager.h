@@ -33,8 +33,6 @@ struct CheckpointOptions {
   bool async = true;          // write in the background after the host-memory snapshot
   bool force_resume = false;  // load despite a fingerprint mismatch
   std::string s3_endpoint;
-  // How long rank 0 waits for the other ranks' shards before giving up on a checkpoint.
-  std::chrono::milliseconds shard_timeout{std::chrono::minutes(10)};
   // Saves that may fail in a row (after the storage's own retries) before the run fails;
   // earlier failures are warnings and the next save tries again. The final save may not fail.
   int64_t max_consecutive_failures = 3;
@@ -61,8 +59,9 @@ struct LoadedCheckpoint {
 // final save) throws on any failure. A failed save never touches committed checkpoints.
 class CheckpointManager {
  public:
-  // `store` is null when the run has one rank. `fingerprint` holds the config values that
-  // must match on resume.
+  // `store` is null when the run has one rank; waits for other ranks' results are bounded by
+  // its deadline (the group's). `fingerprint` holds the config values that must match on
+  // resume.
   CheckpointManager(CheckpointOptions options, int rank, int world_size, Store* store,
                     std::map<std::string, std::string> fingerprint);
   ~CheckpointManager();

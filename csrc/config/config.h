@@ -1,6 +1,7 @@
 // Loading the job config: YAML file + --set overrides -> validated JobConfig proto.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ std::string toYaml(const JobConfig& config);
 
 // run.name, else $TRAINING_JOB_NAME, else the stem of `config_path` ("configs/a.yaml" -> "a").
 std::string runName(const JobConfig& config, const std::string& config_path);
+
+// dist.timeout_s as the process group's one deadline: every collective, store wait and
+// cross-rank wait of a run is bounded by it.
+std::chrono::milliseconds groupTimeout(const JobConfig& config);
 
 // Hidden layer widths with the default applied.
 std::vector<int64_t> mlpHidden(const JobConfig& config);

@@ -19,6 +19,10 @@ std::string runName(const JobConfig& config, const std::string& config_path) {
   return stem.empty() ? "run" : stem;  // a config from text has no path to name it
 }
 
+std::chrono::milliseconds groupTimeout(const JobConfig& config) {
+  return std::chrono::milliseconds(static_cast<int64_t>(config.dist().timeout_s() * 1000));
+}
+
 std::vector<int64_t> mlpHidden(const JobConfig& config) {
   const auto& hidden = config.model().hidden();
   if (hidden.empty()) return {256, 256};

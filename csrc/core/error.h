@@ -27,6 +27,12 @@ class CommError : public Error {
   using Error::Error;
 };
 
+// A CUDA runtime call or a kernel failed.
+class CudaError : public Error {
+ public:
+  using Error::Error;
+};
+
 // A blocking call ran past its deadline.
 class TimeoutError : public Error {
  public:

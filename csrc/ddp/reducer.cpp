@@ -103,7 +103,7 @@ void Reducer::finalizeBackward() {
   if (comm_ == nullptr || comm_->size() == 1) return;
   const double inv_world = 1.0 / comm_->size();
   for (size_t b = 0; b < works_.size(); ++b) {
-    works_[b]->wait(options_.timeout);
+    works_[b]->wait();  // the group's deadline
     buckets_[b].flat.mul_(inv_world);
   }
   works_.clear();
@@ -113,8 +113,7 @@ void Reducer::zeroGrad() {
   for (auto& bucket : buckets_) bucket.flat.zero_();
 }
 
-void broadcastFromRank0(Communicator& comm, const std::vector<torch::Tensor>& tensors,
-                        std::chrono::milliseconds timeout) {
+void broadcastFromRank0(Communicator& comm, const std::vector<torch::Tensor>& tensors) {
   if (comm.size() == 1 || tensors.empty()) return;
   torch::NoGradGuard no_grad;
   std::map<torch::ScalarType, std::vector<torch::Tensor>> by_dtype;
@@ -123,7 +122,7 @@ void broadcastFromRank0(Communicator& comm, const std::vector<torch::Tensor>& te
     std::vector<torch::Tensor> flat_views;
     for (const auto& t : group) flat_views.push_back(t.reshape({-1}));
     std::vector<torch::Tensor> flat{torch::cat(flat_views)};  // (sum numel,)
-    comm.broadcast(flat, /*root=*/0)->wait(timeout);
+    comm.broadcast(flat, /*root=*/0)->wait();
     int64_t offset = 0;
     for (auto& t : group) {
       t.copy_(flat[0].narrow(0, offset, t.numel()).view(t.sizes()));

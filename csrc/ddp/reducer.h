@@ -16,7 +16,6 @@ namespace trainrun {
 struct ReducerOptions {
   double first_bucket_mb = 1;  // small first bucket: communication starts early
   double bucket_cap_mb = 25;   // later buckets
-  std::chrono::milliseconds timeout = Work::kDefaultTimeout;  // per bucket wait
 };
 
 // What happened to each bucket in the last synchronized backward (tests and logs read it).
@@ -74,8 +73,7 @@ class Reducer {
 };
 
 // Overwrites every tensor with rank 0's values (parameters and buffers at start-up), using
-// one flat broadcast per dtype.
-void broadcastFromRank0(Communicator& comm, const std::vector<torch::Tensor>& tensors,
-                        std::chrono::milliseconds timeout = Work::kDefaultTimeout);
+// one flat broadcast per dtype, each bounded by the group's deadline.
+void broadcastFromRank0(Communicator& comm, const std::vector<torch::Tensor>& tensors);
 
 }  // namespace trainrun

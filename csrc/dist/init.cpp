@@ -4,7 +4,6 @@
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/cuda.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -41,6 +40,7 @@ std::string storePrefix(const std::string& backend, int restart_count) {
 
 DistContext initDistributed(const config::JobConfig& config) {
   DistContext ctx;
+  ctx.timeout = config::groupTimeout(config);
   ctx.world_size = envInt(env::kWorldSize, 1);
   ctx.rank = envInt(env::kRank, 0);
   ctx.local_rank = envInt(env::kLocalRank, ctx.rank);
@@ -63,8 +63,8 @@ DistContext initDistributed(const config::JobConfig& config) {
   if (addr.empty() || port <= 0)
     throw ConfigError(
         "WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT (start ranks with trainrun)");
-  auto timeout = std::chrono::milliseconds(static_cast<int64_t>(config.dist().timeout_s() * 1000));
-  ctx.store = Store::connect(addr, static_cast<uint16_t>(port), timeout);
+  // The store carries the deadline to the communicators built on it.
+  ctx.store = Store::connect(addr, static_cast<uint16_t>(port), ctx.timeout);
 
   // auto: NCCL when LibTorch can put tensors on a GPU (and NCCL is built in), else shared
   // memory on one host, else Gloo.
@@ -80,7 +80,6 @@ DistContext initDistributed(const config::JobConfig& config) {
         " (use dist.backend: gloo or auto)");
   if (backend == "nccl" || (backend == "auto" && gpu && ncclAvailable())) {
     NcclOptions nccl;
-    nccl.timeout = timeout;
     nccl.device = ctx.device.index();
     ctx.comm = makeNcclCommunicator(*ctx.store, storePrefix("nccl", restart), ctx.rank,
                                     ctx.world_size, nccl);
@@ -93,18 +92,10 @@ DistContext initDistributed(const config::JobConfig& config) {
                       std::to_string(ctx.local_world_size) + ", WORLD_SIZE=" +
                       std::to_string(ctx.world_size) + "); use dist.backend: gloo or auto");
   if (backend == "shm" || (backend == "auto" && one_host && !gpu)) {
-    ShmOptions shm;
-    shm.timeout = timeout;
-    // Keep the segment within 32 MiB: Docker gives a container 64 MiB of /dev/shm by default.
-    const size_t fair_share = (size_t{32} << 20) / static_cast<size_t>(ctx.world_size + 1);
-    shm.slot_bytes = std::max<size_t>(
-        size_t{64} << 10, std::min(ShmOptions::kDefaultSlotBytes, fair_share & ~size_t{63}));
-    ctx.comm =
-        makeShmCommunicator(*ctx.store, storePrefix("shm", restart), ctx.rank, ctx.world_size, shm);
+    ctx.comm = makeShmCommunicator(*ctx.store, storePrefix("shm", restart), ctx.rank, ctx.world_size);
     return ctx;
   }
   GlooOptions gloo;
-  gloo.timeout = timeout;
   gloo.interface = env::get(env::kGlooSocketIfname);
   // All ranks on one node talk over loopback; across nodes, bind the hostname's address.
   if (ctx.local_world_size != ctx.world_size) gloo.hostname.clear();

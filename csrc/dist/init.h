@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,9 @@
 namespace trainrun {
 
 struct DistContext {
+  // The group's one deadline (dist.timeout_s): the store and every communicator hold it, and
+  // every wait in the runtime is bounded by it.
+  std::chrono::milliseconds timeout{0};
   int rank = 0;
   int world_size = 1;
   int local_rank = 0;
@@ -32,6 +36,11 @@ DistContext initDistributed(const config::JobConfig& config);
 // GPU (Slurm, Kubernetes, CUDA_VISIBLE_DEVICES per rank), else LOCAL_RANK. Throws ConfigError
 // when LOCAL_RANK has no GPU of its own. -1 when none is visible.
 int cudaDeviceForRank(int local_rank, int visible);
+
+// True if this build has the NCCL backend (dist/nccl/ defines both).
+bool ncclAvailable();
+// NCCL's version ("2.27.3"); "" in builds without NCCL.
+std::string ncclVersion();
 
 // Store key prefix of one communicator: unique per backend and per restart of the job, so a
 // restarted rank never reads an earlier attempt's keys (e.g. NCCL's unique id).

@@ -29,14 +29,14 @@ std::unique_ptr<Store> Store::host(uint16_t port, std::chrono::milliseconds time
     store = makeTcpStore("0.0.0.0", 0, /*is_server=*/true, timeout);  // port taken: any free one
   }
   uint16_t actual = static_cast<uint16_t>(store->getPort());
-  return std::unique_ptr<Store>(new Store(store, actual));
+  return std::unique_ptr<Store>(new Store(store, actual, timeout));
 }
 
 std::unique_ptr<Store> Store::connect(const std::string& addr, uint16_t port,
                                       std::chrono::milliseconds timeout) {
   try {
     auto store = makeTcpStore(addr, port, /*is_server=*/false, timeout);
-    return std::unique_ptr<Store>(new Store(store, port));
+    return std::unique_ptr<Store>(new Store(store, port, timeout));
   } catch (const std::exception& e) {
     throw CommError("cannot reach the rendezvous store at " + addr + ":" + std::to_string(port) +
                     " (is the launcher running and MASTER_ADDR/MASTER_PORT right?)");

@@ -11,34 +11,37 @@
 namespace trainrun {
 
 // Contract: every call is thread-safe; get() and wait() block until the key exists or the
-// timeout passes (then TimeoutError). The launcher hosts the store; ranks connect to it.
+// deadline passes (then TimeoutError). The launcher hosts the store; ranks connect to it.
+// The store carries the group's one deadline (dist.timeout_s): communicators built on it
+// bound their collectives by it, and its own waits default to it.
 class Store {
  public:
-  static constexpr std::chrono::milliseconds kDefaultTimeout{std::chrono::minutes(5)};
-
   // Hosts the store on `port` of all interfaces. If the port is taken, hosts it on a free
   // port instead; port() tells which one.
-  static std::unique_ptr<Store> host(uint16_t port,
-                                     std::chrono::milliseconds timeout = kDefaultTimeout);
+  static std::unique_ptr<Store> host(uint16_t port, std::chrono::milliseconds timeout);
   // Connects to a store hosted at addr:port, retrying until `timeout`.
   static std::unique_ptr<Store> connect(const std::string& addr, uint16_t port,
-                                        std::chrono::milliseconds timeout = kDefaultTimeout);
+                                        std::chrono::milliseconds timeout);
 
   uint16_t port() const { return port_; }
+  // The group's deadline this store was opened with.
+  std::chrono::milliseconds timeout() const { return timeout_; }
   void set(const std::string& key, const std::string& value);
-  std::string get(const std::string& key, std::chrono::milliseconds timeout = kDefaultTimeout);
+  std::string get(const std::string& key) { return get(key, timeout_); }
+  std::string get(const std::string& key, std::chrono::milliseconds timeout);
   int64_t add(const std::string& key, int64_t delta);
-  void wait(const std::vector<std::string>& keys,
-            std::chrono::milliseconds timeout = kDefaultTimeout);
+  void wait(const std::vector<std::string>& keys) { wait(keys, timeout_); }
+  void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout);
 
   // The c10d store itself, for c10d process groups.
   const c10::intrusive_ptr<c10d::Store>& c10dStore() const { return store_; }
 
  private:
-  Store(c10::intrusive_ptr<c10d::Store> store, uint16_t port)
-      : store_(std::move(store)), port_(port) {}
+  Store(c10::intrusive_ptr<c10d::Store> store, uint16_t port, std::chrono::milliseconds timeout)
+      : store_(std::move(store)), port_(port), timeout_(timeout) {}
   c10::intrusive_ptr<c10d::Store> store_;
   uint16_t port_;
+  std::chrono::milliseconds timeout_;
 };
 
 }  // namespace trainrun

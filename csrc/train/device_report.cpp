@@ -5,9 +5,14 @@
 
 #include <cstdlib>
 
+#if TRAINRUN_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include "core/cuda_devices.h"
 #include "core/env.h"
 #include "core/error.h"
-#include "dist/nccl/nccl_communicator.h"
+#include "dist/init.h"
 
 namespace trainrun {
 namespace {
@@ -62,6 +67,18 @@ DeviceReport describeDevice(const torch::Device& device, Precision precision) {
   }
   r.peak_tflops = peakTflops(r.name, precision);
   return r;
+}
+
+int64_t peakMemoryBytes(const torch::Device& device) {
+#if TRAINRUN_WITH_CUDA
+  if (!device.is_cuda()) return 0;
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+  return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)]
+      .peak;
+#else
+  (void)device;
+  return 0;
+#endif
 }
 
 }  // namespace trainrun

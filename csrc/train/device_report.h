@@ -25,4 +25,7 @@ double peakTflops(const std::string& device_name, Precision precision);
 
 DeviceReport describeDevice(const torch::Device& device, Precision precision);
 
+// Peak bytes LibTorch's caching allocator has held on `device` (0 on the CPU).
+int64_t peakMemoryBytes(const torch::Device& device);
+
 }  // namespace trainrun

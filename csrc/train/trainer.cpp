@@ -12,7 +12,6 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/logging.h"
-#include "dist/nccl/nccl_communicator.h"
 #include "train/fused_adamw.h"
 #include "train/lr_schedule.h"
 #include "train/train_state.h"
@@ -45,11 +44,10 @@ torch::Tensor lossOf(const torch::Tensor& logits, const torch::Tensor& y) {
                                    y.reshape({-1}));
 }
 
-// Sums `values` across ranks in place (one small collective).
-// `device` is where the communicator works (CUDA for NCCL).
-void allreduceSum(DistContext& dist, torch::Tensor& values, const torch::Device& device) {
+// Sums `values` across ranks in place (one small collective on the communicator's device).
+void allreduceSum(DistContext& dist, torch::Tensor& values) {
   if (!dist.comm) return;
-  std::vector<torch::Tensor> t{values.to(device)};
+  std::vector<torch::Tensor> t{values.to(dist.comm->device())};
   dist.comm->allreduce(t, ReduceOp::kSum)->wait();
   values.copy_(t[0]);
 }
@@ -61,8 +59,15 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   run_name_ = config::runName(config_, config_path);
   output_dir_ = config_.output().has_dir() ? config_.output().dir() : "runs/" + run_name_;
   openCheckpoints();  // first: storage that cannot work fails in seconds, not at the first save
-  const auto& t = config_.train();
-  torch::manual_seed(static_cast<uint64_t>(t.seed()));
+  torch::manual_seed(static_cast<uint64_t>(config_.train().seed()));
+  choosePrecision();
+  loadData();
+  buildModel();
+  logStart();
+  setUpCheckpoints();
+}
+
+void Trainer::choosePrecision() {
   precision_ = parsePrecision(config_.precision());
   device_ = dist_.device;
   if (precision_ == Precision::kFp16 && !device_.is_cuda())
@@ -76,14 +81,20 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   so.growth_factor = config_.amp().growth_factor();
   so.backoff_factor = config_.amp().backoff_factor();
   so.growth_interval = config_.amp().growth_interval();
+  so.sync_timeout = dist_.timeout;
   scaler_ = std::make_unique<LossScaler>(so);
+}
 
+void Trainer::loadData() {
+  const auto& t = config_.train();
   data_ = loadDataset(config_);  // stays on the host; trainStep copies each batch
   sampler_ = std::make_unique<DistributedSampler>(
       data_.train.size(), t.global_batch_size(), t.grad_accum_steps(), dist_.rank, dist_.world_size,
       static_cast<uint64_t>(t.seed()));
   total_steps_ = t.steps() > 0 ? t.steps() : t.epochs() * sampler_->stepsPerEpoch();
+}
 
+void Trainer::buildModel() {
   model_ = makeModel(config_, data_.train.features.size(1), data_.train.num_classes);
   model_->to(device_);
   std::vector<torch::Tensor> state = model_->parameters();
@@ -93,39 +104,38 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   ReducerOptions ro;
   ro.first_bucket_mb = config_.dist().first_bucket_mb();
   ro.bucket_cap_mb = config_.dist().bucket_cap_mb();
-  ro.timeout = std::chrono::milliseconds(static_cast<int64_t>(config_.dist().timeout_s() * 1000));
   reducer_ = std::make_unique<Reducer>(model_->parameters(), dist_.comm.get(), ro);
   optimizer_ = makeOptimizer(config_.optimizer(), model_->parameters());
+  window_loss_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+}
 
-  if (dist_.rank == 0) {
-    int64_t n_params = 0;
-    for (auto& p : model_->parameters()) n_params += p.numel();
-    log::out(
-        formatLogLine({{"run", run_name_},
-                       {"world_size", int64_t{dist_.world_size}},
-                       {"backend", std::string(dist_.comm ? dist_.comm->backendName() : "none")},
-                       {"model", config_.model().name()},
-                       {"device", device_.str()},
-                       {"precision", std::string(precisionName(precision_))},
-                       {"params", n_params},
-                       {"buckets", int64_t(reducer_->buckets().size())},
-                       {"train_samples", data_.train.size()},
-                       {"steps", total_steps_},
-                       {"output", output_dir_}}));
-    // Spaces would split a key=value field: "NVIDIA H100 80GB HBM3" -> NVIDIA_H100_80GB_HBM3.
-    auto field = [](std::string v) {
-      for (char& c : v)
-        if (c == ' ') c = '_';
-      return v.empty() ? std::string("none") : v;
-    };
-    log::out(formatLogLine({{"device_name", field(device_report_.name)},
-                            {"cuda", field(device_report_.cuda)},
-                            {"nccl", field(device_report_.nccl)},
-                            {"cudnn", field(device_report_.cudnn)},
-                            {"precision", std::string(precisionName(precision_))},
-                            {"peak_tflops", device_report_.peak_tflops}}));
-  }
-  setUpCheckpoints();
+void Trainer::logStart() const {
+  if (dist_.rank != 0) return;
+  int64_t n_params = 0;
+  for (auto& p : model_->parameters()) n_params += p.numel();
+  log::out(formatLogLine({{"run", run_name_},
+                          {"world_size", int64_t{dist_.world_size}},
+                          {"backend", std::string(dist_.comm ? dist_.comm->backendName() : "none")},
+                          {"model", config_.model().name()},
+                          {"device", device_.str()},
+                          {"precision", std::string(precisionName(precision_))},
+                          {"params", n_params},
+                          {"buckets", int64_t(reducer_->buckets().size())},
+                          {"train_samples", data_.train.size()},
+                          {"steps", total_steps_},
+                          {"output", output_dir_}}));
+  // Spaces would split a key=value field: "NVIDIA H100 80GB HBM3" -> NVIDIA_H100_80GB_HBM3.
+  auto field = [](std::string v) {
+    for (char& c : v)
+      if (c == ' ') c = '_';
+    return v.empty() ? std::string("none") : v;
+  };
+  log::out(formatLogLine({{"device_name", field(device_report_.name)},
+                          {"cuda", field(device_report_.cuda)},
+                          {"nccl", field(device_report_.nccl)},
+                          {"cudnn", field(device_report_.cudnn)},
+                          {"precision", std::string(precisionName(precision_))},
+                          {"peak_tflops", device_report_.peak_tflops}}));
 }
 
 Trainer::~Trainer() = default;
@@ -143,8 +153,6 @@ void Trainer::openCheckpoints() {
     options.async = c.async();
     options.force_resume = c.force_resume();
     options.s3_endpoint = c.s3_endpoint();
-    options.shard_timeout =
-        std::chrono::milliseconds(static_cast<int64_t>(config_.dist().timeout_s() * 1000));
     options.max_consecutive_failures = c.max_consecutive_failures();
     checkpoints_ = std::make_unique<CheckpointManager>(
         options, dist_.rank, dist_.world_size, dist_.store.get(), stateFingerprint(config_));
@@ -190,14 +198,13 @@ void Trainer::saveCheckpoint(int64_t steps_done) {
                        {"async", std::string(config_.checkpoint().async() ? "true" : "false")}}));
 }
 
-double Trainer::trainStep(int64_t step) {
+void Trainer::trainStep(int64_t step) {
   const int64_t accum = config_.train().grad_accum_steps();
   const int64_t epoch = step / sampler_->stepsPerEpoch();
   const int64_t step_in_epoch = step % sampler_->stepsPerEpoch();
   optimizer_->param_groups()[0].options().set_lr(learningRate(config_, step, total_steps_));
 
   reducer_->zeroGrad();
-  torch::Tensor loss_sum;  // () on the device: summed over micro-steps, read once
   for (int64_t micro = 0; micro < accum; ++micro) {
     torch::Tensor idx = sampler_->indices(epoch, step_in_epoch, micro);  // (b,) on the host
     torch::Tensor x = gatherRows(data_.train.features, idx, device_);    // (b, F) or (b, T)
@@ -210,13 +217,14 @@ double Trainer::trainStep(int64_t step) {
       loss = lossOf(model_->forward(x), y) / double(accum);
     }
     scaler_->scale(loss).backward();
-    loss_sum = loss_sum.defined() ? loss_sum + loss.detach() : loss.detach();
+    window_loss_.add_(loss.detach());  // on the device: no host sync per micro-step
   }
   reducer_->finalizeBackward();
-  // The step's one host sync: the compute stream has waited for every bucket's all-reduce, so
-  // after it a GPU communicator has either finished them or recorded why not. Never step on
-  // gradients a failed collective left half-reduced.
-  const double loss_value = loss_sum.item<double>();
+  // Never step on gradients a failed collective left half-reduced. CPU backends fail in
+  // wait() itself; a GPU communicator records failures its watchdog saw. fp16 reads found-inf
+  // back below, so there the check follows a device sync; without one (bf16/fp32) it catches
+  // what the watchdog has seen so far, and the syncs at the log window and the checkpoint
+  // snapshot catch the rest before anything is reported or saved.
   if (dist_.comm) dist_.comm->throwIfFailed();
   // Unscale after the all-reduce: one pass over the averaged gradients. They are identical on
   // every rank (an inf or NaN from any rank propagates through the sum), so every rank reaches
@@ -225,12 +233,20 @@ double Trainer::trainStep(int64_t step) {
     std::vector<torch::Tensor> grads;
     for (auto& p : model_->parameters()) grads.push_back(p.grad());
     const bool found_inf = scaler_->unscaleAndCheck(grads);
+    if (dist_.comm) dist_.comm->throwIfFailed();
     if (!found_inf) optimizer_->step();
     scaler_->update(found_inf);
   } else {
     optimizer_->step();
   }
-  return loss_value;
+}
+
+double Trainer::readWindowLoss(int64_t window_steps) {
+  torch::Tensor loss = window_loss_.to(torch::kCPU) / double(window_steps);  // the host sync
+  window_loss_.zero_();
+  if (dist_.comm) dist_.comm->throwIfFailed();  // the window's collectives all finished
+  allreduceSum(dist_, loss);
+  return loss.item<double>() / dist_.world_size;
 }
 
 EvalResult Trainer::evaluate() {
@@ -259,7 +275,7 @@ EvalResult Trainer::evaluate() {
     count += double(y.numel());
   }
   torch::Tensor totals = torch::tensor({loss_sum, correct, count}, torch::kFloat64);
-  allreduceSum(dist_, totals, device_);
+  allreduceSum(dist_, totals);
   const double total = totals[2].item<double>();  // samples, or tokens for sequence models
   return {totals[0].item<double>() / total, totals[1].item<double>() / total};
 }
@@ -268,7 +284,7 @@ void Trainer::run() {
   const auto& t = config_.train();
   const Clock::time_point start = Clock::now();
   Clock::time_point window_start = start;
-  double window_loss = 0, last_loss = 0;
+  double last_loss = 0;
   int64_t window_steps = 0;
   step_ms_.reserve(static_cast<size_t>(total_steps_));
   const int64_t every = config_.checkpoint().every_steps();
@@ -277,14 +293,12 @@ void Trainer::run() {
     if (checkpoints_) checkpoints_->poll();     // a failed background save fails the run here
     if (dist_.comm) dist_.comm->setStep(step);  // named in collective-timeout errors
     const Clock::time_point step_start = Clock::now();
-    window_loss += trainStep(step);
+    trainStep(step);
     step_ms_.push_back(secondsSince(step_start) * 1e3);
     ++window_steps;
     const bool last = step + 1 == total_steps_;
     if ((step + 1) % t.log_every() == 0 || last) {
-      torch::Tensor loss = torch::tensor({window_loss / double(window_steps)}, torch::kFloat64);
-      allreduceSum(dist_, loss, device_);
-      last_loss = loss.item<double>() / dist_.world_size;
+      last_loss = readWindowLoss(window_steps);
       const double seconds = secondsSince(window_start);
       const double samples_per_sec = double(window_steps * t.global_batch_size()) / seconds;
       if (dist_.rank == 0) {
@@ -301,7 +315,6 @@ void Trainer::run() {
         }
         log::out(formatLogLine(line));
       }
-      window_loss = 0;
       window_steps = 0;
       window_start = Clock::now();
     }
@@ -358,7 +371,7 @@ void Trainer::writeOutputs(const EvalResult& eval, double train_loss, double wal
                   {"precision", std::string(precisionName(precision_))}};
   addThroughput(metrics, samples / train_seconds);
   if (device_.is_cuda())
-    metrics.emplace_back("peak_memory_mb", double(cudaPeakAllocatedBytes(device_.index())) / 1e6);
+    metrics.emplace_back("peak_memory_mb", double(peakMemoryBytes(device_)) / 1e6);
   writeMetricsJson(metrics, output_dir_ + "/metrics.json");
   log::out("wrote " + output_dir_ + "/model/model.pt, model/config.yaml, metrics.json");
 }

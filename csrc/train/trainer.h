@@ -36,12 +36,21 @@ class Trainer {
   // Evaluates on the whole eval set, split across ranks; every rank gets the result.
   EvalResult evaluate();
   Model& model() { return *model_; }
-  const std::string& outputDir() const { return output_dir_; }
 
  private:
-  double trainStep(int64_t step);  // returns this rank's loss for the step
+  // The constructor's steps, in order.
   void openCheckpoints();   // opens checkpoint storage; probes it and output.dir (ConfigError)
+  void choosePrecision();   // precision and loss scaling for this device
+  void loadData();          // dataset on the host and the world-size invariant sampler
+  void buildModel();        // model on the device, replicas made equal, Reducer, optimizer
+  void logStart() const;    // rank 0: the run line and the device line
   void setUpCheckpoints();  // resumes from a checkpoint if asked
+
+  // One optimizer step (or a skipped one, on fp16 overflow). Adds this rank's loss to the
+  // device-side window sum; nothing is read back to the host here.
+  void trainStep(int64_t step);
+  // The mean loss of the window's steps over all ranks: the one host read of the window.
+  double readWindowLoss(int64_t window_steps);
   void saveCheckpoint(int64_t steps_done);
   void writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds);
   // Adds tflops= (model FLOPs per second per rank) and, where the peak is known, mfu=.
@@ -64,6 +73,8 @@ class Trainer {
   int64_t total_steps_ = 0;
   int64_t start_step_ = 0;       // > 0 after a resume
   std::vector<double> step_ms_;  // wall time of every step, for the median
+  torch::Tensor window_loss_;    // () float64 on the device: this rank's loss summed over the
+                                 // steps of the current log window
 };
 
 }  // namespace trainrun

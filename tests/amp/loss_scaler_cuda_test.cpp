@@ -40,7 +40,9 @@ TEST(LossScalerCuda, MatchesCpuPathPerDtypeAndFindsInf) {
     if (inject) cpu[1][69999] = NAN;
     std::vector<torch::Tensor> gpu;
     for (auto& t : cpu) gpu.push_back(toDevice(t));
-    LossScaler on_cpu, on_gpu;
+    LossScalerOptions so;
+    so.sync_timeout = std::chrono::seconds(30);
+    LossScaler on_cpu(so), on_gpu(so);
     EXPECT_EQ(on_cpu.unscaleAndCheck(cpu), inject);
     EXPECT_EQ(on_gpu.unscaleAndCheck(gpu), inject);
     for (size_t i = 0; i < cpu.size(); ++i) {

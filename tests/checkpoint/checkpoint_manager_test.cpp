@@ -88,11 +88,11 @@ TEST_F(CheckpointManagerTest, NothingToResumeIsNotAnError) {
 
 TEST_F(CheckpointManagerTest, ShardedSaveResumesAtAnyWorldSize) {
   const int world = 3;
-  auto host = Store::host(0);
+  auto host = Store::host(0, std::chrono::minutes(2));
   std::vector<std::thread> ranks;
   for (int r = 0; r < world; ++r) {
     ranks.emplace_back([&, r] {
-      auto store = Store::connect("127.0.0.1", host->port());
+      auto store = Store::connect("127.0.0.1", host->port(), std::chrono::minutes(2));
       auto m = manager(options(), r, world, store.get());
       m->save(20, makeState(20, r));
       m->wait();

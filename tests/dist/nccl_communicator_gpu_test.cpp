@@ -42,7 +42,7 @@ NcclOptions shortTimeout() {
 
 TEST(NcclCommunicatorGpu, WorldOfOneAllreduceBroadcastAllgatherBarrier) {
   SKIP_WITHOUT_GPU();
-  auto store = Store::host(0);
+  auto store = Store::host(0, std::chrono::minutes(2));
   auto comm = makeNcclCommunicator(*store, "w1/", 0, 1, shortTimeout());
   EXPECT_STREQ(comm->backendName(), "nccl");
   EXPECT_EQ(comm->size(), 1);
@@ -68,7 +68,7 @@ TEST(NcclCommunicatorGpu, WorldOfOneAllreduceBroadcastAllgatherBarrier) {
 
 TEST(NcclCommunicatorGpu, RejectsHostTensors) {
   SKIP_WITHOUT_GPU();
-  auto store = Store::host(0);
+  auto store = Store::host(0, std::chrono::minutes(2));
   auto comm = makeNcclCommunicator(*store, "host/", 0, 1, shortTimeout());
   std::vector<torch::Tensor> ts{torch::ones({4})};
   EXPECT_THROW(comm->allreduce(ts, ReduceOp::kSum), CommError);
@@ -81,7 +81,7 @@ TEST(NcclCommunicatorGpu, RejectsHostTensors) {
 // operation, its bytes and the step, and abort the communicator.
 TEST(NcclCommunicatorGpu, WatchdogTimesOutStuckCollective) {
   SKIP_WITHOUT_GPU();
-  auto store = Store::host(0);
+  auto store = Store::host(0, std::chrono::minutes(2));
   auto comm = makeNcclCommunicator(*store, "wd/", 0, 1, shortTimeout());
   cudaStream_t compute;
   ASSERT_EQ(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking), cudaSuccess);
@@ -129,7 +129,7 @@ TEST(NcclCommunicatorGpu, WatchdogTimesOutStuckCollective) {
 
 TEST(NcclCommunicatorGpu, JoinTimesOutWhenPeerNeverComes) {
   SKIP_WITHOUT_GPU();
-  auto store = Store::host(0);
+  auto store = Store::host(0, std::chrono::minutes(2));
   const auto start = std::chrono::steady_clock::now();
   EXPECT_THROW(makeNcclCommunicator(*store, "lonely/", 0, 2, shortTimeout()), TimeoutError);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
@@ -137,7 +137,7 @@ TEST(NcclCommunicatorGpu, JoinTimesOutWhenPeerNeverComes) {
 
 TEST(NcclCommunicatorGpu, NonZeroRankTimesOutWithoutUniqueId) {
   SKIP_WITHOUT_GPU();
-  auto store = Store::host(0);
+  auto store = Store::host(0, std::chrono::minutes(2));
   EXPECT_THROW(makeNcclCommunicator(*store, "noid/", 1, 2, shortTimeout()), TimeoutError);
 }
 

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include "core/cuda_devices.h"
 #include "core/error.h"
+#include "dist/init.h"
 #include "dist/store.h"
 
 namespace trainrun {
@@ -11,7 +13,7 @@ namespace {
 
 TEST(NcclCommunicatorNoDevice, FactoryFailsWithOneLineCommErrorWithoutDevice) {
   if (cudaDevicesVisible()) GTEST_SKIP() << "a CUDA device is visible; covered by the gpu tests";
-  auto store = Store::host(0);
+  auto store = Store::host(0, std::chrono::seconds(30));
   NcclOptions options;
   options.timeout = std::chrono::seconds(2);
   try {

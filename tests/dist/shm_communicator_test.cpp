@@ -159,8 +159,8 @@ TEST(ShmCommunicator, ARankLeavingMidCollectiveFailsItsPeersAtOnce) {
 }
 
 TEST(ShmCommunicator, JoinTimesOutAndLeavesNothingBehind) {
-  auto host = Store::host(0);
-  auto store = Store::connect("127.0.0.1", host->port());
+  auto host = Store::host(0, testing::kStoreTimeout);
+  auto store = Store::connect("127.0.0.1", host->port(), testing::kStoreTimeout);
   ShmOptions options;
   options.timeout = std::chrono::milliseconds(300);
   EXPECT_THROW(makeShmCommunicator(*store, "lonely/", 0, 2, options), TimeoutError);

@@ -14,6 +14,9 @@
 
 namespace trainrun::testing {
 
+// The group's deadline in tests: generous, so only a real hang reaches it.
+inline constexpr std::chrono::milliseconds kStoreTimeout{std::chrono::minutes(2)};
+
 using CommFactory = std::function<std::unique_ptr<Communicator>(Store&, int rank, int world)>;
 
 // Calls fn(rank, comm) on `world` threads, each with make(...)'s communicator, then
@@ -21,14 +24,14 @@ using CommFactory = std::function<std::unique_ptr<Communicator>(Store&, int rank
 inline void runRanksWith(int world, const CommFactory& make,
                          const std::function<void(int, Communicator&)>& fn,
                          const std::function<void(int)>& after = nullptr) {
-  auto host = Store::host(0);
+  auto host = Store::host(0, kStoreTimeout);
   std::vector<std::thread> threads;
   std::exception_ptr first_error;
   std::mutex mu;
   for (int r = 0; r < world; ++r) {
     threads.emplace_back([&, r] {
       try {
-        auto store = Store::connect("127.0.0.1", host->port());
+        auto store = Store::connect("127.0.0.1", host->port(), kStoreTimeout);
         {
           auto comm = make(*store, r, world);
           fn(r, *comm);

@@ -11,8 +11,8 @@
 namespace trainrun {
 
 struct GlooOptions {
-  // Deadline Gloo itself enforces on every collective.
-  std::chrono::milliseconds timeout = Work::kDefaultTimeout;
+  // Deadline Gloo itself enforces on every collective; 0: the store's, i.e. the group's.
+  std::chrono::milliseconds timeout{0};
   // Network interface to bind (GLOO_SOCKET_IFNAME convention); empty: `hostname` below.
   std::string interface;
   // Address to bind when no interface is named; empty: resolve this machine's hostname.

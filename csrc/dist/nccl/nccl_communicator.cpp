@@ -9,13 +9,13 @@
 #include <functional>
 #include <thread>
 
+#include "core/cuda.h"
 #include "core/error.h"
+#include "dist/init.h"
 #include "dist/nccl/nccl_core.h"
 
 namespace trainrun {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 ncclRedOp_t toNccl(ReduceOp op) {
   switch (op) {
@@ -55,13 +55,14 @@ ncclDataType_t toNccl(torch::ScalarType t, const std::string& what) {
 class NcclWorkImpl : public NcclWork {
  public:
   NcclWorkImpl(std::shared_ptr<NcclCore> core, std::shared_ptr<NcclWorkState> state)
-      : core_(std::move(core)), state_(std::move(state)) {}
+      : NcclWork(core->options().timeout), core_(std::move(core)), state_(std::move(state)) {}
+  using Work::wait;
 
   void wait(std::chrono::milliseconds timeout) override {
     if (auto e = state_->error()) std::rethrow_exception(e);
     c10::cuda::CUDAGuard guard(core_->device());
     // The caller's current stream waits on the device; the host goes on queueing work.
-    checkCudaComm(cudaStreamWaitEvent(c10::cuda::getCurrentCUDAStream(core_->device()).stream(),
+    checkCuda(cudaStreamWaitEvent(c10::cuda::getCurrentCUDAStream(core_->device()).stream(),
                                       state_->done, 0),
                   "cudaStreamWaitEvent");
     if (core_->options().blocking_wait) synchronize(timeout);
@@ -69,27 +70,17 @@ class NcclWorkImpl : public NcclWork {
 
   void synchronize(std::chrono::milliseconds timeout) override {
     c10::cuda::CUDAGuard guard(core_->device());
-    const auto deadline = Clock::now() + timeout;
-    for (int spins = 0;; ++spins) {
+    // A failure the watchdog records meanwhile ends the wait at once.
+    const cudaError_t q = waitForEvent(state_->done, Clock::now() + timeout, [&] {
       if (auto e = state_->error()) std::rethrow_exception(e);
-      const cudaError_t q = cudaEventQuery(state_->done);
-      if (q == cudaSuccess) break;
-      if (q != cudaErrorNotReady) {
-        core_->abort(std::make_exception_ptr(CommError(
-            "nccl " + state_->describe() + " failed on the GPU: " + cudaGetErrorString(q))));
-        continue;  // rethrown above
-      }
-      if (Clock::now() > deadline) {
-        core_->abort(std::make_exception_ptr(TimeoutError(
-            "nccl " + state_->describe() + " did not complete within " +
-            std::to_string(timeout.count()) + " ms (host wait); communicator aborted")));
-        continue;
-      }
-      if (spins < 1000) {
-        std::this_thread::yield();
-      } else {
-        std::this_thread::sleep_for(std::chrono::microseconds(100));
-      }
+    });
+    if (q == cudaErrorNotReady) {
+      core_->abort(std::make_exception_ptr(
+          TimeoutError("nccl " + state_->describe() + " did not complete within " +
+                       std::to_string(timeout.count()) + " ms (host wait); communicator aborted")));
+    } else if (q != cudaSuccess) {
+      core_->abort(std::make_exception_ptr(CommError(
+          "nccl " + state_->describe() + " failed on the GPU: " + cudaGetErrorString(q))));
     }
     // Completed, but the watchdog may have failed it just before (abort makes events fire).
     if (auto e = state_->error()) std::rethrow_exception(e);
@@ -109,13 +100,14 @@ class NcclWorkImpl : public NcclWork {
 class NcclCommunicatorImpl : public NcclCommunicator {
  public:
   explicit NcclCommunicatorImpl(std::shared_ptr<NcclCore> core)
-      : core_(std::move(core)),
+      : NcclCommunicator(core->options().timeout),
+        core_(std::move(core)),
         // A pool stream of LibTorch's (non-blocking, high priority): the caching allocator
         // knows it, so recordStream() works, and gradients' reductions jump the compute queue.
         comm_stream_(c10::cuda::getStreamFromPool(/*isHighPriority=*/true,
                                                   static_cast<c10::DeviceIndex>(core_->device()))) {
     c10::cuda::CUDAGuard guard(core_->device());
-    checkCudaComm(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreate");
+    checkCuda(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreate");
   }
 
   ~NcclCommunicatorImpl() override {
@@ -126,8 +118,10 @@ class NcclCommunicatorImpl : public NcclCommunicator {
   int rank() const override { return core_->rank(); }
   int size() const override { return core_->size(); }
   const char* backendName() const override { return "nccl"; }
-  int device() const override { return core_->device(); }
-  void setStep(int64_t step) override { step_ = step; }
+  torch::Device device() const override {
+    return {torch::kCUDA, static_cast<c10::DeviceIndex>(core_->device())};
+  }
+  using Communicator::barrier;
   void throwIfFailed() override { core_->throwIfFailed(); }
 
   std::unique_ptr<Work> allreduce(std::vector<torch::Tensor>& tensors, ReduceOp op) override {
@@ -187,7 +181,7 @@ class NcclCommunicatorImpl : public NcclCommunicator {
 
   void barrier(std::chrono::milliseconds timeout) override {
     if (!barrier_buf_.defined())
-      barrier_buf_ = torch::zeros({1}, torch::TensorOptions().device(torch::kCUDA, device()));
+      barrier_buf_ = torch::zeros({1}, torch::TensorOptions().device(device()));
     std::vector<torch::Tensor> buf{barrier_buf_};
     auto work = launch("barrier", sizeof(float), buf, [&](ncclComm_t comm) {
       return ncclAllReduce(barrier_buf_.data_ptr(), barrier_buf_.data_ptr(), 1, ncclFloat32,
@@ -229,11 +223,11 @@ class NcclCommunicatorImpl : public NcclCommunicator {
     c10::cuda::CUDAGuard guard(core_->device());
     core_->throwIfFailed();
     const cudaStream_t compute = c10::cuda::getCurrentCUDAStream(core_->device()).stream();
-    checkCudaComm(cudaEventRecord(ready_, compute), "cudaEventRecord");
-    checkCudaComm(cudaStreamWaitEvent(comm_stream_.stream(), ready_, 0), "cudaStreamWaitEvent");
+    checkCuda(cudaEventRecord(ready_, compute), "cudaEventRecord");
+    checkCuda(cudaStreamWaitEvent(comm_stream_.stream(), ready_, 0), "cudaStreamWaitEvent");
     cudaEvent_t done;
-    checkCudaComm(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
-    auto state = std::make_shared<NcclWorkState>(op, bytes, step_, done,
+    checkCuda(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
+    auto state = std::make_shared<NcclWorkState>(recorder()->issue(op, bytes), recorder(), done,
                                                  Clock::now() + core_->options().timeout);
     core_->enqueue(
         [&](ncclComm_t comm) {
@@ -244,7 +238,7 @@ class NcclCommunicatorImpl : public NcclCommunicator {
           return r != ncclSuccess ? r : end;
         },
         state->describe());
-    checkCudaComm(cudaEventRecord(done, comm_stream_.stream()), "cudaEventRecord");
+    checkCuda(cudaEventRecord(done, comm_stream_.stream()), "cudaEventRecord");
     for (const auto& t : tensors)
       c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), comm_stream_);
     core_->track(state);
@@ -254,7 +248,6 @@ class NcclCommunicatorImpl : public NcclCommunicator {
   std::shared_ptr<NcclCore> core_;
   c10::cuda::CUDAStream comm_stream_;
   cudaEvent_t ready_ = nullptr;
-  int64_t step_ = 0;
   torch::Tensor barrier_buf_;  // (1,) float32
 };
 
@@ -286,20 +279,20 @@ ncclUniqueId exchangeUniqueId(Store& store, const std::string& key, int rank,
 }  // namespace
 
 std::unique_ptr<NcclCommunicator> makeNcclCommunicator(Store& store, const std::string& prefix,
-                                                       int rank, int size,
-                                                       const NcclOptions& options) {
+                                                       int rank, int size, NcclOptions options) {
+  if (options.timeout.count() <= 0) options.timeout = store.timeout();
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
     throw CommError("nccl backend: no CUDA device is visible (use dist.backend: gloo)");
   }
   int device = options.device;
-  if (device < 0) checkCudaComm(cudaGetDevice(&device), "cudaGetDevice");
+  if (device < 0) checkCuda(cudaGetDevice(&device), "cudaGetDevice");
   if (device >= count)
     throw CommError("nccl backend: rank " + std::to_string(rank) +
                     " wants cuda:" + std::to_string(device) + " but only " + std::to_string(count) +
                     " devices are visible");
-  checkCudaComm(cudaSetDevice(device), "cudaSetDevice");
+  checkCuda(cudaSetDevice(device), "cudaSetDevice");
   const ncclUniqueId id = exchangeUniqueId(store, prefix + "nccl_unique_id", rank, options.timeout);
 
   // Nonblocking, so joining can be bounded by the timeout and aborted (a blocking

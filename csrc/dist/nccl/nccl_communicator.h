@@ -12,9 +12,10 @@
 namespace trainrun {
 
 struct NcclOptions {
-  // Deadline on every collective (dist.timeout_s) and on joining the communicator. Past it
-  // the watchdog aborts the communicator and wait() throws TimeoutError.
-  std::chrono::milliseconds timeout = Work::kDefaultTimeout;
+  // Deadline on every collective and on joining the communicator; 0: the store's, i.e. the
+  // group's (dist.timeout_s). Past it the watchdog aborts the communicator and wait() throws
+  // TimeoutError naming the collective's sequence number.
+  std::chrono::milliseconds timeout{0};
   // How often the watchdog checks in-flight collectives and ncclCommGetAsyncError.
   std::chrono::milliseconds poll_interval{100};
   // CUDA device of this rank; -1: the current device.
@@ -36,7 +37,10 @@ class NcclWork : public Work {
   // Blocks the host until the collective completed (polling its event, never
   // cudaStreamSynchronize), throwing the watchdog's error or, after `timeout`, TimeoutError
   // (the communicator is aborted then: a half-done collective leaves it unusable).
-  virtual void synchronize(std::chrono::milliseconds timeout = kDefaultTimeout) = 0;
+  virtual void synchronize(std::chrono::milliseconds timeout) = 0;
+
+ protected:
+  using Work::Work;
 };
 
 // Contract (in addition to Communicator's): tensors are contiguous CUDA tensors on this rank's
@@ -47,8 +51,8 @@ class NcclWork : public Work {
 // NCCL error the communicator is aborted and every later call throws; the job must restart
 // (the launcher does that). Collectives return unique_ptr<Work> whose object is an NcclWork.
 class NcclCommunicator : public Communicator {
- public:
-  virtual int device() const = 0;
+ protected:
+  using Communicator::Communicator;
 };
 
 // Joins (or, for rank 0, creates) the NCCL communicator of `size` ranks on options.device:
@@ -56,22 +60,7 @@ class NcclCommunicator : public Communicator {
 // restart: storePrefix()). Blocks until every rank joined, at most options.timeout
 // (TimeoutError). Throws CommError if this build has no NCCL or no visible device.
 std::unique_ptr<NcclCommunicator> makeNcclCommunicator(Store& store, const std::string& prefix,
-                                                       int rank, int size,
-                                                       const NcclOptions& options = {});
+                                                       int rank, int size, NcclOptions options = {});
 
-// True if this process sees at least one CUDA device (dist.backend: auto picks NCCL then).
-// False without a driver, without devices, with CUDA_VISIBLE_DEVICES empty, or in a build
-// without CUDA.
-bool cudaDevicesVisible();
-// True if this build has the NCCL backend.
-bool ncclAvailable();
-// Name of CUDA device `index`; "" without CUDA or without that device.
-std::string cudaDeviceName(int index);
-// The CUDA runtime's version ("13.0"); "" in builds without CUDA.
-std::string cudaRuntimeVersion();
-// NCCL's version ("2.27.3"); "" in builds without NCCL.
-std::string ncclVersion();
-// Peak bytes LibTorch's caching allocator has held on CUDA device `index` (0 without CUDA).
-int64_t cudaPeakAllocatedBytes(int index);
 
 }  // namespace trainrun

@@ -4,12 +4,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/clock.h"
 #include "core/error.h"
 
 namespace trainrun {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 std::exception_ptr timeoutError(const std::string& what, std::chrono::milliseconds timeout) {
   return std::make_exception_ptr(
@@ -28,11 +27,6 @@ std::string ncclErrorText(ncclResult_t r, ncclComm_t comm) {
   return text;
 }
 
-void checkCudaComm(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw CommError(std::string("nccl backend: ") + what + " failed: " + cudaGetErrorString(err));
-}
-
 std::string describeFailure(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
@@ -43,13 +37,11 @@ std::string describeFailure(const std::exception_ptr& e) {
   }
 }
 
-std::string NcclWorkState::describe() const {
-  return op + " of " + std::to_string(bytes) + " bytes at step " + std::to_string(step);
-}
-
 void NcclWorkState::fail(std::exception_ptr e) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!error_) error_ = std::move(e);
+  if (error_) return;
+  error_ = std::move(e);
+  recorder->finish(record.seq, /*ok=*/false);
 }
 
 std::exception_ptr NcclWorkState::error() {
@@ -227,6 +219,7 @@ void NcclCore::checkOnce() {
   }
   std::lock_guard<std::mutex> lock(state_mu_);
   for (auto* done : finished) {
+    done->complete();
     for (auto it = pending_.begin(); it != pending_.end(); ++it) {
       if (it->get() == done) {
         pending_.erase(it);

@@ -16,25 +16,27 @@
 #include <thread>
 #include <vector>
 
+#include "dist/flight_recorder.h"
 #include "dist/nccl/nccl_communicator.h"
 
 namespace trainrun {
 
 // One collective as the watchdog sees it; shared by the NcclWork handed to the caller.
 struct NcclWorkState {
-  NcclWorkState(std::string op, int64_t bytes, int64_t step, cudaEvent_t done,
-                std::chrono::steady_clock::time_point deadline)
-      : op(std::move(op)), bytes(bytes), step(step), done(done), deadline(deadline) {}
+  NcclWorkState(CollectiveRecord record, std::shared_ptr<FlightRecorder> recorder,
+                cudaEvent_t done, std::chrono::steady_clock::time_point deadline)
+      : record(std::move(record)), recorder(std::move(recorder)), done(done), deadline(deadline) {}
   ~NcclWorkState() { cudaEventDestroy(done); }
 
-  // "allreduce of 4096 bytes at step 7": the start of every message about this work.
-  std::string describe() const;
+  // "collective #12 (allreduce of 4096 bytes at step 7)": the start of every message about it.
+  std::string describe() const { return record.describe(); }
+  // The watchdog saw the event fire: the flight recorder marks it completed.
+  void complete() { recorder->finish(record.seq, /*ok=*/true); }
   void fail(std::exception_ptr e);
   std::exception_ptr error();
 
-  const std::string op;
-  const int64_t bytes;
-  const int64_t step;
+  const CollectiveRecord record;
+  const std::shared_ptr<FlightRecorder> recorder;
   const cudaEvent_t done;  // recorded on the comm stream after the NCCL calls
   const std::chrono::steady_clock::time_point deadline;
 
@@ -92,7 +94,5 @@ class NcclCore {
 std::string describeFailure(const std::exception_ptr& e);
 // "NCCL error 'unhandled system error': <last error detail>" for messages.
 std::string ncclErrorText(ncclResult_t r, ncclComm_t comm);
-// Throws CommError naming `what` if err is not cudaSuccess.
-void checkCudaComm(cudaError_t err, const char* what);
 
 }  // namespace trainrun

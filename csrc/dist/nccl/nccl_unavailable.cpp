@@ -1,11 +1,12 @@
 // Stand-in factory for builds without CUDA/NCCL: the API exists, choosing it is an error.
 #include "core/error.h"
+#include "dist/init.h"
 #include "dist/nccl/nccl_communicator.h"
 
 namespace trainrun {
 
 std::unique_ptr<NcclCommunicator> makeNcclCommunicator(Store&, const std::string&, int, int,
-                                                       const NcclOptions&) {
+                                                       NcclOptions) {
   throw CommError("the nccl backend is not in this build (built without CUDA/NCCL); use gloo");
 }
 

@@ -108,6 +108,8 @@ class Segment {
 
 // Completion of one queued collective, shared by its Work and the worker thread.
 struct Completion {
+  uint64_t seq = 0;  // the collective's sequence number
+  std::string what;  // its description, for errors
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
@@ -116,7 +118,9 @@ struct Completion {
 
 class ShmWork : public Work {
  public:
-  ShmWork(std::shared_ptr<Completion> c, const char* what) : c_(std::move(c)), what_(what) {}
+  ShmWork(std::shared_ptr<Completion> c, std::string what, std::chrono::milliseconds group_timeout)
+      : Work(group_timeout), c_(std::move(c)), what_(std::move(what)) {}
+  using Work::wait;
 
   void wait(std::chrono::milliseconds timeout) override {
     std::unique_lock<std::mutex> lock(c_->mu);
@@ -137,6 +141,12 @@ class ShmWork : public Work {
   std::string what_;
 };
 
+int64_t bytesOf(const std::vector<torch::Tensor>& tensors) {
+  int64_t bytes = 0;
+  for (const auto& t : tensors) bytes += static_cast<int64_t>(t.nbytes());
+  return bytes;
+}
+
 void checkTensor(const torch::Tensor& t, const char* what) {
   if (!t.device().is_cpu() || !t.is_contiguous())
     throw CommError(std::string("shm ") + what + " needs contiguous CPU tensors (got " +
@@ -146,7 +156,11 @@ void checkTensor(const torch::Tensor& t, const char* what) {
 class ShmCommunicator : public Communicator {
  public:
   ShmCommunicator(std::unique_ptr<Segment> segment, int rank, int size, const ShmOptions& options)
-      : segment_(std::move(segment)), rank_(rank), size_(size), options_(options) {
+      : Communicator(options.timeout),
+        segment_(std::move(segment)),
+        rank_(rank),
+        size_(size),
+        options_(options) {
     worker_ = std::thread([this] { runQueue(); });
   }
   ~ShmCommunicator() override {
@@ -164,27 +178,29 @@ class ShmCommunicator : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   const char* backendName() const override { return "shm"; }
+  torch::Device device() const override { return torch::kCPU; }
+  using Communicator::barrier;
 
   // Joins the ranks: returns once every rank has mapped the segment.
-  void join() { barrier("join"); }
+  void join() { barrier(std::string("join")); }
 
   std::unique_ptr<Work> allreduce(std::vector<torch::Tensor>& tensors, ReduceOp op) override {
     for (const auto& t : tensors) checkTensor(t, "allreduce");
-    return enqueue("allreduce", [this, tensors, op] {
-      for (const auto& t : tensors) allreduceOne(t, op);
+    return enqueue("allreduce", bytesOf(tensors), [this, tensors, op](const std::string& what) {
+      for (const auto& t : tensors) allreduceOne(t, op, what);
     });
   }
 
   std::unique_ptr<Work> broadcast(std::vector<torch::Tensor>& tensors, int root) override {
     for (const auto& t : tensors) checkTensor(t, "broadcast");
-    return enqueue("broadcast", [this, tensors, root] {
+    return enqueue("broadcast", bytesOf(tensors), [this, tensors, root](const std::string& what) {
       for (const auto& t : tensors) {
         char* data = static_cast<char*>(t.data_ptr());
         forEachRound(t.nbytes(), [&](size_t begin, size_t n) {
           if (rank_ == root) std::memcpy(slot(root), data + begin, n);
-          barrier("broadcast");
+          barrier(what);
           if (rank_ != root) std::memcpy(data + begin, slot(root), n);
-          barrier("broadcast");  // root may overwrite its slot only after every copy
+          barrier(what);  // root may overwrite its slot only after every copy
         });
       }
     });
@@ -200,20 +216,20 @@ class ShmCommunicator : public Communicator {
       if (t.nbytes() != input.nbytes() || t.scalar_type() != input.scalar_type())
         throw CommError("shm allgather outputs must match the input's dtype and size");
     }
-    return enqueue("allgather", [this, output, input] {
+    return enqueue("allgather", bytesOf(output), [this, output, input](const std::string& what) {
       const char* in = static_cast<const char*>(input.data_ptr());
       forEachRound(input.nbytes(), [&](size_t begin, size_t n) {
         std::memcpy(slot(rank_), in + begin, n);
-        barrier("allgather");
+        barrier(what);
         for (int r = 0; r < size_; ++r)
           std::memcpy(static_cast<char*>(output[r].data_ptr()) + begin, slot(r), n);
-        barrier("allgather");
+        barrier(what);
       });
     });
   }
 
   void barrier(std::chrono::milliseconds timeout) override {
-    enqueue("barrier", [this] { barrier("barrier"); })->wait(timeout);
+    enqueue("barrier", 0, [this](const std::string& what) { barrier(what); })->wait(timeout);
   }
 
  private:
@@ -233,13 +249,13 @@ class ShmCommunicator : public Communicator {
   // order, so every rank and every run sums the same way), barrier, copy the result out.
   // A rank still copying out a result has not reached the next round's first barrier, so
   // nobody rewrites the result slot under it.
-  void allreduceOne(const torch::Tensor& t, ReduceOp op) {
+  void allreduceOne(const torch::Tensor& t, ReduceOp op, const std::string& what) {
     const size_t elem = t.element_size();
     const auto options = torch::TensorOptions().dtype(t.scalar_type());
     char* data = static_cast<char*>(t.data_ptr());
     forEachRound(t.nbytes(), [&](size_t begin, size_t bytes) {
       std::memcpy(slot(rank_), data + begin, bytes);
-      barrier("allreduce");
+      barrier(what);
       const int64_t n = static_cast<int64_t>(bytes / elem);
       const int64_t lo = n * rank_ / size_, hi = n * (rank_ + 1) / size_;
       if (hi > lo) {
@@ -262,14 +278,15 @@ class ShmCommunicator : public Communicator {
           }
         }
       }
-      barrier("allreduce");
+      barrier(what);
       std::memcpy(data + begin, slot(size_), bytes);
     });
   }
 
   // Sense-counting barrier over the segment: the last rank in resets the count and bumps the
   // generation; the others poll it briefly, then sleep on it as a futex.
-  void barrier(const char* what) {
+  // `what` names the collective in errors ("collective #3 (allreduce of 64 bytes at step 2)").
+  void barrier(const std::string& what) {
     Control* c = control();
     const uint32_t generation = c->generation.load(std::memory_order_acquire);
     if (c->arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<uint32_t>(size_)) {
@@ -281,11 +298,11 @@ class ShmCommunicator : public Communicator {
     const Clock::time_point deadline = Clock::now() + options_.timeout;
     for (int spin = 0; c->generation.load(std::memory_order_acquire) == generation; ++spin) {
       if (c->failed.load(std::memory_order_relaxed) != 0)
-        throw CommError(std::string("shm ") + what + " failed: a peer rank gave up first");
+        throw CommError("shm " + what + " failed: a peer rank gave up first");
       if (spin < kSpinsBeforeSleep) continue;
       if (Clock::now() > deadline) {
         fail();
-        throw TimeoutError(std::string("shm ") + what + " timed out after " +
+        throw TimeoutError("shm " + what + " timed out after " +
                            std::to_string(options_.timeout.count()) + " ms on rank " +
                            std::to_string(rank_) + " (a peer rank is stuck or gone)");
       }
@@ -301,14 +318,19 @@ class ShmCommunicator : public Communicator {
     futex(&c->generation, FUTEX_WAKE, INT_MAX, nullptr);
   }
 
-  std::unique_ptr<Work> enqueue(const char* what, std::function<void()> fn) {
+  // Numbers the collective and queues it for the worker; fn gets its description.
+  std::unique_ptr<Work> enqueue(const char* op, int64_t bytes,
+                                std::function<void(const std::string&)> fn) {
+    const CollectiveRecord record = recorder()->issue(op, bytes);
     auto completion = std::make_shared<Completion>();
+    completion->seq = record.seq;
+    completion->what = record.describe();
     {
       std::lock_guard<std::mutex> lock(mu_);
       queue_.emplace_back(std::move(fn), completion);
     }
     cv_.notify_one();
-    return std::make_unique<ShmWork>(std::move(completion), what);
+    return std::make_unique<ShmWork>(std::move(completion), record.describe(), timeout());
   }
 
   // The worker: runs collectives in issue order. After a failure the ranks are out of step,
@@ -316,7 +338,7 @@ class ShmCommunicator : public Communicator {
   void runQueue() {
     std::exception_ptr broken;
     while (true) {
-      std::pair<std::function<void()>, std::shared_ptr<Completion>> task;
+      std::pair<std::function<void(const std::string&)>, std::shared_ptr<Completion>> task;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
@@ -328,12 +350,13 @@ class ShmCommunicator : public Communicator {
       std::exception_ptr error = broken;
       if (!error) {
         try {
-          task.first();
+          task.first(task.second->what);
         } catch (...) {
           error = broken = std::current_exception();
         }
       }
       Completion& c = *task.second;
+      recorder()->finish(c.seq, /*ok=*/!error);  // before waking the waiter
       {
         std::lock_guard<std::mutex> lock(c.mu);
         c.done = true;
@@ -351,7 +374,8 @@ class ShmCommunicator : public Communicator {
   const ShmOptions options_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::pair<std::function<void()>, std::shared_ptr<Completion>>> queue_;
+  std::deque<std::pair<std::function<void(const std::string&)>, std::shared_ptr<Completion>>>
+      queue_;
   bool stop_ = false;
   bool busy_ = false;  // the worker is running a collective
   std::thread worker_;
@@ -367,7 +391,14 @@ std::string uniqueSegmentName() {
 }  // namespace
 
 std::unique_ptr<Communicator> makeShmCommunicator(Store& store, const std::string& prefix, int rank,
-                                                  int size, const ShmOptions& options) {
+                                                  int size, ShmOptions options) {
+  if (options.timeout.count() <= 0) options.timeout = store.timeout();
+  if (options.slot_bytes == 0) {
+    // Keep the segment within 32 MiB: Docker gives a container 64 MiB of /dev/shm by default.
+    const size_t fair_share = (size_t{32} << 20) / static_cast<size_t>(size + 1);
+    options.slot_bytes = std::max<size_t>(
+        size_t{64} << 10, std::min(ShmOptions::kMaxSlotBytes, fair_share & ~size_t{63}));
+  }
   if (options.slot_bytes < 64 || options.slot_bytes % 64 != 0)
     throw ConfigError("shm slot size must be a positive multiple of 64 bytes");
   const size_t bytes = kControlBytes + static_cast<size_t>(size + 1) * options.slot_bytes;

@@ -12,12 +12,14 @@
 namespace trainrun {
 
 struct ShmOptions {
-  static constexpr size_t kDefaultSlotBytes = 4u << 20;
-  // Joining the segment and every wait inside a collective give up after this long.
-  std::chrono::milliseconds timeout = Work::kDefaultTimeout;
+  static constexpr size_t kMaxSlotBytes = 4u << 20;
+  // Joining the segment and every wait inside a collective give up after this long; 0: the
+  // store's deadline, i.e. the group's.
+  std::chrono::milliseconds timeout{0};
   // Bytes each rank stages per round; larger tensors go through in rounds. The segment holds
-  // size + 1 slots (a default Docker container has only 64 MiB of /dev/shm).
-  size_t slot_bytes = kDefaultSlotBytes;
+  // size + 1 slots. 0: the largest multiple of 64 up to kMaxSlotBytes that keeps the segment
+  // within 32 MiB (a default Docker container has only 64 MiB of /dev/shm), at least 64 KiB.
+  size_t slot_bytes = 0;
 };
 
 // Joins `size` ranks that all run on this host through one POSIX shared-memory segment that
@@ -28,6 +30,6 @@ struct ShmOptions {
 // opened (ranks on different hosts: use the Gloo backend) and TimeoutError when a rank does not
 // come within options.timeout.
 std::unique_ptr<Communicator> makeShmCommunicator(Store& store, const std::string& prefix, int rank,
-                                                  int size, const ShmOptions& options = {});
+                                                  int size, ShmOptions options = {});
 
 }  // namespace trainrun

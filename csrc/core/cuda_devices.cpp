@@ -1,8 +1,7 @@
-// CUDA device probes: cudaDevicesVisible (behind dist.backend: auto), device name, versions.
-#include "dist/nccl/nccl_communicator.h"
+// CUDA device probes over the runtime API; without CUDA they report nothing.
+#include "core/cuda_devices.h"
 
 #if TRAINRUN_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime_api.h>
 #endif
 
@@ -42,18 +41,6 @@ std::string cudaRuntimeVersion() {
   return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);  // 13000 -> 13.0
 #else
   return "";
-#endif
-}
-
-int64_t cudaPeakAllocatedBytes(int index) {
-#if TRAINRUN_WITH_CUDA
-  if (!cudaDevicesVisible()) return 0;
-  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-  return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)]
-      .peak;
-#else
-  (void)index;
-  return 0;
 #endif
 }
 
