@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/clock.h"
+#include "core/file.h"
 #include "launch/output_pump.h"
 #include "launch/process.h"
 

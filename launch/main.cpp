@@ -7,10 +7,10 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/logging.h"
 #include "launch/agent.h"
 #include "launch/cli.h"
-#include "launch/output_pump.h"
 #include "launch/rendezvous.h"
 #include "launch/run_summary.h"
 #include "launch/signal_watch.h"
@@ -42,7 +42,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   agent_opts.grace_period = opts.grace_period;
   AgentResult result = LocalAgent(agent_opts, signals).run(ranks);
   std::string summary = summaryLine(result, opts.grace_period);
-  if (!summary.empty()) writeLine(STDERR_FILENO, summary);
+  if (!summary.empty()) trainrun::writeLine(STDERR_FILENO, summary);
   return launcherExitCode(result);
 }
 

@@ -9,22 +9,9 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/file.h"
 
 namespace trainrun::launch {
-
-void writeLine(int fd, const std::string& line) {
-  std::string buf = line;
-  buf.push_back('\n');
-  const char* p = buf.data();
-  size_t left = buf.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // destination closed: drop the line, keep draining the ranks
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-}
 
 OutputPump::OutputPump() {
   if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {

@@ -10,10 +10,6 @@
 
 namespace trainrun::launch {
 
-// Writes `line` plus '\n' to `fd` in as few write() calls as the fd allows (one for pipes
-// up to PIPE_BUF and for terminals/files in practice), so concurrent writers never split it.
-void writeLine(int fd, const std::string& line);
-
 // One thread poll()s every source pipe; each complete line is written to its destination
 // with the source's prefix ("[rank 1] ") in a single writeLine. A trailing partial line is
 // flushed (with a newline added) at EOF. Threads: add() before start(); finish() from the

@@ -4,7 +4,7 @@
 #include <c10/util/Logging.h>
 #include <unistd.h>
 
-#include "launch/output_pump.h"
+#include "core/file.h"
 
 namespace trainrun::launch {
 namespace {

@@ -4,12 +4,10 @@
 #include <sstream>
 #include <vector>
 
+#include "core/strings.h"
+
 namespace trainrun::launch {
 namespace {
-
-std::string plural(int n, const std::string& noun) {
-  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
-}
 
 std::string join(const std::vector<std::string>& parts, const std::string& sep) {
   std::string out;

@@ -5,11 +5,11 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <sstream>
 #include <thread>
 
+#include "checkpoint/layout.h"
 #include "checkpoint/shard_layout.h"
 #include "checkpoint/storage_probe.h"
 #include "core/clock.h"
@@ -19,8 +19,6 @@ namespace trainrun {
 namespace {
 
 constexpr int kFormatVersion = 1;
-constexpr const char* kManifest = "manifest.pb";
-constexpr const char* kLatest = "latest";
 
 uint32_t crc32Of(const char* data, uint64_t n) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -47,25 +45,6 @@ std::string probeVerdictKey(const std::string& run) { return "ckpt/" + run + "/p
 // once rank 0 has reported the failure (one line for the job instead of one per rank).
 constexpr std::chrono::seconds kProbeQuietWindow{10};
 
-// Parses "step-00000100" (the folder part of a key) into 100; -1 if it is not one.
-int64_t parseStepDir(const std::string& name) {
-  if (name.size() != 13 || name.rfind("step-", 0) != 0) return -1;
-  for (size_t i = 5; i < name.size(); ++i)
-    if (name[i] < '0' || name[i] > '9') return -1;
-  return std::stoll(name.substr(5));
-}
-
-// Splits ".../run/step-00000100" into its root URI and the relative folder "run/step-...".
-std::pair<std::string, std::string> splitCheckpointUri(std::string uri) {
-  while (uri.size() > 1 && uri.back() == '/') uri.pop_back();
-  size_t last = uri.rfind('/');
-  size_t run = last == std::string::npos ? std::string::npos : uri.rfind('/', last - 1);
-  if (run == std::string::npos || uri.compare(0, run + 1, "s3://") == 0)
-    throw ConfigError("resume: '" + uri + "' is not a checkpoint folder (expected " +
-                      "<uri>/<run>/step-<8 digits>)");
-  return {uri.substr(0, run), uri.substr(run + 1)};
-}
-
 // Builds the tensors this rank needs from the verified shards; StorageError if the manifest
 // contradicts them (an unknown dtype, a piece outside its shard).
 void assemble(const checkpoint::Manifest& m, const std::vector<std::string>& shards,
@@ -90,12 +69,6 @@ void assemble(const checkpoint::Manifest& m, const std::vector<std::string>& sha
 
 }  // namespace
 
-std::string stepDir(int64_t step) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "step-%08lld", static_cast<long long>(step));
-  return buf;
-}
-
 CheckpointManager::CheckpointManager(CheckpointOptions options, int rank, int world_size,
                                      Store* store, std::map<std::string, std::string> fingerprint)
     : options_(std::move(options)),
@@ -119,9 +92,7 @@ CheckpointManager::~CheckpointManager() {
 
 void CheckpointManager::probe() {
   // The probe object sits beside step folders and `latest`; resume and retention ignore it.
-  const std::string key =
-      run_prefix_ + "/.probe-rank" + std::to_string(rank_) + "-" + std::to_string(::getpid());
-  std::string failure = probeStorage(*storage_, key);
+  std::string failure = probeStorage(*storage_, probeKey(run_prefix_, rank_, ::getpid()));
   if (!failure.empty()) failure = "checkpoint.uri " + storage_->describe() + ": " + failure;
   if (store_ == nullptr || world_size_ == 1) {
     if (!failure.empty()) throw ConfigError(failure);
@@ -234,7 +205,7 @@ double CheckpointManager::save(int64_t step, const CheckpointState& state) {
 }
 
 std::string CheckpointManager::writeShard(int64_t step, const std::vector<char>& buffer) {
-  const std::string key = run_prefix_ + "/" + stepDir(step) + "/" + shardKey(rank_, world_size_);
+  const std::string key = shardObjectKey(run_prefix_, step, rank_, world_size_);
   std::string status;
   try {
     const uint32_t crc = crc32Of(buffer.data(), buffer.size());
@@ -279,16 +250,16 @@ void CheckpointManager::commit(int64_t step, checkpoint::Manifest manifest,
   manifest.set_created_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
-  const std::string dir = run_prefix_ + "/" + stepDir(step);
+  const std::string dir = stepPrefix(run_prefix_, step);
   try {
-    storage_->put(dir + "/" + kManifest, manifest.SerializeAsString());  // the commit
+    storage_->put(manifestKey(run_prefix_, step), manifest.SerializeAsString());  // the commit
   } catch (const StorageError& e) {
     throw StorageError("checkpoint step " + std::to_string(step) + " not committed: " + e.what());
   }
   // Committed. `latest` and retention are housekeeping: resume lists manifests, and the next
   // commit retries the deletions, so their failures are warnings, not a failed save.
   try {
-    storage_->put(run_prefix_ + "/" + kLatest, stepDir(step) + "\n");
+    storage_->put(latestKey(run_prefix_), latestContents(step));
     applyRetention(step);
   } catch (const StorageError& e) {
     log::warn(log::cat("checkpoint step ", step, " is committed, but updating `latest` or ",
@@ -302,12 +273,8 @@ void CheckpointManager::commit(int64_t step, checkpoint::Manifest manifest,
 std::vector<int64_t> CheckpointManager::committedSteps() {
   std::vector<int64_t> steps;
   for (const std::string& key : storage_->list(run_prefix_ + "/")) {
-    // "<run>/step-XXXXXXXX/manifest.pb"
-    std::string rest = key.substr(run_prefix_.size() + 1);
-    size_t slash = rest.find('/');
-    if (slash == std::string::npos || rest.substr(slash + 1) != kManifest) continue;
-    int64_t step = parseStepDir(rest.substr(0, slash));
-    if (step >= 0) steps.push_back(step);
+    const auto parsed = parseCheckpointKey(run_prefix_, key);
+    if (parsed && parsed->type == CheckpointObject::kManifest) steps.push_back(parsed->step);
   }
   std::sort(steps.begin(), steps.end());
   return steps;
@@ -317,25 +284,21 @@ void CheckpointManager::applyRetention(int64_t newest_step) {
   std::vector<int64_t> committed = committedSteps();
   std::vector<int64_t> keep(
       committed.end() - std::min<size_t>(committed.size(), options_.keep_last), committed.end());
-  for (const std::string& key : storage_->list(run_prefix_ + "/")) {
-    std::string rest = key.substr(run_prefix_.size() + 1);
-    size_t slash = rest.find('/');
-    if (slash == std::string::npos) continue;  // `latest`
-    int64_t step = parseStepDir(rest.substr(0, slash));
-    // Keep the newest keep_last commits, and anything newer than this commit (none today:
-    // one save in flight at a time). Older uncommitted folders are leftovers of failed saves.
-    if (step < 0 || step > newest_step || std::count(keep.begin(), keep.end(), step)) continue;
-    // Delete the manifest first: the checkpoint stops being "committed" before its shards go.
-    if (rest.substr(slash + 1) == kManifest) storage_->remove(key);
-  }
-  for (const std::string& key : storage_->list(run_prefix_ + "/")) {
-    std::string rest = key.substr(run_prefix_.size() + 1);
-    size_t slash = rest.find('/');
-    if (slash == std::string::npos) continue;
-    int64_t step = parseStepDir(rest.substr(0, slash));
-    if (step < 0 || step > newest_step || std::count(keep.begin(), keep.end(), step)) continue;
-    storage_->remove(key);
-  }
+  // Keep the newest keep_last commits, and anything newer than this commit (none today: one
+  // save in flight at a time). Older uncommitted folders are leftovers of failed saves. Keys
+  // outside step folders (`latest`, probes) stay.
+  auto doomed = [&](const std::string& key, bool manifest_only) {
+    const auto parsed = parseCheckpointKey(run_prefix_, key);
+    if (!parsed || parsed->step < 0 || parsed->step > newest_step ||
+        std::count(keep.begin(), keep.end(), parsed->step))
+      return false;
+    return !manifest_only || parsed->type == CheckpointObject::kManifest;
+  };
+  // Delete the manifests first: a checkpoint stops being "committed" before its shards go.
+  for (const std::string& key : storage_->list(run_prefix_ + "/"))
+    if (doomed(key, /*manifest_only=*/true)) storage_->remove(key);
+  for (const std::string& key : storage_->list(run_prefix_ + "/"))
+    if (doomed(key, /*manifest_only=*/false)) storage_->remove(key);
 }
 
 std::optional<LoadedCheckpoint> CheckpointManager::restore(const std::string& resume_uri) {
@@ -348,7 +311,7 @@ std::optional<LoadedCheckpoint> CheckpointManager::restore(const std::string& re
   // checkpoints" (the S3 backend also refuses incomplete pages).
   std::vector<int64_t> steps = committedSteps();
   for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
-    const std::string dir = run_prefix_ + "/" + stepDir(*it);
+    const std::string dir = stepPrefix(run_prefix_, *it);
     const std::string where = storage_->describe() + "/" + dir;
     try {
       return load(*storage_, dir, where);
@@ -379,7 +342,7 @@ LoadedCheckpoint CheckpointManager::load(Storage& storage, const std::string& di
   std::string bytes;
   try {
     // Whole or not at all: size() is a HEAD's Content-Length, read() demands every byte.
-    bytes = storage.get(dir + "/" + kManifest);
+    bytes = storage.get(dir + "/" + kManifestName);
   } catch (const NotFoundError&) {
     throw CorruptCheckpointError("manifest.pb missing (the checkpoint was never committed)");
   }

@@ -86,7 +86,6 @@ class CheckpointManager {
 
   // Steps of committed checkpoints of this run, oldest first.
   std::vector<int64_t> committedSteps();
-  const std::string& runPrefix() const { return run_prefix_; }
 
  private:
   // Uploads this rank's shard and publishes "ok <size> <crc>" (or the error) in the store.
@@ -109,8 +108,5 @@ class CheckpointManager {
   int64_t consecutive_failures_ = 0;
   std::shared_ptr<std::vector<char>> buffer_;  // snapshot buffer, reused between saves
 };
-
-// "step-00000100" for 100.
-std::string stepDir(int64_t step);
 
 }  // namespace trainrun

@@ -1,8 +1,7 @@
 // Shard planning and dtype names for checkpoint manifests.
 #include "checkpoint/shard_layout.h"
 
-#include <cstdio>
-
+#include "checkpoint/layout.h"
 #include "core/error.h"
 
 namespace trainrun {
@@ -38,12 +37,6 @@ torch::ScalarType dtypeFromName(const std::string& name) {
   for (const auto& [type, n] : kDtypes)
     if (name == n) return type;
   throw StorageError("checkpoint manifest names unknown dtype '" + name + "'");
-}
-
-std::string shardKey(int rank, int world_size) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "shard-%05d-of-%05d.bin", rank, world_size);
-  return buf;
 }
 
 checkpoint::Manifest planShards(const CheckpointState& state, int world_size) {

@@ -17,9 +17,6 @@ namespace trainrun {
 // keys and sizes; the CRCs are filled in as shards are written.
 checkpoint::Manifest planShards(const CheckpointState& state, int world_size);
 
-// Name of shard r: "shard-00001-of-00004.bin".
-std::string shardKey(int rank, int world_size);
-
 // "float32" for torch::kFloat32 and back; throws StorageError for an unknown name.
 std::string dtypeName(torch::ScalarType t);
 torch::ScalarType dtypeFromName(const std::string& name);

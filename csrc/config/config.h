@@ -31,6 +31,14 @@ std::chrono::milliseconds groupTimeout(const JobConfig& config);
 // Hidden layer widths with the default applied.
 std::vector<int64_t> mlpHidden(const JobConfig& config);
 
+// True for the model.name values that build the built-in GPT: gpt, gpt-tiny, gpt2-124m.
+bool isGptModel(const std::string& model_name);
+
+// A GPT's context length, which is also the length of every token window: model.block_size,
+// else the preset's (gpt-tiny: 64, gpt2-124m: 1024). Throws ConfigError when model.name=gpt
+// leaves it unset.
+int64_t blockSize(const JobConfig& config);
+
 // The data file the job reads: data.path, else $TRAINRUN_DATA_DIR/<file>, else data/<file>
 // (digits: digits.csv.gz). Empty for data that needs no file (synthetic).
 std::string dataPath(const JobConfig& config);

@@ -1,4 +1,4 @@
-// Values derived from the config and the environment: run name, MLP widths, data file.
+// Values derived from the config and the environment: run name, model sizes, data file.
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "core/env.h"
+#include "core/error.h"
 
 namespace trainrun::config {
 
@@ -27,6 +28,20 @@ std::vector<int64_t> mlpHidden(const JobConfig& config) {
   const auto& hidden = config.model().hidden();
   if (hidden.empty()) return {256, 256};
   return {hidden.begin(), hidden.end()};
+}
+
+bool isGptModel(const std::string& model_name) {
+  return model_name == "gpt" || model_name == "gpt-tiny" || model_name == "gpt2-124m";
+}
+
+int64_t blockSize(const JobConfig& config) {
+  const ModelConfig& m = config.model();
+  if (m.block_size() > 0) return m.block_size();
+  if (m.name() == "gpt-tiny") return 64;
+  if (m.name() == "gpt2-124m") return 1024;
+  throw ConfigError(
+      "model.name=gpt needs model.block_size (or use a preset: "
+      "model.name=gpt-tiny or gpt2-124m)");
 }
 
 std::string dataPath(const JobConfig& config) {

@@ -126,7 +126,7 @@ void checkOptions(const Message& m, const std::string& prefix) {
 void checkModelAndData(const JobConfig& config) {
   const ModelConfig& m = config.model();
   const std::string& data = config.data().name();
-  const bool gpt = m.name() == "gpt" || m.name() == "gpt-tiny" || m.name() == "gpt2-124m";
+  const bool gpt = isGptModel(m.name());
   const bool tokens = data == "tokens" || data == "text" || data == "synthetic_tokens";
   if (gpt && !tokens)
     throw ConfigError("model.name=" + m.name() + " needs token data: data.name tokens, text or " +

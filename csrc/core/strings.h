@@ -13,4 +13,11 @@ inline std::string trim(const std::string& s) {
   return s.substr(begin, end - begin + 1);
 }
 
+// `text` as one line: every run of line ends, tabs and spaces becomes one space, and the ends
+// are trimmed. Errors must stay one line; c10 and curl messages carry line breaks.
+std::string oneLine(const std::string& text);
+
+// "1 attempt", "3 attempts": `n` and `word`, with an "s" unless n is 1.
+std::string plural(long long n, const std::string& word);
+
 }  // namespace trainrun

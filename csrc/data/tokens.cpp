@@ -1,15 +1,15 @@
 // Token shards (format in tokens.h), byte-level text, synthetic tokens and next-token windows.
 #include "data/tokens.h"
 
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <numeric>
 #include <random>
 
+#include "config/config.h"
 #include "core/error.h"
-#include "models/gpt.h"
+#include "core/file.h"
 
 namespace trainrun {
 namespace {
@@ -53,19 +53,7 @@ void writeTokenShard(const std::string& path, const std::vector<int64_t>& tokens
     putLe(bytes, static_cast<uint64_t>(tokens[i]), 2);
   }
   // A reader never sees a half-written shard under the final name.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) {
-      std::remove(tmp.c_str());
-      throw StorageError("cannot write token shard " + tmp);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw StorageError("cannot rename " + tmp + " to " + path);
-  }
+  writeFileAtomic(path, bytes);
 }
 
 TokenStream readTokenShard(const std::string& path) {
@@ -165,10 +153,10 @@ bool isTokenData(const std::string& data_name) {
 
 Dataset loadTokenDataset(const config::JobConfig& config) {
   const auto& d = config.data();
-  if (!isGptModel(config.model().name()))
+  if (!config::isGptModel(config.model().name()))
     throw ConfigError("data.name=" + d.name() + " holds tokens; it needs a GPT model.name " +
                       "(gpt-tiny, gpt2-124m or gpt), not '" + config.model().name() + "'");
-  const int64_t block_size = gptSizes(config).block_size;
+  const int64_t block_size = config::blockSize(config);
   TokenStream stream;
   if (d.name() == "synthetic_tokens") {
     // One token more than the windows need: the last window's last label.

@@ -17,7 +17,4 @@ std::string formatLogLine(const Metrics& metrics);
 // Writes metrics as one flat JSON object to `path` atomically (temporary file, rename).
 void writeMetricsJson(const Metrics& metrics, const std::string& path);
 
-// Writes `text` to `path` atomically: temporary file, fsync, rename. Throws StorageError.
-void writeFileAtomic(const std::string& path, const std::string& text);
-
 }  // namespace trainrun

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "config/config.h"
 #include "core/error.h"
 
 namespace trainrun {
@@ -73,9 +74,11 @@ namespace {
 
 constexpr double kInitStd = 0.02;  // GPT-2's init for every weight matrix and embedding
 
+// The preset's sizes but block_size, which config::blockSize resolves (data/ windows tokens by
+// the same rule).
 GptSizes presetSizes(const std::string& name) {
-  if (name == "gpt-tiny") return {2, 2, 64, 64, 0};
-  if (name == "gpt2-124m") return {12, 12, 768, 1024, 50257};
+  if (name == "gpt-tiny") return {2, 2, 64, 0, 0};
+  if (name == "gpt2-124m") return {12, 12, 768, 0, 50257};
   return {};  // "gpt": every size comes from the keys
 }
 
@@ -117,10 +120,6 @@ def forward(self, x):
 
 }  // namespace
 
-bool isGptModel(const std::string& model_name) {
-  return model_name == "gpt" || model_name == "gpt-tiny" || model_name == "gpt2-124m";
-}
-
 GptSizes gptSizes(const config::JobConfig& config) {
   const auto& m = config.model();
   GptSizes s = presetSizes(m.name());
@@ -133,7 +132,7 @@ GptSizes gptSizes(const config::JobConfig& config) {
   pick(m.n_layer(), s.n_layer, "n_layer", true);
   pick(m.n_head(), s.n_head, "n_head", true);
   pick(m.n_embd(), s.n_embd, "n_embd", true);
-  pick(m.block_size(), s.block_size, "block_size", true);
+  s.block_size = config::blockSize(config);
   pick(m.vocab_size(), s.vocab_size, "vocab_size", false);
   return s;
 }

@@ -16,9 +16,6 @@ struct GptSizes {
   int64_t vocab_size = 0;  // 0: not fixed by the config, take the data's vocabulary
 };
 
-// True for the model.name values that build a Gpt (gpt, gpt-tiny, gpt2-124m).
-bool isGptModel(const std::string& model_name);
-
 // The sizes model.name and the model.* size keys ask for: the preset's values, each replaced by
 // the key when that is nonzero. Throws ConfigError for a size model.name=gpt leaves unset.
 GptSizes gptSizes(const config::JobConfig& config);

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "models/gpt.h"
 #include "models/mlp.h"
 
@@ -18,7 +19,7 @@ std::shared_ptr<Model> makeModel(const config::JobConfig& config, int64_t in_fea
     widths.push_back(num_classes);
     return std::make_shared<Mlp>(widths);
   }
-  if (isGptModel(name)) {
+  if (config::isGptModel(name)) {
     // Token data: in_features is the window length, num_classes the data's vocabulary.
     GptSizes sizes = gptSizes(config);
     if (sizes.vocab_size == 0) sizes.vocab_size = num_classes;
@@ -36,15 +37,15 @@ std::shared_ptr<Model> makeModel(const config::JobConfig& config, int64_t in_fea
 }
 
 void saveTorchScript(const Model& model, const std::string& path) {
-  std::string tmp = path + ".tmp";
+  // TorchScript saves to a path; the model can be large, so it is not buffered in memory.
+  const std::string tmp = tempPathBeside(path);
   try {
     model.toTorchScript().save(tmp);
   } catch (const c10::Error& e) {
     std::remove(tmp.c_str());
     throw StorageError("cannot write model artifact " + path + ": " + e.what_without_backtrace());
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw StorageError("cannot rename " + tmp + " to " + path);
+  commitFileAtomic(tmp, path);
 }
 
 }  // namespace trainrun

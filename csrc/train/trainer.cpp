@@ -11,6 +11,7 @@
 #include "checkpoint/storage_probe.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/logging.h"
 #include "train/fused_adamw.h"
 #include "train/lr_schedule.h"

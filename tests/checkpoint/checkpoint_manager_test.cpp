@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "checkpoint/layout.h"
 #include "checkpoint/shard_layout.h"
 
 namespace trainrun {

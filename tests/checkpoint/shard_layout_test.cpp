@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "checkpoint/layout.h"
 #include "core/error.h"
 
 namespace trainrun {

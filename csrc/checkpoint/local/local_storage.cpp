@@ -5,18 +5,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <utility>
 
+#include "core/file.h"
+
 namespace trainrun {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr const char* kTmpMarker = ".tmp-";
 
 std::string sysError(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
@@ -34,7 +33,6 @@ class FileDescriptor {
     if (fd_ >= 0) ::close(fd_);
   }
   int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;
@@ -51,31 +49,7 @@ class LocalStorage : public Storage {
     if (ec)
       throw StorageError("cannot create folder " + path.parent_path().string() + ": " +
                          ec.message());
-    const std::string tmp =
-        path.string() + kTmpMarker + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
-    FileDescriptor fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (fd.get() < 0) throw StorageError(sysError("cannot create", tmp));
-    const char* p = static_cast<const char*>(data);
-    for (size_t left = size; left > 0;) {
-      ssize_t n = ::write(fd.get(), p, left);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        std::string msg = sysError("cannot write", tmp);
-        ::unlink(tmp.c_str());
-        throw StorageError(msg);
-      }
-      p += n;
-      left -= size_t(n);
-    }
-    if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0 ||
-        ::rename(tmp.c_str(), path.c_str()) != 0) {
-      std::string msg = sysError("cannot commit", path.string());
-      ::unlink(tmp.c_str());
-      throw StorageError(msg);
-    }
-    // The rename is durable only once the folder entry is on disk.
-    FileDescriptor dir(::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir.get() >= 0) ::fsync(dir.get());
+    writeFileAtomic(path.string(), data, size);
   }
 
   void read(const std::string& key, uint64_t offset, uint64_t length, void* dst) override {
@@ -127,7 +101,7 @@ class LocalStorage : public Storage {
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (!it->is_regular_file(ec)) continue;
       std::string key = fs::relative(it->path(), root_, ec).string();
-      if (key.rfind(prefix, 0) == 0 && key.find(kTmpMarker) == std::string::npos)
+      if (key.rfind(prefix, 0) == 0 && key.find(kTempMarker) == std::string::npos)
         keys.push_back(key);
     }
     if (ec) throw StorageError("cannot list " + start.string() + ": " + ec.message());
@@ -150,7 +124,6 @@ class LocalStorage : public Storage {
 
  private:
   std::string root_;
-  std::atomic<uint64_t> counter_{0};
 };
 
 }  // namespace

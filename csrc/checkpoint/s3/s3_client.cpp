@@ -152,16 +152,6 @@ bool isRetryableHttp(long status, const std::string& code) {
          code == "ThrottlingException" || code == "InternalError";
 }
 
-std::string plural(int n, const char* word) {
-  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
-}
-
-std::string oneLine(std::string s) {
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  std::replace(s.begin(), s.end(), '\r', ' ');
-  return trim(s);
-}
-
 std::chrono::milliseconds backoff(int retry, const S3Options& options) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   const double cap =
