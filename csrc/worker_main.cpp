@@ -5,7 +5,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "core/logging.h"
-#include "dist/init.h"
+#include "distributed/init.h"
 #include "train/trainer.h"
 
 namespace {

@@ -13,7 +13,7 @@
 #include "checkpoint/manifest.pb.h"
 #include "checkpoint/storage.h"
 #include "core/clock.h"
-#include "dist/store.h"
+#include "distributed/store.h"
 
 namespace trainrun {
 

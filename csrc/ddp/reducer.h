@@ -9,7 +9,7 @@
 
 #include "core/clock.h"
 #include "ddp/bucket.h"
-#include "dist/communicator.h"
+#include "distributed/communicator.h"
 
 namespace trainrun {
 

@@ -12,7 +12,7 @@
 #include "core/cuda_devices.h"
 #include "core/env.h"
 #include "core/error.h"
-#include "dist/init.h"
+#include "distributed/init.h"
 
 namespace trainrun {
 namespace {

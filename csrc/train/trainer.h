@@ -12,7 +12,7 @@
 #include "data/dataset.h"
 #include "data/sampler.h"
 #include "ddp/reducer.h"
-#include "dist/init.h"
+#include "distributed/init.h"
 #include "metrics/metrics.h"
 #include "models/model.h"
 #include "train/device_report.h"

@@ -6,7 +6,7 @@
 
 #include <mutex>
 
-#include "dist/thread_ranks.h"
+#include "distributed/thread_ranks.h"
 #include "models/mlp.h"
 
 namespace trainrun {

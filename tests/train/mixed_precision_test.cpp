@@ -4,7 +4,7 @@
 
 #include "amp/loss_scaler.h"
 #include "ddp/reducer.h"
-#include "dist/thread_ranks.h"
+#include "distributed/thread_ranks.h"
 #include "models/mlp.h"
 
 namespace trainrun {

@@ -1,0 +1,59 @@
+// FlightRecorder: a bounded, locked ring of CollectiveRecords.
+#include "distributed/flight_recorder.h"
+
+namespace trainrun {
+
+std::string CollectiveRecord::describe() const {
+  return "collective #" + std::to_string(seq) + " (" + op + " of " + std::to_string(bytes) +
+         " bytes at step " + std::to_string(step) + ")";
+}
+
+const char* stateName(CollectiveRecord::State state) {
+  switch (state) {
+    case CollectiveRecord::State::kIssued:
+      return "issued";
+    case CollectiveRecord::State::kCompleted:
+      return "completed";
+    case CollectiveRecord::State::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+void FlightRecorder::setStep(int64_t step) {
+  std::lock_guard<std::mutex> lock(mu_);
+  step_ = step;
+}
+
+CollectiveRecord FlightRecorder::issue(const std::string& op, int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CollectiveRecord r;
+  r.seq = next_seq_++;
+  r.op = op;
+  r.bytes = bytes;
+  r.step = step_;
+  r.start = std::chrono::system_clock::now();
+  records_.push_back(r);
+  if (records_.size() > capacity_) records_.pop_front();
+  return r;
+}
+
+void FlightRecorder::finish(uint64_t seq, bool ok) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (records_.empty() || seq < records_.front().seq || seq > records_.back().seq) return;
+  CollectiveRecord& r = records_[seq - records_.front().seq];
+  if (r.state == CollectiveRecord::State::kIssued)
+    r.state = ok ? CollectiveRecord::State::kCompleted : CollectiveRecord::State::kFailed;
+}
+
+std::vector<CollectiveRecord> FlightRecorder::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {records_.begin(), records_.end()};
+}
+
+uint64_t FlightRecorder::lastSeq() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_seq_ - 1;
+}
+
+}  // namespace trainrun

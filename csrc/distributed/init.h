@@ -1,0 +1,49 @@
+// Joining the job: read torchrun's environment, connect to the store, build the Communicator.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "distributed/communicator.h"
+#include "distributed/store.h"
+
+namespace trainrun {
+
+struct DistContext {
+  // The group's one deadline (dist.timeout_s): the store and every communicator hold it, and
+  // every wait in the runtime is bounded by it.
+  std::chrono::milliseconds timeout{0};
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  int local_world_size = 1;
+  // Where this rank computes: cuda:<cudaDeviceForRank(...)> when LibTorch sees a GPU (already
+  // made the current device), else the CPU. Resolved once here; everything else is passed it.
+  torch::Device device{torch::kCPU};
+  std::unique_ptr<Store> store;        // null when running alone
+  std::unique_ptr<Communicator> comm;  // null when running alone
+};
+
+// From RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT; without
+// them the process runs alone (world size 1). dist.backend picks the communicator.
+DistContext initDistributed(const config::JobConfig& config);
+
+// The GPU ordinal of a rank among `visible` GPUs: 0 when the scheduler shows each process one
+// GPU (Slurm, Kubernetes, CUDA_VISIBLE_DEVICES per rank), else LOCAL_RANK. Throws ConfigError
+// when LOCAL_RANK has no GPU of its own. -1 when none is visible.
+int cudaDeviceForRank(int local_rank, int visible);
+
+// True if this build has the NCCL backend (dist/nccl/ defines both).
+bool ncclAvailable();
+// NCCL's version ("2.27.3"); "" in builds without NCCL.
+std::string ncclVersion();
+
+// Store key prefix of one communicator: unique per backend and per restart of the job, so a
+// restarted rank never reads an earlier attempt's keys (e.g. NCCL's unique id).
+std::string storePrefix(const std::string& backend, int restart_count);
+
+}  // namespace trainrun

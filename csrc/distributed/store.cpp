@@ -1,0 +1,69 @@
+// Store over c10d::TCPStore: hosting with free-port fallback, connecting, timed get/wait.
+#include "distributed/store.h"
+
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "core/error.h"
+
+namespace trainrun {
+namespace {
+
+c10::intrusive_ptr<c10d::TCPStore> makeTcpStore(const std::string& addr, uint16_t port,
+                                                bool is_server, std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions opts;
+  opts.port = port;
+  opts.isServer = is_server;
+  opts.waitWorkers = false;
+  opts.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>(addr, opts);
+}
+
+}  // namespace
+
+std::unique_ptr<Store> Store::host(uint16_t port, std::chrono::milliseconds timeout) {
+  c10::intrusive_ptr<c10d::TCPStore> store;
+  try {
+    store = makeTcpStore("0.0.0.0", port, /*is_server=*/true, timeout);
+  } catch (const std::exception&) {
+    if (port == 0) throw CommError("cannot host the rendezvous store on any free port");
+    store = makeTcpStore("0.0.0.0", 0, /*is_server=*/true, timeout);  // port taken: any free one
+  }
+  uint16_t actual = static_cast<uint16_t>(store->getPort());
+  return std::unique_ptr<Store>(new Store(store, actual, timeout));
+}
+
+std::unique_ptr<Store> Store::connect(const std::string& addr, uint16_t port,
+                                      std::chrono::milliseconds timeout) {
+  try {
+    auto store = makeTcpStore(addr, port, /*is_server=*/false, timeout);
+    return std::unique_ptr<Store>(new Store(store, port, timeout));
+  } catch (const std::exception& e) {
+    throw CommError("cannot reach the rendezvous store at " + addr + ":" + std::to_string(port) +
+                    " (is the launcher running and MASTER_ADDR/MASTER_PORT right?)");
+  }
+}
+
+void Store::set(const std::string& key, const std::string& value) {
+  store_->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+}
+
+std::string Store::get(const std::string& key, std::chrono::milliseconds timeout) {
+  wait({key}, timeout);
+  std::vector<uint8_t> v = store_->get(key);
+  return std::string(v.begin(), v.end());
+}
+
+int64_t Store::add(const std::string& key, int64_t delta) { return store_->add(key, delta); }
+
+void Store::wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
+  try {
+    store_->wait(keys, timeout);
+  } catch (const std::exception& e) {
+    std::string names;
+    for (const auto& k : keys) names += (names.empty() ? "" : ", ") + k;
+    throw TimeoutError("rendezvous store: waited " + std::to_string(timeout.count()) +
+                       " ms for key(s) " + names + " that never appeared");
+  }
+}
+
+}  // namespace trainrun

@@ -1,0 +1,28 @@
+// Hosting the job's rendezvous store on this node (the launcher is its server).
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "distributed/store.h"
+#include "launch/cli.h"
+#include "launch/worker_spec.h"
+
+namespace trainrun::launch {
+
+// The hosted store and the endpoint ranks are told to use.
+struct HostedRendezvous {
+  std::unique_ptr<Store> store;  // serves until destroyed: keep it alive while ranks run
+  Endpoint endpoint;
+};
+
+// Hosts the store on opts.master_port, with the group's deadline (dist.timeout_s). If that port is taken, hosts it on a free port and
+// prints "trainrun: port P is taken; rendezvous store at ADDR:Q" to stderr. Throws CommError
+// if no port works.
+HostedRendezvous hostRendezvous(const LaunchOptions& opts, std::chrono::milliseconds timeout);
+
+// The store's deadline when the ranks run a program without a trainrun config (dist.timeout_s's
+// default).
+inline constexpr std::chrono::milliseconds kStoreTimeoutWithoutConfig{std::chrono::minutes(5)};
+
+}  // namespace trainrun::launch
