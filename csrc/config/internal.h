@@ -28,11 +28,4 @@ void validateJobConfig(const JobConfig& config);
 // Shortest decimal text that parses back to exactly `value` ("0.1", "1e-08", "25").
 std::string formatDouble(double value);
 
-// The candidate closest to `word` by edit distance, or "" when none is close enough to be a
-// plausible typo (so suggestions never point at an unrelated key).
-std::string closestMatch(const std::string& word, const std::vector<std::string>& candidates);
-
-// "a, b, c".
-std::string joinNames(const std::vector<std::string>& names);
-
 }  // namespace trainrun::config::internal

@@ -8,6 +8,7 @@
 #include "checkpoint/storage_uri.h"
 #include "config/config.h"
 #include "config/internal.h"
+#include "core/strings.h"
 #include "core/error.h"
 
 namespace trainrun::config::internal {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/internal.h"
+#include "core/strings.h"
 #include "core/error.h"
 
 namespace trainrun::config::internal {

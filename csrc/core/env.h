@@ -27,6 +27,11 @@ inline constexpr const char* kTrainingJobName = "TRAINING_JOB_NAME";
 inline constexpr const char* kDataDir = "TRAINRUN_DATA_DIR";
 // Network interface Gloo binds for cross-node traffic (PyTorch name).
 inline constexpr const char* kGlooSocketIfname = "GLOO_SOCKET_IFNAME";
+// This node's address as the other nodes reach it (the launcher sets it for multi-node runs):
+// Gloo binds it unless GLOO_SOCKET_IFNAME names an interface.
+inline constexpr const char* kLocalAddr = "TRAINRUN_LOCAL_ADDR";
+// Root of the filesystem where scheduler files are looked up (/opt/ml/...); tests set it.
+inline constexpr const char* kFsRoot = "TRAINRUN_FS_ROOT";
 // Dense peak TFLOPS of one device at the run's precision, for MFU where trainrun does not know
 // the device (any CPU; GPUs other than H100, H200, A100).
 inline constexpr const char* kPeakTflops = "TRAINRUN_PEAK_TFLOPS";

@@ -1,7 +1,52 @@
 // Small string helpers shared across folders (the ones too long to live in the header).
 #include "core/strings.h"
 
+#include <algorithm>
+
 namespace trainrun {
+namespace {
+
+// Optimal string alignment distance: Levenshtein plus adjacent transpositions, the most
+// common typo ("stpes" is one edit from "steps", not two).
+size_t editDistance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+std::string closestMatch(const std::string& word, const std::vector<std::string>& candidates) {
+  // At most 2 edits, and fewer than a third of the word: "lr" must not suggest "name".
+  const size_t limit = std::min<size_t>(2, std::max<size_t>(1, word.size() / 3));
+  std::string best;
+  size_t best_distance = limit + 1;
+  for (const std::string& candidate : candidates) {
+    const size_t distance = editDistance(word, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+std::string joinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
 
 std::string oneLine(const std::string& text) {
   std::string line;

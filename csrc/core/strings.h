@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace trainrun {
 
@@ -16,6 +17,14 @@ inline std::string trim(const std::string& s) {
 // `text` as one line: every run of line ends, tabs and spaces becomes one space, and the ends
 // are trimmed. Errors must stay one line; c10 and curl messages carry line breaks.
 std::string oneLine(const std::string& text);
+
+// The candidate closest to `word` by edit distance (adjacent transpositions count as one), or
+// "" when none is close enough to be a plausible typo (so a suggestion never points at an
+// unrelated name).
+std::string closestMatch(const std::string& word, const std::vector<std::string>& candidates);
+
+// "a, b, c".
+std::string joinNames(const std::vector<std::string>& names);
 
 // "1 attempt", "3 attempts": `n` and `word`, with an "s" unless n is 1.
 std::string plural(long long n, const std::string& word);

@@ -97,8 +97,9 @@ DistContext initDistributed(const config::JobConfig& config) {
   }
   GlooOptions gloo;
   gloo.interface = env::get(env::kGlooSocketIfname);
-  // All ranks on one node talk over loopback; across nodes, bind the hostname's address.
-  if (ctx.local_world_size != ctx.world_size) gloo.hostname.clear();
+  // All ranks on one node talk over loopback; across nodes, bind the address the launcher
+  // says the other nodes reach this one at, else the hostname's.
+  if (ctx.local_world_size != ctx.world_size) gloo.hostname = env::get(env::kLocalAddr);
   ctx.comm = makeGlooCommunicator(*ctx.store, storePrefix("gloo", restart), ctx.rank,
                                   ctx.world_size, gloo);
   return ctx;

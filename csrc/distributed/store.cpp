@@ -55,6 +55,8 @@ std::string Store::get(const std::string& key, std::chrono::milliseconds timeout
 
 int64_t Store::add(const std::string& key, int64_t delta) { return store_->add(key, delta); }
 
+bool Store::check(const std::vector<std::string>& keys) { return store_->check(keys); }
+
 void Store::wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
   try {
     store_->wait(keys, timeout);

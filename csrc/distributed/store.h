@@ -30,6 +30,8 @@ class Store {
   std::string get(const std::string& key) { return get(key, timeout_); }
   std::string get(const std::string& key, std::chrono::milliseconds timeout);
   int64_t add(const std::string& key, int64_t delta);
+  // True if every key exists; never blocks for them.
+  bool check(const std::vector<std::string>& keys);
   void wait(const std::vector<std::string>& keys) { wait(keys, timeout_); }
   void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout);
 

@@ -83,6 +83,7 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
     killAll();
   }
 
+  Clock::time_point next_peer_poll = Clock::now() + options_.peer_poll_interval;
   while (live() > 0) {
     auto wait = kPollInterval;
     if (stopping && !killed) {
@@ -126,8 +127,19 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
       for (const auto& [rank, status] : exited) {
         if (status.ok()) continue;
         result.first_failure = RankFailure{rank, status};
+        if (options_.report_failure) options_.report_failure(*result.first_failure);
         beginStop(SIGTERM);
         break;
+      }
+    }
+    if (!stopping && options_.peer_failure && Clock::now() >= next_peer_poll) {
+      next_peer_poll = Clock::now() + options_.peer_poll_interval;
+      std::string why = options_.peer_failure();
+      if (!why.empty()) {
+        result.peer_failure = why;
+        writeLine(STDERR_FILENO, "trainrun: " + why + "; stopping " + std::to_string(live()) +
+                                     " rank(s) on this node");
+        beginStop(SIGTERM);
       }
     }
 

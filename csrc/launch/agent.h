@@ -2,7 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "launch/exit_status.h"
@@ -10,6 +12,11 @@
 #include "launch/worker_spec.h"
 
 namespace trainrun::launch {
+
+struct RankFailure {
+  int rank = 0;
+  ExitStatus status;
+};
 
 struct AgentOptions {
   // Time between SIGTERM and SIGKILL when stopping ranks.
@@ -19,17 +26,20 @@ struct AgentOptions {
   std::chrono::milliseconds kill_timeout{std::chrono::seconds(5)};
   // After the last rank exits, how long to wait for its output pipes to reach EOF.
   std::chrono::milliseconds output_drain_timeout{std::chrono::seconds(2)};
+  // Multi-node: asked every peer_poll_interval; a non-empty answer (another node's failure)
+  // stops this node's ranks as a local failure would.
+  std::function<std::string()> peer_failure;
+  std::chrono::milliseconds peer_poll_interval{std::chrono::seconds(1)};
+  // Told this node's first failing rank, so the other nodes stop too.
+  std::function<void(const RankFailure&)> report_failure;
 };
 
-struct RankFailure {
-  int rank = 0;
-  ExitStatus status;
-};
 
 // How one run of the local ranks ended.
 struct AgentResult {
   std::optional<RankFailure> first_failure;  // the first rank that failed on its own
   int received_signal = 0;    // SIGINT/SIGTERM that made the agent stop the ranks, else 0
+  std::string peer_failure;   // another node's failure that made the agent stop the ranks
   int stopped = 0;            // ranks still running when the agent began stopping them
   int force_killed = 0;       // of those, ranks still running at SIGKILL time
   std::vector<int> unreaped;  // ranks not reaped even kill_timeout after SIGKILL

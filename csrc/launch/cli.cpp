@@ -1,4 +1,4 @@
-// Hand-rolled torchrun-style flag parsing: strict, one clear line per mistake.
+// Hand-rolled torchrun-style flag parsing: strict, one clear line per mistake, PET_* fallbacks.
 #include "launch/cli.h"
 
 #include <algorithm>
@@ -6,7 +6,12 @@
 #include <cmath>
 #include <cstdlib>
 
+#include <unistd.h>
+
+#include "core/env.h"
 #include "core/error.h"
+#include "core/strings.h"
+#include "launch/worker_spec.h"
 
 namespace trainrun::launch {
 namespace {
@@ -29,33 +34,50 @@ bool parseInt(const std::string& text, long lo, long hi, long* out) {
   return true;
 }
 
-int parseNproc(const std::string& flag, const std::string& value) {
+int parseNproc(const std::string& flag, const std::string& value,
+               const std::function<std::string(const std::string&)>& env) {
+  if (value == "gpu" || value == "auto") {
+    const int gpus = visibleGpuCount(env);
+    if (gpus > 0) return gpus;
+    if (value == "gpu")
+      throw ConfigError(flag + " gpu: no GPU is visible (no /dev/nvidiaN, or CUDA_VISIBLE_DEVICES "
+                               "is empty); use " + flag + " auto or a count");
+    return 1;
+  }
+  if (value == "cpu") return std::max(1, std::min(kMaxNprocPerNode, defaultOmpThreads(1)));
   long v = 0;
   if (!parseInt(value, 1, kMaxNprocPerNode, &v)) {
     throw ConfigError(flag + " '" + value +
-                      "' is not a process count; use a whole number from 1 to " +
+                      "' is not a process count; use gpu, cpu, auto or a whole number from 1 to " +
                       std::to_string(kMaxNprocPerNode) + ", e.g. " + flag + " 2");
   }
   return static_cast<int>(v);
 }
 
 int parseNnodes(const std::string& flag, const std::string& value) {
-  // torchrun takes N or MIN:MAX (elastic); both ends must be 1 until multi-node lands.
+  // torchrun takes N or MIN:MAX; a range needs elastic membership, which is not built yet.
   constexpr long kMaxNodes = 1 << 20;
   auto colon = value.find(':');
   std::string min_text = value.substr(0, colon);
   std::string max_text = colon == std::string::npos ? min_text : value.substr(colon + 1);
   long lo = 0, hi = 0;
   if (!parseInt(min_text, 1, kMaxNodes, &lo) || !parseInt(max_text, 1, kMaxNodes, &hi) || lo > hi) {
-    throw ConfigError(flag + " '" + value + "' is not a node count; use " + flag + " 1");
+    throw ConfigError(flag + " '" + value + "' is not a node count; use e.g. " + flag + " 4");
   }
-  if (lo != 1 || hi != 1) {
+  if (lo != hi) {
     throw ConfigError(flag + " " + value +
-                      ": only single-node runs are supported so far (multi-node launch is a "
-                      "later issue); use " +
-                      flag + " 1");
+                      ": a node range needs elastic membership, which this version does not have "
+                      "yet; give one count, e.g. " +
+                      flag + " " + std::to_string(hi));
   }
-  return 1;
+  return static_cast<int>(lo);
+}
+
+int parseNodeRank(const std::string& flag, const std::string& value) {
+  long v = 0;
+  if (!parseInt(value, 0, 1 << 20, &v))
+    throw ConfigError(flag + " '" + value + "' is not a node rank; use 0 for the first node");
+  return static_cast<int>(v);
 }
 
 uint16_t parsePort(const std::string& flag, const std::string& value) {
@@ -87,9 +109,94 @@ std::string parseOverride(const std::string& flag, const std::string& value) {
   return value;
 }
 
+
+// Flags that take a value, canonical spelling; --standalone and --help take none.
+const std::vector<std::string> kValueFlags = {
+    "--nproc-per-node", "--nnodes",        "--node-rank", "--master-addr", "--master-port",
+    "--rdzv-backend",   "--rdzv-endpoint", "--rdzv-id",   "--rdzv-conf",   "--local-addr",
+    "--grace-period",   "--set"};
+
+// --rdzv-conf key=value,key=value: `timeout` (and torchrun's `join_timeout`) in seconds.
+std::chrono::milliseconds parseRdzvConf(const std::string& flag, const std::string& value,
+                                        std::chrono::milliseconds timeout) {
+  size_t begin = 0;
+  while (begin <= value.size()) {
+    size_t end = value.find(',', begin);
+    if (end == std::string::npos) end = value.size();
+    const std::string item = value.substr(begin, end - begin);
+    begin = end + 1;
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    const std::string key = item.substr(0, eq);
+    if (eq == std::string::npos || (key != "timeout" && key != "join_timeout")) {
+      throw ConfigError(flag + " '" + item + "': the keys known here are timeout and " +
+                        "join_timeout (seconds), e.g. " + flag + " timeout=120");
+    }
+    timeout = parseSeconds(flag + " " + key, item.substr(eq + 1));
+  }
+  return timeout;
+}
+
+void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& value,
+               const std::function<std::string(const std::string&)>& env) {
+  if (flag == "--nproc-per-node") {
+    opts.nproc_per_node = parseNproc(flag, value, env);
+  } else if (flag == "--nnodes") {
+    opts.nnodes = parseNnodes(flag, value);
+  } else if (flag == "--node-rank") {
+    opts.node_rank = parseNodeRank(flag, value);
+  } else if (flag == "--master-addr") {
+    if (value.empty()) throw ConfigError(flag + " needs a host name or IP address");
+    opts.master_addr = value;
+  } else if (flag == "--master-port") {
+    opts.master_port = parsePort(flag, value);
+  } else if (flag == "--rdzv-backend") {
+    if (value != "c10d" && value != "static")
+      throw ConfigError(flag + " '" + value +
+                        "' is not supported; use c10d (node 0's agent hosts the store) or static");
+    opts.rdzv_backend = value;
+  } else if (flag == "--rdzv-endpoint") {
+    if (value.empty()) throw ConfigError(flag + " needs HOST[:PORT], e.g. 10.0.0.1:29400");
+    opts.rdzv_endpoint = value;
+  } else if (flag == "--rdzv-id") {
+    if (value.empty()) throw ConfigError(flag + " needs a run id shared by every node");
+    opts.rdzv_id = value;
+  } else if (flag == "--rdzv-conf") {
+    opts.rdzv_timeout = parseRdzvConf(flag, value, opts.rdzv_timeout);
+  } else if (flag == "--local-addr") {
+    if (value.empty()) throw ConfigError(flag + " needs this node's IP address or host name");
+    opts.local_addr = value;
+  } else if (flag == "--grace-period") {
+    opts.grace_period = parseSeconds(flag, value);
+  } else {
+    opts.overrides.push_back(parseOverride(flag, value));
+    return;  // repeatable; never from PET_*
+  }
+  opts.given.insert(flag);
+}
+
 }  // namespace
 
+int visibleGpuCount(const std::function<std::string(const std::string&)>& env) {
+  const std::string visible = trainrun::trim(env("CUDA_VISIBLE_DEVICES"));
+  if (!visible.empty()) {
+    if (visible == "-1" || visible == "none") return 0;
+    return static_cast<int>(std::count(visible.begin(), visible.end(), ',')) + 1;
+  }
+  int count = 0;
+  for (int i = 0; i < 1024; ++i) {
+    if (::access(("/dev/nvidia" + std::to_string(i)).c_str(), F_OK) != 0) break;
+    ++count;
+  }
+  return count;
+}
+
 LaunchOptions parseCommandLine(const std::vector<std::string>& args) {
+  return parseCommandLine(args, [](const std::string& name) { return env::get(name.c_str()); });
+}
+
+LaunchOptions parseCommandLine(const std::vector<std::string>& args,
+                               const std::function<std::string(const std::string&)>& env) {
   LaunchOptions opts;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -109,9 +216,19 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args) {
       auto eq = arg.find('=');
       std::string flag = arg.substr(0, eq);
       std::replace(flag.begin() + 2, flag.end(), '_', '-');
-      bool known = flag == "--nproc-per-node" || flag == "--nnodes" || flag == "--master-addr" ||
-                   flag == "--master-port" || flag == "--grace-period" || flag == "--set";
-      if (!known) throw ConfigError("unknown flag " + arg.substr(0, eq) + "; " + kSeeHelp);
+      if (flag == "--nodes") flag = "--nnodes";
+      if (flag == "--standalone") {
+        opts.standalone = true;
+        continue;
+      }
+      if (std::find(kValueFlags.begin(), kValueFlags.end(), flag) == kValueFlags.end()) {
+        std::vector<std::string> known = kValueFlags;
+        known.insert(known.end(), {"--standalone", "--nodes", "--help"});
+        const std::string guess = closestMatch(flag, known);
+        throw ConfigError("unknown flag " + arg.substr(0, eq) +
+                          (guess.empty() ? "" : "; did you mean " + guess + "?") + " " +
+                          kSeeHelp);
+      }
       std::string value;
       if (eq != std::string::npos) {
         value = arg.substr(eq + 1);
@@ -120,20 +237,7 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args) {
       } else {
         throw ConfigError(flag + " needs a value; " + kSeeHelp);
       }
-      if (flag == "--nproc-per-node") {
-        opts.nproc_per_node = parseNproc(flag, value);
-      } else if (flag == "--nnodes") {
-        opts.nnodes = parseNnodes(flag, value);
-      } else if (flag == "--master-addr") {
-        if (value.empty()) throw ConfigError(flag + " needs a host name or IP address");
-        opts.master_addr = value;
-      } else if (flag == "--master-port") {
-        opts.master_port = parsePort(flag, value);
-      } else if (flag == "--grace-period") {
-        opts.grace_period = parseSeconds(flag, value);
-      } else {
-        opts.overrides.push_back(parseOverride(flag, value));
-      }
+      applyFlag(opts, flag, value, env);
       continue;
     }
     if (startsWith(arg, "-") && arg != "-") {
@@ -146,6 +250,21 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args) {
     }
     opts.config_path = arg;
   }
+  // torchrun's environment fallbacks: PET_NNODES for --nnodes, PET_NODE_RANK, ...
+  for (const std::string& flag : kValueFlags) {
+    if (flag == "--set" || opts.given.count(flag) != 0) continue;
+    std::string var = "PET_" + flag.substr(2);
+    for (char& c : var) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    const std::string value = env(var);
+    if (!value.empty()) applyFlag(opts, flag, value, env);
+  }
+  if (!opts.standalone && env("PET_STANDALONE") == "1") opts.standalone = true;
+  if (opts.standalone && opts.nnodes != 1)
+    throw ConfigError("--standalone runs one node; drop it or --nnodes " +
+                      std::to_string(opts.nnodes));
+  if (opts.node_rank >= opts.nnodes && opts.given.count("--nnodes") != 0)
+    throw ConfigError("--node-rank " + std::to_string(opts.node_rank) + " is not below --nnodes " +
+                      std::to_string(opts.nnodes) + "; node ranks count from 0");
   if (opts.command.empty() && opts.config_path.empty()) {
     throw ConfigError(std::string("nothing to run: give a CONFIG file or -- COMMAND; ") + kSeeHelp);
   }
@@ -170,15 +289,27 @@ each rank's worker. Rank output is prefixed "[rank N] ". When a rank fails, the 
 stopped (SIGTERM, then SIGKILL after the grace period).
 
 options:
-  --nproc-per-node N   processes (ranks) on this node (default 1)
-  --nnodes N           nodes in the job; only 1 for now (default 1)
+  --nproc-per-node N   processes (ranks) on this node: a count, gpu (one per visible GPU),
+                       auto (GPUs, else 1) or cpu (one per core) (default 1)
+  --nnodes N           nodes in the job (alias --nodes; default 1, or the scheduler's)
+  --node-rank R        this node's rank, 0..N-1 (default: the scheduler's, else by arrival)
+  --rdzv-endpoint H:P  node 0's rendezvous store (default MASTER-ADDR:MASTER-PORT)
+  --rdzv-id ID         run id shared by the job's nodes (default: the scheduler's job id)
+  --rdzv-backend B     c10d or static: node 0's agent hosts the store either way
+  --rdzv-conf K=V,...  timeout=S: how long nodes wait for each other (default 600)
+  --local-addr ADDR    this node's address, as the other nodes reach it (default: detected)
+  --standalone         one node with a private store on a free port
   --master-addr ADDR   address ranks use to reach the rendezvous store (default 127.0.0.1)
-  --master-port PORT   rendezvous store port; a free one is used if taken (default 29500)
+  --master-port PORT   rendezvous store port; on one node a free one is used if taken
+                       (default 29500); with several nodes a taken port is an error
   --grace-period S     seconds from SIGTERM to SIGKILL when stopping ranks (default 10)
   --set KEY=VALUE      override a config key, e.g. --set train.steps=100 (repeatable)
   -h, --help           show this help and exit
 
-Flags also take --flag=VALUE and torchrun's underscore spellings (--nproc_per_node).
+Flags also take --flag=VALUE and torchrun's underscore spellings (--nproc_per_node); a flag
+not given takes torchrun's PET_<FLAG> variable (PET_NNODES, PET_NODE_RANK, ...). Without
+flags, the node layout comes from the scheduler: SageMaker (resourceconfig.json), AWS Batch
+multi-node parallel jobs, Kubeflow PyTorchJob, Slurm.
 Exit status: 0 when every rank succeeds; the first failing rank's exit code (128+signal if
 it was killed); 128+signal when trainrun itself gets SIGINT/SIGTERM; 2 for usage or config
 errors.

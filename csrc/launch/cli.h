@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,25 +14,45 @@ inline constexpr int kDefaultNprocPerNode = 1;
 inline constexpr const char* kDefaultMasterAddr = "127.0.0.1";
 inline constexpr uint16_t kDefaultMasterPort = 29500;
 inline constexpr std::chrono::milliseconds kDefaultGracePeriod{std::chrono::seconds(10)};
+// How long nodes wait for each other at the rendezvous (torchrun's join_timeout).
+inline constexpr std::chrono::milliseconds kDefaultRdzvTimeout{std::chrono::seconds(600)};
 
 // What to launch and how. Exactly one of config_path / command is set unless help is.
 struct LaunchOptions {
   int nproc_per_node = kDefaultNprocPerNode;
   int nnodes = 1;
+  int node_rank = -1;  // -1: assigned at the rendezvous in order of arrival
   std::string master_addr = kDefaultMasterAddr;
   uint16_t master_port = kDefaultMasterPort;
+  std::string rdzv_backend = "static";  // torchrun's names: static (master addr/port), c10d
+  std::string rdzv_endpoint;            // HOST[:PORT] of node 0's store; "": master addr:port
+  std::string rdzv_id = "none";         // the run id: nodes of one job share it
+  std::chrono::milliseconds rdzv_timeout = kDefaultRdzvTimeout;  // --rdzv-conf timeout=S
+  std::string local_addr;  // this node's address for peers (and Gloo); "": detected
+  bool standalone = false;  // --standalone: one node, a private store on a free port
   // Time between SIGTERM and SIGKILL when stopping ranks.
   std::chrono::milliseconds grace_period = kDefaultGracePeriod;
   std::string config_path;             // CONFIG: run the built-in worker on this job config
   std::vector<std::string> overrides;  // --set key=value, in order (CONFIG runs only)
   std::vector<std::string> command;    // -- COMMAND ARGS...: run this as each rank's worker
   bool help = false;                   // --help: print usageText() and exit 0
+  // Flags the user set (on the command line or through PET_*), canonical spelling
+  // ("--node-rank"): they win over what a scheduler's environment says.
+  std::set<std::string> given;
 };
 
-// Parses the arguments after argv[0]. Accepts `--flag value`, `--flag=value` and torchrun's
-// underscore spellings (--nproc_per_node). Throws ConfigError with one line naming the flag
-// and the fix.
-LaunchOptions parseCommandLine(const std::vector<std::string>& args);
+// Parses the arguments after argv[0]. Accepts `--flag value`, `--flag=value`, torchrun's
+// underscore spellings (--nproc_per_node) and `--nodes` for --nnodes; a flag not on the
+// command line takes torchrun's PET_<FLAG> variable from `env` when set (PET_NNODES,
+// PET_NODE_RANK, ...). Throws ConfigError with one line naming the flag and the fix (and the
+// closest known flag for a typo).
+LaunchOptions parseCommandLine(const std::vector<std::string>& args,
+                               const std::function<std::string(const std::string&)>& env);
+LaunchOptions parseCommandLine(const std::vector<std::string>& args);  // the process environment
+
+// GPUs this process may use without loading CUDA: CUDA_VISIBLE_DEVICES's entries when set,
+// else the /dev/nvidiaN device files.
+int visibleGpuCount(const std::function<std::string(const std::string&)>& env);
 
 // The --help text, ending in a newline.
 std::string usageText();

@@ -1,4 +1,5 @@
 // trainrun: the launcher's entry point (CLI -> config check -> rendezvous -> local agent).
+#include <c10/util/Logging.h>
 #include <unistd.h>
 
 #include <exception>
@@ -6,11 +7,14 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
 #include "launch/agent.h"
 #include "launch/cli.h"
+#include "launch/node_plan.h"
+#include "launch/node_rendezvous.h"
 #include "launch/rendezvous.h"
 #include "launch/run_summary.h"
 #include "launch/signal_watch.h"
@@ -20,9 +24,25 @@ extern char** environ;
 
 namespace {
 
+std::string lookupEnv(const std::string& name) { return trainrun::env::get(name.c_str()); }
+
+// The agent options every launch shares.
+trainrun::launch::AgentOptions agentOptions(const trainrun::launch::LaunchOptions& opts) {
+  trainrun::launch::AgentOptions agent;
+  agent.grace_period = opts.grace_period;
+  return agent;
+}
+
+std::vector<std::string> launcherEnv() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  return env;
+}
+
 int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& signals) {
   using namespace trainrun::launch;
-  LaunchOptions opts = parseCommandLine(args);
+  using trainrun::writeLine;
+  LaunchOptions opts = parseCommandLine(args, lookupEnv);
   if (opts.help) {
     trainrun::log::out(usageText().substr(0, usageText().size() - 1));
     return 0;
@@ -32,17 +52,67 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   if (!opts.config_path.empty())
     timeout = trainrun::config::groupTimeout(
         trainrun::config::loadJobConfig(opts.config_path, opts.overrides));
+  const NodePlan plan =
+      planNodes(opts, detectScheduler(lookupEnv, lookupEnv(trainrun::env::kFsRoot)));
+  opts.nnodes = plan.nnodes;
+  opts.nproc_per_node = plan.nproc_per_node;
+  opts.rdzv_id = plan.run_id;
 
-  HostedRendezvous rendezvous = hostRendezvous(opts, timeout);
-  std::vector<std::string> base_env;
-  for (char** e = environ; *e != nullptr; ++e) base_env.emplace_back(*e);
-  std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, base_env);
+  if (plan.nnodes == 1) {  // one node: a private store, as torchrun --standalone
+    HostedRendezvous rendezvous = hostRendezvous(opts, timeout);
+    opts.node_rank = 0;
+    std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, launcherEnv());
+    AgentResult result = LocalAgent(agentOptions(opts), signals).run(ranks);
+    std::string summary = summaryLine(result, opts.grace_period);
+    if (!summary.empty()) writeLine(STDERR_FILENO, summary);
+    return launcherExitCode(result);
+  }
 
-  AgentOptions agent_opts;
-  agent_opts.grace_period = opts.grace_period;
-  AgentResult result = LocalAgent(agent_opts, signals).run(ranks);
+  NodeRendezvousOptions ro;
+  ro.nnodes = plan.nnodes;
+  ro.node_rank = plan.node_rank;
+  ro.nproc_per_node = plan.nproc_per_node;
+  ro.endpoint = plan.endpoint;
+  ro.host = plan.host;
+  ro.run_id = plan.run_id;
+  ro.local_addr = plan.local_addr;
+  ro.join_timeout = opts.rdzv_timeout;
+  ro.store_timeout = timeout;
+  // c10d warns through c10's logging about what this launcher reports itself (a reverse
+  // lookup of a peer without DNS, connect retries): errors only.
+  FLAGS_caffe2_log_level = c10::GLOG_ERROR;
+  NodeRendezvous rendezvous(ro);
+  opts.node_rank = rendezvous.nodeRank();
+  opts.local_addr = plan.local_addr;
+  writeLine(STDERR_FILENO, "trainrun: node " + std::to_string(opts.node_rank) + " of " +
+                               std::to_string(plan.nnodes) + " (" + plan.source + "), " +
+                               std::to_string(plan.nproc_per_node) + " rank(s) per node, " +
+                               "rendezvous " + plan.endpoint.addr + ":" +
+                               std::to_string(plan.endpoint.port) + " run " + plan.run_id);
+  std::vector<std::string> env = launcherEnv();
+  if (!plan.interface.empty()) {  // the scheduler's interface, unless the user chose one
+    env.push_back("GLOO_SOCKET_IFNAME=" + plan.interface);
+    env.push_back("NCCL_SOCKET_IFNAME=" + plan.interface);
+  }
+  std::vector<RankSpec> ranks = makeRankSpecs(opts, plan.endpoint, env);
+
+  AgentOptions agent = agentOptions(opts);
+  agent.peer_failure = [&] { return rendezvous.failure(); };
+  agent.report_failure = [&](const RankFailure& f) {
+    rendezvous.reportFailure("node " + std::to_string(opts.node_rank) + " rank " +
+                             std::to_string(f.rank) + " failed first: " + f.status.describe());
+  };
+  AgentResult result = LocalAgent(agent, signals).run(ranks);
+  if (result.first_failure) {  // another node may have failed before ours: name the first
+    const std::string first = rendezvous.failure();
+    if (!first.empty() && first.find("node " + std::to_string(opts.node_rank) + " ") != 0) {
+      result.peer_failure = first;
+      result.first_failure.reset();
+    }
+  }
   std::string summary = summaryLine(result, opts.grace_period);
-  if (!summary.empty()) trainrun::writeLine(STDERR_FILENO, summary);
+  if (!summary.empty()) writeLine(STDERR_FILENO, summary);
+  rendezvous.finish(opts.grace_period + std::chrono::seconds(30));
   return launcherExitCode(result);
 }
 

@@ -42,6 +42,11 @@ std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_pe
     return "trainrun: rank " + std::to_string(f.rank) + " failed first: " + f.status.describe() +
            (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
   }
+  if (!r.peer_failure.empty()) {
+    std::vector<std::string> notes = stopNotes(r, grace_period);
+    return "trainrun: " + r.peer_failure + "; stopped " + plural(r.stopped, "rank") +
+           " on this node" + (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
+  }
   if (r.received_signal != 0) {
     std::vector<std::string> notes = stopNotes(r, grace_period);
     return "trainrun: received " + signalName(r.received_signal) + "; stopped " +
@@ -53,6 +58,7 @@ std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_pe
 int launcherExitCode(const AgentResult& r) {
   if (r.first_failure) return r.first_failure->status.shellCode();
   if (r.received_signal != 0) return 128 + r.received_signal;
+  if (!r.peer_failure.empty()) return 1;
   return 0;
 }
 

@@ -66,7 +66,7 @@ std::vector<RankSpec> makeRankSpecs(const LaunchOptions& opts, const Endpoint& s
     }
   }
   const int world_size = opts.nnodes * opts.nproc_per_node;
-  const int group_rank = 0;  // single node for now; multi-node assigns it at rendezvous
+  const int group_rank = std::max(0, opts.node_rank);  // resolved at the rendezvous
   std::vector<RankSpec> specs;
   for (int local = 0; local < opts.nproc_per_node; ++local) {
     RankSpec spec;
@@ -79,6 +79,13 @@ std::vector<RankSpec> makeRankSpecs(const LaunchOptions& opts, const Endpoint& s
     setVar(spec.env, env::kLocalWorldSize, std::to_string(opts.nproc_per_node));
     setVar(spec.env, env::kGroupRank, std::to_string(group_rank));
     setVar(spec.env, env::kNodeRank, std::to_string(group_rank));
+    setVar(spec.env, "GROUP_WORLD_SIZE", std::to_string(opts.nnodes));
+    setVar(spec.env, "ROLE_RANK", std::to_string(spec.rank));
+    setVar(spec.env, "ROLE_WORLD_SIZE", std::to_string(world_size));
+    setVar(spec.env, "ROLE_NAME", "default");
+    setVar(spec.env, "TORCHELASTIC_RUN_ID", opts.rdzv_id);
+    // Across nodes Gloo binds the address the other nodes reach this one at.
+    if (!opts.local_addr.empty()) setVar(spec.env, env::kLocalAddr, opts.local_addr);
     setVar(spec.env, env::kMasterAddr, store.addr);
     setVar(spec.env, env::kMasterPort, std::to_string(store.port));
     // PyTorch workers (init_process_group with env://) then join our store, not host one.

@@ -28,8 +28,9 @@ std::string workerBinary();
 // OMP_NUM_THREADS for a rank when the user set none: usable cores / ranks, at least 1.
 int defaultOmpThreads(int nproc_per_node);
 
-// One spec per local rank (single node: global rank == local rank). `base_env` is the
-// launcher's environment ("KEY=VALUE"); rank variables replace any inherited ones.
+// One spec per local rank: global rank = node rank (opts.node_rank, resolved; -1 counts as 0)
+// * nproc_per_node + local rank. `base_env` is the launcher's environment ("KEY=VALUE"); rank
+// variables (torchrun's set: RANK ... TORCHELASTIC_RUN_ID) replace any inherited ones.
 std::vector<RankSpec> makeRankSpecs(const LaunchOptions& opts, const Endpoint& store,
                                     const std::vector<std::string>& base_env);
 

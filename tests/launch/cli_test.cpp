@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "core/error.h"
 
 namespace trainrun::launch {
@@ -53,6 +55,36 @@ TEST(CliTest, HelpWinsOverEverything) {
   EXPECT_NE(usageText().find("--nproc-per-node N"), std::string::npos);
 }
 
+TEST(CliTest, TorchrunMultiNodeFlagsAndPetFallbacks) {
+  LaunchOptions o = parseCommandLine({"--nodes", "4", "--node_rank=2", "--rdzv-endpoint",
+                                      "10.0.0.1:29400", "--rdzv-id", "job9", "--rdzv-backend",
+                                      "c10d", "--rdzv-conf", "timeout=30", "--local-addr",
+                                      "10.0.0.3", "--", "true"});
+  EXPECT_EQ(o.nnodes, 4);
+  EXPECT_EQ(o.node_rank, 2);
+  EXPECT_EQ(o.rdzv_endpoint, "10.0.0.1:29400");
+  EXPECT_EQ(o.rdzv_id, "job9");
+  EXPECT_EQ(o.rdzv_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(o.local_addr, "10.0.0.3");
+  EXPECT_EQ(o.given.count("--nnodes"), 1u);
+  EXPECT_EQ(o.given.count("--master-port"), 0u);
+
+  std::map<std::string, std::string> pet{{"PET_NNODES", "3"}, {"PET_NODE_RANK", "1"},
+                                         {"PET_NPROC_PER_NODE", "2"}};
+  auto env = [&](const std::string& n) { return pet.count(n) ? pet[n] : std::string(); };
+  LaunchOptions p = parseCommandLine({"--nproc-per-node", "4", "--", "true"}, env);
+  EXPECT_EQ(p.nnodes, 3);
+  EXPECT_EQ(p.node_rank, 1);
+  EXPECT_EQ(p.nproc_per_node, 4);  // the command line wins over PET_*
+  EXPECT_EQ(p.given.count("--node-rank"), 1u);
+
+  std::map<std::string, std::string> gpus{{"CUDA_VISIBLE_DEVICES", "0,1,2"}};
+  auto genv = [&](const std::string& n) { return gpus.count(n) ? gpus[n] : std::string(); };
+  EXPECT_EQ(parseCommandLine({"--nproc-per-node", "gpu", "--", "true"}, genv).nproc_per_node, 3);
+  EXPECT_EQ(parseCommandLine({"--nproc-per-node", "auto", "--", "true"}, genv).nproc_per_node, 3);
+  EXPECT_GE(parseCommandLine({"--nproc-per-node", "cpu", "--", "true"}, genv).nproc_per_node, 1);
+}
+
 TEST(CliTest, ErrorsNameTheFlagAndTheFix) {
   EXPECT_NE(errorFor({"--bogus", "--", "true"}).find("unknown flag --bogus"), std::string::npos);
   EXPECT_NE(errorFor({"-x", "--", "true"}).find("unknown flag -x"), std::string::npos);
@@ -64,8 +96,14 @@ TEST(CliTest, ErrorsNameTheFlagAndTheFix) {
             std::string::npos);
   EXPECT_NE(errorFor({"--grace-period", "soon", "--", "true"}).find("--grace-period"),
             std::string::npos);
-  EXPECT_NE(errorFor({"--nnodes", "4", "--", "true"}).find("multi-node"), std::string::npos);
-  EXPECT_NE(errorFor({"--nnodes", "1:4", "--", "true"}).find("multi-node"), std::string::npos);
+  EXPECT_NE(errorFor({"--nnodes", "1:4", "--", "true"}).find("elastic"), std::string::npos);
+  EXPECT_NE(errorFor({"--nnodes", "2", "--node-rank", "2", "--", "true"}).find("--node-rank 2"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--nproc-per-nod", "2", "--", "true"}).find("did you mean --nproc-per-node"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--rdzv-conf", "read_timeout=5", "--", "true"}).find("timeout"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--rdzv-backend", "etcd", "--", "true"}).find("c10d"), std::string::npos);
   EXPECT_NE(errorFor({"--master-port"}).find("needs a value"), std::string::npos);
   EXPECT_NE(errorFor({"c.yaml", "--set", "novalue"}).find("key=value"), std::string::npos);
   EXPECT_NE(errorFor({}).find("nothing to run"), std::string::npos);

@@ -1,0 +1,36 @@
+// This node's place in the job, from flags, PET_* variables and the scheduler's environment.
+#pragma once
+
+#include <string>
+
+#include "launch/cli.h"
+#include "launch/scheduler_env.h"
+#include "launch/worker_spec.h"
+
+namespace trainrun::launch {
+
+struct NodePlan {
+  int nnodes = 1;
+  int node_rank = -1;  // -1: by arrival
+  int nproc_per_node = 1;
+  Endpoint endpoint;         // node 0's rendezvous store
+  bool host = false;         // this node hosts it
+  std::string run_id;        // shared by the job's nodes
+  std::string local_addr;    // this node's address as the others reach it ("" on one node)
+  std::string interface;     // network interface the scheduler named, for Gloo/NCCL
+  std::string source;        // "flags", or the scheduler's description, for the start-up line
+};
+
+// Explicit flags (opts.given) win; then the scheduler's values; then the defaults. With one
+// node the store is local as before (host, node 0, no local address). Throws ConfigError for an
+// endpoint that does not parse, or a node that cannot tell its own address.
+NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job);
+
+// The address of this machine that traffic to host:port leaves from (a UDP connect: no packet
+// is sent); "" when the host does not resolve or is unreachable.
+std::string localAddressTowards(const std::string& host, uint16_t port);
+
+// True if `host` names an address of this machine (it can be bound).
+bool isLocalAddress(const std::string& host);
+
+}  // namespace trainrun::launch

@@ -1,0 +1,59 @@
+// Nodes meeting at node 0's store: node ranks (given or by arrival), who is where, and the
+// job-wide failure flag every node's agent watches.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "distributed/store.h"
+#include "launch/worker_spec.h"
+
+namespace trainrun::launch {
+
+struct NodeRendezvousOptions {
+  int nnodes = 1;
+  int node_rank = -1;  // -1: by arrival (the hosting node is 0)
+  int nproc_per_node = 1;
+  Endpoint endpoint;       // node 0's store
+  bool host = false;       // this node hosts the store on endpoint.port (a taken port is an error)
+  std::string run_id;      // keys live under rdzv/<run_id>/
+  std::string local_addr;  // how the other nodes reach this one
+  std::chrono::milliseconds join_timeout{std::chrono::minutes(10)};
+  std::chrono::milliseconds store_timeout{std::chrono::minutes(5)};  // the group's deadline
+};
+
+// This node's place in the job, and its handle on the shared store.
+class NodeRendezvous {
+ public:
+  // Hosts or joins the store, takes a node rank, publishes this node and waits for all
+  // nnodes. Throws ConfigError for a taken port, a node rank claimed twice, too many nodes or
+  // differing --nproc-per-node; TimeoutError naming the missing node ranks (and who arrived)
+  // after join_timeout; CommError when the store cannot be reached.
+  explicit NodeRendezvous(const NodeRendezvousOptions& options);
+
+  int nodeRank() const { return node_rank_; }
+  const std::vector<std::string>& nodeAddrs() const { return addrs_; }  // by node rank
+
+  // Records the first failure of the job ("node 1 rank 3 exited with code 1"); later ones
+  // are dropped. Never throws (the store may be gone already).
+  void reportFailure(const std::string& what);
+  // The job's first failure, or "" if none; "node 0's store is unreachable: ..." when the
+  // hosting node is gone.
+  std::string failure();
+  // Marks this node finished; the hosting node waits (at most `timeout`) for every other
+  // node to finish, so its store outlives their last use of it.
+  void finish(std::chrono::milliseconds timeout);
+
+ private:
+  std::string key(const std::string& name) const { return prefix_ + name; }
+
+  NodeRendezvousOptions options_;
+  std::string prefix_;
+  std::unique_ptr<Store> store_;
+  int node_rank_ = -1;
+  std::vector<std::string> addrs_;
+};
+
+}  // namespace trainrun::launch

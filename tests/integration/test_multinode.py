@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Multi-node runs over real hosts: network namespaces (netns_hosts.py), one `trainrun` per
+node as a user runs one per machine. 4 nodes x 2 ranks equal a 1-rank run; node ranks given
+or by arrival; a Slurm environment with no flags; a node that never arrives. Needs root: in
+CI (CI set) a missing capability fails the test instead of skipping it."""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import netns_hosts  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
+TRAINRUN = os.path.join(BIN, "trainrun")
+CONFIG = os.path.join(REPO, "configs", "digits-mlp.yaml")
+DATA = os.path.join(REPO, "data", "digits.csv.gz")
+STEPS = "train.steps=40"
+
+
+def job_args(out_dir):
+    return [CONFIG, "--set", f"output.dir={out_dir}", "--set", f"data.path={DATA}", "--set",
+            f"checkpoint.uri={out_dir}_ckpt", "--set", STEPS, "--set", "dist.timeout_s=60"]
+
+
+def params(out_dir):
+    return torch.jit.load(os.path.join(out_dir, "model", "model.pt")).state_dict()
+
+
+def max_rel_diff(a, b):
+    return max(((a[k] - b[k]).abs().max() / a[k].abs().max()).item() for k in a)
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLURM_", "PET_", "AWS_BATCH_")) and
+           k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK")}
+    env.update(extra)
+    return env
+
+
+@unittest.skipUnless(netns_hosts.available() or os.environ.get("CI"),
+                     "needs root for network namespaces (CI runs it)")
+class MultiNode(unittest.TestCase):
+    nodes = 4
+
+    @classmethod
+    def setUpClass(cls):
+        cls.hosts = netns_hosts.Hosts(cls.nodes)
+        cls.tmp = tempfile.TemporaryDirectory(prefix="trainrun_mn_")
+        ref = os.path.join(cls.tmp.name, "ref")
+        p = subprocess.run([TRAINRUN, "--nproc-per-node", "1"] + job_args(ref), cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        cls.ref = params(ref)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.hosts.close()
+        cls.tmp.cleanup()
+
+    def run_nodes(self, per_node_args, envs=None, timeout=300, nodes=None):
+        nodes = list(range(self.nodes)) if nodes is None else nodes
+        procs = [self.hosts.popen(i, [TRAINRUN] + per_node_args(i),
+                                  env=(envs[i] if envs else clean_env()), cwd=REPO)
+                 for i in nodes]
+        results = []
+        for p in procs:
+            try:
+                out, err = p.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                for q in procs:
+                    q.kill()
+                raise
+            results.append((p.returncode, out, err))
+        return results
+
+    def check_equal_to_one_rank(self, out_dir, results):
+        for i, (code, out, err) in enumerate(results):
+            self.assertEqual(code, 0, f"node {i} failed:\n{out}\n{err}")
+        diff = max_rel_diff(self.ref, params(out_dir))
+        self.assertLessEqual(diff, 1e-5, f"max relative difference {diff:.3g}")
+
+    def test_four_nodes_with_given_ranks_equal_one_rank(self):
+        out = os.path.join(self.tmp.name, "given")
+        results = self.run_nodes(lambda i: [
+            "--nnodes", "4", "--nproc-per-node", "2", "--node-rank", str(i), "--rdzv-endpoint",
+            "192.0.2.1:29500", "--rdzv-id", "given"] + job_args(out))
+        self.check_equal_to_one_rank(out, results)
+        self.assertIn("world_size=8", results[0][1])
+        self.assertIn("backend=gloo", results[0][1])
+        self.assertIn("node 2 of 4", results[2][2])
+
+    def test_four_nodes_by_arrival_equal_one_rank(self):
+        out = os.path.join(self.tmp.name, "arrival")
+        results = self.run_nodes(lambda i: [
+            "--nodes", "4", "--nproc-per-node", "2", "--rdzv-endpoint", "192.0.2.1:29501",
+            "--rdzv-id", "arrival"] + job_args(out))
+        self.check_equal_to_one_rank(out, results)
+        ranks = sorted(int(err.split("trainrun: node ")[1].split()[0]) for _, _, err in results)
+        self.assertEqual(ranks, [0, 1, 2, 3])
+
+    def test_slurm_environment_needs_no_flags(self):
+        out = os.path.join(self.tmp.name, "slurm")
+        envs = [clean_env(SLURM_NNODES="2", SLURM_NODEID=str(i), SLURM_JOB_ID="77",
+                          SLURM_JOB_NODELIST="192.0.2.[1-2]") for i in range(2)]
+        results = self.run_nodes(lambda i: ["--nproc-per-node", "1"] + job_args(out), envs=envs,
+                                 nodes=[0, 1])
+        for i, (code, _, err) in enumerate(results):
+            self.assertEqual(code, 0, err)
+            self.assertIn(f"node {i} of 2 (slurm: node {i} of 2, master 192.0.2.1)", err)
+            self.assertIn("run 77", err)
+        self.assertLessEqual(max_rel_diff(self.ref, params(out)), 1e-5)
+
+    def test_a_node_that_never_arrives_is_named(self):
+        out = os.path.join(self.tmp.name, "missing")
+        [(code, _, err)] = self.run_nodes(lambda i: [
+            "--nnodes", "3", "--node-rank", "0", "--rdzv-endpoint", "192.0.2.1:29502",
+            "--rdzv-conf", "timeout=3"] + job_args(out), nodes=[0], timeout=60)
+        self.assertNotEqual(code, 0)
+        self.assertIn("node(s) 1, 2 of 3 never arrived (arrived: node 0 (192.0.2.1))", err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,139 @@
+// Scheduler detection: SageMaker, AWS Batch, Kubeflow and Slurm environments, and conflicts.
+#include "launch/scheduler_env.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "core/error.h"
+
+namespace trainrun::launch {
+namespace {
+
+using Vars = std::map<std::string, std::string>;
+
+SchedulerJob detect(const Vars& vars, const std::string& root = "/nonexistent-root") {
+  return detectScheduler(
+      [&](const std::string& name) {
+        auto it = vars.find(name);
+        return it == vars.end() ? std::string() : it->second;
+      },
+      root);
+}
+
+// A fake filesystem root holding SageMaker's resource config.
+std::string sagemakerRoot(const std::string& json) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("trainrun-sm-" + std::to_string(::getpid()));
+  fs::create_directories(root / "opt/ml/input/config");
+  std::ofstream(root / "opt/ml/input/config/resourceconfig.json") << json;
+  return root.string();
+}
+
+TEST(SchedulerEnv, NothingDetectedWithoutVariables) {
+  EXPECT_EQ(detect({}).scheduler, "");
+}
+
+TEST(SchedulerEnv, SageMakerNodeRankIsTheIndexInSortedHosts) {
+  const std::string root = sagemakerRoot(
+      R"({"current_host":"algo-3","hosts":["algo-2","algo-3","algo-1"],)"
+      R"("network_interface_name":"eth1"})");
+  SchedulerJob job = detect({{"TRAINING_JOB_NAME", "job-7"}}, root);
+  EXPECT_EQ(job.scheduler, "sagemaker");
+  EXPECT_EQ(job.nnodes, 3);
+  EXPECT_EQ(job.node_rank, 2);
+  EXPECT_EQ(job.master_addr, "algo-1");
+  EXPECT_EQ(job.interface, "eth1");
+  EXPECT_EQ(job.job_id, "job-7");
+  std::filesystem::remove_all(root);
+}
+
+TEST(SchedulerEnv, SageMakerMalformedConfigIsOneLine) {
+  const std::string root = sagemakerRoot(R"({"hosts":[]})");
+  try {
+    detect({}, root);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("resourceconfig.json"), std::string::npos);
+  }
+  std::filesystem::remove_all(root);
+}
+
+TEST(SchedulerEnv, AwsBatchMainNodeIsNodeZero) {
+  Vars worker{{"AWS_BATCH_JOB_NUM_NODES", "4"},
+              {"AWS_BATCH_JOB_NODE_INDEX", "1"},
+              {"AWS_BATCH_JOB_MAIN_NODE_INDEX", "2"},
+              {"AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS", "10.0.0.9"},
+              {"AWS_BATCH_JOB_ID", "abc-123#1"}};
+  SchedulerJob job = detect(worker);
+  EXPECT_EQ(job.scheduler, "aws-batch");
+  EXPECT_EQ(job.nnodes, 4);
+  EXPECT_EQ(job.node_rank, 3);  // (1 - 2 + 4) % 4
+  EXPECT_EQ(job.master_addr, "10.0.0.9");
+  EXPECT_EQ(job.job_id, "abc-123");
+  // The main node is not told its own address.
+  SchedulerJob main = detect({{"AWS_BATCH_JOB_NUM_NODES", "4"},
+                              {"AWS_BATCH_JOB_NODE_INDEX", "2"},
+                              {"AWS_BATCH_JOB_MAIN_NODE_INDEX", "2"}});
+  EXPECT_EQ(main.node_rank, 0);
+  EXPECT_EQ(main.master_addr, "");
+  EXPECT_THROW(detect({{"AWS_BATCH_JOB_NUM_NODES", "4"}, {"AWS_BATCH_JOB_NODE_INDEX", "7"}}),
+               ConfigError);
+}
+
+TEST(SchedulerEnv, KubeflowElasticAndClassic) {
+  SchedulerJob pet = detect({{"PET_NNODES", "2"},
+                             {"PET_NODE_RANK", "1"},
+                             {"PET_MASTER_ADDR", "job-master-0"},
+                             {"PET_MASTER_PORT", "23456"},
+                             {"PET_NPROC_PER_NODE", "8"}});
+  EXPECT_EQ(pet.scheduler, "kubeflow");
+  EXPECT_EQ(pet.nnodes, 2);
+  EXPECT_EQ(pet.node_rank, 1);
+  EXPECT_EQ(pet.master_addr, "job-master-0");
+  EXPECT_EQ(pet.master_port, 23456);
+  EXPECT_EQ(pet.nproc_per_node, 8);
+  SchedulerJob classic = detect(
+      {{"MASTER_ADDR", "m0"}, {"MASTER_PORT", "23456"}, {"WORLD_SIZE", "3"}, {"RANK", "2"}});
+  EXPECT_EQ(classic.scheduler, "kubeflow");
+  EXPECT_EQ(classic.nnodes, 3);
+  EXPECT_EQ(classic.node_rank, 2);
+  EXPECT_EQ(classic.master_addr, "m0");
+}
+
+TEST(SchedulerEnv, SlurmFirstHostOfTheCompressedList) {
+  SchedulerJob job = detect({{"SLURM_NNODES", "4"},
+                             {"SLURM_NODEID", "3"},
+                             {"SLURM_JOB_NODELIST", "gpu[07-09,12],cpu1"},
+                             {"SLURM_JOB_ID", "991"}});
+  EXPECT_EQ(job.scheduler, "slurm");
+  EXPECT_EQ(job.nnodes, 4);
+  EXPECT_EQ(job.node_rank, 3);
+  EXPECT_EQ(job.master_addr, "gpu07");
+  EXPECT_EQ(job.job_id, "991");
+  EXPECT_EQ(firstSlurmHost("node1,node2"), "node1");
+  EXPECT_EQ(firstSlurmHost("a[3]"), "a3");
+  EXPECT_EQ(firstSlurmHost("rack[1-2]-n[5-6]"), "rack1-n[5-6]");
+  EXPECT_THROW(firstSlurmHost("[1-3]"), ConfigError);
+}
+
+TEST(SchedulerEnv, TwoSchedulersThatDisagreeAreOneLineNamingBoth) {
+  try {
+    detect({{"SLURM_NNODES", "2"},
+            {"SLURM_NODEID", "0"},
+            {"SLURM_JOB_NODELIST", "n[1-2]"},
+            {"PET_NNODES", "4"},
+            {"PET_NODE_RANK", "0"}});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("kubeflow"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("slurm"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace trainrun::launch
