@@ -8,8 +8,8 @@
 #include "checkpoint/storage_uri.h"
 #include "config/config.h"
 #include "config/internal.h"
-#include "core/strings.h"
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace trainrun::config::internal {
 namespace {

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "config/internal.h"
-#include "core/strings.h"
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace trainrun::config::internal {
 namespace {

@@ -47,7 +47,6 @@ std::string joinNames(const std::vector<std::string>& names) {
   return out;
 }
 
-
 std::string oneLine(const std::string& text) {
   std::string line;
   for (char c : text) {

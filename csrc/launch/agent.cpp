@@ -127,8 +127,8 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
       for (const auto& [rank, status] : exited) {
         if (status.ok()) continue;
         result.first_failure = RankFailure{rank, status};
+        beginStop(SIGTERM);  // first: reporting may take seconds (it looks for a dead peer)
         if (options_.report_failure) options_.report_failure(*result.first_failure);
-        beginStop(SIGTERM);
         break;
       }
     }

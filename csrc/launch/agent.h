@@ -34,7 +34,6 @@ struct AgentOptions {
   std::function<void(const RankFailure&)> report_failure;
 };
 
-
 // How one run of the local ranks ended.
 struct AgentResult {
   std::optional<RankFailure> first_failure;  // the first rank that failed on its own

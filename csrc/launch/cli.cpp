@@ -1,12 +1,12 @@
 // Hand-rolled torchrun-style flag parsing: strict, one clear line per mistake, PET_* fallbacks.
 #include "launch/cli.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-
-#include <unistd.h>
 
 #include "core/env.h"
 #include "core/error.h"
@@ -40,8 +40,10 @@ int parseNproc(const std::string& flag, const std::string& value,
     const int gpus = visibleGpuCount(env);
     if (gpus > 0) return gpus;
     if (value == "gpu")
-      throw ConfigError(flag + " gpu: no GPU is visible (no /dev/nvidiaN, or CUDA_VISIBLE_DEVICES "
-                               "is empty); use " + flag + " auto or a count");
+      throw ConfigError(flag +
+                        " gpu: no GPU is visible (no /dev/nvidiaN, or CUDA_VISIBLE_DEVICES "
+                        "is empty); use " +
+                        flag + " auto or a count");
     return 1;
   }
   if (value == "cpu") return std::max(1, std::min(kMaxNprocPerNode, defaultOmpThreads(1)));
@@ -109,12 +111,11 @@ std::string parseOverride(const std::string& flag, const std::string& value) {
   return value;
 }
 
-
 // Flags that take a value, canonical spelling; --standalone and --help take none.
 const std::vector<std::string> kValueFlags = {
-    "--nproc-per-node", "--nnodes",        "--node-rank", "--master-addr", "--master-port",
-    "--rdzv-backend",   "--rdzv-endpoint", "--rdzv-id",   "--rdzv-conf",   "--local-addr",
-    "--grace-period",   "--set"};
+    "--nproc-per-node", "--nnodes",       "--node-rank",     "--master-addr",
+    "--master-port",    "--rdzv-backend", "--rdzv-endpoint", "--rdzv-id",
+    "--rdzv-conf",      "--local-addr",   "--grace-period",  "--set"};
 
 // --rdzv-conf key=value,key=value: `timeout` (and torchrun's `join_timeout`) in seconds.
 std::chrono::milliseconds parseRdzvConf(const std::string& flag, const std::string& value,
@@ -226,8 +227,7 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args,
         known.insert(known.end(), {"--standalone", "--nodes", "--help"});
         const std::string guess = closestMatch(flag, known);
         throw ConfigError("unknown flag " + arg.substr(0, eq) +
-                          (guess.empty() ? "" : "; did you mean " + guess + "?") + " " +
-                          kSeeHelp);
+                          (guess.empty() ? "" : "; did you mean " + guess + "?") + " " + kSeeHelp);
       }
       std::string value;
       if (eq != std::string::npos) {

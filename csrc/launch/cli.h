@@ -28,7 +28,7 @@ struct LaunchOptions {
   std::string rdzv_endpoint;            // HOST[:PORT] of node 0's store; "": master addr:port
   std::string rdzv_id = "none";         // the run id: nodes of one job share it
   std::chrono::milliseconds rdzv_timeout = kDefaultRdzvTimeout;  // --rdzv-conf timeout=S
-  std::string local_addr;  // this node's address for peers (and Gloo); "": detected
+  std::string local_addr;   // this node's address for peers (and Gloo); "": detected
   bool standalone = false;  // --standalone: one node, a private store on a free port
   // Time between SIGTERM and SIGKILL when stopping ranks.
   std::chrono::milliseconds grace_period = kDefaultGracePeriod;

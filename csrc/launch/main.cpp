@@ -4,9 +4,11 @@
 
 #include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -99,6 +101,14 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   AgentOptions agent = agentOptions(opts);
   agent.peer_failure = [&] { return rendezvous.failure(); };
   agent.report_failure = [&](const RankFailure& f) {
+    // A rank whose peer node vanished fails at once; the vanished node is the culprit. Give
+    // its heartbeat time to go stale before blaming this node's rank.
+    const auto until = trainrun::Clock::now() + ro.heartbeat_timeout + std::chrono::seconds(2);
+    while (trainrun::Clock::now() < until) {
+      const std::string first = rendezvous.failure();
+      if (!first.empty()) return;  // already named (by us, as a dead peer, or by another node)
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
     rendezvous.reportFailure("node " + std::to_string(opts.node_rank) + " rank " +
                              std::to_string(f.rank) + " failed first: " + f.status.describe());
   };

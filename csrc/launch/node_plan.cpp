@@ -81,8 +81,8 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
   plan.source = job.scheduler.empty() ? "flags" : describe(job);
   plan.nnodes = given("--nnodes") || job.nnodes == 0 ? opts.nnodes : job.nnodes;
   plan.node_rank = given("--node-rank") || job.node_rank < 0 ? opts.node_rank : job.node_rank;
-  plan.nproc_per_node =
-      given("--nproc-per-node") || job.nproc_per_node == 0 ? opts.nproc_per_node : job.nproc_per_node;
+  plan.nproc_per_node = given("--nproc-per-node") || job.nproc_per_node == 0 ? opts.nproc_per_node
+                                                                             : job.nproc_per_node;
   plan.run_id = given("--rdzv-id") || job.job_id.empty() ? opts.rdzv_id : job.job_id;
   plan.interface = job.interface;
 
@@ -109,8 +109,9 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
   }
   if (given("--master-port") && !given("--rdzv-endpoint")) plan.endpoint.port = opts.master_port;
 
-  plan.host = plan.node_rank == 0 ||
-              (plan.node_rank < 0 && (plan.endpoint.addr.empty() || isLocalAddress(plan.endpoint.addr)));
+  plan.host =
+      plan.node_rank == 0 ||
+      (plan.node_rank < 0 && (plan.endpoint.addr.empty() || isLocalAddress(plan.endpoint.addr)));
   if (plan.host && plan.node_rank < 0) plan.node_rank = 0;
   plan.local_addr = opts.local_addr;
   if (plan.local_addr.empty() && !plan.endpoint.addr.empty())
@@ -120,7 +121,8 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
     sockaddr_in self{};
     if (::gethostname(name, sizeof(name) - 1) == 0 && resolve(name, 0, &self)) {
       char text[INET_ADDRSTRLEN];
-      if (::inet_ntop(AF_INET, &self.sin_addr, text, sizeof(text)) != nullptr) plan.local_addr = text;
+      if (::inet_ntop(AF_INET, &self.sin_addr, text, sizeof(text)) != nullptr)
+        plan.local_addr = text;
     }
   }
   if (plan.endpoint.addr.empty()) plan.endpoint.addr = plan.local_addr;

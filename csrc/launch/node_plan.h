@@ -13,12 +13,12 @@ struct NodePlan {
   int nnodes = 1;
   int node_rank = -1;  // -1: by arrival
   int nproc_per_node = 1;
-  Endpoint endpoint;         // node 0's rendezvous store
-  bool host = false;         // this node hosts it
-  std::string run_id;        // shared by the job's nodes
-  std::string local_addr;    // this node's address as the others reach it ("" on one node)
-  std::string interface;     // network interface the scheduler named, for Gloo/NCCL
-  std::string source;        // "flags", or the scheduler's description, for the start-up line
+  Endpoint endpoint;       // node 0's rendezvous store
+  bool host = false;       // this node hosts it
+  std::string run_id;      // shared by the job's nodes
+  std::string local_addr;  // this node's address as the others reach it ("" on one node)
+  std::string interface;   // network interface the scheduler named, for Gloo/NCCL
+  std::string source;      // "flags", or the scheduler's description, for the start-up line
 };
 
 // Explicit flags (opts.given) win; then the scheduler's values; then the defaults. With one

@@ -1,6 +1,8 @@
 // NodeRendezvous over the project's Store: claim a rank, publish "addr nproc", wait for all.
 #include "launch/node_rendezvous.h"
 
+#include <algorithm>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -37,8 +39,7 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
   if (store_->add(key("claims/" + std::to_string(node_rank_)), 1) != 1)
     throw ConfigError("node rank " + std::to_string(node_rank_) + " of run '" + o.run_id +
                       "' is claimed by another node too; give each node its own --node-rank");
-  store_->set(key(nodeKey(node_rank_)),
-              o.local_addr + " " + std::to_string(o.nproc_per_node));
+  store_->set(key(nodeKey(node_rank_)), o.local_addr + " " + std::to_string(o.nproc_per_node));
 
   // Wait for every node, naming the missing ones at the deadline.
   std::vector<std::string> all;
@@ -75,35 +76,134 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
                         "; every node must run the same number of ranks");
     addrs_.push_back(addr);
   }
+  startPoller();
+}
+
+// What the poller thread shares with the agent. The thread owns its own store connection
+// (short deadline) and is detached: a call stuck on a cut link must not hold up the exit.
+struct NodeRendezvous::Poller {
+  std::mutex mu;
+  std::string failure;  // the job's first failure, once known
+  std::string report;   // this node's failure, to publish
+  bool done = false;    // publish this node's done key
+  bool done_written = false;
+  bool all_finished = false;      // every other node done or silent (host's exit condition)
+  Clock::time_point last_answer;  // last complete round trip with the store
+  bool stop = false;
+};
+
+void NodeRendezvous::startPoller() {
+  poller_ = std::make_shared<Poller>();
+  poller_->last_answer = Clock::now();
+  auto state = poller_;
+  const NodeRendezvousOptions o = options_;
+  const std::string prefix = prefix_;
+  const int me = node_rank_;
+  const std::vector<std::string> addrs = addrs_;
+  const uint16_t port = store_->port();
+  std::thread([state, o, prefix, me, addrs, port] {
+    std::unique_ptr<Store> store;
+    struct Seen {
+      std::string value;
+      Clock::time_point since;
+    };
+    std::vector<Seen> seen(static_cast<size_t>(o.nnodes), Seen{"", Clock::now()});
+    int64_t beats = 0;
+    auto key = [&](const std::string& name) { return prefix + name; };
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(state->mu);
+        if (state->stop) return;
+      }
+      try {
+        if (!store)
+          store = Store::connect(o.endpoint.addr.empty() ? o.local_addr : o.endpoint.addr, port,
+                                 std::min(o.heartbeat_timeout, o.store_timeout));
+        std::string report;
+        bool done = false;
+        {
+          std::lock_guard<std::mutex> lock(state->mu);
+          report = state->report;
+          done = state->done;
+        }
+        store->set(key("hb/" + std::to_string(me)), std::to_string(++beats));
+        if (done) store->set(key("done/" + std::to_string(me)), "1");
+        // Who is alive: a heartbeat unchanged for heartbeat_timeout, without a done key.
+        const Clock::time_point now = Clock::now();
+        std::string dead;
+        bool all_finished = true;
+        for (int r = 0; r < o.nnodes; ++r) {
+          if (r == me) continue;
+          if (store->check({key("done/" + std::to_string(r))})) continue;
+          const std::string hb = key("hb/" + std::to_string(r));
+          const std::string value = store->check({hb}) ? store->get(hb) : "";
+          if (value != seen[r].value) seen[r] = Seen{value, now};
+          if (now - seen[r].since <= o.heartbeat_timeout) {
+            all_finished = false;
+          } else if (dead.empty()) {
+            dead = "node " + std::to_string(r) + " (" + addrs[r] + ") failed first: its agent " +
+                   "stopped heartbeating for " +
+                   std::to_string(o.heartbeat_timeout.count() / 1000) +
+                   " s (killed, or its host or link is down)";
+          }
+        }
+        if (report.empty()) report = dead;
+        if (!report.empty() && !store->check({key("failure")}) &&
+            store->add(key("failures"), 1) == 1)
+          store->set(key("failure"), report);
+        const std::string failure =
+            store->check({key("failure")}) ? store->get(key("failure")) : "";
+        std::lock_guard<std::mutex> lock(state->mu);
+        state->failure = failure;
+        state->all_finished = all_finished;
+        state->done_written = done;
+        state->last_answer = Clock::now();
+      } catch (const std::exception&) {
+        store.reset();  // reconnect next round; last_answer ages meanwhile
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }).detach();
+}
+
+NodeRendezvous::~NodeRendezvous() {
+  if (!poller_) return;
+  std::lock_guard<std::mutex> lock(poller_->mu);
+  poller_->stop = true;
 }
 
 void NodeRendezvous::reportFailure(const std::string& what) {
-  try {
-    if (store_->add(key("failures"), 1) == 1) store_->set(key("failure"), what);
-  } catch (const std::exception&) {
-  }
+  std::lock_guard<std::mutex> lock(poller_->mu);
+  if (poller_->report.empty()) poller_->report = what;
 }
 
 std::string NodeRendezvous::failure() {
-  try {
-    if (!store_->check({key("failure")})) return "";
-    return store_->get(key("failure"));
-  } catch (const std::exception& e) {
-    return "node 0's rendezvous store is unreachable (" + oneLine(e.what()) +
-           "); node 0 is probably gone";
-  }
+  std::lock_guard<std::mutex> lock(poller_->mu);
+  if (!poller_->failure.empty()) return poller_->failure;
+  if (Clock::now() - poller_->last_answer > options_.heartbeat_timeout)
+    return "node 0's rendezvous store at " + options_.endpoint.addr + ":" +
+           std::to_string(options_.endpoint.port) + " has not answered this node for " +
+           std::to_string(options_.heartbeat_timeout.count() / 1000) +
+           " s (node 0 is gone, or this node's link is down)";
+  return "";
 }
 
 void NodeRendezvous::finish(std::chrono::milliseconds timeout) {
-  try {
-    store_->set(key("done/" + std::to_string(node_rank_)), "1");
-    if (!options_.host) return;
-    std::vector<std::string> done;
-    for (int r = 0; r < options_.nnodes; ++r) done.push_back(key("done/" + std::to_string(r)));
-    const Clock::time_point deadline = Clock::now() + timeout;
-    while (!store_->check(done) && Clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  } catch (const std::exception&) {
+  {
+    std::lock_guard<std::mutex> lock(poller_->mu);
+    poller_->done = true;
+  }
+  // Non-hosts wait for their done key to be written (briefly); the host serves the store
+  // until every node is done or gone.
+  const Clock::time_point deadline =
+      Clock::now() + (options_.host ? timeout : std::min(timeout, options_.heartbeat_timeout));
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(poller_->mu);
+      if (poller_->done_written && (!options_.host || poller_->all_finished)) return;
+      if (Clock::now() - poller_->last_answer > options_.heartbeat_timeout) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 

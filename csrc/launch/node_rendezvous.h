@@ -22,6 +22,8 @@ struct NodeRendezvousOptions {
   std::string local_addr;  // how the other nodes reach this one
   std::chrono::milliseconds join_timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds store_timeout{std::chrono::minutes(5)};  // the group's deadline
+  // A node whose heartbeat has not changed for this long is gone (killed, or unreachable).
+  std::chrono::milliseconds heartbeat_timeout{std::chrono::seconds(5)};
 };
 
 // This node's place in the job, and its handle on the shared store.
@@ -36,17 +38,25 @@ class NodeRendezvous {
   int nodeRank() const { return node_rank_; }
   const std::vector<std::string>& nodeAddrs() const { return addrs_; }  // by node rank
 
-  // Records the first failure of the job ("node 1 rank 3 exited with code 1"); later ones
-  // are dropped. Never throws (the store may be gone already).
+  ~NodeRendezvous();
+
+  // Records the first failure of the job ("node 1 rank 3 failed first: exit code 1"); later
+  // ones are dropped. Returns at once (a background thread writes it).
   void reportFailure(const std::string& what);
-  // The job's first failure, or "" if none; "node 0's store is unreachable: ..." when the
-  // hosting node is gone.
+  // The job's first failure, or "" if none. Never blocks: a background thread heartbeats
+  // this node once a second, reads the others' heartbeats and the failure key. A node whose
+  // heartbeat stopped is recorded as the first failure ("node 2 (ADDR) failed first: its
+  // agent stopped heartbeating ..."), so every node names the same culprit; when the store
+  // itself stops answering, that is the failure ("node 0's rendezvous store ... is
+  // unreachable"). A cut link or a dead host cannot stall the agent.
   std::string failure();
   // Marks this node finished; the hosting node waits (at most `timeout`) for every other
-  // node to finish, so its store outlives their last use of it.
+  // node to finish or go silent, so its store outlives their last use of it.
   void finish(std::chrono::milliseconds timeout);
 
  private:
+  struct Poller;  // the background thread's state, shared with it (it may outlive us)
+  void startPoller();
   std::string key(const std::string& name) const { return prefix_ + name; }
 
   NodeRendezvousOptions options_;
@@ -54,6 +64,7 @@ class NodeRendezvous {
   std::unique_ptr<Store> store_;
   int node_rank_ = -1;
   std::vector<std::string> addrs_;
+  std::shared_ptr<Poller> poller_;
 };
 
 }  // namespace trainrun::launch

@@ -16,9 +16,9 @@ struct HostedRendezvous {
   Endpoint endpoint;
 };
 
-// Hosts the store on opts.master_port, with the group's deadline (dist.timeout_s). If that port is taken, hosts it on a free port and
-// prints "trainrun: port P is taken; rendezvous store at ADDR:Q" to stderr. Throws CommError
-// if no port works.
+// Hosts the store on opts.master_port, with the group's deadline (dist.timeout_s). If that port is
+// taken, hosts it on a free port and prints "trainrun: port P is taken; rendezvous store at ADDR:Q"
+// to stderr. Throws CommError if no port works.
 HostedRendezvous hostRendezvous(const LaunchOptions& opts, std::chrono::milliseconds timeout);
 
 // The store's deadline when the ranks run a program without a trainrun config (dist.timeout_s's

@@ -41,8 +41,9 @@ SchedulerJob sagemaker(const Env& env, const std::string& root) {
   nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.contains("current_host") || !j["current_host"].is_string() ||
       !j.contains("hosts") || !j["hosts"].is_array() || j["hosts"].empty())
-    throw ConfigError(path + " is not SageMaker's resource config (needs \"current_host\" and "
-                             "a non-empty \"hosts\" list)");
+    throw ConfigError(path +
+                      " is not SageMaker's resource config (needs \"current_host\" and "
+                      "a non-empty \"hosts\" list)");
   std::vector<std::string> hosts;
   for (const auto& h : j["hosts"]) {
     if (!h.is_string()) throw ConfigError(path + ": every entry of \"hosts\" must be a string");
@@ -68,8 +69,7 @@ SchedulerJob awsBatch(const Env& env) {
   if (env("AWS_BATCH_JOB_NUM_NODES").empty()) return job;
   job.scheduler = "aws-batch";
   job.nnodes = static_cast<int>(envNumber(env, "AWS_BATCH_JOB_NUM_NODES", 1, kMaxNodes, 1));
-  const long index =
-      envNumber(env, "AWS_BATCH_JOB_NODE_INDEX", 0, job.nnodes - 1, -1);
+  const long index = envNumber(env, "AWS_BATCH_JOB_NODE_INDEX", 0, job.nnodes - 1, -1);
   const long main = envNumber(env, "AWS_BATCH_JOB_MAIN_NODE_INDEX", 0, job.nnodes - 1, 0);
   if (index < 0)
     throw ConfigError("AWS_BATCH_JOB_NUM_NODES is set but AWS_BATCH_JOB_NODE_INDEX is not");

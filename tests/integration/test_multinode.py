@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Multi-node runs over real hosts: network namespaces (netns_hosts.py), one `trainrun` per
 node as a user runs one per machine. 4 nodes x 2 ranks equal a 1-rank run; node ranks given
-or by arrival; a Slurm environment with no flags; a node that never arrives. Needs root: in
+or by arrival; a Slurm environment with no flags; a node that never arrives; a node killed
+mid-run and a cut link, both named on every other node. Needs root: in
 CI (CI set) a missing capability fails the test instead of skipping it."""
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import torch
@@ -124,6 +127,54 @@ class MultiNode(unittest.TestCase):
         self.assertNotEqual(code, 0)
         self.assertIn("node(s) 1, 2 of 3 never arrived (arrived: node 0 (192.0.2.1))", err)
         self.assertEqual(len(err.strip().splitlines()), 1, err)
+
+    def start_long_run(self, name, port):
+        out = os.path.join(self.tmp.name, name)
+        args = lambda i: ["--nnodes", "4", "--nproc-per-node", "2", "--node-rank", str(i),
+                          "--rdzv-endpoint", f"192.0.2.1:{port}", "--rdzv-id", name,
+                          "--grace-period", "2"] + job_args(out) + [
+                              "--set", "train.steps=100000", "--set", "dist.timeout_s=20"]
+        procs = [self.hosts.popen(i, [TRAINRUN] + args(i), env=clean_env(), cwd=REPO)
+                 for i in range(self.nodes)]
+        time.sleep(6)  # rendezvous done, training under way
+        for p in procs:
+            self.assertIsNone(p.poll(), "a node ended before the fault was injected")
+        return procs
+
+    def wait_all(self, procs, within):
+        start = time.monotonic()
+        results = []
+        for p in procs:
+            try:
+                out, err = p.communicate(timeout=max(1, within - (time.monotonic() - start)))
+            except subprocess.TimeoutExpired:
+                for q in procs:
+                    q.kill()
+                self.fail(f"nodes still running {within} s after the fault")
+            results.append((p.returncode, err))
+        return results
+
+    def test_killed_agent_stops_every_node_and_is_named(self):
+        procs = self.start_long_run("killed", 29503)
+        procs[2].send_signal(signal.SIGKILL)  # node 2's trainrun, as a lost machine
+        results = self.wait_all(procs, within=30)
+        for i, (code, err) in enumerate(results):
+            if i == 2:
+                continue
+            self.assertNotEqual(code, 0)
+            self.assertIn("node 2 (192.0.2.3) failed first", err, f"node {i}:\n{err}")
+
+    def test_cut_link_is_detected_and_the_peer_named(self):
+        procs = self.start_long_run("cut", 29504)
+        netns_hosts.sh("ip", "netns", "exec", self.hosts.names[3], "ip", "link", "set", "eth0",
+                       "down")
+        results = self.wait_all(procs, within=45)  # dist.timeout_s=20, plus stopping
+        for i, (code, err) in enumerate(results):
+            self.assertNotEqual(code, 0, f"node {i}")
+            if i != 3:
+                self.assertIn("node 3 (192.0.2.4) failed first", err, f"node {i}:\n{err}")
+        netns_hosts.sh("ip", "netns", "exec", self.hosts.names[3], "ip", "link", "set", "eth0",
+                       "up")
 
 
 if __name__ == "__main__":

@@ -56,10 +56,10 @@ TEST(CliTest, HelpWinsOverEverything) {
 }
 
 TEST(CliTest, TorchrunMultiNodeFlagsAndPetFallbacks) {
-  LaunchOptions o = parseCommandLine({"--nodes", "4", "--node_rank=2", "--rdzv-endpoint",
-                                      "10.0.0.1:29400", "--rdzv-id", "job9", "--rdzv-backend",
-                                      "c10d", "--rdzv-conf", "timeout=30", "--local-addr",
-                                      "10.0.0.3", "--", "true"});
+  LaunchOptions o =
+      parseCommandLine({"--nodes", "4", "--node_rank=2", "--rdzv-endpoint", "10.0.0.1:29400",
+                        "--rdzv-id", "job9", "--rdzv-backend", "c10d", "--rdzv-conf", "timeout=30",
+                        "--local-addr", "10.0.0.3", "--", "true"});
   EXPECT_EQ(o.nnodes, 4);
   EXPECT_EQ(o.node_rank, 2);
   EXPECT_EQ(o.rdzv_endpoint, "10.0.0.1:29400");
@@ -69,8 +69,8 @@ TEST(CliTest, TorchrunMultiNodeFlagsAndPetFallbacks) {
   EXPECT_EQ(o.given.count("--nnodes"), 1u);
   EXPECT_EQ(o.given.count("--master-port"), 0u);
 
-  std::map<std::string, std::string> pet{{"PET_NNODES", "3"}, {"PET_NODE_RANK", "1"},
-                                         {"PET_NPROC_PER_NODE", "2"}};
+  std::map<std::string, std::string> pet{
+      {"PET_NNODES", "3"}, {"PET_NODE_RANK", "1"}, {"PET_NPROC_PER_NODE", "2"}};
   auto env = [&](const std::string& n) { return pet.count(n) ? pet[n] : std::string(); };
   LaunchOptions p = parseCommandLine({"--nproc-per-node", "4", "--", "true"}, env);
   EXPECT_EQ(p.nnodes, 3);

@@ -38,10 +38,9 @@ TEST(NodePlan, SchedulerFillsWhatFlagsLeaveOpen) {
   EXPECT_EQ(plan.local_addr, "127.0.0.1");
   EXPECT_NE(plan.source.find("slurm: node 2 of 4"), std::string::npos);
 
-  NodePlan flags = planNodes(
-      parse({"--node-rank", "0", "--rdzv-endpoint", "127.0.0.1:29411", "--rdzv-id", "x", "--",
-             "true"}),
-      slurm);
+  NodePlan flags = planNodes(parse({"--node-rank", "0", "--rdzv-endpoint", "127.0.0.1:29411",
+                                    "--rdzv-id", "x", "--", "true"}),
+                             slurm);
   EXPECT_EQ(flags.nnodes, 4);     // the scheduler's
   EXPECT_EQ(flags.node_rank, 0);  // the flag's
   EXPECT_TRUE(flags.host);

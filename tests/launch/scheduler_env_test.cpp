@@ -32,14 +32,12 @@ std::string sagemakerRoot(const std::string& json) {
   return root.string();
 }
 
-TEST(SchedulerEnv, NothingDetectedWithoutVariables) {
-  EXPECT_EQ(detect({}).scheduler, "");
-}
+TEST(SchedulerEnv, NothingDetectedWithoutVariables) { EXPECT_EQ(detect({}).scheduler, ""); }
 
 TEST(SchedulerEnv, SageMakerNodeRankIsTheIndexInSortedHosts) {
-  const std::string root = sagemakerRoot(
-      R"({"current_host":"algo-3","hosts":["algo-2","algo-3","algo-1"],)"
-      R"("network_interface_name":"eth1"})");
+  const std::string root =
+      sagemakerRoot(R"({"current_host":"algo-3","hosts":["algo-2","algo-3","algo-1"],)"
+                    R"("network_interface_name":"eth1"})");
   SchedulerJob job = detect({{"TRAINING_JOB_NAME", "job-7"}}, root);
   EXPECT_EQ(job.scheduler, "sagemaker");
   EXPECT_EQ(job.nnodes, 3);
@@ -95,8 +93,8 @@ TEST(SchedulerEnv, KubeflowElasticAndClassic) {
   EXPECT_EQ(pet.master_addr, "job-master-0");
   EXPECT_EQ(pet.master_port, 23456);
   EXPECT_EQ(pet.nproc_per_node, 8);
-  SchedulerJob classic = detect(
-      {{"MASTER_ADDR", "m0"}, {"MASTER_PORT", "23456"}, {"WORLD_SIZE", "3"}, {"RANK", "2"}});
+  SchedulerJob classic =
+      detect({{"MASTER_ADDR", "m0"}, {"MASTER_PORT", "23456"}, {"WORLD_SIZE", "3"}, {"RANK", "2"}});
   EXPECT_EQ(classic.scheduler, "kubeflow");
   EXPECT_EQ(classic.nnodes, 3);
   EXPECT_EQ(classic.node_rank, 2);
