@@ -12,6 +12,7 @@ sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 packages=(
   build-essential cmake pkg-config
   libprotobuf-dev protobuf-compiler libyaml-cpp-dev zlib1g-dev libcurl4-openssl-dev
+  libssl-dev        # SHA-256 for the rendezvous token's key names
   nlohmann-json3-dev
   libgloo-dev       # headers only: c10d's ProcessGroupGloo.hpp includes them (LibTorch holds gloo)
   libgtest-dev

@@ -30,6 +30,11 @@ inline constexpr const char* kGlooSocketIfname = "GLOO_SOCKET_IFNAME";
 // This node's address as the other nodes reach it (the launcher sets it for multi-node runs):
 // Gloo binds it unless GLOO_SOCKET_IFNAME names an interface.
 inline constexpr const char* kLocalAddr = "TRAINRUN_LOCAL_ADDR";
+// The shared secret of a multi-node rendezvous (never printed), or a file holding it.
+inline constexpr const char* kRdzvToken = "TRAINRUN_RDZV_TOKEN";
+inline constexpr const char* kRdzvTokenFile = "TRAINRUN_RDZV_TOKEN_FILE";
+// Store key prefix the launcher gives its ranks: secret, derived from the rendezvous token.
+inline constexpr const char* kStorePrefix = "TRAINRUN_STORE_PREFIX";
 // Root of the filesystem where scheduler files are looked up (/opt/ml/...); tests set it.
 inline constexpr const char* kFsRoot = "TRAINRUN_FS_ROOT";
 // Dense peak TFLOPS of one device at the run's precision, for MFU where trainrun does not know

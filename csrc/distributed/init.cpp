@@ -64,7 +64,8 @@ DistContext initDistributed(const config::JobConfig& config) {
     throw ConfigError(
         "WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT (start ranks with trainrun)");
   // The store carries the deadline to the communicators built on it.
-  ctx.store = Store::connect(addr, static_cast<uint16_t>(port), ctx.timeout);
+  ctx.store =
+      Store::connect(addr, static_cast<uint16_t>(port), ctx.timeout, env::get(env::kStorePrefix));
 
   // auto: NCCL when LibTorch can put tensors on a GPU (and NCCL is built in), else shared
   // memory on one host, else Gloo.
@@ -92,7 +93,8 @@ DistContext initDistributed(const config::JobConfig& config) {
                       std::to_string(ctx.local_world_size) + ", WORLD_SIZE=" +
                       std::to_string(ctx.world_size) + "); use dist.backend: gloo or auto");
   if (backend == "shm" || (backend == "auto" && one_host && !gpu)) {
-    ctx.comm = makeShmCommunicator(*ctx.store, storePrefix("shm", restart), ctx.rank, ctx.world_size);
+    ctx.comm =
+        makeShmCommunicator(*ctx.store, storePrefix("shm", restart), ctx.rank, ctx.world_size);
     return ctx;
   }
   GlooOptions gloo;

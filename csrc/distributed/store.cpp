@@ -1,6 +1,7 @@
 // Store over c10d::TCPStore: hosting with free-port fallback, connecting, timed get/wait.
 #include "distributed/store.h"
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "core/error.h"
@@ -33,9 +34,11 @@ std::unique_ptr<Store> Store::host(uint16_t port, std::chrono::milliseconds time
 }
 
 std::unique_ptr<Store> Store::connect(const std::string& addr, uint16_t port,
-                                      std::chrono::milliseconds timeout) {
+                                      std::chrono::milliseconds timeout,
+                                      const std::string& prefix) {
   try {
-    auto store = makeTcpStore(addr, port, /*is_server=*/false, timeout);
+    c10::intrusive_ptr<c10d::Store> store = makeTcpStore(addr, port, /*is_server=*/false, timeout);
+    if (!prefix.empty()) store = c10::make_intrusive<c10d::PrefixStore>(prefix, store);
     return std::unique_ptr<Store>(new Store(store, port, timeout));
   } catch (const std::exception& e) {
     throw CommError("cannot reach the rendezvous store at " + addr + ":" + std::to_string(port) +

@@ -19,9 +19,12 @@ class Store {
   // Hosts the store on `port` of all interfaces. If the port is taken, hosts it on a free
   // port instead; port() tells which one.
   static std::unique_ptr<Store> host(uint16_t port, std::chrono::milliseconds timeout);
-  // Connects to a store hosted at addr:port, retrying until `timeout`.
+  // Connects to a store hosted at addr:port, retrying until `timeout`. A non-empty `prefix`
+  // puts every key this handle reads or writes under it (the launcher's secret per-run prefix,
+  // so processes without the rendezvous token cannot touch the run's keys).
   static std::unique_ptr<Store> connect(const std::string& addr, uint16_t port,
-                                        std::chrono::milliseconds timeout);
+                                        std::chrono::milliseconds timeout,
+                                        const std::string& prefix = "");
 
   uint16_t port() const { return port_; }
   // The group's deadline this store was opened with.

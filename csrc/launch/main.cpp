@@ -17,6 +17,7 @@
 #include "launch/cli.h"
 #include "launch/node_plan.h"
 #include "launch/node_rendezvous.h"
+#include "launch/rdzv_token.h"
 #include "launch/rendezvous.h"
 #include "launch/run_summary.h"
 #include "launch/signal_watch.h"
@@ -77,6 +78,9 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   ro.endpoint = plan.endpoint;
   ro.host = plan.host;
   ro.run_id = plan.run_id;
+  const RdzvToken token = rdzvToken(lookupEnv, plan.scheduler, plan.job_id, plan.run_id);
+  ro.key_digest = tokenDigest(token, "keys", plan.run_id).substr(0, 32);
+  ro.verifier = tokenDigest(token, "verify", plan.run_id);
   ro.local_addr = plan.local_addr;
   ro.join_timeout = opts.rdzv_timeout;
   ro.store_timeout = timeout;
@@ -90,8 +94,10 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
                                std::to_string(plan.nnodes) + " (" + plan.source + "), " +
                                std::to_string(plan.nproc_per_node) + " rank(s) per node, " +
                                "rendezvous " + plan.endpoint.addr + ":" +
-                               std::to_string(plan.endpoint.port) + " run " + plan.run_id);
+                               std::to_string(plan.endpoint.port) + " run " + plan.run_id +
+                               ", token " + token.origin);
   std::vector<std::string> env = launcherEnv();
+  env.push_back(std::string(trainrun::env::kStorePrefix) + "=" + rendezvous.rankStorePrefix());
   if (!plan.interface.empty()) {  // the scheduler's interface, unless the user chose one
     env.push_back("GLOO_SOCKET_IFNAME=" + plan.interface);
     env.push_back("NCCL_SOCKET_IFNAME=" + plan.interface);

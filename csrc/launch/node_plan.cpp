@@ -85,6 +85,8 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
                                                                              : job.nproc_per_node;
   plan.run_id = given("--rdzv-id") || job.job_id.empty() ? opts.rdzv_id : job.job_id;
   plan.interface = job.interface;
+  plan.scheduler = job.scheduler;
+  plan.job_id = job.job_id;
 
   const bool endpoint_flags =
       given("--rdzv-endpoint") || given("--master-addr") || given("--master-port");

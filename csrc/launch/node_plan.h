@@ -18,7 +18,9 @@ struct NodePlan {
   std::string run_id;      // shared by the job's nodes
   std::string local_addr;  // this node's address as the others reach it ("" on one node)
   std::string interface;   // network interface the scheduler named, for Gloo/NCCL
-  std::string source;      // "flags", or the scheduler's description, for the start-up line
+  std::string scheduler;   // the detected scheduler ("" none) and its job id, for the token
+  std::string job_id;
+  std::string source;  // "flags", or the scheduler's description, for the start-up line
 };
 
 // Explicit flags (opts.given) win; then the scheduler's values; then the defaults. With one

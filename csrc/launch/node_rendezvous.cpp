@@ -1,6 +1,8 @@
 // NodeRendezvous over the project's Store: claim a rank, publish "addr nproc", wait for all.
 #include "launch/node_rendezvous.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <mutex>
 #include <sstream>
@@ -8,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/strings.h"
 
 namespace trainrun::launch {
@@ -18,7 +21,8 @@ std::string nodeKey(int rank) { return "node/" + std::to_string(rank); }
 }  // namespace
 
 NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
-    : options_(o), prefix_("rdzv/" + o.run_id + "/") {
+    : options_(o), prefix_("rdzv/" + o.run_id + "/" + o.key_digest + "/") {
+  const std::string open_prefix = "rdzv/" + o.run_id + "/";  // readable without the token
   const Endpoint& ep = o.endpoint;
   if (o.host) {
     store_ = Store::host(ep.port, o.store_timeout);
@@ -29,6 +33,15 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
   } else {
     // The hosting node may start later than this one: keep trying until the join deadline.
     store_ = Store::connect(ep.addr, ep.port, o.join_timeout);
+  }
+  if (o.host) {
+    store_->set(open_prefix + "verifier", o.verifier);
+  } else if (store_->get(open_prefix + "verifier", o.join_timeout) != o.verifier) {
+    const int64_t n = store_->add(open_prefix + "refused", 1);
+    store_->set(open_prefix + "refused/" + std::to_string(n), o.local_addr);
+    throw ConfigError("run '" + o.run_id + "' at " + ep.addr + ":" + std::to_string(ep.port) +
+                      " refused this node: its rendezvous token differs from node 0's; give "
+                      "every node the same TRAINRUN_RDZV_TOKEN (or token file)");
   }
   node_rank_ = o.node_rank;
   if (node_rank_ < 0) node_rank_ = o.host ? 0 : static_cast<int>(store_->add(key("arrivals"), 1));
@@ -109,6 +122,7 @@ void NodeRendezvous::startPoller() {
     };
     std::vector<Seen> seen(static_cast<size_t>(o.nnodes), Seen{"", Clock::now()});
     int64_t beats = 0;
+    int64_t told = 0;  // refused nodes already reported
     auto key = [&](const std::string& name) { return prefix + name; };
     while (true) {
       {
@@ -148,6 +162,17 @@ void NodeRendezvous::startPoller() {
           }
         }
         if (report.empty()) report = dead;
+        // The host says when a node with a wrong token knocked (it was refused; we go on).
+        const std::string open = "rdzv/" + o.run_id + "/";
+        if (o.host && store->check({open + "refused"})) {
+          const int64_t refused = store->add(open + "refused", 0);
+          for (; told < refused; ++told) {
+            const std::string who = store->get(open + "refused/" + std::to_string(told + 1));
+            writeLine(STDERR_FILENO, "trainrun: refused a node at " + who + " that joined run '" +
+                                         o.run_id +
+                                         "' with a wrong rendezvous token; the run goes on");
+          }
+        }
         if (!report.empty() && !store->check({key("failure")}) &&
             store->add(key("failures"), 1) == 1)
           store->set(key("failure"), report);

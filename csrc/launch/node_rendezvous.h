@@ -18,7 +18,9 @@ struct NodeRendezvousOptions {
   int nproc_per_node = 1;
   Endpoint endpoint;       // node 0's store
   bool host = false;       // this node hosts the store on endpoint.port (a taken port is an error)
-  std::string run_id;      // keys live under rdzv/<run_id>/
+  std::string run_id;      // keys live under rdzv/<run_id>/<key_digest>/
+  std::string key_digest;  // tokenDigest("keys"): only token holders know the run's key names
+  std::string verifier;    // tokenDigest("verify"): the host publishes it, joiners compare
   std::string local_addr;  // how the other nodes reach this one
   std::chrono::milliseconds join_timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds store_timeout{std::chrono::minutes(5)};  // the group's deadline
@@ -29,13 +31,16 @@ struct NodeRendezvousOptions {
 // This node's place in the job, and its handle on the shared store.
 class NodeRendezvous {
  public:
-  // Hosts or joins the store, takes a node rank, publishes this node and waits for all
-  // nnodes. Throws ConfigError for a taken port, a node rank claimed twice, too many nodes or
-  // differing --nproc-per-node; TimeoutError naming the missing node ranks (and who arrived)
-  // after join_timeout; CommError when the store cannot be reached.
+  // Hosts or joins the store, checks the token, takes a node rank, publishes this node and
+  // waits for all nnodes. Throws ConfigError for a wrong token (the host prints one line
+  // about the refused node and goes on), a taken port, a node rank claimed twice, too many
+  // nodes or differing --nproc-per-node; TimeoutError naming the missing node ranks (and who
+  // arrived) after join_timeout; CommError when the store cannot be reached.
   explicit NodeRendezvous(const NodeRendezvousOptions& options);
 
   int nodeRank() const { return node_rank_; }
+  // The key prefix the ranks' store handles get (TRAINRUN_STORE_PREFIX).
+  std::string rankStorePrefix() const { return prefix_ + "ranks/"; }
   const std::vector<std::string>& nodeAddrs() const { return addrs_; }  // by node rank
 
   ~NodeRendezvous();

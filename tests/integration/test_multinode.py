@@ -128,6 +128,30 @@ class MultiNode(unittest.TestCase):
         self.assertIn("node(s) 1, 2 of 3 never arrived (arrived: node 0 (192.0.2.1))", err)
         self.assertEqual(len(err.strip().splitlines()), 1, err)
 
+    def test_a_stranger_with_a_wrong_token_is_refused_and_the_run_goes_on(self):
+        out = os.path.join(self.tmp.name, "token")
+        args = lambda i: ["--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(i),
+                          "--rdzv-endpoint", "192.0.2.1:29505", "--rdzv-id", "token"] + \
+            job_args(out)
+        good = clean_env(TRAINRUN_RDZV_TOKEN="s3cret-token")
+        host = self.hosts.popen(0, [TRAINRUN] + args(0), env=good, cwd=REPO)
+        stranger = self.hosts.popen(2, [TRAINRUN] + args(1), cwd=REPO,
+                                    env=clean_env(TRAINRUN_RDZV_TOKEN="wrong"))
+        _, s_err = stranger.communicate(timeout=60)
+        peer = self.hosts.popen(1, [TRAINRUN] + args(1), env=good, cwd=REPO)
+        _, p_err = peer.communicate(timeout=300)
+        h_out, h_err = host.communicate(timeout=300)
+        self.assertEqual(stranger.returncode, 2, s_err)
+        self.assertIn("refused this node: its rendezvous token differs", s_err)
+        self.assertEqual(len(s_err.strip().splitlines()), 1, s_err)
+        self.assertIn("refused a node at 192.0.2.3", h_err)
+        self.assertEqual(host.returncode, 0, h_err)
+        self.assertEqual(peer.returncode, 0, p_err)
+        self.assertIn("token $TRAINRUN_RDZV_TOKEN", h_err)
+        for text in (h_out, h_err, p_err, s_err):
+            self.assertNotIn("s3cret-token", text)  # never printed
+        self.assertLessEqual(max_rel_diff(self.ref, params(out)), 1e-5)
+
     def start_long_run(self, name, port):
         out = os.path.join(self.tmp.name, name)
         args = lambda i: ["--nnodes", "4", "--nproc-per-node", "2", "--node-rank", str(i),
