@@ -4,6 +4,7 @@
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -11,6 +12,7 @@
 #include "core/env.h"
 #include "core/error.h"
 #include "distributed/gloo/gloo_communicator.h"
+#include "distributed/hierarchical/hierarchical_communicator.h"
 #include "distributed/nccl/nccl_communicator.h"
 #include "distributed/shm/shm_communicator.h"
 
@@ -101,7 +103,18 @@ DistContext initDistributed(const config::JobConfig& config) {
   gloo.interface = env::get(env::kGlooSocketIfname);
   // All ranks on one node talk over loopback; across nodes, bind the address the launcher
   // says the other nodes reach this one at, else the hostname's.
-  if (ctx.local_world_size != ctx.world_size) gloo.hostname = env::get(env::kLocalAddr);
+  if (!one_host) gloo.hostname = env::get(env::kLocalAddr);
+  if (backend == "hierarchical") {
+    // Shared memory within each node, Gloo among the nodes' local rank 0.
+    const int local_size = std::max(ctx.local_world_size, 1);
+    const int nnodes = ctx.world_size / local_size;
+    HierarchicalOptions hier;
+    hier.gloo = gloo;
+    ctx.comm = makeHierarchicalCommunicator(
+        *ctx.store, storePrefix("hierarchical", restart), ctx.rank, ctx.world_size, ctx.local_rank,
+        local_size, envInt(env::kGroupRank, ctx.rank / local_size), nnodes, hier);
+    return ctx;
+  }
   ctx.comm = makeGlooCommunicator(*ctx.store, storePrefix("gloo", restart), ctx.rank,
                                   ctx.world_size, gloo);
   return ctx;

@@ -38,8 +38,9 @@ TEST_F(ValidateTest, Choices) {
             "optimizer.name must be one of sgd, adamw (got 'adam'); did you mean 'adamw'?");
   EXPECT_EQ(configError([&] { parse("model: {name: resnet}"); }),
             "model.name must be one of mlp, gpt-tiny, gpt2-124m, gpt (got 'resnet')");
-  EXPECT_THAT(configError([&] { parse("dist: {backend: mpi}"); }),
-              HasSubstr("dist.backend must be one of auto, gloo, shm, nccl (got 'mpi')"));
+  EXPECT_THAT(
+      configError([&] { parse("dist: {backend: mpi}"); }),
+      HasSubstr("dist.backend must be one of auto, gloo, shm, nccl, hierarchical (got 'mpi')"));
 }
 
 TEST_F(ValidateTest, BatchDivisibleByAccumulation) {

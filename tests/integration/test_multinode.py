@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Multi-node runs over real hosts: network namespaces (netns_hosts.py), one `trainrun` per
 node as a user runs one per machine. 4 nodes x 2 ranks equal a 1-rank run; node ranks given
-or by arrival; a Slurm environment with no flags; a node that never arrives; a node killed
-mid-run and a cut link, both named on every other node. Needs root: in
+or by arrival; 2 nodes x 2 ranks on the hierarchical backend; a Slurm environment with no
+flags; a node that never arrives; a stranger with a wrong token; a node killed mid-run and a
+cut link, both named on every other node. Needs root: in
 CI (CI set) a missing capability fails the test instead of skipping it."""
 import os
 import signal
@@ -97,6 +98,16 @@ class MultiNode(unittest.TestCase):
         self.assertIn("world_size=8", results[0][1])
         self.assertIn("backend=gloo", results[0][1])
         self.assertIn("node 2 of 4", results[2][2])
+
+    def test_hierarchical_backend_equals_one_rank(self):
+        out = os.path.join(self.tmp.name, "hierarchical")
+        results = self.run_nodes(lambda i: [
+            "--nnodes", "2", "--nproc-per-node", "2", "--node-rank", str(i), "--rdzv-endpoint",
+            "192.0.2.1:29503", "--rdzv-id", "hier"] + job_args(out) +
+            ["--set", "dist.backend=hierarchical"], nodes=[0, 1])
+        self.check_equal_to_one_rank(out, results)
+        self.assertIn("world_size=4", results[0][1])
+        self.assertIn("backend=hierarchical", results[0][1])
 
     def test_four_nodes_by_arrival_equal_one_rank(self):
         out = os.path.join(self.tmp.name, "arrival")
