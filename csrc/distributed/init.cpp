@@ -9,8 +9,10 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/clock.h"
 #include "core/env.h"
 #include "core/error.h"
+#include "core/logging.h"
 #include "distributed/gloo/gloo_communicator.h"
 #include "distributed/hierarchical/hierarchical_communicator.h"
 #include "distributed/nccl/nccl_communicator.h"
@@ -18,6 +20,44 @@
 
 namespace trainrun {
 namespace {
+
+// Median seconds of one all-reduce of `bytes` on `comm`, after two warm-ups.
+double allreduceSeconds(Communicator& comm, int64_t bytes) {
+  std::vector<torch::Tensor> t{torch::ones({std::max<int64_t>(1, bytes / 4)})};  // (bytes/4,)
+  for (int i = 0; i < 2; ++i) comm.allreduce(t, ReduceOp::kSum)->wait();
+  std::vector<double> seconds;
+  for (int i = 0; i < 5; ++i) {
+    const Clock::time_point start = Clock::now();
+    comm.allreduce(t, ReduceOp::kSum)->wait();
+    seconds.push_back(secondsSince(start));
+  }
+  std::nth_element(seconds.begin(), seconds.begin() + 2, seconds.end());
+  return seconds[2];
+}
+
+// dist.backend: auto across several nodes with several ranks each: flat Gloo or hierarchical
+// (shm within the node, Gloo among leaders), whichever all-reduces a bucket faster here. Both
+// are built and timed; every rank takes the same decision from the slowest rank's timings.
+std::unique_ptr<Communicator> fasterOfGlooAndHierarchical(DistContext& ctx,
+                                                          std::unique_ptr<Communicator> flat,
+                                                          std::unique_ptr<Communicator> hier,
+                                                          int64_t bytes) {
+  const double hier_s = allreduceSeconds(*hier, bytes);
+  const double flat_s = allreduceSeconds(*flat, bytes);
+  std::vector<torch::Tensor> times{torch::tensor({hier_s, flat_s}, torch::kFloat64)};  // (2,)
+  flat->allreduce(times, ReduceOp::kMax)->wait();
+  const double h = times[0][0].item<double>(), g = times[0][1].item<double>();
+  const bool use_hier = h < g;
+  if (ctx.rank == 0) {
+    char line[200];
+    std::snprintf(line, sizeof(line),
+                  "dist_backend_auto=%s hierarchical_ms=%.3f gloo_ms=%.3f probe_bytes=%lld",
+                  use_hier ? "hierarchical" : "gloo", h * 1e3, g * 1e3,
+                  static_cast<long long>(bytes));
+    log::out(line);
+  }
+  return use_hier ? std::move(hier) : std::move(flat);
+}
 
 // A non-negative int from the environment, `fallback` when unset.
 int envInt(const char* name, int fallback) {
@@ -104,19 +144,28 @@ DistContext initDistributed(const config::JobConfig& config) {
   // All ranks on one node talk over loopback; across nodes, bind the address the launcher
   // says the other nodes reach this one at, else the hostname's.
   if (!one_host) gloo.hostname = env::get(env::kLocalAddr);
-  if (backend == "hierarchical") {
+  const int local_size = std::max(ctx.local_world_size, 1);
+  auto makeHierarchical = [&] {
     // Shared memory within each node, Gloo among the nodes' local rank 0.
-    const int local_size = std::max(ctx.local_world_size, 1);
-    const int nnodes = ctx.world_size / local_size;
     HierarchicalOptions hier;
     hier.gloo = gloo;
-    ctx.comm = makeHierarchicalCommunicator(
-        *ctx.store, storePrefix("hierarchical", restart), ctx.rank, ctx.world_size, ctx.local_rank,
-        local_size, envInt(env::kGroupRank, ctx.rank / local_size), nnodes, hier);
+    return makeHierarchicalCommunicator(*ctx.store, storePrefix("hierarchical", restart), ctx.rank,
+                                        ctx.world_size, ctx.local_rank, local_size,
+                                        envInt(env::kGroupRank, ctx.rank / local_size),
+                                        ctx.world_size / local_size, hier);
+  };
+  if (backend == "hierarchical") {
+    ctx.comm = makeHierarchical();
     return ctx;
   }
   ctx.comm = makeGlooCommunicator(*ctx.store, storePrefix("gloo", restart), ctx.rank,
                                   ctx.world_size, gloo);
+  if (backend == "auto" && !one_host && local_size > 1) {
+    // Probe with a bucket as the Reducer sends it, at most 4 MiB so start-up stays short.
+    const auto bytes =
+        static_cast<int64_t>(std::min(config.dist().bucket_cap_mb(), 4.0) * double(1 << 20));
+    ctx.comm = fasterOfGlooAndHierarchical(ctx, std::move(ctx.comm), makeHierarchical(), bytes);
+  }
   return ctx;
 }
 

@@ -96,7 +96,9 @@ class MultiNode(unittest.TestCase):
             "192.0.2.1:29500", "--rdzv-id", "given"] + job_args(out))
         self.check_equal_to_one_rank(out, results)
         self.assertIn("world_size=8", results[0][1])
-        self.assertIn("backend=gloo", results[0][1])
+        # auto timed flat Gloo against hierarchical and kept the faster
+        self.assertRegex(results[0][1], r"dist_backend_auto=(gloo|hierarchical) "
+                                        r"hierarchical_ms=[\d.]+ gloo_ms=[\d.]+")
         self.assertIn("node 2 of 4", results[2][2])
 
     def test_hierarchical_backend_equals_one_rank(self):
