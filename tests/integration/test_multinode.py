@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -166,30 +167,45 @@ class MultiNode(unittest.TestCase):
         self.assertLessEqual(max_rel_diff(self.ref, params(out)), 1e-5)
 
     def start_long_run(self, name, port):
+        """4 nodes x 2 ranks training for good; returns once node 0 logs a step."""
         out = os.path.join(self.tmp.name, name)
         args = lambda i: ["--nnodes", "4", "--nproc-per-node", "2", "--node-rank", str(i),
                           "--rdzv-endpoint", f"192.0.2.1:{port}", "--rdzv-id", name,
                           "--grace-period", "2"] + job_args(out) + [
-                              "--set", "train.steps=100000", "--set", "dist.timeout_s=20"]
+                              "--set", "train.steps=100000", "--set", "dist.timeout_s=20",
+                              "--set", "train.log_every=10"]
         procs = [self.hosts.popen(i, [TRAINRUN] + args(i), env=clean_env(), cwd=REPO)
                  for i in range(self.nodes)]
-        time.sleep(6)  # rendezvous done, training under way
-        for p in procs:
-            self.assertIsNone(p.poll(), "a node ended before the fault was injected")
+        # Drain every pipe on threads (a full pipe would stall a node), keeping the text.
+        self.texts = [{"out": [], "err": []} for _ in procs]
+        self.readers = []
+        for p, text in zip(procs, self.texts):
+            for stream, key in ((p.stdout, "out"), (p.stderr, "err")):
+                t = threading.Thread(target=lambda s=stream, k=key, d=text: d[k].extend(s),
+                                     daemon=True)
+                t.start()
+                self.readers.append(t)
+        deadline = time.monotonic() + 120
+        while not any("step=" in line for line in self.texts[0]["out"]):
+            self.assertLess(time.monotonic(), deadline, "training never started")
+            for p in procs:
+                self.assertIsNone(p.poll(), "a node ended before the fault was injected")
+            time.sleep(0.2)
         return procs
 
     def wait_all(self, procs, within):
+        """(exit code, stderr text) of every node, failing if any runs past `within` s."""
         start = time.monotonic()
-        results = []
         for p in procs:
             try:
-                out, err = p.communicate(timeout=max(1, within - (time.monotonic() - start)))
+                p.wait(timeout=max(1, within - (time.monotonic() - start)))
             except subprocess.TimeoutExpired:
                 for q in procs:
                     q.kill()
                 self.fail(f"nodes still running {within} s after the fault")
-            results.append((p.returncode, err))
-        return results
+        for t in self.readers:
+            t.join(timeout=10)
+        return [(p.returncode, "".join(text["err"])) for p, text in zip(procs, self.texts)]
 
     def test_killed_agent_stops_every_node_and_is_named(self):
         procs = self.start_long_run("killed", 29503)
