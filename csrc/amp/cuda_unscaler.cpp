@@ -18,7 +18,9 @@ namespace trainrun {
 #if TRAINRUN_WITH_CUDA
 namespace {
 
-void check(cudaError_t err, const char* what) { checkCuda(err, std::string("loss scaling: ") + what); }
+void check(cudaError_t err, const char* what) {
+  checkCuda(err, std::string("loss scaling: ") + what);
+}
 
 }  // namespace
 

@@ -103,8 +103,7 @@ void CheckpointManager::probe() {
   if (rank_ == 0) {
     std::string first;
     for (int r = 0; r < world_size_ && first.empty(); ++r) {
-      const std::string status =
-          r == 0 ? own : store_->get(probeStatusKey(run_prefix_, r));
+      const std::string status = r == 0 ? own : store_->get(probeStatusKey(run_prefix_, r));
       if (status != "ok")
         first = (r == 0 ? "" : "rank " + std::to_string(r) + ": ") + status.substr(6);
     }
@@ -227,8 +226,7 @@ void CheckpointManager::commit(int64_t step, checkpoint::Manifest manifest,
   uint64_t total = 0;
   for (int r = 0; r < world_size_; ++r) {
     std::string status =
-        r == rank_ ? own_status
-                   : store_->get(shardStatusKey(run_prefix_, step, r));
+        r == rank_ ? own_status : store_->get(shardStatusKey(run_prefix_, step, r));
     std::istringstream in(status);
     std::string word;
     uint64_t size = 0;

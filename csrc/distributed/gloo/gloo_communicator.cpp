@@ -41,8 +41,8 @@ class GlooWork : public Work {
       if (msg.find("imed out") != std::string::npos)
         throw TimeoutError("gloo " + record_.describe() + " timed out after " +
                            std::to_string(timeout.count()) + " ms: " + msg);
-      throw CommError("gloo " + record_.describe() + " failed (a peer rank probably exited): " +
-                      msg);
+      throw CommError("gloo " + record_.describe() +
+                      " failed (a peer rank probably exited): " + msg);
     }
     recorder_->finish(record_.seq, /*ok=*/true);
   }

@@ -63,8 +63,8 @@ class NcclWorkImpl : public NcclWork {
     c10::cuda::CUDAGuard guard(core_->device());
     // The caller's current stream waits on the device; the host goes on queueing work.
     checkCuda(cudaStreamWaitEvent(c10::cuda::getCurrentCUDAStream(core_->device()).stream(),
-                                      state_->done, 0),
-                  "cudaStreamWaitEvent");
+                                  state_->done, 0),
+              "cudaStreamWaitEvent");
     if (core_->options().blocking_wait) synchronize(timeout);
   }
 

@@ -60,7 +60,7 @@ class NcclCommunicator : public Communicator {
 // restart: storePrefix()). Blocks until every rank joined, at most options.timeout
 // (TimeoutError). Throws CommError if this build has no NCCL or no visible device.
 std::unique_ptr<NcclCommunicator> makeNcclCommunicator(Store& store, const std::string& prefix,
-                                                       int rank, int size, NcclOptions options = {});
-
+                                                       int rank, int size,
+                                                       NcclOptions options = {});
 
 }  // namespace trainrun

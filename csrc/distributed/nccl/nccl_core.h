@@ -23,8 +23,8 @@ namespace trainrun {
 
 // One collective as the watchdog sees it; shared by the NcclWork handed to the caller.
 struct NcclWorkState {
-  NcclWorkState(CollectiveRecord record, std::shared_ptr<FlightRecorder> recorder,
-                cudaEvent_t done, std::chrono::steady_clock::time_point deadline)
+  NcclWorkState(CollectiveRecord record, std::shared_ptr<FlightRecorder> recorder, cudaEvent_t done,
+                std::chrono::steady_clock::time_point deadline)
       : record(std::move(record)), recorder(std::move(recorder)), done(done), deadline(deadline) {}
   ~NcclWorkState() { cudaEventDestroy(done); }
 
