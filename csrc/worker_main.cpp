@@ -39,15 +39,31 @@ Args parseArgs(int argc, char** argv) {
 
 }  // namespace
 
+// After a collective failed or timed out: this rank's last collectives, for the hang report.
+void reportCollectives(const trainrun::DistContext& dist) {
+  if (!dist.comm) return;
+  trainrun::log::warn("rank " + std::to_string(dist.rank) + "'s last collectives: " +
+                      trainrun::summarize(dist.comm->recentCollectives()));
+}
+
 int main(int argc, char** argv) {
+  trainrun::DistContext dist;  // outlives the trainer: its flight recorder explains a failure
   try {
     Args args = parseArgs(argc, argv);
     trainrun::config::JobConfig config =
         trainrun::config::loadJobConfig(args.config_path, args.overrides);
-    trainrun::DistContext dist = trainrun::initDistributed(config);
+    dist = trainrun::initDistributed(config);
     trainrun::Trainer trainer(config, args.config_path, dist);
     trainer.run();
     return 0;
+  } catch (const trainrun::CommError& e) {
+    trainrun::log::error(e.what());
+    reportCollectives(dist);
+    return e.exitCode();
+  } catch (const trainrun::TimeoutError& e) {
+    trainrun::log::error(e.what());
+    reportCollectives(dist);
+    return e.exitCode();
   } catch (const trainrun::Error& e) {
     trainrun::log::error(e.what());
     return e.exitCode();

@@ -1,6 +1,8 @@
 // FlightRecorder: a bounded, locked ring of CollectiveRecords.
 #include "distributed/flight_recorder.h"
 
+#include <cstdio>
+
 namespace trainrun {
 
 std::string CollectiveRecord::describe() const {
@@ -18,6 +20,23 @@ const char* stateName(CollectiveRecord::State state) {
       return "failed";
   }
   return "unknown";
+}
+
+std::string summarize(const std::vector<CollectiveRecord>& records, size_t count) {
+  if (records.empty()) return "none issued";
+  const auto now = std::chrono::system_clock::now();
+  std::string line;
+  for (size_t i = records.size() > count ? records.size() - count : 0; i < records.size(); ++i) {
+    const CollectiveRecord& r = records[i];
+    char age[32] = "";
+    if (r.state == CollectiveRecord::State::kIssued)
+      std::snprintf(age, sizeof(age), " %.1f s ago",
+                    std::chrono::duration<double>(now - r.start).count());
+    line += (line.empty() ? "" : "; ") +
+            ("#" + std::to_string(r.seq) + " " + r.op + " of " + std::to_string(r.bytes) +
+             " bytes at step " + std::to_string(r.step) + " " + stateName(r.state) + age);
+  }
+  return line;
 }
 
 void FlightRecorder::setStep(int64_t step) {

@@ -28,6 +28,11 @@ struct CollectiveRecord {
 
 const char* stateName(CollectiveRecord::State state);
 
+// The last `count` records on one line, oldest first, for a failure report: "#40 allreduce of
+// 4096 bytes at step 19 completed; #41 allreduce of 4096 bytes at step 20 issued 30.2 s ago".
+// Ranks' lines side by side show which rank stopped issuing, or which collective never ended.
+std::string summarize(const std::vector<CollectiveRecord>& records, size_t count = 4);
+
 // Thread-safe: collectives are issued on the caller's thread and finish on a backend's worker
 // or watchdog thread. Keeps the last `capacity` records, as c10d's flight recorder does.
 class FlightRecorder {

@@ -29,6 +29,21 @@ TEST(FlightRecorder, NumbersCollectivesInIssueOrderWithTheAnnouncedStep) {
   EXPECT_STREQ(stateName(records[1].state), "failed");
 }
 
+TEST(FlightRecorder, SummaryNamesTheLastCollectivesAndWhatIsStillOpen) {
+  FlightRecorder recorder;
+  EXPECT_EQ(summarize(recorder.snapshot()), "none issued");
+  for (int i = 0; i < 6; ++i) recorder.finish(recorder.issue("allreduce", 64).seq, true);
+  recorder.setStep(9);
+  recorder.issue("broadcast", 8);
+  const std::string line = summarize(recorder.snapshot(), 2);
+  EXPECT_EQ(line.rfind("#6 allreduce of 64 bytes at step -1 completed; #7 broadcast of 8 bytes "
+                       "at step 9 issued ",
+                       0),
+            0u)
+      << line;
+  EXPECT_NE(line.find(" s ago"), std::string::npos) << line;
+}
+
 TEST(FlightRecorder, KeepsOnlyTheLastCapacityRecords) {
   FlightRecorder recorder(3);
   for (int i = 0; i < 10; ++i) recorder.issue("allreduce", i);
