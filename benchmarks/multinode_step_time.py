@@ -89,12 +89,14 @@ def trainrun_step_ms(hosts, args, shape, nodes, port):
                     "data.synthetic_samples": max(16384, batch * 8), "data.eval_fraction": 0.05,
                     "model.hidden": "[" + ",".join(map(str, hidden)) + "]",
                     "output.dir": os.path.join(tmp, f"node{i}"), "run.name": "bench",
-                    "checkpoint.uri": "", "resume": "never", "dist.backend": "gloo",
+                    "checkpoint.uri": "", "resume": "never",
+                    "dist.backend": args.trainrun_backend,
                     "dist.bucket_cap_mb": 25, "dist.timeout_s": args.timeout}
 
         def cmd(i):
             c = [os.path.join(args.bin_dir, "trainrun"), "--nnodes", str(nodes),
-                 "--nproc-per-node", "1", "--node-rank", str(i), "--rdzv-endpoint",
+                 "--nproc-per-node", str(args.nproc_per_node), "--node-rank", str(i),
+                 "--rdzv-endpoint",
                  f"{MASTER}:{port}", "--rdzv-id", f"mnbench{port}", "--rdzv-conf",
                  f"timeout={args.timeout}", os.path.join(REPO, "configs/digits-mlp.yaml")]
             for k, v in sets(i).items():
@@ -112,7 +114,8 @@ def pytorch_step_ms(hosts, args, shape, nodes, port):
 
         def cmd(i):
             return [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(nodes),
-                    "--nproc-per-node", "1", "--node-rank", str(i), "--master-addr", MASTER,
+                    "--nproc-per-node", str(args.nproc_per_node), "--node-rank", str(i),
+                    "--master-addr", MASTER,
                     "--master-port", str(port), os.path.abspath(__file__), "--torch-worker",
                     shape[0], "--batch-per-rank", str(args.batch_per_rank), "--steps",
                     str(args.steps), "--json", result]
@@ -139,7 +142,12 @@ def fail(msg):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nodes", default="1,2,4", help="node counts, 1 rank each (default 1,2,4)")
+    ap.add_argument("--nodes", default="1,2,4", help="node counts (default 1,2,4)")
+    ap.add_argument("--nproc-per-node", type=int, default=1,
+                    help="ranks per node on both sides (default 1)")
+    ap.add_argument("--trainrun-backend", default="gloo",
+                    help="trainrun's dist.backend (default gloo, PyTorch's; auto picks shm on "
+                         "one node and times gloo vs hierarchical across nodes)")
     ap.add_argument("--rates", default="10gbit,1gbit",
                     help="tc tbf egress rate of every node's link (default 10gbit,1gbit)")
     ap.add_argument("--steps", type=int, default=150)
@@ -186,7 +194,8 @@ def main():
                             f"{' '.join(e.cmd)}: {(e.stderr or '').strip()}")
             try:
                 for nodes in layouts:
-                    shape = scaled_shape(args.shape, args.batch_per_rank, nodes)
+                    shape = scaled_shape(args.shape, args.batch_per_rank,
+                                         nodes * args.nproc_per_node)
                     for side, fn in (("trainrun", trainrun_step_ms),
                                      ("pytorch", pytorch_step_ms)):
                         port += 1
@@ -212,17 +221,18 @@ def main():
     for nodes, rate in keys:
         a, b = med("trainrun", nodes, rate), med("pytorch", nodes, rate)
         a1, b1 = med("trainrun", 1, None), med("pytorch", 1, None)
-        rows.append({"nodes": nodes, "ranks": nodes, "rate": rate,
-                     "global_batch": args.batch_per_rank * nodes, "trainrun_ms": a,
+        rows.append({"nodes": nodes, "ranks": nodes * args.nproc_per_node, "rate": rate,
+                     "global_batch": args.batch_per_rank * nodes * args.nproc_per_node, "trainrun_ms": a,
                      "pytorch_ms": b, "ratio": a / b,
                      "trainrun_efficiency": a1 / a if a1 else None,
                      "pytorch_efficiency": b1 / b if b1 else None})
 
     name, features, hidden, classes, _ = scaled_shape(args.shape, args.batch_per_rank, 1)
     widths = "-".join(map(str, [features] + hidden + [classes]))
-    print(f"# {args.shape} ({widths}), {args.batch_per_rank} samples/rank, 1 rank/node, "
-          f"1 thread/rank, {args.steps} steps, median of {args.trials} trials (each rank 0's "
-          f"median step); both sides Gloo; nodes are network namespaces on one machine")
+    print(f"# {args.shape} ({widths}), {args.batch_per_rank} samples/rank, "
+          f"{args.nproc_per_node} rank(s)/node, 1 thread/rank, {args.steps} steps, median of "
+          f"{args.trials} trials (each rank 0's median step); trainrun dist.backend="
+          f"{args.trainrun_backend}, PyTorch Gloo; nodes are network namespaces on one machine")
     print(f"{'nodes':>5} {'rate':>8} {'batch':>7} {'trainrun':>9} {'pytorch':>9} {'ratio':>6} "
           f"{'trainrun':>8} {'pytorch':>8}")
     print(f"{'':>5} {'tc tbf':>8} {'global':>7} {'':>9} {'':>9} {'tr/pt':>6} {'eff':>8} "
