@@ -5,6 +5,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 
 #include "core/error.h"
+#include "distributed/collective_queue.h"
 
 namespace trainrun {
 namespace {
@@ -53,12 +54,6 @@ class GlooWork : public Work {
   const CollectiveRecord record_;
   const std::shared_ptr<FlightRecorder> recorder_;
 };
-
-int64_t bytesOf(const std::vector<torch::Tensor>& tensors) {
-  int64_t bytes = 0;
-  for (const auto& t : tensors) bytes += static_cast<int64_t>(t.nbytes());
-  return bytes;
-}
 
 class GlooCommunicator : public Communicator {
  public:

@@ -1,67 +1,19 @@
 // Collectives composed of a shared-memory group within each node and a Gloo group of node leaders.
 #include "distributed/hierarchical/hierarchical_communicator.h"
 
-#include <condition_variable>
-#include <deque>
 #include <exception>
 #include <functional>
-#include <mutex>
-#include <thread>
 #include <utility>
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "distributed/collective_queue.h"
 
 namespace trainrun {
 namespace {
 
 // Waits on an inner collective are sliced so that closing the communicator is noticed.
 constexpr std::chrono::milliseconds kWaitSlice{50};
-
-// Completion of one queued collective, shared by its Work and the worker thread.
-struct Completion {
-  uint64_t seq = 0;
-  std::string what;  // "collective #3 (allreduce of 64 bytes at step 2)"
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  std::exception_ptr error;
-};
-
-class HierarchicalWork : public Work {
- public:
-  HierarchicalWork(std::shared_ptr<Completion> c, std::chrono::milliseconds group_timeout)
-      : Work(group_timeout), c_(std::move(c)) {}
-  using Work::wait;
-
-  void wait(std::chrono::milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(c_->mu);
-    if (!c_->cv.wait_for(lock, timeout, [&] { return c_->done; }))
-      throw TimeoutError("hierarchical " + c_->what + " did not complete within " +
-                         std::to_string(timeout.count()) +
-                         " ms (a peer rank stopped issuing collectives)");
-    if (c_->error) std::rethrow_exception(c_->error);
-  }
-  bool isCompleted() override {
-    std::lock_guard<std::mutex> lock(c_->mu);
-    return c_->done;
-  }
-
- private:
-  std::shared_ptr<Completion> c_;
-};
-
-int64_t bytesOf(const std::vector<torch::Tensor>& tensors) {
-  int64_t bytes = 0;
-  for (const auto& t : tensors) bytes += static_cast<int64_t>(t.nbytes());
-  return bytes;
-}
-
-void checkTensor(const torch::Tensor& t, const char* what) {
-  if (!t.device().is_cpu() || !t.is_contiguous())
-    throw CommError(std::string("hierarchical ") + what + " needs contiguous CPU tensors (got " +
-                    t.toString() + (t.is_contiguous() ? ")" : ", not contiguous)"));
-}
 
 // The first line of an inner group's error, prefixed with the outer collective it served.
 std::exception_ptr wrapError(const std::string& what, std::exception_ptr inner) {
@@ -88,16 +40,10 @@ class HierarchicalCommunicator : public Communicator {
         rank_(rank),
         local_size_(local_size),
         node_rank_(rank / local_size),
-        nnodes_(nnodes) {
-    worker_ = std::thread([this] { runQueue(); });
-  }
+        nnodes_(nnodes),
+        queue_("hierarchical", recorder(), timeout, wrapError) {}
   ~HierarchicalCommunicator() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_one();
-    worker_.join();  // an inner wait in progress notices stop_ within kWaitSlice
+    queue_.stop();  // an inner wait in progress notices within kWaitSlice
     // The node's group first: closing it mid-collective fails the node's peers at once, while
     // Gloo's teardown waits for its pending work (bounded by the deadline).
     local_.reset();
@@ -111,13 +57,13 @@ class HierarchicalCommunicator : public Communicator {
   using Communicator::barrier;
 
   std::unique_ptr<Work> allreduce(std::vector<torch::Tensor>& tensors, ReduceOp op) override {
-    for (const auto& t : tensors) checkTensor(t, "allreduce");
+    for (const auto& t : tensors) checkCpuTensor(t, "hierarchical", "allreduce");
     return enqueue("allreduce", bytesOf(tensors),
                    [this, tensors, op] { allreduceTensors(tensors, op); });
   }
 
   std::unique_ptr<Work> broadcast(std::vector<torch::Tensor>& tensors, int root) override {
-    for (const auto& t : tensors) checkTensor(t, "broadcast");
+    for (const auto& t : tensors) checkCpuTensor(t, "hierarchical", "broadcast");
     if (root < 0 || root >= size())
       throw CommError("hierarchical broadcast root " + std::to_string(root) + " is not a rank of " +
                       std::to_string(size()));
@@ -127,11 +73,11 @@ class HierarchicalCommunicator : public Communicator {
 
   std::unique_ptr<Work> allgather(std::vector<torch::Tensor>& output,
                                   torch::Tensor& input) override {
-    checkTensor(input, "allgather");
+    checkCpuTensor(input, "hierarchical", "allgather");
     if (output.size() != static_cast<size_t>(size()))
       throw CommError("hierarchical allgather needs " + std::to_string(size()) + " output tensors");
     for (const auto& t : output) {
-      checkTensor(t, "allgather");
+      checkCpuTensor(t, "hierarchical", "allgather");
       if (t.numel() != input.numel() || t.scalar_type() != input.scalar_type())
         throw CommError("hierarchical allgather outputs must match the input's dtype and size");
     }
@@ -215,10 +161,7 @@ class HierarchicalCommunicator : public Communicator {
         work->wait(timeout());  // returns at once, or rethrows the inner failure
         return;
       }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stop_) throw CommError("the communicator was closed before it finished");
-      }
+      if (queue_.stopping()) throw CommError("the communicator was closed before it finished");
       if (Clock::now() > deadline_)
         throw TimeoutError("no result within " + std::to_string(timeout().count()) +
                            " ms on rank " + std::to_string(rank_) +
@@ -232,51 +175,12 @@ class HierarchicalCommunicator : public Communicator {
     }
   }
 
-  // Numbers the collective and queues it for the worker.
+  // Queues `fn` as one collective; its inner waits share one deadline from when it starts.
   std::unique_ptr<Work> enqueue(const char* op, int64_t bytes, std::function<void()> fn) {
-    const CollectiveRecord record = recorder()->issue(op, bytes);
-    auto completion = std::make_shared<Completion>();
-    completion->seq = record.seq;
-    completion->what = record.describe();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.emplace_back(std::move(fn), completion);
-    }
-    cv_.notify_one();
-    return std::make_unique<HierarchicalWork>(std::move(completion), timeout());
-  }
-
-  // The worker: runs collectives in issue order. After a failure the ranks are out of step,
-  // so every later collective fails with the first error.
-  void runQueue() {
-    std::exception_ptr broken;
-    while (true) {
-      std::pair<std::function<void()>, std::shared_ptr<Completion>> task;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      Completion& c = *task.second;
-      std::exception_ptr error = broken;
-      if (!error) {
-        deadline_ = Clock::now() + timeout();
-        try {
-          task.first();
-        } catch (...) {
-          error = broken = wrapError(c.what, std::current_exception());
-        }
-      }
-      recorder()->finish(c.seq, /*ok=*/!error);  // before waking the waiter
-      {
-        std::lock_guard<std::mutex> lock(c.mu);
-        c.done = true;
-        c.error = error;
-      }
-      c.cv.notify_all();
-    }
+    return queue_.enqueue(op, bytes, [this, fn = std::move(fn)](const std::string&) {
+      deadline_ = Clock::now() + timeout();
+      fn();
+    });
   }
 
   std::unique_ptr<Communicator> local_;
@@ -285,12 +189,8 @@ class HierarchicalCommunicator : public Communicator {
   const int local_size_;
   const int node_rank_;
   const int nnodes_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<std::function<void()>, std::shared_ptr<Completion>>> queue_;
-  bool stop_ = false;
   Clock::time_point deadline_;  // the running collective's (worker thread only)
-  std::thread worker_;
+  CollectiveQueue queue_;       // last: its worker stops before the groups go
 };
 
 }  // namespace

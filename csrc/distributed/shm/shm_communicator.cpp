@@ -11,16 +11,13 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <functional>
-#include <mutex>
 #include <random>
-#include <thread>
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "distributed/collective_queue.h"
 
 namespace trainrun {
 namespace {
@@ -106,53 +103,6 @@ class Segment {
   char* base_ = nullptr;
 };
 
-// Completion of one queued collective, shared by its Work and the worker thread.
-struct Completion {
-  uint64_t seq = 0;  // the collective's sequence number
-  std::string what;  // its description, for errors
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  std::exception_ptr error;
-};
-
-class ShmWork : public Work {
- public:
-  ShmWork(std::shared_ptr<Completion> c, std::string what, std::chrono::milliseconds group_timeout)
-      : Work(group_timeout), c_(std::move(c)), what_(std::move(what)) {}
-  using Work::wait;
-
-  void wait(std::chrono::milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(c_->mu);
-    if (!c_->cv.wait_for(lock, timeout, [&] { return c_->done; }))
-      throw TimeoutError("shm " + what_ + " did not complete within " +
-                         std::to_string(timeout.count()) +
-                         " ms (a peer rank stopped issuing "
-                         "collectives)");
-    if (c_->error) std::rethrow_exception(c_->error);
-  }
-  bool isCompleted() override {
-    std::lock_guard<std::mutex> lock(c_->mu);
-    return c_->done;
-  }
-
- private:
-  std::shared_ptr<Completion> c_;
-  std::string what_;
-};
-
-int64_t bytesOf(const std::vector<torch::Tensor>& tensors) {
-  int64_t bytes = 0;
-  for (const auto& t : tensors) bytes += static_cast<int64_t>(t.nbytes());
-  return bytes;
-}
-
-void checkTensor(const torch::Tensor& t, const char* what) {
-  if (!t.device().is_cpu() || !t.is_contiguous())
-    throw CommError(std::string("shm ") + what + " needs contiguous CPU tensors (got " +
-                    t.toString() + (t.is_contiguous() ? ")" : ", not contiguous)"));
-}
-
 class ShmCommunicator : public Communicator {
  public:
   ShmCommunicator(std::unique_ptr<Segment> segment, int rank, int size, const ShmOptions& options)
@@ -160,19 +110,12 @@ class ShmCommunicator : public Communicator {
         segment_(std::move(segment)),
         rank_(rank),
         size_(size),
-        options_(options) {
-    worker_ = std::thread([this] { runQueue(); });
-  }
+        options_(options),
+        queue_("shm", recorder(), options.timeout) {}
   ~ShmCommunicator() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-      // Leaving with collectives unfinished (an error unwinds this rank): fail them, and the
-      // peers' matching ones, now rather than at the timeout.
-      if (busy_ || !queue_.empty()) fail();
-    }
-    cv_.notify_one();
-    worker_.join();
+    // Leaving with collectives unfinished (an error unwinds this rank): fail them, and the
+    // peers' matching ones, now rather than at the timeout.
+    queue_.stop([this] { fail(); });
   }
 
   int rank() const override { return rank_; }
@@ -185,51 +128,54 @@ class ShmCommunicator : public Communicator {
   void join() { barrier(std::string("join")); }
 
   std::unique_ptr<Work> allreduce(std::vector<torch::Tensor>& tensors, ReduceOp op) override {
-    for (const auto& t : tensors) checkTensor(t, "allreduce");
-    return enqueue("allreduce", bytesOf(tensors), [this, tensors, op](const std::string& what) {
-      for (const auto& t : tensors) allreduceOne(t, op, what);
-    });
+    for (const auto& t : tensors) checkCpuTensor(t, "shm", "allreduce");
+    return queue_.enqueue("allreduce", bytesOf(tensors),
+                          [this, tensors, op](const std::string& what) {
+                            for (const auto& t : tensors) allreduceOne(t, op, what);
+                          });
   }
 
   std::unique_ptr<Work> broadcast(std::vector<torch::Tensor>& tensors, int root) override {
-    for (const auto& t : tensors) checkTensor(t, "broadcast");
-    return enqueue("broadcast", bytesOf(tensors), [this, tensors, root](const std::string& what) {
-      for (const auto& t : tensors) {
-        char* data = static_cast<char*>(t.data_ptr());
-        forEachRound(t.nbytes(), [&](size_t begin, size_t n) {
-          if (rank_ == root) std::memcpy(slot(root), data + begin, n);
-          barrier(what);
-          if (rank_ != root) std::memcpy(data + begin, slot(root), n);
-          barrier(what);  // root may overwrite its slot only after every copy
-        });
-      }
-    });
+    for (const auto& t : tensors) checkCpuTensor(t, "shm", "broadcast");
+    return queue_.enqueue("broadcast", bytesOf(tensors),
+                          [this, tensors, root](const std::string& what) {
+                            for (const auto& t : tensors) {
+                              char* data = static_cast<char*>(t.data_ptr());
+                              forEachRound(t.nbytes(), [&](size_t begin, size_t n) {
+                                if (rank_ == root) std::memcpy(slot(root), data + begin, n);
+                                barrier(what);
+                                if (rank_ != root) std::memcpy(data + begin, slot(root), n);
+                                barrier(what);  // root may overwrite its slot only after every copy
+                              });
+                            }
+                          });
   }
 
   std::unique_ptr<Work> allgather(std::vector<torch::Tensor>& output,
                                   torch::Tensor& input) override {
-    checkTensor(input, "allgather");
+    checkCpuTensor(input, "shm", "allgather");
     if (output.size() != static_cast<size_t>(size_))
       throw CommError("shm allgather needs " + std::to_string(size_) + " output tensors");
     for (const auto& t : output) {
-      checkTensor(t, "allgather");
+      checkCpuTensor(t, "shm", "allgather");
       if (t.nbytes() != input.nbytes() || t.scalar_type() != input.scalar_type())
         throw CommError("shm allgather outputs must match the input's dtype and size");
     }
-    return enqueue("allgather", bytesOf(output), [this, output, input](const std::string& what) {
-      const char* in = static_cast<const char*>(input.data_ptr());
-      forEachRound(input.nbytes(), [&](size_t begin, size_t n) {
-        std::memcpy(slot(rank_), in + begin, n);
-        barrier(what);
-        for (int r = 0; r < size_; ++r)
-          std::memcpy(static_cast<char*>(output[r].data_ptr()) + begin, slot(r), n);
-        barrier(what);
-      });
-    });
+    return queue_.enqueue(
+        "allgather", bytesOf(output), [this, output, input](const std::string& what) {
+          const char* in = static_cast<const char*>(input.data_ptr());
+          forEachRound(input.nbytes(), [&](size_t begin, size_t n) {
+            std::memcpy(slot(rank_), in + begin, n);
+            barrier(what);
+            for (int r = 0; r < size_; ++r)
+              std::memcpy(static_cast<char*>(output[r].data_ptr()) + begin, slot(r), n);
+            barrier(what);
+          });
+        });
   }
 
   void barrier(std::chrono::milliseconds timeout) override {
-    enqueue("barrier", 0, [this](const std::string& what) { barrier(what); })->wait(timeout);
+    queue_.enqueue("barrier", 0, [this](const std::string& what) { barrier(what); })->wait(timeout);
   }
 
  private:
@@ -318,67 +264,11 @@ class ShmCommunicator : public Communicator {
     futex(&c->generation, FUTEX_WAKE, INT_MAX, nullptr);
   }
 
-  // Numbers the collective and queues it for the worker; fn gets its description.
-  std::unique_ptr<Work> enqueue(const char* op, int64_t bytes,
-                                std::function<void(const std::string&)> fn) {
-    const CollectiveRecord record = recorder()->issue(op, bytes);
-    auto completion = std::make_shared<Completion>();
-    completion->seq = record.seq;
-    completion->what = record.describe();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.emplace_back(std::move(fn), completion);
-    }
-    cv_.notify_one();
-    return std::make_unique<ShmWork>(std::move(completion), record.describe(), timeout());
-  }
-
-  // The worker: runs collectives in issue order. After a failure the ranks are out of step,
-  // so every later collective fails with the first error.
-  void runQueue() {
-    std::exception_ptr broken;
-    while (true) {
-      std::pair<std::function<void(const std::string&)>, std::shared_ptr<Completion>> task;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        task = std::move(queue_.front());
-        queue_.pop_front();
-        busy_ = true;
-      }
-      std::exception_ptr error = broken;
-      if (!error) {
-        try {
-          task.first(task.second->what);
-        } catch (...) {
-          error = broken = std::current_exception();
-        }
-      }
-      Completion& c = *task.second;
-      recorder()->finish(c.seq, /*ok=*/!error);  // before waking the waiter
-      {
-        std::lock_guard<std::mutex> lock(c.mu);
-        c.done = true;
-        c.error = error;
-      }
-      c.cv.notify_all();
-      std::lock_guard<std::mutex> lock(mu_);
-      busy_ = false;
-    }
-  }
-
   std::unique_ptr<Segment> segment_;
   const int rank_;
   const int size_;
   const ShmOptions options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<std::function<void(const std::string&)>, std::shared_ptr<Completion>>>
-      queue_;
-  bool stop_ = false;
-  bool busy_ = false;  // the worker is running a collective
-  std::thread worker_;
+  CollectiveQueue queue_;  // last: its worker stops before the segment goes
 };
 
 std::string uniqueSegmentName() {
