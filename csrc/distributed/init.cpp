@@ -76,8 +76,78 @@ int cudaDeviceForRank(int local_rank, int visible) {
                     "(--nproc-per-node) or show each rank one GPU (CUDA_VISIBLE_DEVICES)");
 }
 
-std::string storePrefix(const std::string& backend, int restart_count) {
-  return backend + "/restart-" + std::to_string(restart_count) + "/";
+// This rank's communicator of the backend dist.backend picks; `prefix` keeps its store keys
+// apart from other groups'.
+std::unique_ptr<Communicator> makeCommunicator(DistContext& ctx, const config::JobConfig& config,
+                                               const std::string& prefix) {
+  const bool gpu = ctx.device.is_cuda();
+  std::unique_ptr<Communicator> comm;
+  // auto: NCCL when LibTorch can put tensors on a GPU (and NCCL is built in), else shared
+  // memory on one host, else Gloo.
+  const std::string& backend = config.dist().backend();
+  if (backend == "auto" && gpu && !ncclAvailable())
+    throw ConfigError(
+        "a GPU is visible but this build has no NCCL backend (rebuild with "
+        "TRAINRUN_WITH_CUDA=ON), or choose dist.backend: gloo explicitly");
+  if (backend == "nccl" && !(gpu && ncclAvailable()))
+    throw ConfigError(
+        std::string("dist.backend: nccl needs ") +
+        (ncclAvailable() ? "a CUDA device visible to LibTorch" : "a build with CUDA and NCCL") +
+        " (use dist.backend: gloo or auto)");
+  if (backend == "nccl" || (backend == "auto" && gpu && ncclAvailable())) {
+    NcclOptions nccl;
+    nccl.device = ctx.device.index();
+    comm = makeNcclCommunicator(*ctx.store, prefix + "nccl/", ctx.rank,
+                                    ctx.world_size, nccl);
+    return comm;
+  }
+  // Ranks that share a host (and GPU-less) reduce through shared memory: no sockets.
+  const bool one_host = ctx.local_world_size == ctx.world_size;
+  if (backend == "shm" && !one_host)
+    throw ConfigError("dist.backend: shm needs every rank on one host (LOCAL_WORLD_SIZE=" +
+                      std::to_string(ctx.local_world_size) + ", WORLD_SIZE=" +
+                      std::to_string(ctx.world_size) + "); use dist.backend: gloo or auto");
+  if (backend == "shm" || (backend == "auto" && one_host && !gpu)) {
+    comm =
+        makeShmCommunicator(*ctx.store, prefix + "shm/", ctx.rank, ctx.world_size);
+    return comm;
+  }
+  GlooOptions gloo;
+  gloo.interface = env::get(env::kGlooSocketIfname);
+  // All ranks on one node talk over loopback; across nodes, bind the address the launcher
+  // says the other nodes reach this one at, else the hostname's.
+  if (!one_host) gloo.hostname = env::get(env::kLocalAddr);
+  const int local_size = std::max(ctx.local_world_size, 1);
+  auto makeHierarchical = [&] {
+    // Shared memory within each node, Gloo among the nodes' local rank 0.
+    HierarchicalOptions hier;
+    hier.gloo = gloo;
+    return makeHierarchicalCommunicator(*ctx.store, prefix + "hierarchical/", ctx.rank,
+                                        ctx.world_size, ctx.local_rank, local_size,
+                                        envInt(env::kGroupRank, ctx.rank / local_size),
+                                        ctx.world_size / local_size, hier);
+  };
+  if (backend == "hierarchical") {
+    comm = makeHierarchical();
+    return comm;
+  }
+  comm = makeGlooCommunicator(*ctx.store, prefix + "gloo/", ctx.rank,
+                                  ctx.world_size, gloo);
+  if (backend == "auto" && !one_host && local_size > 1) {
+    // Probe with a bucket as the Reducer sends it, at most 4 MiB so start-up stays short.
+    const auto bytes =
+        static_cast<int64_t>(std::min(config.dist().bucket_cap_mb(), 4.0) * double(1 << 20));
+    comm = fasterOfGlooAndHierarchical(ctx, std::move(comm), makeHierarchical(), bytes);
+  }
+  return comm;
+}
+
+// Joins the newest generation and has the watcher guard its communicator.
+std::unique_ptr<Communicator> joinGeneration(DistContext& ctx) {
+  auto comm = ctx.elastic->join(
+      *ctx.store, [&ctx](const std::string& prefix) { return ctx.make_comm(ctx, prefix); });
+  ctx.elastic->watch(comm.get());
+  return comm;
 }
 
 DistContext initDistributed(const config::JobConfig& config) {
@@ -109,64 +179,27 @@ DistContext initDistributed(const config::JobConfig& config) {
   ctx.store =
       Store::connect(addr, static_cast<uint16_t>(port), ctx.timeout, env::get(env::kStorePrefix));
 
-  // auto: NCCL when LibTorch can put tensors on a GPU (and NCCL is built in), else shared
-  // memory on one host, else Gloo.
-  const std::string& backend = config.dist().backend();
-  if (backend == "auto" && gpu && !ncclAvailable())
-    throw ConfigError(
-        "a GPU is visible but this build has no NCCL backend (rebuild with "
-        "TRAINRUN_WITH_CUDA=ON), or choose dist.backend: gloo explicitly");
-  if (backend == "nccl" && !(gpu && ncclAvailable()))
-    throw ConfigError(
-        std::string("dist.backend: nccl needs ") +
-        (ncclAvailable() ? "a CUDA device visible to LibTorch" : "a build with CUDA and NCCL") +
-        " (use dist.backend: gloo or auto)");
-  if (backend == "nccl" || (backend == "auto" && gpu && ncclAvailable())) {
-    NcclOptions nccl;
-    nccl.device = ctx.device.index();
-    ctx.comm = makeNcclCommunicator(*ctx.store, storePrefix("nccl", restart), ctx.rank,
-                                    ctx.world_size, nccl);
-    return ctx;
-  }
-  // Ranks that share a host (and GPU-less) reduce through shared memory: no sockets.
-  const bool one_host = ctx.local_world_size == ctx.world_size;
-  if (backend == "shm" && !one_host)
-    throw ConfigError("dist.backend: shm needs every rank on one host (LOCAL_WORLD_SIZE=" +
-                      std::to_string(ctx.local_world_size) + ", WORLD_SIZE=" +
-                      std::to_string(ctx.world_size) + "); use dist.backend: gloo or auto");
-  if (backend == "shm" || (backend == "auto" && one_host && !gpu)) {
-    ctx.comm =
-        makeShmCommunicator(*ctx.store, storePrefix("shm", restart), ctx.rank, ctx.world_size);
-    return ctx;
-  }
-  GlooOptions gloo;
-  gloo.interface = env::get(env::kGlooSocketIfname);
-  // All ranks on one node talk over loopback; across nodes, bind the address the launcher
-  // says the other nodes reach this one at, else the hostname's.
-  if (!one_host) gloo.hostname = env::get(env::kLocalAddr);
-  const int local_size = std::max(ctx.local_world_size, 1);
-  auto makeHierarchical = [&] {
-    // Shared memory within each node, Gloo among the nodes' local rank 0.
-    HierarchicalOptions hier;
-    hier.gloo = gloo;
-    return makeHierarchicalCommunicator(*ctx.store, storePrefix("hierarchical", restart), ctx.rank,
-                                        ctx.world_size, ctx.local_rank, local_size,
-                                        envInt(env::kGroupRank, ctx.rank / local_size),
-                                        ctx.world_size / local_size, hier);
+  // Keys unique per restart of the job and per generation: a rank never reads an earlier
+  // attempt's keys (e.g. NCCL's unique id).
+  ctx.make_comm = [config, restart](DistContext& self, const std::string& generation) {
+    return makeCommunicator(self, config, "restart-" + std::to_string(restart) + "/" + generation);
   };
-  if (backend == "hierarchical") {
-    ctx.comm = makeHierarchical();
-    return ctx;
-  }
-  ctx.comm = makeGlooCommunicator(*ctx.store, storePrefix("gloo", restart), ctx.rank,
-                                  ctx.world_size, gloo);
-  if (backend == "auto" && !one_host && local_size > 1) {
-    // Probe with a bucket as the Reducer sends it, at most 4 MiB so start-up stays short.
-    const auto bytes =
-        static_cast<int64_t>(std::min(config.dist().bucket_cap_mb(), 4.0) * double(1 << 20));
-    ctx.comm = fasterOfGlooAndHierarchical(ctx, std::move(ctx.comm), makeHierarchical(), bytes);
+  if (env::get(env::kElastic) == "1") {
+    ctx.elastic = std::make_unique<ElasticGroup>(
+        Store::connect(addr, static_cast<uint16_t>(port), ctx.timeout, env::get(env::kStorePrefix)),
+        ctx.rank, ctx.world_size);
+    ctx.comm = joinGeneration(ctx);
+  } else {
+    ctx.comm = ctx.make_comm(ctx, "");
   }
   return ctx;
+}
+
+void rejoinGroup(DistContext& ctx, const std::string& why) {
+  ctx.elastic->watch(nullptr);
+  ctx.elastic->leave(*ctx.store, why);
+  ctx.comm.reset();  // sockets close, shared memory is marked failed: peers fail at once
+  ctx.comm = joinGeneration(ctx);
 }
 
 }  // namespace trainrun

@@ -58,6 +58,14 @@ std::string Store::get(const std::string& key, std::chrono::milliseconds timeout
 
 int64_t Store::add(const std::string& key, int64_t delta) { return store_->add(key, delta); }
 
+std::string Store::compareSet(const std::string& key, const std::string& expected,
+                              const std::string& desired) {
+  std::vector<uint8_t> v =
+      store_->compareSet(key, std::vector<uint8_t>(expected.begin(), expected.end()),
+                         std::vector<uint8_t>(desired.begin(), desired.end()));
+  return std::string(v.begin(), v.end());
+}
+
 bool Store::check(const std::vector<std::string>& keys) { return store_->check(keys); }
 
 void Store::wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {

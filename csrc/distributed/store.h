@@ -33,6 +33,10 @@ class Store {
   std::string get(const std::string& key) { return get(key, timeout_); }
   std::string get(const std::string& key, std::chrono::milliseconds timeout);
   int64_t add(const std::string& key, int64_t delta);
+  // Sets `key` to `desired` if it holds `expected` (or is missing and `expected` is ""); returns
+  // the value it holds afterwards either way.
+  std::string compareSet(const std::string& key, const std::string& expected,
+                         const std::string& desired);
   // True if every key exists; never blocks for them.
   bool check(const std::vector<std::string>& keys);
   void wait(const std::vector<std::string>& keys) { wait(keys, timeout_); }

@@ -32,6 +32,12 @@ struct AgentOptions {
   std::chrono::milliseconds peer_poll_interval{std::chrono::seconds(1)};
   // Told this node's first failing rank, so the other nodes stop too.
   std::function<void(const RankFailure&)> report_failure;
+  // Elastic jobs: asked when a rank fails; true = respawn it (same spec) while the other ranks
+  // recover in memory, false = the failure stops every rank as usual. The callback keeps the
+  // restart budget (--max-restarts) and moves the group's generation on.
+  std::function<bool(const RankFailure&)> restart_rank;
+  // How often the monitor loop looks at the ranks (--monitor-interval); SIGCHLD wakes it sooner.
+  std::chrono::milliseconds monitor_interval{100};
 };
 
 // How one run of the local ranks ended.
@@ -39,6 +45,7 @@ struct AgentResult {
   std::optional<RankFailure> first_failure;  // the first rank that failed on its own
   int received_signal = 0;    // SIGINT/SIGTERM that made the agent stop the ranks, else 0
   std::string peer_failure;   // another node's failure that made the agent stop the ranks
+  int restarts = 0;           // ranks respawned (elastic jobs)
   int stopped = 0;            // ranks still running when the agent began stopping them
   int force_killed = 0;       // of those, ranks still running at SIGKILL time
   std::vector<int> unreaped;  // ranks not reaped even kill_timeout after SIGKILL

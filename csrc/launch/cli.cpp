@@ -115,7 +115,8 @@ std::string parseOverride(const std::string& flag, const std::string& value) {
 const std::vector<std::string> kValueFlags = {
     "--nproc-per-node", "--nnodes",       "--node-rank",     "--master-addr",
     "--master-port",    "--rdzv-backend", "--rdzv-endpoint", "--rdzv-id",
-    "--rdzv-conf",      "--local-addr",   "--grace-period",  "--set"};
+    "--rdzv-conf",      "--local-addr",   "--grace-period",  "--max-restarts",
+    "--monitor-interval", "--set"};
 
 // --rdzv-conf key=value,key=value: `timeout` (and torchrun's `join_timeout`) in seconds.
 std::chrono::milliseconds parseRdzvConf(const std::string& flag, const std::string& value,
@@ -169,6 +170,13 @@ void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& 
     opts.local_addr = value;
   } else if (flag == "--grace-period") {
     opts.grace_period = parseSeconds(flag, value);
+  } else if (flag == "--max-restarts") {
+    long v = 0;
+    if (!parseInt(value, 0, 1 << 20, &v))
+      throw ConfigError(flag + " '" + value + "' is not a count; use e.g. " + flag + " 3");
+    opts.max_restarts = static_cast<int>(v);
+  } else if (flag == "--monitor-interval") {
+    opts.monitor_interval = std::max(parseSeconds(flag, value), std::chrono::milliseconds(1));
   } else {
     opts.overrides.push_back(parseOverride(flag, value));
     return;  // repeatable; never from PET_*
@@ -271,6 +279,11 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args,
   if (!opts.command.empty() && !opts.config_path.empty()) {
     throw ConfigError("give either CONFIG (" + opts.config_path + ") or -- COMMAND, not both");
   }
+  if (!opts.command.empty() && opts.max_restarts > 0) {
+    throw ConfigError(
+        "--max-restarts recovers the built-in worker's ranks in memory, so it needs a CONFIG; "
+        "a -- COMMAND worker must restart on its own");
+  }
   if (!opts.command.empty() && !opts.overrides.empty()) {
     throw ConfigError("--set only applies to CONFIG runs; pass settings to your COMMAND directly");
   }
@@ -303,6 +316,9 @@ options:
   --master-port PORT   rendezvous store port; on one node a free one is used if taken
                        (default 29500); with several nodes a taken port is an error
   --grace-period S     seconds from SIGTERM to SIGKILL when stopping ranks (default 10)
+  --max-restarts N     restart a failed rank up to N times per node; the other ranks keep
+                       their state and re-form the group in memory (CONFIG runs; default 0)
+  --monitor-interval S how often the agent checks its ranks (default 0.1)
   --set KEY=VALUE      override a config key, e.g. --set train.steps=100 (repeatable)
   -h, --help           show this help and exit
 

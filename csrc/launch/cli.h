@@ -30,6 +30,11 @@ struct LaunchOptions {
   std::chrono::milliseconds rdzv_timeout = kDefaultRdzvTimeout;  // --rdzv-conf timeout=S
   std::string local_addr;   // this node's address for peers (and Gloo); "": detected
   bool standalone = false;  // --standalone: one node, a private store on a free port
+  // Ranks this node may restart after failures (torchrun's --max-restarts). With > 0 and a
+  // CONFIG, the job is elastic: a failed rank is respawned and the others keep their state.
+  int max_restarts = 0;
+  // How often the agent looks at its ranks (torchrun's --monitor-interval).
+  std::chrono::milliseconds monitor_interval{100};
   // Time between SIGTERM and SIGKILL when stopping ranks.
   std::chrono::milliseconds grace_period = kDefaultGracePeriod;
   std::string config_path;             // CONFIG: run the built-in worker on this job config

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <exception>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "launch/cli.h"
 #include "launch/node_plan.h"
 #include "launch/node_rendezvous.h"
+#include "launch/rank_restarts.h"
 #include "launch/rdzv_token.h"
 #include "launch/rendezvous.h"
 #include "launch/run_summary.h"
@@ -33,7 +36,13 @@ std::string lookupEnv(const std::string& name) { return trainrun::env::get(name.
 trainrun::launch::AgentOptions agentOptions(const trainrun::launch::LaunchOptions& opts) {
   trainrun::launch::AgentOptions agent;
   agent.grace_period = opts.grace_period;
+  agent.monitor_interval = opts.monitor_interval;
   return agent;
+}
+
+// --max-restarts with a CONFIG: ranks join generations and failed ones are respawned.
+bool elastic(const trainrun::launch::LaunchOptions& opts) {
+  return opts.max_restarts > 0 && !opts.config_path.empty();
 }
 
 std::vector<std::string> launcherEnv() {
@@ -64,8 +73,13 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   if (plan.nnodes == 1) {  // one node: a private store, as torchrun --standalone
     HostedRendezvous rendezvous = hostRendezvous(opts, timeout);
     opts.node_rank = 0;
-    std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, launcherEnv());
-    AgentResult result = LocalAgent(agentOptions(opts), signals).run(ranks);
+    std::vector<std::string> env = launcherEnv();
+    if (elastic(opts)) env.push_back(std::string(trainrun::env::kElastic) + "=1");
+    std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, env);
+    AgentOptions agent = agentOptions(opts);
+    RankRestarts restarts(*rendezvous.store, opts.max_restarts);
+    if (elastic(opts)) agent.restart_rank = std::ref(restarts);
+    AgentResult result = LocalAgent(agent, signals).run(ranks);
     std::string summary = summaryLine(result, opts.grace_period);
     if (!summary.empty()) writeLine(STDERR_FILENO, summary);
     return launcherExitCode(result);
@@ -98,6 +112,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
                                ", token " + token.origin);
   std::vector<std::string> env = launcherEnv();
   env.push_back(std::string(trainrun::env::kStorePrefix) + "=" + rendezvous.rankStorePrefix());
+  if (elastic(opts)) env.push_back(std::string(trainrun::env::kElastic) + "=1");
   if (!plan.interface.empty()) {  // the scheduler's interface, unless the user chose one
     env.push_back("GLOO_SOCKET_IFNAME=" + plan.interface);
     env.push_back("NCCL_SOCKET_IFNAME=" + plan.interface);
@@ -105,6 +120,15 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   std::vector<RankSpec> ranks = makeRankSpecs(opts, plan.endpoint, env);
 
   AgentOptions agent = agentOptions(opts);
+  // The ranks' generation counter lives under their key prefix in node 0's store.
+  std::unique_ptr<trainrun::Store> rank_store;
+  std::unique_ptr<RankRestarts> restarts;
+  if (elastic(opts)) {
+    rank_store = trainrun::Store::connect(plan.endpoint.addr, plan.endpoint.port, timeout,
+                                rendezvous.rankStorePrefix());
+    restarts = std::make_unique<RankRestarts>(*rank_store, opts.max_restarts);
+    agent.restart_rank = std::ref(*restarts);
+  }
   agent.peer_failure = [&] { return rendezvous.failure(); };
   agent.report_failure = [&](const RankFailure& f) {
     // A rank whose peer node vanished fails at once; the vanished node is the culprit. Give
