@@ -248,8 +248,7 @@ void CheckpointManager::commit(int64_t step, checkpoint::Manifest manifest,
                                const std::string& own_status, Clock::time_point begin) {
   uint64_t total = 0;
   for (int r = 0; r < world_size_; ++r) {
-    std::string status =
-        r == rank_ ? own_status : shardStatus(step, r);
+    std::string status = r == rank_ ? own_status : shardStatus(step, r);
     std::istringstream in(status);
     std::string word;
     uint64_t size = 0;

@@ -32,8 +32,8 @@ std::unique_ptr<Communicator> ElasticGroup::join(Store& store, const Communicato
         break;
       }
       if (Clock::now() > deadline)
-        throw TimeoutError("elastic: only " + std::to_string(store.add(arrivedKey(g), 0)) +
-                           " of " + std::to_string(world_size_) + " ranks joined generation " +
+        throw TimeoutError("elastic: only " + std::to_string(store.add(arrivedKey(g), 0)) + " of " +
+                           std::to_string(world_size_) + " ranks joined generation " +
                            std::to_string(g) + " within " +
                            std::to_string(store.timeout().count() / 1000) +
                            " s (dist.timeout_s); a rank did not come back");

@@ -59,7 +59,7 @@ class ElasticGroup {
   std::atomic<int64_t> generation_{-1};
   std::atomic<bool> ended_{false};
   std::atomic<bool> stop_{false};
-  std::mutex mu_;               // guards comm_ against abort() during a swap
+  std::mutex mu_;  // guards comm_ against abort() during a swap
   Communicator* comm_ = nullptr;
   std::thread watcher_;
 };

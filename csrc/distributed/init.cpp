@@ -97,8 +97,7 @@ std::unique_ptr<Communicator> makeCommunicator(DistContext& ctx, const config::J
   if (backend == "nccl" || (backend == "auto" && gpu && ncclAvailable())) {
     NcclOptions nccl;
     nccl.device = ctx.device.index();
-    comm = makeNcclCommunicator(*ctx.store, prefix + "nccl/", ctx.rank,
-                                    ctx.world_size, nccl);
+    comm = makeNcclCommunicator(*ctx.store, prefix + "nccl/", ctx.rank, ctx.world_size, nccl);
     return comm;
   }
   // Ranks that share a host (and GPU-less) reduce through shared memory: no sockets.
@@ -108,8 +107,7 @@ std::unique_ptr<Communicator> makeCommunicator(DistContext& ctx, const config::J
                       std::to_string(ctx.local_world_size) + ", WORLD_SIZE=" +
                       std::to_string(ctx.world_size) + "); use dist.backend: gloo or auto");
   if (backend == "shm" || (backend == "auto" && one_host && !gpu)) {
-    comm =
-        makeShmCommunicator(*ctx.store, prefix + "shm/", ctx.rank, ctx.world_size);
+    comm = makeShmCommunicator(*ctx.store, prefix + "shm/", ctx.rank, ctx.world_size);
     return comm;
   }
   GlooOptions gloo;
@@ -122,17 +120,15 @@ std::unique_ptr<Communicator> makeCommunicator(DistContext& ctx, const config::J
     // Shared memory within each node, Gloo among the nodes' local rank 0.
     HierarchicalOptions hier;
     hier.gloo = gloo;
-    return makeHierarchicalCommunicator(*ctx.store, prefix + "hierarchical/", ctx.rank,
-                                        ctx.world_size, ctx.local_rank, local_size,
-                                        envInt(env::kGroupRank, ctx.rank / local_size),
-                                        ctx.world_size / local_size, hier);
+    return makeHierarchicalCommunicator(
+        *ctx.store, prefix + "hierarchical/", ctx.rank, ctx.world_size, ctx.local_rank, local_size,
+        envInt(env::kGroupRank, ctx.rank / local_size), ctx.world_size / local_size, hier);
   };
   if (backend == "hierarchical") {
     comm = makeHierarchical();
     return comm;
   }
-  comm = makeGlooCommunicator(*ctx.store, prefix + "gloo/", ctx.rank,
-                                  ctx.world_size, gloo);
+  comm = makeGlooCommunicator(*ctx.store, prefix + "gloo/", ctx.rank, ctx.world_size, gloo);
   if (backend == "auto" && !one_host && local_size > 1) {
     // Probe with a bucket as the Reducer sends it, at most 4 MiB so start-up stays short.
     const auto bytes =

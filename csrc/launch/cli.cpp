@@ -113,10 +113,9 @@ std::string parseOverride(const std::string& flag, const std::string& value) {
 
 // Flags that take a value, canonical spelling; --standalone and --help take none.
 const std::vector<std::string> kValueFlags = {
-    "--nproc-per-node", "--nnodes",       "--node-rank",     "--master-addr",
-    "--master-port",    "--rdzv-backend", "--rdzv-endpoint", "--rdzv-id",
-    "--rdzv-conf",      "--local-addr",   "--grace-period",  "--max-restarts",
-    "--monitor-interval", "--set"};
+    "--nproc-per-node", "--nnodes",        "--node-rank",        "--master-addr", "--master-port",
+    "--rdzv-backend",   "--rdzv-endpoint", "--rdzv-id",          "--rdzv-conf",   "--local-addr",
+    "--grace-period",   "--max-restarts",  "--monitor-interval", "--set"};
 
 // --rdzv-conf key=value,key=value: `timeout` (and torchrun's `join_timeout`) in seconds.
 std::chrono::milliseconds parseRdzvConf(const std::string& flag, const std::string& value,

@@ -125,7 +125,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   std::unique_ptr<RankRestarts> restarts;
   if (elastic(opts)) {
     rank_store = trainrun::Store::connect(plan.endpoint.addr, plan.endpoint.port, timeout,
-                                rendezvous.rankStorePrefix());
+                                          rendezvous.rankStorePrefix());
     restarts = std::make_unique<RankRestarts>(*rank_store, opts.max_restarts);
     agent.restart_rank = std::ref(*restarts);
   }

@@ -213,18 +213,20 @@ void Trainer::transferState(int source, int64_t newest) {
   torch::Tensor bytes;  // (n,) uint8: the packed state
   std::vector<torch::Tensor> size{torch::zeros({1}, torch::kLong)};
   if (dist_.rank == source) {
-    const std::vector<char> packed = packState(captureState(*model_, *optimizer_, *scaler_,
-                                                            {{"step", completed_}}));
-    bytes = torch::from_blob(const_cast<char*>(packed.data()), {int64_t(packed.size())},
-                             torch::kUInt8)
-                .clone();
+    const std::vector<char> packed =
+        packState(captureState(*model_, *optimizer_, *scaler_, {{"step", completed_}}));
+    bytes =
+        torch::from_blob(const_cast<char*>(packed.data()), {int64_t(packed.size())}, torch::kUInt8)
+            .clone();
     size[0].fill_(bytes.numel());
   }
   const torch::Device on = dist_.comm->device();
   size[0] = size[0].to(on);
   dist_.comm->broadcast(size, source)->wait();
   const int64_t n = size[0].item<int64_t>();
-  std::vector<torch::Tensor> blob{bytes.defined() ? bytes.to(on) : torch::empty({n}, torch::TensorOptions().dtype(torch::kUInt8).device(on))};
+  std::vector<torch::Tensor> blob{
+      bytes.defined() ? bytes.to(on)
+                      : torch::empty({n}, torch::TensorOptions().dtype(torch::kUInt8).device(on))};
   dist_.comm->broadcast(blob, source)->wait();
   if (completed_ == newest) return;
   const torch::Tensor host = blob[0].to(torch::kCPU).contiguous();

@@ -86,9 +86,9 @@ class Trainer {
   std::unique_ptr<CheckpointManager> checkpoints_;  // null: checkpoints off
   bool save_checkpoints_ = false;
   int64_t total_steps_ = 0;
-  int64_t start_step_ = 0;       // > 0 after a resume
-  int64_t completed_ = -1;       // steps the state in memory holds; -1: none yet
-  bool in_step_ = false;         // inside trainStep(completed_): a failure loses that step
+  int64_t start_step_ = 0;  // > 0 after a resume
+  int64_t completed_ = -1;  // steps the state in memory holds; -1: none yet
+  bool in_step_ = false;    // inside trainStep(completed_): a failure loses that step
   Clock::time_point run_start_, window_start_;
   int64_t window_steps_ = 0;
   double last_loss_ = 0;
