@@ -81,6 +81,12 @@ class CheckpointManager {
   // lost rank will never write. Ends it now (rank 0's commit stops waiting; nothing is
   // committed) and logs it as a failed save. Returns once nothing is in flight.
   void abandon();
+  // The group re-formed with another membership: later saves shard over `world_size` ranks.
+  // Call after abandon() (nothing in flight).
+  void regroup(int rank, int world_size) {
+    rank_ = rank;
+    world_size_ = world_size;
+  }
 
   // resume "auto": the newest committed checkpoint of the run that verifies; one proven
   // broken (CorruptCheckpointError) is skipped with a warning naming the problem, and the

@@ -1,6 +1,8 @@
 // ElasticGroup: arrival counting per generation and the watcher that aborts a stale group.
 #include "distributed/elastic.h"
 
+#include <optional>
+
 #include "core/clock.h"
 #include "core/error.h"
 #include "distributed/generation.h"
@@ -8,8 +10,13 @@
 namespace trainrun {
 
 ElasticGroup::ElasticGroup(std::unique_ptr<Store> watch_store, int rank, int world_size,
-                           std::chrono::milliseconds poll)
-    : watch_store_(std::move(watch_store)), rank_(rank), world_size_(world_size), poll_(poll) {
+                           int node_id, int local_rank, std::chrono::milliseconds poll)
+    : watch_store_(std::move(watch_store)),
+      rank_(rank),
+      world_size_(world_size),
+      node_id_(node_id),
+      local_rank_(local_rank),
+      poll_(poll) {
   watcher_ = std::thread([this] { run(); });
 }
 
@@ -22,13 +29,36 @@ std::unique_ptr<Communicator> ElasticGroup::join(Store& store, const Communicato
   const Clock::time_point deadline = Clock::now() + store.timeout();
   while (true) {
     const int64_t g = currentGeneration(store);
+    const std::optional<GroupPlan> plan = latestPlan(store, g);
+    if (plan) {
+      const int first = plan->firstRank(node_id_);
+      if (first < 0) {  // not a member (yet): wait for a generation that admits this node
+        while (currentGeneration(store) == g) {
+          if (Clock::now() > deadline)
+            throw TimeoutError("elastic: node " + std::to_string(node_id_) +
+                               " was not admitted to the job within " +
+                               std::to_string(store.timeout().count() / 1000) +
+                               " s (dist.timeout_s); is the job at --nnodes MAX already?");
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        continue;
+      }
+      rank_ = first + local_rank_;
+      world_size_ = plan->worldSize();
+    }
     // First say where this rank is (its agent moves this generation on if it dies), then arrive.
-    store.set(rankGenerationKey(rank_), std::to_string(g));
+    store.set(memberGenerationKey(node_id_, local_rank_), std::to_string(g));
     store.add(arrivedKey(g), 1);
     bool moved_on = false;
     while (store.add(arrivedKey(g), 0) < world_size_) {
       if (currentGeneration(store) != g) {
         moved_on = true;  // someone failed while we gathered: gather again, in the next one
+        break;
+      }
+      // Node 0 wrote a newer plan for this generation after we read ours: gather again.
+      if (store.check({planKey(g)}) && store.get(planKey(g)) != (plan ? formatPlan(*plan) : "")) {
+        advanceGeneration(store, g);
+        moved_on = true;
         break;
       }
       if (Clock::now() > deadline)
@@ -72,6 +102,13 @@ void ElasticGroup::run() {
       continue;  // the store is unreachable: the collectives' own deadline decides
     }
     if (current <= mine || ended_.exchange(true)) continue;
+    // Nodes admitted, none lost: the ranks finish their step and leave at its end (the trainer
+    // asks ended()); nothing to abort. Otherwise a collective may wait on a lost rank.
+    try {
+      const std::string why = watch_store_->get(endedKey(mine), std::chrono::milliseconds(500));
+      if (why.rfind("admit: ", 0) == 0) continue;
+    } catch (const std::exception&) {
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (comm_ != nullptr) comm_->abort();
   }

@@ -28,15 +28,18 @@ using CommunicatorFactory = std::function<std::unique_ptr<Communicator>(const st
 // the watcher only reads the counter and aborts.
 class ElasticGroup {
  public:
-  ElasticGroup(std::unique_ptr<Store> watch_store, int rank, int world_size,
-               std::chrono::milliseconds poll = std::chrono::milliseconds(100));
+  // `rank` and `world_size` (the launch's) hold while no generation has a GroupPlan; with
+  // plans, this rank is LOCAL_RANK `local_rank` of node `node_id` (GROUP_RANK).
+  ElasticGroup(std::unique_ptr<Store> watch_store, int rank, int world_size, int node_id,
+               int local_rank, std::chrono::milliseconds poll = std::chrono::milliseconds(100));
   ~ElasticGroup();
   ElasticGroup(const ElasticGroup&) = delete;
   ElasticGroup& operator=(const ElasticGroup&) = delete;
 
   // Waits until every rank of the newest generation has arrived, then builds its communicator
-  // with `make` (under "gen-<g>/"). A generation that ends while ranks gather is skipped.
-  // Throws TimeoutError after the store's deadline.
+  // with `make` (under "gen-<g>/"); rank() and worldSize() are this generation's. A generation
+  // that ends while ranks gather is skipped; a node that is not (yet) in the plan waits for
+  // one that admits it. Throws TimeoutError after the store's deadline.
   std::unique_ptr<Communicator> join(Store& store, const CommunicatorFactory& make);
   // This rank's current generation ended (its collective failed: `why`): moves the counter on
   // unless another rank or agent already did, and returns. The caller destroys its
@@ -44,6 +47,8 @@ class ElasticGroup {
   void leave(Store& store, const std::string& why);
 
   int64_t generation() const { return generation_.load(); }
+  int rank() const { return rank_; }
+  int worldSize() const { return world_size_; }
   // True once the counter has moved past generation(): the group is re-forming.
   bool ended() const { return ended_.load(); }
   // The communicator the watcher aborts when the generation ends; null while there is none.
@@ -54,7 +59,8 @@ class ElasticGroup {
   void run();
 
   std::unique_ptr<Store> watch_store_;
-  const int rank_, world_size_;
+  int rank_, world_size_;  // this generation's
+  const int node_id_, local_rank_;
   const std::chrono::milliseconds poll_;
   std::atomic<int64_t> generation_{-1};
   std::atomic<bool> ended_{false};

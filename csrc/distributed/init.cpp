@@ -120,9 +120,9 @@ std::unique_ptr<Communicator> makeCommunicator(DistContext& ctx, const config::J
     // Shared memory within each node, Gloo among the nodes' local rank 0.
     HierarchicalOptions hier;
     hier.gloo = gloo;
-    return makeHierarchicalCommunicator(
-        *ctx.store, prefix + "hierarchical/", ctx.rank, ctx.world_size, ctx.local_rank, local_size,
-        envInt(env::kGroupRank, ctx.rank / local_size), ctx.world_size / local_size, hier);
+    return makeHierarchicalCommunicator(*ctx.store, prefix + "hierarchical/", ctx.rank,
+                                        ctx.world_size, ctx.local_rank, local_size,
+                                        ctx.rank / local_size, ctx.world_size / local_size, hier);
   };
   if (backend == "hierarchical") {
     comm = makeHierarchical();
@@ -140,8 +140,11 @@ std::unique_ptr<Communicator> makeCommunicator(DistContext& ctx, const config::J
 
 // Joins the newest generation and has the watcher guard its communicator.
 std::unique_ptr<Communicator> joinGeneration(DistContext& ctx) {
-  auto comm = ctx.elastic->join(
-      *ctx.store, [&ctx](const std::string& prefix) { return ctx.make_comm(ctx, prefix); });
+  auto comm = ctx.elastic->join(*ctx.store, [&ctx](const std::string& prefix) {
+    ctx.rank = ctx.elastic->rank();  // this generation's place, before the backend uses it
+    ctx.world_size = ctx.elastic->worldSize();
+    return ctx.make_comm(ctx, prefix);
+  });
   ctx.elastic->watch(comm.get());
   return comm;
 }
@@ -153,7 +156,8 @@ DistContext initDistributed(const config::JobConfig& config) {
   ctx.rank = envInt(env::kRank, 0);
   ctx.local_rank = envInt(env::kLocalRank, ctx.rank);
   ctx.local_world_size = envInt(env::kLocalWorldSize, ctx.world_size);
-  if (ctx.world_size < 1 || ctx.rank < 0 || ctx.rank >= ctx.world_size)
+  const bool elastic = env::get(env::kElastic) == "1";  // ranks may change per generation
+  if (!elastic && (ctx.world_size < 1 || ctx.rank < 0 || ctx.rank >= ctx.world_size))
     throw ConfigError("RANK=" + std::to_string(ctx.rank) +
                       " and WORLD_SIZE=" + std::to_string(ctx.world_size) + " are inconsistent");
   const bool gpu = torch::cuda::is_available();
@@ -163,7 +167,7 @@ DistContext initDistributed(const config::JobConfig& config) {
     // Current for the whole process, so no CUDA call makes a context on another GPU.
     c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(ctx.device);
   }
-  if (ctx.world_size == 1) return ctx;
+  if (ctx.world_size == 1 && !elastic) return ctx;
   const int restart = envInt(env::kRestartCount, 0);
 
   const std::string addr = env::get(env::kMasterAddr);
@@ -180,10 +184,10 @@ DistContext initDistributed(const config::JobConfig& config) {
   ctx.make_comm = [config, restart](DistContext& self, const std::string& generation) {
     return makeCommunicator(self, config, "restart-" + std::to_string(restart) + "/" + generation);
   };
-  if (env::get(env::kElastic) == "1") {
+  if (elastic) {
     ctx.elastic = std::make_unique<ElasticGroup>(
         Store::connect(addr, static_cast<uint16_t>(port), ctx.timeout, env::get(env::kStorePrefix)),
-        ctx.rank, ctx.world_size);
+        ctx.rank, ctx.world_size, envInt(env::kGroupRank, 0), ctx.local_rank);
     ctx.comm = joinGeneration(ctx);
   } else {
     ctx.comm = ctx.make_comm(ctx, "");

@@ -77,7 +77,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
     if (elastic(opts)) env.push_back(std::string(trainrun::env::kElastic) + "=1");
     std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, env);
     AgentOptions agent = agentOptions(opts);
-    RankRestarts restarts(*rendezvous.store, opts.max_restarts);
+    RankRestarts restarts(*rendezvous.store, opts.max_restarts, 0, opts.nproc_per_node);
     if (elastic(opts)) agent.restart_rank = std::ref(restarts);
     AgentResult result = LocalAgent(agent, signals).run(ranks);
     std::string summary = summaryLine(result, opts.grace_period);
@@ -126,7 +126,8 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   if (elastic(opts)) {
     rank_store = trainrun::Store::connect(plan.endpoint.addr, plan.endpoint.port, timeout,
                                           rendezvous.rankStorePrefix());
-    restarts = std::make_unique<RankRestarts>(*rank_store, opts.max_restarts);
+    restarts = std::make_unique<RankRestarts>(*rank_store, opts.max_restarts, opts.node_rank,
+                                              opts.nproc_per_node);
     agent.restart_rank = std::ref(*restarts);
   }
   agent.peer_failure = [&] { return rendezvous.failure(); };

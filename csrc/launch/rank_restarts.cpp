@@ -21,7 +21,7 @@ bool RankRestarts::operator()(const RankFailure& failure) {
   }
   try {
     // A rank that never joined a generation is simply awaited by the others' gathering.
-    const std::string key = rankGenerationKey(failure.rank);
+    const std::string key = memberGenerationKey(node_id_, failure.rank % nproc_per_node_);
     if (store_.check({key})) {
       const int64_t generation = std::stoll(store_.get(key));
       store_.compareSet(endedKey(generation), "", what);

@@ -12,13 +12,19 @@ namespace trainrun::launch {
 // their state and re-form the group, which the new rank joins to receive that state.
 class RankRestarts {
  public:
-  RankRestarts(Store& store, int max_restarts) : store_(store), max_restarts_(max_restarts) {}
+  // `store`: the ranks' (their key prefix); ranks of this node are node_id x nproc + local.
+  RankRestarts(Store& store, int max_restarts, int node_id, int nproc_per_node)
+      : store_(store),
+        max_restarts_(max_restarts),
+        node_id_(node_id),
+        nproc_per_node_(nproc_per_node) {}
   // True: respawn `failure.rank`. Prints one line either way.
   bool operator()(const RankFailure& failure);
 
  private:
   Store& store_;
   const int max_restarts_;
+  const int node_id_, nproc_per_node_;
   int used_ = 0;
 };
 

@@ -245,6 +245,12 @@ void Trainer::recover(const std::string& why) {
   if (checkpoints_) checkpoints_->abandon();  // a save may wait for a lost rank's shard
   rejoinGroup(dist_, why);
   reducer_->setCommunicator(dist_.comm.get());
+  // Nodes may have left or joined: this rank's place and slice of each batch follow.
+  const auto& t = config_.train();
+  sampler_ = std::make_unique<DistributedSampler>(
+      data_.train.size(), t.global_batch_size(), t.grad_accum_steps(), dist_.rank, dist_.world_size,
+      static_cast<uint64_t>(t.seed()));
+  if (checkpoints_) checkpoints_->regroup(dist_.rank, dist_.world_size);
   const int source = syncState();
   window_loss_.zero_();
   window_steps_ = 0;
@@ -300,7 +306,8 @@ void Trainer::trainStep(int64_t step) {
     torch::Tensor loss;
     {
       AutocastGuard autocast(precision_, device_.type());
-      loss = lossOf(model_->forward(x), y) / double(accum);
+      // weight() is 1 unless an elastic job's world size does not divide the micro-batch.
+      loss = lossOf(model_->forward(x), y) * sampler_->weight() / double(accum);
     }
     scaler_->scale(loss).backward();
     window_loss_.add_(loss.detach());  // on the device: no host sync per micro-step
