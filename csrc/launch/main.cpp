@@ -42,7 +42,7 @@ trainrun::launch::AgentOptions agentOptions(const trainrun::launch::LaunchOption
 
 // --max-restarts with a CONFIG: ranks join generations and failed ones are respawned.
 bool elastic(const trainrun::launch::LaunchOptions& opts) {
-  return opts.max_restarts > 0 && !opts.config_path.empty();
+  return (opts.max_restarts > 0 || opts.min_nnodes < opts.nnodes) && !opts.config_path.empty();
 }
 
 std::vector<std::string> launcherEnv() {
@@ -67,6 +67,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   const NodePlan plan =
       planNodes(opts, detectScheduler(lookupEnv, lookupEnv(trainrun::env::kFsRoot)));
   opts.nnodes = plan.nnodes;
+  opts.min_nnodes = plan.min_nnodes;
   opts.nproc_per_node = plan.nproc_per_node;
   opts.rdzv_id = plan.run_id;
 
@@ -87,6 +88,8 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
 
   NodeRendezvousOptions ro;
   ro.nnodes = plan.nnodes;
+  ro.min_nodes = plan.min_nnodes;
+  ro.last_call = opts.rdzv_last_call;
   ro.node_rank = plan.node_rank;
   ro.nproc_per_node = plan.nproc_per_node;
   ro.endpoint = plan.endpoint;
