@@ -8,6 +8,8 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <vector>
 
+#include "core/error.h"
+
 namespace trainrun {
 
 // Contract: every call is thread-safe; get() and wait() block until the key exists or the
@@ -46,9 +48,15 @@ class Store {
   const c10::intrusive_ptr<c10d::Store>& c10dStore() const { return store_; }
 
  private:
-  Store(c10::intrusive_ptr<c10d::Store> store, uint16_t port, std::chrono::milliseconds timeout)
-      : store_(std::move(store)), port_(port), timeout_(timeout) {}
+  Store(c10::intrusive_ptr<c10d::Store> store, std::string where, uint16_t port,
+        std::chrono::milliseconds timeout)
+      : store_(std::move(store)), where_(std::move(where)), port_(port), timeout_(timeout) {}
+  // Runs one store operation; a lost connection becomes a one-line CommError naming the store.
+  template <typename Fn>
+  auto guarded(const char* op, Fn fn) -> decltype(fn());
+  CommError lostConnection(const char* op) const;
   c10::intrusive_ptr<c10d::Store> store_;
+  std::string where_;  // "addr:port", for errors
   uint16_t port_;
   std::chrono::milliseconds timeout_;
 };

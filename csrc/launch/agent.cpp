@@ -97,6 +97,7 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
       if (sig != SIGINT && sig != SIGTERM) continue;  // SIGCHLD only wakes us
       if (!stopping) {
         result.received_signal = sig;
+        if (options_.on_stop_signal) options_.on_stop_signal(sig);
         writeLine(STDERR_FILENO, "trainrun: got " + signalName(sig) + "; stopping " +
                                      std::to_string(live()) + " rank(s) (SIGKILL after " +
                                      seconds(options_.grace_period) + " s; repeat to kill now)");

@@ -36,6 +36,9 @@ struct AgentOptions {
   // recover in memory, false = the failure stops every rank as usual. The callback keeps the
   // restart budget (--max-restarts) and moves the group's generation on.
   std::function<bool(const RankFailure&)> restart_rank;
+  // Called with SIGINT/SIGTERM before the agent stops its ranks (an elastic node says it is
+  // leaving, so the others re-form at once).
+  std::function<void(int sig)> on_stop_signal;
   // How often the monitor loop looks at the ranks (--monitor-interval); SIGCHLD wakes it sooner.
   std::chrono::milliseconds monitor_interval{100};
 };

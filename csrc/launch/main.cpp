@@ -134,19 +134,31 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
     agent.restart_rank = std::ref(*restarts);
   }
   agent.peer_failure = [&] { return rendezvous.failure(); };
-  agent.report_failure = [&](const RankFailure& f) {
-    // A rank whose peer node vanished fails at once; the vanished node is the culprit. Give
-    // its heartbeat time to go stale before blaming this node's rank.
-    const auto until = trainrun::Clock::now() + ro.heartbeat_timeout + std::chrono::seconds(2);
-    while (trainrun::Clock::now() < until) {
-      const std::string first = rendezvous.failure();
-      if (!first.empty()) return;  // already named (by us, as a dead peer, or by another node)
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
-    rendezvous.reportFailure("node " + std::to_string(opts.node_rank) + " rank " +
-                             std::to_string(f.rank) + " failed first: " + f.status.describe());
-  };
+  const bool elastic_nodes = plan.min_nnodes < plan.nnodes;
+  if (elastic_nodes) agent.on_stop_signal = [&](int) { rendezvous.leave(); };
+  // Elastic nodes: a node whose rank failed for good leaves; node 0 re-forms without it.
+  if (!elastic_nodes)
+    agent.report_failure = [&](const RankFailure& f) {
+      // A rank whose peer node vanished fails at once; the vanished node is the culprit. Give
+      // its heartbeat time to go stale before blaming this node's rank.
+      const auto until = trainrun::Clock::now() + ro.heartbeat_timeout + std::chrono::seconds(2);
+      while (trainrun::Clock::now() < until) {
+        const std::string first = rendezvous.failure();
+        if (!first.empty()) return;  // already named (by us, as a dead peer, or by another node)
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+      rendezvous.reportFailure("node " + std::to_string(opts.node_rank) + " rank " +
+                               std::to_string(f.rank) + " failed first: " + f.status.describe());
+    };
   AgentResult result = LocalAgent(agent, signals).run(ranks);
+  if (elastic_nodes && result.first_failure) {
+    rendezvous.leave();
+    // A rank that lost the store fails at once; the poller needs a few seconds to be sure the
+    // store is gone, and that (node 0 lost) is the cause to name.
+    const auto until = trainrun::Clock::now() + ro.heartbeat_timeout + std::chrono::seconds(1);
+    while (rendezvous.failure().empty() && trainrun::Clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   if (result.first_failure) {  // another node may have failed before ours: name the first
     const std::string first = rendezvous.failure();
     if (!first.empty() && first.find("node " + std::to_string(opts.node_rank) + " ") != 0) {

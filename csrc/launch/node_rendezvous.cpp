@@ -210,6 +210,8 @@ void NodeRendezvous::startPoller() {
         const int known = elastic ? 1 + static_cast<int>(store->add(key("arrivals"), 0)) : o.nnodes;
         for (int r = 0; r < known; ++r) {
           if (r == me) continue;
+          // A node that left (SIGTERM, its rank failed) is gone even once it says it is done.
+          if (elastic && store->check({key("left/" + std::to_string(r))})) continue;
           if (store->check({key("done/" + std::to_string(r))})) {
             alive.insert(r);
             continue;
@@ -295,8 +297,17 @@ std::string NodeRendezvous::failure() {
     return "node 0's rendezvous store at " + options_.endpoint.addr + ":" +
            std::to_string(options_.endpoint.port) + " has not answered this node for " +
            std::to_string(options_.heartbeat_timeout.count() / 1000) +
-           " s (node 0 is gone, or this node's link is down)";
+           " s (node 0 is gone, or this node's link is down); the store lives on node 0, so the " +
+           "job cannot go on without it: run it again (a scheduler's retry) to resume from the " +
+           "newest checkpoint";
   return "";
+}
+
+void NodeRendezvous::leave() {
+  try {
+    store_->set(key("left/" + std::to_string(node_rank_)), "1");
+  } catch (const std::exception&) {
+  }
 }
 
 void NodeRendezvous::finish(std::chrono::milliseconds timeout) {

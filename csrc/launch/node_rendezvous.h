@@ -67,6 +67,10 @@ class NodeRendezvous {
   // itself stops answering, that is the failure ("node 0's rendezvous store ... is
   // unreachable"). A cut link or a dead host cannot stall the agent.
   std::string failure();
+  // Elastic nodes: this node is about to stop its ranks (SIGTERM, a spot notice): node 0
+  // re-forms the group without it at its next poll instead of waiting for the heartbeat to go
+  // stale. Returns at once; best effort (a lost store changes nothing).
+  void leave();
   // Marks this node finished; the hosting node waits (at most `timeout`) for every other
   // node to finish or go silent, so its store outlives their last use of it.
   void finish(std::chrono::milliseconds timeout);

@@ -71,6 +71,18 @@ class ElasticNodes(unittest.TestCase):
             time.sleep(0.1)
         self.fail(f"no '{pattern}' within {within} s:\n{self.log()}")
 
+    def node_id(self, slot):
+        """The node id (given by arrival) that the launcher in `slot` announced."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with self.lock:
+                for line_slot, line in self.lines:
+                    m = re.match(r"trainrun: node (\d+) of ", line)
+                    if m and line_slot == slot:
+                        return m.group(1)
+            time.sleep(0.1)
+        self.fail(f"launcher {slot} never said its node id:\n{self.log()}")
+
     def log(self):
         with self.lock:
             return "".join(f"node{slot}: {line}" for slot, line in self.lines)
@@ -87,9 +99,10 @@ class ElasticNodes(unittest.TestCase):
         procs += [self.start(i, i, out) for i in (1, 2, 3)]
         self.wait_for(r"starting with 4 node\(s\)", 60)
         self.wait_for(r"^\[rank 0\] step=60 ", 120)
-        procs[3].send_signal(signal.SIGKILL)  # node 3's launcher: its ranks die with it
+        victim = self.node_id(3)
+        procs[3].send_signal(signal.SIGKILL)  # a whole node: its ranks die with the launcher
         lost = self.wait_for(r"node (\d+) lost; the job goes on with 3 node\(s\), world_size=3", 30)
-        self.assertEqual(lost.group(1), "3")
+        self.assertEqual(lost.group(1), victim)
         back = self.start(3, 4, out)  # the machine comes back: the same command again
         admitted = self.wait_for(r"node (\d+) admitted; the job goes on with 4 node\(s\)", 60)
         self.assertEqual(admitted.group(1), "4")  # node ids are given by arrival
@@ -106,6 +119,36 @@ class ElasticNodes(unittest.TestCase):
         for m in re.finditer(r"recovered_generation=.*", log):
             print(m.group(0), flush=True)
         self.assertLessEqual(max_rel_diff(params(ref), params(out)), 1e-5)
+
+    def start_four(self, out):
+        procs = [self.start(0, 0, out)]
+        time.sleep(0.5)
+        procs += [self.start(i, i, out) for i in (1, 2, 3)]
+        self.wait_for(r"starting with 4 node\(s\)", 60)
+        self.wait_for(r"^\[rank 0\] step=60 ", 120)
+        return procs
+
+    def test_sigterm_leaves_at_once_and_the_others_go_on(self):
+        procs = self.start_four(os.path.join(self.tmp.name, "term"))
+        victim = self.node_id(2)
+        start = time.monotonic()
+        procs[2].send_signal(signal.SIGTERM)  # Kubernetes/SageMaker stopping the node's pod
+        self.wait_for(rf"node {victim} lost; the job goes on with 3 node\(s\)", 30)
+        # Told by the leaving node, not found out by its heartbeat going stale (5 s).
+        self.assertLess(time.monotonic() - start, 4.0, self.log())
+        for i in (0, 1, 3):
+            procs[i].wait(timeout=240)
+            self.assertEqual(procs[i].returncode, 0, self.log())
+        procs[2].wait(timeout=30)
+
+    def test_losing_node_0_ends_the_job_and_says_why(self):
+        procs = self.start_four(os.path.join(self.tmp.name, "host"))
+        self.assertEqual(self.node_id(0), "0")  # the launcher at the endpoint's address hosts
+        procs[0].send_signal(signal.SIGKILL)  # node 0 hosts the store (the c10d rendezvous)
+        for i in (1, 2, 3):
+            procs[i].wait(timeout=60)
+            self.assertNotEqual(procs[i].returncode, 0)
+        self.assertIn("the store lives on node 0, so the job cannot go on without it", self.log())
 
 
 if __name__ == "__main__":
