@@ -44,6 +44,11 @@ inline constexpr const char* kFsRoot = "TRAINRUN_FS_ROOT";
 inline constexpr const char* kPeakTflops = "TRAINRUN_PEAK_TFLOPS";
 // Path of the worker binary the launcher runs for a CONFIG (default: next to `trainrun`).
 inline constexpr const char* kWorkerBin = "TRAINRUN_WORKER";
+// Folder where a rank heartbeats its progress and writes its hang dump (the launcher sets it for
+// the built-in worker; unset: no dump thread). Set for the launcher, it keeps the dumps there.
+inline constexpr const char* kDumpDir = "TRAINRUN_DUMP_DIR";
+// Folder for temporary files (default /tmp): the launcher's private hang-dump folder goes here.
+inline constexpr const char* kTmpDir = "TMPDIR";
 
 // S3 checkpoint storage (checkpoint/s3/): the AWS SDKs' names, so existing setups just work.
 // Static credentials; the session token only for temporary ones.
@@ -80,6 +85,9 @@ inline constexpr const char* kS3RetryBaseMs = "TRAINRUN_S3_RETRY_BASE_MS";
 // Seconds an S3 transfer may move under 1 KiB/s before it is abandoned and retried (default 30).
 inline constexpr const char* kS3StallTimeoutS = "TRAINRUN_S3_STALL_TIMEOUT_S";
 
+// The first executable file `name` in the folders of $PATH, as execvp would run it; `name`
+// itself when it contains a slash; "" when there is none.
+std::string findOnPath(const std::string& name);
 // The value of `name`; "" when unset (launchers often export VAR="", so both mean unset).
 std::string get(const char* name);
 // The integer in `name`, or nullopt when unset or empty; ConfigError naming the variable and

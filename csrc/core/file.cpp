@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -33,6 +35,15 @@ std::string folderOf(const std::string& path) {
 std::string tempPathBeside(const std::string& path) {
   static std::atomic<uint64_t> counter{0};
   return path + kTempMarker + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+std::optional<std::string> readWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return s.str();
 }
 
 bool writeAll(int fd, const void* data, size_t size) {
@@ -76,7 +87,10 @@ void commitFileAtomic(const std::string& tmp, const std::string& path) {
   }
 }
 
-void writeFileAtomic(const std::string& path, const void* data, size_t size) {
+namespace {
+
+// `size` bytes in a new temporary file beside `path`; returns its name.
+std::string writeTempBeside(const std::string& path, const void* data, size_t size) {
   const std::string tmp = tempPathBeside(path);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw StorageError("cannot create " + tmp + ": " + reason());
@@ -87,7 +101,18 @@ void writeFileAtomic(const std::string& path, const void* data, size_t size) {
     fail("cannot write " + path, tmp);
   }
   if (::close(fd) != 0) fail("cannot write " + path, tmp);
-  commitFileAtomic(tmp, path);
+  return tmp;
+}
+
+}  // namespace
+
+void writeFileAtomic(const std::string& path, const void* data, size_t size) {
+  commitFileAtomic(writeTempBeside(path, data, size), path);
+}
+
+void replaceFileForReaders(const std::string& path, const std::string& bytes) {
+  const std::string tmp = writeTempBeside(path, bytes.data(), bytes.size());
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename " + tmp + " to " + path, tmp);
 }
 
 void writeFileAtomic(const std::string& path, const std::string& bytes) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 namespace trainrun {
@@ -20,10 +21,17 @@ std::string tempPathBeside(const std::string& path);
 void writeFileAtomic(const std::string& path, const void* data, size_t size);
 void writeFileAtomic(const std::string& path, const std::string& bytes);
 
+// The same without the fsyncs, for files that only other processes read while this one runs
+// (heartbeats): readers see the old file or the new one, a crash may leave either.
+void replaceFileForReaders(const std::string& path, const std::string& bytes);
+
 // The second half of writeFileAtomic, for a temporary file (from tempPathBeside) that something
 // else wrote, such as a library that saves to a path: fsyncs `tmp`, renames it over `path`,
 // fsyncs the folder. Removes `tmp` and throws StorageError on failure.
 void commitFileAtomic(const std::string& tmp, const std::string& path);
+
+// The whole content of the file at `path`; nullopt when it cannot be opened or read.
+std::optional<std::string> readWholeFile(const std::string& path);
 
 // Writes all `size` bytes to `fd`, retrying on EINTR and short writes. False (errno set) when
 // a write fails.

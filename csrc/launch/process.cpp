@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,23 +22,8 @@ namespace {
 // Resolves a bare command name against $PATH as execvp would, but in the parent: execvp may
 // allocate, which is unsafe after fork in a multi-threaded process.
 std::string resolveCommand(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
-  std::string path = env::get("PATH");
-  if (path.empty()) path = "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find(':', start);
-    if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(start, end - start);
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    struct stat st;
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-    start = end + 1;
-  }
-  return name;  // exec fails with ENOENT; the child reports it
+  const std::string path = env::findOnPath(name);
+  return path.empty() ? name : path;  // exec fails with ENOENT; the child reports it
 }
 
 std::vector<char*> cStrings(const std::vector<std::string>& strings) {
