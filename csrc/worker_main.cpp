@@ -1,6 +1,7 @@
 // trainrun-worker: one rank of a job. Usage: trainrun-worker CONFIG [--set key=value ...]
 #include <c10/util/Logging.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "distributed/init.h"
+#include "train/hang_dump.h"
 #include "train/trainer.h"
 
 namespace {
@@ -49,15 +51,18 @@ void reportCollectives(const trainrun::DistContext& dist) {
 }
 
 int main(int argc, char** argv) {
+  trainrun::prepareHangDumps();  // before any thread starts
   // c10d logs a warning with a stack trace for what trainrun reports itself in one line (a
   // peer's lost connection, a reverse lookup without DNS): errors only.
   FLAGS_caffe2_log_level = c10::GLOG_ERROR;
   trainrun::DistContext dist;  // outlives the trainer: its flight recorder explains a failure
+  std::unique_ptr<trainrun::HangDumper> dumper;  // destroyed before `dist`, which it reads
   try {
     Args args = parseArgs(argc, argv);
     trainrun::config::JobConfig config =
         trainrun::config::loadJobConfig(args.config_path, args.overrides);
     dist = trainrun::initDistributed(config);
+    dumper = std::make_unique<trainrun::HangDumper>(dist);
     trainrun::Trainer trainer(config, args.config_path, dist);
     trainer.run();
     return 0;
@@ -68,6 +73,8 @@ int main(int argc, char** argv) {
   } catch (const trainrun::TimeoutError& e) {
     trainrun::log::error(e.what());
     reportCollectives(dist);
+    // A hang: the launcher's report needs this rank's dump, and cannot ask once it has exited.
+    if (dumper) dumper->dump(e.what());
     return e.exitCode();
   } catch (const trainrun::Error& e) {
     trainrun::log::error(e.what());

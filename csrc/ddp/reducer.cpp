@@ -89,6 +89,7 @@ void Reducer::launch(size_t b) {
   t.launched = Clock::now();
   if (comm_ == nullptr || comm_->size() == 1) return;
   std::vector<torch::Tensor> tensors{buckets_[b].flat};
+  comm_->setTag("bucket " + std::to_string(b));
   works_.push_back(comm_->allreduce(tensors, ReduceOp::kSum));
 }
 

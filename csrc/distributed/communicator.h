@@ -62,6 +62,9 @@ class Communicator {
 
   // Training step named in timeout and error messages, so a hang matches the step log.
   void setStep(int64_t step) { recorder_->setStep(step); }
+  int64_t step() const { return recorder_->step(); }
+  // Names the next collective in the flight recorder ("bucket 3"), for hang reports.
+  void setTag(std::string tag) { recorder_->setTag(std::move(tag)); }
   // The last collectives issued (sequence number, op, bytes, step, start, state), oldest first.
   std::vector<CollectiveRecord> recentCollectives() const { return recorder_->snapshot(); }
   // Throws the error that ended this communicator (a watchdog timeout, a peer's failure), if

@@ -44,6 +44,16 @@ void FlightRecorder::setStep(int64_t step) {
   step_ = step;
 }
 
+int64_t FlightRecorder::step() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return step_;
+}
+
+void FlightRecorder::setTag(std::string tag) {
+  std::lock_guard<std::mutex> lock(mu_);
+  next_tag_ = std::move(tag);
+}
+
 CollectiveRecord FlightRecorder::issue(const std::string& op, int64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   CollectiveRecord r;
@@ -52,6 +62,8 @@ CollectiveRecord FlightRecorder::issue(const std::string& op, int64_t bytes) {
   r.bytes = bytes;
   r.step = step_;
   r.start = std::chrono::system_clock::now();
+  r.tag = std::move(next_tag_);
+  next_tag_.clear();
   records_.push_back(r);
   if (records_.size() > capacity_) records_.pop_front();
   return r;

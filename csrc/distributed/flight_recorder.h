@@ -21,6 +21,7 @@ struct CollectiveRecord {
   std::chrono::system_clock::time_point start;  // when it was issued (wall clock: comparable
                                                 // across the ranks of a hang report)
   State state = State::kIssued;
+  std::string tag;  // what the caller said it is, e.g. "bucket 3"; may be empty
 
   // "collective #12 (allreduce of 4096 bytes at step 7)": the start of every message about it.
   std::string describe() const;
@@ -41,6 +42,9 @@ class FlightRecorder {
 
   // Training step named in the records of later collectives.
   void setStep(int64_t step);
+  int64_t step() const;
+  // Tag of the next collective issued (only that one).
+  void setTag(std::string tag);
   // Records a newly issued collective and returns it (with its sequence number).
   CollectiveRecord issue(const std::string& op, int64_t bytes);
   // Marks collective `seq` done or failed (no-op once it has left the window).
@@ -54,6 +58,7 @@ class FlightRecorder {
   mutable std::mutex mu_;
   const size_t capacity_;
   int64_t step_ = -1;
+  std::string next_tag_;
   uint64_t next_seq_ = 1;
   std::deque<CollectiveRecord> records_;  // seqs ascending, contiguous
 };
