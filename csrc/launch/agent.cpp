@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/file.h"
+#include "launch/hang_watch.h"
 #include "launch/output_pump.h"
 #include "launch/process.h"
 
@@ -37,8 +38,10 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
   OutputPump pump;
   std::vector<RunningRank> procs;
   std::exception_ptr spawn_error;
+  HangWatch hangs(options_.hang_timeout, options_.dump_wait);
   auto spawn = [&](const RankSpec& spec) {
-    ChildProcess child = spawnInOwnGroup(spec.argv, spec.env);
+    ChildProcess child = spawnInOwnGroup(spec.argv, hangs.rankEnv(spec.env));
+    hangs.add(spec.rank, child.pid);
     const std::string prefix = "[rank " + std::to_string(spec.rank) + "] ";
     pump.add(child.stdout_fd, STDOUT_FILENO, prefix);
     pump.add(child.stderr_fd, STDERR_FILENO, prefix);
@@ -127,6 +130,11 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
     if (!stopping) {
       for (const auto& [rank, status] : exited) {
         if (status.ok()) continue;
+        // It timed out in a collective: report before anything is stopped or respawned.
+        const std::string hang =
+            hangs.leftDump(rank)
+                ? hangs.report("rank " + std::to_string(rank) + " timed out in a collective")
+                : "";
         if (options_.restart_rank && options_.restart_rank(RankFailure{rank, status})) {
           auto spec = std::find_if(ranks.begin(), ranks.end(),
                                    [rank = rank](const RankSpec& r) { return r.rank == rank; });
@@ -142,9 +150,19 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
           }
         }
         result.first_failure = RankFailure{rank, status};
+        result.hang = hang;
         beginStop(SIGTERM);  // first: reporting may take seconds (it looks for a dead peer)
         if (options_.report_failure) options_.report_failure(*result.first_failure);
         break;
+      }
+    }
+    if (!stopping) {
+      if (const std::string stall = hangs.stall(); !stall.empty()) {
+        const std::string verdict = hangs.report(stall);
+        if (!options_.restart_rank) {  // elastic jobs: the ranks' own deadlines start recovery
+          result.hang = verdict;
+          beginStop(SIGTERM);
+        }
       }
     }
     if (!stopping && options_.peer_failure && Clock::now() >= next_peer_poll) {

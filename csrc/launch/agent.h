@@ -41,6 +41,13 @@ struct AgentOptions {
   std::function<void(int sig)> on_stop_signal;
   // How often the monitor loop looks at the ranks (--monitor-interval); SIGCHLD wakes it sooner.
   std::chrono::milliseconds monitor_interval{100};
+  // Hang reports (hang_watch.h), for the built-in worker only; 0: off. When a rank's collective
+  // has been open this long, or a rank exits on a collective timeout, every rank is asked for
+  // its dump (waiting up to dump_wait) and the report is printed before any rank is stopped or
+  // respawned. An open collective stops the ranks unless restart_rank is set (the ranks' own
+  // deadlines then hand the failure to elastic recovery).
+  std::chrono::milliseconds hang_timeout{0};
+  std::chrono::milliseconds dump_wait{std::chrono::seconds(5)};
 };
 
 // How one run of the local ranks ended.
@@ -52,6 +59,7 @@ struct AgentResult {
   int stopped = 0;            // ranks still running when the agent began stopping them
   int force_killed = 0;       // of those, ranks still running at SIGKILL time
   std::vector<int> unreaped;  // ranks not reaped even kill_timeout after SIGKILL
+  std::string hang;           // the hang report's verdict, when the agent printed one
 };
 
 // Runs one set of local ranks to completion. Each rank lives in its own process group and

@@ -32,11 +32,13 @@ namespace {
 
 std::string lookupEnv(const std::string& name) { return trainrun::env::get(name.c_str()); }
 
-// The agent options every launch shares.
-trainrun::launch::AgentOptions agentOptions(const trainrun::launch::LaunchOptions& opts) {
+// The agent options every launch shares. Hang reports need the built-in worker (a CONFIG).
+trainrun::launch::AgentOptions agentOptions(const trainrun::launch::LaunchOptions& opts,
+                                            std::chrono::milliseconds group_timeout) {
   trainrun::launch::AgentOptions agent;
   agent.grace_period = opts.grace_period;
   agent.monitor_interval = opts.monitor_interval;
+  if (!opts.config_path.empty()) agent.hang_timeout = group_timeout;
   return agent;
 }
 
@@ -77,7 +79,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
     std::vector<std::string> env = launcherEnv();
     if (elastic(opts)) env.push_back(std::string(trainrun::env::kElastic) + "=1");
     std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, env);
-    AgentOptions agent = agentOptions(opts);
+    AgentOptions agent = agentOptions(opts, timeout);
     RankRestarts restarts(*rendezvous.store, opts.max_restarts, 0, opts.nproc_per_node);
     if (elastic(opts)) agent.restart_rank = std::ref(restarts);
     AgentResult result = LocalAgent(agent, signals).run(ranks);
@@ -122,7 +124,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   }
   std::vector<RankSpec> ranks = makeRankSpecs(opts, plan.endpoint, env);
 
-  AgentOptions agent = agentOptions(opts);
+  AgentOptions agent = agentOptions(opts, timeout);
   // The ranks' generation counter lives under their key prefix in node 0's store.
   std::unique_ptr<trainrun::Store> rank_store;
   std::unique_ptr<RankRestarts> restarts;

@@ -38,6 +38,7 @@ std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_pe
     std::vector<std::string> notes;
     if (!f.status.hint().empty()) notes.push_back(f.status.hint());
     if (r.stopped > 0) notes.push_back("stopped " + plural(r.stopped, "other rank"));
+    if (!r.hang.empty()) notes.push_back("hang report above: " + r.hang);
     for (auto& n : stopNotes(r, grace_period)) notes.push_back(n);
     return "trainrun: rank " + std::to_string(f.rank) + " failed first: " + f.status.describe() +
            (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
@@ -46,6 +47,11 @@ std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_pe
     std::vector<std::string> notes = stopNotes(r, grace_period);
     return "trainrun: " + r.peer_failure + "; stopped " + plural(r.stopped, "rank") +
            " on this node" + (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
+  }
+  if (!r.hang.empty()) {
+    std::vector<std::string> notes = stopNotes(r, grace_period);
+    return "trainrun: hang: " + r.hang + "; stopped " + plural(r.stopped, "rank") +
+           (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
   }
   if (r.received_signal != 0) {
     std::vector<std::string> notes = stopNotes(r, grace_period);
@@ -58,7 +64,7 @@ std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_pe
 int launcherExitCode(const AgentResult& r) {
   if (r.first_failure) return r.first_failure->status.shellCode();
   if (r.received_signal != 0) return 128 + r.received_signal;
-  if (!r.peer_failure.empty()) return 1;
+  if (!r.peer_failure.empty() || !r.hang.empty()) return 1;
   return 0;
 }
 

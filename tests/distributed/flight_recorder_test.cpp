@@ -44,6 +44,16 @@ TEST(FlightRecorder, SummaryNamesTheLastCollectivesAndWhatIsStillOpen) {
   EXPECT_NE(line.find(" s ago"), std::string::npos) << line;
 }
 
+TEST(FlightRecorder, ATagNamesTheNextCollectiveOnly) {
+  FlightRecorder recorder;
+  recorder.setTag("bucket 3");
+  recorder.setStep(5);
+  EXPECT_EQ(recorder.step(), 5);
+  EXPECT_EQ(recorder.issue("allreduce", 64).tag, "bucket 3");
+  EXPECT_EQ(recorder.issue("allreduce", 64).tag, "");
+  EXPECT_EQ(recorder.snapshot()[0].tag, "bucket 3");
+}
+
 TEST(FlightRecorder, KeepsOnlyTheLastCapacityRecords) {
   FlightRecorder recorder(3);
   for (int i = 0; i < 10; ++i) recorder.issue("allreduce", i);
