@@ -14,6 +14,9 @@ import unittest
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proc_tree import alive, children, env_of  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
 TRAINRUN = os.path.join(BIN, "trainrun")
@@ -168,28 +171,6 @@ class Training(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("[rank 0] sum=3 world=2", p.stdout)
         self.assertIn("[rank 1] sum=3 world=2", p.stdout)
-
-
-def children(pid):
-    kids = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            kids += [int(x) for x in f.read().split()]
-    return kids
-
-
-def env_of(pid):
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        pairs = [kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv]
-    return {k.decode(): v.decode() for k, v in pairs}
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 if __name__ == "__main__":

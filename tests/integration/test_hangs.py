@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Hang reports end to end: a rank frozen with SIGSTOP mid-run is named by the launcher's table
+within dist.timeout_s + 10 s, the full dump holds every rank's stacks, the run fails and leaves
+no process and no dump folder behind; a healthy run leaves nothing either. Stdlib only."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proc_tree import children, env_of  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
+TRAINRUN = os.path.join(BIN, "trainrun")
+CONFIG = os.path.join(REPO, "configs", "digits-mlp.yaml")
+DATA = os.path.join(REPO, "data", "digits.csv.gz")
+TIMEOUT_S = 10  # dist.timeout_s of these runs
+STEP_LINE = re.compile(r"^\[rank 0\] step=\d+ epoch=")
+
+
+class Pumped:
+    """A launcher whose stdout and stderr are read on threads, each line with its arrival time."""
+
+    def __init__(self, args, env):
+        self.proc = subprocess.Popen([TRAINRUN] + args, cwd=REPO, env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.lines = []  # (monotonic time, stream, line)
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._read, args=(s, n), daemon=True)
+                        for s, n in ((self.proc.stdout, "out"), (self.proc.stderr, "err"))]
+        for t in self.threads:
+            t.start()
+
+    def _read(self, stream, name):
+        for line in stream:
+            with self.lock:
+                self.lines.append((time.monotonic(), name, line.rstrip("\n")))
+
+    def wait_for(self, pattern, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                for when, _, line in self.lines:
+                    if re.search(pattern, line):
+                        return when, line
+            if self.proc.poll() is not None and not any(t.is_alive() for t in self.threads):
+                break
+            time.sleep(0.05)
+        return None, None
+
+    def finish(self, timeout):
+        try:
+            self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        for t in self.threads:
+            t.join(5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    def stderr(self):
+        with self.lock:
+            return "\n".join(l for _, s, l in self.lines if s == "err")
+
+
+def in_group(pgid):
+    """Pids of live (non-zombie) processes whose process group is `pgid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(int(entry))
+    return found
+
+
+class Hangs(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="trainrun_hangs_")
+        self.addCleanup(self.tmp.cleanup)
+        self.tmpdir = os.path.join(self.tmp.name, "tmp")  # the launcher's TMPDIR
+        os.mkdir(self.tmpdir)
+        self.env = dict(os.environ, TMPDIR=self.tmpdir)
+        self.env.pop("TRAINRUN_DUMP_DIR", None)
+
+    def args(self, *sets):
+        out = os.path.join(self.tmp.name, "out")
+        args = ["--nproc-per-node", "2", "--grace-period", "3", CONFIG,
+                "--set", f"data.path={DATA}", "--set", f"output.dir={out}",
+                "--set", "checkpoint.uri=", "--set", f"dist.timeout_s={TIMEOUT_S}",
+                "--set", "train.log_every=10"]
+        for s in sets:
+            args += ["--set", s]
+        return args
+
+    def test_a_stopped_rank_is_named_with_the_stacks_before_anything_is_killed(self):
+        run = Pumped(self.args("train.epochs=100000"), self.env)
+        stopped = None
+        try:
+            when, _ = run.wait_for(STEP_LINE.pattern, 60)
+            self.assertIsNotNone(when, "training never started:\n" + run.stderr())
+            workers = children(run.proc.pid)
+            self.assertEqual(len(workers), 2)
+            ranks = {int(env_of(pid)["RANK"]): pid for pid in workers}
+            stopped = ranks[1]
+            os.kill(stopped, signal.SIGSTOP)
+            t0 = time.monotonic()
+            when, headline = run.wait_for(r"^trainrun: rank 1 \(node 0\) did not join ",
+                                          TIMEOUT_S + 10 + 5)
+            self.assertIsNotNone(headline, "no hang report naming rank 1:\n" + run.stderr())
+            took = when - t0
+            print(f"\nSIGSTOP to the report naming rank 1: {took:.1f} s", flush=True)
+            self.assertLess(took, TIMEOUT_S + 10, run.stderr())
+            run.finish(60)
+        finally:
+            if run.proc.poll() is None:
+                run.proc.kill()
+            if stopped:
+                try:
+                    os.killpg(stopped, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        err = run.stderr()
+        self.assertNotEqual(run.proc.returncode, 0, err)
+        # The table: a header and one row per rank; rank 1's row says it is stopped.
+        self.assertRegex(err, r"trainrun: +rank +node +pid +step +last seq +open collective")
+        self.assertRegex(err, r"trainrun: +0 +0 +%d " % ranks[0])
+        self.assertRegex(err, r"trainrun: +1 +0 +%d .*stopped by a signal" % ranks[1])
+        self.assertRegex(err, r"did not join (allreduce|broadcast|allgather|barrier|collective) "
+                              r"#\d+")
+        # The full dump: every rank's records and stacks, gdb's for the stopped rank.
+        m = re.search(r"^trainrun: full hang dump: (\S+)$", err, re.M)
+        self.assertIsNotNone(m, err)
+        path = m.group(1)
+        self.assertTrue(path.startswith(self.tmpdir + "/"), path)
+        with open(path) as f:
+            dump = f.read()
+        self.assertIn("===== rank 0 (pid %d" % ranks[0], dump)
+        self.assertIn("===== rank 1 (pid %d, stopped by a signal)" % ranks[1], dump)
+        self.assertRegex(dump, r"collective seq=\d+ op=allreduce bytes=\d+ step=\d+ state=")
+        self.assertRegex(dump, r"thread tid=%d answered=1 name=" % ranks[0])
+        self.assertRegex(dump, r"\n  trainrun-worker\(trainrun::[^\n]*\n")  # a named frame
+        if subprocess.run(["sh", "-c", "command -v gdb"], capture_output=True).returncode == 0:
+            self.assertIn("gdb, run by the launcher:", dump)
+            self.assertRegex(dump, r"Thread 1 \(.*LWP %d" % ranks[1])
+        # The last line names the culprit too; the folder holds the report alone.
+        self.assertIn("rank 1 (node 0) did not join", err.strip().splitlines()[-1])
+        self.assertEqual(os.listdir(os.path.dirname(path)), ["hang-dump.txt"])
+        for pid in workers:
+            self.assertEqual(in_group(pid), [], f"rank process group {pid} outlived the run")
+
+    def test_a_healthy_run_leaves_no_dump_folder(self):
+        run = Pumped(self.args("train.steps=30"), self.env)
+        run.finish(120)
+        err = run.stderr()
+        self.assertEqual(run.proc.returncode, 0, err)
+        self.assertNotIn("hang", err)
+        self.assertEqual(os.listdir(self.tmpdir), [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
