@@ -33,6 +33,8 @@ struct RankProgress {
   uint64_t open_seq = 0;      // the oldest collective issued and not finished (0: none)
   int64_t open_since_ms = 0;  // when open_seq was issued
   int64_t beat_ms = 0;        // when this was written
+  int64_t generation = -1;    // elastic jobs: the group generation it is in (-1: not elastic)
+  bool regrouping = false;    // elastic jobs: it left its generation, waits for the next
 };
 std::string formatProgress(const RankProgress& p);
 std::optional<RankProgress> parseProgress(const std::string& text);
@@ -55,8 +57,10 @@ struct RankDump {
   int pid = 0;
   int64_t step = -1;
   uint64_t last_seq = 0;
-  int64_t time_ms = 0;              // when it was taken (Unix ms)
-  bool final = false;               // false: written before gdb's stacks, which may follow
+  int64_t time_ms = 0;      // when it was taken (Unix ms)
+  bool final = false;       // false: written before gdb's stacks, which may follow
+  int64_t generation = -1;  // as in RankProgress
+  bool regrouping = false;
   std::string reason;               // "requested by the launcher", or the error that ended the rank
   std::vector<DumpRecord> records;  // oldest first
   std::vector<ThreadStack> threads;

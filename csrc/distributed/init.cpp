@@ -198,8 +198,13 @@ DistContext initDistributed(const config::JobConfig& config) {
 void rejoinGroup(DistContext& ctx, const std::string& why) {
   ctx.elastic->watch(nullptr);
   ctx.elastic->leave(*ctx.store, why);
-  ctx.comm.reset();  // sockets close, shared memory is marked failed: peers fail at once
-  ctx.comm = joinGeneration(ctx);
+  {
+    std::lock_guard<std::mutex> lock(*ctx.comm_mu);
+    ctx.comm.reset();  // sockets close, shared memory is marked failed: peers fail at once
+  }
+  std::unique_ptr<Communicator> comm = joinGeneration(ctx);
+  std::lock_guard<std::mutex> lock(*ctx.comm_mu);
+  ctx.comm = std::move(comm);
 }
 
 }  // namespace trainrun

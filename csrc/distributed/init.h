@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "config/config.h"
@@ -27,6 +28,9 @@ struct DistContext {
   torch::Device device{torch::kCPU};
   std::unique_ptr<Store> store;        // null when running alone
   std::unique_ptr<Communicator> comm;  // null when running alone
+  // Held while `comm` is replaced (rejoinGroup) and by any thread but the training thread that
+  // reads it (the hang-dump thread), which so never sees a communicator being destroyed.
+  std::shared_ptr<std::mutex> comm_mu = std::make_shared<std::mutex>();
   // Elastic jobs (the launcher sets TRAINRUN_ELASTIC): this rank's membership, and how to
   // build the communicator of each generation. Null otherwise.
   std::unique_ptr<ElasticGroup> elastic;

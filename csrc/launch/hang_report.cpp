@@ -21,6 +21,8 @@ struct RankView {
   int64_t open_age_ms = 0;         // at the time of the report
   std::string last_state;          // state of its last collective when none is open
   int64_t beat_age_ms = -1;        // age of the heartbeat it is known from (-1: from a dump)
+  int64_t generation = -1;         // elastic jobs: its group generation
+  bool regrouping = false;         // elastic jobs: it left its generation for the next
 };
 
 RankView viewOf(const RankEvidence& e, int64_t now_ms) {
@@ -32,6 +34,8 @@ RankView viewOf(const RankEvidence& e, int64_t now_ms) {
     v.node = d.node;
     v.step = d.step;
     v.last_seq = d.last_seq;
+    v.generation = d.generation;
+    v.regrouping = d.regrouping;
     for (const DumpRecord& r : d.records) {
       if (r.state != "issued") continue;
       v.open = r;
@@ -44,6 +48,8 @@ RankView viewOf(const RankEvidence& e, int64_t now_ms) {
     v.node = p.node;
     v.step = p.step;
     v.last_seq = p.seq;
+    v.generation = p.generation;
+    v.regrouping = p.regrouping;
     v.beat_age_ms = now_ms - p.beat_ms;
     if (p.open_seq != 0 && v.beat_age_ms <= kStaleBeatMs) {  // a stale one's may be done
       v.open = DumpRecord{p.open_seq, "", 0, p.step, "issued", 0, ""};
@@ -154,7 +160,9 @@ std::vector<std::string> table(const std::vector<RankView>& views) {
   lines.push_back(row);
   for (const RankView& v : views) {
     std::string open = "none";
-    if (v.open) {
+    if (v.regrouping) {
+      open = "re-forming (gen " + std::to_string(v.generation) + ")";
+    } else if (v.open) {
       open = "#" + std::to_string(v.open->seq) + " issued";
     } else if (!v.last_state.empty()) {
       open = "none (#" + std::to_string(v.last_seq) + " " + v.last_state + ")";
@@ -204,14 +212,28 @@ HangReport analyzeHang(const std::vector<RankEvidence>& ranks, int64_t now_ms) {
 
   std::vector<const RankView*> named;
   std::vector<std::string> headlines;
+  // Elastic jobs: ranks that left their generation wait for the others to re-form the group;
+  // a rank that never left is the one they wait for (collective numbers restart per group).
+  int64_t left = -1;
   for (const RankView& v : views) {
-    if (v.last_seq >= top) continue;
+    if (v.regrouping) left = std::max(left, v.generation);
+  }
+  for (const RankView& v : views) {
+    if (left < 0 || v.regrouping) continue;
+    const std::string process = v.evidence->process;
+    named.push_back(&v);
+    headlines.push_back(who(v) + " did not join the group re-forming after generation " +
+                        std::to_string(left) + (process == "running" ? "" : "; it is " + process) +
+                        heartbeatNote(v));
+  }
+  for (const RankView& v : views) {
+    if (left >= 0 || v.last_seq >= top) continue;
     named.push_back(&v);
     const std::string process = v.evidence->process;
     headlines.push_back(who(v) + " did not join " + collective +
                         (process == "running" ? "" : "; it is " + process) + heartbeatNote(v));
   }
-  if (named.empty() && top > 0) {  // every rank joined: one that cannot answer is stuck inside
+  if (named.empty() && left < 0 && top > 0) {  // all joined: one that cannot answer is stuck
     for (const RankView& v : views) {
       if (v.evidence->process == "running") continue;
       named.push_back(&v);
@@ -236,7 +258,10 @@ HangReport analyzeHang(const std::vector<RankEvidence>& ranks, int64_t now_ms) {
   for (const RankView& v : views) {
     if (v.open) oldest_ms = std::max(oldest_ms, v.open_age_ms);
   }
-  if (top == 0) {
+  if (left >= 0) {
+    report.verdict = "every rank is re-forming the group after generation " + std::to_string(left) +
+                     "; their stacks are in the full dump";
+  } else if (top == 0) {
     report.verdict = "no rank has issued a collective yet; their stacks are in the full dump";
   } else if (oldest_ms >= 0) {
     report.verdict = "all " + std::to_string(views.size()) + " ranks joined " + collective +

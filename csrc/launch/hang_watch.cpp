@@ -134,21 +134,33 @@ void HangWatch::add(int rank, pid_t pid) {
   ranks_.emplace_back(rank, pid);
 }
 
+int64_t HangWatch::maxStep() const {
+  int64_t step = -1;
+  for (const auto& [rank, pid] : ranks_) {
+    const auto text = readWholeFile(progressPath(dir_, rank));
+    const auto p = text ? parseProgress(*text) : std::nullopt;
+    if (p) step = std::max(step, p->step);
+  }
+  return step;
+}
+
 bool HangWatch::leftDump(int rank) const { return on() && exists(dumpPath(dir_, rank)); }
 
 std::string HangWatch::report(const std::string& why) {
   if (!on()) return "";
-  if (reports_ > 0 && Clock::now() - last_report_ < hang_timeout_) return last_verdict_;
+  if (reports_ > 0 && maxStep() <= last_max_step_) return last_verdict_;  // the same hang
   writeLine(STDERR_FILENO, "trainrun: hang: " + why + "; asking every rank for its stacks");
   const Clock::time_point deadline = Clock::now() + dump_wait_;
   std::vector<RankEvidence> evidence;
+  std::vector<bool> asked;
   for (const auto& [rank, pid] : ranks_) {
     RankEvidence e;
     e.rank = rank;
     e.pid = pid;
     e.process = processState(pid);
     // Only a rank that heartbeats has its dump thread, and SIGUSR2 blocked: ask no other.
-    if (e.process != "exited" && exists(progressPath(dir_, rank))) {
+    asked.push_back(e.process != "exited" && exists(progressPath(dir_, rank)));
+    if (asked.back()) {
       ::unlink(dumpPath(dir_, rank).c_str());
       ::kill(pid, kDumpRequestSignal);
     }
@@ -161,13 +173,21 @@ std::string HangWatch::report(const std::string& why) {
     if (e.process == "running" || e.process == "exited" || left.count() <= 0) continue;
     e.gdb = gdbStacks(e.pid, dir_ + "/rank-" + std::to_string(e.rank) + ".launcher-gdb", left);
   }
-  auto answered = [&](const RankEvidence& e) {
-    if (e.process != "running") return true;  // not waited for
+  // Waited for: asked ranks that run, until their dump is final or they end.
+  auto answered = [&](size_t i) {
+    const RankEvidence& e = evidence[i];
+    if (!asked[i] || e.process != "running" || processState(e.pid) == "exited") return true;
     const auto text = readWholeFile(dumpPath(dir_, e.rank));
     const auto d = text ? parseRankDump(*text) : std::nullopt;
     return d && d->final;
   };
-  while (Clock::now() < deadline && !std::all_of(evidence.begin(), evidence.end(), answered))
+  auto all_answered = [&] {
+    for (size_t i = 0; i < evidence.size(); ++i) {
+      if (!answered(i)) return false;
+    }
+    return true;
+  };
+  while (Clock::now() < deadline && !all_answered())
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
 
   std::string full = "trainrun hang dump: " + why + "\n\n";
@@ -201,7 +221,11 @@ std::string HangWatch::report(const std::string& why) {
   }
   // All in the report now; a later hang (an elastic job's) starts from a clean folder.
   for (const RankEvidence& e : evidence) ::unlink(dumpPath(dir_, e.rank).c_str());
-  last_report_ = Clock::now();
+  last_max_step_ = -1;
+  for (const RankEvidence& e : evidence) {
+    if (e.dump) last_max_step_ = std::max(last_max_step_, e.dump->step);
+    if (e.progress) last_max_step_ = std::max(last_max_step_, e.progress->step);
+  }
   last_verdict_ = r.verdict;
   return r.verdict;
 }

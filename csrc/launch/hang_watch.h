@@ -38,13 +38,14 @@ class HangWatch {
   // Asks every live rank that heartbeats for its dump (kDumpRequestSignal), runs gdb itself on
   // ranks that cannot answer (stopped), waits up to dump_wait, prints the table and the
   // culprits' stacks on stderr, writes all dumps to one file and prints its path. Returns the
-  // report's one-line verdict ("" when off). `why` says what started it. Within hang_timeout
-  // of the last report it only returns that one's verdict: one hang, one report (an elastic
-  // job's rank that times out after the agent reported the stall).
+  // report's one-line verdict ("" when off). `why` says what started it. Until some rank has
+  // stepped past the last report it only returns that one's verdict: one hang, one report (an
+  // elastic job's ranks time out one after another in it).
   std::string report(const std::string& why);
 
  private:
   bool on() const { return !dir_.empty(); }
+  int64_t maxStep() const;  // the highest step in the ranks' heartbeats
 
   const std::chrono::milliseconds hang_timeout_;
   const std::chrono::milliseconds dump_wait_;
@@ -54,7 +55,7 @@ class HangWatch {
   std::vector<std::pair<int, pid_t>> ranks_;
   Clock::time_point next_check_{};
   int reports_ = 0;
-  Clock::time_point last_report_{};
+  int64_t last_max_step_ = -1;  // the highest step the last report saw
   std::string last_verdict_;
 };
 

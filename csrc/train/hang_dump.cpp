@@ -41,6 +41,16 @@ int64_t unixMs(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
+// RANK as the launcher set it, which names this rank's files: an elastic job's generations
+// may give the rank another place in the group.
+int launchRank(const DistContext& dist) {
+  try {
+    return static_cast<int>(env::integer(env::kRank, 0, 1 << 24).value_or(dist.rank));
+  } catch (const Error&) {
+    return dist.rank;
+  }
+}
+
 int nodeRank() {
   try {
     return static_cast<int>(env::integer(env::kGroupRank, 0, 1 << 20).value_or(0));
@@ -64,8 +74,25 @@ void prepareHangDumps() {
   installStackDumpHandler();
 }
 
-HangDumper::HangDumper(const DistContext& dist) : dist_(dist), dir_(env::get(env::kDumpDir)) {
+HangDumper::HangDumper(const DistContext& dist)
+    : dist_(dist), dir_(env::get(env::kDumpDir)), rank_(launchRank(dist)) {
   if (!dir_.empty()) thread_ = std::thread(&HangDumper::loop, this);
+}
+
+HangDumper::CommView HangDumper::snapshot() const {
+  std::lock_guard<std::mutex> lock(*dist_.comm_mu);  // an elastic job may be swapping it
+  CommView v;
+  if (dist_.elastic) {
+    v.generation = dist_.elastic->generation();
+    v.regrouping = !dist_.comm;
+  }
+  if (!dist_.comm) {
+    v.step = last_step_;  // between an elastic job's generations
+    return v;
+  }
+  v.step = last_step_ = dist_.comm->step();
+  v.records = dist_.comm->recentCollectives();
+  return v;
 }
 
 HangDumper::~HangDumper() {
@@ -74,7 +101,7 @@ HangDumper::~HangDumper() {
   ::pthread_kill(thread_.native_handle(), kDumpRequestSignal);  // wakes its sigtimedwait
   thread_.join();
   // A rank that ended is not hanging, whatever its last heartbeat says.
-  ::unlink(progressPath(dir_, dist_.rank).c_str());
+  ::unlink(progressPath(dir_, rank_).c_str());
 }
 
 void HangDumper::heartbeat() {
@@ -82,18 +109,18 @@ void HangDumper::heartbeat() {
   p.pid = ::getpid();
   p.node = nodeRank();
   p.beat_ms = unixMs(std::chrono::system_clock::now());
-  if (dist_.comm) {
-    p.step = dist_.comm->step();
-    const std::vector<CollectiveRecord> records = dist_.comm->recentCollectives();
-    if (!records.empty()) p.seq = records.back().seq;
-    for (const CollectiveRecord& r : records) {
-      if (r.state != CollectiveRecord::State::kIssued) continue;
-      p.open_seq = r.seq;
-      p.open_since_ms = unixMs(r.start);
-      break;
-    }
+  const CommView view = snapshot();
+  p.step = view.step;
+  p.generation = view.generation;
+  p.regrouping = view.regrouping;
+  if (!view.records.empty()) p.seq = view.records.back().seq;
+  for (const CollectiveRecord& r : view.records) {
+    if (r.state != CollectiveRecord::State::kIssued) continue;
+    p.open_seq = r.seq;
+    p.open_since_ms = unixMs(r.start);
+    break;
   }
-  replaceFileForReaders(progressPath(dir_, dist_.rank), formatProgress(p));
+  replaceFileForReaders(progressPath(dir_, rank_), formatProgress(p));
 }
 
 void HangDumper::dump(const std::string& reason) {
@@ -109,24 +136,25 @@ void HangDumper::dump(const std::string& reason) {
 void HangDumper::writeDump(const std::string& reason) {
   const auto now = std::chrono::system_clock::now();
   RankDump d;
-  d.rank = dist_.rank;
+  d.rank = rank_;
   d.node = nodeRank();
   d.pid = ::getpid();
   d.time_ms = unixMs(now);
   d.reason = reason;
-  if (dist_.comm) {
-    d.step = dist_.comm->step();
-    for (const CollectiveRecord& r : dist_.comm->recentCollectives()) {
-      d.records.push_back(DumpRecord{r.seq, r.op, r.bytes, r.step, stateName(r.state),
-                                     unixMs(now) - unixMs(r.start), r.tag});
-      d.last_seq = r.seq;
-    }
+  const CommView view = snapshot();
+  d.step = view.step;
+  d.generation = view.generation;
+  d.regrouping = view.regrouping;
+  for (const CollectiveRecord& r : view.records) {
+    d.records.push_back(DumpRecord{r.seq, r.op, r.bytes, r.step, stateName(r.state),
+                                   unixMs(now) - unixMs(r.start), r.tag});
+    d.last_seq = r.seq;
   }
   d.threads = dumpAllStacks(kPerThread, kAllThreads);
   // The main thread (tid == pid) first: the report shows its stack.
   std::stable_partition(d.threads.begin(), d.threads.end(),
                         [&](const ThreadStack& t) { return t.tid == d.pid; });
-  const std::string path = dumpPath(dir_, dist_.rank);
+  const std::string path = dumpPath(dir_, rank_);
   writeFileAtomic(path, formatRankDump(d));  // first without gdb, which may take seconds
   d.gdb = gdbStacks(d.pid, path + ".gdb", kGdbTimeout);
   d.final = true;

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "distributed/init.h"
 
@@ -21,7 +22,7 @@ void prepareHangDumps();
 // rank-<R>.progress there every kBeatIntervalMs and, on each kDumpRequestSignal, rank-<R>.txt:
 // rank, node, pid, step, the flight recorder's records, every thread's stacks, then the same
 // with gdb's stacks when gdb is on PATH. Without it, nothing starts and dump() does nothing.
-// `dist` must outlive this object.
+// `dist` must outlive this object; its communicator is read under dist.comm_mu.
 class HangDumper {
  public:
   explicit HangDumper(const DistContext& dist);
@@ -38,10 +39,20 @@ class HangDumper {
   void writeDump(const std::string& reason);
   void loop();
   void heartbeat();
+  // What the communicator says, read under dist_.comm_mu.
+  struct CommView {
+    std::vector<CollectiveRecord> records;  // none without a communicator
+    int64_t step = -1;
+    int64_t generation = -1;  // elastic jobs only
+    bool regrouping = false;  // elastic: between generations (no communicator)
+  };
+  CommView snapshot() const;
 
   const DistContext& dist_;
   const std::string dir_;
-  std::mutex dump_mu_;  // one dump at a time
+  const int rank_;                              // RANK from the launcher: names the files
+  mutable std::atomic<int64_t> last_step_{-1};  // the step while there is no communicator
+  std::mutex dump_mu_;                          // one dump at a time
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -15,6 +15,8 @@ TEST(RankDumpTest, DumpRoundTrips) {
   d.last_seq = 1234;
   d.time_ms = 1700000000123;
   d.final = true;
+  d.generation = 3;
+  d.regrouping = true;
   d.reason = "collective #1234 timed out\nafter 10 s";  // folded to one line
   d.records = {DumpRecord{1233, "allreduce", 26214400, 811, "completed", 900, "bucket 3"},
                DumpRecord{1234, "broadcast", 8, 812, "issued", 10100, ""}};
@@ -37,6 +39,8 @@ TEST(RankDumpTest, DumpRoundTrips) {
   EXPECT_EQ(back->last_seq, 1234u);
   EXPECT_EQ(back->time_ms, 1700000000123);
   EXPECT_TRUE(back->final);
+  EXPECT_EQ(back->generation, 3);
+  EXPECT_TRUE(back->regrouping);
   EXPECT_EQ(back->reason, "collective #1234 timed out after 10 s");
   ASSERT_EQ(back->records.size(), 2u);
   EXPECT_EQ(back->records[0].tag, "bucket 3");
@@ -60,7 +64,7 @@ TEST(RankDumpTest, NotADump) {
 }
 
 TEST(RankDumpTest, ProgressRoundTrips) {
-  const RankProgress p{77, 3, 812, 1234, 1234, 1700000000000, 1700000001000};
+  const RankProgress p{77, 3, 812, 1234, 1234, 1700000000000, 1700000001000, 2, true};
   const auto back = parseProgress(formatProgress(p));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->pid, 77);
@@ -70,6 +74,8 @@ TEST(RankDumpTest, ProgressRoundTrips) {
   EXPECT_EQ(back->open_seq, 1234u);
   EXPECT_EQ(back->open_since_ms, 1700000000000);
   EXPECT_EQ(back->beat_ms, 1700000001000);
+  EXPECT_EQ(back->generation, 2);
+  EXPECT_TRUE(back->regrouping);
   EXPECT_EQ(progressPath("/d", 5), "/d/rank-5.progress");
   EXPECT_EQ(dumpPath("/d", 5), "/d/rank-5.txt");
 }

@@ -129,6 +129,25 @@ TEST(HangReportTest, AStoppedRankInsideTheCollectiveIsNamedAndGdbGivesItsStack) 
   EXPECT_EQ(all.find("poll"), std::string::npos) << all;
 }
 
+TEST(HangReportTest, InAnElasticJobTheRankThatNeverLeftItsGenerationIsNamed) {
+  // Rank 0 timed out, left generation 2 and waits for the group to re-form (no communicator,
+  // so no collectives); rank 1 never left: its heartbeat still shows #41 of generation 2.
+  RankEvidence waiting = answered(0, 0, false, "libc(nanosleep) [0x1]");
+  waiting.dump->records.clear();
+  waiting.dump->generation = 2;
+  waiting.dump->regrouping = true;
+  RankProgress beat{1001, 0, 812, 41, 41, kNow - 10'000, kNow - 400};
+  beat.generation = 2;
+  const HangReport r = analyzeHang({waiting, stoppedRank(beat)}, kNow);
+  EXPECT_EQ(r.culprits, std::vector<int>{1});
+  EXPECT_EQ(r.verdict.rfind("rank 1 (node 0) did not join the group re-forming after generation 2; "
+                            "it is stopped by a signal (known from its heartbeat of 0.4 s ago",
+                            0),
+            0u)
+      << r.verdict;
+  EXPECT_NE(r.lines[1].find("re-forming (gen 2)"), std::string::npos) << r.lines[1];
+}
+
 TEST(HangReportTest, SummaryNamesTheHang) {
   AgentResult r;
   r.hang = "rank 2 (node 1) did not join allreduce #41 (bucket 1, 25 MiB) at step 812";
