@@ -25,17 +25,23 @@ struct RankView {
   bool regrouping = false;         // elastic jobs: it left its generation for the next
 };
 
+// What a dump and a heartbeat both say.
+template <typename Source>
+void takeShared(const Source& s, uint64_t last_seq, RankView& v) {
+  v.node = s.node;
+  v.step = s.step;
+  v.last_seq = last_seq;
+  v.generation = s.generation;
+  v.regrouping = s.regrouping;
+}
+
 RankView viewOf(const RankEvidence& e, int64_t now_ms) {
   RankView v;
   v.evidence = &e;
   v.pid = e.pid;
   if (e.dump) {
     const RankDump& d = *e.dump;
-    v.node = d.node;
-    v.step = d.step;
-    v.last_seq = d.last_seq;
-    v.generation = d.generation;
-    v.regrouping = d.regrouping;
+    takeShared(d, d.last_seq, v);
     for (const DumpRecord& r : d.records) {
       if (r.state != "issued") continue;
       v.open = r;
@@ -45,11 +51,7 @@ RankView viewOf(const RankEvidence& e, int64_t now_ms) {
     if (!d.records.empty()) v.last_state = d.records.back().state;
   } else if (e.progress) {
     const RankProgress& p = *e.progress;
-    v.node = p.node;
-    v.step = p.step;
-    v.last_seq = p.seq;
-    v.generation = p.generation;
-    v.regrouping = p.regrouping;
+    takeShared(p, p.seq, v);
     v.beat_age_ms = now_ms - p.beat_ms;
     if (p.open_seq != 0 && v.beat_age_ms <= kStaleBeatMs) {  // a stale one's may be done
       v.open = DumpRecord{p.open_seq, "", 0, p.step, "issued", 0, ""};
