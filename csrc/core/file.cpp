@@ -1,4 +1,4 @@
-// Atomic file replacement (temporary file, fsync, rename, fsync folder) and whole-line writes.
+// Atomic file replacement (temporary file, fsync, rename, fsync folder), whole-line writes, reads.
 #include "core/file.h"
 
 #include <fcntl.h>
@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -33,6 +35,14 @@ std::string folderOf(const std::string& path) {
 std::string tempPathBeside(const std::string& path) {
   static std::atomic<uint64_t> counter{0};
   return path + kTempMarker + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+std::optional<std::string> readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 bool writeAll(int fd, const void* data, size_t size) {

@@ -1,7 +1,8 @@
-// Whole writes: files replaced atomically, and lines written to a descriptor in one piece.
+// Whole writes: files replaced atomically, lines written to a descriptor in one piece; reads.
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 namespace trainrun {
@@ -24,6 +25,9 @@ void writeFileAtomic(const std::string& path, const std::string& bytes);
 // else wrote, such as a library that saves to a path: fsyncs `tmp`, renames it over `path`,
 // fsyncs the folder. Removes `tmp` and throws StorageError on failure.
 void commitFileAtomic(const std::string& tmp, const std::string& path);
+
+// The whole content of a small file at `path`; nullopt when it cannot be opened (absent).
+std::optional<std::string> readFile(const std::string& path);
 
 // Writes all `size` bytes to `fd`, retrying on EINTR and short writes. False (errno set) when
 // a write fails.
