@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "core/preempt_file.h"
 #include "launch/exit_status.h"
+#include "launch/node_preemption.h"
 #include "launch/signal_watch.h"
 #include "launch/worker_spec.h"
 
@@ -32,6 +34,9 @@ struct AgentOptions {
   std::chrono::milliseconds peer_poll_interval{std::chrono::seconds(1)};
   // Told this node's first failing rank, so the other nodes stop too.
   std::function<void(const RankFailure&)> report_failure;
+  // When set, SIGTERM and spot interruption notices are preemptions: the notice file is
+  // written before the ranks get SIGTERM, and SIGKILL comes at the notice's deadline.
+  NodePreemption* preemption = nullptr;
 };
 
 // How one run of the local ranks ended.
@@ -42,6 +47,9 @@ struct AgentResult {
   int stopped = 0;            // ranks still running when the agent began stopping them
   int force_killed = 0;       // of those, ranks still running at SIGKILL time
   std::vector<int> unreaped;  // ranks not reaped even kill_timeout after SIGKILL
+  std::optional<PreemptNotice> preemption;  // the preemption that made the agent stop ranks
+  std::string preemption_outcome;           // rank 0's account of it, "" when none
+  int stopped_ok = 0;  // of the stopped ranks, those that exited 0 (they had finished)
 };
 
 // Runs one set of local ranks to completion. Each rank lives in its own process group and

@@ -16,6 +16,7 @@
 #include "launch/agent.h"
 #include "launch/cli.h"
 #include "launch/node_plan.h"
+#include "launch/node_preemption.h"
 #include "launch/node_rendezvous.h"
 #include "launch/rdzv_token.h"
 #include "launch/rendezvous.h"
@@ -30,15 +31,19 @@ namespace {
 std::string lookupEnv(const std::string& name) { return trainrun::env::get(name.c_str()); }
 
 // The agent options every launch shares.
-trainrun::launch::AgentOptions agentOptions(const trainrun::launch::LaunchOptions& opts) {
+trainrun::launch::AgentOptions agentOptions(const trainrun::launch::LaunchOptions& opts,
+                                            trainrun::launch::NodePreemption& preemption) {
   trainrun::launch::AgentOptions agent;
   agent.grace_period = opts.grace_period;
+  agent.preemption = &preemption;
   return agent;
 }
 
-std::vector<std::string> launcherEnv() {
+// The ranks' environment: the launcher's, and where to find a preemption notice.
+std::vector<std::string> launcherEnv(const trainrun::launch::NodePreemption& preemption) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  env.push_back(preemption.envEntry());
   return env;
 }
 
@@ -60,12 +65,16 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   opts.nnodes = plan.nnodes;
   opts.nproc_per_node = plan.nproc_per_node;
   opts.rdzv_id = plan.run_id;
+  // On a preemption, a single node's ranks save an emergency checkpoint: nobody else holds the
+  // job's state. With several nodes, whether all of them are leaving is elastic membership's
+  // knowledge; until it tells, the others are assumed to stay.
+  NodePreemption preemption(/*save=*/plan.nnodes == 1, lookupEnv(trainrun::env::kFsRoot));
 
   if (plan.nnodes == 1) {  // one node: a private store, as torchrun --standalone
     HostedRendezvous rendezvous = hostRendezvous(opts, timeout);
     opts.node_rank = 0;
-    std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, launcherEnv());
-    AgentResult result = LocalAgent(agentOptions(opts), signals).run(ranks);
+    std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, launcherEnv(preemption));
+    AgentResult result = LocalAgent(agentOptions(opts, preemption), signals).run(ranks);
     std::string summary = summaryLine(result, opts.grace_period);
     if (!summary.empty()) writeLine(STDERR_FILENO, summary);
     return launcherExitCode(result);
@@ -96,7 +105,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
                                "rendezvous " + plan.endpoint.addr + ":" +
                                std::to_string(plan.endpoint.port) + " run " + plan.run_id +
                                ", token " + token.origin);
-  std::vector<std::string> env = launcherEnv();
+  std::vector<std::string> env = launcherEnv(preemption);
   env.push_back(std::string(trainrun::env::kStorePrefix) + "=" + rendezvous.rankStorePrefix());
   if (!plan.interface.empty()) {  // the scheduler's interface, unless the user chose one
     env.push_back("GLOO_SOCKET_IFNAME=" + plan.interface);
@@ -104,7 +113,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   }
   std::vector<RankSpec> ranks = makeRankSpecs(opts, plan.endpoint, env);
 
-  AgentOptions agent = agentOptions(opts);
+  AgentOptions agent = agentOptions(opts, preemption);
   agent.peer_failure = [&] { return rendezvous.failure(); };
   agent.report_failure = [&](const RankFailure& f) {
     // A rank whose peer node vanished fails at once; the vanished node is the culprit. Give
