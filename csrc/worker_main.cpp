@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "distributed/init.h"
+#include "train/preemption.h"
 #include "train/trainer.h"
 
 namespace {
@@ -47,6 +48,7 @@ void reportCollectives(const trainrun::DistContext& dist) {
 }
 
 int main(int argc, char** argv) {
+  trainrun::catchSigterm();    // first, before any thread starts (they inherit its signal mask)
   trainrun::DistContext dist;  // outlives the trainer: its flight recorder explains a failure
   try {
     Args args = parseArgs(argc, argv);
@@ -56,6 +58,8 @@ int main(int argc, char** argv) {
     trainrun::Trainer trainer(config, args.config_path, dist);
     trainer.run();
     return 0;
+  } catch (const trainrun::Preempted& e) {
+    return e.exitCode();  // rank 0 has said how it went; not an error
   } catch (const trainrun::CommError& e) {
     trainrun::log::error(e.what());
     reportCollectives(dist);

@@ -66,6 +66,8 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   buildModel();
   logStart();
   setUpCheckpoints();
+  preemption_ =
+      std::make_unique<Preemption>(dist_, save_checkpoints_ ? checkpoints_.get() : nullptr);
 }
 
 void Trainer::choosePrecision() {
@@ -180,7 +182,7 @@ void Trainer::setUpCheckpoints() {
                             {"saved_world_size", int64_t{ckpt->manifest.world_size()}}}));
 }
 
-void Trainer::saveCheckpoint(int64_t steps_done) {
+CheckpointState Trainer::snapshotState(int64_t steps_done) {
   const int64_t epoch = steps_done / sampler_->stepsPerEpoch();
   CheckpointState state =
       captureState(*model_, *optimizer_, *scaler_,
@@ -191,7 +193,11 @@ void Trainer::saveCheckpoint(int64_t steps_done) {
   // The snapshot's copy to the host waited for the device: a collective that failed before
   // it is known now. Never save what a failed collective touched.
   if (dist_.comm) dist_.comm->throwIfFailed();
-  const double stall = checkpoints_->save(steps_done, state);
+  return state;
+}
+
+void Trainer::saveCheckpoint(int64_t steps_done) {
+  const double stall = checkpoints_->save(steps_done, snapshotState(steps_done));
   if (dist_.rank == 0)
     log::out(
         formatLogLine({{"checkpoint_step", steps_done},
@@ -327,6 +333,8 @@ void Trainer::run() {
         log::out(
             formatLogLine({{"step", step + 1}, {"eval_loss", e.loss}, {"accuracy", e.accuracy}}));
     }
+    if (preemption_->stopAfter(step + 1) && !last)  // SIGTERM or a spot notice: throws Preempted
+      preemption_->leave(step + 1, [&] { return snapshotState(step + 1); });
   }
   if (checkpoints_) checkpoints_->wait();  // the last checkpoint is committed before outputs
   const double wall = secondsSince(start);
