@@ -66,9 +66,10 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   opts.nproc_per_node = plan.nproc_per_node;
   opts.rdzv_id = plan.run_id;
   // On a preemption, a single node's ranks save an emergency checkpoint: nobody else holds the
-  // job's state. With several nodes, whether all of them are leaving is elastic membership's
-  // knowledge; until it tells, the others are assumed to stay.
-  NodePreemption preemption(/*save=*/plan.nnodes == 1, lookupEnv(trainrun::env::kFsRoot));
+  // job's state. With several nodes the others are assumed to stay; the elastic membership is
+  // what can know that every node is leaving at once, and answer here.
+  const bool one_node = plan.nnodes == 1;
+  NodePreemption preemption([one_node] { return one_node; }, lookupEnv(trainrun::env::kFsRoot));
 
   if (plan.nnodes == 1) {  // one node: a private store, as torchrun --standalone
     HostedRendezvous rendezvous = hostRendezvous(opts, timeout);

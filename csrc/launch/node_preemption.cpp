@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "core/env.h"
@@ -16,7 +17,8 @@
 
 namespace trainrun::launch {
 
-NodePreemption::NodePreemption(bool save, const std::string& fs_root) : save_(save) {
+NodePreemption::NodePreemption(StateOnlyHere state_only_here, const std::string& fs_root)
+    : state_only_here_(std::move(state_only_here)) {
   std::string tmp = env::get("TMPDIR");
   if (tmp.empty()) tmp = "/tmp";
   const std::string pattern = tmp + "/trainrun-preempt-XXXXXX";
@@ -51,11 +53,12 @@ std::optional<PreemptNotice> NodePreemption::spotNotice() {
   const std::optional<SpotNotice> spot = watcher_->notice();
   if (!spot) return std::nullopt;
   return PreemptNotice{spot->deadline,
-                       "spot interruption notice: " + spot->action + " at " + spot->time, save_};
+                       "spot interruption notice: " + spot->action + " at " + spot->time,
+                       state_only_here_()};
 }
 
 PreemptNotice NodePreemption::sigtermNotice(std::chrono::milliseconds grace) const {
-  return PreemptNotice{std::chrono::system_clock::now() + grace, "SIGTERM", save_};
+  return PreemptNotice{std::chrono::system_clock::now() + grace, "SIGTERM", state_only_here_()};
 }
 
 void NodePreemption::announce(const PreemptNotice& notice) {

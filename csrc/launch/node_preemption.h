@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,12 +17,15 @@ namespace trainrun::launch {
 // the notice; rank 0 answers with one line that the summary carries.
 class NodePreemption {
  public:
+  // Whether this node's ranks, when they leave, take state that exists nowhere else (so they
+  // write an emergency checkpoint if it fits); asked when a preemption comes. A single-node
+  // job: always. With several nodes: when every node is leaving at once, which the elastic
+  // membership knows (it can ask the others and answer here).
+  using StateOnlyHere = std::function<bool()>;
+
   // Makes a private folder (mkdtemp under $TMPDIR or /tmp) for the notice file, and starts a
-  // SpotNoticeWatcher when spotWatchEndpoint() names a service. `save`: this node's ranks hold
-  // state that exists nowhere else, so they write an emergency checkpoint if it fits: true
-  // for a single-node job. With several nodes the others hold the same replicas; elastic
-  // membership decides when every node is leaving at once.
-  NodePreemption(bool save, const std::string& fs_root);
+  // SpotNoticeWatcher when spotWatchEndpoint() names a service.
+  NodePreemption(StateOnlyHere state_only_here, const std::string& fs_root);
   ~NodePreemption();  // removes the folder, stops the watcher
   NodePreemption(const NodePreemption&) = delete;
   NodePreemption& operator=(const NodePreemption&) = delete;
@@ -39,7 +43,7 @@ class NodePreemption {
   std::string outcome() const;
 
  private:
-  bool save_;
+  StateOnlyHere state_only_here_;
   std::string dir_, path_;
   std::unique_ptr<SpotNoticeWatcher> watcher_;
 };
