@@ -35,11 +35,11 @@ std::string resumesFrom(int64_t committed_step) {
 
 std::string formatSeconds(double seconds) {
   char text[32];
-  std::snprintf(text, sizeof(text),
-                seconds < 1    ? "%.2f s"
-                : seconds < 10 ? "%.1f s"
-                               : "%.0f s",
-                seconds);
+  const char* format = seconds < 0.01 ? "%.3f s"
+                       : seconds < 1  ? "%.2f s"
+                       : seconds < 10 ? "%.1f s"
+                                      : "%.0f s";
+  std::snprintf(text, sizeof(text), format, seconds);
   return text;
 }
 

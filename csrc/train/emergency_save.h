@@ -36,7 +36,7 @@ struct SavePlan {
 // checkpoint that the deadline cuts short is torn (never committed, but its time is lost).
 SavePlan planEmergencySave(const SaveBudget& budget);
 
-// "0.05 s", "1.2 s", "41 s": seconds for messages, to about two significant digits.
+// "0.003 s", "0.05 s", "1.2 s", "41 s": seconds for messages, about two significant digits.
 std::string formatSeconds(double seconds);
 
 }  // namespace trainrun

@@ -90,6 +90,7 @@ TEST(EmergencySaveTest, ThisStepInFlightIsWaitedForAndCommittedNeedsNothing) {
 }
 
 TEST(EmergencySaveTest, FormatsSeconds) {
+  EXPECT_EQ(formatSeconds(0.0031), "0.003 s");
   EXPECT_EQ(formatSeconds(0.0512), "0.05 s");
   EXPECT_EQ(formatSeconds(1.24), "1.2 s");
   EXPECT_EQ(formatSeconds(41.4), "41 s");
