@@ -1,4 +1,6 @@
 // trainrun-worker: one rank of a job. Usage: trainrun-worker CONFIG [--set key=value ...]
+#include <c10/util/Logging.h>
+
 #include <string>
 #include <vector>
 
@@ -48,7 +50,10 @@ void reportCollectives(const trainrun::DistContext& dist) {
 }
 
 int main(int argc, char** argv) {
-  trainrun::catchSigterm();    // first, before any thread starts (they inherit its signal mask)
+  trainrun::catchSigterm();  // first, before any thread starts (they inherit its signal mask)
+  // c10d logs a warning with a stack trace for what trainrun reports itself in one line (a
+  // peer's lost connection, a reverse lookup without DNS): errors only.
+  FLAGS_caffe2_log_level = c10::GLOG_ERROR;
   trainrun::DistContext dist;  // outlives the trainer: its flight recorder explains a failure
   try {
     Args args = parseArgs(argc, argv);

@@ -153,6 +153,29 @@ void CheckpointManager::wait() {
   if (inflight_.valid()) collect(/*final=*/true);
 }
 
+void CheckpointManager::abandon() {
+  if (!inflight_.valid()) return;
+  abandoned_ = true;
+  try {
+    inflight_.get();
+  } catch (const std::exception& e) {
+    if (rank_ == 0) log::warn(std::string("CHECKPOINT NOT SAVED: ") + e.what());
+  }
+  abandoned_ = false;
+}
+
+std::string CheckpointManager::shardStatus(int64_t step, int r) {
+  const std::string key = shardStatusKey(run_prefix_, step, r);
+  const Clock::time_point deadline = Clock::now() + store_->timeout();
+  while (!store_->check({key}) && Clock::now() < deadline) {
+    if (abandoned_)
+      throw StorageError("checkpoint step " + std::to_string(step) + " not committed: the group " +
+                         "re-formed before rank " + std::to_string(r) + " wrote its shard");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return store_->get(key);  // TimeoutError if it never came
+}
+
 double CheckpointManager::save(int64_t step, const CheckpointState& state) {
   const Clock::time_point start = Clock::now();
   if (inflight_.valid()) {
@@ -229,8 +252,7 @@ void CheckpointManager::commit(int64_t step, checkpoint::Manifest manifest,
                                const std::string& own_status, Clock::time_point begin) {
   uint64_t total = 0;
   for (int r = 0; r < world_size_; ++r) {
-    std::string status =
-        r == rank_ ? own_status : store_->get(shardStatusKey(run_prefix_, step, r));
+    std::string status = r == rank_ ? own_status : shardStatus(step, r);
     std::istringstream in(status);
     std::string word;
     uint64_t size = 0;

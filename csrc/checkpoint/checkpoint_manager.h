@@ -77,6 +77,16 @@ class CheckpointManager {
   double save(int64_t step, const CheckpointState& state);
   void poll();
   void wait();
+  // Elastic recovery: the group re-formed, so a save in flight may wait for a shard that a
+  // lost rank will never write. Ends it now (rank 0's commit stops waiting; nothing is
+  // committed) and logs it as a failed save. Returns once nothing is in flight.
+  void abandon();
+  // The group re-formed with another membership: later saves shard over `world_size` ranks.
+  // Call after abandon() (nothing in flight).
+  void regroup(int rank, int world_size) {
+    rank_ = rank;
+    world_size_ = world_size;
+  }
 
   // resume "auto": the newest committed checkpoint of the run that verifies; one proven
   // broken (CorruptCheckpointError) is skipped with a warning naming the problem, and the
@@ -103,6 +113,9 @@ class CheckpointManager {
   std::string writeShard(int64_t step, const std::vector<char>& buffer);
   void commit(int64_t step, checkpoint::Manifest manifest, const std::string& own_status,
               Clock::time_point begin);
+  // Rank r's "ok size crc" (or error) for `step`, waited for within the store's deadline;
+  // StorageError once abandon() is called.
+  std::string shardStatus(int64_t step, int r);
   void applyRetention(int64_t newest_step);
   // Takes the finished save's outcome: a failure is a warning until it is the
   // max_consecutive_failures-th in a row, or `final`.
@@ -122,6 +135,7 @@ class CheckpointManager {
   std::atomic<int64_t> last_committed_step_{-1};
   int64_t consecutive_failures_ = 0;
   std::shared_ptr<std::vector<char>> buffer_;  // snapshot buffer, reused between saves
+  std::atomic<bool> abandoned_{false};         // set by abandon() while it collects the save
 };
 
 }  // namespace trainrun

@@ -33,6 +33,8 @@ inline constexpr const char* kLocalAddr = "TRAINRUN_LOCAL_ADDR";
 // The shared secret of a multi-node rendezvous (never printed), or a file holding it.
 inline constexpr const char* kRdzvToken = "TRAINRUN_RDZV_TOKEN";
 inline constexpr const char* kRdzvTokenFile = "TRAINRUN_RDZV_TOKEN_FILE";
+// "1": the launcher runs the job elastic; ranks join generations (distributed/generation.h).
+inline constexpr const char* kElastic = "TRAINRUN_ELASTIC";
 // Store key prefix the launcher gives its ranks: secret, derived from the rendezvous token.
 inline constexpr const char* kStorePrefix = "TRAINRUN_STORE_PREFIX";
 // Root of the filesystem where scheduler files are looked up (/opt/ml/...); tests set it.

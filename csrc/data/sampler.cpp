@@ -16,10 +16,11 @@ DistributedSampler::DistributedSampler(int64_t num_samples, int64_t global_batch
       rank_(rank),
       world_(world_size),
       seed_(seed) {
-  if (global_batch % (accum_ * world_) != 0)
+  if (global_batch % accum_ != 0 || global_batch / accum_ < world_)
     throw ConfigError("train.global_batch_size (" + std::to_string(global_batch) +
-                      ") must be divisible by grad_accum_steps x world size (" +
-                      std::to_string(accum_) + " x " + std::to_string(world_) + ")");
+                      ") must be divisible by grad_accum_steps (" + std::to_string(accum_) +
+                      ") into micro-batches of at least one sample per rank (" +
+                      std::to_string(world_) + " ranks)");
   if (global_batch > num_samples)
     throw ConfigError("train.global_batch_size (" + std::to_string(global_batch) +
                       ") is larger than the training set (" + std::to_string(num_samples) +
@@ -34,7 +35,7 @@ torch::Tensor DistributedSampler::indices(int64_t epoch, int64_t step_in_epoch, 
     cached_epoch_ = epoch;
   }
   int64_t micro_global = global_batch_ / accum_;
-  int64_t start = step_in_epoch * global_batch_ + micro * micro_global + rank_ * localMicroBatch();
+  int64_t start = step_in_epoch * global_batch_ + micro * micro_global + sliceEnd(rank_ - 1);
   return perm_.narrow(0, start, localMicroBatch());
 }
 

@@ -109,6 +109,11 @@ void Reducer::finalizeBackward() {
   works_.clear();
 }
 
+void Reducer::setCommunicator(Communicator* comm) {
+  works_.clear();
+  comm_ = comm;
+}
+
 void Reducer::zeroGrad() {
   for (auto& bucket : buckets_) bucket.flat.zero_();
 }

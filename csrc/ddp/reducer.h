@@ -46,6 +46,9 @@ class Reducer {
   // divides by the world size. A no-op after a non-sync backward.
   void finalizeBackward();
   void zeroGrad();
+  // Elastic recovery: the group was re-formed. Drops the collectives of an abandoned step
+  // (the old communicator is gone) and reduces on `comm` from now on.
+  void setCommunicator(Communicator* comm);
 
   const std::vector<Bucket>& buckets() const { return buckets_; }
   const std::vector<BucketTrace>& lastTrace() const { return trace_; }

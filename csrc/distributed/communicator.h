@@ -69,6 +69,12 @@ class Communicator {
   // ask after each point where it waited on the device, before it uses a step's results
   // (optimizer step, checkpoint). Backends that fail in wait() itself have nothing to add.
   virtual void throwIfFailed() {}
+  // Fails the collective in progress and every later one on this rank, and (where the
+  // transport allows) the peers' matching ones, at once instead of at the deadline: the group
+  // is being re-formed (elastic recovery). The one call that may come from another thread,
+  // concurrently with collectives. Gloo has no abort: a Gloo collective fails when a peer's
+  // process exits and closes its sockets, else at the deadline.
+  virtual void abort() {}
 
  protected:
   explicit Communicator(std::chrono::milliseconds timeout) : timeout_(timeout) {}

@@ -76,39 +76,12 @@ int cudaDeviceForRank(int local_rank, int visible) {
                     "(--nproc-per-node) or show each rank one GPU (CUDA_VISIBLE_DEVICES)");
 }
 
-std::string storePrefix(const std::string& backend, int restart_count) {
-  return backend + "/restart-" + std::to_string(restart_count) + "/";
-}
-
-DistContext initDistributed(const config::JobConfig& config) {
-  DistContext ctx;
-  ctx.timeout = config::groupTimeout(config);
-  ctx.world_size = envInt(env::kWorldSize, 1);
-  ctx.rank = envInt(env::kRank, 0);
-  ctx.local_rank = envInt(env::kLocalRank, ctx.rank);
-  ctx.local_world_size = envInt(env::kLocalWorldSize, ctx.world_size);
-  if (ctx.world_size < 1 || ctx.rank < 0 || ctx.rank >= ctx.world_size)
-    throw ConfigError("RANK=" + std::to_string(ctx.rank) +
-                      " and WORLD_SIZE=" + std::to_string(ctx.world_size) + " are inconsistent");
-  const bool gpu = torch::cuda::is_available();
-  if (gpu) {
-    const int index = cudaDeviceForRank(ctx.local_rank, int(torch::cuda::device_count()));
-    ctx.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
-    // Current for the whole process, so no CUDA call makes a context on another GPU.
-    c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(ctx.device);
-  }
-  if (ctx.world_size == 1) return ctx;
-  const int restart = envInt(env::kRestartCount, 0);
-
-  const std::string addr = env::get(env::kMasterAddr);
-  const int port = envInt(env::kMasterPort, 0);
-  if (addr.empty() || port <= 0)
-    throw ConfigError(
-        "WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT (start ranks with trainrun)");
-  // The store carries the deadline to the communicators built on it.
-  ctx.store =
-      Store::connect(addr, static_cast<uint16_t>(port), ctx.timeout, env::get(env::kStorePrefix));
-
+// This rank's communicator of the backend dist.backend picks; `prefix` keeps its store keys
+// apart from other groups'.
+std::unique_ptr<Communicator> makeCommunicator(DistContext& ctx, const config::JobConfig& config,
+                                               const std::string& prefix) {
+  const bool gpu = ctx.device.is_cuda();
+  std::unique_ptr<Communicator> comm;
   // auto: NCCL when LibTorch can put tensors on a GPU (and NCCL is built in), else shared
   // memory on one host, else Gloo.
   const std::string& backend = config.dist().backend();
@@ -124,9 +97,8 @@ DistContext initDistributed(const config::JobConfig& config) {
   if (backend == "nccl" || (backend == "auto" && gpu && ncclAvailable())) {
     NcclOptions nccl;
     nccl.device = ctx.device.index();
-    ctx.comm = makeNcclCommunicator(*ctx.store, storePrefix("nccl", restart), ctx.rank,
-                                    ctx.world_size, nccl);
-    return ctx;
+    comm = makeNcclCommunicator(*ctx.store, prefix + "nccl/", ctx.rank, ctx.world_size, nccl);
+    return comm;
   }
   // Ranks that share a host (and GPU-less) reduce through shared memory: no sockets.
   const bool one_host = ctx.local_world_size == ctx.world_size;
@@ -135,9 +107,8 @@ DistContext initDistributed(const config::JobConfig& config) {
                       std::to_string(ctx.local_world_size) + ", WORLD_SIZE=" +
                       std::to_string(ctx.world_size) + "); use dist.backend: gloo or auto");
   if (backend == "shm" || (backend == "auto" && one_host && !gpu)) {
-    ctx.comm =
-        makeShmCommunicator(*ctx.store, storePrefix("shm", restart), ctx.rank, ctx.world_size);
-    return ctx;
+    comm = makeShmCommunicator(*ctx.store, prefix + "shm/", ctx.rank, ctx.world_size);
+    return comm;
   }
   GlooOptions gloo;
   gloo.interface = env::get(env::kGlooSocketIfname);
@@ -149,24 +120,86 @@ DistContext initDistributed(const config::JobConfig& config) {
     // Shared memory within each node, Gloo among the nodes' local rank 0.
     HierarchicalOptions hier;
     hier.gloo = gloo;
-    return makeHierarchicalCommunicator(*ctx.store, storePrefix("hierarchical", restart), ctx.rank,
+    return makeHierarchicalCommunicator(*ctx.store, prefix + "hierarchical/", ctx.rank,
                                         ctx.world_size, ctx.local_rank, local_size,
-                                        envInt(env::kGroupRank, ctx.rank / local_size),
-                                        ctx.world_size / local_size, hier);
+                                        ctx.rank / local_size, ctx.world_size / local_size, hier);
   };
   if (backend == "hierarchical") {
-    ctx.comm = makeHierarchical();
-    return ctx;
+    comm = makeHierarchical();
+    return comm;
   }
-  ctx.comm = makeGlooCommunicator(*ctx.store, storePrefix("gloo", restart), ctx.rank,
-                                  ctx.world_size, gloo);
+  comm = makeGlooCommunicator(*ctx.store, prefix + "gloo/", ctx.rank, ctx.world_size, gloo);
   if (backend == "auto" && !one_host && local_size > 1) {
     // Probe with a bucket as the Reducer sends it, at most 4 MiB so start-up stays short.
     const auto bytes =
         static_cast<int64_t>(std::min(config.dist().bucket_cap_mb(), 4.0) * double(1 << 20));
-    ctx.comm = fasterOfGlooAndHierarchical(ctx, std::move(ctx.comm), makeHierarchical(), bytes);
+    comm = fasterOfGlooAndHierarchical(ctx, std::move(comm), makeHierarchical(), bytes);
+  }
+  return comm;
+}
+
+// Joins the newest generation and has the watcher guard its communicator.
+std::unique_ptr<Communicator> joinGeneration(DistContext& ctx) {
+  auto comm = ctx.elastic->join(*ctx.store, [&ctx](const std::string& prefix) {
+    ctx.rank = ctx.elastic->rank();  // this generation's place, before the backend uses it
+    ctx.world_size = ctx.elastic->worldSize();
+    return ctx.make_comm(ctx, prefix);
+  });
+  ctx.elastic->watch(comm.get());
+  return comm;
+}
+
+DistContext initDistributed(const config::JobConfig& config) {
+  DistContext ctx;
+  ctx.timeout = config::groupTimeout(config);
+  ctx.world_size = envInt(env::kWorldSize, 1);
+  ctx.rank = envInt(env::kRank, 0);
+  ctx.local_rank = envInt(env::kLocalRank, ctx.rank);
+  ctx.local_world_size = envInt(env::kLocalWorldSize, ctx.world_size);
+  const bool elastic = env::get(env::kElastic) == "1";  // ranks may change per generation
+  if (!elastic && (ctx.world_size < 1 || ctx.rank < 0 || ctx.rank >= ctx.world_size))
+    throw ConfigError("RANK=" + std::to_string(ctx.rank) +
+                      " and WORLD_SIZE=" + std::to_string(ctx.world_size) + " are inconsistent");
+  const bool gpu = torch::cuda::is_available();
+  if (gpu) {
+    const int index = cudaDeviceForRank(ctx.local_rank, int(torch::cuda::device_count()));
+    ctx.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+    // Current for the whole process, so no CUDA call makes a context on another GPU.
+    c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(ctx.device);
+  }
+  if (ctx.world_size == 1 && !elastic) return ctx;
+  const int restart = envInt(env::kRestartCount, 0);
+
+  const std::string addr = env::get(env::kMasterAddr);
+  const int port = envInt(env::kMasterPort, 0);
+  if (addr.empty() || port <= 0)
+    throw ConfigError(
+        "WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT (start ranks with trainrun)");
+  // The store carries the deadline to the communicators built on it.
+  ctx.store =
+      Store::connect(addr, static_cast<uint16_t>(port), ctx.timeout, env::get(env::kStorePrefix));
+
+  // Keys unique per restart of the job and per generation: a rank never reads an earlier
+  // attempt's keys (e.g. NCCL's unique id).
+  ctx.make_comm = [config, restart](DistContext& self, const std::string& generation) {
+    return makeCommunicator(self, config, "restart-" + std::to_string(restart) + "/" + generation);
+  };
+  if (elastic) {
+    ctx.elastic = std::make_unique<ElasticGroup>(
+        Store::connect(addr, static_cast<uint16_t>(port), ctx.timeout, env::get(env::kStorePrefix)),
+        ctx.rank, ctx.world_size, envInt(env::kGroupRank, 0), ctx.local_rank);
+    ctx.comm = joinGeneration(ctx);
+  } else {
+    ctx.comm = ctx.make_comm(ctx, "");
   }
   return ctx;
+}
+
+void rejoinGroup(DistContext& ctx, const std::string& why) {
+  ctx.elastic->watch(nullptr);
+  ctx.elastic->leave(*ctx.store, why);
+  ctx.comm.reset();  // sockets close, shared memory is marked failed: peers fail at once
+  ctx.comm = joinGeneration(ctx);
 }
 
 }  // namespace trainrun

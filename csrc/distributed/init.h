@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "distributed/communicator.h"
+#include "distributed/elastic.h"
 #include "distributed/store.h"
 
 namespace trainrun {
@@ -26,11 +27,20 @@ struct DistContext {
   torch::Device device{torch::kCPU};
   std::unique_ptr<Store> store;        // null when running alone
   std::unique_ptr<Communicator> comm;  // null when running alone
+  // Elastic jobs (the launcher sets TRAINRUN_ELASTIC): this rank's membership, and how to
+  // build the communicator of each generation. Null otherwise.
+  std::unique_ptr<ElasticGroup> elastic;
+  std::function<std::unique_ptr<Communicator>(DistContext&, const std::string& prefix)> make_comm;
 };
 
 // From RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT; without
 // them the process runs alone (world size 1). dist.backend picks the communicator.
 DistContext initDistributed(const config::JobConfig& config);
+
+// Elastic jobs: the current generation ended (`why`: this rank's collective failed, or the
+// watcher saw the counter move). Leaves it (moving the counter on if nobody has), destroys the
+// communicator (its peers' collectives fail at once) and joins the next generation.
+void rejoinGroup(DistContext& ctx, const std::string& why);
 
 // The GPU ordinal of a rank among `visible` GPUs: 0 when the scheduler shows each process one
 // GPU (Slurm, Kubernetes, CUDA_VISIBLE_DEVICES per rank), else LOCAL_RANK. Throws ConfigError
@@ -41,9 +51,5 @@ int cudaDeviceForRank(int local_rank, int visible);
 bool ncclAvailable();
 // NCCL's version ("2.27.3"); "" in builds without NCCL.
 std::string ncclVersion();
-
-// Store key prefix of one communicator: unique per backend and per restart of the job, so a
-// restarted rank never reads an earlier attempt's keys (e.g. NCCL's unique id).
-std::string storePrefix(const std::string& backend, int restart_count);
 
 }  // namespace trainrun

@@ -30,7 +30,8 @@ std::unique_ptr<Store> Store::host(uint16_t port, std::chrono::milliseconds time
     store = makeTcpStore("0.0.0.0", 0, /*is_server=*/true, timeout);  // port taken: any free one
   }
   uint16_t actual = static_cast<uint16_t>(store->getPort());
-  return std::unique_ptr<Store>(new Store(store, actual, timeout));
+  return std::unique_ptr<Store>(
+      new Store(store, "127.0.0.1:" + std::to_string(actual), actual, timeout));
 }
 
 std::unique_ptr<Store> Store::connect(const std::string& addr, uint16_t port,
@@ -39,30 +40,60 @@ std::unique_ptr<Store> Store::connect(const std::string& addr, uint16_t port,
   try {
     c10::intrusive_ptr<c10d::Store> store = makeTcpStore(addr, port, /*is_server=*/false, timeout);
     if (!prefix.empty()) store = c10::make_intrusive<c10d::PrefixStore>(prefix, store);
-    return std::unique_ptr<Store>(new Store(store, port, timeout));
+    return std::unique_ptr<Store>(
+        new Store(store, addr + ":" + std::to_string(port), port, timeout));
   } catch (const std::exception& e) {
     throw CommError("cannot reach the rendezvous store at " + addr + ":" + std::to_string(port) +
                     " (is the launcher running and MASTER_ADDR/MASTER_PORT right?)");
   }
 }
 
+template <typename Fn>
+auto Store::guarded(const char* op, Fn fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const c10::DistNetworkError&) {
+    throw lostConnection(op);
+  }
+}
+
+CommError Store::lostConnection(const char* op) const {
+  return CommError("lost the connection to the rendezvous store at " + where_ + " (" + op +
+                   "): the launcher that hosts it (node 0's) is gone, or the link to it is down");
+}
+
 void Store::set(const std::string& key, const std::string& value) {
-  store_->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+  guarded("set", [&] { store_->set(key, std::vector<uint8_t>(value.begin(), value.end())); });
 }
 
 std::string Store::get(const std::string& key, std::chrono::milliseconds timeout) {
   wait({key}, timeout);
-  std::vector<uint8_t> v = store_->get(key);
+  std::vector<uint8_t> v = guarded("get", [&] { return store_->get(key); });
   return std::string(v.begin(), v.end());
 }
 
-int64_t Store::add(const std::string& key, int64_t delta) { return store_->add(key, delta); }
+int64_t Store::add(const std::string& key, int64_t delta) {
+  return guarded("add", [&] { return store_->add(key, delta); });
+}
 
-bool Store::check(const std::vector<std::string>& keys) { return store_->check(keys); }
+std::string Store::compareSet(const std::string& key, const std::string& expected,
+                              const std::string& desired) {
+  std::vector<uint8_t> v = guarded("compare-and-set", [&] {
+    return store_->compareSet(key, std::vector<uint8_t>(expected.begin(), expected.end()),
+                              std::vector<uint8_t>(desired.begin(), desired.end()));
+  });
+  return std::string(v.begin(), v.end());
+}
+
+bool Store::check(const std::vector<std::string>& keys) {
+  return guarded("check", [&] { return store_->check(keys); });
+}
 
 void Store::wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
   try {
     store_->wait(keys, timeout);
+  } catch (const c10::DistNetworkError&) {
+    throw lostConnection("wait");
   } catch (const std::exception& e) {
     std::string names;
     for (const auto& k : keys) names += (names.empty() ? "" : ", ") + k;

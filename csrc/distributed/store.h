@@ -8,6 +8,8 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <vector>
 
+#include "core/error.h"
+
 namespace trainrun {
 
 // Contract: every call is thread-safe; get() and wait() block until the key exists or the
@@ -33,6 +35,10 @@ class Store {
   std::string get(const std::string& key) { return get(key, timeout_); }
   std::string get(const std::string& key, std::chrono::milliseconds timeout);
   int64_t add(const std::string& key, int64_t delta);
+  // Sets `key` to `desired` if it holds `expected` (or is missing and `expected` is ""); returns
+  // the value it holds afterwards either way.
+  std::string compareSet(const std::string& key, const std::string& expected,
+                         const std::string& desired);
   // True if every key exists; never blocks for them.
   bool check(const std::vector<std::string>& keys);
   void wait(const std::vector<std::string>& keys) { wait(keys, timeout_); }
@@ -42,9 +48,15 @@ class Store {
   const c10::intrusive_ptr<c10d::Store>& c10dStore() const { return store_; }
 
  private:
-  Store(c10::intrusive_ptr<c10d::Store> store, uint16_t port, std::chrono::milliseconds timeout)
-      : store_(std::move(store)), port_(port), timeout_(timeout) {}
+  Store(c10::intrusive_ptr<c10d::Store> store, std::string where, uint16_t port,
+        std::chrono::milliseconds timeout)
+      : store_(std::move(store)), where_(std::move(where)), port_(port), timeout_(timeout) {}
+  // Runs one store operation; a lost connection becomes a one-line CommError naming the store.
+  template <typename Fn>
+  auto guarded(const char* op, Fn fn) -> decltype(fn());
+  CommError lostConnection(const char* op) const;
   c10::intrusive_ptr<c10d::Store> store_;
+  std::string where_;  // "addr:port", for errors
   uint16_t port_;
   std::chrono::milliseconds timeout_;
 };

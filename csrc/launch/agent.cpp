@@ -18,9 +18,6 @@
 namespace trainrun::launch {
 namespace {
 
-// Upper bound on one wait in the monitor loop; SIGCHLD and signals usually wake it sooner.
-constexpr std::chrono::milliseconds kPollInterval{100};
-
 struct RunningRank {
   int rank;
   pid_t pid;  // also the process group id
@@ -40,13 +37,16 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
   OutputPump pump;
   std::vector<RunningRank> procs;
   std::exception_ptr spawn_error;
+  auto spawn = [&](const RankSpec& spec) {
+    ChildProcess child = spawnInOwnGroup(spec.argv, spec.env);
+    const std::string prefix = "[rank " + std::to_string(spec.rank) + "] ";
+    pump.add(child.stdout_fd, STDOUT_FILENO, prefix);
+    pump.add(child.stderr_fd, STDERR_FILENO, prefix);
+    return child.pid;
+  };
   for (const auto& spec : ranks) {
     try {
-      ChildProcess child = spawnInOwnGroup(spec.argv, spec.env);
-      procs.push_back(RunningRank{spec.rank, child.pid});
-      const std::string prefix = "[rank " + std::to_string(spec.rank) + "] ";
-      pump.add(child.stdout_fd, STDOUT_FILENO, prefix);
-      pump.add(child.stderr_fd, STDERR_FILENO, prefix);
+      procs.push_back(RunningRank{spec.rank, spawn(spec)});
     } catch (...) {
       spawn_error = std::current_exception();
       break;
@@ -92,10 +92,10 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
 
   Clock::time_point next_peer_poll = Clock::now() + options_.peer_poll_interval;
   while (live() > 0) {
-    auto wait = kPollInterval;
+    auto wait = options_.monitor_interval;
     if (stopping && !killed) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(kill_at - Clock::now());
-      wait = std::clamp(left, std::chrono::milliseconds(0), kPollInterval);
+      wait = std::clamp(left, std::chrono::milliseconds(0), options_.monitor_interval);
     }
     pollfd pfd{signals_.fd(), POLLIN, 0};
     ::poll(&pfd, 1, static_cast<int>(wait.count()));
@@ -104,6 +104,7 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
       if (sig != SIGINT && sig != SIGTERM) continue;  // SIGCHLD only wakes us
       if (!stopping) {
         result.received_signal = sig;
+        if (options_.on_stop_signal) options_.on_stop_signal(sig);
         writeLine(STDERR_FILENO, "trainrun: got " + signalName(sig) + "; stopping " +
                                      std::to_string(live()) + " rank(s) (SIGKILL after " +
                                      seconds(options_.grace_period) + " s; repeat to kill now)");
@@ -137,6 +138,20 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
     if (!stopping) {
       for (const auto& [rank, status] : exited) {
         if (status.ok()) continue;
+        if (options_.restart_rank && options_.restart_rank(RankFailure{rank, status})) {
+          auto spec = std::find_if(ranks.begin(), ranks.end(),
+                                   [rank = rank](const RankSpec& r) { return r.rank == rank; });
+          auto proc = std::find_if(procs.begin(), procs.end(),
+                                   [rank = rank](const RunningRank& p) { return p.rank == rank; });
+          try {
+            proc->pid = spawn(*spec);
+            proc->done = false;
+            ++result.restarts;
+            continue;
+          } catch (...) {  // cannot spawn: the run ends as when this fails at start-up
+            spawn_error = std::current_exception();
+          }
+        }
         result.first_failure = RankFailure{rank, status};
         beginStop(SIGTERM);  // first: reporting may take seconds (it looks for a dead peer)
         if (options_.report_failure) options_.report_failure(*result.first_failure);
@@ -156,6 +171,7 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
 
     if (!stopping && options_.preemption) {
       if (std::optional<PreemptNotice> notice = options_.preemption->spotNotice()) {
+        if (options_.on_stop_signal) options_.on_stop_signal(SIGTERM);  // leaving, as on SIGTERM
         preempt(*notice);
         writeLine(STDERR_FILENO, "trainrun: " + notice->reason + "; stopping " +
                                      std::to_string(live()) + " rank(s) (SIGKILL then, in " +

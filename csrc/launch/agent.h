@@ -34,6 +34,15 @@ struct AgentOptions {
   std::chrono::milliseconds peer_poll_interval{std::chrono::seconds(1)};
   // Told this node's first failing rank, so the other nodes stop too.
   std::function<void(const RankFailure&)> report_failure;
+  // Elastic jobs: asked when a rank fails; true = respawn it (same spec) while the other ranks
+  // recover in memory, false = the failure stops every rank as usual. The callback keeps the
+  // restart budget (--max-restarts) and moves the group's generation on.
+  std::function<bool(const RankFailure&)> restart_rank;
+  // Called with SIGINT/SIGTERM before the agent stops its ranks (an elastic node says it is
+  // leaving, so the others re-form at once).
+  std::function<void(int sig)> on_stop_signal;
+  // How often the monitor loop looks at the ranks (--monitor-interval); SIGCHLD wakes it sooner.
+  std::chrono::milliseconds monitor_interval{100};
   // When set, SIGTERM and spot interruption notices are preemptions: the notice file is
   // written before the ranks get SIGTERM, and SIGKILL comes at the notice's deadline.
   NodePreemption* preemption = nullptr;
@@ -44,6 +53,7 @@ struct AgentResult {
   std::optional<RankFailure> first_failure;  // the first rank that failed on its own
   int received_signal = 0;    // SIGINT/SIGTERM that made the agent stop the ranks, else 0
   std::string peer_failure;   // another node's failure that made the agent stop the ranks
+  int restarts = 0;           // ranks respawned (elastic jobs)
   int stopped = 0;            // ranks still running when the agent began stopping them
   int force_killed = 0;       // of those, ranks still running at SIGKILL time
   std::vector<int> unreaped;  // ranks not reaped even kill_timeout after SIGKILL

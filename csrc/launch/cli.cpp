@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <tuple>
 
 #include "core/env.h"
 #include "core/error.h"
@@ -56,23 +57,18 @@ int parseNproc(const std::string& flag, const std::string& value,
   return static_cast<int>(v);
 }
 
-int parseNnodes(const std::string& flag, const std::string& value) {
-  // torchrun takes N or MIN:MAX; a range needs elastic membership, which is not built yet.
+// N, or MIN:MAX (elastic nodes); returns {min, max}.
+std::pair<int, int> parseNnodes(const std::string& flag, const std::string& value) {
   constexpr long kMaxNodes = 1 << 20;
   auto colon = value.find(':');
   std::string min_text = value.substr(0, colon);
   std::string max_text = colon == std::string::npos ? min_text : value.substr(colon + 1);
   long lo = 0, hi = 0;
   if (!parseInt(min_text, 1, kMaxNodes, &lo) || !parseInt(max_text, 1, kMaxNodes, &hi) || lo > hi) {
-    throw ConfigError(flag + " '" + value + "' is not a node count; use e.g. " + flag + " 4");
+    throw ConfigError(flag + " '" + value + "' is not a node count; use e.g. " + flag + " 4 or " +
+                      flag + " 2:4 (elastic: at least 2, at most 4)");
   }
-  if (lo != hi) {
-    throw ConfigError(flag + " " + value +
-                      ": a node range needs elastic membership, which this version does not have "
-                      "yet; give one count, e.g. " +
-                      flag + " " + std::to_string(hi));
-  }
-  return static_cast<int>(lo);
+  return {static_cast<int>(lo), static_cast<int>(hi)};
 }
 
 int parseNodeRank(const std::string& flag, const std::string& value) {
@@ -113,13 +109,12 @@ std::string parseOverride(const std::string& flag, const std::string& value) {
 
 // Flags that take a value, canonical spelling; --standalone and --help take none.
 const std::vector<std::string> kValueFlags = {
-    "--nproc-per-node", "--nnodes",       "--node-rank",     "--master-addr",
-    "--master-port",    "--rdzv-backend", "--rdzv-endpoint", "--rdzv-id",
-    "--rdzv-conf",      "--local-addr",   "--grace-period",  "--set"};
+    "--nproc-per-node", "--nnodes",        "--node-rank",        "--master-addr", "--master-port",
+    "--rdzv-backend",   "--rdzv-endpoint", "--rdzv-id",          "--rdzv-conf",   "--local-addr",
+    "--grace-period",   "--max-restarts",  "--monitor-interval", "--set"};
 
 // --rdzv-conf key=value,key=value: `timeout` (and torchrun's `join_timeout`) in seconds.
-std::chrono::milliseconds parseRdzvConf(const std::string& flag, const std::string& value,
-                                        std::chrono::milliseconds timeout) {
+void parseRdzvConf(const std::string& flag, const std::string& value, LaunchOptions& opts) {
   size_t begin = 0;
   while (begin <= value.size()) {
     size_t end = value.find(',', begin);
@@ -129,13 +124,15 @@ std::chrono::milliseconds parseRdzvConf(const std::string& flag, const std::stri
     if (item.empty()) continue;
     const size_t eq = item.find('=');
     const std::string key = item.substr(0, eq);
-    if (eq == std::string::npos || (key != "timeout" && key != "join_timeout")) {
-      throw ConfigError(flag + " '" + item + "': the keys known here are timeout and " +
-                        "join_timeout (seconds), e.g. " + flag + " timeout=120");
+    if (eq == std::string::npos ||
+        (key != "timeout" && key != "join_timeout" && key != "last_call_timeout")) {
+      throw ConfigError(flag + " '" + item + "': the keys known here are timeout, " +
+                        "join_timeout and last_call_timeout (seconds), e.g. " + flag +
+                        " timeout=120");
     }
-    timeout = parseSeconds(flag + " " + key, item.substr(eq + 1));
+    const auto seconds = parseSeconds(flag + " " + key, item.substr(eq + 1));
+    (key == "last_call_timeout" ? opts.rdzv_last_call : opts.rdzv_timeout) = seconds;
   }
-  return timeout;
 }
 
 void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& value,
@@ -143,7 +140,7 @@ void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& 
   if (flag == "--nproc-per-node") {
     opts.nproc_per_node = parseNproc(flag, value, env);
   } else if (flag == "--nnodes") {
-    opts.nnodes = parseNnodes(flag, value);
+    std::tie(opts.min_nnodes, opts.nnodes) = parseNnodes(flag, value);
   } else if (flag == "--node-rank") {
     opts.node_rank = parseNodeRank(flag, value);
   } else if (flag == "--master-addr") {
@@ -163,12 +160,19 @@ void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& 
     if (value.empty()) throw ConfigError(flag + " needs a run id shared by every node");
     opts.rdzv_id = value;
   } else if (flag == "--rdzv-conf") {
-    opts.rdzv_timeout = parseRdzvConf(flag, value, opts.rdzv_timeout);
+    parseRdzvConf(flag, value, opts);
   } else if (flag == "--local-addr") {
     if (value.empty()) throw ConfigError(flag + " needs this node's IP address or host name");
     opts.local_addr = value;
   } else if (flag == "--grace-period") {
     opts.grace_period = parseSeconds(flag, value);
+  } else if (flag == "--max-restarts") {
+    long v = 0;
+    if (!parseInt(value, 0, 1 << 20, &v))
+      throw ConfigError(flag + " '" + value + "' is not a count; use e.g. " + flag + " 3");
+    opts.max_restarts = static_cast<int>(v);
+  } else if (flag == "--monitor-interval") {
+    opts.monitor_interval = std::max(parseSeconds(flag, value), std::chrono::milliseconds(1));
   } else {
     opts.overrides.push_back(parseOverride(flag, value));
     return;  // repeatable; never from PET_*
@@ -271,6 +275,19 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args,
   if (!opts.command.empty() && !opts.config_path.empty()) {
     throw ConfigError("give either CONFIG (" + opts.config_path + ") or -- COMMAND, not both");
   }
+  if (opts.min_nnodes < opts.nnodes && opts.given.count("--node-rank"))
+    throw ConfigError("--nnodes " + std::to_string(opts.min_nnodes) + ":" +
+                      std::to_string(opts.nnodes) +
+                      " assigns node ranks by arrival (nodes come and go); drop --node-rank");
+  if (!opts.command.empty() && opts.min_nnodes < opts.nnodes)
+    throw ConfigError(
+        "--nnodes MIN:MAX re-forms the built-in worker's group in memory, so it "
+        "needs a CONFIG; give a -- COMMAND worker a fixed --nnodes N");
+  if (!opts.command.empty() && opts.max_restarts > 0) {
+    throw ConfigError(
+        "--max-restarts recovers the built-in worker's ranks in memory, so it needs a CONFIG; "
+        "a -- COMMAND worker must restart on its own");
+  }
   if (!opts.command.empty() && !opts.overrides.empty()) {
     throw ConfigError("--set only applies to CONFIG runs; pass settings to your COMMAND directly");
   }
@@ -294,18 +311,24 @@ period).
 options:
   --nproc-per-node N   processes (ranks) on this node: a count, gpu (one per visible GPU),
                        auto (GPUs, else 1) or cpu (one per core) (default 1)
-  --nnodes N           nodes in the job (alias --nodes; default 1, or the scheduler's)
+  --nnodes N|MIN:MAX   nodes in the job (alias --nodes; default 1, or the scheduler's);
+                       MIN:MAX is elastic: lost nodes leave, new ones join at a step
+                       boundary, the job goes on while MIN remain
   --node-rank R        this node's rank, 0..N-1 (default: the scheduler's, else by arrival)
   --rdzv-endpoint H:P  node 0's rendezvous store (default MASTER-ADDR:MASTER-PORT)
   --rdzv-id ID         run id shared by the job's nodes (default: the scheduler's job id)
   --rdzv-backend B     c10d or static: node 0's agent hosts the store either way
-  --rdzv-conf K=V,...  timeout=S: how long nodes wait for each other (default 600)
+  --rdzv-conf K=V,...  timeout=S: how long nodes wait for each other (default 600);
+                       last_call_timeout=S: with MIN:MAX, the wait for more than MIN (30)
   --local-addr ADDR    this node's address, as the other nodes reach it (default: detected)
   --standalone         one node with a private store on a free port
   --master-addr ADDR   address ranks use to reach the rendezvous store (default 127.0.0.1)
   --master-port PORT   rendezvous store port; on one node a free one is used if taken
                        (default 29500); with several nodes a taken port is an error
   --grace-period S     seconds from SIGTERM to SIGKILL when stopping ranks (default 120)
+  --max-restarts N     restart a failed rank up to N times per node; the other ranks keep
+                       their state and re-form the group in memory (CONFIG runs; default 0)
+  --monitor-interval S how often the agent checks its ranks (default 0.1)
   --set KEY=VALUE      override a config key, e.g. --set train.steps=100 (repeatable)
   -h, --help           show this help and exit
 

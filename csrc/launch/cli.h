@@ -22,7 +22,8 @@ inline constexpr std::chrono::milliseconds kDefaultRdzvTimeout{std::chrono::seco
 // What to launch and how. Exactly one of config_path / command is set unless help is.
 struct LaunchOptions {
   int nproc_per_node = kDefaultNprocPerNode;
-  int nnodes = 1;
+  int nnodes = 1;      // --nnodes N, or MAX of --nnodes MIN:MAX
+  int min_nnodes = 1;  // MIN of --nnodes MIN:MAX (elastic nodes); N otherwise
   int node_rank = -1;  // -1: assigned at the rendezvous in order of arrival
   std::string master_addr = kDefaultMasterAddr;
   uint16_t master_port = kDefaultMasterPort;
@@ -30,8 +31,16 @@ struct LaunchOptions {
   std::string rdzv_endpoint;            // HOST[:PORT] of node 0's store; "": master addr:port
   std::string rdzv_id = "none";         // the run id: nodes of one job share it
   std::chrono::milliseconds rdzv_timeout = kDefaultRdzvTimeout;  // --rdzv-conf timeout=S
+  // --nnodes MIN:MAX: once MIN nodes are in, how long node 0 waits for more before starting
+  // (--rdzv-conf last_call_timeout=S, torchrun's name).
+  std::chrono::milliseconds rdzv_last_call{std::chrono::seconds(30)};
   std::string local_addr;   // this node's address for peers (and Gloo); "": detected
   bool standalone = false;  // --standalone: one node, a private store on a free port
+  // Ranks this node may restart after failures (torchrun's --max-restarts). With > 0 and a
+  // CONFIG, the job is elastic: a failed rank is respawned and the others keep their state.
+  int max_restarts = 0;
+  // How often the agent looks at its ranks (torchrun's --monitor-interval).
+  std::chrono::milliseconds monitor_interval{100};
   // Time between SIGTERM and SIGKILL when stopping ranks.
   std::chrono::milliseconds grace_period = kDefaultGracePeriod;
   std::string config_path;             // CONFIG: run the built-in worker on this job config

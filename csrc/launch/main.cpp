@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <exception>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "launch/node_plan.h"
 #include "launch/node_preemption.h"
 #include "launch/node_rendezvous.h"
+#include "launch/rank_restarts.h"
 #include "launch/rdzv_token.h"
 #include "launch/rendezvous.h"
 #include "launch/run_summary.h"
@@ -36,7 +39,13 @@ trainrun::launch::AgentOptions agentOptions(const trainrun::launch::LaunchOption
   trainrun::launch::AgentOptions agent;
   agent.grace_period = opts.grace_period;
   agent.preemption = &preemption;
+  agent.monitor_interval = opts.monitor_interval;
   return agent;
+}
+
+// --max-restarts with a CONFIG: ranks join generations and failed ones are respawned.
+bool elastic(const trainrun::launch::LaunchOptions& opts) {
+  return (opts.max_restarts > 0 || opts.min_nnodes < opts.nnodes) && !opts.config_path.empty();
 }
 
 // The ranks' environment: the launcher's, and where to find a preemption notice.
@@ -63,6 +72,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   const NodePlan plan =
       planNodes(opts, detectScheduler(lookupEnv, lookupEnv(trainrun::env::kFsRoot)));
   opts.nnodes = plan.nnodes;
+  opts.min_nnodes = plan.min_nnodes;
   opts.nproc_per_node = plan.nproc_per_node;
   opts.rdzv_id = plan.run_id;
   // On a preemption, a single node's ranks save an emergency checkpoint: nobody else holds the
@@ -74,8 +84,13 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   if (plan.nnodes == 1) {  // one node: a private store, as torchrun --standalone
     HostedRendezvous rendezvous = hostRendezvous(opts, timeout);
     opts.node_rank = 0;
-    std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, launcherEnv(preemption));
-    AgentResult result = LocalAgent(agentOptions(opts, preemption), signals).run(ranks);
+    std::vector<std::string> env = launcherEnv(preemption);
+    if (elastic(opts)) env.push_back(std::string(trainrun::env::kElastic) + "=1");
+    std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, env);
+    AgentOptions agent = agentOptions(opts, preemption);
+    RankRestarts restarts(*rendezvous.store, opts.max_restarts, 0, opts.nproc_per_node);
+    if (elastic(opts)) agent.restart_rank = std::ref(restarts);
+    AgentResult result = LocalAgent(agent, signals).run(ranks);
     std::string summary = summaryLine(result, opts.grace_period);
     if (!summary.empty()) writeLine(STDERR_FILENO, summary);
     return launcherExitCode(result);
@@ -83,6 +98,8 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
 
   NodeRendezvousOptions ro;
   ro.nnodes = plan.nnodes;
+  ro.min_nodes = plan.min_nnodes;
+  ro.last_call = opts.rdzv_last_call;
   ro.node_rank = plan.node_rank;
   ro.nproc_per_node = plan.nproc_per_node;
   ro.endpoint = plan.endpoint;
@@ -108,6 +125,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
                                ", token " + token.origin);
   std::vector<std::string> env = launcherEnv(preemption);
   env.push_back(std::string(trainrun::env::kStorePrefix) + "=" + rendezvous.rankStorePrefix());
+  if (elastic(opts)) env.push_back(std::string(trainrun::env::kElastic) + "=1");
   if (!plan.interface.empty()) {  // the scheduler's interface, unless the user chose one
     env.push_back("GLOO_SOCKET_IFNAME=" + plan.interface);
     env.push_back("NCCL_SOCKET_IFNAME=" + plan.interface);
@@ -115,20 +133,42 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   std::vector<RankSpec> ranks = makeRankSpecs(opts, plan.endpoint, env);
 
   AgentOptions agent = agentOptions(opts, preemption);
+  // The ranks' generation counter lives under their key prefix in node 0's store.
+  std::unique_ptr<trainrun::Store> rank_store;
+  std::unique_ptr<RankRestarts> restarts;
+  if (elastic(opts)) {
+    rank_store = trainrun::Store::connect(plan.endpoint.addr, plan.endpoint.port, timeout,
+                                          rendezvous.rankStorePrefix());
+    restarts = std::make_unique<RankRestarts>(*rank_store, opts.max_restarts, opts.node_rank,
+                                              opts.nproc_per_node);
+    agent.restart_rank = std::ref(*restarts);
+  }
   agent.peer_failure = [&] { return rendezvous.failure(); };
-  agent.report_failure = [&](const RankFailure& f) {
-    // A rank whose peer node vanished fails at once; the vanished node is the culprit. Give
-    // its heartbeat time to go stale before blaming this node's rank.
-    const auto until = trainrun::Clock::now() + ro.heartbeat_timeout + std::chrono::seconds(2);
-    while (trainrun::Clock::now() < until) {
-      const std::string first = rendezvous.failure();
-      if (!first.empty()) return;  // already named (by us, as a dead peer, or by another node)
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
-    rendezvous.reportFailure("node " + std::to_string(opts.node_rank) + " rank " +
-                             std::to_string(f.rank) + " failed first: " + f.status.describe());
-  };
+  const bool elastic_nodes = plan.min_nnodes < plan.nnodes;
+  if (elastic_nodes) agent.on_stop_signal = [&](int) { rendezvous.leave(); };
+  // Elastic nodes: a node whose rank failed for good leaves; node 0 re-forms without it.
+  if (!elastic_nodes)
+    agent.report_failure = [&](const RankFailure& f) {
+      // A rank whose peer node vanished fails at once; the vanished node is the culprit. Give
+      // its heartbeat time to go stale before blaming this node's rank.
+      const auto until = trainrun::Clock::now() + ro.heartbeat_timeout + std::chrono::seconds(2);
+      while (trainrun::Clock::now() < until) {
+        const std::string first = rendezvous.failure();
+        if (!first.empty()) return;  // already named (by us, as a dead peer, or by another node)
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+      rendezvous.reportFailure("node " + std::to_string(opts.node_rank) + " rank " +
+                               std::to_string(f.rank) + " failed first: " + f.status.describe());
+    };
   AgentResult result = LocalAgent(agent, signals).run(ranks);
+  if (elastic_nodes && result.first_failure) {
+    rendezvous.leave();
+    // A rank that lost the store fails at once; the poller needs a few seconds to be sure the
+    // store is gone, and that (node 0 lost) is the cause to name.
+    const auto until = trainrun::Clock::now() + ro.heartbeat_timeout + std::chrono::seconds(1);
+    while (rendezvous.failure().empty() && trainrun::Clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   if (result.first_failure) {  // another node may have failed before ours: name the first
     const std::string first = rendezvous.failure();
     if (!first.empty() && first.find("node " + std::to_string(opts.node_rank) + " ") != 0) {

@@ -80,6 +80,7 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
   NodePlan plan;
   plan.source = job.scheduler.empty() ? "flags" : describe(job);
   plan.nnodes = given("--nnodes") || job.nnodes == 0 ? opts.nnodes : job.nnodes;
+  plan.min_nnodes = given("--nnodes") || job.nnodes == 0 ? opts.min_nnodes : plan.nnodes;
   plan.node_rank = given("--node-rank") || job.node_rank < 0 ? opts.node_rank : job.node_rank;
   plan.nproc_per_node = given("--nproc-per-node") || job.nproc_per_node == 0 ? opts.nproc_per_node
                                                                              : job.nproc_per_node;

@@ -10,7 +10,8 @@
 namespace trainrun::launch {
 
 struct NodePlan {
-  int nnodes = 1;
+  int nnodes = 1;      // at most this many nodes
+  int min_nnodes = 1;  // < nnodes: elastic nodes (--nnodes MIN:MAX)
   int node_rank = -1;  // -1: by arrival
   int nproc_per_node = 1;
   Endpoint endpoint;       // node 0's rendezvous store

@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -12,6 +15,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/strings.h"
+#include "launch/node_membership.h"
 
 namespace trainrun::launch {
 namespace {
@@ -45,7 +49,7 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
   }
   node_rank_ = o.node_rank;
   if (node_rank_ < 0) node_rank_ = o.host ? 0 : static_cast<int>(store_->add(key("arrivals"), 1));
-  if (node_rank_ >= o.nnodes)
+  if (!elasticNodes() && node_rank_ >= o.nnodes)
     throw ConfigError("more nodes joined run '" + o.run_id + "' than --nnodes " +
                       std::to_string(o.nnodes) + " (this one would be node " +
                       std::to_string(node_rank_) + "); check --nnodes on every node");
@@ -53,6 +57,17 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
     throw ConfigError("node rank " + std::to_string(node_rank_) + " of run '" + o.run_id +
                       "' is claimed by another node too; give each node its own --node-rank");
   store_->set(key(nodeKey(node_rank_)), o.local_addr + " " + std::to_string(o.nproc_per_node));
+  if (elasticNodes()) {
+    if (o.host) {
+      formElasticJob();
+    } else if (store_->get(key("formed"), o.join_timeout) != std::to_string(o.nproc_per_node)) {
+      throw ConfigError("node 0 of run '" + o.run_id + "' runs another --nproc-per-node than " +
+                        "this node's " + std::to_string(o.nproc_per_node) +
+                        "; every node must run the same number of ranks");
+    }
+    startPoller();
+    return;
+  }
 
   // Wait for every node, naming the missing ones at the deadline.
   std::vector<std::string> all;
@@ -92,6 +107,47 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
   startPoller();
 }
 
+void NodeRendezvous::formElasticJob() {
+  const NodeRendezvousOptions& o = options_;
+  const Clock::time_point start = Clock::now(), deadline = start + o.join_timeout;
+  Clock::time_point min_reached = Clock::time_point::max();
+  std::vector<int> present;
+  while (true) {
+    present.clear();
+    const int known = 1 + static_cast<int>(store_->add(key("arrivals"), 0));
+    for (int id = 0; id < known && static_cast<int>(present.size()) < o.nnodes; ++id)
+      if (store_->check({key(nodeKey(id))})) present.push_back(id);
+    const int n = static_cast<int>(present.size());
+    if (n >= o.min_nodes && min_reached == Clock::time_point::max()) min_reached = Clock::now();
+    if (n >= o.nnodes || Clock::now() - min_reached >= o.last_call) break;
+    if (Clock::now() > deadline)
+      throw TimeoutError("rendezvous of run '" + o.run_id + "' timed out after " +
+                         std::to_string(o.join_timeout.count() / 1000) +
+                         " s: " + std::to_string(n) + " node(s) arrived, --nnodes needs at least " +
+                         std::to_string(o.min_nodes) +
+                         "; start trainrun on more nodes, or raise --rdzv-conf timeout=S");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  GroupPlan plan;
+  plan.nproc = o.nproc_per_node;
+  for (int id : present) {
+    std::istringstream in(store_->get(key(nodeKey(id))));
+    std::string addr;
+    int nproc = 0;
+    in >> addr >> nproc;
+    if (nproc != o.nproc_per_node) continue;  // refused below, by its own check of "formed"
+    plan.nodes.push_back(id);
+  }
+  ranks_store_ = Store::connect("127.0.0.1", store_->port(), o.store_timeout, rankStorePrefix());
+  ranks_store_->set(planKey(0), formatPlan(plan));
+  initial_plan_ = plan;
+  store_->set(key("formed"), std::to_string(o.nproc_per_node));
+  writeLine(STDERR_FILENO, "trainrun: starting with " + std::to_string(plan.nodes.size()) +
+                               " node(s) of --nnodes " + std::to_string(o.min_nodes) + ":" +
+                               std::to_string(o.nnodes) + "; nodes that come later are admitted " +
+                               "at a step boundary");
+}
+
 // What the poller thread shares with the agent. The thread owns its own store connection
 // (short deadline) and is detached: a call stuck on a cut link must not hold up the exit.
 struct NodeRendezvous::Poller {
@@ -114,13 +170,15 @@ void NodeRendezvous::startPoller() {
   const int me = node_rank_;
   const std::vector<std::string> addrs = addrs_;
   const uint16_t port = store_->port();
-  std::thread([state, o, prefix, me, addrs, port] {
-    std::unique_ptr<Store> store;
+  const bool elastic = elasticNodes();
+  GroupPlan plan = initial_plan_;  // node 0 of an elastic job keeps it
+  std::thread([state, o, prefix, me, addrs, port, elastic, plan]() mutable {
+    std::unique_ptr<Store> store, ranks;
     struct Seen {
       std::string value;
       Clock::time_point since;
     };
-    std::vector<Seen> seen(static_cast<size_t>(o.nnodes), Seen{"", Clock::now()});
+    std::map<int, Seen> seen;
     int64_t beats = 0;
     int64_t told = 0;  // refused nodes already reported
     auto key = [&](const std::string& name) { return prefix + name; };
@@ -130,9 +188,11 @@ void NodeRendezvous::startPoller() {
         if (state->stop) return;
       }
       try {
-        if (!store)
-          store = Store::connect(o.endpoint.addr.empty() ? o.local_addr : o.endpoint.addr, port,
-                                 std::min(o.heartbeat_timeout, o.store_timeout));
+        const std::string addr = o.endpoint.addr.empty() ? o.local_addr : o.endpoint.addr;
+        const auto short_deadline = std::min(o.heartbeat_timeout, o.store_timeout);
+        if (!store) store = Store::connect(addr, port, short_deadline);
+        if (elastic && o.host && !ranks)
+          ranks = Store::connect(addr, port, short_deadline, prefix + "ranks/");
         std::string report;
         bool done = false;
         {
@@ -146,15 +206,26 @@ void NodeRendezvous::startPoller() {
         const Clock::time_point now = Clock::now();
         std::string dead;
         bool all_finished = true;
-        for (int r = 0; r < o.nnodes; ++r) {
+        std::set<int> alive{me};  // elastic: members and newcomers still heartbeating, or done
+        const int known = elastic ? 1 + static_cast<int>(store->add(key("arrivals"), 0)) : o.nnodes;
+        for (int r = 0; r < known; ++r) {
           if (r == me) continue;
-          if (store->check({key("done/" + std::to_string(r))})) continue;
+          // A node that left (SIGTERM, its rank failed) is gone even once it says it is done.
+          if (elastic && store->check({key("left/" + std::to_string(r))})) continue;
+          if (store->check({key("done/" + std::to_string(r))})) {
+            alive.insert(r);
+            continue;
+          }
           const std::string hb = key("hb/" + std::to_string(r));
           const std::string value = store->check({hb}) ? store->get(hb) : "";
+          if (!seen.count(r)) seen[r] = Seen{"", now};
           if (value != seen[r].value) seen[r] = Seen{value, now};
+          const bool member =
+              std::find(plan.nodes.begin(), plan.nodes.end(), r) != plan.nodes.end();
           if (now - seen[r].since <= o.heartbeat_timeout) {
             all_finished = false;
-          } else if (dead.empty()) {
+            if (!value.empty() || member) alive.insert(r);
+          } else if (dead.empty() && !elastic) {
             dead = "node " + std::to_string(r) + " (" + addrs[r] + ") failed first: its agent " +
                    "stopped heartbeating for " +
                    std::to_string(o.heartbeat_timeout.count() / 1000) +
@@ -162,6 +233,23 @@ void NodeRendezvous::startPoller() {
           }
         }
         if (report.empty()) report = dead;
+        // Node 0 of an elastic job: lost members leave, newcomers join, as a new generation.
+        std::string why;
+        const std::optional<GroupPlan> next =
+            elastic && o.host ? nextPlan(plan, alive, o.nnodes, &why) : std::nullopt;
+        if (next && static_cast<int>(next->nodes.size()) < o.min_nodes && report.empty()) {
+          report = why + ": " + std::to_string(next->nodes.size()) + " node(s) left, fewer than " +
+                   "--nnodes " + std::to_string(o.min_nodes) + ":" + std::to_string(o.nnodes);
+        } else if (next) {
+          const bool lost = std::any_of(plan.nodes.begin(), plan.nodes.end(),
+                                        [&](int id) { return !alive.count(id); });
+          const int64_t g = publishPlan(*ranks, *next, why, !lost);
+          plan = *next;
+          writeLine(STDERR_FILENO, "trainrun: " + why + "; the job goes on with " +
+                                       std::to_string(plan.nodes.size()) +
+                                       " node(s), world_size=" + std::to_string(plan.worldSize()) +
+                                       " (generation " + std::to_string(g) + ")");
+        }
         // The host says when a node with a wrong token knocked (it was refused; we go on).
         const std::string open = "rdzv/" + o.run_id + "/";
         if (o.host && store->check({open + "refused"})) {
@@ -209,8 +297,17 @@ std::string NodeRendezvous::failure() {
     return "node 0's rendezvous store at " + options_.endpoint.addr + ":" +
            std::to_string(options_.endpoint.port) + " has not answered this node for " +
            std::to_string(options_.heartbeat_timeout.count() / 1000) +
-           " s (node 0 is gone, or this node's link is down)";
+           " s (node 0 is gone, or this node's link is down); the store lives on node 0, so the " +
+           "job cannot go on without it: run it again (a scheduler's retry) to resume from the " +
+           "newest checkpoint";
   return "";
+}
+
+void NodeRendezvous::leave() {
+  try {
+    store_->set(key("left/" + std::to_string(node_rank_)), "1");
+  } catch (const std::exception&) {
+  }
 }
 
 void NodeRendezvous::finish(std::chrono::milliseconds timeout) {

@@ -7,13 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "distributed/generation.h"
 #include "distributed/store.h"
 #include "launch/worker_spec.h"
 
 namespace trainrun::launch {
 
 struct NodeRendezvousOptions {
-  int nnodes = 1;
+  int nnodes = 1;      // at most this many nodes
+  int min_nodes = -1;  // < nnodes: elastic nodes (node 0 re-plans as nodes come and go); -1: nnodes
   int node_rank = -1;  // -1: by arrival (the hosting node is 0)
   int nproc_per_node = 1;
   Endpoint endpoint;       // node 0's store
@@ -23,12 +25,22 @@ struct NodeRendezvousOptions {
   std::string verifier;    // tokenDigest("verify"): the host publishes it, joiners compare
   std::string local_addr;  // how the other nodes reach this one
   std::chrono::milliseconds join_timeout{std::chrono::minutes(10)};
+  // Elastic: once min_nodes are in, how long node 0 waits for up to nnodes before starting.
+  std::chrono::milliseconds last_call{std::chrono::seconds(30)};
   std::chrono::milliseconds store_timeout{std::chrono::minutes(5)};  // the group's deadline
   // A node whose heartbeat has not changed for this long is gone (killed, or unreachable).
   std::chrono::milliseconds heartbeat_timeout{std::chrono::seconds(5)};
 };
 
 // This node's place in the job, and its handle on the shared store.
+//
+// Elastic nodes (min_nodes < nnodes): node ranks are node ids given in order of arrival (a
+// node that comes back gets a new one). Node 0 starts the job with the nodes in after
+// last_call (or all nnodes at once), writing generation 0's GroupPlan for the ranks; a node
+// arriving later runs its ranks, which wait for admission. Node 0's poller then keeps the plan:
+// a member whose heartbeat stops is dropped and live newcomers are admitted (up to nnodes),
+// each change a new generation (launch/node_membership.h); fewer than min_nodes is the job's
+// failure. Other nodes never judge their peers; losing node 0 (the store) ends the job.
 class NodeRendezvous {
  public:
   // Hosts or joins the store, checks the token, takes a node rank, publishes this node and
@@ -55,6 +67,10 @@ class NodeRendezvous {
   // itself stops answering, that is the failure ("node 0's rendezvous store ... is
   // unreachable"). A cut link or a dead host cannot stall the agent.
   std::string failure();
+  // Elastic nodes: this node is about to stop its ranks (SIGTERM, a spot notice): node 0
+  // re-forms the group without it at its next poll instead of waiting for the heartbeat to go
+  // stale. Returns at once; best effort (a lost store changes nothing).
+  void leave();
   // Marks this node finished; the hosting node waits (at most `timeout`) for every other
   // node to finish or go silent, so its store outlives their last use of it.
   void finish(std::chrono::milliseconds timeout);
@@ -63,10 +79,16 @@ class NodeRendezvous {
   struct Poller;  // the background thread's state, shared with it (it may outlive us)
   void startPoller();
   std::string key(const std::string& name) const { return prefix_ + name; }
+  bool elasticNodes() const {
+    return options_.min_nodes >= 1 && options_.min_nodes < options_.nnodes;
+  }
+  void formElasticJob();  // node 0: waits for the first nodes, writes generation 0's plan
 
   NodeRendezvousOptions options_;
   std::string prefix_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<Store> ranks_store_;  // elastic node 0: the ranks' keys (their prefix)
+  GroupPlan initial_plan_;              // elastic node 0: generation 0's nodes
   int node_rank_ = -1;
   std::vector<std::string> addrs_;
   std::shared_ptr<Poller> poller_;

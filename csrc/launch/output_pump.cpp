@@ -30,17 +30,34 @@ OutputPump::~OutputPump() {
 
 void OutputPump::add(int fd, int out_fd, std::string prefix) {
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  sources_.push_back(Source{fd, out_fd, std::move(prefix), {}, true});
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!started_) {
+    sources_.push_back(Source{fd, out_fd, std::move(prefix), {}, true});
+    return;
+  }
+  added_.push_back(Source{fd, out_fd, std::move(prefix), {}, true});
+  idle_ = false;
+  char byte = 0;  // wake the loop: it polls the new source from its next round
+  (void)!::write(wake_[1], &byte, 1);
 }
 
 void OutputPump::start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  started_ = true;
   thread_ = std::thread([this] { loop(); });
+}
+
+void OutputPump::takeAdded() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& src : added_) sources_.push_back(std::move(src));
+  added_.clear();
 }
 
 bool OutputPump::finish(std::chrono::milliseconds timeout) {
   {
     std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait_for(lock, timeout, [this] { return loop_done_; });
+    done_cv_.wait_for(lock, timeout, [this] { return loop_done_ || idle_; });
+    finishing_ = true;
   }
   char byte = 1;
   (void)!::write(wake_[1], &byte, 1);
@@ -53,6 +70,7 @@ void OutputPump::loop() {
   std::vector<pollfd> fds;
   std::vector<Source*> owners;
   while (true) {
+    takeAdded();
     fds.clear();
     owners.clear();
     for (auto& src : sources_) {
@@ -60,12 +78,23 @@ void OutputPump::loop() {
       fds.push_back(pollfd{src.fd, POLLIN, 0});
       owners.push_back(&src);
     }
-    if (owners.empty()) break;
+    if (owners.empty()) {  // all at EOF so far; a restarted rank may still add()
+      std::lock_guard<std::mutex> lock(mu_);
+      if (added_.empty()) idle_ = true;
+      if (finishing_) break;
+      done_cv_.notify_all();
+    }
     fds.push_back(pollfd{wake_[0], POLLIN, 0});
-    // The timeout only bounds the wait; finish() wakes us through the self-pipe.
+    // The timeout only bounds the wait; add() and finish() wake us through the self-pipe.
     int ready = ::poll(fds.data(), fds.size(), /*timeout_ms=*/1000);
     if (ready < 0 && errno != EINTR) break;
-    if (fds.back().revents & POLLIN) break;  // finish(): stop waiting for EOF
+    if (fds.back().revents & POLLIN) {
+      char drain[64];
+      while (::read(wake_[0], drain, sizeof(drain)) > 0) {
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finishing_) break;  // finish(): stop waiting for EOF
+    }
     for (size_t i = 0; i < owners.size(); ++i) {
       // One read per source per round, so a chatty rank cannot starve the others.
       if (fds[i].revents != 0 && readOnce(*owners[i]) == ReadResult::kClosed) close(*owners[i]);

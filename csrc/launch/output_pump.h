@@ -12,8 +12,9 @@ namespace trainrun::launch {
 
 // One thread poll()s every source pipe; each complete line is written to its destination
 // with the source's prefix ("[rank 1] ") in a single writeLine. A trailing partial line is
-// flushed (with a newline added) at EOF. Threads: add() before start(); finish() from the
-// thread that called start().
+// flushed (with a newline added) at EOF. Threads: add() from any thread, before or after
+// start() (a restarted rank's pipes join a running pump); finish() from the thread that called
+// start().
 class OutputPump {
  public:
   // A line longer than this is cut and flushed, so one runaway rank cannot exhaust memory.
@@ -43,6 +44,7 @@ class OutputPump {
   enum class ReadResult { kData, kEmpty, kClosed };
 
   void loop();
+  void takeAdded();  // moves sources add()ed while running into sources_ (loop thread)
   // One non-blocking read into src.pending; emits the complete lines.
   ReadResult readOnce(Source& src);
   // Flushes the partial line and closes the fd.
@@ -50,6 +52,10 @@ class OutputPump {
   void emitLines(Source& src, bool at_eof);
 
   std::vector<Source> sources_;
+  std::vector<Source> added_;  // guarded by mu_: add()ed, not yet polled
+  bool started_ = false;       // guarded by mu_
+  bool finishing_ = false;     // guarded by mu_; finish() asked the loop to stop
+  bool idle_ = false;          // guarded by mu_; every source so far reached EOF
   std::thread thread_;
   int wake_[2] = {-1, -1};  // self-pipe: finish() writes to make loop() stop waiting
   std::mutex mu_;

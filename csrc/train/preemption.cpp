@@ -77,12 +77,17 @@ double Preemption::secondsLeft() const {
   return std::chrono::duration<double>(notice_.deadline - std::chrono::system_clock::now()).count();
 }
 
+bool Preemption::noticed() {
+  if (path_.empty() || ::access(path_.c_str(), F_OK) != 0) return false;
+  std::optional<PreemptNotice> notice = parsePreemptNotice(readFile(path_).value_or(""));
+  notice_ = notice.value_or(PreemptNotice{std::chrono::system_clock::now(), "SIGTERM", false});
+  return true;
+}
+
 bool Preemption::stopAfter(int64_t steps_done) {
   if (path_.empty()) return false;
   if (seen_at_ < 0) {
-    if (::access(path_.c_str(), F_OK) != 0) return false;
-    std::optional<PreemptNotice> notice = parsePreemptNotice(readFile(path_).value_or(""));
-    notice_ = notice.value_or(PreemptNotice{std::chrono::system_clock::now(), "SIGTERM", false});
+    if (!noticed()) return false;
     seen_at_ = steps_done;
     if (!notice_.save || dist_.world_size == 1 || !dist_.store) {
       stop_at_ = steps_done;  // nothing to agree on: no rank waits for this one's shard
@@ -183,9 +188,18 @@ void Preemption::leave(int64_t steps_done, const std::function<CheckpointState()
   } catch (const std::exception& e) {
     outcome = std::string("no emergency checkpoint: it failed: ") + e.what();
   }
-  if (dist_.rank == 0) {
-    log::out("preempted at step " + std::to_string(steps_done) + " (" + notice_.reason +
-             "): " + outcome);
+  exit(steps_done, outcome);
+}
+
+void Preemption::leaveIfNoticed(const std::string& why) {
+  if (seen_at_ < 0 && !noticed()) return;
+  exit(seen_at_, "no emergency checkpoint: the group failed during the preemption (" + why + ")");
+}
+
+void Preemption::exit(int64_t steps_done, const std::string& outcome) {
+  if (dist_.local_rank == 0) {  // rank 0 on one node; each leaving node's first rank on several
+    log::out("preempted" + (steps_done >= 0 ? " at step " + std::to_string(steps_done) : "") +
+             " (" + notice_.reason + "): " + outcome);
     try {
       writeFileAtomic(preemptOutcomePath(path_), outcome);
     } catch (const StorageError& e) {

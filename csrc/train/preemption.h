@@ -40,8 +40,18 @@ class Preemption {
   // rank exits at once with kExitPreempted rather than wait for it.
   [[noreturn]] void leave(int64_t steps_done, const std::function<CheckpointState()>& snapshot);
 
+  // After a failed collective (`why`), before an elastic rank re-forms the group: when this
+  // node has a notice, it is leaving (the others re-form without it), so the rank throws
+  // Preempted, with no emergency checkpoint, instead of waiting to be admitted again.
+  void leaveIfNoticed(const std::string& why);
+
  private:
   double secondsLeft() const;
+  // Reads the notice file once it exists; false while it does not.
+  bool noticed();
+  // The node's local rank 0 logs `outcome` and hands it to its agent; every rank then throws
+  // Preempted.
+  [[noreturn]] void exit(int64_t steps_done, const std::string& outcome);
   // The steps of an agreed stop, or why there is nothing to save (rank 0's outcome line).
   std::string emergencySave(int64_t steps_done, const std::function<CheckpointState()>& snapshot);
 

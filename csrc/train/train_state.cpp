@@ -2,6 +2,7 @@
 #include "train/train_state.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 
 #include "core/error.h"
 
@@ -94,6 +95,28 @@ void restoreState(const LoadedCheckpoint& ckpt, Model& model, torch::optim::Opti
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(rng->second);
   }
+}
+
+std::vector<char> packState(const CheckpointState& state) {
+  c10::Dict<std::string, torch::Tensor> replicated, local;
+  c10::Dict<std::string, int64_t> counters;
+  for (const auto& [name, t] : state.replicated) replicated.insert(name, t);
+  for (const auto& [name, t] : state.local) local.insert(name, t);
+  for (const auto& [name, v] : state.counters) counters.insert(name, v);
+  return torch::pickle_save(c10::ivalue::Tuple::create({replicated, local, counters}));
+}
+
+LoadedCheckpoint unpackState(const std::vector<char>& bytes) {
+  const auto parts = torch::pickle_load(bytes).toTuple()->elements();
+  LoadedCheckpoint out;
+  out.where = "a peer's memory";
+  for (const auto& item : parts.at(0).toGenericDict())
+    out.replicated[item.key().toStringRef()] = item.value().toTensor();
+  for (const auto& item : parts.at(1).toGenericDict())
+    out.local[item.key().toStringRef()] = item.value().toTensor();
+  for (const auto& item : parts.at(2).toGenericDict())
+    out.counters[item.key().toStringRef()] = item.value().toInt();
+  return out;
 }
 
 std::map<std::string, std::string> stateFingerprint(const config::JobConfig& config) {

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "amp/loss_scaler.h"
 #include "checkpoint/checkpoint_manager.h"
@@ -24,6 +25,11 @@ CheckpointState captureState(Model& model, torch::optim::Optimizer& optimizer,
 // StorageError when a tensor is missing or has another shape.
 void restoreState(const LoadedCheckpoint& ckpt, Model& model, torch::optim::Optimizer& optimizer,
                   LossScaler& scaler);
+
+// One buffer holding a whole CheckpointState (pickled), for handing state from one rank to
+// another (elastic recovery) without storage; unpackState reads it back as a checkpoint.
+std::vector<char> packState(const CheckpointState& state);
+LoadedCheckpoint unpackState(const std::vector<char>& bytes);
 
 // The config values a checkpoint must agree with to be resumed.
 std::map<std::string, std::string> stateFingerprint(const config::JobConfig& config);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 #include "amp/autocast.h"
 #include "checkpoint/local/local_storage.h"
@@ -13,6 +14,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
+#include "distributed/generation.h"
 #include "train/fused_adamw.h"
 #include "train/lr_schedule.h"
 #include "train/train_state.h"
@@ -65,7 +67,6 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   loadData();
   buildModel();
   logStart();
-  setUpCheckpoints();
   preemption_ =
       std::make_unique<Preemption>(dist_, save_checkpoints_ ? checkpoints_.get() : nullptr);
 }
@@ -99,11 +100,7 @@ void Trainer::loadData() {
 
 void Trainer::buildModel() {
   model_ = makeModel(config_, data_.train.features.size(1), data_.train.num_classes);
-  model_->to(device_);
-  std::vector<torch::Tensor> state = model_->parameters();
-  for (auto& b : model_->buffers()) state.push_back(b);
-  if (dist_.comm) broadcastFromRank0(*dist_.comm, state);
-
+  model_->to(device_);  // replicas are made equal by syncState(), when the run starts
   ReducerOptions ro;
   ro.first_bucket_mb = config_.dist().first_bucket_mb();
   ro.bucket_cap_mb = config_.dist().bucket_cap_mb();
@@ -182,6 +179,101 @@ void Trainer::setUpCheckpoints() {
                             {"saved_world_size", int64_t{ckpt->manifest.world_size()}}}));
 }
 
+int Trainer::syncState() {
+  int64_t newest = completed_;
+  int source = dist_.rank;
+  bool all_equal = true;
+  if (dist_.comm) {
+    const auto on = torch::TensorOptions().dtype(torch::kLong).device(dist_.comm->device());
+    torch::Tensor mine = torch::full({1}, completed_, on);
+    std::vector<torch::Tensor> all;
+    for (int r = 0; r < dist_.world_size; ++r) all.push_back(torch::empty({1}, on));
+    dist_.comm->allgather(all, mine)->wait();
+    for (int r = 0; r < dist_.world_size; ++r) {
+      const int64_t done = all[r].item<int64_t>();
+      all_equal = all_equal && done == completed_;
+      if (done > newest || (done == newest && r < source)) {
+        newest = done;
+        source = r;
+      }
+    }
+  }
+  if (newest < 0) {  // no rank holds state: the run starts, from the checkpoint if any
+    setUpCheckpoints();
+    std::vector<torch::Tensor> state = model_->parameters();
+    for (auto& b : model_->buffers()) state.push_back(b);
+    if (dist_.comm) broadcastFromRank0(*dist_.comm, state);
+    completed_ = start_step_;
+    return 0;
+  }
+  if (!all_equal) transferState(source, newest);
+  completed_ = newest;
+  return source;
+}
+
+void Trainer::transferState(int source, int64_t newest) {
+  torch::Tensor bytes;  // (n,) uint8: the packed state
+  std::vector<torch::Tensor> size{torch::zeros({1}, torch::kLong)};
+  if (dist_.rank == source) {
+    const std::vector<char> packed =
+        packState(captureState(*model_, *optimizer_, *scaler_, {{"step", completed_}}));
+    bytes =
+        torch::from_blob(const_cast<char*>(packed.data()), {int64_t(packed.size())}, torch::kUInt8)
+            .clone();
+    size[0].fill_(bytes.numel());
+  }
+  const torch::Device on = dist_.comm->device();
+  size[0] = size[0].to(on);
+  dist_.comm->broadcast(size, source)->wait();
+  const int64_t n = size[0].item<int64_t>();
+  std::vector<torch::Tensor> blob{
+      bytes.defined() ? bytes.to(on)
+                      : torch::empty({n}, torch::TensorOptions().dtype(torch::kUInt8).device(on))};
+  dist_.comm->broadcast(blob, source)->wait();
+  if (completed_ == newest) return;
+  const torch::Tensor host = blob[0].to(torch::kCPU).contiguous();
+  const char* data = static_cast<const char*>(host.data_ptr());
+  restoreState(unpackState(std::vector<char>(data, data + n)), *model_, *optimizer_, *scaler_);
+}
+
+void Trainer::recover(const std::string& why) {
+  preemption_->leaveIfNoticed(why);  // a preempted node leaves rather than rejoin
+  const Clock::time_point begin = Clock::now();
+  // The step in flight (if the failure hit one) is the work lost: it is done again.
+  const int64_t in_flight = in_step_ ? completed_ : -1;
+  in_step_ = false;
+  log::warn("rank " + std::to_string(dist_.rank) + ": " + why +
+            "; re-forming the group (elastic recovery)");
+  reducer_->setCommunicator(nullptr);
+  if (checkpoints_) checkpoints_->abandon();  // a save may wait for a lost rank's shard
+  rejoinGroup(dist_, why);
+  reducer_->setCommunicator(dist_.comm.get());
+  // Nodes may have left or joined: this rank's place and slice of each batch follow.
+  const auto& t = config_.train();
+  sampler_ = std::make_unique<DistributedSampler>(
+      data_.train.size(), t.global_batch_size(), t.grad_accum_steps(), dist_.rank, dist_.world_size,
+      static_cast<uint64_t>(t.seed()));
+  if (checkpoints_) checkpoints_->regroup(dist_.rank, dist_.world_size);
+  const int source = syncState();
+  window_loss_.zero_();
+  window_steps_ = 0;
+  window_start_ = Clock::now();
+  if (dist_.rank != source) return;
+  // The rank whose state everyone took speaks for the group (rank 0 may be a new process).
+  const double ms = secondsSince(begin) * 1e3;
+  // Redone: the step in flight, unless a peer had finished it (then its state was taken).
+  const int64_t lost = in_flight >= completed_ ? 1 : 0;
+  const int64_t generation = dist_.elastic->generation();
+  dist_.store->set(recoveryKey(generation), std::to_string(completed_) + " " +
+                                                std::to_string(dist_.world_size) + " " +
+                                                std::to_string(lost) + " " + std::to_string(ms));
+  log::out(formatLogLine({{"recovered_generation", generation},
+                          {"world_size", int64_t{dist_.world_size}},
+                          {"step", completed_},
+                          {"lost_steps", lost},
+                          {"recovery_ms", ms}}));
+}
+
 CheckpointState Trainer::snapshotState(int64_t steps_done) {
   const int64_t epoch = steps_done / sampler_->stepsPerEpoch();
   CheckpointState state =
@@ -221,7 +313,8 @@ void Trainer::trainStep(int64_t step) {
     torch::Tensor loss;
     {
       AutocastGuard autocast(precision_, device_.type());
-      loss = lossOf(model_->forward(x), y) / double(accum);
+      // weight() is 1 unless an elastic job's world size does not divide the micro-batch.
+      loss = lossOf(model_->forward(x), y) * sampler_->weight() / double(accum);
     }
     scaler_->scale(loss).backward();
     window_loss_.add_(loss.detach());  // on the device: no host sync per micro-step
@@ -288,63 +381,101 @@ EvalResult Trainer::evaluate() {
 }
 
 void Trainer::run() {
-  const auto& t = config_.train();
-  const Clock::time_point start = Clock::now();
-  Clock::time_point window_start = start;
-  double last_loss = 0;
-  int64_t window_steps = 0;
+  run_start_ = Clock::now();
+  window_start_ = run_start_;
   step_ms_.reserve(static_cast<size_t>(total_steps_));
-  const int64_t every = config_.checkpoint().every_steps();
-
-  for (int64_t step = start_step_; step < total_steps_; ++step) {
-    if (checkpoints_) checkpoints_->poll();     // a failed background save fails the run here
-    if (dist_.comm) dist_.comm->setStep(step);  // named in collective-timeout errors
-    const Clock::time_point step_start = Clock::now();
-    trainStep(step);
-    step_ms_.push_back(secondsSince(step_start) * 1e3);
-    ++window_steps;
-    const bool last = step + 1 == total_steps_;
-    if ((step + 1) % t.log_every() == 0 || last) {
-      last_loss = readWindowLoss(window_steps);
-      const double seconds = secondsSince(window_start);
-      const double samples_per_sec = double(window_steps * t.global_batch_size()) / seconds;
-      if (dist_.rank == 0) {
-        Metrics line{{"step", step + 1},
-                     {"epoch", step / sampler_->stepsPerEpoch()},
-                     {"loss", last_loss},
-                     {"lr", optimizer_->param_groups()[0].options().get_lr()},
-                     {"samples_per_sec", samples_per_sec},
-                     {"step_ms", seconds * 1e3 / double(window_steps)}};
-        addThroughput(line, samples_per_sec);
-        if (scaler_->enabled()) {
-          line.emplace_back("loss_scale", double(scaler_->scaleValue()));
-          line.emplace_back("skipped_steps", scaler_->skippedSteps());
-        }
-        log::out(formatLogLine(line));
-      }
-      window_steps = 0;
-      window_start = Clock::now();
+  syncState();
+  while (completed_ < total_steps_) {
+    try {
+      if (dist_.elastic && dist_.elastic->ended())
+        throw CommError("generation " + std::to_string(dist_.elastic->generation()) + " ended");
+      runStep(completed_);
+    } catch (const CommError& e) {
+      if (!dist_.elastic) throw;
+      recover(e.what());
+    } catch (const TimeoutError& e) {
+      if (!dist_.elastic) throw;
+      recover(e.what());
     }
-    if (save_checkpoints_ && (last || (every > 0 && (step + 1) % every == 0)))
-      saveCheckpoint(step + 1);
-    if (t.eval_every() > 0 && (step + 1) % t.eval_every() == 0 && !last) {
-      EvalResult e = evaluate();
-      if (dist_.rank == 0)
-        log::out(
-            formatLogLine({{"step", step + 1}, {"eval_loss", e.loss}, {"accuracy", e.accuracy}}));
-    }
-    if (preemption_->stopAfter(step + 1) && !last)  // SIGTERM or a spot notice: throws Preempted
-      preemption_->leave(step + 1, [&] { return snapshotState(step + 1); });
   }
   if (checkpoints_) checkpoints_->wait();  // the last checkpoint is committed before outputs
-  const double wall = secondsSince(start);
+  const double wall = secondsSince(run_start_);
   EvalResult final_eval = evaluate();
   if (dist_.rank == 0) {
     log::out(formatLogLine({{"step", total_steps_},
                             {"eval_loss", final_eval.loss},
                             {"accuracy", final_eval.accuracy}}));
-    writeOutputs(final_eval, last_loss, wall);
+    writeOutputs(final_eval, last_loss_, wall);
   }
+}
+
+void Trainer::runStep(int64_t step) {
+  const auto& t = config_.train();
+  const int64_t every = config_.checkpoint().every_steps();
+  if (checkpoints_) checkpoints_->poll();     // a failed background save fails the run here
+  if (dist_.comm) dist_.comm->setStep(step);  // named in collective-timeout errors
+  const Clock::time_point step_start = Clock::now();
+  in_step_ = true;
+  trainStep(step);
+  completed_ = step + 1;  // the optimizer stepped: the state in memory is step + 1's
+  in_step_ = false;
+  step_ms_.push_back(secondsSince(step_start) * 1e3);
+  ++window_steps_;
+  const bool last = step + 1 == total_steps_;
+  if ((step + 1) % t.log_every() == 0 || last) {
+    last_loss_ = readWindowLoss(window_steps_);
+    const double seconds = secondsSince(window_start_);
+    const double samples_per_sec = double(window_steps_ * t.global_batch_size()) / seconds;
+    if (dist_.rank == 0) {
+      Metrics line{{"step", step + 1},
+                   {"epoch", step / sampler_->stepsPerEpoch()},
+                   {"loss", last_loss_},
+                   {"lr", optimizer_->param_groups()[0].options().get_lr()},
+                   {"samples_per_sec", samples_per_sec},
+                   {"step_ms", seconds * 1e3 / double(window_steps_)}};
+      addThroughput(line, samples_per_sec);
+      if (scaler_->enabled()) {
+        line.emplace_back("loss_scale", double(scaler_->scaleValue()));
+        line.emplace_back("skipped_steps", scaler_->skippedSteps());
+      }
+      if (dist_.elastic) line.emplace_back("world_size", int64_t{dist_.world_size});
+      log::out(formatLogLine(line));
+    }
+    window_steps_ = 0;
+    window_start_ = Clock::now();
+  }
+  if (save_checkpoints_ && (last || (every > 0 && (step + 1) % every == 0)))
+    saveCheckpoint(step + 1);
+  if (t.eval_every() > 0 && (step + 1) % t.eval_every() == 0 && !last) {
+    EvalResult e = evaluate();
+    if (dist_.rank == 0)
+      log::out(
+          formatLogLine({{"step", step + 1}, {"eval_loss", e.loss}, {"accuracy", e.accuracy}}));
+  }
+  if (preemption_->stopAfter(step + 1) && !last)  // SIGTERM or a spot notice: throws Preempted
+    preemption_->leave(step + 1, [&] { return snapshotState(step + 1); });
+}
+
+void Trainer::addMembership(Metrics& metrics) const {
+  // Each re-formed generation's source rank recorded what it cost in the store.
+  const int64_t generations = dist_.elastic->generation();
+  int64_t changes = 0, lost = 0, min_world = dist_.world_size;
+  double worst_ms = 0;
+  for (int64_t g = 1; g <= generations; ++g) {
+    if (!dist_.store->check({recoveryKey(g)})) continue;  // ended while the ranks gathered
+    std::istringstream in(dist_.store->get(recoveryKey(g)));
+    int64_t step = 0, world = 0, lost_steps = 0;
+    double ms = 0;
+    in >> step >> world >> lost_steps >> ms;
+    ++changes;
+    lost += lost_steps;
+    min_world = std::min(min_world, world);
+    worst_ms = std::max(worst_ms, ms);
+  }
+  metrics.emplace_back("membership_changes", changes);
+  metrics.emplace_back("lost_steps", lost);
+  metrics.emplace_back("recovery_ms_max", worst_ms);
+  metrics.emplace_back("world_size_min", min_world);
 }
 
 void Trainer::addThroughput(Metrics& line, double samples_per_sec) const {
@@ -379,6 +510,7 @@ void Trainer::writeOutputs(const EvalResult& eval, double train_loss, double wal
                   {"device", device_report_.name},
                   {"precision", std::string(precisionName(precision_))}};
   addThroughput(metrics, samples / train_seconds);
+  if (dist_.elastic) addMembership(metrics);
   if (device_.is_cuda())
     metrics.emplace_back("peak_memory_mb", double(peakMemoryBytes(device_)) / 1e6);
   writeMetricsJson(metrics, output_dir_ + "/metrics.json");

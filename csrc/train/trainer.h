@@ -47,6 +47,19 @@ class Trainer {
   void logStart() const;    // rank 0: the run line and the device line
   void setUpCheckpoints();  // resumes from a checkpoint if asked
 
+  // Makes every rank hold the newest state any rank holds: at the start (no rank holds any)
+  // the checkpoint's or the seeded initialization, with rank 0's parameters everywhere; after
+  // elastic recovery, a healthy peer's whole state (parameters, optimizer, loss scale, RNG,
+  // step) for the ranks that are behind or new. Sets completed_.
+  // Returns the rank whose state every rank now holds.
+  int syncState();
+  // Hands `source`'s state to every rank whose completed_ differs from `newest` (broadcast).
+  void transferState(int source, int64_t newest);
+  // Elastic jobs: the group failed (`why`); re-form it and continue from the newest state.
+  void recover(const std::string& why);
+  // One step and what follows it (log window, checkpoint, evaluation).
+  void runStep(int64_t step);
+
   // One optimizer step (or a skipped one, on fp16 overflow). Adds this rank's loss to the
   // device-side window sum; nothing is read back to the host here.
   void trainStep(int64_t step);
@@ -57,6 +70,8 @@ class Trainer {
   void writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds);
   // Adds tflops= (model FLOPs per second per rank) and, where the peak is known, mfu=.
   void addThroughput(Metrics& line, double samples_per_sec) const;
+  // Elastic jobs: membership_changes, lost_steps, recovery_ms_max, world_size_min.
+  void addMembership(Metrics& metrics) const;
 
   config::JobConfig config_;
   DistContext& dist_;
@@ -74,7 +89,13 @@ class Trainer {
   std::unique_ptr<Preemption> preemption_;
   bool save_checkpoints_ = false;
   int64_t total_steps_ = 0;
-  int64_t start_step_ = 0;       // > 0 after a resume
+  int64_t start_step_ = 0;  // > 0 after a resume
+  int64_t completed_ = -1;  // steps the state in memory holds; -1: none yet
+  bool in_step_ = false;    // inside trainStep(completed_): a failure loses that step
+  Clock::time_point run_start_, window_start_;
+  int64_t window_steps_ = 0;
+  double last_loss_ = 0;
+
   std::vector<double> step_ms_;  // wall time of every step, for the median
   torch::Tensor window_loss_;    // () float64 on the device: this rank's loss summed over the
                                  // steps of the current log window

@@ -16,7 +16,7 @@ std::vector<int64_t> globalBatch(int world, int64_t accum, int64_t epoch, int64_
     for (int r = 0; r < world; ++r) {
       DistributedSampler s(100, 24, accum, r, world, /*seed=*/3);
       torch::Tensor idx = s.indices(epoch, step, micro);
-      EXPECT_EQ(idx.numel(), 24 / accum / world);
+      EXPECT_EQ(idx.numel(), s.localMicroBatch());
       all.insert(all.end(), idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + idx.numel());
     }
   }
@@ -29,6 +29,8 @@ TEST(DistributedSampler, GlobalBatchIndependentOfWorldSizeAndAccumulation) {
     EXPECT_EQ(globalBatch(2, 1, 2, step), one);
     EXPECT_EQ(globalBatch(4, 1, 2, step), one);
     EXPECT_EQ(globalBatch(2, 2, 2, step), one);
+    EXPECT_EQ(globalBatch(5, 1, 2, step), one);  // uneven slices: 4, 5, 5, 5, 5
+    EXPECT_EQ(globalBatch(5, 2, 2, step), one);
     EXPECT_EQ(std::set<int64_t>(one.begin(), one.end()).size(), one.size());  // no repeats
   }
 }
@@ -51,9 +53,24 @@ TEST(DistributedSampler, EpochCoversEverySampleOnce) {
   EXPECT_EQ(seen.size(), 100u);
 }
 
+TEST(DistributedSampler, WeightsMakeUnevenSlicesAverageToTheBatchMean) {
+  // Each rank's mean of its slice, weighted, averaged over ranks (what the Reducer computes)
+  // equals the mean over the whole micro-batch.
+  const int world = 3;  // 64 samples: slices of 21, 21, 22
+  double averaged = 0, whole = 0;
+  for (int r = 0; r < world; ++r) {
+    DistributedSampler s(100, 64, 1, r, world, 0);
+    const torch::Tensor idx = s.indices(0, 0, 0).to(torch::kDouble);
+    averaged += s.weight() * idx.mean().item<double>() / world;
+    whole += idx.sum().item<double>() / 64;
+  }
+  EXPECT_NEAR(averaged, whole, 1e-12);
+  EXPECT_EQ(DistributedSampler(100, 64, 1, 1, 2, 0).weight(), 1.0);  // equal slices: exactly 1
+}
+
 TEST(DistributedSampler, RejectsIndivisibleBatch) {
-  EXPECT_THROW(DistributedSampler(100, 10, 1, 0, 3, 0), ConfigError);
-  EXPECT_THROW(DistributedSampler(100, 12, 4, 0, 2, 0), ConfigError);
+  EXPECT_THROW(DistributedSampler(100, 10, 3, 0, 1, 0), ConfigError);  // accumulation
+  EXPECT_THROW(DistributedSampler(100, 12, 4, 0, 4, 0), ConfigError);  // 3 per micro, 4 ranks
   EXPECT_THROW(DistributedSampler(10, 20, 1, 0, 1, 0), ConfigError);
 }
 

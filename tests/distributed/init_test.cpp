@@ -37,11 +37,5 @@ TEST(CudaDeviceForRank, LocalRankWithoutItsOwnGpuIsAOneLineError) {
   }
 }
 
-TEST(StorePrefix, DiffersPerBackendAndRestart) {
-  EXPECT_EQ(storePrefix("nccl", 0), "nccl/restart-0/");
-  EXPECT_NE(storePrefix("nccl", 0), storePrefix("nccl", 1));
-  EXPECT_NE(storePrefix("nccl", 2), storePrefix("gloo", 2));
-}
-
 }  // namespace
 }  // namespace trainrun

@@ -20,6 +20,21 @@ std::string errorFor(const std::vector<std::string>& args) {
   return "";
 }
 
+TEST(CliTest, ElasticFlags) {
+  LaunchOptions o =
+      parseCommandLine({"--nnodes", "2:4", "--max-restarts", "3", "--monitor-interval", "0.5",
+                        "--rdzv-conf", "timeout=60,last_call_timeout=5", "c.yaml"});
+  EXPECT_EQ(o.min_nnodes, 2);
+  EXPECT_EQ(o.nnodes, 4);
+  EXPECT_EQ(o.max_restarts, 3);
+  EXPECT_EQ(o.monitor_interval, std::chrono::milliseconds(500));
+  EXPECT_EQ(o.rdzv_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(o.rdzv_last_call, std::chrono::seconds(5));
+  LaunchOptions fixed = parseCommandLine({"--max_restarts=1", "c.yaml"});  // torchrun spelling
+  EXPECT_EQ(fixed.min_nnodes, fixed.nnodes);
+  EXPECT_EQ(fixed.max_restarts, 1);
+}
+
 TEST(CliTest, DefaultsForACommand) {
   LaunchOptions o = parseCommandLine({"--", "python3", "train.py", "--lr", "0.1"});
   EXPECT_EQ(o.nproc_per_node, 1);
@@ -96,7 +111,14 @@ TEST(CliTest, ErrorsNameTheFlagAndTheFix) {
             std::string::npos);
   EXPECT_NE(errorFor({"--grace-period", "soon", "--", "true"}).find("--grace-period"),
             std::string::npos);
-  EXPECT_NE(errorFor({"--nnodes", "1:4", "--", "true"}).find("elastic"), std::string::npos);
+  EXPECT_NE(errorFor({"--nnodes", "1:4", "--", "true"}).find("needs a CONFIG"), std::string::npos);
+  EXPECT_NE(errorFor({"--nnodes", "2:4", "--node-rank", "1", "c.yaml"}).find("by arrival"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--nnodes", "4:2", "c.yaml"}).find("2:4"), std::string::npos);
+  EXPECT_NE(errorFor({"--max-restarts", "-1", "c.yaml"}).find("--max-restarts '-1'"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--max-restarts", "2", "--", "true"}).find("needs a CONFIG"),
+            std::string::npos);
   EXPECT_NE(errorFor({"--nnodes", "2", "--node-rank", "2", "--", "true"}).find("--node-rank 2"),
             std::string::npos);
   EXPECT_NE(errorFor({"--nproc-per-nod", "2", "--", "true"}).find("did you mean --nproc-per-node"),

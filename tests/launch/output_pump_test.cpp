@@ -41,6 +41,28 @@ TEST(OutputPumpTest, PrefixesWholeLinesAndFlushesPartialAtEof) {
   ::close(dst[0]);
 }
 
+TEST(OutputPumpTest, SourcesAddedWhileRunningArePumped) {
+  int first[2], second[2], dst[2];
+  ASSERT_EQ(::pipe(first), 0);
+  ASSERT_EQ(::pipe(second), 0);
+  ASSERT_EQ(::pipe(dst), 0);
+  {
+    OutputPump pump;
+    pump.add(first[0], dst[1], "[rank 0] ");
+    pump.start();
+    writeAll(first[1], "before\n");
+    ::close(first[1]);  // every source at EOF: the pump idles, it does not stop
+    usleep(50000);
+    pump.add(second[0], dst[1], "[rank 1] ");  // a restarted rank
+    writeAll(second[1], "after\n");
+    ::close(second[1]);
+    EXPECT_TRUE(pump.finish(std::chrono::seconds(5)));
+  }
+  ::close(dst[1]);
+  EXPECT_EQ(readAll(dst[0]), "[rank 0] before\n[rank 1] after\n");
+  ::close(dst[0]);
+}
+
 TEST(OutputPumpTest, FinishGivesUpOnAPipeHeldOpen) {
   int src[2], dst[2];
   ASSERT_EQ(::pipe(src), 0);

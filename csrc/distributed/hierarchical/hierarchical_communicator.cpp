@@ -55,6 +55,9 @@ class HierarchicalCommunicator : public Communicator {
   const char* backendName() const override { return "hierarchical"; }
   torch::Device device() const override { return torch::kCPU; }
   using Communicator::barrier;
+  void abort() override {
+    if (local_) local_->abort();  // the node's shm group; the leaders' Gloo group has none
+  }
 
   std::unique_ptr<Work> allreduce(std::vector<torch::Tensor>& tensors, ReduceOp op) override {
     for (const auto& t : tensors) checkCpuTensor(t, "hierarchical", "allreduce");

@@ -123,6 +123,10 @@ class NcclCommunicatorImpl : public NcclCommunicator {
   }
   using Communicator::barrier;
   void throwIfFailed() override { core_->throwIfFailed(); }
+  void abort() override {
+    core_->abort(std::make_exception_ptr(
+        CommError("nccl communicator aborted: the group is being re-formed")));
+  }
 
   std::unique_ptr<Work> allreduce(std::vector<torch::Tensor>& tensors, ReduceOp op) override {
     const int64_t bytes = checkTensors(tensors, "allreduce");

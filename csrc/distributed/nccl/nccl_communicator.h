@@ -57,8 +57,8 @@ class NcclCommunicator : public Communicator {
 
 // Joins (or, for rank 0, creates) the NCCL communicator of `size` ranks on options.device:
 // rank 0's unique id travels through `store` under `prefix` (unique per process group and
-// restart: storePrefix()). Blocks until every rank joined, at most options.timeout
-// (TimeoutError). Throws CommError if this build has no NCCL or no visible device.
+// restart and generation: see initDistributed). Blocks until every rank joined, at most
+// options.timeout (TimeoutError). Throws CommError if this build has no NCCL or no visible device.
 std::unique_ptr<NcclCommunicator> makeNcclCommunicator(Store& store, const std::string& prefix,
                                                        int rank, int size,
                                                        NcclOptions options = {});

@@ -123,6 +123,7 @@ class ShmCommunicator : public Communicator {
   const char* backendName() const override { return "shm"; }
   torch::Device device() const override { return torch::kCPU; }
   using Communicator::barrier;
+  void abort() override { fail(); }
 
   // Joins the ranks: returns once every rank has mapped the segment.
   void join() { barrier(std::string("join")); }

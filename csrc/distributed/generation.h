@@ -1,0 +1,54 @@
+// Group generations: the store's counter that every rank and agent agrees on re-forming by.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "distributed/store.h"
+
+namespace trainrun {
+
+// An elastic job's ranks form one communicator per generation. Generation 0 is the first;
+// whoever sees the current group fail (an agent whose rank died, a rank whose collective
+// failed) moves the counter on, and every rank leaves its communicator and joins the next.
+// The counter lives under "elastic/" in the ranks' store (the launcher's prefix applies).
+
+// The current generation (0 before anyone moved it).
+int64_t currentGeneration(Store& store);
+
+// Moves the counter from `from` to from + 1, unless someone already moved it past `from`;
+// returns the generation current afterwards. Safe to call from every rank and agent at once:
+// one failure makes one new generation.
+int64_t advanceGeneration(Store& store, int64_t from);
+
+// Keys of one generation: ranks count in under arrivedKey; a rank records which generation it
+// is in under memberGenerationKey (by node id and local rank, which a rank keeps while its
+// global rank changes; its agent moves that generation on when it dies), and why a generation
+// ended under endedKey.
+std::string arrivedKey(int64_t generation);
+std::string memberGenerationKey(int node_id, int local_rank);
+std::string endedKey(int64_t generation);
+// What re-forming into `generation` cost: "step world_size lost_steps recovery_ms", written by
+// the rank whose state the others took, read back for metrics.json.
+std::string recoveryKey(int64_t generation);
+
+// Which nodes form a generation when nodes come and go (--nnodes MIN:MAX), written by the
+// launcher that hosts the store before it moves the counter on. Node ids are the launchers'
+// (GROUP_RANK); a node's ranks are its index in `nodes` x nproc + LOCAL_RANK.
+struct GroupPlan {
+  int nproc = 1;
+  std::vector<int> nodes;
+  int worldSize() const { return nproc * static_cast<int>(nodes.size()); }
+  // The first global rank of node `id`, or -1 if it is not a member.
+  int firstRank(int id) const;
+};
+std::string planKey(int64_t generation);
+std::string formatPlan(const GroupPlan& plan);  // "nproc id id ..."
+GroupPlan parsePlan(const std::string& text);
+// The plan of `generation`, else of the newest generation before it that has one; nullopt
+// when no generation has one (a fixed set of nodes: RANK and WORLD_SIZE hold).
+std::optional<GroupPlan> latestPlan(Store& store, int64_t generation);
+
+}  // namespace trainrun

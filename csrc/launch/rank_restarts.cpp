@@ -1,0 +1,42 @@
+// RankRestarts: the restart budget and ending the failed rank's generation.
+#include "launch/rank_restarts.h"
+
+#include <unistd.h>
+
+#include <exception>
+#include <string>
+
+#include "core/file.h"
+#include "distributed/generation.h"
+
+namespace trainrun::launch {
+
+bool RankRestarts::operator()(const RankFailure& failure) {
+  const std::string who = "rank " + std::to_string(failure.rank);
+  const std::string what = who + " failed (" + failure.status.describe() + ")";
+  if (used_ >= max_restarts_) {
+    writeLine(STDERR_FILENO, "trainrun: " + what + "; no restarts left (--max-restarts " +
+                                 std::to_string(max_restarts_) + "): stopping the job");
+    return false;
+  }
+  try {
+    // A rank that never joined a generation is simply awaited by the others' gathering.
+    const std::string key = memberGenerationKey(node_id_, failure.rank % nproc_per_node_);
+    if (store_.check({key})) {
+      const int64_t generation = std::stoll(store_.get(key));
+      store_.compareSet(endedKey(generation), "", what);
+      advanceGeneration(store_, generation);
+    }
+  } catch (const std::exception& e) {
+    writeLine(STDERR_FILENO, "trainrun: " + what + "; cannot re-form the group (" + e.what() +
+                                 "): stopping the job");
+    return false;
+  }
+  ++used_;
+  writeLine(STDERR_FILENO, "trainrun: " + what + "; restarting it (restart " +
+                               std::to_string(used_) + " of " + std::to_string(max_restarts_) +
+                               "); the other ranks keep their state and re-form the group");
+  return true;
+}
+
+}  // namespace trainrun::launch
