@@ -302,7 +302,7 @@ class LauncherTest(unittest.TestCase):
         self.assert_usage_error(["--nproc-per-node", "two", "--", "true"], "--nproc-per-node")
         self.assert_usage_error(["--master-port", "70000", "--", "true"], "--master-port")
         self.assert_usage_error(["--grace-period", "-1", "--", "true"], "--grace-period")
-        self.assert_usage_error(["--nnodes", "1:2", "--", "true"], "--nnodes", "elastic")
+        self.assert_usage_error(["--nnodes", "1:2", "--", "true"], "--nnodes", "needs a CONFIG")
         self.assert_usage_error(["--nproc-per-nod", "2", "--", "true"], "--nproc-per-node?")
         self.assert_usage_error(["--nproc-per-node"], "--nproc-per-node")
         self.assert_usage_error([], "CONFIG")
