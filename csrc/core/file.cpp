@@ -1,4 +1,4 @@
-// Atomic file replacement (temporary file, fsync, rename, fsync folder), whole-line writes, reads.
+// Atomic file replacement (temporary file, fsync, rename, fsync folder) and whole-line writes.
 #include "core/file.h"
 
 #include <fcntl.h>
@@ -37,12 +37,13 @@ std::string tempPathBeside(const std::string& path) {
   return path + kTempMarker + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
-std::optional<std::string> readFile(const std::string& path) {
+std::optional<std::string> readWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return s.str();
 }
 
 bool writeAll(int fd, const void* data, size_t size) {

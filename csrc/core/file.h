@@ -1,4 +1,4 @@
-// Whole writes: files replaced atomically, lines written to a descriptor in one piece; reads.
+// Whole writes: files replaced atomically, and lines written to a descriptor in one piece.
 #pragma once
 
 #include <cstddef>
@@ -26,8 +26,8 @@ void writeFileAtomic(const std::string& path, const std::string& bytes);
 // fsyncs the folder. Removes `tmp` and throws StorageError on failure.
 void commitFileAtomic(const std::string& tmp, const std::string& path);
 
-// The whole content of a small file at `path`; nullopt when it cannot be opened (absent).
-std::optional<std::string> readFile(const std::string& path);
+// The whole content of the file at `path`; nullopt when it cannot be opened or read.
+std::optional<std::string> readWholeFile(const std::string& path);
 
 // Writes all `size` bytes to `fd`, retrying on EINTR and short writes. False (errno set) when
 // a write fails.

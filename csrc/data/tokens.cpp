@@ -27,7 +27,7 @@ uint64_t getLe(const std::string& in, size_t offset, int bytes) {
 }
 
 std::string readDataFile(const std::string& path) {
-  std::optional<std::string> bytes = readFile(path);
+  std::optional<std::string> bytes = readWholeFile(path);
   if (!bytes) throw ConfigError("data file '" + path + "' not found (check data.path)");
   return std::move(*bytes);
 }

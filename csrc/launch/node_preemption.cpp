@@ -70,7 +70,7 @@ void NodePreemption::announce(const PreemptNotice& notice) {
 }
 
 std::string NodePreemption::outcome() const {
-  return trim(readFile(preemptOutcomePath(path_)).value_or(""));
+  return trim(readWholeFile(preemptOutcomePath(path_)).value_or(""));
 }
 
 }  // namespace trainrun::launch

@@ -45,7 +45,7 @@ std::optional<SpotNotice> parseInstanceAction(const std::string& body) {
 
 bool isEc2Host(const std::string& fs_root) {
   auto read = [&](const std::string& path) {
-    return lowercase(trim(readFile(fs_root + path).value_or("")));
+    return lowercase(trim(readWholeFile(fs_root + path).value_or("")));
   };
   const std::string dmi = "/sys/devices/virtual/dmi/id/";
   return read(dmi + "sys_vendor") == "amazon ec2" ||

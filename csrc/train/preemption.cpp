@@ -79,7 +79,7 @@ double Preemption::secondsLeft() const {
 
 bool Preemption::noticed() {
   if (path_.empty() || ::access(path_.c_str(), F_OK) != 0) return false;
-  std::optional<PreemptNotice> notice = parsePreemptNotice(readFile(path_).value_or(""));
+  std::optional<PreemptNotice> notice = parsePreemptNotice(readWholeFile(path_).value_or(""));
   notice_ = notice.value_or(PreemptNotice{std::chrono::system_clock::now(), "SIGTERM", false});
   return true;
 }
