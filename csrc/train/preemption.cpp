@@ -56,7 +56,11 @@ void catchSigterm() {
   if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return;
   // The agent writes its notice before it signals: with one, this SIGTERM is a preemption that
   // the next step boundary handles; without one it stops the rank at once, as it always did
-  // (the agent stopping ranks after another one failed).
+  // (the agent stopping ranks after another one failed). The thread starts with every signal
+  // blocked, so it never takes one meant for a handler or a sigwait of another part.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
   std::thread([path, set] {
     while (true) {
       int sig = 0;
@@ -68,6 +72,7 @@ void catchSigterm() {
       }
     }
   }).detach();
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
 Preemption::Preemption(DistContext& dist, CheckpointManager* checkpoints)
