@@ -10,6 +10,7 @@
 #include "core/logging.h"
 #include "distributed/init.h"
 #include "train/hang_dump.h"
+#include "train/preemption.h"
 #include "train/trainer.h"
 
 namespace {
@@ -51,7 +52,8 @@ void reportCollectives(const trainrun::DistContext& dist) {
 }
 
 int main(int argc, char** argv) {
-  trainrun::prepareHangDumps();  // before any thread starts
+  trainrun::catchSigterm();      // first, before any thread starts (they inherit its signal mask)
+  trainrun::prepareHangDumps();  // before any thread starts, as catchSigterm()
   // c10d logs a warning with a stack trace for what trainrun reports itself in one line (a
   // peer's lost connection, a reverse lookup without DNS): errors only.
   FLAGS_caffe2_log_level = c10::GLOG_ERROR;
@@ -66,6 +68,8 @@ int main(int argc, char** argv) {
     trainrun::Trainer trainer(config, args.config_path, dist);
     trainer.run();
     return 0;
+  } catch (const trainrun::Preempted& e) {
+    return e.exitCode();  // rank 0 has said how it went; not an error
   } catch (const trainrun::CommError& e) {
     trainrun::log::error(e.what());
     reportCollectives(dist);

@@ -184,6 +184,7 @@ double CheckpointManager::save(int64_t step, const CheckpointState& state) {
                " waits for the previous checkpoint to finish uploading");
     collect(/*final=*/false);
   }
+  const Clock::time_point snapshot_start = Clock::now();
   checkpoint::Manifest plan = planShards(state, world_size_);
   plan.set_step(step);
 
@@ -205,11 +206,14 @@ double CheckpointManager::save(int64_t step, const CheckpointState& state) {
   const double stall = secondsSince(start);
 
   auto buffer = buffer_;
-  auto work = [this, step, buffer, plan = std::move(plan)]() mutable {
+  auto work = [this, step, buffer, snapshot_start, plan = std::move(plan)]() mutable {
     const Clock::time_point begin = Clock::now();
     std::string status = writeShard(step, *buffer);
     if (rank_ == 0) commit(step, std::move(plan), status, begin);
+    last_save_seconds_ = secondsSince(snapshot_start);
   };
+  inflight_step_ = step;
+  inflight_start_ = snapshot_start;
   if (options_.async) {
     inflight_ = std::async(std::launch::async, std::move(work));
     return stall;
@@ -273,6 +277,7 @@ void CheckpointManager::commit(int64_t step, checkpoint::Manifest manifest,
   const std::string dir = stepPrefix(run_prefix_, step);
   try {
     storage_->put(manifestKey(run_prefix_, step), manifest.SerializeAsString());  // the commit
+    last_committed_step_ = step;
   } catch (const StorageError& e) {
     throw StorageError("checkpoint step " + std::to_string(step) + " not committed: " + e.what());
   }
@@ -288,6 +293,19 @@ void CheckpointManager::commit(int64_t step, checkpoint::Manifest manifest,
   log::out(log::cat("checkpoint step=", step, " committed=", storage_->describe(), "/", dir,
                     " bytes=", total, " shards=", world_size_,
                     " write_seconds=", secondsSince(begin)));
+}
+
+std::optional<double> CheckpointManager::lastSaveSeconds() const {
+  const double seconds = last_save_seconds_;
+  if (seconds < 0) return std::nullopt;
+  return seconds;
+}
+
+std::optional<std::pair<int64_t, double>> CheckpointManager::inflight() {
+  if (!inflight_.valid() ||
+      inflight_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+    return std::nullopt;
+  return std::make_pair(inflight_step_, secondsSince(inflight_start_));
 }
 
 std::vector<int64_t> CheckpointManager::committedSteps() {
@@ -334,7 +352,9 @@ std::optional<LoadedCheckpoint> CheckpointManager::restore(const std::string& re
     const std::string dir = stepPrefix(run_prefix_, *it);
     const std::string where = storage_->describe() + "/" + dir;
     try {
-      return load(*storage_, dir, where);
+      LoadedCheckpoint loaded = load(*storage_, dir, where);
+      last_committed_step_ = *it;
+      return loaded;
     } catch (const CorruptCheckpointError& e) {
       if (rank_ == 0)
         log::warn("skipping checkpoint " + where + ": " + e.what() +

@@ -98,6 +98,16 @@ class CheckpointManager {
   // Steps of committed checkpoints of this run, oldest first.
   std::vector<int64_t> committedSteps();
 
+  // What an emergency save before a deadline is decided from. Seconds from the snapshot to the
+  // commit (rank 0; other ranks: to their shard written) of the newest save that succeeded;
+  // nullopt before the first.
+  std::optional<double> lastSaveSeconds() const;
+  // The newest checkpoint that rank 0 committed in this process or that resume loaded; -1 if
+  // none (other ranks hear of commits only through resume).
+  int64_t lastCommittedStep() const { return last_committed_step_; }
+  // The save in flight: its step and the seconds since its snapshot began; nullopt if none.
+  std::optional<std::pair<int64_t, double>> inflight();
+
  private:
   // Uploads this rank's shard and publishes "ok <size> <crc>" (or the error) in the store.
   std::string writeShard(int64_t step, const std::vector<char>& buffer);
@@ -119,6 +129,10 @@ class CheckpointManager {
   std::unique_ptr<Storage> storage_;
   std::string run_prefix_;  // "<run_name>"
   std::future<void> inflight_;
+  int64_t inflight_step_ = -1;
+  Clock::time_point inflight_start_;
+  std::atomic<double> last_save_seconds_{-1};  // written by the background save
+  std::atomic<int64_t> last_committed_step_{-1};
   int64_t consecutive_failures_ = 0;
   std::shared_ptr<std::vector<char>> buffer_;  // snapshot buffer, reused between saves
   std::atomic<bool> abandoned_{false};         // set by abandon() while it collects the save

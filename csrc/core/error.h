@@ -45,4 +45,16 @@ class StorageError : public Error {
   using Error::Error;
 };
 
+// The exit code of a preempted rank and launcher (EX_TEMPFAIL, "temporary failure, retry"):
+// schedulers match it to retry the job, which resumes from the newest checkpoint.
+inline constexpr int kExitPreempted = 75;
+
+// Training stopped for a preemption (SIGTERM, a spot interruption notice); what() says how it
+// ended. Not a failure: main() exits kExitPreempted without an error line.
+class Preempted : public Error {
+ public:
+  using Error::Error;
+  int exitCode() const override { return kExitPreempted; }
+};
+
 }  // namespace trainrun

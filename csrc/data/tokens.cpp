@@ -2,10 +2,9 @@
 #include "data/tokens.h"
 
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <numeric>
 #include <random>
+#include <utility>
 
 #include "config/config.h"
 #include "core/error.h"
@@ -27,10 +26,10 @@ uint64_t getLe(const std::string& in, size_t offset, int bytes) {
   return value;
 }
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("data file '" + path + "' not found (check data.path)");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+std::string readDataFile(const std::string& path) {
+  std::optional<std::string> bytes = readWholeFile(path);
+  if (!bytes) throw ConfigError("data file '" + path + "' not found (check data.path)");
+  return std::move(*bytes);
 }
 
 }  // namespace
@@ -57,7 +56,7 @@ void writeTokenShard(const std::string& path, const std::vector<int64_t>& tokens
 }
 
 TokenStream readTokenShard(const std::string& path) {
-  const std::string bytes = readFile(path);
+  const std::string bytes = readDataFile(path);
   const std::string what = "token shard '" + path + "'";
   if (bytes.size() < sizeof(kTokenShardMagic) ||
       std::memcmp(bytes.data(), kTokenShardMagic, sizeof(kTokenShardMagic)) != 0)
@@ -97,7 +96,7 @@ TokenStream readTokenShard(const std::string& path) {
 }
 
 TokenStream readTextBytes(const std::string& path) {
-  const std::string bytes = readFile(path);
+  const std::string bytes = readDataFile(path);
   if (bytes.empty()) throw ConfigError("text file '" + path + "' is empty");
   TokenStream s;
   s.vocab_size = kTextVocabSize;

@@ -81,6 +81,13 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
     signalLive(sig);
     kill_at = Clock::now() + options_.grace_period;
   };
+  auto preempt = [&](const PreemptNotice& notice) {  // the notice first, then the signal
+    result.preemption = notice;
+    options_.preemption->announce(notice);
+    beginStop(SIGTERM);
+    kill_at = Clock::now() + std::max(notice.deadline - std::chrono::system_clock::now(),
+                                      std::chrono::system_clock::duration::zero());
+  };
   if (spawn_error) {
     stopping = true;
     killAll();
@@ -104,7 +111,10 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
         writeLine(STDERR_FILENO, "trainrun: got " + signalName(sig) + "; stopping " +
                                      std::to_string(live()) + " rank(s) (SIGKILL after " +
                                      seconds(options_.grace_period) + " s; repeat to kill now)");
-        beginStop(sig);  // forwarded as is: SIGINT lets a Python worker raise KeyboardInterrupt
+        if (sig == SIGTERM && options_.preemption)
+          preempt(options_.preemption->sigtermNotice(options_.grace_period));
+        else
+          beginStop(sig);  // forwarded as is: SIGINT lets a Python worker raise KeyboardInterrupt
       } else if (!killed) {
         killAll();
       }
@@ -127,6 +137,7 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
       p.done = true;
       exited.emplace_back(p.rank, ExitStatus::fromWaitStatus(status));
     }
+    for (const auto& [rank, status] : exited) result.stopped_ok += stopping && status.ok();
     if (!stopping) {
       for (const auto& [rank, status] : exited) {
         if (status.ok()) continue;
@@ -176,6 +187,18 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
       }
     }
 
+    if (!stopping && options_.preemption) {
+      if (std::optional<PreemptNotice> notice = options_.preemption->spotNotice()) {
+        if (options_.on_stop_signal) options_.on_stop_signal(SIGTERM);  // leaving, as on SIGTERM
+        preempt(*notice);
+        writeLine(STDERR_FILENO, "trainrun: " + notice->reason + "; stopping " +
+                                     std::to_string(live()) + " rank(s) (SIGKILL then, in " +
+                                     seconds(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         kill_at - Clock::now())) +
+                                     " s)");
+      }
+    }
+
     if (stopping && !killed && Clock::now() >= kill_at) killAll();
     if (killed && Clock::now() >= give_up_at) {
       for (const auto& p : procs) {
@@ -186,6 +209,7 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
   }
 
   pump.finish(options_.output_drain_timeout);
+  if (result.preemption) result.preemption_outcome = options_.preemption->outcome();
   if (spawn_error) std::rethrow_exception(spawn_error);
   return result;
 }

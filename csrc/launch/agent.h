@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "core/preempt_file.h"
 #include "launch/exit_status.h"
+#include "launch/node_preemption.h"
 #include "launch/signal_watch.h"
 #include "launch/worker_spec.h"
 
@@ -48,6 +50,9 @@ struct AgentOptions {
   // deadlines then hand the failure to elastic recovery).
   std::chrono::milliseconds hang_timeout{0};
   std::chrono::milliseconds dump_wait{std::chrono::seconds(5)};
+  // When set, SIGTERM and spot interruption notices are preemptions: the notice file is
+  // written before the ranks get SIGTERM, and SIGKILL comes at the notice's deadline.
+  NodePreemption* preemption = nullptr;
 };
 
 // How one run of the local ranks ended.
@@ -60,6 +65,9 @@ struct AgentResult {
   int force_killed = 0;       // of those, ranks still running at SIGKILL time
   std::vector<int> unreaped;  // ranks not reaped even kill_timeout after SIGKILL
   std::string hang;           // the hang report's verdict, when the agent printed one
+  std::optional<PreemptNotice> preemption;  // the preemption that made the agent stop ranks
+  std::string preemption_outcome;           // rank 0's account of it, "" when none
+  int stopped_ok = 0;  // of the stopped ranks, those that exited 0 (they had finished)
 };
 
 // Runs one set of local ranks to completion. Each rank lives in its own process group and

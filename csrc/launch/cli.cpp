@@ -303,7 +303,10 @@ WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT; OMP_NUM_THRE
 unset) and hosts the job's rendezvous store. CONFIG runs the built-in worker
 (trainrun-worker next to trainrun, or $TRAINRUN_WORKER); -- COMMAND runs any program as
 each rank's worker. Rank output is prefixed "[rank N] ". When a rank fails, the others are
-stopped (SIGTERM, then SIGKILL after the grace period).
+stopped (SIGTERM, then SIGKILL after the grace period). SIGTERM to trainrun, or an EC2 spot
+interruption notice, is a preemption: the built-in worker stops at a step boundary and saves
+an emergency checkpoint if it fits before the deadline (the notice's time, or the grace
+period).
 
 options:
   --nproc-per-node N   processes (ranks) on this node: a count, gpu (one per visible GPU),
@@ -322,7 +325,7 @@ options:
   --master-addr ADDR   address ranks use to reach the rendezvous store (default 127.0.0.1)
   --master-port PORT   rendezvous store port; on one node a free one is used if taken
                        (default 29500); with several nodes a taken port is an error
-  --grace-period S     seconds from SIGTERM to SIGKILL when stopping ranks (default 10)
+  --grace-period S     seconds from SIGTERM to SIGKILL when stopping ranks (default 120)
   --max-restarts N     restart a failed rank up to N times per node; the other ranks keep
                        their state and re-form the group in memory (CONFIG runs; default 0)
   --monitor-interval S how often the agent checks its ranks (default 0.1)
@@ -334,8 +337,8 @@ not given takes torchrun's PET_<FLAG> variable (PET_NNODES, PET_NODE_RANK, ...).
 flags, the node layout comes from the scheduler: SageMaker (resourceconfig.json), AWS Batch
 multi-node parallel jobs, Kubeflow PyTorchJob, Slurm.
 Exit status: 0 when every rank succeeds; the first failing rank's exit code (128+signal if
-it was killed); 128+signal when trainrun itself gets SIGINT/SIGTERM; 2 for usage or config
-errors.
+it was killed); 75 after a preemption (SIGTERM or a spot notice: retry the job, it resumes);
+128+signal when trainrun itself gets SIGINT; 2 for usage or config errors.
 )";
 }
 

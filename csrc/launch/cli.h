@@ -13,7 +13,9 @@ namespace trainrun::launch {
 inline constexpr int kDefaultNprocPerNode = 1;
 inline constexpr const char* kDefaultMasterAddr = "127.0.0.1";
 inline constexpr uint16_t kDefaultMasterPort = 29500;
-inline constexpr std::chrono::milliseconds kDefaultGracePeriod{std::chrono::seconds(10)};
+// SageMaker kills 120 s after its SIGTERM; time for an emergency checkpoint (Batch and
+// Kubernetes default to 30 s: users raise theirs, or lower this to fit).
+inline constexpr std::chrono::milliseconds kDefaultGracePeriod{std::chrono::seconds(120)};
 // How long nodes wait for each other at the rendezvous (torchrun's join_timeout).
 inline constexpr std::chrono::milliseconds kDefaultRdzvTimeout{std::chrono::seconds(600)};
 

@@ -18,6 +18,7 @@
 #include "launch/agent.h"
 #include "launch/cli.h"
 #include "launch/node_plan.h"
+#include "launch/node_preemption.h"
 #include "launch/node_rendezvous.h"
 #include "launch/rank_restarts.h"
 #include "launch/rdzv_token.h"
@@ -34,9 +35,11 @@ std::string lookupEnv(const std::string& name) { return trainrun::env::get(name.
 
 // The agent options every launch shares. Hang reports need the built-in worker (a CONFIG).
 trainrun::launch::AgentOptions agentOptions(const trainrun::launch::LaunchOptions& opts,
-                                            std::chrono::milliseconds group_timeout) {
+                                            std::chrono::milliseconds group_timeout,
+                                            trainrun::launch::NodePreemption& preemption) {
   trainrun::launch::AgentOptions agent;
   agent.grace_period = opts.grace_period;
+  agent.preemption = &preemption;
   agent.monitor_interval = opts.monitor_interval;
   if (!opts.config_path.empty()) agent.hang_timeout = group_timeout;
   return agent;
@@ -47,9 +50,11 @@ bool elastic(const trainrun::launch::LaunchOptions& opts) {
   return (opts.max_restarts > 0 || opts.min_nnodes < opts.nnodes) && !opts.config_path.empty();
 }
 
-std::vector<std::string> launcherEnv() {
+// The ranks' environment: the launcher's, and where to find a preemption notice.
+std::vector<std::string> launcherEnv(const trainrun::launch::NodePreemption& preemption) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  env.push_back(preemption.envEntry());
   return env;
 }
 
@@ -72,14 +77,19 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   opts.min_nnodes = plan.min_nnodes;
   opts.nproc_per_node = plan.nproc_per_node;
   opts.rdzv_id = plan.run_id;
+  // On a preemption, a single node's ranks save an emergency checkpoint: nobody else holds the
+  // job's state. With several nodes the others are assumed to stay; the elastic membership is
+  // what can know that every node is leaving at once, and answer here.
+  const bool one_node = plan.nnodes == 1;
+  NodePreemption preemption([one_node] { return one_node; }, lookupEnv(trainrun::env::kFsRoot));
 
   if (plan.nnodes == 1) {  // one node: a private store, as torchrun --standalone
     HostedRendezvous rendezvous = hostRendezvous(opts, timeout);
     opts.node_rank = 0;
-    std::vector<std::string> env = launcherEnv();
+    std::vector<std::string> env = launcherEnv(preemption);
     if (elastic(opts)) env.push_back(std::string(trainrun::env::kElastic) + "=1");
     std::vector<RankSpec> ranks = makeRankSpecs(opts, rendezvous.endpoint, env);
-    AgentOptions agent = agentOptions(opts, timeout);
+    AgentOptions agent = agentOptions(opts, timeout, preemption);
     RankRestarts restarts(*rendezvous.store, opts.max_restarts, 0, opts.nproc_per_node);
     if (elastic(opts)) agent.restart_rank = std::ref(restarts);
     AgentResult result = LocalAgent(agent, signals).run(ranks);
@@ -115,7 +125,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
                                "rendezvous " + plan.endpoint.addr + ":" +
                                std::to_string(plan.endpoint.port) + " run " + plan.run_id +
                                ", token " + token.origin);
-  std::vector<std::string> env = launcherEnv();
+  std::vector<std::string> env = launcherEnv(preemption);
   env.push_back(std::string(trainrun::env::kStorePrefix) + "=" + rendezvous.rankStorePrefix());
   if (elastic(opts)) env.push_back(std::string(trainrun::env::kElastic) + "=1");
   if (!plan.interface.empty()) {  // the scheduler's interface, unless the user chose one
@@ -124,7 +134,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   }
   std::vector<RankSpec> ranks = makeRankSpecs(opts, plan.endpoint, env);
 
-  AgentOptions agent = agentOptions(opts, timeout);
+  AgentOptions agent = agentOptions(opts, timeout, preemption);
   // The ranks' generation counter lives under their key prefix in node 0's store.
   std::unique_ptr<trainrun::Store> rank_store;
   std::unique_ptr<RankRestarts> restarts;

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <vector>
 
+#include "core/error.h"
 #include "core/strings.h"
 
 namespace trainrun::launch {
@@ -33,6 +34,18 @@ std::vector<std::string> stopNotes(const AgentResult& r, std::chrono::millisecon
 }  // namespace
 
 std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_period) {
+  if (r.preemption) {
+    const std::string head = "trainrun: preempted (" + r.preemption->reason + ")";
+    if (r.stopped_ok == r.stopped) return head + " as every rank had finished; the run is complete";
+    std::vector<std::string> notes = stopNotes(r, grace_period);
+    if (r.force_killed > 0)  // SIGKILL came at the notice's deadline, not after a grace period
+      notes.front() = std::to_string(r.force_killed) + " needed SIGKILL at the deadline";
+    return head + "; " +
+           (r.preemption_outcome.empty() ? "the ranks reported no emergency checkpoint"
+                                         : r.preemption_outcome) +
+           "; stopped " + plural(r.stopped, "rank") +
+           (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
+  }
   if (r.first_failure) {
     const auto& f = *r.first_failure;
     std::vector<std::string> notes;
@@ -62,6 +75,7 @@ std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_pe
 }
 
 int launcherExitCode(const AgentResult& r) {
+  if (r.preemption) return r.stopped_ok == r.stopped ? 0 : kExitPreempted;
   if (r.first_failure) return r.first_failure->status.shellCode();
   if (r.received_signal != 0) return 128 + r.received_signal;
   if (!r.peer_failure.empty() || !r.hang.empty()) return 1;

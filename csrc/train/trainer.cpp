@@ -67,6 +67,8 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   loadData();
   buildModel();
   logStart();
+  preemption_ =
+      std::make_unique<Preemption>(dist_, save_checkpoints_ ? checkpoints_.get() : nullptr);
 }
 
 void Trainer::choosePrecision() {
@@ -235,6 +237,7 @@ void Trainer::transferState(int source, int64_t newest) {
 }
 
 void Trainer::recover(const std::string& why) {
+  preemption_->leaveIfNoticed(why);  // a preempted node leaves rather than rejoin
   const Clock::time_point begin = Clock::now();
   // The step in flight (if the failure hit one) is the work lost: it is done again.
   const int64_t in_flight = in_step_ ? completed_ : -1;
@@ -271,7 +274,7 @@ void Trainer::recover(const std::string& why) {
                           {"recovery_ms", ms}}));
 }
 
-void Trainer::saveCheckpoint(int64_t steps_done) {
+CheckpointState Trainer::snapshotState(int64_t steps_done) {
   const int64_t epoch = steps_done / sampler_->stepsPerEpoch();
   CheckpointState state =
       captureState(*model_, *optimizer_, *scaler_,
@@ -282,7 +285,11 @@ void Trainer::saveCheckpoint(int64_t steps_done) {
   // The snapshot's copy to the host waited for the device: a collective that failed before
   // it is known now. Never save what a failed collective touched.
   if (dist_.comm) dist_.comm->throwIfFailed();
-  const double stall = checkpoints_->save(steps_done, state);
+  return state;
+}
+
+void Trainer::saveCheckpoint(int64_t steps_done) {
+  const double stall = checkpoints_->save(steps_done, snapshotState(steps_done));
   if (dist_.rank == 0)
     log::out(
         formatLogLine({{"checkpoint_step", steps_done},
@@ -445,6 +452,8 @@ void Trainer::runStep(int64_t step) {
       log::out(
           formatLogLine({{"step", step + 1}, {"eval_loss", e.loss}, {"accuracy", e.accuracy}}));
   }
+  if (preemption_->stopAfter(step + 1) && !last)  // SIGTERM or a spot notice: throws Preempted
+    preemption_->leave(step + 1, [&] { return snapshotState(step + 1); });
 }
 
 void Trainer::addMembership(Metrics& metrics) const {

@@ -16,6 +16,7 @@
 #include "metrics/metrics.h"
 #include "models/model.h"
 #include "train/device_report.h"
+#include "train/preemption.h"
 
 namespace trainrun {
 
@@ -65,6 +66,7 @@ class Trainer {
   // The mean loss of the window's steps over all ranks: the one host read of the window.
   double readWindowLoss(int64_t window_steps);
   void saveCheckpoint(int64_t steps_done);
+  CheckpointState snapshotState(int64_t steps_done);  // the state after `steps_done` steps
   void writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds);
   // Adds tflops= (model FLOPs per second per rank) and, where the peak is known, mfu=.
   void addThroughput(Metrics& line, double samples_per_sec) const;
@@ -84,6 +86,7 @@ class Trainer {
   std::unique_ptr<Reducer> reducer_;
   std::unique_ptr<DistributedSampler> sampler_;
   std::unique_ptr<CheckpointManager> checkpoints_;  // null: checkpoints off
+  std::unique_ptr<Preemption> preemption_;
   bool save_checkpoints_ = false;
   int64_t total_steps_ = 0;
   int64_t start_step_ = 0;  // > 0 after a resume

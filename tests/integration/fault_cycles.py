@@ -124,7 +124,7 @@ def run_cycles(moto, bucket, prefix, out_dir, *, rate, kinds=KINDS, seed=0, kill
          "seconds": 0.0, "failures": []}
     start = time.monotonic()
     try:
-        while r["runs"] <= kills:
+        while not r["finished"]:  # each run is killed (at most `kills`), fails (at most 3) or ends
             committed = moto.committed_steps(bucket, run_prefix)
             newest = committed[-1] if committed else None
             proc = subprocess.Popen(job_command(2, out_dir, uri, steps), cwd=REPO, env=env,
@@ -134,7 +134,10 @@ def run_cycles(moto, bucket, prefix, out_dir, *, rate, kinds=KINDS, seed=0, kill
             deadline = time.monotonic() + timeout_s
             for line in proc.stdout:
                 lines.append(line)
-                if not killed and r["kills"] < kills and COMMITTED.search(line):
+                m = COMMITTED.search(line)
+                # Not after the final step's commit: the ranks are done, and the run ends 0
+                # (a SIGTERM then is no preemption), which would leave a cycle without a resume.
+                if not killed and r["kills"] < kills and m and int(m.group(1)) < steps:
                     time.sleep(rng.uniform(0, kill_delay_s))
                     proc.send_signal(signal.SIGTERM)
                     killed = True
@@ -153,7 +156,7 @@ def run_cycles(moto, bucket, prefix, out_dir, *, rate, kinds=KINDS, seed=0, kill
                     r["fallbacks"] += 1
             r["corrupt_verdicts"] += len(VERDICT.findall(log))
             r["save_warnings"] += log.count(SAVE_WARNING)
-            if killed:
+            if killed and proc.returncode != 0:  # preempted (a run that finished first was not)
                 r["kills"] += 1
             if proc.returncode == 0:
                 r["finished"] = True

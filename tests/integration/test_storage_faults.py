@@ -56,9 +56,12 @@ class StorageFaults(unittest.TestCase):
         print(f"\nfaults at {rate:.0%}: {summary}", flush=True)
         self.assertEqual(r["failed_runs"], 0, "\n\n".join(r["failures"]))
         self.assertTrue(r["finished"], summary)
-        self.assertEqual(r["kills"], kills, summary)  # every cycle was a kill and a resume
-        self.assertEqual(r["resumes"], kills, summary)
-        self.assertEqual(r["resumed_newest"], kills, summary)
+        # Every run but the last was preempted, and the next resumed from the newest commit; the
+        # last may have been SIGTERMed too, as its ranks finished (then it ends 0, complete).
+        self.assertEqual(r["kills"], r["runs"] - 1, summary)
+        self.assertGreaterEqual(r["kills"], kills - 1, summary)
+        self.assertEqual(r["resumes"], r["runs"] - 1, summary)
+        self.assertEqual(r["resumed_newest"], r["resumes"], summary)
         self.assertEqual(r["fallbacks"], 0, summary)
         self.assertEqual(r["corrupt_verdicts"], 0, summary)
         # The faults happened, of every kind, on the read path too (else this proves nothing).

@@ -41,7 +41,7 @@ TEST(CliTest, DefaultsForACommand) {
   EXPECT_EQ(o.nnodes, 1);
   EXPECT_EQ(o.master_addr, "127.0.0.1");
   EXPECT_EQ(o.master_port, 29500);
-  EXPECT_EQ(o.grace_period, std::chrono::seconds(10));
+  EXPECT_EQ(o.grace_period, std::chrono::seconds(120));
   EXPECT_EQ(o.command, (std::vector<std::string>{"python3", "train.py", "--lr", "0.1"}));
   EXPECT_TRUE(o.config_path.empty());
 }

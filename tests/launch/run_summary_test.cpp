@@ -76,6 +76,43 @@ TEST(RunSummaryTest, ReceivedSignal) {
   EXPECT_EQ(launcherExitCode(r), 130);
 }
 
+TEST(RunSummaryTest, PreemptionExitsWithTempfail) {
+  AgentResult r;
+  r.received_signal = SIGTERM;
+  r.preemption = PreemptNotice{std::chrono::system_clock::now(), "SIGTERM", true};
+  r.preemption_outcome =
+      "emergency checkpoint committed at step 812 in 0.05 s, 19 s before the "
+      "deadline";
+  r.stopped = 2;
+  EXPECT_EQ(summaryLine(r, kGrace),
+            "trainrun: preempted (SIGTERM); emergency checkpoint committed at step 812 in 0.05 s, "
+            "19 s before the deadline; stopped 2 ranks");
+  EXPECT_EQ(launcherExitCode(r), 75);
+}
+
+TEST(RunSummaryTest, PreemptionWithoutOutcomeNamesTheDeadlineKill) {
+  AgentResult r;
+  r.preemption = PreemptNotice{std::chrono::system_clock::now(),
+                               "spot interruption notice: terminate at 2026-11-26T10:00:00Z", true};
+  r.stopped = 2;
+  r.force_killed = 2;
+  EXPECT_EQ(summaryLine(r, kGrace),
+            "trainrun: preempted (spot interruption notice: terminate at 2026-11-26T10:00:00Z); "
+            "the ranks reported no emergency checkpoint; stopped 2 ranks (2 needed SIGKILL at "
+            "the deadline)");
+  EXPECT_EQ(launcherExitCode(r), 75);
+}
+
+TEST(RunSummaryTest, PreemptionAfterEveryRankFinishedIsSuccess) {
+  AgentResult r;
+  r.preemption = PreemptNotice{std::chrono::system_clock::now(), "SIGTERM", true};
+  r.stopped = 2;
+  r.stopped_ok = 2;
+  EXPECT_EQ(summaryLine(r, kGrace),
+            "trainrun: preempted (SIGTERM) as every rank had finished; the run is complete");
+  EXPECT_EQ(launcherExitCode(r), 0);
+}
+
 TEST(RunSummaryTest, SuccessIsSilent) {
   AgentResult r;
   EXPECT_EQ(summaryLine(r, kGrace), "");

@@ -1,17 +1,12 @@
 // AWS credentials and the provider chain of the AWS SDKs (env, shared file, container, IMDSv2).
 #include "checkpoint/s3/credentials.h"
 
-#include <curl/curl.h>
-#include <time.h>
-
-#include <cstdlib>
-#include <ctime>
 #include <fstream>
-#include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
 
+#include "checkpoint/s3/metadata_http.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
@@ -20,74 +15,7 @@
 namespace trainrun::s3 {
 namespace {
 
-// Link-local metadata services answer in milliseconds; a machine without one must not wait.
-constexpr long kMetadataConnectTimeoutMs = 1000;
-constexpr long kMetadataTimeoutMs = 2000;
-constexpr int kMetadataAttempts = 2;
 constexpr const char* kContainerHost = "http://169.254.170.2";
-constexpr const char* kImdsDefaultEndpoint = "http://169.254.169.254";
-constexpr const char* kImdsTokenTtlSeconds = "21600";
-
-struct HttpResult {
-  CURLcode curl = CURLE_OK;
-  long status = 0;
-  std::string body;
-};
-
-size_t appendBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
-// One unsigned request to a metadata endpoint. Proxies are bypassed: they cannot reach
-// link-local addresses, and a proxy must never see these responses.
-HttpResult httpRequest(const std::string& method, const std::string& url,
-                       const std::vector<std::string>& headers) {
-  HttpResult result;
-  CURL* curl = curl_easy_init();
-  if (!curl) throw StorageError("cannot initialise libcurl");
-  curl_slist* list = nullptr;
-  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, kMetadataConnectTimeoutMs);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, kMetadataTimeoutMs);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, appendBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &result.body);
-  result.curl = curl_easy_perform(curl);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  return result;
-}
-
-// Retries once on network errors and 5xx: metadata services are local but can be briefly busy.
-HttpResult httpRequestWithRetry(const std::string& method, const std::string& url,
-                                const std::vector<std::string>& headers) {
-  HttpResult result;
-  for (int attempt = 1; attempt <= kMetadataAttempts; ++attempt) {
-    result = httpRequest(method, url, headers);
-    if (result.curl == CURLE_OK && result.status < 500) break;
-  }
-  return result;
-}
-
-std::string describeFailure(const HttpResult& r) {
-  if (r.curl != CURLE_OK) return curl_easy_strerror(r.curl);
-  return "HTTP " + std::to_string(r.status);
-}
-
-// "2024-05-01T12:00:00Z" (what ECS and IMDS send) to a time point.
-std::optional<std::chrono::system_clock::time_point> parseIso8601(const std::string& text) {
-  std::tm tm{};
-  std::istringstream in(text);
-  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
-  if (in.fail()) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
 
 // The JSON document both the container endpoint and IMDS return.
 Credentials parseCredentialsJson(const std::string& body, const std::string& source) {
@@ -107,8 +35,6 @@ Credentials parseCredentialsJson(const std::string& body, const std::string& sou
   c.source = source;
   return c;
 }
-
-bool isTrue(const std::string& value) { return value == "true" || value == "TRUE" || value == "1"; }
 
 }  // namespace
 
@@ -211,41 +137,33 @@ std::optional<Credentials> credentialsFromContainer() {
   }
   if (!token.empty()) headers.push_back("Authorization: " + token);
 
-  HttpResult r = httpRequestWithRetry("GET", url, headers);
-  if (r.curl != CURLE_OK || r.status != 200) {
-    throw StorageError("cannot get container credentials from " + url + ": " + describeFailure(r));
-  }
+  MetadataResponse r = metadataRequestWithRetry("GET", url, headers);
+  if (!r.ok())
+    throw StorageError("cannot get container credentials from " + url + ": " + r.describe());
   return parseCredentialsJson(r.body, "container endpoint " + url);
 }
 
 std::optional<Credentials> credentialsFromInstanceMetadata() {
-  if (isTrue(env::get(env::kAwsEc2MetadataDisabled))) return std::nullopt;
-  std::string base = env::get(env::kAwsEc2MetadataServiceEndpoint);
-  if (base.empty()) base = kImdsDefaultEndpoint;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-
-  // IMDSv2: a session token first; an unreachable service means "not on EC2".
-  HttpResult token = httpRequestWithRetry(
-      "PUT", base + "/latest/api/token",
-      {std::string("X-aws-ec2-metadata-token-ttl-seconds: ") + kImdsTokenTtlSeconds});
-  // Like the AWS SDKs, a refused token (403/404/405: no IMDSv2 here, or a proxy answering
-  // for the link-local address) means "no instance credentials", not a failed run.
-  if (token.curl != CURLE_OK || token.status != 200) return std::nullopt;
-  const std::string auth = "X-aws-ec2-metadata-token: " + trim(token.body);
+  if (imdsDisabled()) return std::nullopt;
+  const std::string base = imdsEndpoint();
+  // IMDSv2: a session token first. Like the AWS SDKs, an unreachable service or a refused
+  // token (403/404/405: no IMDSv2 here, or a proxy answering for the link-local address)
+  // means "no instance credentials", not a failed run.
+  const std::optional<std::string> token = imdsToken(base, MetadataTimeouts{});
+  if (!token) return std::nullopt;
+  const std::string auth = imdsTokenHeader(*token);
   const std::string roles_url = base + "/latest/meta-data/iam/security-credentials/";
-  HttpResult roles = httpRequestWithRetry("GET", roles_url, {auth});
-  if (roles.curl != CURLE_OK || roles.status != 200) {
-    if (roles.status == 404) return std::nullopt;  // an instance without a role
+  MetadataResponse roles = metadataRequestWithRetry("GET", roles_url, {auth});
+  if (!roles.ok()) {
+    if (roles.error.empty() && roles.status == 404) return std::nullopt;  // no role
     throw StorageError("cannot list instance roles from EC2 instance metadata: " +
-                       describeFailure(roles));
+                       roles.describe());
   }
   std::string role = trim(roles.body.substr(0, roles.body.find('\n')));
   if (role.empty()) return std::nullopt;
-  HttpResult creds = httpRequestWithRetry("GET", roles_url + role, {auth});
-  if (creds.curl != CURLE_OK || creds.status != 200) {
-    throw StorageError("cannot get credentials of instance role " + role + ": " +
-                       describeFailure(creds));
-  }
+  MetadataResponse creds = metadataRequestWithRetry("GET", roles_url + role, {auth});
+  if (!creds.ok())
+    throw StorageError("cannot get credentials of instance role " + role + ": " + creds.describe());
   return parseCredentialsJson(creds.body, "instance role " + role);
 }
 

@@ -1,0 +1,76 @@
+// NodePreemption: the notice file in a private folder, the spot watcher, rank 0's outcome.
+#include "launch/node_preemption.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "core/env.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/logging.h"
+#include "core/strings.h"
+
+namespace trainrun::launch {
+
+NodePreemption::NodePreemption(StateOnlyHere state_only_here, const std::string& fs_root)
+    : state_only_here_(std::move(state_only_here)) {
+  std::string tmp = env::get("TMPDIR");
+  if (tmp.empty()) tmp = "/tmp";
+  const std::string pattern = tmp + "/trainrun-preempt-XXXXXX";
+  std::vector<char> name(pattern.begin(), pattern.end());
+  name.push_back('\0');
+  if (::mkdtemp(name.data()) == nullptr)
+    throw ConfigError("cannot create a folder under " + tmp + " (" + std::strerror(errno) +
+                      "); set TMPDIR to a writable folder");
+  dir_ = name.data();
+  path_ = dir_ + "/notice";
+  const std::string endpoint =
+      spotWatchEndpoint([](const std::string& n) { return env::get(n.c_str()); }, fs_root);
+  if (!endpoint.empty()) {
+    SpotWatchOptions options;
+    options.endpoint = endpoint;
+    watcher_ = std::make_unique<SpotNoticeWatcher>(options);
+  }
+}
+
+NodePreemption::~NodePreemption() {
+  watcher_.reset();
+  for (const std::string& p : {preemptOutcomePath(path_), path_}) ::unlink(p.c_str());
+  ::rmdir(dir_.c_str());
+}
+
+std::string NodePreemption::envEntry() const {
+  return std::string(env::kPreemptFile) + "=" + path_;
+}
+
+std::optional<PreemptNotice> NodePreemption::spotNotice() {
+  if (!watcher_) return std::nullopt;
+  const std::optional<SpotNotice> spot = watcher_->notice();
+  if (!spot) return std::nullopt;
+  return PreemptNotice{spot->deadline,
+                       "spot interruption notice: " + spot->action + " at " + spot->time,
+                       state_only_here_()};
+}
+
+PreemptNotice NodePreemption::sigtermNotice(std::chrono::milliseconds grace) const {
+  return PreemptNotice{std::chrono::system_clock::now() + grace, "SIGTERM", state_only_here_()};
+}
+
+void NodePreemption::announce(const PreemptNotice& notice) {
+  try {
+    writeFileAtomic(path_, formatPreemptNotice(notice));
+  } catch (const StorageError& e) {
+    log::warn(std::string("cannot tell the ranks of the preemption: ") + e.what());
+  }
+}
+
+std::string NodePreemption::outcome() const {
+  return trim(readWholeFile(preemptOutcomePath(path_)).value_or(""));
+}
+
+}  // namespace trainrun::launch
