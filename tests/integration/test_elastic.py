@@ -16,6 +16,8 @@ import tempfile
 import time
 import unittest
 
+import proc_tree
+from proc_tree import alive
 from test_training import CONFIG, DATA, REPO, TRAINRUN, max_rel_diff, params
 
 STEPS = 300
@@ -37,23 +39,11 @@ def command(out_dir, ckpt_dir, *flags):
 
 
 def children(pid):
-    """Direct children of `pid` (the launcher's ranks)."""
-    kids = []
+    """Direct children of `pid` (the launcher's ranks); none once the launcher is gone."""
     try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                kids += [int(k) for k in f.read().split()]
+        return proc_tree.children(pid)
     except OSError:
-        pass
-    return kids
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+        return []
 
 
 class ElasticRecovery(unittest.TestCase):
