@@ -2,6 +2,7 @@
 #include <c10/util/Logging.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -15,8 +16,10 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
+#include "distributed/generation.h"
 #include "launch/agent.h"
 #include "launch/cli.h"
+#include "launch/hang_exchange.h"
 #include "launch/node_plan.h"
 #include "launch/node_preemption.h"
 #include "launch/node_rendezvous.h"
@@ -147,6 +150,27 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   }
   agent.peer_failure = [&] { return rendezvous.failure(); };
   const bool elastic_nodes = plan.min_nnodes < plan.nnodes;
+  // Hang reports take in every node's ranks: through the ranks' store, with a short deadline
+  // (the agent's loop must not stall on a cut link).
+  std::unique_ptr<HangExchange> hang_exchange;
+  if (agent.hang_timeout.count() > 0) {
+    const int me = opts.node_rank, nnodes = plan.nnodes;
+    hang_exchange = std::make_unique<HangExchange>(
+        trainrun::Store::connect(plan.endpoint.addr, plan.endpoint.port, ro.heartbeat_timeout,
+                                 rendezvous.rankStorePrefix()),
+        me, [me, nnodes, elastic_nodes](trainrun::Store& store) {
+          std::vector<int> nodes;
+          if (elastic_nodes) {
+            if (auto p = trainrun::latestPlan(store, trainrun::currentGeneration(store)))
+              nodes = p->nodes;
+          } else {
+            for (int n = 0; n < nnodes; ++n) nodes.push_back(n);
+          }
+          nodes.erase(std::remove(nodes.begin(), nodes.end(), me), nodes.end());
+          return nodes;
+        });
+    agent.hang_exchange = hang_exchange.get();
+  }
   if (elastic_nodes) agent.on_stop_signal = [&](int) { rendezvous.leave(); };
   // Elastic nodes: a node whose rank failed for good leaves; node 0 re-forms without it.
   if (!elastic_nodes)
