@@ -41,6 +41,12 @@ struct DistContext {
 // them the process runs alone (world size 1). dist.backend picks the communicator.
 DistContext initDistributed(const config::JobConfig& config);
 
+// This rank's communicator of the backend config.dist.backend names, on ctx's store under
+// `prefix` (keys apart from other groups'); `ctx` must be joined (initDistributed). The
+// benchmark builds one per backend this way.
+std::unique_ptr<Communicator> makeCommunicator(DistContext& ctx, const config::JobConfig& config,
+                                               const std::string& prefix);
+
 // Elastic jobs: the current generation ended (`why`: this rank's collective failed, or the
 // watcher saw the counter move). Leaves it (moving the counter on if nobody has), destroys the
 // communicator (its peers' collectives fail at once) and joins the next generation.

@@ -18,6 +18,7 @@
 #include "core/logging.h"
 #include "distributed/generation.h"
 #include "launch/agent.h"
+#include "launch/bench_options.h"
 #include "launch/cli.h"
 #include "launch/hang_exchange.h"
 #include "launch/node_plan.h"
@@ -61,9 +62,25 @@ std::vector<std::string> launcherEnv(const trainrun::launch::NodePreemption& pre
   return env;
 }
 
-int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& signals) {
+// `trainrun bench allreduce [launcher flags] [benchmark flags]`: the launcher's flags as
+// usual, and trainrun-bench as every rank's command, with the benchmark's flags checked here.
+std::vector<std::string> benchLaunch(const std::vector<std::string>& args) {
+  using namespace trainrun::launch;
+  if (args.size() < 2 || args[1] != "allreduce")
+    throw trainrun::ConfigError(
+        "trainrun bench: give a benchmark: allreduce (e.g. trainrun bench allreduce "
+        "--nproc-per-node 4 -b 8 -e 32M)");
+  BenchCommandLine split = splitBenchArgs(std::vector<std::string>(args.begin() + 2, args.end()));
+  std::vector<std::string> out = split.launcher_args;
+  out.insert(out.end(), {"--", besideLauncher("trainrun-bench"), "allreduce"});
+  for (const std::string& a : benchArgv(split.bench)) out.push_back(a);
+  return out;
+}
+
+int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals) {
   using namespace trainrun::launch;
   using trainrun::writeLine;
+  if (!args.empty() && args[0] == "bench") args = benchLaunch(args);
   LaunchOptions opts = parseCommandLine(args, lookupEnv);
   if (opts.help) {
     trainrun::log::out(usageText().substr(0, usageText().size() - 1));

@@ -40,15 +40,19 @@ bool hasVar(const std::vector<std::string>& env, const std::string& key) {
 
 }  // namespace
 
-std::string workerBinary() {
-  if (std::string over = env::get(env::kWorkerBin); !over.empty()) return over;
+std::string besideLauncher(const std::string& name) {
   char self[4096];
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n <= 0)
     throw Error("cannot locate the trainrun executable (/proc/self/exe); set " +
                 std::string(env::kWorkerBin) + " to the worker binary");
   std::string path(self, static_cast<size_t>(n));
-  return path.substr(0, path.rfind('/') + 1) + "trainrun-worker";
+  return path.substr(0, path.rfind('/') + 1) + name;
+}
+
+std::string workerBinary() {
+  if (std::string over = env::get(env::kWorkerBin); !over.empty()) return over;
+  return besideLauncher("trainrun-worker");
 }
 
 int defaultOmpThreads(int nproc_per_node) {

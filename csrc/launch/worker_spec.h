@@ -24,6 +24,8 @@ struct Endpoint {
 
 // The built-in worker: $TRAINRUN_WORKER, else trainrun-worker next to this executable.
 std::string workerBinary();
+// The executable `name` in the launcher's own folder (trainrun-bench).
+std::string besideLauncher(const std::string& name);
 
 // OMP_NUM_THREADS for a rank when the user set none: usable cores / ranks, at least 1.
 int defaultOmpThreads(int nproc_per_node);
