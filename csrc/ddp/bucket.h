@@ -14,6 +14,7 @@ struct Bucket {
   torch::Tensor flat;            // (numel,) one dtype, contiguous
   std::vector<size_t> params;    // indices into the Reducer's parameter list
   std::vector<int64_t> offsets;  // element offset of each parameter in `flat`
+  torch::Tensor wire;            // (numel,) the compressed copy sent instead; undefined if none
 };
 
 // Groups parameters into buckets in reverse registration order (backward produces the last

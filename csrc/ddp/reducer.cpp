@@ -32,6 +32,11 @@ Reducer::Reducer(std::vector<torch::Tensor> params, Communicator* comm, ReducerO
       p.mutable_grad() = grad_views_[indices[j]];
       bucket_of_param_[indices[j]] = buckets_.size();
     }
+    // Only floating-point buckets wider than the wire type are compressed.
+    const auto type = bucket.flat.scalar_type();
+    if (options_.wire_type != torch::kFloat && at::isFloatingType(type) &&
+        c10::elementSize(type) > c10::elementSize(options_.wire_type))
+      bucket.wire = torch::empty({numel}, bucket.flat.options().dtype(options_.wire_type));
     bucket.params = std::move(indices);
     buckets_.push_back(std::move(bucket));
   }
@@ -83,12 +88,17 @@ void Reducer::onGradReady(size_t param_index) {
 }
 
 void Reducer::launch(size_t b) {
+  Bucket& bucket = buckets_[b];
+  const torch::Tensor& sent = bucket.wire.defined() ? bucket.wire : bucket.flat;
   BucketTrace& t = trace_[b];
-  t.bytes = buckets_[b].flat.numel() * static_cast<int64_t>(buckets_[b].flat.element_size());
+  t.bytes = sent.numel() * static_cast<int64_t>(sent.element_size());
   t.pending_grads_at_launch = pending_total_;
   t.launched = Clock::now();
   if (comm_ == nullptr || comm_->size() == 1) return;
-  std::vector<torch::Tensor> tensors{buckets_[b].flat};
+  // Compressed: averaged before the cast (a sum of N fp16 values could overflow), so the sum
+  // that comes back is already the mean.
+  if (bucket.wire.defined()) bucket.wire.copy_(bucket.flat.mul(1.0 / comm_->size()));
+  std::vector<torch::Tensor> tensors{sent};
   comm_->setTag("bucket " + std::to_string(b));
   works_.push_back(comm_->allreduce(tensors, ReduceOp::kSum));
 }
@@ -105,7 +115,11 @@ void Reducer::finalizeBackward() {
   const double inv_world = 1.0 / comm_->size();
   for (size_t b = 0; b < works_.size(); ++b) {
     works_[b]->wait();  // the group's deadline
-    buckets_[b].flat.mul_(inv_world);
+    if (buckets_[b].wire.defined()) {
+      buckets_[b].flat.copy_(buckets_[b].wire);
+    } else {
+      buckets_[b].flat.mul_(inv_world);
+    }
   }
   works_.clear();
 }

@@ -16,11 +16,15 @@ namespace trainrun {
 struct ReducerOptions {
   double first_bucket_mb = 1;  // small first bucket: communication starts early
   double bucket_cap_mb = 25;   // later buckets
+  // The wire type of the all-reduce (dist.compression): kFloat (none) sends the buckets as
+  // they are; kHalf or kBFloat16 sends each bucket divided by the world size and cast, then
+  // casts the sum back (DDP's fp16/bf16 compression hooks): half the bytes, a rounding error.
+  torch::ScalarType wire_type = torch::kFloat;
 };
 
 // What happened to each bucket in the last synchronized backward (tests and logs read it).
 struct BucketTrace {
-  int64_t bytes = 0;
+  int64_t bytes = 0;  // on the wire (compressed, when dist.compression is set)
   // Parameters (of all buckets) whose gradient hook had not fired yet when this bucket's
   // all-reduce was launched: > 0 means communication overlapped with backward.
   int64_t pending_grads_at_launch = 0;

@@ -104,6 +104,8 @@ void Trainer::buildModel() {
   ReducerOptions ro;
   ro.first_bucket_mb = config_.dist().first_bucket_mb();
   ro.bucket_cap_mb = config_.dist().bucket_cap_mb();
+  if (config_.dist().compression() == "fp16") ro.wire_type = torch::kHalf;
+  if (config_.dist().compression() == "bf16") ro.wire_type = torch::kBFloat16;
   reducer_ = std::make_unique<Reducer>(model_->parameters(), dist_.comm.get(), ro);
   optimizer_ = makeOptimizer(config_.optimizer(), model_->parameters());
   window_loss_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));

@@ -64,6 +64,36 @@ TEST(Reducer, AveragesGradientsAcrossRanks) {
   }
 }
 
+TEST(Reducer, CompressedBucketsSendHalfTheBytesAndAverageWithinTheWireTypesRounding) {
+  const auto expected = referenceGrads();
+  for (auto [wire, tol] : {std::pair{torch::kHalf, 2e-3}, std::pair{torch::kBFloat16, 1.6e-2}}) {
+    testing::runRanks(kWorld, [&, wire = wire, tol = tol](int rank, Communicator& comm) {
+      auto m = makeMlp();
+      ReducerOptions opts;
+      opts.first_bucket_mb = opts.bucket_cap_mb = 0.0001;  // one bucket per parameter
+      opts.wire_type = wire;
+      Reducer reducer(m->parameters(), &comm, opts);
+      reducer.zeroGrad();
+      auto [x, y] = batchFor(rank);
+      reducer.prepareForBackward(true);
+      torch::cross_entropy_loss(m->forward(x), y).backward();
+      reducer.finalizeBackward();
+      auto params = m->parameters();
+      int64_t numel = 0, sent = 0;
+      for (const auto& p : params) numel += p.numel();
+      for (const BucketTrace& t : reducer.lastTrace()) sent += t.bytes;
+      EXPECT_EQ(sent, numel * 2);  // 2-byte wire elements
+      for (size_t i = 0; i < params.size(); ++i) {
+        EXPECT_EQ(params[i].grad().scalar_type(), torch::kFloat);  // master gradients stay fp32
+        const double err = (params[i].grad() - expected[i]).abs().max().item<double>();
+        const double scale = expected[i].abs().max().item<double>();
+        EXPECT_LE(err, tol * scale) << "param " << i << " wire " << wire;
+        EXPECT_GT(err, 0.0) << "param " << i << ": rounded to the wire type, not exact";
+      }
+    });
+  }
+}
+
 TEST(Reducer, FirstBucketLaunchesBeforeBackwardFinishes) {
   testing::runRanks(kWorld, [&](int rank, Communicator& comm) {
     auto m = makeMlp();
