@@ -1,0 +1,48 @@
+// runAsInit: fork the launcher, then wait for signals: SIGCHLD reaps, the others are forwarded.
+#include "launch/init_reaper.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace trainrun::launch {
+
+std::optional<int> runAsInit() {
+  sigset_t all, previous;
+  sigfillset(&all);
+  // Blocked before the fork, so no signal can arrive between the fork and the wait below.
+  sigprocmask(SIG_SETMASK, &all, &previous);
+  const pid_t launcher = ::fork();
+  if (launcher < 0) {  // cannot fork: run the launcher in this process, without reaping
+    sigprocmask(SIG_SETMASK, &previous, nullptr);
+    return std::nullopt;
+  }
+  if (launcher == 0) {
+    sigprocmask(SIG_SETMASK, &previous, nullptr);
+    return std::nullopt;
+  }
+  const timespec tick{1, 0};  // also reap now and then, should a SIGCHLD ever be missed
+  for (;;) {
+    siginfo_t info{};
+    const int sig = ::sigtimedwait(&all, &info, &tick);
+    if (sig > 0 && sig != SIGCHLD) {
+      const bool forward = sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT ||
+                           sig == SIGUSR1 || sig == SIGUSR2;
+      if (forward) ::kill(launcher, sig);
+      continue;
+    }
+    int status = 0;
+    pid_t pid;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      if (pid != launcher) continue;  // an orphan: reaped, nothing more to do
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      return 128 + WTERMSIG(status);
+    }
+    if (pid < 0 && errno == ECHILD) return 1;  // cannot happen while the launcher lives
+  }
+}
+
+}  // namespace trainrun::launch

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""trainrun as a container's PID 1 (root: `unshare --pid --fork` gives it a PID namespace of its
+own, as `docker run` does): an orphan a rank leaves behind is reaped instead of staying a zombie
+(a plain parent that waits only for its own child, the control, leaves it a zombie), SIGTERM to
+PID 1 reaches the launcher (a preemption: exit 75), and the launcher's exit code comes out."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proc_tree import children  # noqa: E402
+from test_training import TRAINRUN  # noqa: E402
+
+# A rank whose helper (`sleep 0.2`) is orphaned at once: its parent shell exits without waiting.
+ORPHANING_RANK = ["sh", "-c", 'sh -c "sleep 0.2 &"; sleep 3; exit 3']
+# A PID 1 that waits for its own child only, as a shell or a Python entrypoint script does.
+NON_REAPING_INIT = [sys.executable, "-c",
+                    "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"]
+
+
+def state(pid):
+    """The process state letter (R, S, Z, ...) from /proc/<pid>/stat, or None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def zombies_of(pid):
+    return [c for c in children(pid) if state(c) == "Z"]
+
+
+@unittest.skipUnless(os.geteuid() == 0 or os.environ.get("CI"), "needs root for a PID namespace")
+class Pid1(unittest.TestCase):
+    def start(self, *cmd):
+        p = subprocess.Popen(["unshare", "--pid", "--fork", *cmd], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 10
+        while not children(p.pid):  # the namespace's PID 1, once unshare has forked it
+            self.assertLess(time.monotonic(), deadline, "unshare started nothing")
+            time.sleep(0.05)
+        return p, children(p.pid)[0]
+
+    def test_orphans_are_reaped_and_the_exit_code_comes_out(self):
+        self.assertTrue(shutil.which("unshare"), "unshare (util-linux) is missing")
+        p, init = self.start(*NON_REAPING_INIT, TRAINRUN, "--", *ORPHANING_RANK)
+        time.sleep(1.5)  # the orphan has exited by now
+        control = zombies_of(init)
+        p.communicate(timeout=30)
+        self.assertTrue(control, "the control init left no zombie: the check cannot see one")
+
+        p, init = self.start(TRAINRUN, "--", *ORPHANING_RANK)
+        time.sleep(1.5)
+        self.assertEqual(state(init), "S")  # alive, waiting for signals
+        leftover = zombies_of(init)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(leftover, [], f"zombies under trainrun as PID 1: {leftover}")
+        self.assertEqual(p.returncode, 3, out + err)  # the rank's code, through the launcher
+        self.assertIn("rank 0 failed first: exit code 3", err)
+        print(f"\ncontrol init left zombie(s) {control}; trainrun as PID 1 left none", flush=True)
+
+    def test_sigterm_to_pid_1_reaches_the_launcher(self):
+        p, init = self.start(TRAINRUN, "--grace-period", "5", "--", "sh", "-c", "sleep 60")
+        time.sleep(1.0)
+        start = time.monotonic()
+        os.kill(init, signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 75, out + err)  # a preemption, as without a namespace
+        self.assertLess(time.monotonic() - start, 10, out + err)
+        self.assertIn("got SIGTERM", err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
