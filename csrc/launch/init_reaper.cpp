@@ -9,6 +9,24 @@
 #include <ctime>
 
 namespace trainrun::launch {
+namespace {
+
+constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+void ignoreSignal(int) {}
+
+// PID 1 of a namespace gets no signal whose action is the default: the kernel drops it, even
+// while sigtimedwait() waits for it. A handler that never runs (the signals stay blocked and
+// are taken by sigtimedwait) makes them arrive.
+void setHandlers(void (*handler)(int)) {
+  struct sigaction action {};
+  action.sa_handler = handler;
+  sigemptyset(&action.sa_mask);
+  for (int sig : kForwarded) ::sigaction(sig, &action, nullptr);
+  ::sigaction(SIGCHLD, &action, nullptr);
+}
+
+}  // namespace
 
 std::optional<int> runAsInit() {
   sigset_t all, previous;
@@ -21,17 +39,18 @@ std::optional<int> runAsInit() {
     return std::nullopt;
   }
   if (launcher == 0) {
+    setHandlers(SIG_DFL);
     sigprocmask(SIG_SETMASK, &previous, nullptr);
     return std::nullopt;
   }
+  setHandlers(ignoreSignal);
   const timespec tick{1, 0};  // also reap now and then, should a SIGCHLD ever be missed
   for (;;) {
     siginfo_t info{};
     const int sig = ::sigtimedwait(&all, &info, &tick);
     if (sig > 0 && sig != SIGCHLD) {
-      const bool forward = sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT ||
-                           sig == SIGUSR1 || sig == SIGUSR2;
-      if (forward) ::kill(launcher, sig);
+      for (int forwarded : kForwarded)
+        if (sig == forwarded) ::kill(launcher, sig);
       continue;
     }
     int status = 0;

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "config/config.h"
 #include "core/env.h"

@@ -160,7 +160,7 @@ class SageMakerFlow(unittest.TestCase):
 
     def test_a_bad_hyperparameter_fails_before_any_rank_in_one_line(self):
         for doc, parts in [({"train.stepz": "100"}, ["hyperparameter train.stepz='100'",
-                                                      "unknown key", "train.steps"]),
+                                                      "unknown config key 'train.stepz'", "did you mean 'train.steps'"]),
                            ({"train.steps": "many"}, ["hyperparameter train.steps='many'"]),
                            ({"train.steps": "-3"}, ["hyperparameter train.steps='-3'"])]:
             with self.subTest(doc=doc):
