@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_checkpoint import BadLocationCase, MotoCase, run_bad_location  # noqa: E402
 from test_training import CONFIG, DATA, REPO, TRAINRUN  # noqa: E402
 
-STEPS = "30"
+STEPS = "100"
 
 
 def digits_tensors():
@@ -99,7 +99,7 @@ class SageMakerFlow(unittest.TestCase):
 
     def test_train_runs_the_job_described_by_opt_ml(self):
         self.hyperparameters({"train.steps": STEPS, "model.hidden": "[64, 32]",
-                              "checkpoint.every_steps": "10", "sagemaker_region": "\"us-east-1\"",
+                              "checkpoint.every_steps": "50", "sagemaker_region": "\"us-east-1\"",
                               "_tuning_objective_metric": "accuracy"})
         p = self.train()
         log = p.stdout + p.stderr
@@ -116,19 +116,20 @@ class SageMakerFlow(unittest.TestCase):
         self.assertEqual(cfg["output.dir"], os.path.join(self.ml, "output/data"))
         self.assertEqual(cfg["output.tensorboard_dir"], os.path.join(self.ml, "output/tensorboard"))
         self.assertEqual(cfg["checkpoint.uri"], "auto")  # the shipped config names no location
-        metrics = json.load(open(os.path.join(self.ml, "output/data/metrics.json")))
+        with open(os.path.join(self.ml, "output/data/metrics.json")) as f:
+            metrics = json.load(f)
         self.assertEqual(metrics["run"], "sm-job-1")
         self.assertEqual(metrics["steps"], int(STEPS))
         self.assertGreater(metrics["accuracy"], 0.8)
         # Managed spot: checkpoints go to /opt/ml/checkpoints, under the job's name.
-        self.assertIn("step-00000030", os.listdir(os.path.join(self.ml, "checkpoints", "sm-job-1")))
+        self.assertIn("step-00000100", os.listdir(os.path.join(self.ml, "checkpoints", "sm-job-1")))
         net = torch.jit.load(os.path.join(model, "model.pt"))
         self.assertEqual(tuple(net.state_dict()["fc0.weight"].shape), (64, 64))
         self.assertIsNone(self.failure())
         # The same job again (a spot restart) resumes from /opt/ml/checkpoints.
         p = self.train()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertRegex(p.stdout, r"resumed=\S+/opt/ml/checkpoints/sm-job-1/step-00000030")
+        self.assertRegex(p.stdout, r"resumed=\S+/opt/ml/checkpoints/sm-job-1/step-00000100")
 
     def test_sm_variables_win_over_the_layout_and_a_config_channel_is_used(self):
         other = os.path.join(self.root, "elsewhere")
@@ -137,7 +138,7 @@ class SageMakerFlow(unittest.TestCase):
         shutil.copy(DATA, os.path.join(other, "train", "digits.csv.gz"))
         os.makedirs(os.path.join(self.ml, "input/data/config"))
         with open(CONFIG) as f:
-            text = f.read().replace("name: digits-mlp", "name: from-channel")
+            text = f.read() + "run:\n  name: from-channel\n"
         with open(os.path.join(self.ml, "input/data/config/job.yaml"), "w") as f:
             f.write(text)
         self.hyperparameters({"train.steps": "5"})
