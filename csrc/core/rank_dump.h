@@ -61,11 +61,14 @@ struct RankDump {
   bool final = false;       // false: written before gdb's stacks, which may follow
   int64_t generation = -1;  // as in RankProgress
   bool regrouping = false;
-  std::string reason;               // "requested by the launcher", or the error that ended the rank
+  std::string reason;  // kRequestedReason + the asking pid, or the error that ended the rank
   std::vector<DumpRecord> records;  // oldest first
   std::vector<ThreadStack> threads;
   std::string gdb;  // gdb's `thread apply all bt`; "" when not taken
 };
+inline constexpr const char* kRequestedReason = "requested by pid ";
+// True for the dump a rank writes as it ends on an error (not one the launcher asked for).
+inline bool isExitDump(const RankDump& d) { return d.reason.rfind(kRequestedReason, 0) != 0; }
 std::string formatRankDump(const RankDump& d);
 // nullopt when `text` is not a dump (no header line); unknown lines are skipped.
 std::optional<RankDump> parseRankDump(const std::string& text);

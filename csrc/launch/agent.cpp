@@ -39,6 +39,7 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
   std::vector<RunningRank> procs;
   std::exception_ptr spawn_error;
   HangWatch hangs(options_.hang_timeout, options_.dump_wait);
+  hangs.setExchange(options_.hang_exchange);
   auto spawn = [&](const RankSpec& spec) {
     ChildProcess child = spawnInOwnGroup(spec.argv, hangs.rankEnv(spec.env));
     hangs.add(spec.rank, child.pid);
@@ -167,6 +168,8 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
         break;
       }
     }
+    // Another node's hang report wants this node's stacks, even while its ranks stop.
+    if (!killed) hangs.answerPeers();
     if (!stopping) {
       if (const std::string stall = hangs.stall(); !stall.empty()) {
         const std::string verdict = hangs.report(stall);

@@ -9,6 +9,7 @@
 
 #include "core/preempt_file.h"
 #include "launch/exit_status.h"
+#include "launch/hang_exchange.h"
 #include "launch/node_preemption.h"
 #include "launch/signal_watch.h"
 #include "launch/worker_spec.h"
@@ -50,6 +51,8 @@ struct AgentOptions {
   // deadlines then hand the failure to elastic recovery).
   std::chrono::milliseconds hang_timeout{0};
   std::chrono::milliseconds dump_wait{std::chrono::seconds(5)};
+  // Multi-node jobs: hang reports take in every node's ranks through it (not owned; may be null).
+  HangExchange* hang_exchange = nullptr;
   // When set, SIGTERM and spot interruption notices are preemptions: the notice file is
   // written before the ranks get SIGTERM, and SIGKILL comes at the notice's deadline.
   NodePreemption* preemption = nullptr;

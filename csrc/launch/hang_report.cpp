@@ -243,6 +243,28 @@ HangReport analyzeHang(const std::vector<RankEvidence>& ranks, int64_t now_ms) {
                           ", which every rank joined" + heartbeatNote(v));
     }
   }
+  // The likeliest cause first: a rank stopped by a signal, then one that cannot run for now (in
+  // the kernel, under a debugger: its own dump's gdb, perhaps), then running ones, and last ranks
+  // that ended (on their own deadline, as victims). A running rank that did not join may only be
+  // waiting on another (a node's leader waits for its stopped local peer).
+  auto rankOf = [](const RankView* v) {
+    const std::string& p = v->evidence->process;
+    return p == "stopped by a signal" ? 0 : p == "running" ? 2 : p == "exited" ? 3 : 1;
+  };
+  std::vector<size_t> order(named.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return rankOf(named[a]) < rankOf(named[b]); });
+  {
+    std::vector<const RankView*> sorted_named;
+    std::vector<std::string> sorted_headlines;
+    for (size_t i : order) {
+      sorted_named.push_back(named[i]);
+      sorted_headlines.push_back(headlines[i]);
+    }
+    named.swap(sorted_named);
+    headlines.swap(sorted_headlines);
+  }
   for (const RankView* v : named) report.culprits.push_back(v->evidence->rank);
 
   if (!named.empty()) {

@@ -15,6 +15,7 @@ struct RankEvidence {
   int rank = 0;
   int pid = 0;
   std::optional<RankDump> dump;          // its answer, or the dump it left as it failed
+  std::string dump_text;                 // that dump as the rank wrote it (for the full file)
   std::optional<RankProgress> progress;  // its last heartbeat
   std::string process = "running";       // "running", "stopped by a signal", "exited", ...
   std::string gdb;  // the launcher's gdb stacks of a rank that could not answer; may be empty

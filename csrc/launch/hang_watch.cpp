@@ -17,12 +17,15 @@
 #include "core/logging.h"
 #include "core/rank_dump.h"
 #include "core/stack_dump.h"
+#include "launch/hang_exchange.h"
 #include "launch/hang_report.h"
 
 namespace trainrun::launch {
 namespace {
 
 constexpr std::chrono::milliseconds kCheckInterval{500};
+// Beyond dump_wait: another node's agent sees a request within kCheckInterval, and the store.
+constexpr std::chrono::milliseconds kAnswerSlack{2000};
 constexpr const char* kReportPrefix = "hang-dump";  // hang-dump.txt, then hang-dump-2.txt, ...
 
 int64_t nowMs() {
@@ -125,6 +128,8 @@ std::string HangWatch::stall() {
 }
 
 void HangWatch::add(int rank, pid_t pid) {
+  exit_dumps_taken_.erase(std::remove(exit_dumps_taken_.begin(), exit_dumps_taken_.end(), rank),
+                          exit_dumps_taken_.end());
   for (auto& r : ranks_) {
     if (r.first == rank) {
       r.second = pid;
@@ -144,12 +149,14 @@ int64_t HangWatch::maxStep() const {
   return step;
 }
 
-bool HangWatch::leftDump(int rank) const { return on() && exists(dumpPath(dir_, rank)); }
+bool HangWatch::leftDump(int rank) const {
+  if (!on()) return false;
+  return exists(dumpPath(dir_, rank)) ||
+         std::find(exit_dumps_taken_.begin(), exit_dumps_taken_.end(), rank) !=
+             exit_dumps_taken_.end();
+}
 
-std::string HangWatch::report(const std::string& why) {
-  if (!on()) return "";
-  if (reports_ > 0 && maxStep() <= last_max_step_) return last_verdict_;  // the same hang
-  writeLine(STDERR_FILENO, "trainrun: hang: " + why + "; asking every rank for its stacks");
+std::vector<RankEvidence> HangWatch::gatherLocal() {
   const Clock::time_point deadline = Clock::now() + dump_wait_;
   std::vector<RankEvidence> evidence;
   std::vector<bool> asked;
@@ -158,8 +165,13 @@ std::string HangWatch::report(const std::string& why) {
     e.rank = rank;
     e.pid = pid;
     e.process = processState(pid);
-    // Only a rank that heartbeats has its dump thread, and SIGUSR2 blocked: ask no other.
-    asked.push_back(e.process != "exited" && exists(progressPath(dir_, rank)));
+    // Only a rank that heartbeats has its dump thread, and SIGUSR2 blocked: ask no other. A
+    // rank that left its exit dump (it failed on its own deadline) is not asked either: that
+    // dump is its last word, which asking would replace.
+    const auto left = readWholeFile(dumpPath(dir_, rank));
+    const auto left_dump = left ? parseRankDump(*left) : std::nullopt;
+    asked.push_back(e.process != "exited" && exists(progressPath(dir_, rank)) &&
+                    !(left_dump && isExitDump(*left_dump)));
     if (asked.back()) {
       ::unlink(dumpPath(dir_, rank).c_str());
       ::kill(pid, kDumpRequestSignal);
@@ -189,17 +201,120 @@ std::string HangWatch::report(const std::string& why) {
   };
   while (Clock::now() < deadline && !all_answered())
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (RankEvidence& e : evidence) {
+    e.process = processState(e.pid);  // some may have ended meanwhile (their own timeout)
+    if (const auto text = readWholeFile(dumpPath(dir_, e.rank))) {
+      e.dump_text = *text;
+      e.dump = parseRankDump(*text);
+    }
+    if (const auto p = readWholeFile(progressPath(dir_, e.rank))) e.progress = parseProgress(*p);
+  }
+  return evidence;
+}
+
+Clock::time_point HangWatch::collectDeadline() const {
+  return Clock::now() + dump_wait_ + kAnswerSlack;
+}
+
+Clock::time_point HangWatch::verdictDeadline() const {
+  return Clock::now() + 2 * dump_wait_ + 2 * kAnswerSlack;  // its own gather, then ours
+}
+
+void HangWatch::consumed(const std::vector<RankEvidence>& evidence, const std::string& verdict) {
+  ++reports_;
+  exit_dumps_taken_.clear();
+  for (const auto& [rank, pid] : ranks_) {
+    for (const RankEvidence& e : evidence) {
+      if (e.rank == rank && e.dump && isExitDump(*e.dump)) exit_dumps_taken_.push_back(rank);
+    }
+    ::unlink(dumpPath(dir_, rank).c_str());
+  }
+  last_max_step_ = -1;
+  for (const RankEvidence& e : evidence) {
+    if (e.dump) last_max_step_ = std::max(last_max_step_, e.dump->step);
+    if (e.progress) last_max_step_ = std::max(last_max_step_, e.progress->step);
+  }
+  last_verdict_ = verdict;
+}
+
+std::string HangWatch::answer(int64_t id, int node, const std::string& why, bool wait_for_verdict) {
+  writeLine(STDERR_FILENO, "trainrun: hang: node " + std::to_string(node) + " reports: " + why +
+                               "; sending it this node's stacks");
+  const std::vector<RankEvidence> evidence = gatherLocal();
+  std::string verdict;
+  try {
+    exchange_->answer(id, evidence);
+    if (wait_for_verdict) verdict = exchange_->verdict(id, verdictDeadline());
+  } catch (const Error& e) {
+    log::warn(std::string("hang evidence not sent to node ") + std::to_string(node) + ": " +
+              e.what());
+  }
+  answered_id_ = id;
+  if (!verdict.empty()) verdict += " (node " + std::to_string(node) + "'s report)";
+  consumed(evidence, verdict);
+  return verdict;
+}
+
+void HangWatch::answerPeers() {
+  if (!on() || exchange_ == nullptr || Clock::now() < next_peer_check_) return;
+  next_peer_check_ = Clock::now() + kCheckInterval;
+  try {
+    if (const auto request = exchange_->pending())
+      answer(request->id, request->node, request->why, /*wait_for_verdict=*/false);
+  } catch (const Error&) {
+    // The store is gone or slow: the rendezvous reports that; hangs stay this node's own.
+  }
+}
+
+std::string HangWatch::report(const std::string& why) {
+  if (!on()) return "";
+  if (reports_ > 0 && maxStep() <= last_max_step_) {  // the same hang
+    if (last_verdict_.empty() && answered_id_ > 0 && exchange_ != nullptr) {
+      try {  // this node answered another's request: repeat that node's verdict
+        last_verdict_ = exchange_->verdict(answered_id_, verdictDeadline());
+      } catch (const Error&) {
+      }
+    }
+    return last_verdict_;
+  }
+  int64_t id = 0;
+  if (exchange_ != nullptr) {
+    try {
+      HangRequest request;
+      if (!exchange_->claim(why, &request))
+        return answer(request.id, request.node, request.why, /*wait_for_verdict=*/true);
+      id = request.id;
+    } catch (const Error& e) {
+      log::warn(std::string("hang report of this node's ranks only: ") + e.what());
+    }
+  }
+  writeLine(STDERR_FILENO, "trainrun: hang: " + why + "; asking every rank for its stacks" +
+                               (id > 0 ? " (every node's)" : ""));
+  std::vector<RankEvidence> evidence = gatherLocal();
+  std::vector<int> missing;
+  if (id > 0) {
+    try {
+      std::vector<RankEvidence> theirs = exchange_->collect(id, collectDeadline(), &missing);
+      evidence.insert(evidence.end(), theirs.begin(), theirs.end());
+    } catch (const Error& e) {
+      log::warn(std::string("hang report without the other nodes' ranks: ") + e.what());
+    }
+    std::sort(evidence.begin(), evidence.end(),
+              [](const RankEvidence& a, const RankEvidence& b) { return a.rank < b.rank; });
+    if (!missing.empty()) {
+      std::string nodes;
+      for (int n : missing) nodes += (nodes.empty() ? "" : ", ") + std::to_string(n);
+      writeLine(STDERR_FILENO, "trainrun: hang: node(s) " + nodes +
+                                   " sent no evidence in time; their ranks are not in the table");
+    }
+  }
 
   std::string full = "trainrun hang dump: " + why + "\n\n";
   std::vector<std::string> raw;
-  for (RankEvidence& e : evidence) {
-    e.process = processState(e.pid);  // some may have ended meanwhile (their own timeout)
-    const auto text = readWholeFile(dumpPath(dir_, e.rank));
-    if (text) e.dump = parseRankDump(*text);
-    if (const auto p = readWholeFile(progressPath(dir_, e.rank))) e.progress = parseProgress(*p);
+  for (const RankEvidence& e : evidence) {
     std::string section = "===== rank " + std::to_string(e.rank) + " (pid " +
                           std::to_string(e.pid) + ", " + e.process + ") =====\n";
-    section += text ? *text : "(no dump: the rank did not answer)\n";
+    section += !e.dump_text.empty() ? e.dump_text : "(no dump: the rank did not answer)\n";
     if (!e.gdb.empty()) section += "gdb, run by the launcher:\n" + e.gdb;
     raw.push_back(section);
   }
@@ -209,9 +324,8 @@ std::string HangWatch::report(const std::string& why) {
     full += line + "\n";
   }
   for (const std::string& section : raw) full += "\n" + section;
-  ++reports_;
-  const std::string path =
-      dir_ + "/" + kReportPrefix + (reports_ == 1 ? "" : "-" + std::to_string(reports_)) + ".txt";
+  const std::string path = dir_ + "/" + kReportPrefix +
+                           (reports_ == 0 ? "" : "-" + std::to_string(reports_ + 1)) + ".txt";
   try {
     writeFileAtomic(path, full);
     kept_ = true;
@@ -219,14 +333,14 @@ std::string HangWatch::report(const std::string& why) {
   } catch (const Error& e) {
     log::warn(std::string("hang dump not written: ") + e.what());
   }
-  // All in the report now; a later hang (an elastic job's) starts from a clean folder.
-  for (const RankEvidence& e : evidence) ::unlink(dumpPath(dir_, e.rank).c_str());
-  last_max_step_ = -1;
-  for (const RankEvidence& e : evidence) {
-    if (e.dump) last_max_step_ = std::max(last_max_step_, e.dump->step);
-    if (e.progress) last_max_step_ = std::max(last_max_step_, e.progress->step);
+  if (id > 0) {
+    try {
+      exchange_->publishVerdict(id, r.verdict);
+    } catch (const Error&) {
+    }
   }
-  last_verdict_ = r.verdict;
+  answered_id_ = 0;
+  consumed(evidence, r.verdict);
   return r.verdict;
 }
 

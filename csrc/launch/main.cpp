@@ -2,6 +2,7 @@
 #include <c10/util/Logging.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 #include <filesystem>
 #include <functional>
@@ -17,8 +18,10 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
+#include "distributed/generation.h"
 #include "launch/agent.h"
 #include "launch/cli.h"
+#include "launch/hang_exchange.h"
 #include "launch/init_reaper.h"
 #include "launch/node_plan.h"
 #include "launch/node_preemption.h"
@@ -116,10 +119,15 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   opts.nproc_per_node = plan.nproc_per_node;
   opts.rdzv_id = plan.run_id;
   // On a preemption, a single node's ranks save an emergency checkpoint: nobody else holds the
-  // job's state. With several nodes the others are assumed to stay; the elastic membership is
-  // what can know that every node is leaving at once, and answer here.
+  // job's state. With several nodes, only when every other node is leaving too (the
+  // rendezvous, once it exists, says so).
   const bool one_node = plan.nnodes == 1;
-  NodePreemption preemption([one_node] { return one_node; }, lookupEnv(trainrun::env::kFsRoot));
+  NodeRendezvous* node_rendezvous = nullptr;
+  NodePreemption preemption(
+      [&](std::chrono::system_clock::time_point deadline) {
+        return one_node || (node_rendezvous && node_rendezvous->othersLeaving(deadline));
+      },
+      lookupEnv(trainrun::env::kFsRoot));
 
   if (plan.nnodes == 1) {  // one node: a private store, as torchrun --standalone
     HostedRendezvous rendezvous = hostRendezvous(opts, timeout);
@@ -155,6 +163,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   // lookup of a peer without DNS, connect retries): errors only.
   FLAGS_caffe2_log_level = c10::GLOG_ERROR;
   NodeRendezvous rendezvous(ro);
+  node_rendezvous = &rendezvous;
   opts.node_rank = rendezvous.nodeRank();
   opts.local_addr = plan.local_addr;
   writeLine(STDERR_FILENO, "trainrun: node " + std::to_string(opts.node_rank) + " of " +
@@ -185,7 +194,30 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   }
   agent.peer_failure = [&] { return rendezvous.failure(); };
   const bool elastic_nodes = plan.min_nnodes < plan.nnodes;
-  if (elastic_nodes) agent.on_stop_signal = [&](int) { rendezvous.leave(); };
+  // Hang reports take in every node's ranks: through the ranks' store, with a short deadline
+  // (the agent's loop must not stall on a cut link).
+  std::unique_ptr<HangExchange> hang_exchange;
+  if (agent.hang_timeout.count() > 0) {
+    const int me = opts.node_rank, nnodes = plan.nnodes;
+    hang_exchange = std::make_unique<HangExchange>(
+        trainrun::Store::connect(plan.endpoint.addr, plan.endpoint.port, ro.heartbeat_timeout,
+                                 rendezvous.rankStorePrefix()),
+        me, [me, nnodes, elastic_nodes](trainrun::Store& store) {
+          std::vector<int> nodes;
+          if (elastic_nodes) {
+            if (auto p = trainrun::latestPlan(store, trainrun::currentGeneration(store)))
+              nodes = p->nodes;
+          } else {
+            for (int n = 0; n < nnodes; ++n) nodes.push_back(n);
+          }
+          nodes.erase(std::remove(nodes.begin(), nodes.end(), me), nodes.end());
+          return nodes;
+        });
+    agent.hang_exchange = hang_exchange.get();
+  }
+  // Leaving (SIGTERM, a spot notice): elastic nodes re-form without this one, and a node that
+  // sees every other leave too saves with them (NodePreemption asks othersLeaving).
+  agent.on_stop_signal = [&](int) { rendezvous.leave(); };
   // Elastic nodes: a node whose rank failed for good leaves; node 0 re-forms without it.
   if (!elastic_nodes)
     agent.report_failure = [&](const RankFailure& f) {
@@ -219,6 +251,7 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   std::string summary = summaryLine(result, opts.grace_period);
   if (!summary.empty()) writeLine(STDERR_FILENO, summary);
   rendezvous.finish(opts.grace_period + std::chrono::seconds(30));
+  node_rendezvous = nullptr;
   return finish(launcherExitCode(result), summary);
 }
 

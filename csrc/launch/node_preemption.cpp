@@ -54,11 +54,12 @@ std::optional<PreemptNotice> NodePreemption::spotNotice() {
   if (!spot) return std::nullopt;
   return PreemptNotice{spot->deadline,
                        "spot interruption notice: " + spot->action + " at " + spot->time,
-                       state_only_here_()};
+                       state_only_here_(spot->deadline)};
 }
 
 PreemptNotice NodePreemption::sigtermNotice(std::chrono::milliseconds grace) const {
-  return PreemptNotice{std::chrono::system_clock::now() + grace, "SIGTERM", state_only_here_()};
+  const auto deadline = std::chrono::system_clock::now() + grace;
+  return PreemptNotice{deadline, "SIGTERM", state_only_here_(deadline)};
 }
 
 void NodePreemption::announce(const PreemptNotice& notice) {

@@ -21,7 +21,8 @@ class NodePreemption {
   // write an emergency checkpoint if it fits); asked when a preemption comes. A single-node
   // job: always. With several nodes: when every node is leaving at once, which the elastic
   // membership knows (it can ask the others and answer here).
-  using StateOnlyHere = std::function<bool()>;
+  // `deadline` is the preemption's (it bounds any waiting for the others).
+  using StateOnlyHere = std::function<bool(std::chrono::system_clock::time_point deadline)>;
 
   // Makes a private folder (mkdtemp under $TMPDIR or /tmp) for the notice file, and starts a
   // SpotNoticeWatcher when spotWatchEndpoint() names a service.

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/strings.h"
+#include "distributed/generation.h"
 #include "launch/node_membership.h"
 
 namespace trainrun::launch {
@@ -179,6 +180,7 @@ void NodeRendezvous::startPoller() {
       Clock::time_point since;
     };
     std::map<int, Seen> seen;
+    std::map<int, Clock::time_point> left_since;  // when this poller first saw a node leave
     int64_t beats = 0;
     int64_t told = 0;  // refused nodes already reported
     auto key = [&](const std::string& name) { return prefix + name; };
@@ -208,10 +210,28 @@ void NodeRendezvous::startPoller() {
         bool all_finished = true;
         std::set<int> alive{me};  // elastic: members and newcomers still heartbeating, or done
         const int known = elastic ? 1 + static_cast<int>(store->add(key("arrivals"), 0)) : o.nnodes;
+        // Leaving members (SIGTERM, a spot notice, a failed rank): gone leave_window after they
+        // said so, unless every member leaves (then they save together and the job ends).
+        std::set<int> gone;
+        if (elastic) {
+          bool all_leaving = true;
+          for (int id : plan.nodes) {
+            if (!store->check({key("left/" + std::to_string(id))})) {
+              all_leaving = false;
+              continue;
+            }
+            const auto seen = left_since.emplace(id, now).first->second;
+            if (now - seen >= o.leave_window) gone.insert(id);
+          }
+          if (all_leaving) gone.clear();
+        }
         for (int r = 0; r < known; ++r) {
           if (r == me) continue;
-          // A node that left (SIGTERM, its rank failed) is gone even once it says it is done.
-          if (elastic && store->check({key("left/" + std::to_string(r))})) continue;
+          // A node that left is gone even once it says it is done.
+          if (gone.count(r)) continue;
+          if (elastic && !std::count(plan.nodes.begin(), plan.nodes.end(), r) &&
+              store->check({key("left/" + std::to_string(r))}))
+            continue;
           if (store->check({key("done/" + std::to_string(r))})) {
             alive.insert(r);
             continue;
@@ -307,6 +327,36 @@ void NodeRendezvous::leave() {
   try {
     store_->set(key("left/" + std::to_string(node_rank_)), "1");
   } catch (const std::exception&) {
+  }
+}
+
+bool NodeRendezvous::othersLeaving(std::chrono::system_clock::time_point deadline) {
+  const auto left = deadline - std::chrono::system_clock::now();
+  const Clock::time_point until =
+      Clock::now() + std::min<Clock::duration>(options_.leave_window, left / 10);
+  try {
+    std::vector<int> others;
+    if (elasticNodes()) {
+      const std::string addr =
+          options_.endpoint.addr.empty() ? options_.local_addr : options_.endpoint.addr;
+      std::unique_ptr<Store> ranks =
+          Store::connect(addr, store_->port(), options_.heartbeat_timeout, rankStorePrefix());
+      if (const auto plan = latestPlan(*ranks, currentGeneration(*ranks))) others = plan->nodes;
+    } else {
+      for (int r = 0; r < options_.nnodes; ++r) others.push_back(r);
+    }
+    others.erase(std::remove(others.begin(), others.end(), node_rank_), others.end());
+    while (true) {
+      others.erase(
+          std::remove_if(others.begin(), others.end(),
+                         [&](int r) { return store_->check({key("left/" + std::to_string(r))}); }),
+          others.end());
+      if (others.empty()) return true;
+      if (Clock::now() >= until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  } catch (const std::exception&) {
+    return false;
   }
 }
 

@@ -30,6 +30,10 @@ struct NodeRendezvousOptions {
   std::chrono::milliseconds store_timeout{std::chrono::minutes(5)};  // the group's deadline
   // A node whose heartbeat has not changed for this long is gone (killed, or unreachable).
   std::chrono::milliseconds heartbeat_timeout{std::chrono::seconds(5)};
+  // Preemptions come to a whole fleet within seconds: a node that leaves waits this long for
+  // the others to say they leave too (then all save an emergency checkpoint together), and the
+  // membership drops a leaving node only after it (unless every member is leaving).
+  std::chrono::milliseconds leave_window{std::chrono::seconds(2)};
 };
 
 // This node's place in the job, and its handle on the shared store.
@@ -71,6 +75,11 @@ class NodeRendezvous {
   // re-forms the group without it at its next poll instead of waiting for the heartbeat to go
   // stale. Returns at once; best effort (a lost store changes nothing).
   void leave();
+  // Asked when this node leaves on a preemption, after leave(): whether every other node of
+  // the job (elastic: every current member) is leaving too, waiting up to leave_window (less
+  // when `deadline` is nearer) for them. Then the job's state would exist nowhere once they are
+  // gone, and all nodes save an emergency checkpoint together. False when the store is gone.
+  bool othersLeaving(std::chrono::system_clock::time_point deadline);
   // Marks this node finished; the hosting node waits (at most `timeout`) for every other
   // node to finish or go silent, so its store outlives their last use of it.
   void finish(std::chrono::milliseconds timeout);

@@ -178,7 +178,7 @@ void HangDumper::loop() {
       const timespec wait{0, 100 * 1000 * 1000};
       siginfo_t info{};
       if (::sigtimedwait(&request, &info, &wait) == kDumpRequestSignal && !stop_)
-        dump("requested by pid " + std::to_string(info.si_pid));
+        dump(kRequestedReason + std::to_string(info.si_pid));
     } catch (const std::exception& e) {  // the folder went away, a full disk: training goes on
       if (!warned) log::warn(std::string("hang-report heartbeat: ") + e.what());
       warned = true;

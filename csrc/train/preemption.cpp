@@ -94,35 +94,49 @@ bool Preemption::stopAfter(int64_t steps_done) {
   if (seen_at_ < 0) {
     if (!noticed()) return false;
     seen_at_ = steps_done;
+    seen_time_ = Clock::now();
     if (!notice_.save || dist_.world_size == 1 || !dist_.store) {
       stop_at_ = steps_done;  // nothing to agree on: no rank waits for this one's shard
       return true;
     }
     dist_.store->set(preemptKey("seen/" + std::to_string(dist_.rank)), std::to_string(steps_done));
   }
-  if (stop_at_ < 0 && steps_done == seen_at_ + 1) {
-    std::vector<std::string> keys;
-    for (int r = 0; r < dist_.world_size; ++r)
-      keys.push_back(preemptKey("seen/" + std::to_string(r)));
-    const auto wait =
-        std::min(dist_.store->timeout(),
-                 std::chrono::milliseconds(int64_t(std::max(0.0, secondsLeft()) * 1e3)));
-    try {
-      dist_.store->wait(keys, wait);
+  if (stop_at_ < 0) agree(steps_done);
+  return stop_at_ >= 0 && steps_done >= stop_at_;
+}
+
+// Every rank posts the boundary where it first saw its notice before it starts the next step's
+// collectives, so a post made at boundary b is visible to every rank by boundary b + 1. Each
+// boundary, until all posts are in, a rank checks for them without blocking (the others may
+// see their notices a little later: other nodes' agents write theirs): once all are in, every
+// rank stops after the same step, the largest post + 1, which no rank has passed yet.
+void Preemption::agree(int64_t steps_done) {
+  std::vector<std::string> keys;
+  for (int r = 0; r < dist_.world_size; ++r)
+    keys.push_back(preemptKey("seen/" + std::to_string(r)));
+  try {
+    if (dist_.store->check(keys)) {
       int64_t last_seen = 0;
       for (const auto& key : keys)
         last_seen = std::max<int64_t>(last_seen, std::stoll(dist_.store->get(key)));
       stop_at_ = last_seen + 1;
-    } catch (const std::exception& e) {
-      agreed_ = false;
-      stop_at_ = steps_done;
-      log::warn("rank " + std::to_string(dist_.rank) +
-                " stops without an emergency checkpoint: the ranks did not agree on a step to "
-                "stop at (" +
-                e.what() + ")");
+      return;
     }
+    // Half the time left, at most the group's deadline: the rest is the save's.
+    const auto waited = Clock::now() - seen_time_;
+    const auto limit = std::min<Clock::duration>(
+        dist_.store->timeout(), std::chrono::milliseconds(int64_t(secondsLeft() * 500)));
+    if (waited < limit) return;
+    throw TimeoutError("not every rank saw a preemption notice within " +
+                       formatSeconds(std::chrono::duration<double>(waited).count()));
+  } catch (const std::exception& e) {
+    agreed_ = false;
+    stop_at_ = steps_done;
+    log::warn("rank " + std::to_string(dist_.rank) +
+              " stops without an emergency checkpoint: the ranks did not agree on a step to "
+              "stop at (" +
+              e.what() + ")");
   }
-  return stop_at_ >= 0 && steps_done >= stop_at_;
 }
 
 std::string Preemption::emergencySave(int64_t steps_done,

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "checkpoint/checkpoint_manager.h"
+#include "core/clock.h"
 #include "core/preempt_file.h"
 #include "distributed/init.h"
 
@@ -28,9 +29,9 @@ class Preemption {
   // At the boundary after `steps_done` steps, called by every rank at every step: true when
   // training stops here. The agent's notice file is the trigger: it exists before any rank
   // gets SIGTERM. When the state must be saved, the ranks agree on one step through the store:
-  // each posts the boundary where it first saw the notice, waits one step later for every
-  // post (by then every rank has seen the file, so none is blocked on the waiting one), and
-  // all stop after the largest post + 1, whatever each host's run-ahead.
+  // each posts the boundary where it first saw the notice and, at each boundary after it,
+  // looks (without blocking) for every rank's post; all stop after the largest post + 1,
+  // whatever each host's run-ahead and however much later another node's notice came.
   bool stopAfter(int64_t steps_done);
 
   // Saves the emergency checkpoint when the notice asks for one and it fits before the
@@ -47,6 +48,8 @@ class Preemption {
 
  private:
   double secondsLeft() const;
+  // One boundary of the agreement on the step to stop at (stopAfter).
+  void agree(int64_t steps_done);
   // Reads the notice file once it exists; false while it does not.
   bool noticed();
   // The node's local rank 0 logs `outcome` and hands it to its agent; every rank then throws
@@ -60,6 +63,7 @@ class Preemption {
   std::string path_;  // the notice file; "" when the launcher gave none
   PreemptNotice notice_;
   int64_t seen_at_ = -1;  // boundary where this rank first saw the notice
+  Clock::time_point seen_time_{};
   int64_t stop_at_ = -1;  // the agreed boundary to stop at
   bool agreed_ = true;    // false when the ranks could not agree (then nothing is saved)
 };

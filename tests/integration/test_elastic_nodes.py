@@ -134,8 +134,11 @@ class ElasticNodes(unittest.TestCase):
         start = time.monotonic()
         procs[2].send_signal(signal.SIGTERM)  # Kubernetes/SageMaker stopping the node's pod
         self.wait_for(rf"node {victim} lost; the job goes on with 3 node\(s\)", 30)
-        # Told by the leaving node, not found out by its heartbeat going stale (5 s).
-        self.assertLess(time.monotonic() - start, 4.0, self.log())
+        # Told by the leaving node, not found out by its heartbeat going stale (5 s); dropped
+        # after the 2 s leave window (in which a whole fleet's notices meet).
+        took = time.monotonic() - start
+        print(f"\nSIGTERM to the re-formed group without the node: {took:.2f} s", flush=True)
+        self.assertLess(took, 4.0, self.log())
         for i in (0, 1, 3):
             procs[i].wait(timeout=240)
             self.assertEqual(procs[i].returncode, 0, self.log())

@@ -5,6 +5,7 @@ no process and no dump folder behind; a healthy run leaves nothing either. Stdli
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -160,6 +161,82 @@ class Hangs(unittest.TestCase):
         self.assertIn("rank 1 (node 0) did not join", err.strip().splitlines()[-1])
         self.assertEqual(os.listdir(os.path.dirname(path)), ["hang-dump.txt"])
         for pid in workers:
+            self.assertEqual(in_group(pid), [], f"rank process group {pid} outlived the run")
+
+    def test_two_nodes_one_report_names_the_stopped_rank_of_the_other_node(self):
+        """Nodes 0 and 1 on loopback, 2 ranks each; rank 3 (node 1) is stopped. The node that
+        claims the hang gathers the other node's evidence through the store: one table of all
+        four ranks, one full dump with every rank's section; the other node repeats the verdict."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        nodes, tmpdirs = [], []
+        for n in range(2):
+            tmpdir = os.path.join(self.tmp.name, f"tmp{n}")
+            os.mkdir(tmpdir)
+            tmpdirs.append(tmpdir)
+            env = dict(self.env, TMPDIR=tmpdir, TRAINRUN_RDZV_TOKEN="hang-test-token",
+                       OMP_NUM_THREADS="1")
+            args = ["--nnodes", "2", "--node-rank", str(n), "--rdzv-endpoint",
+                    f"127.0.0.1:{port}", "--local-addr", "127.0.0.1"]
+            nodes.append(Pumped(args + self.args("train.epochs=100000",
+                                                 f"output.dir={self.tmp.name}/out{n}"), env))
+        stopped = None
+        try:
+            when, _ = nodes[0].wait_for(STEP_LINE.pattern, 90)
+            self.assertIsNotNone(when, "training never started:\n" + nodes[0].stderr() +
+                                 nodes[1].stderr())
+            workers = children(nodes[1].proc.pid)
+            self.assertEqual(len(workers), 2)
+            ranks = {int(env_of(pid)["RANK"]): pid for pid in workers}
+            self.assertEqual(sorted(ranks), [2, 3])
+            stopped = ranks[3]
+            os.kill(stopped, signal.SIGSTOP)
+            t0 = time.monotonic()
+            culprit = r"rank 3 \(node 1\) did not join "
+            found = [node.wait_for(r"^trainrun: " + culprit, TIMEOUT_S + 10 + 5)
+                     for node in nodes]
+            reporters = [n for n in range(2) if found[n][0] is not None]
+            self.assertEqual(len(reporters), 1, "not exactly one node printed the table:\n" +
+                             nodes[0].stderr() + "\n----\n" + nodes[1].stderr())
+            took = found[reporters[0]][0] - t0
+            print(f"\nSIGSTOP to node {reporters[0]}'s report naming rank 3: {took:.1f} s",
+                  flush=True)
+            self.assertLess(took, TIMEOUT_S + 10)
+            for node in nodes:
+                node.finish(90)
+        finally:
+            for node in nodes:
+                if node.proc.poll() is None:
+                    node.proc.kill()
+            if stopped:
+                try:
+                    os.killpg(stopped, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        reporter, other = nodes[reporters[0]], nodes[1 - reporters[0]]
+        err = reporter.stderr() + "\n---- the other node:\n" + other.stderr()
+        # One table with all four ranks, two from each node.
+        for rank, node in ((0, 0), (1, 0), (2, 1), (3, 1)):
+            self.assertRegex(err, r"trainrun: +%d +%d +\d+ " % (rank, node))
+        self.assertRegex(err, r"trainrun: +3 +1 +%d .*stopped by a signal" % ranks[3])
+        m = re.search(r"^trainrun: full hang dump: (\S+)$", err, re.M)
+        self.assertIsNotNone(m, err)
+        with open(m.group(1)) as f:
+            dump = f.read()
+        for rank in range(4):
+            self.assertIn("===== rank %d (pid " % rank, dump)
+        self.assertIn("===== rank 3 (pid %d, stopped by a signal)" % ranks[3], dump)
+        if subprocess.run(["sh", "-c", "command -v gdb"], capture_output=True).returncode == 0:
+            self.assertRegex(dump, r"Thread 1 \(.*LWP %d" % ranks[3])
+        # The other node sent its stacks there and names the same culprit; both runs failed.
+        other_err = other.stderr()
+        self.assertRegex(other_err, r"trainrun: hang: node %d reports: " % reporters[0])
+        self.assertRegex(other_err, culprit)
+        self.assertNotIn("full hang dump", other_err)
+        for node in nodes:
+            self.assertNotEqual(node.proc.returncode, 0)
+        for pid in list(ranks.values()):
             self.assertEqual(in_group(pid), [], f"rank process group {pid} outlived the run")
 
     def test_a_healthy_run_leaves_no_dump_folder(self):

@@ -3,13 +3,15 @@
 (IMDSv2, on 127.0.0.1) and SIGTERM both end a single-node 2-rank run with exit code 75 and an
 emergency checkpoint committed before the deadline, from which the same command resumes to
 the uninterrupted run's parameters bit for bit; a deadline too short for the measured save is
-one warning line, no new step folder, and exit code 75 still."""
+one warning line, no new step folder, and exit code 75 still. Two nodes (on loopback) that are
+both SIGTERMed save one emergency checkpoint together, and the same commands resume from it."""
 import http.server
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -250,6 +252,67 @@ class Preemption(unittest.TestCase):
         for d in folders:
             self.assertTrue(os.path.exists(f"{out}_ckpt/preempt-job/{d}/manifest.pb"), d)
         print(f"\n{self.id().split('.')[-1]}: {summary[0]}", flush=True)
+
+
+class TwoNodePreemption(unittest.TestCase):
+    """Every node leaving at once (a stopped SageMaker job, a reclaimed fleet): the state exists
+    nowhere else, so the nodes' ranks agree on one step and commit one emergency checkpoint."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="trainrun_preempt2_")
+        self.addCleanup(shutil.rmtree, self.tmp)
+
+    def nodes(self, port, out, *flags):
+        env = dict(environment(), TRAINRUN_RDZV_TOKEN="preempt-test", OMP_NUM_THREADS="1")
+        runs = []
+        for n in range(2):
+            cmd = [TRAINRUN, "--nproc-per-node", "2", "--nnodes", "2", "--node-rank", str(n),
+                   "--rdzv-endpoint", f"127.0.0.1:{port}", "--local-addr", "127.0.0.1", *flags,
+                   CONFIG]
+            for s in JOB + ["train.steps=3000", f"output.dir={out}",
+                            f"checkpoint.uri={out}_ckpt"]:
+                cmd += ["--set", s]
+            runs.append(Run(cmd, env))
+        return runs
+
+    def test_both_nodes_sigtermed_save_one_checkpoint_and_resume_from_it(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        out = f"{self.tmp}/job"
+        runs = self.nodes(port, out, "--grace-period", "30")
+        try:
+            runs[0].wait_for(STEP_LINE.pattern)
+            notice_at = time.time()
+            runs[1].proc.send_signal(signal.SIGTERM)  # the fleet's notices, 0.3 s apart
+            time.sleep(0.3)
+            runs[0].proc.send_signal(signal.SIGTERM)
+            codes = [r.finish(timeout=60) for r in runs]
+        finally:
+            for r in runs:
+                if r.proc.poll() is None:
+                    r.proc.kill()
+        log = runs[0].log() + "\n---- node 1:\n" + runs[1].log()
+        self.assertEqual(codes, [EXIT_PREEMPTED, EXIT_PREEMPTED], log)
+        summary = [l for l in runs[0].err if l.startswith("trainrun: preempted (SIGTERM); ")]
+        self.assertEqual(len(summary), 1, log)
+        m = OUTCOME.search(summary[0])
+        self.assertIsNotNone(m, log)
+        step = int(m.group(1))
+        self.assertNotEqual(step % 1000, 0, "the emergency checkpoint is a periodic one")
+        manifest = os.path.join(f"{out}_ckpt", "preempt-job", f"step-{step:08d}", "manifest.pb")
+        self.assertTrue(os.path.exists(manifest), log)
+        self.assertLess(os.path.getmtime(manifest), notice_at + 30)
+        print(f"\ntwo nodes SIGTERMed: emergency checkpoint at step {step}, committed "
+              f"{os.path.getmtime(manifest) - notice_at:.1f} s after the first notice", flush=True)
+        # The same commands resume from it and finish.
+        runs = self.nodes(port, out)
+        codes = [r.finish(timeout=240) for r in runs]
+        log = runs[0].log() + "\n---- node 1:\n" + runs[1].log()
+        self.assertEqual(codes, [0, 0], log)
+        m = RESUMED.search("\n".join(runs[0].out))
+        self.assertIsNotNone(m, log)
+        self.assertEqual(int(m.group(2)), step)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,27 @@ TEST(HangReportTest, NamesTheRankThatDidNotJoinWithItsStack) {
   EXPECT_NE(r.lines[3].find("none (#40 completed)"), std::string::npos) << r.lines[3];
 }
 
+TEST(HangReportTest, AStoppedRankComesBeforeTheRunningPeerThatWaitsForIt) {
+  // Two nodes, hierarchical: node 1's leader (rank 2) waits in #40 for its stopped local peer
+  // (rank 3); node 0's ranks went on to #41. Both of node 1's ranks missed #41, but the
+  // stopped one is the cause.
+  std::vector<RankEvidence> ranks = {answered(0, 41, true, "libc(x) [0x1]"),
+                                     answered(1, 41, true, "libc(x) [0x1]"),
+                                     answered(2, 40, true, "libc(x) [0x1]")};
+  ranks.push_back(stoppedRank(RankProgress{1003, 1, 812, 40, 40, kNow - 10'000, kNow - 300}));
+  ranks.back().rank = 3;
+  HangReport r = analyzeHang(ranks, kNow);
+  EXPECT_EQ(r.culprits, (std::vector<int>{3, 2}));
+  // Whatever the waiting leader's state: it ended on its own deadline, or its own dump's gdb
+  // holds it.
+  for (const char* state : {"exited", "stopped by a debugger", "in uninterruptible sleep (D)"}) {
+    ranks[2].process = state;
+    r = analyzeHang(ranks, kNow);
+    EXPECT_EQ(r.culprits, (std::vector<int>{3, 2})) << state;
+  }
+  EXPECT_EQ(r.verdict.rfind("rank 3 (node 1) did not join allreduce #41", 0), 0u) << r.verdict;
+}
+
 TEST(HangReportTest, AllRanksInsideTheCollectiveMeansTheTransport) {
   std::vector<RankEvidence> ranks;
   for (int rank = 0; rank < 4; ++rank) ranks.push_back(answered(rank, 41, true, "libc(x) [0x1]"));

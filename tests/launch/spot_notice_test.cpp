@@ -177,7 +177,7 @@ TEST(NodePreemptionTest, WritesTheNoticeForRanksAndReadsTheOutcome) {
   FsRoot root;  // not EC2, no endpoint variable: no watcher, nothing sent anywhere
   std::string dir;
   {
-    NodePreemption p([] { return true; }, root.path);
+    NodePreemption p([](auto) { return true; }, root.path);
     const std::string entry = p.envEntry();
     ASSERT_EQ(entry.rfind("TRAINRUN_PREEMPT_FILE=", 0), 0u);
     const std::string path = entry.substr(entry.find('=') + 1);

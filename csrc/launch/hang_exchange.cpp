@@ -1,0 +1,157 @@
+// HangExchange over the job's store: one claim per hang, the other nodes' answers, the verdict.
+#include "launch/hang_exchange.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "core/error.h"
+
+namespace trainrun::launch {
+namespace {
+
+const std::string kRequestKey = "hang/request";  // "<id> <node> <unix ms> <why>"
+// A request older than this is a hang long over: nobody answers it any more.
+constexpr int64_t kRequestLifetimeMs = 120'000;
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string answerKey(int64_t id, int node) {
+  return "hang/" + std::to_string(id) + "/node/" + std::to_string(node);
+}
+std::string verdictKey(int64_t id) { return "hang/" + std::to_string(id) + "/verdict"; }
+
+struct Stamped {
+  HangRequest request;
+  int64_t made_ms = 0;
+};
+
+std::optional<Stamped> parseRequest(const std::string& text) {
+  std::istringstream in(text);
+  Stamped s;
+  if (!(in >> s.request.id >> s.request.node >> s.made_ms)) return std::nullopt;
+  std::getline(in >> std::ws, s.request.why);
+  return s;
+}
+
+}  // namespace
+
+HangExchange::HangExchange(std::unique_ptr<Store> store, int node, Peers peers)
+    : store_(std::move(store)), node_(node), peers_(std::move(peers)) {}
+
+std::optional<HangRequest> HangExchange::pending() {
+  if (!store_->check({kRequestKey})) return std::nullopt;
+  const auto s = parseRequest(store_->get(kRequestKey));
+  if (!s || s->request.id <= answered_ || s->request.node == node_ ||
+      nowMs() - s->made_ms > kRequestLifetimeMs)
+    return std::nullopt;
+  return s->request;
+}
+
+bool HangExchange::claim(const std::string& why, HangRequest* request) {
+  while (true) {
+    if (const auto other = pending()) {
+      *request = *other;
+      return false;
+    }
+    const std::string current = store_->check({kRequestKey}) ? store_->get(kRequestKey) : "";
+    const auto s = parseRequest(current);
+    const int64_t id = (s ? s->request.id : 0) + 1;
+    const std::string mine = std::to_string(id) + " " + std::to_string(node_) + " " +
+                             std::to_string(nowMs()) + " " + why;
+    if (store_->compareSet(kRequestKey, current, mine) == mine) {
+      answered_ = id;
+      *request = HangRequest{id, node_, why};
+      return true;
+    }
+    // Another node claimed first: the loop finds its request pending.
+  }
+}
+
+void HangExchange::answer(int64_t id, const std::vector<RankEvidence>& evidence) {
+  answered_ = std::max(answered_, id);
+  store_->set(answerKey(id, node_), formatEvidence(evidence, nowMs()));
+}
+
+std::vector<RankEvidence> HangExchange::collect(int64_t id,
+                                                std::chrono::steady_clock::time_point deadline,
+                                                std::vector<int>* missing) {
+  std::vector<int> waiting = peers_(*store_);
+  std::vector<RankEvidence> all;
+  while (true) {
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      if (!store_->check({answerKey(id, *it)})) {
+        ++it;
+        continue;
+      }
+      std::vector<RankEvidence> theirs = parseEvidence(store_->get(answerKey(id, *it)), nowMs());
+      all.insert(all.end(), theirs.begin(), theirs.end());
+      it = waiting.erase(it);
+    }
+    if (waiting.empty() || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (missing) *missing = waiting;
+  return all;
+}
+
+void HangExchange::publishVerdict(int64_t id, const std::string& verdict) {
+  store_->set(verdictKey(id), verdict);
+}
+
+std::string HangExchange::verdict(int64_t id, std::chrono::steady_clock::time_point deadline) {
+  while (!store_->check({verdictKey(id)})) {
+    if (std::chrono::steady_clock::now() >= deadline) return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return store_->get(verdictKey(id));
+}
+
+std::string formatEvidence(const std::vector<RankEvidence>& evidence, int64_t sent_ms) {
+  nlohmann::json ranks = nlohmann::json::array();
+  for (const RankEvidence& e : evidence) {
+    nlohmann::json r = {{"rank", e.rank}, {"pid", e.pid}, {"process", e.process}, {"gdb", e.gdb}};
+    if (e.dump) r["dump"] = e.dump_text.empty() ? formatRankDump(*e.dump) : e.dump_text;
+    if (e.progress) r["progress"] = formatProgress(*e.progress);
+    ranks.push_back(std::move(r));
+  }
+  // Stacks and gdb output may hold bytes that are not UTF-8: replaced, never an exception.
+  return nlohmann::json{{"sent_ms", sent_ms}, {"ranks", std::move(ranks)}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<RankEvidence> parseEvidence(const std::string& text, int64_t received_ms) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  std::vector<RankEvidence> out;
+  if (!j.is_object() || !j.contains("ranks") || !j["ranks"].is_array()) return out;
+  const int64_t offset = received_ms - j.value("sent_ms", received_ms);
+  for (const nlohmann::json& r : j["ranks"]) {
+    if (!r.is_object()) continue;
+    RankEvidence e;
+    e.rank = r.value("rank", -1);
+    e.pid = r.value("pid", 0);
+    e.process = r.value("process", std::string("unknown"));
+    e.gdb = r.value("gdb", std::string());
+    if (r.contains("dump") && r["dump"].is_string()) {
+      e.dump_text = r["dump"].get<std::string>();
+      e.dump = parseRankDump(e.dump_text);
+      if (e.dump) e.dump->time_ms += offset;
+    }
+    if (r.contains("progress") && r["progress"].is_string()) {
+      e.progress = parseProgress(r["progress"].get<std::string>());
+      if (e.progress) {
+        e.progress->beat_ms += offset;
+        if (e.progress->open_since_ms != 0) e.progress->open_since_ms += offset;
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace trainrun::launch
