@@ -6,9 +6,11 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "distributed/init.h"
+#include "pipeline/sagemaker.h"
 #include "train/hang_dump.h"
 #include "train/preemption.h"
 #include "train/trainer.h"
@@ -44,6 +46,12 @@ Args parseArgs(int argc, char** argv) {
 
 }  // namespace
 
+// The error line, and (`trainrun train`) the job's failure reason: the first rank's wins.
+void reportError(const std::string& message) {
+  trainrun::log::error(message);
+  trainrun::pipeline::writeFailureReason(trainrun::env::get(trainrun::env::kFailureFile), message);
+}
+
 // After a collective failed or timed out: this rank's last collectives, for the hang report.
 void reportCollectives(const trainrun::DistContext& dist) {
   if (!dist.comm) return;
@@ -71,23 +79,23 @@ int main(int argc, char** argv) {
   } catch (const trainrun::Preempted& e) {
     return e.exitCode();  // rank 0 has said how it went; not an error
   } catch (const trainrun::CommError& e) {
-    trainrun::log::error(e.what());
+    reportError(e.what());
     reportCollectives(dist);
     return e.exitCode();
   } catch (const trainrun::TimeoutError& e) {
-    trainrun::log::error(e.what());
+    reportError(e.what());
     reportCollectives(dist);
     // A hang: the launcher's report needs this rank's dump, and cannot ask once it has exited.
     if (dumper) dumper->dump(e.what());
     return e.exitCode();
   } catch (const trainrun::Error& e) {
-    trainrun::log::error(e.what());
+    reportError(e.what());
     return e.exitCode();
   } catch (const c10::Error& e) {
-    trainrun::log::error(e.what_without_backtrace());
+    reportError(e.what_without_backtrace());
     return 1;
   } catch (const std::exception& e) {
-    trainrun::log::error(e.what());
+    reportError(e.what());
     return 1;
   }
 }

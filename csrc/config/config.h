@@ -18,6 +18,12 @@ JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>&
 JobConfig parseJobConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
                          const std::string& source);
 
+// The keys of the YAML text and `overrides` merged by the schema (unknown keys and wrong types
+// are errors) but not validated: for a caller that adds defaults of its own for the keys left
+// unset (the SageMaker contract) before loading the whole config.
+JobConfig mergeJobConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                         const std::string& source);
+
 // The resolved config as YAML: every field, defaults included, in schema order.
 std::string toYaml(const JobConfig& config);
 
@@ -43,7 +49,15 @@ int64_t blockSize(const JobConfig& config);
 // (digits: digits.csv.gz). Empty for data that needs no file (synthetic).
 std::string dataPath(const JobConfig& config);
 
-// checkpoint.uri, else /opt/ml/checkpoints when that folder exists (SageMaker), else "".
+// checkpoint.uri's value that picks the platform's checkpoint folder, else checkpoints/.
+inline constexpr const char* kCheckpointUriAuto = "auto";
+
+// Where checkpoints go: checkpoint.uri when it names a location; else
+// $TRAINRUN_FS_ROOT/opt/ml/checkpoints when that folder exists (SageMaker); else "checkpoints"
+// for checkpoint.uri=auto and "" (no checkpoints) when it is unset.
 std::string checkpointUri(const JobConfig& config);
+
+// The model folder: output.model_dir, else <output_dir>/model.
+std::string modelDir(const JobConfig& config, const std::string& output_dir);
 
 }  // namespace trainrun::config

@@ -54,6 +54,13 @@ YAML::Node overrideNode(const std::string& text) {
 
 JobConfig parseJobConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
                          const std::string& source) {
+  JobConfig config = mergeJobConfig(yaml_text, overrides, source);
+  internal::validateJobConfig(config);
+  return config;
+}
+
+JobConfig mergeJobConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                         const std::string& source) {
   JobConfig config;
   internal::mergeYaml(parseYaml(yaml_text, source), &config, "", {source, ""});
   // Overrides merge into the typed config in order, so a later --set wins and an error names
@@ -61,7 +68,6 @@ JobConfig parseJobConfig(const std::string& yaml_text, const std::vector<std::st
   for (const std::string& text : overrides) {
     internal::mergeYaml(overrideNode(text), &config, "", {source, text});
   }
-  internal::validateJobConfig(config);
   return config;
 }
 

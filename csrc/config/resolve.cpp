@@ -54,10 +54,17 @@ std::string dataPath(const JobConfig& config) {
 }
 
 std::string checkpointUri(const JobConfig& config) {
-  if (!config.checkpoint().uri().empty()) return config.checkpoint().uri();
+  const std::string& uri = config.checkpoint().uri();
+  if (!uri.empty() && uri != kCheckpointUriAuto) return uri;
   // SageMaker managed spot syncs this folder to S3 and restores it after a preemption.
-  constexpr const char* kSageMakerCheckpoints = "/opt/ml/checkpoints";
-  return std::filesystem::is_directory(kSageMakerCheckpoints) ? kSageMakerCheckpoints : "";
+  const std::string sagemaker = env::get(env::kFsRoot) + "/opt/ml/checkpoints";
+  if (std::filesystem::is_directory(sagemaker)) return sagemaker;
+  return uri == kCheckpointUriAuto ? "checkpoints" : "";
+}
+
+std::string modelDir(const JobConfig& config, const std::string& output_dir) {
+  if (!config.output().model_dir().empty()) return config.output().model_dir();
+  return output_dir + "/model";
 }
 
 }  // namespace trainrun::config

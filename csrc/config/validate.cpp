@@ -157,6 +157,7 @@ void checkModelAndData(const JobConfig& config) {
 void checkStorage(const JobConfig& config) {
   const CheckpointConfig& c = config.checkpoint();
   if (!c.uri().empty()) parseStorageUri(c.uri(), "checkpoint.uri");  // empty: no checkpoints
+  if (!config.output().uri().empty()) parseStorageUri(config.output().uri(), "output.uri");
   const std::string& resume = config.resume();
   if (resume != "auto" && resume != "never") parseStorageUri(resume, "resume");
   const std::string& endpoint = c.s3_endpoint();

@@ -23,6 +23,16 @@ inline constexpr const char* kRestartCount = "TORCHELASTIC_RESTART_COUNT";
 inline constexpr const char* kOmpNumThreads = "OMP_NUM_THREADS";
 // SageMaker training job name; survives managed-spot restarts, so it names the run.
 inline constexpr const char* kTrainingJobName = "TRAINING_JOB_NAME";
+// The sagemaker-training toolkit's variables; where set they win over the /opt/ml layout.
+inline constexpr const char* kSmModelDir = "SM_MODEL_DIR";             // the model folder
+inline constexpr const char* kSmOutputDataDir = "SM_OUTPUT_DATA_DIR";  // extra outputs
+inline constexpr const char* kSmChannelPrefix = "SM_CHANNEL_";         // + NAME: a channel
+inline constexpr const char* kSmHosts = "SM_HOSTS";                    // JSON list of hosts
+inline constexpr const char* kSmCurrentHost = "SM_CURRENT_HOST";       // this host's name
+inline constexpr const char* kSmNumGpus = "SM_NUM_GPUS";               // GPUs of this host
+// Where a rank writes its failure reason, one line, first failure wins (`trainrun train` sets
+// it to SageMaker's /opt/ml/output/failure).
+inline constexpr const char* kFailureFile = "TRAINRUN_FAILURE_FILE";
 // Directory holding data files such as digits.csv.gz when data.path is not set.
 inline constexpr const char* kDataDir = "TRAINRUN_DATA_DIR";
 // Network interface Gloo binds for cross-node traffic (PyTorch name).
@@ -77,6 +87,13 @@ inline constexpr const char* kAwsContainerCredentialsFullUri = "AWS_CONTAINER_CR
 inline constexpr const char* kAwsContainerAuthorizationToken = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
 inline constexpr const char* kAwsContainerAuthorizationTokenFile =
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
+// Web identity (EKS IRSA, Kubeflow): a token file and the role to assume with it through STS
+// AssumeRoleWithWebIdentity; the session name is optional; AWS_ENDPOINT_URL_STS (else
+// AWS_ENDPOINT_URL) points at another STS endpoint.
+inline constexpr const char* kAwsWebIdentityTokenFile = "AWS_WEB_IDENTITY_TOKEN_FILE";
+inline constexpr const char* kAwsRoleArn = "AWS_ROLE_ARN";
+inline constexpr const char* kAwsRoleSessionName = "AWS_ROLE_SESSION_NAME";
+inline constexpr const char* kAwsEndpointUrlSts = "AWS_ENDPOINT_URL_STS";
 // "true" skips the EC2 instance metadata service (IMDSv2) in the credentials chain.
 inline constexpr const char* kAwsEc2MetadataDisabled = "AWS_EC2_METADATA_DISABLED";
 // Overrides the IMDS base URL (default http://169.254.169.254), as the AWS SDKs allow.

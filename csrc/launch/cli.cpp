@@ -297,6 +297,7 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args,
 std::string usageText() {
   return R"(usage: trainrun [options] CONFIG [--set KEY=VALUE ...]
        trainrun [options] -- COMMAND [ARGS ...]
+       trainrun [options] train [--set KEY=VALUE ...]   (SageMaker: the job from /opt/ml)
 
 Launches one process per local rank with torchrun's environment (RANK, LOCAL_RANK,
 WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT; OMP_NUM_THREADS when

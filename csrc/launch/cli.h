@@ -19,6 +19,9 @@ inline constexpr std::chrono::milliseconds kDefaultGracePeriod{std::chrono::seco
 // How long nodes wait for each other at the rendezvous (torchrun's join_timeout).
 inline constexpr std::chrono::milliseconds kDefaultRdzvTimeout{std::chrono::seconds(600)};
 
+// CONFIG `train` (with no file of that name here) runs SageMaker's job: `docker run IMAGE train`.
+inline constexpr const char* kSageMakerCommand = "train";
+
 // What to launch and how. Exactly one of config_path / command is set unless help is.
 struct LaunchOptions {
   int nproc_per_node = kDefaultNprocPerNode;

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +23,7 @@
 #include "launch/bench_options.h"
 #include "launch/cli.h"
 #include "launch/hang_exchange.h"
+#include "launch/init_reaper.h"
 #include "launch/node_plan.h"
 #include "launch/node_preemption.h"
 #include "launch/node_rendezvous.h"
@@ -30,6 +33,7 @@
 #include "launch/run_summary.h"
 #include "launch/signal_watch.h"
 #include "launch/worker_spec.h"
+#include "pipeline/sagemaker.h"
 
 extern char** environ;
 
@@ -77,6 +81,37 @@ std::vector<std::string> benchLaunch(const std::vector<std::string>& args) {
   return out;
 }
 
+// `trainrun train` (SageMaker: `docker run IMAGE train`): failures go to this file too.
+std::string g_failure_file;
+
+// `trainrun train`: the job comes from /opt/ml (under TRAINRUN_FS_ROOT); the ranks write their
+// failure reason to SageMaker's failure file, the first one's wins.
+void useSageMakerJob(trainrun::launch::LaunchOptions& opts) {
+  namespace pipeline = trainrun::pipeline;
+  const pipeline::SageMakerLayout layout(lookupEnv, lookupEnv(trainrun::env::kFsRoot));
+  g_failure_file = layout.failureFile();
+  std::error_code ec;
+  std::filesystem::remove(g_failure_file, ec);  // a reason left by an earlier attempt
+  ::setenv(trainrun::env::kFailureFile, g_failure_file.c_str(), 1);
+  pipeline::TrainingJob job = pipeline::sageMakerTrainingJob(layout, pipeline::imageRoot());
+  std::string line =
+      "trainrun: sagemaker: config " + job.config_path + " (" + job.config_source + ")";
+  for (const std::string& note : job.notes) line += "; " + note;
+  trainrun::writeLine(STDERR_FILENO, line);
+  opts.config_path = job.config_path;
+  // The command line's own --set come last, so they win over hyperparameters.
+  job.overrides.insert(job.overrides.end(), opts.overrides.begin(), opts.overrides.end());
+  opts.overrides = job.overrides;
+}
+
+// A failed run's reason for SageMaker, unless a rank wrote its own (more precise) one first.
+// A preemption (75) is not a failure: the platform retries the job.
+int finish(int exit_code, const std::string& summary) {
+  if (exit_code != 0 && exit_code != trainrun::kExitPreempted)
+    trainrun::pipeline::writeFailureReason(g_failure_file, summary.substr(summary.find(' ') + 1));
+  return exit_code;
+}
+
 int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals) {
   using namespace trainrun::launch;
   using trainrun::writeLine;
@@ -86,6 +121,9 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
     trainrun::log::out(usageText().substr(0, usageText().size() - 1));
     return 0;
   }
+  std::error_code ec;
+  if (opts.config_path == kSageMakerCommand && !std::filesystem::exists(opts.config_path, ec))
+    useSageMakerJob(opts);
   // Fail on a bad config here, in one line, rather than N times in N ranks.
   std::chrono::milliseconds timeout = kStoreTimeoutWithoutConfig;
   if (!opts.config_path.empty())
@@ -120,7 +158,7 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
     AgentResult result = LocalAgent(agent, signals).run(ranks);
     std::string summary = summaryLine(result, opts.grace_period);
     if (!summary.empty()) writeLine(STDERR_FILENO, summary);
-    return launcherExitCode(result);
+    return finish(launcherExitCode(result), summary);
   }
 
   NodeRendezvousOptions ro;
@@ -231,21 +269,27 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
   if (!summary.empty()) writeLine(STDERR_FILENO, summary);
   rendezvous.finish(opts.grace_period + std::chrono::seconds(30));
   node_rendezvous = nullptr;
-  return launcherExitCode(result);
+  return finish(launcherExitCode(result), summary);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As a container's PID 1: a child runs the launcher, this process reaps orphans and forwards
+  // signals (before anything else, so no thread or signal mask exists yet).
+  if (::getpid() == 1)
+    if (std::optional<int> code = trainrun::launch::runAsInit()) return *code;
   try {
     // First, before the store or the output pump start threads (see SignalWatch).
     trainrun::launch::SignalWatch signals;
     return launch(std::vector<std::string>(argv + 1, argv + argc), signals);
   } catch (const trainrun::Error& e) {
     trainrun::log::error(e.what());
+    trainrun::pipeline::writeFailureReason(g_failure_file, e.what());
     return e.exitCode();
   } catch (const std::exception& e) {
     trainrun::log::error(e.what());
+    trainrun::pipeline::writeFailureReason(g_failure_file, e.what());
     return 1;
   }
 }

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <vector>
 
+#include "core/env.h"
 #include "core/error.h"
 
 namespace trainrun::launch {
@@ -33,12 +34,28 @@ constexpr long kMaxNodes = 1 << 20;
 
 SchedulerJob sagemaker(const Env& env, const std::string& root) {
   SchedulerJob job;
-  const std::string path = root + "/opt/ml/input/config/resourceconfig.json";
+  std::string path = root + "/opt/ml/input/config/resourceconfig.json";
+  nlohmann::json j;
   std::ifstream in(path);
-  if (!in) return job;
-  std::stringstream text;
-  text << in.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  }
+  // The sagemaker-training toolkit's variables win over the file, as the toolkit's own do.
+  const std::string sm_hosts = env(env::kSmHosts), sm_current = env(env::kSmCurrentHost);
+  if (!sm_hosts.empty() && !sm_current.empty()) {
+    nlohmann::json hosts = nlohmann::json::parse(sm_hosts, nullptr, false);
+    if (hosts.is_discarded() || !hosts.is_array())
+      throw ConfigError(std::string(env::kSmHosts) + "='" + sm_hosts +
+                        "' is not a JSON list of host names");
+    if (j.is_discarded() || !j.is_object()) j = nlohmann::json::object();
+    j["hosts"] = hosts;
+    j["current_host"] = sm_current;
+    path = std::string(env::kSmHosts) + " and " + env::kSmCurrentHost;
+  } else if (!in) {
+    return job;
+  }
   if (j.is_discarded() || !j.contains("current_host") || !j["current_host"].is_string() ||
       !j.contains("hosts") || !j["hosts"].is_array() || j["hosts"].empty())
     throw ConfigError(path +
@@ -61,6 +78,9 @@ SchedulerJob sagemaker(const Env& env, const std::string& root) {
   if (j.contains("network_interface_name") && j["network_interface_name"].is_string())
     job.interface = j["network_interface_name"].get<std::string>();
   job.job_id = env("TRAINING_JOB_NAME");
+  // The toolkit's GPU count; 0 on CPU instances, which keep the default of one rank.
+  if (!env(env::kSmNumGpus).empty())
+    job.nproc_per_node = static_cast<int>(envNumber(env, env::kSmNumGpus, 0, 4096, 0));
   return job;
 }
 

@@ -15,6 +15,7 @@
 #include "core/file.h"
 #include "core/logging.h"
 #include "distributed/generation.h"
+#include "pipeline/output_upload.h"
 #include "train/fused_adamw.h"
 #include "train/lr_schedule.h"
 #include "train/train_state.h"
@@ -61,6 +62,7 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
     : config_(std::move(config)), dist_(dist) {
   run_name_ = config::runName(config_, config_path);
   output_dir_ = config_.output().has_dir() ? config_.output().dir() : "runs/" + run_name_;
+  model_dir_ = config::modelDir(config_, output_dir_);
   openCheckpoints();  // first: storage that cannot work fails in seconds, not at the first save
   torch::manual_seed(static_cast<uint64_t>(config_.train().seed()));
   choosePrecision();
@@ -165,6 +167,8 @@ void Trainer::openCheckpoints() {
     auto output = makeLocalStorage(output_dir_);
     const std::string failure = probeStorage(*output, ".probe-rank0-" + std::to_string(::getpid()));
     if (!failure.empty()) throw ConfigError("output.dir " + output_dir_ + ": " + failure);
+    if (!config_.output().uri().empty())  // uploaded at the end: prove now that it can be
+      pipeline::probeOutputUri(config_.output().uri(), config_.checkpoint().s3_endpoint());
   }
 }
 
@@ -408,6 +412,7 @@ void Trainer::run() {
                             {"eval_loss", final_eval.loss},
                             {"accuracy", final_eval.accuracy}}));
     writeOutputs(final_eval, last_loss_, wall);
+    uploadOutputs();  // last: after every file of the run is written
   }
 }
 
@@ -491,9 +496,9 @@ void Trainer::addThroughput(Metrics& line, double samples_per_sec) const {
 
 void Trainer::writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds) {
   namespace fs = std::filesystem;
-  fs::create_directories(fs::path(output_dir_) / "model");
-  saveTorchScript(*model_, output_dir_ + "/model/model.pt");
-  writeFileAtomic(output_dir_ + "/model/config.yaml", config::toYaml(config_));
+  fs::create_directories(model_dir_);
+  saveTorchScript(*model_, model_dir_ + "/model.pt");
+  writeFileAtomic(model_dir_ + "/config.yaml", config::toYaml(config_));
   const double samples = double((total_steps_ - start_step_) * config_.train().global_batch_size());
   // Throughput and MFU count the training steps only: no start-up, evaluation or final save.
   double train_seconds = 0;
@@ -516,7 +521,16 @@ void Trainer::writeOutputs(const EvalResult& eval, double train_loss, double wal
   if (device_.is_cuda())
     metrics.emplace_back("peak_memory_mb", double(peakMemoryBytes(device_)) / 1e6);
   writeMetricsJson(metrics, output_dir_ + "/metrics.json");
-  log::out("wrote " + output_dir_ + "/model/model.pt, model/config.yaml, metrics.json");
+  log::out("wrote " + model_dir_ + "/model.pt, config.yaml; " + output_dir_ + "/metrics.json");
+}
+
+void Trainer::uploadOutputs() const {
+  if (config_.output().uri().empty()) return;
+  const std::vector<std::string> keys = pipeline::uploadOutputs(
+      config_.output().uri(), config_.checkpoint().s3_endpoint(), output_dir_, model_dir_);
+  std::string names;
+  for (const std::string& k : keys) names += (names.empty() ? "" : ", ") + k;
+  log::out("uploaded " + names + " to " + config_.output().uri());
 }
 
 }  // namespace trainrun

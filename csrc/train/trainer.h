@@ -68,6 +68,8 @@ class Trainer {
   void saveCheckpoint(int64_t steps_done);
   CheckpointState snapshotState(int64_t steps_done);  // the state after `steps_done` steps
   void writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds);
+  // output.uri: model.tar.gz and the run's JSON files, after writeOutputs (pipeline/).
+  void uploadOutputs() const;
   // Adds tflops= (model FLOPs per second per rank) and, where the peak is known, mfu=.
   void addThroughput(Metrics& line, double samples_per_sec) const;
   // Elastic jobs: membership_changes, lost_steps, recovery_ms_max, world_size_min.
@@ -75,7 +77,7 @@ class Trainer {
 
   config::JobConfig config_;
   DistContext& dist_;
-  std::string run_name_, output_dir_;
+  std::string run_name_, output_dir_, model_dir_;
   TrainEvalSplit data_;
   std::shared_ptr<Model> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;

@@ -1,4 +1,8 @@
 // Derived values: runName precedence, mlpHidden default, dataPath resolution.
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "test_util.h"
 
 namespace trainrun::config::testing {
@@ -53,6 +57,31 @@ TEST(DataPathTest, Resolution) {
   JobConfig synthetic;
   synthetic.mutable_data()->set_name("synthetic");
   EXPECT_EQ(dataPath(synthetic), "");
+}
+
+TEST(CheckpointUriTest, AutoPicksSageMakerElseLocal) {
+  const std::string root =
+      std::filesystem::temp_directory_path() / ("trainrun_ckpt_root_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(root);
+  ScopedEnv fs_root(env::kFsRoot, root);
+  JobConfig c;
+  EXPECT_EQ(checkpointUri(c), "");  // unset: no checkpoints outside SageMaker
+  c.mutable_checkpoint()->set_uri("auto");
+  EXPECT_EQ(checkpointUri(c), "checkpoints");
+  std::filesystem::create_directories(root + "/opt/ml/checkpoints");
+  EXPECT_EQ(checkpointUri(c), root + "/opt/ml/checkpoints");
+  c.clear_checkpoint();
+  EXPECT_EQ(checkpointUri(c), root + "/opt/ml/checkpoints");
+  c.mutable_checkpoint()->set_uri("s3://b/p");  // a named location always wins
+  EXPECT_EQ(checkpointUri(c), "s3://b/p");
+  std::filesystem::remove_all(root);
+}
+
+TEST(ModelDirTest, DefaultUnderOutputDir) {
+  JobConfig c;
+  EXPECT_EQ(modelDir(c, "runs/x"), "runs/x/model");
+  c.mutable_output()->set_model_dir("/opt/ml/model");
+  EXPECT_EQ(modelDir(c, "runs/x"), "/opt/ml/model");
 }
 
 }  // namespace

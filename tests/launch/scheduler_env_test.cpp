@@ -48,6 +48,28 @@ TEST(SchedulerEnv, SageMakerNodeRankIsTheIndexInSortedHosts) {
   std::filesystem::remove_all(root);
 }
 
+TEST(SchedulerEnv, SageMakerToolkitVariablesWinOverTheFile) {
+  const std::string root = sagemakerRoot(
+      R"({"current_host":"algo-1","hosts":["algo-1"],"network_interface_name":"eth0"})");
+  SchedulerJob job = detect(
+      {{"SM_HOSTS", R"(["algo-2","algo-1"])"}, {"SM_CURRENT_HOST", "algo-2"}, {"SM_NUM_GPUS", "8"}},
+      root);
+  EXPECT_EQ(job.scheduler, "sagemaker");
+  EXPECT_EQ(job.nnodes, 2);
+  EXPECT_EQ(job.node_rank, 1);
+  EXPECT_EQ(job.master_addr, "algo-1");
+  EXPECT_EQ(job.interface, "eth0");  // what the variables do not say still comes from the file
+  EXPECT_EQ(job.nproc_per_node, 8);
+  // Without the file the variables alone describe the job; 0 GPUs keeps the default ranks.
+  job =
+      detect({{"SM_HOSTS", R"(["algo-1"])"}, {"SM_CURRENT_HOST", "algo-1"}, {"SM_NUM_GPUS", "0"}});
+  EXPECT_EQ(job.scheduler, "sagemaker");
+  EXPECT_EQ(job.nnodes, 1);
+  EXPECT_EQ(job.nproc_per_node, 0);
+  EXPECT_THROW(detect({{"SM_HOSTS", "algo-1"}, {"SM_CURRENT_HOST", "algo-1"}}), ConfigError);
+  std::filesystem::remove_all(root);
+}
+
 TEST(SchedulerEnv, SageMakerMalformedConfigIsOneLine) {
   const std::string root = sagemakerRoot(R"({"hosts":[]})");
   try {

@@ -1,12 +1,17 @@
-// AWS credentials and the provider chain of the AWS SDKs (env, shared file, container, IMDSv2).
+// AWS credentials and the provider chain of the AWS SDKs (env, web identity, shared file,
+// container, IMDSv2).
 #include "checkpoint/s3/credentials.h"
 
+#include <curl/curl.h>
+
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
 
 #include "checkpoint/s3/metadata_http.h"
+#include "checkpoint/s3/s3_xml.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
@@ -36,7 +41,101 @@ Credentials parseCredentialsJson(const std::string& body, const std::string& sou
   return c;
 }
 
+size_t appendBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+// "a b&c" -> "a%20b%26c" for a form body.
+std::string formEscape(CURL* curl, const std::string& text) {
+  char* escaped = curl_easy_escape(curl, text.data(), static_cast<int>(text.size()));
+  std::string out = escaped ? escaped : "";
+  curl_free(escaped);
+  return out;
+}
+
+// AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the region (the global endpoint
+// when no region is set), without a trailing '/'.
+std::string stsEndpoint() {
+  std::string url = env::get(env::kAwsEndpointUrlSts);
+  if (url.empty()) url = env::get(env::kAwsEndpointUrl);
+  if (url.empty()) {
+    std::string region = env::get(env::kAwsRegion);
+    if (region.empty()) region = env::get(env::kAwsDefaultRegion);
+    url = region.empty() ? "https://sts.amazonaws.com" : "https://sts." + region + ".amazonaws.com";
+  }
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
 }  // namespace
+
+std::optional<Credentials> credentialsFromWebIdentity() {
+  const std::string token_file = env::get(env::kAwsWebIdentityTokenFile);
+  const std::string role = env::get(env::kAwsRoleArn);
+  if (token_file.empty() && role.empty()) return std::nullopt;
+  if (token_file.empty() || role.empty())
+    throw StorageError(
+        std::string(token_file.empty() ? env::kAwsRoleArn : env::kAwsWebIdentityTokenFile) +
+        " is set but " + (token_file.empty() ? env::kAwsWebIdentityTokenFile : env::kAwsRoleArn) +
+        " is not; set both for web identity (EKS IRSA), or neither");
+  std::ifstream in(token_file);
+  if (!in)
+    throw StorageError("cannot read the web identity token file " + token_file + " (" +
+                       env::kAwsWebIdentityTokenFile + ")");
+  std::stringstream token;
+  token << in.rdbuf();
+  std::string session = env::get(env::kAwsRoleSessionName);
+  if (session.empty())
+    session = "trainrun-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
+  const std::string url = stsEndpoint() + "/";
+  CURL* curl = curl_easy_init();
+  if (!curl) throw StorageError("cannot initialise libcurl");
+  // AssumeRoleWithWebIdentity is unsigned: the token is the proof.
+  const std::string body =
+      "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + formEscape(curl, role) +
+      "&RoleSessionName=" + formEscape(curl, session) +
+      "&WebIdentityToken=" + formEscape(curl, trim(token.str()));
+  std::string response;
+  long status = 0;
+  curl_slist* headers =
+      curl_slist_append(nullptr, "Content-Type: application/x-www-form-urlencoded");
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, appendBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+  CURLcode code = CURLE_OK;
+  for (int attempt = 1; attempt <= 3; ++attempt) {  // a transport error or 5xx is retried
+    response.clear();
+    code = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (code == CURLE_OK && status < 500) break;
+  }
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  const std::string what = "cannot assume role " + role + " with the web identity token in " +
+                           token_file + " (STS " + url + ")";
+  if (code != CURLE_OK) throw StorageError(what + ": " + curl_easy_strerror(code));
+  if (status != 200) {
+    const std::string error = xmlFirst(response, "Code").value_or("HTTP " + std::to_string(status));
+    throw StorageError(what + ": " + error + " " + xmlFirst(response, "Message").value_or(""));
+  }
+  Credentials c;
+  c.access_key_id = xmlFirst(response, "AccessKeyId").value_or("");
+  c.secret_access_key = xmlFirst(response, "SecretAccessKey").value_or("");
+  c.session_token = xmlFirst(response, "SessionToken").value_or("");
+  if (c.access_key_id.empty() || c.secret_access_key.empty())
+    throw StorageError(what + ": the answer holds no credentials");
+  if (auto expiration = xmlFirst(response, "Expiration")) c.expiration = parseIso8601(*expiration);
+  c.source = "web identity (role " + role + ")";
+  return c;
+}
 
 std::optional<Credentials> credentialsFromEnvironment() {
   std::string key = env::get(env::kAwsAccessKeyId);
@@ -168,13 +267,15 @@ std::optional<Credentials> credentialsFromInstanceMetadata() {
 }
 
 Credentials resolveCredentials() {
+  // botocore's order (boto3, the aws CLI): web identity before the shared credentials file.
   if (auto c = credentialsFromEnvironment()) return *c;
+  if (auto c = credentialsFromWebIdentity()) return *c;
   if (auto c = credentialsFromSharedFile()) return *c;
   if (auto c = credentialsFromContainer()) return *c;
   if (auto c = credentialsFromInstanceMetadata()) return *c;
   throw StorageError(
-      "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run "
-      "with an instance/container role)");
+      "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+      "AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, or run with an instance/container role)");
 }
 
 Credentials CredentialsProvider::get() {

@@ -1,4 +1,5 @@
-// AWS credentials and the provider chain of the AWS SDKs (env, shared file, container, IMDSv2).
+// AWS credentials and the provider chain of the AWS SDKs (env, web identity, shared file,
+// container, IMDSv2).
 #pragma once
 
 #include <chrono>
@@ -21,12 +22,17 @@ struct Credentials {
 // Each source returns nullopt when it is not configured, and throws StorageError when it is
 // configured but unusable (so a broken setup is reported instead of silently skipped).
 std::optional<Credentials> credentialsFromEnvironment();
+// AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (EKS IRSA, Kubeflow pods): the token traded for
+// temporary credentials by STS AssumeRoleWithWebIdentity (AWS_ENDPOINT_URL_STS or
+// AWS_ENDPOINT_URL overrides the endpoint); re-assumed before they expire.
+std::optional<Credentials> credentialsFromWebIdentity();
 std::optional<Credentials> credentialsFromSharedFile();
 std::optional<Credentials> credentialsFromContainer();
 // Not configured = AWS_EC2_METADATA_DISABLED=true or no metadata service answering within ~1 s.
 std::optional<Credentials> credentialsFromInstanceMetadata();
 
-// The first source that yields credentials, in the SDKs' order; throws StorageError when none.
+// The first source that yields credentials, in botocore's order (env, web identity, shared
+// file, container, IMDSv2); throws StorageError when none.
 Credentials resolveCredentials();
 
 // Caches the resolved credentials and re-resolves temporary ones before they expire.

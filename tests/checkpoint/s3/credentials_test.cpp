@@ -87,6 +87,68 @@ TEST(S3Credentials, ContainerEndpointSendsAuthorizationToken) {
   std::remove(token_file.c_str());
 }
 
+TEST(S3Credentials, WebIdentityThroughStsBeforeTheSharedFile) {
+  ScopedEnv env;
+  env.isolateAws();
+  FakeHttpServer sts([](const FakeRequest&) {
+    return FakeResponse{200,
+                        "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
+                        "<Credentials><AccessKeyId>ASIAWEB</AccessKeyId>"
+                        "<SecretAccessKey>web-secret</SecretAccessKey>"
+                        "<SessionToken>web-token</SessionToken>"
+                        "<Expiration>2099-01-02T03:04:05Z</Expiration></Credentials>"
+                        "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"};
+  });
+  std::string token_file = writeTempFile("eyJ.payload.sig\n");
+  std::string shared = ::testing::TempDir() + "trainrun_shared_" + std::to_string(::getpid());
+  std::ofstream(shared) << "[default]\naws_access_key_id = AKSHARED\naws_secret_access_key = s\n";
+  env.set("AWS_SHARED_CREDENTIALS_FILE", shared);
+  env.set("AWS_WEB_IDENTITY_TOKEN_FILE", token_file);
+  env.set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/train");
+  env.set("AWS_ROLE_SESSION_NAME", "pod 7");
+  env.set("AWS_ENDPOINT_URL_STS", sts.url());
+  Credentials c = resolveCredentials();
+  EXPECT_EQ(c.access_key_id, "ASIAWEB");
+  EXPECT_EQ(c.secret_access_key, "web-secret");
+  EXPECT_EQ(c.session_token, "web-token");
+  ASSERT_TRUE(c.expiration.has_value());
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*c.expiration), 4071006245);
+  auto requests = sts.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_NE(requests[0].body.find("Action=AssumeRoleWithWebIdentity"), std::string::npos);
+  EXPECT_NE(requests[0].body.find("RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Ftrain"),
+            std::string::npos);
+  EXPECT_NE(requests[0].body.find("RoleSessionName=pod%207"), std::string::npos);
+  const std::string tail = "&WebIdentityToken=eyJ.payload.sig";  // the file's newline trimmed
+  EXPECT_EQ(requests[0].body.substr(requests[0].body.size() - tail.size()), tail);
+  EXPECT_EQ(requests[0].headers.count("authorization"), 0u);  // unsigned: the token is the proof
+  // Half a configuration is an error naming the missing half; STS's refusal names its code.
+  env.unset("AWS_ROLE_ARN");
+  try {
+    resolveCredentials();
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("AWS_ROLE_ARN is not"), std::string::npos) << e.what();
+  }
+  FakeHttpServer refusing([](const FakeRequest&) {
+    return FakeResponse{403,
+                        "<ErrorResponse><Error><Code>InvalidIdentityToken</Code>"
+                        "<Message>expired</Message></Error></ErrorResponse>"};
+  });
+  env.set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/train");
+  env.set("AWS_ENDPOINT_URL_STS", refusing.url());
+  try {
+    resolveCredentials();
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("InvalidIdentityToken expired"), std::string::npos)
+        << e.what();
+  }
+  std::remove(token_file.c_str());
+  std::remove(shared.c_str());
+}
+
 TEST(S3Credentials, InstanceMetadataV2) {
   ScopedEnv env;
   env.isolateAws();
@@ -130,7 +192,8 @@ TEST(S3Credentials, NothingFoundFailsFastWithTheFix) {
   } catch (const StorageError& e) {
     EXPECT_EQ(std::string(e.what()),
               "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
-              "or run with an instance/container role)");
+              "AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, or run with an instance/container "
+              "role)");
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
