@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.pb.h"
@@ -21,8 +22,11 @@ JobConfig parseJobConfig(const std::string& yaml_text, const std::vector<std::st
 // The resolved config as YAML: every field, defaults included, in schema order.
 std::string toYaml(const JobConfig& config);
 
-// run.name, else $TRAINING_JOB_NAME, else the stem of `config_path` ("configs/a.yaml" -> "a").
-std::string runName(const JobConfig& config, const std::string& config_path);
+// run.name, else $TRAINING_JOB_NAME, else the stem of `config_path` ("configs/a.yaml" -> "a"),
+// followed by "-" and the first 8 hex digits of `data_sha256` when given (the input data's
+// digest): the same command on other data is another run, never a resume of the old one.
+std::string runName(const JobConfig& config, const std::string& config_path,
+                    const std::string& data_sha256 = "");
 
 // dist.timeout_s as the process group's one deadline: every collective, store wait and
 // cross-rank wait of a run is bounded by it.
@@ -42,6 +46,10 @@ int64_t blockSize(const JobConfig& config);
 // The data file the job reads: data.path, else $TRAINRUN_DATA_DIR/<file>, else data/<file>
 // (digits: digits.csv.gz). Empty for data that needs no file (synthetic).
 std::string dataPath(const JobConfig& config);
+
+// Every input data file the job reads, as {role, path}: {"data", dataPath()} when there is
+// one. Their content digest goes into lineage.json and the resume fingerprint.
+std::vector<std::pair<std::string, std::string>> dataFiles(const JobConfig& config);
 
 // checkpoint.uri, else /opt/ml/checkpoints when that folder exists (SageMaker), else "".
 std::string checkpointUri(const JobConfig& config);
