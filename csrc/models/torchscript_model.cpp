@@ -35,6 +35,15 @@ std::string shapeOf(const torch::Tensor& t) {
   return s.str();
 }
 
+// The last non-empty line of a multi-line message.
+std::string lastLine(const std::string& text) {
+  std::string last, line;
+  std::istringstream in(text);
+  while (std::getline(in, line))
+    if (line.find_first_not_of(" \t") != std::string::npos) last = line;
+  return last;
+}
+
 }  // namespace
 
 TorchScriptModel::TorchScriptModel(const std::string& path) : path_(path) {
@@ -97,10 +106,11 @@ void TorchScriptModel::checkOutput(const torch::Tensor& example, int64_t num_cla
     try {
       y = forward(x.to(parameters().front().device()));
       train(was_training);
-    } catch (const c10::Error& e) {
+    } catch (const std::exception& e) {
+      // The interpreter's error holds a TorchScript traceback; its last line is the reason.
       train(was_training);
       throw ConfigError("model.path " + path + ": forward() fails on a batch shaped " + shapeOf(x) +
-                        " like the data's: " + e.what_without_backtrace());
+                        " like the data's: " + lastLine(e.what()));
     }
   }
   const bool ok = tokens ? (y.dim() == 3 && y.size(0) == 2 && y.size(1) == example.size(0) &&

@@ -589,8 +589,8 @@ void Trainer::writeEvaluation(const EvalPass& validation) {
   }
   if (dist_.rank != 0) return;
   std::filesystem::create_directories(output_dir_ + "/model");
-  const Json report = evaluationReport(splits);
-  writeFileAtomic(output_dir_ + "/evaluation.json", report.dump(2) + "\n");
+  const Json document = evaluationReport(splits);
+  writeFileAtomic(output_dir_ + "/evaluation.json", document.dump(2) + "\n");
   ModelCardInfo card;
   card.run = run_name_;
   card.model_name = config_.model().name();
@@ -607,7 +607,7 @@ void Trainer::writeEvaluation(const EvalPass& validation) {
   card.global_batch_size = config_.train().global_batch_size();
   card.precision = precisionName(precision_);
   card.optimizer = config_.optimizer().name();
-  card.evaluation = report;
+  card.evaluation = document;
   writeFileAtomic(output_dir_ + "/model/model_card.json", modelCard(card).dump(2) + "\n");
 }
 
@@ -641,7 +641,8 @@ void Trainer::writeOutputs(const EvalPass& pass, double train_loss, double wall_
   writeMetricsJson(metrics, output_dir_ + "/metrics.json");
   writeLineage();
   log::out("wrote " + output_dir_ +
-           "/model/model.pt, model/config.yaml, metrics.json, evaluation.json, lineage.json");
+           "/model/model.pt, model/config.yaml, model/model_card.json, metrics.json, "
+           "metrics.jsonl, evaluation.json, lineage.json, tensorboard/");
 }
 
 void Trainer::writeLineage() {

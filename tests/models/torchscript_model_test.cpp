@@ -18,8 +18,9 @@ std::string saveModule(const std::string& name, int64_t out_features) {
   torch::jit::Module root("__torch__.Net", cu);
   torch::jit::Module body("__torch__.Body", cu);
   torch::manual_seed(0);
-  body.register_parameter("weight", torch::randn({out_features, 4}), false);
-  body.register_parameter("bias", torch::zeros({out_features}), false);
+  // Trainable, as nn.Parameter makes them in Python (frozen ones would stay frozen).
+  body.register_parameter("weight", torch::randn({out_features, 4}).requires_grad_(), false);
+  body.register_parameter("bias", torch::zeros({out_features}).requires_grad_(), false);
   body.define("def forward(self, x):\n    return torch.linear(x, self.weight, self.bias)\n");
   root.register_module("body", body);
   root.register_buffer("scale", torch::tensor(2.0));

@@ -24,10 +24,10 @@ TEST(ModelCard, ClassifierCardNamesShapesClassesDataAndMetrics) {
       {{"validation", 3,
         classificationMetrics(torch::tensor({0, 1, 2}), torch::tensor({0, 1, 1}), {}, 3)}});
   const auto card = modelCard(info);
-  EXPECT_EQ(card["inputs"]["shape"], nlohmann::json::parse("[null, 64]"));
+  EXPECT_EQ(card["inputs"]["shape"], nlohmann::ordered_json::parse("[null, 64]"));
   EXPECT_EQ(card["inputs"]["dtype"], "float32");
-  EXPECT_EQ(card["outputs"]["shape"], nlohmann::json::parse("[null, 3]"));
-  EXPECT_EQ(card["classes"], nlohmann::json::parse(R"(["cat", "dog", "2"])"));
+  EXPECT_EQ(card["outputs"]["shape"], nlohmann::ordered_json::parse("[null, 3]"));
+  EXPECT_EQ(card["classes"], nlohmann::ordered_json::parse(R"(["cat", "dog", "2"])"));
   EXPECT_EQ(card["training_data"]["files"][0]["sha256"], "cd");
   EXPECT_EQ(card["training_data"]["validation_samples"], 3);
   EXPECT_EQ(card["metrics"]["split"], "validation");
@@ -48,7 +48,7 @@ TEST(ModelCard, LanguageModelCardTakesTokenWindows) {
                                               torch::tensor({2.0}, torch::kDouble))}});
   const auto card = modelCard(info);
   EXPECT_EQ(card["inputs"]["dtype"], "int64");
-  EXPECT_EQ(card["outputs"]["shape"], nlohmann::json::parse("[null, 64, 256]"));
+  EXPECT_EQ(card["outputs"]["shape"], nlohmann::ordered_json::parse("[null, 64, 256]"));
   EXPECT_EQ(card["vocabulary_size"], 256);
   EXPECT_FALSE(card.contains("classes"));
   EXPECT_DOUBLE_EQ(card["metrics"]["loss"].get<double>(), 1.0);
