@@ -45,7 +45,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 NPROC = 2
-STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+) epoch=")
+# trainrun logs step=N/TOTAL, the PyTorch worker step=N.
+STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+)(?:/\d+)? epoch=")
 RESTART = re.compile(r" restart=(\d+)")
 TRAINRUN_RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) "
                                 r"lost_steps=(\d+) recovery_ms=([\d.e+-]+)")

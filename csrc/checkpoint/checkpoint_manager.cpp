@@ -394,10 +394,18 @@ LoadedCheckpoint CheckpointManager::load(Storage& storage, const std::string& di
   for (const auto& [key, mine] : fingerprint_) {
     auto it = m.fingerprint().find(key);
     const std::string theirs = it == m.fingerprint().end() ? "(unset)" : it->second;
-    if (theirs == mine || options_.force_resume) continue;
+    if (theirs == mine || options_.force_resume || key == kDataFingerprintKey) continue;
     throw ConfigError("checkpoint " + where + " was saved with " + key + ": " + theirs +
                       " but this config has " + key + ": " + mine +
                       " (set resume: never to start fresh, or checkpoint.force_resume: true)");
+  }
+
+  // Checked after the config keys: other data with another model is a config mismatch.
+  if (auto mine = fingerprint_.find(kDataFingerprintKey);
+      mine != fingerprint_.end() && !options_.force_resume) {
+    auto theirs = m.fingerprint().find(kDataFingerprintKey);
+    if (theirs != m.fingerprint().end() && theirs->second != mine->second)
+      throw DataChangedError(where, theirs->second, mine->second);
   }
 
   // Read and verify every shard in parallel: each rank needs all replicated bytes anyway.

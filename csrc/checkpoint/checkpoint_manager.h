@@ -14,6 +14,7 @@
 #include "checkpoint/manifest.pb.h"
 #include "checkpoint/storage.h"
 #include "core/clock.h"
+#include "core/error.h"
 #include "distributed/store.h"
 
 namespace trainrun {
@@ -25,6 +26,26 @@ namespace trainrun {
 class CorruptCheckpointError : public StorageError {
  public:
   using StorageError::StorageError;
+};
+
+// The fingerprint key of the input data's content digest. Unlike the other keys, a mismatch is
+// not a config error: the data changed, so the run is a new one (DataChangedError).
+inline constexpr const char* kDataFingerprintKey = "data.sha256";
+
+// resume found a checkpoint of this run made from other data (its kDataFingerprintKey differs).
+class DataChangedError : public ConfigError {
+ public:
+  DataChangedError(const std::string& where, std::string saved, std::string current)
+      : ConfigError("checkpoint " + where + " was trained on other data (data.sha256 " + saved +
+                    ", now " + current +
+                    "; set resume: never to start fresh, or checkpoint.force_resume: true)"),
+        saved_(std::move(saved)),
+        current_(std::move(current)) {}
+  const std::string& saved() const { return saved_; }
+  const std::string& current() const { return current_; }
+
+ private:
+  std::string saved_, current_;
 };
 
 struct CheckpointOptions {
@@ -90,10 +111,18 @@ class CheckpointManager {
 
   // resume "auto": the newest committed checkpoint of the run that verifies; one proven
   // broken (CorruptCheckpointError) is skipped with a warning naming the problem, and the
-  // previous one tried. Any other storage error fails the restore: it is never a reason to
-  // fall back. nullopt if the run has no committed checkpoint.
-  // Otherwise `resume_uri` names one checkpoint folder, which must load.
+  // previous one tried. A checkpoint of other data throws DataChangedError (unless
+  // force_resume); one saved before data digests existed (no kDataFingerprintKey) loads. Any other
+  // storage error fails the restore: it is never a reason to fall back. nullopt if the run has no
+  // committed checkpoint. Otherwise `resume_uri` names one checkpoint folder, which must load.
   std::optional<LoadedCheckpoint> restore(const std::string& resume_uri = "auto");
+
+  // Saves and restores go to <uri>/<run_name>/ from now on (a run that starts fresh under
+  // another name). Nothing may be in flight.
+  void switchRun(const std::string& run_name) {
+    options_.run_name = run_name;
+    run_prefix_ = run_name;
+  }
 
   // Steps of committed checkpoints of this run, oldest first.
   std::vector<int64_t> committedSteps();

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.pb.h"
@@ -27,8 +28,11 @@ JobConfig mergeJobConfig(const std::string& yaml_text, const std::vector<std::st
 // The resolved config as YAML: every field, defaults included, in schema order.
 std::string toYaml(const JobConfig& config);
 
-// run.name, else $TRAINING_JOB_NAME, else the stem of `config_path` ("configs/a.yaml" -> "a").
-std::string runName(const JobConfig& config, const std::string& config_path);
+// run.name, else $TRAINING_JOB_NAME, else the stem of `config_path` ("configs/a.yaml" -> "a"),
+// followed by "-" and the first 8 hex digits of `data_sha256` when given (the input data's
+// digest): the same command on other data is another run, never a resume of the old one.
+std::string runName(const JobConfig& config, const std::string& config_path,
+                    const std::string& data_sha256 = "");
 
 // dist.timeout_s as the process group's one deadline: every collective, store wait and
 // cross-rank wait of a run is bounded by it.
@@ -51,6 +55,10 @@ std::string dataPath(const JobConfig& config);
 
 // checkpoint.uri's value that picks the platform's checkpoint folder, else checkpoints/.
 inline constexpr const char* kCheckpointUriAuto = "auto";
+
+// Every input data file the job reads, as {role, path}: {"data", dataPath()} when there is
+// one. Their content digest goes into lineage.json and the resume fingerprint.
+std::vector<std::pair<std::string, std::string>> dataFiles(const JobConfig& config);
 
 // Where checkpoints go: checkpoint.uri when it names a location; else
 // $TRAINRUN_FS_ROOT/opt/ml/checkpoints when that folder exists (SageMaker); else "checkpoints"

@@ -10,14 +10,16 @@
 
 namespace trainrun::config {
 
-std::string runName(const JobConfig& config, const std::string& config_path) {
+std::string runName(const JobConfig& config, const std::string& config_path,
+                    const std::string& data_sha256) {
   // An explicit "" counts as unset, like the environment variable below.
   if (!config.run().name().empty()) return config.run().name();
   // SageMaker keeps TRAINING_JOB_NAME across spot restarts, so the restarted job resumes.
   const std::string job_name = env::get(env::kTrainingJobName);
   if (!job_name.empty()) return job_name;
-  const std::string stem = std::filesystem::path(config_path).stem().string();
-  return stem.empty() ? "run" : stem;  // a config from text has no path to name it
+  std::string stem = std::filesystem::path(config_path).stem().string();
+  if (stem.empty()) stem = "run";  // a config from text has no path to name it
+  return data_sha256.empty() ? stem : stem + "-" + data_sha256.substr(0, 8);
 }
 
 std::chrono::milliseconds groupTimeout(const JobConfig& config) {
@@ -39,6 +41,8 @@ int64_t blockSize(const JobConfig& config) {
   if (m.block_size() > 0) return m.block_size();
   if (m.name() == "gpt-tiny") return 64;
   if (m.name() == "gpt2-124m") return 1024;
+  if (m.name() == "torchscript")
+    throw ConfigError("model.name=torchscript on token data needs model.block_size");
   throw ConfigError(
       "model.name=gpt needs model.block_size (or use a preset: "
       "model.name=gpt-tiny or gpt2-124m)");
@@ -51,6 +55,12 @@ std::string dataPath(const JobConfig& config) {
   return ((dir.empty() ? std::filesystem::path("data") : std::filesystem::path(dir)) /
           "digits.csv.gz")
       .string();
+}
+
+std::vector<std::pair<std::string, std::string>> dataFiles(const JobConfig& config) {
+  const std::string path = dataPath(config);
+  if (path.empty()) return {};
+  return {{"data", path}};
 }
 
 std::string checkpointUri(const JobConfig& config) {

@@ -132,9 +132,24 @@ void checkModelAndData(const JobConfig& config) {
   if (gpt && !tokens)
     throw ConfigError("model.name=" + m.name() + " needs token data: data.name tokens, text or " +
                       "synthetic_tokens (got '" + data + "')");
-  if (tokens && !gpt)
+  if (m.name() == "torchscript") {
+    if (m.path().empty())
+      throw ConfigError(
+          "model.name=torchscript needs model.path (a module saved with "
+          "torch.jit.script(module).save(path))");
+    if (!std::filesystem::exists(m.path()))
+      throw ConfigError("model.path '" + m.path() + "' not found (check model.path)");
+    if (tokens && m.block_size() == 0)
+      throw ConfigError(
+          "model.name=torchscript on token data needs model.block_size (the window "
+          "length its forward takes)");
+  } else if (!m.path().empty()) {
+    throw ConfigError(
+        "model.path is only read with model.name=torchscript (got model.name=" + m.name() + ")");
+  }
+  if (tokens && !gpt && m.name() != "torchscript")
     throw ConfigError("data.name=" + data + " holds tokens; it needs model.name gpt-tiny, " +
-                      "gpt2-124m or gpt (got '" + m.name() + "')");
+                      "gpt2-124m, gpt or torchscript (got '" + m.name() + "')");
   if ((data == "tokens" || data == "text") && config.data().path().empty())
     throw ConfigError("data.name=" + data + " needs data.path (the file to read)");
   if (m.name() == "gpt") {

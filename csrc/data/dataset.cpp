@@ -34,7 +34,7 @@ TrainEvalSplit splitTrainEval(const Dataset& data, double eval_fraction) {
     return Dataset{data.features.index_select(0, idx), data.labels.index_select(0, idx),
                    data.num_classes};
   };
-  return {take(train_idx), take(eval_idx)};
+  return {take(train_idx), take(eval_idx), {}};
 }
 
 TrainEvalSplit loadDataset(const config::JobConfig& config) {

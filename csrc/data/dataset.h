@@ -14,12 +14,13 @@ struct Dataset {
   torch::Tensor features;  // (N, F) float32, or (N, T) int32 token windows; on the host
   torch::Tensor labels;    // (N,) int64, or (N, T) int32 next tokens, in [0, num_classes)
   int64_t num_classes = 0;
-  int64_t size() const { return labels.size(0); }
+  int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
 };
 
 struct TrainEvalSplit {
   Dataset train;
   Dataset eval;
+  Dataset test;  // empty (size() 0) unless the data has a test split of its own
 };
 
 // Reads the 1,797 8x8 digits from a gzipped CSV (64 pixel values 0..16, then the label),

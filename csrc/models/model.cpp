@@ -7,6 +7,7 @@
 #include "core/file.h"
 #include "models/gpt.h"
 #include "models/mlp.h"
+#include "models/torchscript_model.h"
 
 namespace trainrun {
 
@@ -32,8 +33,10 @@ std::shared_ptr<Model> makeModel(const config::JobConfig& config, int64_t in_fea
                         " tokens but model.block_size is " + std::to_string(sizes.block_size));
     return std::make_shared<Gpt>(sizes);
   }
+  if (name == "torchscript") return std::make_shared<TorchScriptModel>(config.model().path());
   throw ConfigError("model.name '" + name +
-                    "' is not a built-in model (expected: mlp, gpt-tiny, gpt2-124m, gpt)");
+                    "' is not a built-in model (expected: mlp, gpt-tiny, gpt2-124m, gpt, "
+                    "torchscript)");
 }
 
 void saveTorchScript(const Model& model, const std::string& path) {

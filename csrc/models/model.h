@@ -24,7 +24,8 @@ class Model : public torch::nn::Module {
   virtual torch::jit::Module toTorchScript() const = 0;
 };
 
-// The built-in model named by model.name, sized for the data.
+// The model named by model.name: a built-in one sized for the data, or the TorchScript module
+// at model.path.
 std::shared_ptr<Model> makeModel(const config::JobConfig& config, int64_t in_features,
                                  int64_t num_classes);
 

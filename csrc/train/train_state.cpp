@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 
+#include "core/digest.h"
 #include "core/error.h"
 
 namespace trainrun {
@@ -119,7 +120,8 @@ LoadedCheckpoint unpackState(const std::vector<char>& bytes) {
   return out;
 }
 
-std::map<std::string, std::string> stateFingerprint(const config::JobConfig& config) {
+std::map<std::string, std::string> stateFingerprint(const config::JobConfig& config,
+                                                    const std::string& data_sha256) {
   std::string hidden;
   for (int64_t h : config::mlpHidden(config))
     hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
@@ -142,6 +144,10 @@ std::map<std::string, std::string> stateFingerprint(const config::JobConfig& con
     f["data.synthetic_features"] = std::to_string(config.data().synthetic_features());
     f["data.synthetic_classes"] = std::to_string(config.data().synthetic_classes());
   }
+  // A TorchScript model is its file: another architecture or initialization is another model.
+  if (config.model().name() == "torchscript")
+    f["model.sha256"] = sha256OfFile(config.model().path()).sha256;
+  if (!data_sha256.empty()) f[kDataFingerprintKey] = data_sha256;
   return f;
 }
 

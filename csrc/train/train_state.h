@@ -31,7 +31,9 @@ void restoreState(const LoadedCheckpoint& ckpt, Model& model, torch::optim::Opti
 std::vector<char> packState(const CheckpointState& state);
 LoadedCheckpoint unpackState(const std::vector<char>& bytes);
 
-// The config values a checkpoint must agree with to be resumed.
-std::map<std::string, std::string> stateFingerprint(const config::JobConfig& config);
+// The config values a checkpoint must agree with to be resumed, and the input data's digest
+// (`data_sha256`, under kDataFingerprintKey, when not empty).
+std::map<std::string, std::string> stateFingerprint(const config::JobConfig& config,
+                                                    const std::string& data_sha256 = "");
 
 }  // namespace trainrun

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <sstream>
 
@@ -11,10 +12,14 @@
 #include "checkpoint/local/local_storage.h"
 #include "checkpoint/storage_probe.h"
 #include "core/clock.h"
+#include "core/digest.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
 #include "distributed/generation.h"
+#include "models/torchscript_model.h"
+#include "pipeline/evaluation.h"
+#include "pipeline/model_card.h"
 #include "pipeline/output_upload.h"
 #include "train/fused_adamw.h"
 #include "train/lr_schedule.h"
@@ -59,8 +64,11 @@ void allreduceSum(DistContext& dist, torch::Tensor& values) {
 }  // namespace
 
 Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext& dist)
-    : config_(std::move(config)), dist_(dist) {
-  run_name_ = config::runName(config_, config_path);
+    : config_(std::move(config)), dist_(dist), config_path_(std::move(config_path)) {
+  // Every rank hashes the input files (local on each node); the digest names unnamed runs and
+  // keeps a checkpoint of other data from being resumed.
+  data_digest_ = digestInputData(config::dataFiles(config_));
+  run_name_ = config::runName(config_, config_path_, data_digest_.sha256);
   output_dir_ = config_.output().has_dir() ? config_.output().dir() : "runs/" + run_name_;
   model_dir_ = config::modelDir(config_, output_dir_);
   openCheckpoints();  // first: storage that cannot work fails in seconds, not at the first save
@@ -103,6 +111,9 @@ void Trainer::loadData() {
 void Trainer::buildModel() {
   model_ = makeModel(config_, data_.train.features.size(1), data_.train.num_classes);
   model_->to(device_);  // replicas are made equal by syncState(), when the run starts
+  // A module that does not fit the data: one line now, not an error in the first step.
+  if (auto* ts = dynamic_cast<TorchScriptModel*>(model_.get()))
+    ts->checkOutput(data_.train.features[0], data_.train.num_classes, data_.train.labels.dim() > 1);
   ReducerOptions ro;
   ro.first_bucket_mb = config_.dist().first_bucket_mb();
   ro.bucket_cap_mb = config_.dist().bucket_cap_mb();
@@ -159,7 +170,8 @@ void Trainer::openCheckpoints() {
     options.s3_endpoint = c.s3_endpoint();
     options.max_consecutive_failures = c.max_consecutive_failures();
     checkpoints_ = std::make_unique<CheckpointManager>(
-        options, dist_.rank, dist_.world_size, dist_.store.get(), stateFingerprint(config_));
+        options, dist_.rank, dist_.world_size, dist_.store.get(),
+        stateFingerprint(config_, data_digest_.sha256));
     if (save_checkpoints_) checkpoints_->probe();
   }
   // Rank 0 writes the outputs at the end of the run: prove now that it can.
@@ -175,8 +187,25 @@ void Trainer::openCheckpoints() {
 void Trainer::setUpCheckpoints() {
   const std::string& resume = config_.resume();
   if (!checkpoints_ || resume == "never") return;
-  std::optional<LoadedCheckpoint> ckpt = checkpoints_->restore(resume);
+  std::optional<LoadedCheckpoint> ckpt;
+  try {
+    ckpt = checkpoints_->restore(resume);
+  } catch (const DataChangedError& e) {
+    if (resume != "auto") throw;  // a named checkpoint of other data is the user's mistake
+    // The same command on new data: a new run, in a folder of its own, so the old run's
+    // checkpoints stay and a re-run on this data resumes this one. Every rank read the same
+    // manifest, so every rank takes this branch.
+    const std::string fresh = run_name_ + "-data-" + e.current().substr(0, 8);
+    if (dist_.rank == 0)
+      log::out("data changed since run " + run_name_ + "'s newest checkpoint (data.sha256 " +
+               e.saved().substr(0, 12) + " -> " + e.current().substr(0, 12) +
+               "): starting fresh as run " + fresh + "; the old run's checkpoints stay");
+    run_name_ = fresh;
+    checkpoints_->switchRun(fresh);
+    ckpt = checkpoints_->restore(resume);
+  }
   if (!ckpt) return;
+  resumed_from_ = ckpt->where;
   restoreState(*ckpt, *model_, *optimizer_, *scaler_);
   start_step_ = ckpt->counters.at("step");
   if (dist_.rank == 0)
@@ -355,35 +384,58 @@ double Trainer::readWindowLoss(int64_t window_steps) {
   return loss.item<double>() / dist_.world_size;
 }
 
-EvalResult Trainer::evaluate() {
+EvalResult EvalPass::summary() const {
+  const double total = count.sum().item<double>();  // samples, or tokens for sequence models
+  return {loss_sum.sum().item<double>() / total, correct.sum().item<double>() / total};
+}
+
+EvalPass Trainer::evaluatePass(const Dataset& data) {
   torch::NoGradGuard no_grad;
-  const Dataset& eval = data_.eval;
-  const int64_t n = eval.size();
+  model_->eval();  // dropout off, batch-norm statistics frozen (modules from Python have them)
+  const int64_t n = data.size();
   const int64_t begin = n * dist_.rank / dist_.world_size;
   const int64_t end = n * (dist_.rank + 1) / dist_.world_size;
+  const bool sequences = data.labels.dim() > 1;
+  const bool binary = !sequences && data.num_classes == 2;
   // About 4096 positions per forward: 4096 samples for the MLP, 4 windows of 1024 tokens for
   // a GPT (whose (chunk, T, vocab) logits dominate memory).
-  const int64_t row = std::max<int64_t>(1, eval.features[0].numel());
+  const int64_t row = std::max<int64_t>(1, data.features[0].numel());
   const int64_t kChunk = std::max<int64_t>(1, 4096 / row);
-  double loss_sum = 0, correct = 0, count = 0;
+  // (N, 5): loss_sum, correct, count, predicted, score. Each rank fills its rows and leaves the
+  // others zero, so one sum across ranks gathers every row exactly (x + 0 == x).
+  torch::Tensor rows = torch::zeros({n, 5}, torch::kFloat64);
   for (int64_t i = begin; i < end; i += kChunk) {
-    int64_t len = std::min(kChunk, end - i);
+    const int64_t len = std::min(kChunk, end - i);
     torch::Tensor logits;
     {
       AutocastGuard autocast(precision_, device_.type());
-      logits = model_->forward(eval.features.narrow(0, i, len).to(device_));  // (len, ..., C)
+      logits = model_->forward(data.features.narrow(0, i, len).to(device_));  // (len, ..., C)
     }
-    logits = logits.reshape({-1, logits.size(-1)}).to(torch::kFloat);
-    torch::Tensor y =
-        eval.labels.narrow(0, i, len).reshape({-1}).to(device_, torch::kLong);  // (len * ...,)
-    loss_sum += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
-    correct += logits.argmax(1).eq(y).sum().item<double>();
-    count += double(y.numel());
+    logits = logits.reshape({len, -1, logits.size(-1)}).to(torch::kFloat);  // (len, P, C)
+    torch::Tensor y = data.labels.narrow(0, i, len).reshape({len, -1}).to(device_, torch::kLong);
+    const int64_t positions = y.size(1);
+    torch::Tensor loss = torch::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}),
+                                                   y.reshape({-1}), {}, at::Reduction::None)
+                             .reshape({len, positions});  // (len, P)
+    torch::Tensor pred = logits.argmax(-1);               // (len, P)
+    torch::Tensor block = rows.narrow(0, i, len);
+    block.select(1, 0).copy_(loss.sum(1).to(torch::kCPU, torch::kDouble));
+    block.select(1, 1).copy_(pred.eq(y).sum(1).to(torch::kCPU, torch::kDouble));
+    block.select(1, 2).fill_(double(positions));
+    if (!sequences) block.select(1, 3).copy_(pred.select(1, 0).to(torch::kCPU, torch::kDouble));
+    if (binary)
+      block.select(1, 4).copy_(
+          logits.select(1, 0).softmax(-1).select(1, 1).to(torch::kCPU, torch::kDouble));
   }
-  torch::Tensor totals = torch::tensor({loss_sum, correct, count}, torch::kFloat64);
-  allreduceSum(dist_, totals);
-  const double total = totals[2].item<double>();  // samples, or tokens for sequence models
-  return {totals[0].item<double>() / total, totals[1].item<double>() / total};
+  model_->train();
+  allreduceSum(dist_, rows);
+  EvalPass out;
+  out.loss_sum = rows.select(1, 0).contiguous();
+  out.correct = rows.select(1, 1).contiguous();
+  out.count = rows.select(1, 2).contiguous();
+  if (!sequences) out.predicted = rows.select(1, 3).to(torch::kLong);
+  if (binary) out.score = rows.select(1, 4).contiguous();
+  return out;
 }
 
 void Trainer::run() {
@@ -391,6 +443,7 @@ void Trainer::run() {
   window_start_ = run_start_;
   step_ms_.reserve(static_cast<size_t>(total_steps_));
   syncState();
+  if (dist_.rank == 0) openHistory();
   while (completed_ < total_steps_) {
     try {
       if (dist_.elastic && dist_.elastic->ended())
@@ -406,11 +459,13 @@ void Trainer::run() {
   }
   if (checkpoints_) checkpoints_->wait();  // the last checkpoint is committed before outputs
   const double wall = secondsSince(run_start_);
-  EvalResult final_eval = evaluate();
+  const EvalPass final_eval = evaluatePass(data_.eval);
   if (dist_.rank == 0) {
-    log::out(formatLogLine({{"step", total_steps_},
-                            {"eval_loss", final_eval.loss},
-                            {"accuracy", final_eval.accuracy}}));
+    const EvalResult e = final_eval.summary();
+    report(total_steps_, {{"eval_loss", e.loss}, {"eval_accuracy", e.accuracy}});
+  }
+  writeEvaluation(final_eval);  // every rank: a test split's pass is collective
+  if (dist_.rank == 0) {
     writeOutputs(final_eval, last_loss_, wall);
     uploadOutputs();  // last: after every file of the run is written
   }
@@ -434,19 +489,21 @@ void Trainer::runStep(int64_t step) {
     const double seconds = secondsSince(window_start_);
     const double samples_per_sec = double(window_steps_ * t.global_batch_size()) / seconds;
     if (dist_.rank == 0) {
-      Metrics line{{"step", step + 1},
-                   {"epoch", step / sampler_->stepsPerEpoch()},
-                   {"loss", last_loss_},
+      // The rest of the run at this process's pace so far (evaluations and saves included).
+      const double per_step = secondsSince(run_start_) / double(step + 1 - start_step_);
+      Metrics line{{"epoch", step / sampler_->stepsPerEpoch()},
+                   {"train_loss", last_loss_},
                    {"lr", optimizer_->param_groups()[0].options().get_lr()},
                    {"samples_per_sec", samples_per_sec},
-                   {"step_ms", seconds * 1e3 / double(window_steps_)}};
+                   {"step_ms", seconds * 1e3 / double(window_steps_)},
+                   {"eta_s", per_step * double(total_steps_ - step - 1)}};
       addThroughput(line, samples_per_sec);
       if (scaler_->enabled()) {
         line.emplace_back("loss_scale", double(scaler_->scaleValue()));
         line.emplace_back("skipped_steps", scaler_->skippedSteps());
       }
       if (dist_.elastic) line.emplace_back("world_size", int64_t{dist_.world_size});
-      log::out(formatLogLine(line));
+      report(step + 1, line);
     }
     window_steps_ = 0;
     window_start_ = Clock::now();
@@ -455,12 +512,40 @@ void Trainer::runStep(int64_t step) {
     saveCheckpoint(step + 1);
   if (t.eval_every() > 0 && (step + 1) % t.eval_every() == 0 && !last) {
     EvalResult e = evaluate();
-    if (dist_.rank == 0)
-      log::out(
-          formatLogLine({{"step", step + 1}, {"eval_loss", e.loss}, {"accuracy", e.accuracy}}));
+    if (dist_.rank == 0) report(step + 1, {{"eval_loss", e.loss}, {"eval_accuracy", e.accuracy}});
   }
   if (preemption_->stopAfter(step + 1) && !last)  // SIGTERM or a spot notice: throws Preempted
     preemption_->leave(step + 1, [&] { return snapshotState(step + 1); });
+}
+
+void Trainer::openHistory() {
+  std::filesystem::create_directories(output_dir_);
+  // A resumed run keeps the history up to its checkpoint's step and repeats the rest.
+  history_ = std::make_unique<MetricsHistory>(output_dir_ + "/metrics.jsonl", completed_);
+  // output.tensorboard_dir (SageMaker's TensorBoard folder under `trainrun train`), else
+  // <output.dir>/tensorboard.
+  const std::string tb_dir = config_.output().tensorboard_dir().empty()
+                                 ? output_dir_ + "/tensorboard"
+                                 : config_.output().tensorboard_dir();
+  tensorboard_ = std::make_unique<TensorBoardWriter>(tb_dir);
+}
+
+void Trainer::report(int64_t step, const Metrics& values) {
+  Metrics line{{"step", std::to_string(step) + "/" + std::to_string(total_steps_)}};
+  line.insert(line.end(), values.begin(), values.end());
+  log::out(formatLogLine(line));
+  Metrics entry{{"step", step}, {"total_steps", total_steps_}};
+  entry.insert(entry.end(), values.begin(), values.end());
+  entry.emplace_back(
+      "wall_time",
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  if (history_) history_->append(entry);
+  std::vector<std::pair<std::string, double>> scalars;
+  for (const auto& [key, value] : values) {
+    if (auto* d = std::get_if<double>(&value)) scalars.emplace_back(key, *d);
+    if (auto* i = std::get_if<int64_t>(&value)) scalars.emplace_back(key, double(*i));
+  }
+  if (tensorboard_) tensorboard_->scalars(step, scalars);
 }
 
 void Trainer::addMembership(Metrics& metrics) const {
@@ -494,7 +579,52 @@ void Trainer::addThroughput(Metrics& line, double samples_per_sec) const {
   if (device_report_.peak_tflops > 0) line.emplace_back("mfu", tflops / device_report_.peak_tflops);
 }
 
-void Trainer::writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds) {
+void Trainer::writeEvaluation(const EvalPass& validation) {
+  auto evaluated = [&](const std::string& name, const Dataset& data, const EvalPass& pass) {
+    EvaluatedSplit split{name, data.size(), {}};
+    if (data.labels.dim() > 1)
+      split.metrics = languageModelMetrics(pass.loss_sum, pass.correct, pass.count);
+    else
+      split.metrics =
+          classificationMetrics(data.labels, pass.predicted, pass.score, data.num_classes);
+    return split;
+  };
+  std::vector<EvaluatedSplit> splits;
+  if (dist_.rank == 0) splits.push_back(evaluated("validation", data_.eval, validation));
+  if (data_.test.size() > 0) {
+    const EvalPass test = evaluatePass(data_.test);
+    if (dist_.rank == 0) {
+      splits.push_back(evaluated("test", data_.test, test));
+      const EvalResult e = test.summary();
+      report(total_steps_, {{"test_loss", e.loss}, {"test_accuracy", e.accuracy}});
+    }
+  }
+  if (dist_.rank != 0) return;
+  std::filesystem::create_directories(model_dir_);
+  const Json document = evaluationReport(splits);
+  writeFileAtomic(output_dir_ + "/evaluation.json", document.dump(2) + "\n");
+  ModelCardInfo card;
+  card.run = run_name_;
+  card.model_name = config_.model().name();
+  card.tokens = data_.train.labels.dim() > 1;
+  card.input_width = data_.train.features.size(1);
+  card.num_classes = data_.train.num_classes;
+  card.data_name = config_.data().name();
+  card.data = data_digest_;
+  card.train_samples = data_.train.size();
+  card.validation_samples = data_.eval.size();
+  card.test_samples = data_.test.size();
+  card.steps = total_steps_;
+  card.world_size = dist_.world_size;
+  card.global_batch_size = config_.train().global_batch_size();
+  card.precision = precisionName(precision_);
+  card.optimizer = config_.optimizer().name();
+  card.evaluation = document;
+  writeFileAtomic(model_dir_ + "/model_card.json", modelCard(card).dump(2) + "\n");
+}
+
+void Trainer::writeOutputs(const EvalPass& pass, double train_loss, double wall_seconds) {
+  const EvalResult eval = pass.summary();
   namespace fs = std::filesystem;
   fs::create_directories(model_dir_);
   saveTorchScript(*model_, model_dir_ + "/model.pt");
@@ -521,7 +651,27 @@ void Trainer::writeOutputs(const EvalResult& eval, double train_loss, double wal
   if (device_.is_cuda())
     metrics.emplace_back("peak_memory_mb", double(peakMemoryBytes(device_)) / 1e6);
   writeMetricsJson(metrics, output_dir_ + "/metrics.json");
-  log::out("wrote " + model_dir_ + "/model.pt, config.yaml; " + output_dir_ + "/metrics.json");
+  writeLineage();
+  log::out("wrote " + model_dir_ + "/model.pt, config.yaml, model_card.json; " + output_dir_ +
+           "/metrics.json, metrics.jsonl, evaluation.json, lineage.json, tensorboard/");
+}
+
+void Trainer::writeLineage() {
+  Lineage l;
+  l.run = run_name_;
+  l.config_path = config_path_;
+  if (auto text = readWholeFile(config_path_)) l.config_sha256 = sha256Hex(*text);
+  l.resolved_config_sha256 = sha256Hex(config::toYaml(config_));
+  l.data = data_digest_;
+  l.resumed_from = resumed_from_;
+  l.world_size = dist_.world_size;
+  l.steps = total_steps_;
+  l.device = device_report_.name;
+  l.cuda = device_report_.cuda;
+  l.cudnn = device_report_.cudnn;
+  l.nccl = device_report_.nccl;
+  l.model_sha256 = sha256OfFile(model_dir_ + "/model.pt").sha256;
+  writeFileAtomic(output_dir_ + "/lineage.json", lineageJson(l).dump(2) + "\n");
 }
 
 void Trainer::uploadOutputs() const {

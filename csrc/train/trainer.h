@@ -14,7 +14,9 @@
 #include "ddp/reducer.h"
 #include "distributed/init.h"
 #include "metrics/metrics.h"
+#include "metrics/tensorboard.h"
 #include "models/model.h"
+#include "pipeline/lineage.h"
 #include "train/device_report.h"
 #include "train/preemption.h"
 
@@ -23,6 +25,17 @@ namespace trainrun {
 struct EvalResult {
   double loss = 0;      // mean cross-entropy over the eval set
   double accuracy = 0;  // fraction of eval samples classified right
+};
+
+// Per-sample results of one evaluation pass over a split, gathered from every rank's slice:
+// every rank holds all N rows. For sequence models a sample is a token window.
+struct EvalPass {
+  torch::Tensor loss_sum;   // (N,) float64: summed cross-entropy of the sample's positions
+  torch::Tensor correct;    // (N,) float64: positions predicted right
+  torch::Tensor count;      // (N,) float64: positions (1 for classification)
+  torch::Tensor predicted;  // (N,) int64: argmax class (classification only, else undefined)
+  torch::Tensor score;      // (N,) float64: softmax probability of class 1 (two classes only)
+  EvalResult summary() const;
 };
 
 class Trainer {
@@ -35,7 +48,9 @@ class Trainer {
   void run();
 
   // Evaluates on the whole eval set, split across ranks; every rank gets the result.
-  EvalResult evaluate();
+  EvalResult evaluate() { return evaluatePass(data_.eval).summary(); }
+  // One pass over `data`, each rank forwarding its 1/N slice; predictions gathered on all.
+  EvalPass evaluatePass(const Dataset& data);
   Model& model() { return *model_; }
 
  private:
@@ -67,9 +82,17 @@ class Trainer {
   double readWindowLoss(int64_t window_steps);
   void saveCheckpoint(int64_t steps_done);
   CheckpointState snapshotState(int64_t steps_done);  // the state after `steps_done` steps
-  void writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds);
+  void writeOutputs(const EvalPass& eval, double train_loss, double wall_seconds);
   // output.uri: model.tar.gz and the run's JSON files, after writeOutputs (pipeline/).
   void uploadOutputs() const;
+  void writeLineage();  // lineage.json, after model.pt (whose digest it holds)
+  // The final evaluation of every split (validation, test if any) as evaluation.json.
+  void writeEvaluation(const EvalPass& validation);
+  // Rank 0: the log line "step=N/TOTAL <values>", the same values as one metrics.jsonl entry
+  // and as TensorBoard scalars at `step`.
+  void report(int64_t step, const Metrics& values);
+  // Rank 0, once the start step is known: metrics.jsonl and the TensorBoard event file.
+  void openHistory();
   // Adds tflops= (model FLOPs per second per rank) and, where the peak is known, mfu=.
   void addThroughput(Metrics& line, double samples_per_sec) const;
   // Elastic jobs: membership_changes, lost_steps, recovery_ms_max, world_size_min.
@@ -77,7 +100,9 @@ class Trainer {
 
   config::JobConfig config_;
   DistContext& dist_;
-  std::string run_name_, output_dir_, model_dir_;
+  std::string config_path_, run_name_, output_dir_, model_dir_;
+  DataDigest data_digest_;    // the input files' SHA-256: lineage, fingerprint, run name
+  std::string resumed_from_;  // the checkpoint the run started from; empty: none
   TrainEvalSplit data_;
   std::shared_ptr<Model> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
@@ -89,6 +114,8 @@ class Trainer {
   std::unique_ptr<DistributedSampler> sampler_;
   std::unique_ptr<CheckpointManager> checkpoints_;  // null: checkpoints off
   std::unique_ptr<Preemption> preemption_;
+  std::unique_ptr<MetricsHistory> history_;         // rank 0
+  std::unique_ptr<TensorBoardWriter> tensorboard_;  // rank 0
   bool save_checkpoints_ = false;
   int64_t total_steps_ = 0;
   int64_t start_step_ = 0;  // > 0 after a resume

@@ -175,6 +175,48 @@ TEST_F(CheckpointManagerTest, FingerprintMismatchIsRefusedUnlessForced) {
   EXPECT_TRUE(manager(forced)->restore().has_value());
 }
 
+TEST_F(CheckpointManagerTest, OtherDataIsDataChangedAndAnOlderCheckpointWithoutDigestLoads) {
+  {
+    auto m = manager(options());  // saved before data digests existed: no data.sha256
+    m->save(10, makeState(10));
+  }
+  fingerprint_[kDataFingerprintKey] = "aaaa";
+  EXPECT_TRUE(manager(options())->restore().has_value());
+  {
+    auto m = manager(options());
+    m->save(20, makeState(20));
+  }
+  fingerprint_[kDataFingerprintKey] = "bbbb";
+  try {
+    manager(options())->restore();
+    FAIL() << "expected DataChangedError";
+  } catch (const DataChangedError& e) {
+    EXPECT_EQ(e.saved(), "aaaa");
+    EXPECT_EQ(e.current(), "bbbb");
+  }
+  // Another model outranks other data: that stays a plain config mismatch.
+  fingerprint_["model.hidden"] = "[128]";
+  try {
+    manager(options())->restore();
+    FAIL() << "expected ConfigError";
+  } catch (const DataChangedError&) {
+    FAIL() << "a model change is not a data change";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.hidden"), std::string::npos) << e.what();
+  }
+  fingerprint_["model.hidden"] = "[64]";
+  // A run that starts fresh under another name has nothing to resume there, then its own.
+  auto m = manager(options());
+  m->switchRun("other");
+  EXPECT_FALSE(m->restore().has_value());
+  m->save(30, makeState(30));
+  m->wait();
+  EXPECT_EQ(manager(options())->committedSteps(), (std::vector<int64_t>{10, 20}));
+  auto again = manager(options());
+  again->switchRun("other");
+  EXPECT_EQ(again->restore()->counters.at("step"), 30);
+}
+
 TEST_F(CheckpointManagerTest, BackgroundFailureSurfacesAndCommitsNothing) {
   CheckpointOptions o = options();
   o.uri = "/proc/trainrun-not-writable";

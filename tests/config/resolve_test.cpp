@@ -30,6 +30,23 @@ TEST(RunNameTest, Precedence) {
   }
 }
 
+TEST(RunNameTest, UnnamedRunsCarryTheDataDigest) {
+  const std::string digest = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  JobConfig c;
+  {
+    ScopedEnv job(env::kTrainingJobName, std::nullopt);
+    EXPECT_EQ(runName(c, "configs/digits-mlp.yaml", digest), "digits-mlp-01234567");
+    EXPECT_EQ(runName(c, "configs/digits-mlp.yaml", ""), "digits-mlp");  // no data file
+    c.mutable_run()->set_name("mine");                                   // a name given is kept
+    EXPECT_EQ(runName(c, "configs/digits-mlp.yaml", digest), "mine");
+  }
+  {
+    ScopedEnv job(env::kTrainingJobName, "sm-job-123");
+    c.mutable_run()->set_name("");
+    EXPECT_EQ(runName(c, "configs/digits-mlp.yaml", digest), "sm-job-123");
+  }
+}
+
 TEST(MlpHiddenTest, DefaultAndExplicit) {
   JobConfig c;
   EXPECT_EQ(mlpHidden(c), (std::vector<int64_t>{256, 256}));

@@ -37,7 +37,7 @@ TEST_F(ValidateTest, Choices) {
   EXPECT_EQ(configError([&] { parse("optimizer: {name: adam}"); }),
             "optimizer.name must be one of sgd, adamw (got 'adam'); did you mean 'adamw'?");
   EXPECT_EQ(configError([&] { parse("model: {name: resnet}"); }),
-            "model.name must be one of mlp, gpt-tiny, gpt2-124m, gpt (got 'resnet')");
+            "model.name must be one of mlp, gpt-tiny, gpt2-124m, gpt, torchscript (got 'resnet')");
   EXPECT_THAT(
       configError([&] { parse("dist: {backend: mpi}"); }),
       HasSubstr("dist.backend must be one of auto, gloo, shm, nccl, hierarchical (got 'mpi')"));
@@ -60,6 +60,22 @@ TEST_F(ValidateTest, DigitsNeedsTheDataFile) {
             "data file '/no/such/file.csv.gz' not found (check data.path)");
   // Synthetic data needs no file.
   EXPECT_EQ(parse("data: {name: synthetic}").data().name(), "synthetic");
+}
+
+TEST_F(ValidateTest, TorchScriptNeedsAnExistingModelPath) {
+  EXPECT_THAT(configError([&] { parse("model: {name: torchscript}"); }),
+              HasSubstr("model.name=torchscript needs model.path"));
+  EXPECT_EQ(configError([&] { parse("model: {name: torchscript, path: /no/net.pt}"); }),
+            "model.path '/no/net.pt' not found (check model.path)");
+  EXPECT_THAT(configError([&] { parse("model: {path: /no/net.pt}"); }),
+              HasSubstr("model.path is only read with model.name=torchscript"));
+  const std::string net = data_dir_.write("net.pt", "a module");
+  EXPECT_EQ(parse("model: {name: torchscript, path: " + net + "}").model().path(), net);
+  EXPECT_THAT(
+      configError([&] {
+        parse("model: {name: torchscript, path: " + net + "}\ndata: {name: synthetic_tokens}");
+      }),
+      HasSubstr("needs model.block_size"));
 }
 
 TEST_F(ValidateTest, DefaultDataPathIsRelativeToWorkingDir) {

@@ -26,7 +26,7 @@ STEPS = 300
 JOB = [f"train.steps={STEPS}", "train.log_every=5", "train.eval_every=100",
        "model.hidden=[512,512]", "checkpoint.every_steps=25", f"data.path={DATA}",
        "run.name=elastic-job"]
-STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+) epoch=")
+STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+)/\d+ epoch=")
 RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+) "
                        r"recovery_ms=([\d.e+-]+)")
 

@@ -28,7 +28,7 @@ RATE = "30mbit"
 JOB = ["--set", f"data.path={DATA}", "--set", f"train.steps={STEPS}", "--set",
        "train.log_every=10", "--set", "train.eval_every=0", "--set", "dist.timeout_s=60",
        "--set", "checkpoint.every_steps=50"]
-STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+) epoch=")
+STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+)/\d+ epoch=")
 RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+)")
 
 
@@ -98,7 +98,7 @@ class ElasticNodes(unittest.TestCase):
         time.sleep(0.5)  # node 0 hosts the store; the others find it by arrival order anyway
         procs += [self.start(i, i, out) for i in (1, 2, 3)]
         self.wait_for(r"starting with 4 node\(s\)", 60)
-        self.wait_for(r"^\[rank 0\] step=60 ", 120)
+        self.wait_for(r"^\[rank 0\] step=60/", 120)
         victim = self.node_id(3)
         procs[3].send_signal(signal.SIGKILL)  # a whole node: its ranks die with the launcher
         lost = self.wait_for(r"node (\d+) lost; the job goes on with 3 node\(s\), world_size=3", 30)
@@ -125,7 +125,7 @@ class ElasticNodes(unittest.TestCase):
         time.sleep(0.5)
         procs += [self.start(i, i, out) for i in (1, 2, 3)]
         self.wait_for(r"starting with 4 node\(s\)", 60)
-        self.wait_for(r"^\[rank 0\] step=60 ", 120)
+        self.wait_for(r"^\[rank 0\] step=60/", 120)
         return procs
 
     def test_sigterm_leaves_at_once_and_the_others_go_on(self):

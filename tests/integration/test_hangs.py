@@ -22,7 +22,7 @@ TRAINRUN = os.path.join(BIN, "trainrun")
 CONFIG = os.path.join(REPO, "configs", "digits-mlp.yaml")
 DATA = os.path.join(REPO, "data", "digits.csv.gz")
 TIMEOUT_S = 10  # dist.timeout_s of these runs
-STEP_LINE = re.compile(r"^\[rank 0\] step=\d+ epoch=")
+STEP_LINE = re.compile(r"^\[rank 0\] step=\d+/\d+ epoch=")
 
 
 class Pumped:

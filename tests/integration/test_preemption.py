@@ -27,7 +27,7 @@ from test_training import CONFIG, DATA, REPO, TRAINRUN, params
 STEPS = 8000
 JOB = [f"train.steps={STEPS}", "train.log_every=500", "train.eval_every=0",
        "checkpoint.every_steps=1000", f"data.path={DATA}", "run.name=preempt-job"]
-STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+) ")
+STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+)/\d+ ")
 COMMITTED = re.compile(r"checkpoint step=(\d+) committed=")
 RESUMED = re.compile(r"resumed=(\S+) step=(\d+) ")
 OUTCOME = re.compile(r"emergency checkpoint committed at step (\d+) in ([\d.]+) s, ([\d.]+) s "

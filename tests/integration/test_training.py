@@ -22,8 +22,9 @@ BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
 TRAINRUN = os.path.join(BIN, "trainrun")
 CONFIG = os.path.join(REPO, "configs", "digits-mlp.yaml")
 DATA = os.path.join(REPO, "data", "digits.csv.gz")
-LOG_LINE = re.compile(r"^\[rank 0\] step=(\d+) epoch=(\d+) loss=([\d.e+-]+) lr=([\d.e+-]+) "
-                      r"samples_per_sec=([\d.e+-]+)")
+# Plain decimals only: a value with an exponent (6e-05) must not match.
+LOG_LINE = re.compile(r"^\[rank 0\] step=(\d+)/(\d+) epoch=(\d+) train_loss=([\d.]+) lr=([\d.]+) "
+                      r"samples_per_sec=([\d.]+) step_ms=([\d.]+) eta_s=([\d.]+) ")
 
 
 def run(args, timeout=120, **kw):
