@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -41,10 +42,27 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Mean cross-entropy of (B, ..., C) logits against (B, ...) targets, computed in fp32.
-torch::Tensor lossOf(const torch::Tensor& logits, const torch::Tensor& y) {
+// Mean cross-entropy of (B, ..., C) logits against (B, ...) targets, computed in fp32;
+// regression: mean squared error of (B, 1) outputs against (B,) float targets.
+torch::Tensor lossOf(const torch::Tensor& logits, const torch::Tensor& y, Task task) {
+  if (task == Task::kRegression)
+    return torch::mse_loss(logits.reshape({-1}).to(torch::kFloat), y.reshape({-1}));
   return torch::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat),
                                    y.reshape({-1}));
+}
+
+// The eval fields of a log line: eval_loss and accuracy, or for regression eval_mse and
+// eval_rmse; `prefix` "test_" names the test split's.
+Metrics evalFields(const EvalResult& e, const std::string& prefix) {
+  const std::string p = prefix.empty() ? "eval_" : prefix;
+  Metrics m{{p + "loss", e.loss}};
+  if (e.regression) {
+    m.emplace_back(p + "mse", e.loss);
+    m.emplace_back(p + "rmse", std::sqrt(e.loss));
+  } else {
+    m.emplace_back(prefix.empty() ? "accuracy" : prefix + "accuracy", e.accuracy);
+  }
+  return m;
 }
 
 // Sums `values` across ranks in place (one small collective on the communicator's device).
@@ -89,9 +107,35 @@ void Trainer::choosePrecision() {
   scaler_ = std::make_unique<LossScaler>(so);
 }
 
+void Trainer::fetchOnNodeLeaderFirst(const std::function<void()>& fetch) {
+  if (!dist_.store || dist_.local_world_size == 1) {
+    fetch();
+    return;
+  }
+  // Ranks of a node are numbered consecutively: the node's first rank names it.
+  const std::string key = "table_data_fetched/" + std::to_string(dist_.rank - dist_.local_rank);
+  if (dist_.local_rank == 0) {
+    try {
+      fetch();
+    } catch (const std::exception& e) {
+      dist_.store->set(key, std::string("failed: ") + e.what());
+      throw;
+    }
+    dist_.store->set(key, "ok");
+    return;
+  }
+  dist_.store->wait({key});  // bounded by dist.timeout_s
+  const std::string status = dist_.store->get(key);
+  if (status != "ok")
+    throw ConfigError("local rank 0 could not fetch the data (" + status.substr(8) + ")");
+  fetch();  // every object is in the cache now: listing only
+}
+
 void Trainer::loadData() {
   const auto& t = config_.train();
-  data_ = loadDataset(config_);  // stays on the host; trainStep copies each batch
+  // Stays on the host; trainStep copies each batch.
+  data_ = loadDataset(
+      config_, [this](const std::function<void()>& fetch) { fetchOnNodeLeaderFirst(fetch); });
   sampler_ = std::make_unique<DistributedSampler>(
       data_.train.size(), t.global_batch_size(), t.grad_accum_steps(), dist_.rank, dist_.world_size,
       static_cast<uint64_t>(t.seed()));
@@ -99,7 +143,14 @@ void Trainer::loadData() {
 }
 
 void Trainer::buildModel() {
-  model_ = makeModel(config_, data_.train.features.size(1), data_.train.num_classes);
+  InputTransform transform;
+  if (data_.table) {
+    transform.mean = data_.table->mean;
+    transform.std = data_.table->std;
+    transform.classes = data_.table->classes;
+    transform.regression = data_.train.task == Task::kRegression;
+  }
+  model_ = makeModel(config_, data_.train.features.size(1), data_.train.num_classes, transform);
   model_->to(device_);  // replicas are made equal by syncState(), when the run starts
   ReducerOptions ro;
   ro.first_bucket_mb = config_.dist().first_bucket_mb();
@@ -124,6 +175,26 @@ void Trainer::logStart() const {
                           {"train_samples", data_.train.size()},
                           {"steps", total_steps_},
                           {"output", output_dir_}}));
+  if (data_.table) {
+    const TableInfo& table = *data_.table;
+    const bool regression = data_.train.task == Task::kRegression;
+    std::string reason = table.task_reason;
+    for (char& c : reason)
+      if (c == ' ') c = '_';
+    log::out(
+        formatLogLine({{"data", std::string("table")},
+                       {"task", std::string(regression ? "regression" : "classification")},
+                       {"task_from", reason},
+                       {"label", table.label},
+                       {"features", int64_t(table.feature_names.size())},
+                       {"classes", regression ? int64_t{0} : data_.train.num_classes},
+                       {"train_rows", data_.train.size()},
+                       {"eval_rows", data_.eval.size()},
+                       {"test_rows", data_.test ? data_.test->size() : int64_t{0}},
+                       {"files", int64_t(table.train_files.size() + table.validation_files.size() +
+                                         table.test_files.size())}}));
+    for (const std::string& summary : table.fetch_summaries) log::out("fetched " + summary);
+  }
   // Spaces would split a key=value field: "NVIDIA H100 80GB HBM3" -> NVIDIA_H100_80GB_HBM3.
   auto field = [](std::string v) {
     for (char& c : v)
@@ -172,11 +243,28 @@ void Trainer::setUpCheckpoints() {
   std::optional<LoadedCheckpoint> ckpt = checkpoints_->restore(resume);
   if (!ckpt) return;
   restoreState(*ckpt, *model_, *optimizer_, *scaler_);
+  checkRestoredTable(ckpt->where);
   start_step_ = ckpt->counters.at("step");
   if (dist_.rank == 0)
     log::out(formatLogLine({{"resumed", ckpt->where},
                             {"step", start_step_},
                             {"saved_world_size", int64_t{ckpt->manifest.world_size()}}}));
+}
+
+void Trainer::checkRestoredTable(const std::string& where) {
+  if (!data_.table || config_.checkpoint().force_resume()) return;
+  // The statistics follow from the data alone: different ones mean different training data.
+  const TableInfo& table = *data_.table;
+  for (const auto& item : model_->named_buffers()) {
+    const torch::Tensor* fresh = item.key() == "input_mean"  ? &table.mean
+                                 : item.key() == "input_std" ? &table.std
+                                 : item.key() == "classes"   ? &table.classes
+                                                             : nullptr;
+    if (fresh && !torch::equal(item.value().to(torch::kCPU), *fresh))
+      throw ConfigError("checkpoint " + where + " was trained on other data (its " + item.key() +
+                        " differs from this data's); start a new run (resume: never, or another "
+                        "run.name), or set checkpoint.force_resume: true to keep its statistics");
+  }
 }
 
 int Trainer::syncState() {
@@ -307,14 +395,17 @@ void Trainer::trainStep(int64_t step) {
   for (int64_t micro = 0; micro < accum; ++micro) {
     torch::Tensor idx = sampler_->indices(epoch, step_in_epoch, micro);  // (b,) on the host
     torch::Tensor x = gatherRows(data_.train.features, idx, device_);    // (b, F) or (b, T)
-    torch::Tensor y = gatherRows(data_.train.labels, idx, device_).to(torch::kLong);  // (b, ...)
+    const Task task = data_.train.task;
+    torch::Tensor y =
+        gatherRows(data_.train.labels, idx, device_)
+            .to(task == Task::kRegression ? torch::kFloat : torch::kLong);  // (b, ...)
     // Only the last micro-step communicates; earlier ones accumulate locally.
     reducer_->prepareForBackward(/*sync=*/micro + 1 == accum);
     torch::Tensor loss;
     {
       AutocastGuard autocast(precision_, device_.type());
       // weight() is 1 unless an elastic job's world size does not divide the micro-batch.
-      loss = lossOf(model_->forward(x), y) * sampler_->weight() / double(accum);
+      loss = lossOf(model_->forward(x), y, task) * sampler_->weight() / double(accum);
     }
     scaler_->scale(loss).backward();
     window_loss_.add_(loss.detach());  // on the device: no host sync per micro-step
@@ -349,9 +440,11 @@ double Trainer::readWindowLoss(int64_t window_steps) {
   return loss.item<double>() / dist_.world_size;
 }
 
-EvalResult Trainer::evaluate() {
+EvalResult Trainer::evaluate() { return evaluate(data_.eval); }
+
+EvalResult Trainer::evaluate(const Dataset& eval) {
   torch::NoGradGuard no_grad;
-  const Dataset& eval = data_.eval;
+  const bool regression = eval.task == Task::kRegression;
   const int64_t n = eval.size();
   const int64_t begin = n * dist_.rank / dist_.world_size;
   const int64_t end = n * (dist_.rank + 1) / dist_.world_size;
@@ -368,6 +461,12 @@ EvalResult Trainer::evaluate() {
       logits = model_->forward(eval.features.narrow(0, i, len).to(device_));  // (len, ..., C)
     }
     logits = logits.reshape({-1, logits.size(-1)}).to(torch::kFloat);
+    if (regression) {
+      torch::Tensor y = eval.labels.narrow(0, i, len).to(device_, torch::kFloat);  // (len,)
+      loss_sum += torch::mse_loss(logits.reshape({-1}), y, at::Reduction::Sum).item<double>();
+      count += double(y.numel());
+      continue;
+    }
     torch::Tensor y =
         eval.labels.narrow(0, i, len).reshape({-1}).to(device_, torch::kLong);  // (len * ...,)
     loss_sum += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
@@ -377,7 +476,7 @@ EvalResult Trainer::evaluate() {
   torch::Tensor totals = torch::tensor({loss_sum, correct, count}, torch::kFloat64);
   allreduceSum(dist_, totals);
   const double total = totals[2].item<double>();  // samples, or tokens for sequence models
-  return {totals[0].item<double>() / total, totals[1].item<double>() / total};
+  return {totals[0].item<double>() / total, totals[1].item<double>() / total, regression};
 }
 
 void Trainer::run() {
@@ -401,11 +500,15 @@ void Trainer::run() {
   if (checkpoints_) checkpoints_->wait();  // the last checkpoint is committed before outputs
   const double wall = secondsSince(run_start_);
   EvalResult final_eval = evaluate();
+  std::optional<EvalResult> test_eval;
+  if (data_.test) test_eval = evaluate(*data_.test);
   if (dist_.rank == 0) {
-    log::out(formatLogLine({{"step", total_steps_},
-                            {"eval_loss", final_eval.loss},
-                            {"accuracy", final_eval.accuracy}}));
-    writeOutputs(final_eval, last_loss_, wall);
+    Metrics line{{"step", total_steps_}};
+    for (auto& field : evalFields(final_eval, "")) line.push_back(field);
+    if (test_eval)
+      for (auto& field : evalFields(*test_eval, "test_")) line.push_back(field);
+    log::out(formatLogLine(line));
+    writeOutputs(final_eval, test_eval, last_loss_, wall);
   }
 }
 
@@ -448,9 +551,11 @@ void Trainer::runStep(int64_t step) {
     saveCheckpoint(step + 1);
   if (t.eval_every() > 0 && (step + 1) % t.eval_every() == 0 && !last) {
     EvalResult e = evaluate();
-    if (dist_.rank == 0)
-      log::out(
-          formatLogLine({{"step", step + 1}, {"eval_loss", e.loss}, {"accuracy", e.accuracy}}));
+    if (dist_.rank == 0) {
+      Metrics line{{"step", step + 1}};
+      for (auto& field : evalFields(e, "")) line.push_back(field);
+      log::out(formatLogLine(line));
+    }
   }
   if (preemption_->stopAfter(step + 1) && !last)  // SIGTERM or a spot notice: throws Preempted
     preemption_->leave(step + 1, [&] { return snapshotState(step + 1); });
@@ -487,7 +592,8 @@ void Trainer::addThroughput(Metrics& line, double samples_per_sec) const {
   if (device_report_.peak_tflops > 0) line.emplace_back("mfu", tflops / device_report_.peak_tflops);
 }
 
-void Trainer::writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds) {
+void Trainer::writeOutputs(const EvalResult& eval, const std::optional<EvalResult>& test,
+                           double train_loss, double wall_seconds) {
   namespace fs = std::filesystem;
   fs::create_directories(fs::path(output_dir_) / "model");
   saveTorchScript(*model_, output_dir_ + "/model/model.pt");
@@ -497,18 +603,25 @@ void Trainer::writeOutputs(const EvalResult& eval, double train_loss, double wal
   double train_seconds = 0;
   for (double ms : step_ms_) train_seconds += ms / 1e3;
   if (train_seconds <= 0) train_seconds = wall_seconds;
-  Metrics metrics{{"accuracy", eval.accuracy},
-                  {"loss", eval.loss},
-                  {"train_loss", train_loss},
-                  {"steps", total_steps_},
-                  {"world_size", int64_t{dist_.world_size}},
-                  {"global_batch_size", config_.train().global_batch_size()},
-                  {"samples_per_sec", samples / train_seconds},
-                  {"step_time_ms_median", median(step_ms_)},
-                  {"wall_seconds", wall_seconds},
-                  {"run", run_name_},
-                  {"device", device_report_.name},
-                  {"precision", std::string(precisionName(precision_))}};
+  Metrics metrics;
+  if (eval.regression) {
+    metrics = {{"mse", eval.loss}, {"rmse", std::sqrt(eval.loss)}};
+  } else {
+    metrics = {{"accuracy", eval.accuracy}};
+  }
+  metrics.emplace_back("loss", eval.loss);
+  if (test)
+    for (auto& field : evalFields(*test, "test_")) metrics.push_back(field);
+  metrics.insert(metrics.end(), {{"train_loss", train_loss},
+                                 {"steps", total_steps_},
+                                 {"world_size", int64_t{dist_.world_size}},
+                                 {"global_batch_size", config_.train().global_batch_size()},
+                                 {"samples_per_sec", samples / train_seconds},
+                                 {"step_time_ms_median", median(step_ms_)},
+                                 {"wall_seconds", wall_seconds},
+                                 {"run", run_name_},
+                                 {"device", device_report_.name},
+                                 {"precision", std::string(precisionName(precision_))}});
   addThroughput(metrics, samples / train_seconds);
   if (dist_.elastic) addMembership(metrics);
   if (device_.is_cuda())

@@ -1,7 +1,9 @@
 // Trainer: the data-parallel training loop that wires data, model, Reducer and metrics.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,8 +23,9 @@
 namespace trainrun {
 
 struct EvalResult {
-  double loss = 0;      // mean cross-entropy over the eval set
-  double accuracy = 0;  // fraction of eval samples classified right
+  double loss = 0;      // mean cross-entropy over the eval set; regression: mean squared error
+  double accuracy = 0;  // fraction of eval samples classified right; regression: 0
+  bool regression = false;
 };
 
 class Trainer {
@@ -34,8 +37,9 @@ class Trainer {
   // Trains for the configured steps, evaluates, and (rank 0) writes the outputs.
   void run();
 
-  // Evaluates on the whole eval set, split across ranks; every rank gets the result.
+  // Evaluates on the whole eval set (or `data`), split across ranks; every rank gets the result.
   EvalResult evaluate();
+  EvalResult evaluate(const Dataset& data);
   Model& model() { return *model_; }
 
  private:
@@ -46,6 +50,10 @@ class Trainer {
   void buildModel();        // model on the device, replicas made equal, Reducer, optimizer
   void logStart() const;    // rank 0: the run line and the device line
   void setUpCheckpoints();  // resumes from a checkpoint if asked
+  // Tables: local rank 0 of each node fetches remote files first, the others after it.
+  void fetchOnNodeLeaderFirst(const std::function<void()>& fetch);
+  // Tables: the restored standardization must be the one this data gives (ConfigError).
+  void checkRestoredTable(const std::string& where);
 
   // Makes every rank hold the newest state any rank holds: at the start (no rank holds any)
   // the checkpoint's or the seeded initialization, with rank 0's parameters everywhere; after
@@ -67,7 +75,8 @@ class Trainer {
   double readWindowLoss(int64_t window_steps);
   void saveCheckpoint(int64_t steps_done);
   CheckpointState snapshotState(int64_t steps_done);  // the state after `steps_done` steps
-  void writeOutputs(const EvalResult& eval, double train_loss, double wall_seconds);
+  void writeOutputs(const EvalResult& eval, const std::optional<EvalResult>& test,
+                    double train_loss, double wall_seconds);
   // Adds tflops= (model FLOPs per second per rank) and, where the peak is known, mfu=.
   void addThroughput(Metrics& line, double samples_per_sec) const;
   // Elastic jobs: membership_changes, lost_steps, recovery_ms_max, world_size_min.

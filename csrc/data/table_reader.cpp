@@ -1,0 +1,219 @@
+// Table files through Apache Arrow: CSV (gzip too) and Parquet into float features and labels.
+#include "data/table_reader.h"
+
+#include <arrow/api.h>
+#include <arrow/csv/api.h>
+#include <arrow/io/api.h>
+#include <arrow/util/compression.h>
+#include <parquet/arrow/reader.h>
+#include <parquet/exception.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+#include "core/error.h"
+#include "core/strings.h"
+
+namespace trainrun {
+namespace {
+
+bool endsWith(const std::string& text, const std::string& suffix) {
+  if (text.size() < suffix.size()) return false;
+  return std::equal(suffix.rbegin(), suffix.rend(), text.rbegin(), [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) ==
+           std::tolower(static_cast<unsigned char>(b));
+  });
+}
+
+bool isParquet(const std::string& path) { return endsWith(path, ".parquet"); }
+
+// One file of the table, for messages: "data.path file 'x.csv'".
+struct Source {
+  const std::string& key;
+  const std::string& path;
+  bool csv;
+  std::string where() const { return key + " file '" + path + "'"; }
+  // CSV: line numbers (the header is line 1); Parquet: 1-based rows.
+  std::string row(int64_t index) const {
+    return csv ? "line " + std::to_string(index + 2) : "row " + std::to_string(index + 1);
+  }
+};
+
+template <typename T>
+T orThrow(arrow::Result<T> result, const Source& source) {
+  if (!result.ok())
+    throw ConfigError(source.where() + " cannot be read: " + oneLine(result.status().message()) +
+                      " (is it a valid " + (source.csv ? "CSV" : "Parquet") + " file?)");
+  return std::move(result).ValueUnsafe();
+}
+
+std::shared_ptr<arrow::Table> readArrowTable(const Source& source) {
+  std::shared_ptr<arrow::io::ReadableFile> file =
+      orThrow(arrow::io::ReadableFile::Open(source.path), source);
+  if (!source.csv) {
+    try {
+      std::unique_ptr<parquet::arrow::FileReader> reader =
+          orThrow(parquet::arrow::OpenFile(file, arrow::default_memory_pool()), source);
+      return orThrow(reader->ReadTable(), source);
+    } catch (const parquet::ParquetException& e) {
+      throw ConfigError(source.where() + " cannot be read: " + oneLine(e.what()) +
+                        " (is it a valid Parquet file?)");
+    }
+  }
+  std::shared_ptr<arrow::io::InputStream> stream = file;
+  std::unique_ptr<arrow::util::Codec> codec;
+  if (endsWith(source.path, ".gz")) {
+    codec = orThrow(arrow::util::Codec::Create(arrow::Compression::GZIP), source);
+    stream = orThrow(arrow::io::CompressedInputStream::Make(codec.get(), file), source);
+  }
+  auto reader =
+      orThrow(arrow::csv::TableReader::Make(
+                  arrow::io::default_io_context(), stream, arrow::csv::ReadOptions::Defaults(),
+                  arrow::csv::ParseOptions::Defaults(), arrow::csv::ConvertOptions::Defaults()),
+              source);
+  return orThrow(reader->Read(), source);
+}
+
+// The fix that ends every bad-cell message.
+std::string fixFor(const std::string& column, const std::string& label) {
+  return column == label
+             ? "labels must be numbers: encode the classes as integers in the processing step"
+             : "feature columns must be numeric: fix the data, or leave '" + column +
+                   "' out of data.features";
+}
+
+[[noreturn]] void badCell(const Source& source, int64_t index, const std::string& column,
+                          const std::string& what, const std::string& label) {
+  throw ConfigError(source.where() + " " + source.row(index) + ", column '" + column +
+                    "': " + what + " (" + fixFor(column, label) + ")");
+}
+
+// Writes column `column` (every chunk) to out[row * stride] as numbers; a null cell or text
+// that is not a number is one error naming the row.
+template <typename Out>
+void columnValues(const Source& source, const arrow::ChunkedArray& data, const std::string& column,
+                  const std::string& label, Out* out, int64_t stride) {
+  int64_t row = 0;
+  for (const auto& chunk : data.chunks()) {
+    const arrow::Array& array = *chunk;
+    const int64_t n = array.length();
+    auto put = [&](auto&& value_at) {
+      for (int64_t i = 0; i < n; ++i) {
+        if (array.IsNull(i)) badCell(source, row + i, column, "empty cell", label);
+        const double v = value_at(i);
+        if (!std::isfinite(v)) badCell(source, row + i, column, "not a finite number", label);
+        out[(row + i) * stride] = static_cast<Out>(v);
+      }
+    };
+    switch (array.type_id()) {
+#define TRAINRUN_NUMERIC(ID, ARRAY)                                  \
+  case arrow::Type::ID: {                                            \
+    const auto& a = static_cast<const arrow::ARRAY&>(array);         \
+    put([&](int64_t i) { return static_cast<double>(a.Value(i)); }); \
+    break;                                                           \
+  }
+      TRAINRUN_NUMERIC(INT8, Int8Array)
+      TRAINRUN_NUMERIC(INT16, Int16Array)
+      TRAINRUN_NUMERIC(INT32, Int32Array)
+      TRAINRUN_NUMERIC(INT64, Int64Array)
+      TRAINRUN_NUMERIC(UINT8, UInt8Array)
+      TRAINRUN_NUMERIC(UINT16, UInt16Array)
+      TRAINRUN_NUMERIC(UINT32, UInt32Array)
+      TRAINRUN_NUMERIC(UINT64, UInt64Array)
+      TRAINRUN_NUMERIC(FLOAT, FloatArray)
+      TRAINRUN_NUMERIC(DOUBLE, DoubleArray)
+      TRAINRUN_NUMERIC(BOOL, BooleanArray)
+#undef TRAINRUN_NUMERIC
+      case arrow::Type::NA:
+        badCell(source, row, column, "empty cell", label);
+      case arrow::Type::STRING:
+      case arrow::Type::LARGE_STRING: {
+        // Arrow typed the column as text: some cell is not a number. Name the first one.
+        auto text_at = [&](int64_t i) {
+          return array.type_id() == arrow::Type::STRING
+                     ? static_cast<const arrow::StringArray&>(array).GetString(i)
+                     : static_cast<const arrow::LargeStringArray&>(array).GetString(i);
+        };
+        for (int64_t i = 0; i < n; ++i) {
+          if (array.IsNull(i)) badCell(source, row + i, column, "empty cell", label);
+          const std::string text = text_at(i);
+          const std::string cell = trim(text);
+          if (cell.empty()) badCell(source, row + i, column, "empty cell", label);
+          char* end = nullptr;
+          errno = 0;
+          const double v = std::strtod(cell.c_str(), &end);
+          if (*end != '\0' || errno == ERANGE || !std::isfinite(v))
+            badCell(source, row + i, column, "'" + text + "' is not a finite number", label);
+          out[(row + i) * stride] = static_cast<Out>(v);
+        }
+        break;
+      }
+      default:
+        badCell(source, row, column,
+                "values of type " + array.type()->ToString() + " are not numbers", label);
+    }
+    row += n;
+  }
+}
+
+}  // namespace
+
+bool isTableFile(const std::string& name) {
+  return endsWith(name, ".csv") || endsWith(name, ".csv.gz") || endsWith(name, ".parquet");
+}
+
+TableColumns readTableFiles(const std::vector<std::string>& files, const std::string& label,
+                            const std::vector<std::string>& features, const std::string& key) {
+  if (files.empty())
+    throw ConfigError(key + " holds no .csv, .csv.gz or .parquet files (check " + key + ")");
+  TableColumns out;
+  out.feature_names = features;
+  for (const std::string& path : files) {
+    const Source source{key, path, !isParquet(path)};
+    if (!isTableFile(path))
+      throw ConfigError(source.where() + " is not a .csv, .csv.gz or .parquet file (check " + key +
+                        ")");
+    std::shared_ptr<arrow::Table> table = readArrowTable(source);
+    const std::vector<std::string> names = table->ColumnNames();
+    if (out.feature_names.empty()) {  // default: every column of the first file but the label
+      for (const std::string& name : names)
+        if (name != label) out.feature_names.push_back(name);
+      if (out.feature_names.empty())
+        throw ConfigError(source.where() + " has no column besides the label '" + label +
+                          "' (a table needs feature columns)");
+    }
+    auto column = [&](const std::string& name, const char* role) {
+      std::shared_ptr<arrow::ChunkedArray> c = table->GetColumnByName(name);
+      if (!c) {
+        std::string msg = source.where() + " has no " + role + " column '" + name +
+                          "' (its columns: " + joinNames(names) + "; fix data." +
+                          (std::string(role) == "label" ? "label" : "features") + ")";
+        const std::string guess = closestMatch(name, names);
+        if (!guess.empty()) msg += "; did you mean '" + guess + "'?";
+        throw ConfigError(msg);
+      }
+      return c;
+    };
+    const auto label_column = column(label, "label");
+    const int64_t rows = table->num_rows();
+    const auto width = static_cast<int64_t>(out.feature_names.size());
+    const int64_t first = out.rows;
+    out.features.resize(static_cast<size_t>((first + rows) * width));
+    out.labels.resize(static_cast<size_t>(first + rows));
+    for (int64_t j = 0; j < width; ++j) {
+      const std::string& name = out.feature_names[static_cast<size_t>(j)];
+      columnValues(source, *column(name, "feature"), name, label,
+                   out.features.data() + first * width + j, width);
+    }
+    columnValues(source, *label_column, label, label, out.labels.data() + first, 1);
+    out.rows += rows;
+    out.file_rows.push_back(rows);
+  }
+  if (out.rows == 0) throw ConfigError(key + " holds no rows (check " + key + ")");
+  return out;
+}
+
+}  // namespace trainrun
