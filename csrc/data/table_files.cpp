@@ -79,25 +79,6 @@ std::string bareEtag(const std::string& etag) {
   return e;
 }
 
-// True when `data` has S3's ETag `etag`: the MD5 of the content for a single-part upload; the
-// MD5 of the parts' MD5s, then "-<parts>", for a multipart one with parts of `part_size`.
-bool etagMatches(const unsigned char* data, uint64_t size, const std::string& etag,
-                 uint64_t part_size) {
-  const std::string bare = bareEtag(etag);
-  const size_t dash = bare.find('-');
-  if (dash == std::string::npos) return md5Hex(data, size) == bare;
-  if (part_size == 0) return false;
-  std::string digests, raw;
-  uint64_t parts = 0;
-  for (uint64_t at = 0; at < size || parts == 0; at += part_size, ++parts) {
-    md5Hex(data + at, std::min(part_size, size - at), &raw);
-    digests += raw;
-  }
-  return md5Hex(reinterpret_cast<const unsigned char*>(digests.data()), digests.size()) + "-" +
-             std::to_string(parts) ==
-         bare;
-}
-
 // An ETag is an MD5 (or MD5s) only when it looks like one; SSE-KMS and some S3-compatible
 // servers give other values, which are then only compared, never checked against the content.
 bool checkableEtag(const std::string& etag) {
@@ -201,6 +182,23 @@ std::vector<std::string> s3Files(const std::string& path, const std::string& key
 }
 
 }  // namespace
+
+bool etagMatches(const unsigned char* data, uint64_t size, const std::string& etag,
+                 uint64_t part_size) {
+  const std::string bare = bareEtag(etag);
+  const size_t dash = bare.find('-');
+  if (dash == std::string::npos) return md5Hex(data, size) == bare;
+  if (part_size == 0) return false;
+  std::string digests, raw;
+  uint64_t parts = 0;
+  for (uint64_t at = 0; at < size || parts == 0; at += part_size, ++parts) {
+    md5Hex(data + at, std::min(part_size, size - at), &raw);
+    digests += raw;
+  }
+  return md5Hex(reinterpret_cast<const unsigned char*>(digests.data()), digests.size()) + "-" +
+             std::to_string(parts) ==
+         bare;
+}
 
 std::string tableCacheDir() {
   const std::string dir = env::get(env::kCacheDir);

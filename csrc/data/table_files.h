@@ -1,6 +1,7 @@
 // The files of a table split: a local file or folder, or an S3 prefix fetched once into a cache.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,11 @@ std::string tableCacheDir();
 std::vector<std::string> tableFiles(const std::string& path, const std::string& key,
                                     const std::string& s3_endpoint, const std::string& cache_dir,
                                     std::string* summary = nullptr);
+
+// True when `data` has S3's ETag `etag` (quotes optional): the MD5 of the content for a
+// single-part upload; for a multipart one ("<md5>-<parts>"), the MD5 of the MD5s of its parts
+// of `part_size` bytes (0: unknown, so no match).
+bool etagMatches(const unsigned char* data, uint64_t size, const std::string& etag,
+                 uint64_t part_size);
 
 }  // namespace trainrun

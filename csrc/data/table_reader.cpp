@@ -50,31 +50,117 @@ T orThrow(arrow::Result<T> result, const Source& source) {
   return std::move(result).ValueUnsafe();
 }
 
-std::shared_ptr<arrow::Table> readArrowTable(const Source& source) {
+// A CSV file as a stream, decompressed when it ends in .gz (the codec outlives the stream).
+struct CsvStream {
+  std::unique_ptr<arrow::util::Codec> codec;
+  std::shared_ptr<arrow::io::InputStream> stream;
+};
+
+CsvStream openCsv(const Source& source) {
+  CsvStream csv;
   std::shared_ptr<arrow::io::ReadableFile> file =
       orThrow(arrow::io::ReadableFile::Open(source.path), source);
+  csv.stream = file;
+  if (endsWith(source.path, ".gz")) {
+    csv.codec = orThrow(arrow::util::Codec::Create(arrow::Compression::GZIP), source);
+    csv.stream = orThrow(arrow::io::CompressedInputStream::Make(csv.codec.get(), file), source);
+  }
+  return csv;
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> readCsv(const Source& source,
+                                                     const arrow::csv::ConvertOptions& convert) {
+  CsvStream csv = openCsv(source);
+  ARROW_ASSIGN_OR_RAISE(
+      auto reader, arrow::csv::TableReader::Make(arrow::io::default_io_context(), csv.stream,
+                                                 arrow::csv::ReadOptions::Defaults(),
+                                                 arrow::csv::ParseOptions::Defaults(), convert));
+  return reader->Read();
+}
+
+// The columns of a CSV file: its header row.
+std::vector<std::string> csvColumnNames(const Source& source) {
+  CsvStream csv = openCsv(source);
+  auto reader =
+      orThrow(arrow::csv::StreamingReader::Make(
+                  arrow::io::default_io_context(), csv.stream, arrow::csv::ReadOptions::Defaults(),
+                  arrow::csv::ParseOptions::Defaults(), arrow::csv::ConvertOptions::Defaults()),
+              source);
+  return reader->schema()->field_names();
+}
+
+// The fix that ends every bad-cell message.
+std::string fixFor(const std::string& column, const std::string& label);
+[[noreturn]] void badCell(const Source& source, int64_t index, const std::string& column,
+                          const std::string& what, const std::string& label);
+template <typename Out>
+void columnValues(const Source& source, const arrow::ChunkedArray& data, const std::string& column,
+                  const std::string& label, Out* out, int64_t stride);
+
+// Checks that `names` (a file's columns) hold the label and `features`; an empty `features`
+// becomes every column but the label.
+void requireColumns(const Source& source, const std::vector<std::string>& names,
+                    const std::string& label, std::vector<std::string>& features) {
+  if (features.empty()) {
+    for (const std::string& name : names)
+      if (name != label) features.push_back(name);
+    if (features.empty())
+      throw ConfigError(source.where() + " has no column besides the label '" + label +
+                        "' (a table needs feature columns)");
+  }
+  auto require = [&](const std::string& name, bool is_label) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) return;
+    std::string msg = source.where() + " has no " + (is_label ? "label" : "feature") + " column '" +
+                      name + "' (its columns: " + joinNames(names) + "; fix data." +
+                      (is_label ? "label" : "features") + ")";
+    const std::string guess = closestMatch(name, names);
+    if (!guess.empty()) msg += "; did you mean '" + guess + "'?";
+    throw ConfigError(msg);
+  };
+  require(label, true);
+  for (const std::string& f : features) require(f, false);
+}
+
+// The label and feature columns of one file (features empty: every column but the label).
+std::shared_ptr<arrow::Table> readArrowTable(const Source& source, const std::string& label,
+                                             std::vector<std::string>& features) {
   if (!source.csv) {
     try {
+      std::shared_ptr<arrow::io::ReadableFile> file =
+          orThrow(arrow::io::ReadableFile::Open(source.path), source);
       std::unique_ptr<parquet::arrow::FileReader> reader =
           orThrow(parquet::arrow::OpenFile(file, arrow::default_memory_pool()), source);
+      std::shared_ptr<arrow::Schema> schema;
+      const arrow::Status status = reader->GetSchema(&schema);
+      if (!status.ok())
+        throw ConfigError(source.where() + " cannot be read: " + oneLine(status.message()) +
+                          " (is it a valid Parquet file?)");
+      requireColumns(source, schema->field_names(), label, features);
       return orThrow(reader->ReadTable(), source);
     } catch (const parquet::ParquetException& e) {
       throw ConfigError(source.where() + " cannot be read: " + oneLine(e.what()) +
                         " (is it a valid Parquet file?)");
     }
   }
-  std::shared_ptr<arrow::io::InputStream> stream = file;
-  std::unique_ptr<arrow::util::Codec> codec;
-  if (endsWith(source.path, ".gz")) {
-    codec = orThrow(arrow::util::Codec::Create(arrow::Compression::GZIP), source);
-    stream = orThrow(arrow::io::CompressedInputStream::Make(codec.get(), file), source);
-  }
-  auto reader =
-      orThrow(arrow::csv::TableReader::Make(
-                  arrow::io::default_io_context(), stream, arrow::csv::ReadOptions::Defaults(),
-                  arrow::csv::ParseOptions::Defaults(), arrow::csv::ConvertOptions::Defaults()),
-              source);
-  return orThrow(reader->Read(), source);
+  requireColumns(source, csvColumnNames(source), label, features);
+  // Every column read as a number: Arrow's type inference looks at the first block only, so a
+  // column of integers with "1.5" further down would otherwise fail to convert.
+  std::vector<std::string> needed = features;
+  needed.push_back(label);
+  arrow::csv::ConvertOptions convert = arrow::csv::ConvertOptions::Defaults();
+  convert.include_columns = needed;
+  convert.null_values = {""};  // "NA", "n/a", "null" are text, named as such, not empty cells
+  for (const std::string& c : needed) convert.column_types[c] = arrow::float64();
+  arrow::Result<std::shared_ptr<arrow::Table>> typed = readCsv(source, convert);
+  if (typed.ok()) return *typed;
+  // A cell is not a number: read the columns as text to name the first bad one.
+  for (const std::string& c : needed) convert.column_types[c] = arrow::utf8();
+  std::shared_ptr<arrow::Table> text = orThrow(readCsv(source, convert), source);
+  std::vector<double> scratch(static_cast<size_t>(text->num_rows()));
+  for (const std::string& c : needed)
+    columnValues(source, *text->GetColumnByName(c), c, label, scratch.data(), 1);
+  throw ConfigError(source.where() + " cannot be read: " + oneLine(typed.status().message()) +
+                    " (is it a valid CSV file with a header row?)");
 }
 
 // The fix that ends every bad-cell message.
@@ -176,28 +262,9 @@ TableColumns readTableFiles(const std::vector<std::string>& files, const std::st
     if (!isTableFile(path))
       throw ConfigError(source.where() + " is not a .csv, .csv.gz or .parquet file (check " + key +
                         ")");
-    std::shared_ptr<arrow::Table> table = readArrowTable(source);
-    const std::vector<std::string> names = table->ColumnNames();
-    if (out.feature_names.empty()) {  // default: every column of the first file but the label
-      for (const std::string& name : names)
-        if (name != label) out.feature_names.push_back(name);
-      if (out.feature_names.empty())
-        throw ConfigError(source.where() + " has no column besides the label '" + label +
-                          "' (a table needs feature columns)");
-    }
-    auto column = [&](const std::string& name, const char* role) {
-      std::shared_ptr<arrow::ChunkedArray> c = table->GetColumnByName(name);
-      if (!c) {
-        std::string msg = source.where() + " has no " + role + " column '" + name +
-                          "' (its columns: " + joinNames(names) + "; fix data." +
-                          (std::string(role) == "label" ? "label" : "features") + ")";
-        const std::string guess = closestMatch(name, names);
-        if (!guess.empty()) msg += "; did you mean '" + guess + "'?";
-        throw ConfigError(msg);
-      }
-      return c;
-    };
-    const auto label_column = column(label, "label");
+    std::shared_ptr<arrow::Table> table = readArrowTable(source, label, out.feature_names);
+    auto column = [&](const std::string& name) { return table->GetColumnByName(name); };
+    const auto label_column = column(label);
     const int64_t rows = table->num_rows();
     const auto width = static_cast<int64_t>(out.feature_names.size());
     const int64_t first = out.rows;
@@ -205,8 +272,8 @@ TableColumns readTableFiles(const std::vector<std::string>& files, const std::st
     out.labels.resize(static_cast<size_t>(first + rows));
     for (int64_t j = 0; j < width; ++j) {
       const std::string& name = out.feature_names[static_cast<size_t>(j)];
-      columnValues(source, *column(name, "feature"), name, label,
-                   out.features.data() + first * width + j, width);
+      columnValues(source, *column(name), name, label, out.features.data() + first * width + j,
+                   width);
     }
     columnValues(source, *label_column, label, label, out.labels.data() + first, 1);
     out.rows += rows;

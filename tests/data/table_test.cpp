@@ -234,5 +234,22 @@ TEST_F(TableTest, ValidationLabelOutsideTheTrainingClassesIsNamed) {
   }
 }
 
+TEST(EtagMatches, SinglePartAndMultipartMd5s) {
+  const std::string text = "hello world";
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  // MD5("hello world"), as S3 sends it for a single-part upload.
+  EXPECT_TRUE(etagMatches(bytes, text.size(), "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"", 0));
+  EXPECT_FALSE(etagMatches(bytes, text.size() - 1, "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"", 0));
+  // Parts of 5 bytes ("hello", " worl", "d"): MD5 of the three MD5s, then the part count.
+  const std::string multipart = "\"df349a9519959b17a605009540f4b31d-3\"";
+  EXPECT_TRUE(etagMatches(bytes, text.size(), multipart, 5));
+  EXPECT_FALSE(etagMatches(bytes, text.size(), multipart, 4));  // other parts, other MD5s
+  EXPECT_FALSE(etagMatches(bytes, text.size(), multipart, 0));  // part size unknown
+  std::string changed = text;
+  changed[7] = 'X';
+  EXPECT_FALSE(etagMatches(reinterpret_cast<const unsigned char*>(changed.data()), changed.size(),
+                           multipart, 5));
+}
+
 }  // namespace
 }  // namespace trainrun
