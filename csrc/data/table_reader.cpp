@@ -20,15 +20,7 @@
 namespace trainrun {
 namespace {
 
-bool endsWith(const std::string& text, const std::string& suffix) {
-  if (text.size() < suffix.size()) return false;
-  return std::equal(suffix.rbegin(), suffix.rend(), text.rbegin(), [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) ==
-           std::tolower(static_cast<unsigned char>(b));
-  });
-}
-
-bool isParquet(const std::string& path) { return endsWith(path, ".parquet"); }
+bool isParquet(const std::string& path) { return endsWithNoCase(path, ".parquet"); }
 
 // One file of the table, for messages: "data.path file 'x.csv'".
 struct Source {
@@ -61,7 +53,7 @@ CsvStream openCsv(const Source& source) {
   std::shared_ptr<arrow::io::ReadableFile> file =
       orThrow(arrow::io::ReadableFile::Open(source.path), source);
   csv.stream = file;
-  if (endsWith(source.path, ".gz")) {
+  if (endsWithNoCase(source.path, ".gz")) {
     csv.codec = orThrow(arrow::util::Codec::Create(arrow::Compression::GZIP), source);
     csv.stream = orThrow(arrow::io::CompressedInputStream::Make(csv.codec.get(), file), source);
   }
@@ -246,10 +238,6 @@ void columnValues(const Source& source, const arrow::ChunkedArray& data, const s
 }
 
 }  // namespace
-
-bool isTableFile(const std::string& name) {
-  return endsWith(name, ".csv") || endsWith(name, ".csv.gz") || endsWith(name, ".parquet");
-}
 
 TableColumns readTableFiles(const std::vector<std::string>& files, const std::string& label,
                             const std::vector<std::string>& features, const std::string& key) {
