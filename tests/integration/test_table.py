@@ -144,6 +144,21 @@ class TableTraining(unittest.TestCase):
         self.assertAlmostEqual(model.input_mean[0].item(), float(np.mean(train["income"])),
                                delta=0.1)
 
+    def test_resume_keeps_the_statistics_and_refuses_other_data(self):
+        make_tables(self.tmp)
+        out = f"{self.tmp}/out"
+        args = table_args(out, f"{self.tmp}/train", f"{self.tmp}/validation.csv",
+                          f"{self.tmp}/test.csv.gz", "train.steps=40")
+        self.train(*args)
+        again = self.train(*args[:-2], "--set", "train.steps=60")  # resumes at step 40
+        self.assertRegex(again.stdout, r"resumed=\S+ step=40 ")
+        # Other training data gives other statistics: the checkpoint is refused, named.
+        write_parquet(f"{self.tmp}/train/part-1.parquet", split(blobs(500, 9), 0, 500))
+        p = run(args[:-2] + ["--set", "train.steps=80"])
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("was trained on other data (its input_mean differs from this data's)",
+                      p.stdout + p.stderr)
+
     def test_regression_prints_mse_and_model_reproduces_it(self):
         make_tables(self.tmp, regression=True)
         out = f"{self.tmp}/reg"
