@@ -27,7 +27,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The project venv (git-ignored): torch, numpy for the peers, and the S3 test tools if the
+# The project venv (git-ignored): torch, numpy for the peers, pyarrow, and the S3 test tools if the
 # machine lacks them. A second run installs nothing.
 if [ ! -x .venv/bin/python3 ]; then
   python3 -m venv .venv 2>/dev/null || {
@@ -39,6 +39,13 @@ if ! .venv/bin/python3 -c "import sys, torch, numpy; sys.exit(torch.__version__ 
   echo "setup: installing $TORCH_PIN into .venv (several GB, once)"
   .venv/bin/python3 -m pip install -q --no-cache-dir --upgrade pip
   .venv/bin/python3 -m pip install -q --no-cache-dir "$TORCH_PIN" numpy
+fi
+# Apache Arrow's C++ library (CSV and Parquet tables) comes from the pyarrow wheel: its headers
+# and libarrow/libparquet are what the build links (csrc/data/CMakeLists.txt).
+PYARROW_PIN="pyarrow==26.0.1"
+if ! .venv/bin/python3 -c "import sys, pyarrow; sys.exit(pyarrow.__version__ != '${PYARROW_PIN#pyarrow==}')" 2>/dev/null; then
+  echo "setup: installing $PYARROW_PIN into .venv"
+  .venv/bin/python3 -m pip install -q --no-cache-dir "$PYARROW_PIN"
 fi
 if ! command -v moto_server >/dev/null || ! command -v aws >/dev/null; then
   if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/aws ]; then

@@ -1,4 +1,5 @@
 // Values derived from the config and the environment: run name, model sizes, data file.
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -58,6 +59,31 @@ std::string dataPath(const JobConfig& config) {
 }
 
 std::vector<std::pair<std::string, std::string>> dataFiles(const JobConfig& config) {
+  if (config.data().name() == "table") {
+    // Each split's local files (a folder's visible files, sorted); S3 prefixes are named by
+    // their objects' ETags in the fetch cache, not hashed here.
+    std::vector<std::pair<std::string, std::string>> files;
+    auto add = [&](const std::string& role, const std::string& path) {
+      namespace fs = std::filesystem;
+      std::error_code ec;
+      if (path.empty() || path.rfind("s3://", 0) == 0 || !fs::exists(path, ec)) return;
+      if (!fs::is_directory(path, ec)) {
+        files.emplace_back(role, path);
+        return;
+      }
+      std::vector<std::string> found;
+      for (const auto& e : fs::directory_iterator(path, ec))
+        if (e.is_regular_file(ec) && e.path().filename().string()[0] != '.' &&
+            e.path().filename().string()[0] != '_')
+          found.push_back(e.path().string());
+      std::sort(found.begin(), found.end());
+      for (const std::string& f : found) files.emplace_back(role, f);
+    };
+    add("train", config.data().path());
+    add("validation", config.data().validation_path());
+    add("test", config.data().test_path());
+    return files;
+  }
   const std::string path = dataPath(config);
   if (path.empty()) return {};
   return {{"data", path}};

@@ -122,6 +122,46 @@ void checkOptions(const Message& m, const std::string& prefix) {
   }
 }
 
+// data.name=table: its keys, and its local paths exist (S3 prefixes are checked by syntax
+// here; the ranks list them). The table keys are refused with other data, where they would be
+// silently ignored.
+void checkTable(const DataConfig& d) {
+  const bool table = d.name() == "table";
+  if (!table) {
+    for (const auto& [key, set] :
+         {std::pair<const char*, bool>{"validation_path", !d.validation_path().empty()},
+          {"test_path", !d.test_path().empty()},
+          {"label", !d.label().empty()},
+          {"features", d.features_size() > 0}})
+      if (set)
+        throw ConfigError(std::string("data.") + key + " is read only with data.name=table (got " +
+                          "data.name=" + d.name() + ")");
+    return;
+  }
+  if (d.path().empty())
+    throw ConfigError(
+        "data.name=table needs data.path (the training split: a .csv, .csv.gz or .parquet "
+        "file, a folder of them, or s3://bucket/prefix)");
+  if (d.label().empty())
+    throw ConfigError("data.name=table needs data.label (the name of the label column)");
+  for (const auto& [key, path] : {std::pair<const char*, std::string>{"path", d.path()},
+                                  {"validation_path", d.validation_path()},
+                                  {"test_path", d.test_path()}}) {
+    if (path.empty()) continue;
+    const std::string name = std::string("data.") + key;
+    if (path.rfind("s3://", 0) == 0) {
+      parseStorageUri(path, name);
+    } else if (!std::filesystem::exists(path)) {
+      throw ConfigError(name + " '" + path + "' not found (check " + name + ")");
+    }
+  }
+  for (const std::string& f : d.features()) {
+    if (f == d.label())
+      throw ConfigError("data.features names the label column '" + f +
+                        "'; remove it from data.features");
+  }
+}
+
 // GPT models read token data and only token data; the presets' sizes are checked where the
 // model is built (models/gpt.cpp), the sizes set here are checked at load.
 void checkModelAndData(const JobConfig& config) {
@@ -152,6 +192,9 @@ void checkModelAndData(const JobConfig& config) {
                       "gpt2-124m, gpt or torchscript (got '" + m.name() + "')");
   if ((data == "tokens" || data == "text") && config.data().path().empty())
     throw ConfigError("data.name=" + data + " needs data.path (the file to read)");
+  if (data == "table" && m.name() != "mlp")
+    throw ConfigError("data.name=table needs model.name mlp (got '" + m.name() + "')");
+  checkTable(config.data());
   if (m.name() == "gpt") {
     for (const auto& [key, value] : {std::pair<const char*, int64_t>{"n_layer", m.n_layer()},
                                      {"n_head", m.n_head()},
@@ -190,7 +233,7 @@ void checkCrossField(const JobConfig& config) {
   }
   checkModelAndData(config);
   // Fail at load, on the launcher, rather than in every rank after the processes start.
-  const std::string data_file = dataPath(config);
+  const std::string data_file = config.data().name() == "table" ? "" : dataPath(config);
   if (!data_file.empty() && !std::filesystem::exists(data_file)) {
     const std::string fix = config.data().path().empty()
                                 ? "run scripts/setup.sh to fetch it, or set data.path"

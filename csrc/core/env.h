@@ -35,6 +35,9 @@ inline constexpr const char* kSmNumGpus = "SM_NUM_GPUS";               // GPUs o
 inline constexpr const char* kFailureFile = "TRAINRUN_FAILURE_FILE";
 // Directory holding data files such as digits.csv.gz when data.path is not set.
 inline constexpr const char* kDataDir = "TRAINRUN_DATA_DIR";
+// Local cache of data files fetched from S3 (data.name=table); default ~/.cache/trainrun.
+inline constexpr const char* kCacheDir = "TRAINRUN_CACHE_DIR";
+inline constexpr const char* kXdgCacheHome = "XDG_CACHE_HOME";
 // Network interface Gloo binds for cross-node traffic (PyTorch name).
 inline constexpr const char* kGlooSocketIfname = "GLOO_SOCKET_IFNAME";
 // This node's address as the other nodes reach it (the launcher sets it for multi-node runs):

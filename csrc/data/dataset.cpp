@@ -32,13 +32,17 @@ TrainEvalSplit splitTrainEval(const Dataset& data, double eval_fraction) {
   torch::Tensor eval_idx = perm.narrow(0, n - n_eval, n_eval);
   auto take = [&](const torch::Tensor& idx) {
     return Dataset{data.features.index_select(0, idx), data.labels.index_select(0, idx),
-                   data.num_classes};
+                   data.num_classes, data.task};
   };
-  return {take(train_idx), take(eval_idx), {}};
+  TrainEvalSplit split;
+  split.train = take(train_idx);
+  split.eval = take(eval_idx);
+  return split;
 }
 
-TrainEvalSplit loadDataset(const config::JobConfig& config) {
+TrainEvalSplit loadDataset(const config::JobConfig& config, const NodeFetchGate& gate) {
   const auto& d = config.data();
+  if (d.name() == "table") return loadTable(config, gate);
   Dataset all;
   if (isTokenData(d.name())) {
     all = loadTokenDataset(config);

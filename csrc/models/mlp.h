@@ -10,7 +10,7 @@ namespace trainrun {
 class Mlp : public Model {
  public:
   // widths: in_features, hidden..., num_classes.
-  explicit Mlp(std::vector<int64_t> widths);
+  explicit Mlp(std::vector<int64_t> widths, InputTransform transform = {});
   torch::Tensor forward(const torch::Tensor& x) override;
   double flopsPerSample() const override;
   torch::jit::Module toTorchScript() const override;
@@ -18,6 +18,8 @@ class Mlp : public Model {
  private:
   std::vector<int64_t> widths_;
   std::vector<torch::nn::Linear> layers_;
+  torch::Tensor input_mean_, input_std_, classes_;  // buffers; undefined when not a table's
+  bool regression_ = false;
 };
 
 }  // namespace trainrun

@@ -12,13 +12,13 @@
 namespace trainrun {
 
 std::shared_ptr<Model> makeModel(const config::JobConfig& config, int64_t in_features,
-                                 int64_t num_classes) {
+                                 int64_t num_classes, const InputTransform& transform) {
   const std::string& name = config.model().name();
   if (name == "mlp") {
     std::vector<int64_t> widths{in_features};
     for (int64_t h : config::mlpHidden(config)) widths.push_back(h);
     widths.push_back(num_classes);
-    return std::make_shared<Mlp>(widths);
+    return std::make_shared<Mlp>(widths, transform);
   }
   if (config::isGptModel(name)) {
     // Token data: in_features is the window length, num_classes the data's vocabulary.

@@ -24,10 +24,19 @@ class Model : public torch::nn::Module {
   virtual torch::jit::Module toTorchScript() const = 0;
 };
 
+// Tables: what the model does to raw rows before its first layer, and what its outputs mean.
+// Held as buffers (input_mean, input_std, classes), so they are checkpointed, broadcast and
+// exported with the parameters.
+struct InputTransform {
+  torch::Tensor mean, std;  // (F,) float32: x -> (x - mean) / std; undefined: none
+  torch::Tensor classes;    // (C,) float64 label value of each output; undefined: none
+  bool regression = false;  // one output, the prediction itself
+};
+
 // The model named by model.name: a built-in one sized for the data, or the TorchScript module
-// at model.path.
+// at model.path. `transform`: a table's standardization and classes (MLP only).
 std::shared_ptr<Model> makeModel(const config::JobConfig& config, int64_t in_features,
-                                 int64_t num_classes);
+                                 int64_t num_classes, const InputTransform& transform = {});
 
 // Writes model.toTorchScript() to `path` atomically (temporary file, then rename).
 void saveTorchScript(const Model& model, const std::string& path);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -47,10 +48,26 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Mean cross-entropy of (B, ..., C) logits against (B, ...) targets, computed in fp32.
-torch::Tensor lossOf(const torch::Tensor& logits, const torch::Tensor& y) {
+// Mean cross-entropy of (B, ..., C) logits against (B, ...) targets, computed in fp32;
+// regression: mean squared error of (B, 1) outputs against (B,) float targets.
+torch::Tensor lossOf(const torch::Tensor& logits, const torch::Tensor& y, Task task) {
+  if (task == Task::kRegression)
+    return torch::mse_loss(logits.reshape({-1}).to(torch::kFloat), y.reshape({-1}));
   return torch::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat),
                                    y.reshape({-1}));
+}
+
+// The eval fields of a log line: eval_loss and accuracy, or for regression eval_mse and
+// eval_rmse; `prefix` "test_" names the test split's.
+Metrics evalFields(const EvalResult& e, const std::string& prefix) {
+  Metrics m{{prefix + "loss", e.loss}};
+  if (e.regression) {
+    m.emplace_back(prefix + "mse", e.loss);
+    m.emplace_back(prefix + "rmse", std::sqrt(e.loss));
+  } else {
+    m.emplace_back(prefix + "accuracy", e.accuracy);
+  }
+  return m;
 }
 
 // Sums `values` across ranks in place (one small collective on the communicator's device).
@@ -99,9 +116,35 @@ void Trainer::choosePrecision() {
   scaler_ = std::make_unique<LossScaler>(so);
 }
 
+void Trainer::fetchOnNodeLeaderFirst(const std::function<void()>& fetch) {
+  if (!dist_.store || dist_.local_world_size == 1) {
+    fetch();
+    return;
+  }
+  // Ranks of a node are numbered consecutively: the node's first rank names it.
+  const std::string key = "table_data_fetched/" + std::to_string(dist_.rank - dist_.local_rank);
+  if (dist_.local_rank == 0) {
+    try {
+      fetch();
+    } catch (const std::exception& e) {
+      dist_.store->set(key, std::string("failed: ") + e.what());
+      throw;
+    }
+    dist_.store->set(key, "ok");
+    return;
+  }
+  dist_.store->wait({key});  // bounded by dist.timeout_s
+  const std::string status = dist_.store->get(key);
+  if (status != "ok")
+    throw ConfigError("local rank 0 could not fetch the data (" + status.substr(8) + ")");
+  fetch();  // every object is in the cache now: listing only
+}
+
 void Trainer::loadData() {
   const auto& t = config_.train();
-  data_ = loadDataset(config_);  // stays on the host; trainStep copies each batch
+  // Stays on the host; trainStep copies each batch.
+  data_ = loadDataset(
+      config_, [this](const std::function<void()>& fetch) { fetchOnNodeLeaderFirst(fetch); });
   sampler_ = std::make_unique<DistributedSampler>(
       data_.train.size(), t.global_batch_size(), t.grad_accum_steps(), dist_.rank, dist_.world_size,
       static_cast<uint64_t>(t.seed()));
@@ -109,7 +152,14 @@ void Trainer::loadData() {
 }
 
 void Trainer::buildModel() {
-  model_ = makeModel(config_, data_.train.features.size(1), data_.train.num_classes);
+  InputTransform transform;
+  if (data_.table) {
+    transform.mean = data_.table->mean;
+    transform.std = data_.table->std;
+    transform.classes = data_.table->classes;
+    transform.regression = data_.train.task == Task::kRegression;
+  }
+  model_ = makeModel(config_, data_.train.features.size(1), data_.train.num_classes, transform);
   model_->to(device_);  // replicas are made equal by syncState(), when the run starts
   // A module that does not fit the data: one line now, not an error in the first step.
   if (auto* ts = dynamic_cast<TorchScriptModel*>(model_.get()))
@@ -139,6 +189,26 @@ void Trainer::logStart() const {
                           {"train_samples", data_.train.size()},
                           {"steps", total_steps_},
                           {"output", output_dir_}}));
+  if (data_.table) {
+    const TableInfo& table = *data_.table;
+    const bool regression = data_.train.task == Task::kRegression;
+    std::string reason = table.task_reason;
+    for (char& c : reason)
+      if (c == ' ') c = '_';
+    log::out(
+        formatLogLine({{"data", std::string("table")},
+                       {"task", std::string(regression ? "regression" : "classification")},
+                       {"task_from", reason},
+                       {"label", table.label},
+                       {"features", int64_t(table.feature_names.size())},
+                       {"classes", regression ? int64_t{0} : data_.train.num_classes},
+                       {"train_rows", data_.train.size()},
+                       {"eval_rows", data_.eval.size()},
+                       {"test_rows", data_.test.size()},
+                       {"files", int64_t(table.train_files.size() + table.validation_files.size() +
+                                         table.test_files.size())}}));
+    for (const std::string& summary : table.fetch_summaries) log::out("fetched " + summary);
+  }
   // Spaces would split a key=value field: "NVIDIA H100 80GB HBM3" -> NVIDIA_H100_80GB_HBM3.
   auto field = [](std::string v) {
     for (char& c : v)
@@ -207,11 +277,28 @@ void Trainer::setUpCheckpoints() {
   if (!ckpt) return;
   resumed_from_ = ckpt->where;
   restoreState(*ckpt, *model_, *optimizer_, *scaler_);
+  checkRestoredTable(ckpt->where);
   start_step_ = ckpt->counters.at("step");
   if (dist_.rank == 0)
     log::out(formatLogLine({{"resumed", ckpt->where},
                             {"step", start_step_},
                             {"saved_world_size", int64_t{ckpt->manifest.world_size()}}}));
+}
+
+void Trainer::checkRestoredTable(const std::string& where) {
+  if (!data_.table || config_.checkpoint().force_resume()) return;
+  // The statistics follow from the data alone: different ones mean different training data.
+  const TableInfo& table = *data_.table;
+  for (const auto& item : model_->named_buffers()) {
+    const torch::Tensor* fresh = item.key() == "input_mean"  ? &table.mean
+                                 : item.key() == "input_std" ? &table.std
+                                 : item.key() == "classes"   ? &table.classes
+                                                             : nullptr;
+    if (fresh && !torch::equal(item.value().to(torch::kCPU), *fresh))
+      throw ConfigError("checkpoint " + where + " was trained on other data (its " + item.key() +
+                        " differs from this data's); start a new run (resume: never, or another "
+                        "run.name), or set checkpoint.force_resume: true to keep its statistics");
+  }
 }
 
 int Trainer::syncState() {
@@ -342,14 +429,17 @@ void Trainer::trainStep(int64_t step) {
   for (int64_t micro = 0; micro < accum; ++micro) {
     torch::Tensor idx = sampler_->indices(epoch, step_in_epoch, micro);  // (b,) on the host
     torch::Tensor x = gatherRows(data_.train.features, idx, device_);    // (b, F) or (b, T)
-    torch::Tensor y = gatherRows(data_.train.labels, idx, device_).to(torch::kLong);  // (b, ...)
+    const Task task = data_.train.task;
+    torch::Tensor y =
+        gatherRows(data_.train.labels, idx, device_)
+            .to(task == Task::kRegression ? torch::kFloat : torch::kLong);  // (b, ...)
     // Only the last micro-step communicates; earlier ones accumulate locally.
     reducer_->prepareForBackward(/*sync=*/micro + 1 == accum);
     torch::Tensor loss;
     {
       AutocastGuard autocast(precision_, device_.type());
       // weight() is 1 unless an elastic job's world size does not divide the micro-batch.
-      loss = lossOf(model_->forward(x), y) * sampler_->weight() / double(accum);
+      loss = lossOf(model_->forward(x), y, task) * sampler_->weight() / double(accum);
     }
     scaler_->scale(loss).backward();
     window_loss_.add_(loss.detach());  // on the device: no host sync per micro-step
@@ -386,12 +476,13 @@ double Trainer::readWindowLoss(int64_t window_steps) {
 
 EvalResult EvalPass::summary() const {
   const double total = count.sum().item<double>();  // samples, or tokens for sequence models
-  return {loss_sum.sum().item<double>() / total, correct.sum().item<double>() / total};
+  return {loss_sum.sum().item<double>() / total, correct.sum().item<double>() / total, regression};
 }
 
 EvalPass Trainer::evaluatePass(const Dataset& data) {
   torch::NoGradGuard no_grad;
   model_->eval();  // dropout off, batch-norm statistics frozen (modules from Python have them)
+  const bool regression = data.task == Task::kRegression;
   const int64_t n = data.size();
   const int64_t begin = n * dist_.rank / dist_.world_size;
   const int64_t end = n * (dist_.rank + 1) / dist_.world_size;
@@ -410,6 +501,15 @@ EvalPass Trainer::evaluatePass(const Dataset& data) {
     {
       AutocastGuard autocast(precision_, device_.type());
       logits = model_->forward(data.features.narrow(0, i, len).to(device_));  // (len, ..., C)
+    }
+    if (regression) {  // one output: the prediction; loss_sum holds the squared error
+      torch::Tensor pred = logits.reshape({-1}).to(torch::kFloat);                 // (len,)
+      torch::Tensor y = data.labels.narrow(0, i, len).to(device_, torch::kFloat);  // (len,)
+      torch::Tensor block = rows.narrow(0, i, len);
+      block.select(1, 0).copy_((pred - y).square().to(torch::kCPU, torch::kDouble));
+      block.select(1, 2).fill_(1.0);
+      block.select(1, 3).copy_(pred.to(torch::kCPU, torch::kDouble));
+      continue;
     }
     logits = logits.reshape({len, -1, logits.size(-1)}).to(torch::kFloat);  // (len, P, C)
     torch::Tensor y = data.labels.narrow(0, i, len).reshape({len, -1}).to(device_, torch::kLong);
@@ -433,7 +533,12 @@ EvalPass Trainer::evaluatePass(const Dataset& data) {
   out.loss_sum = rows.select(1, 0).contiguous();
   out.correct = rows.select(1, 1).contiguous();
   out.count = rows.select(1, 2).contiguous();
-  if (!sequences) out.predicted = rows.select(1, 3).to(torch::kLong);
+  out.regression = regression;
+  if (regression) {
+    out.value = rows.select(1, 3).contiguous();
+  } else if (!sequences) {
+    out.predicted = rows.select(1, 3).to(torch::kLong);
+  }
   if (binary) out.score = rows.select(1, 4).contiguous();
   return out;
 }
@@ -460,10 +565,7 @@ void Trainer::run() {
   if (checkpoints_) checkpoints_->wait();  // the last checkpoint is committed before outputs
   const double wall = secondsSince(run_start_);
   const EvalPass final_eval = evaluatePass(data_.eval);
-  if (dist_.rank == 0) {
-    const EvalResult e = final_eval.summary();
-    report(total_steps_, {{"eval_loss", e.loss}, {"eval_accuracy", e.accuracy}});
-  }
+  if (dist_.rank == 0) report(total_steps_, evalFields(final_eval.summary(), "eval_"));
   writeEvaluation(final_eval);  // every rank: a test split's pass is collective
   if (dist_.rank == 0) {
     writeOutputs(final_eval, last_loss_, wall);
@@ -512,7 +614,7 @@ void Trainer::runStep(int64_t step) {
     saveCheckpoint(step + 1);
   if (t.eval_every() > 0 && (step + 1) % t.eval_every() == 0 && !last) {
     EvalResult e = evaluate();
-    if (dist_.rank == 0) report(step + 1, {{"eval_loss", e.loss}, {"eval_accuracy", e.accuracy}});
+    if (dist_.rank == 0) report(step + 1, evalFields(e, "eval_"));
   }
   if (preemption_->stopAfter(step + 1) && !last)  // SIGTERM or a spot notice: throws Preempted
     preemption_->leave(step + 1, [&] { return snapshotState(step + 1); });
@@ -582,7 +684,9 @@ void Trainer::addThroughput(Metrics& line, double samples_per_sec) const {
 void Trainer::writeEvaluation(const EvalPass& validation) {
   auto evaluated = [&](const std::string& name, const Dataset& data, const EvalPass& pass) {
     EvaluatedSplit split{name, data.size(), {}};
-    if (data.labels.dim() > 1)
+    if (pass.regression)
+      split.metrics = regressionMetrics(pass.value, data.labels.to(torch::kDouble));
+    else if (data.labels.dim() > 1)
       split.metrics = languageModelMetrics(pass.loss_sum, pass.correct, pass.count);
     else
       split.metrics =
@@ -595,8 +699,8 @@ void Trainer::writeEvaluation(const EvalPass& validation) {
     const EvalPass test = evaluatePass(data_.test);
     if (dist_.rank == 0) {
       splits.push_back(evaluated("test", data_.test, test));
-      const EvalResult e = test.summary();
-      report(total_steps_, {{"test_loss", e.loss}, {"test_accuracy", e.accuracy}});
+      test_result_ = test.summary();
+      report(total_steps_, evalFields(*test_result_, "test_"));
     }
   }
   if (dist_.rank != 0) return;
@@ -625,6 +729,7 @@ void Trainer::writeEvaluation(const EvalPass& validation) {
 
 void Trainer::writeOutputs(const EvalPass& pass, double train_loss, double wall_seconds) {
   const EvalResult eval = pass.summary();
+  const std::optional<EvalResult>& test = test_result_;
   namespace fs = std::filesystem;
   fs::create_directories(model_dir_);
   saveTorchScript(*model_, model_dir_ + "/model.pt");
@@ -634,18 +739,25 @@ void Trainer::writeOutputs(const EvalPass& pass, double train_loss, double wall_
   double train_seconds = 0;
   for (double ms : step_ms_) train_seconds += ms / 1e3;
   if (train_seconds <= 0) train_seconds = wall_seconds;
-  Metrics metrics{{"accuracy", eval.accuracy},
-                  {"loss", eval.loss},
-                  {"train_loss", train_loss},
-                  {"steps", total_steps_},
-                  {"world_size", int64_t{dist_.world_size}},
-                  {"global_batch_size", config_.train().global_batch_size()},
-                  {"samples_per_sec", samples / train_seconds},
-                  {"step_time_ms_median", median(step_ms_)},
-                  {"wall_seconds", wall_seconds},
-                  {"run", run_name_},
-                  {"device", device_report_.name},
-                  {"precision", std::string(precisionName(precision_))}};
+  Metrics metrics;
+  if (eval.regression) {
+    metrics = {{"mse", eval.loss}, {"rmse", std::sqrt(eval.loss)}};
+  } else {
+    metrics = {{"accuracy", eval.accuracy}};
+  }
+  metrics.emplace_back("loss", eval.loss);
+  if (test)
+    for (auto& field : evalFields(*test, "test_")) metrics.push_back(field);
+  metrics.insert(metrics.end(), {{"train_loss", train_loss},
+                                 {"steps", total_steps_},
+                                 {"world_size", int64_t{dist_.world_size}},
+                                 {"global_batch_size", config_.train().global_batch_size()},
+                                 {"samples_per_sec", samples / train_seconds},
+                                 {"step_time_ms_median", median(step_ms_)},
+                                 {"wall_seconds", wall_seconds},
+                                 {"run", run_name_},
+                                 {"device", device_report_.name},
+                                 {"precision", std::string(precisionName(precision_))}});
   addThroughput(metrics, samples / train_seconds);
   if (dist_.elastic) addMembership(metrics);
   if (device_.is_cuda())

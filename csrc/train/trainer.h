@@ -1,7 +1,9 @@
 // Trainer: the data-parallel training loop that wires data, model, Reducer and metrics.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,8 +25,9 @@
 namespace trainrun {
 
 struct EvalResult {
-  double loss = 0;      // mean cross-entropy over the eval set
-  double accuracy = 0;  // fraction of eval samples classified right
+  double loss = 0;      // mean cross-entropy over the eval set; regression: mean squared error
+  double accuracy = 0;  // fraction of eval samples classified right; regression: 0
+  bool regression = false;
 };
 
 // Per-sample results of one evaluation pass over a split, gathered from every rank's slice:
@@ -35,6 +38,8 @@ struct EvalPass {
   torch::Tensor count;      // (N,) float64: positions (1 for classification)
   torch::Tensor predicted;  // (N,) int64: argmax class (classification only, else undefined)
   torch::Tensor score;      // (N,) float64: softmax probability of class 1 (two classes only)
+  torch::Tensor value;      // (N,) float64: the prediction (regression only, else undefined)
+  bool regression = false;  // loss_sum holds squared errors
   EvalResult summary() const;
 };
 
@@ -61,6 +66,10 @@ class Trainer {
   void buildModel();        // model on the device, replicas made equal, Reducer, optimizer
   void logStart() const;    // rank 0: the run line and the device line
   void setUpCheckpoints();  // resumes from a checkpoint if asked
+  // Tables: local rank 0 of each node fetches remote files first, the others after it.
+  void fetchOnNodeLeaderFirst(const std::function<void()>& fetch);
+  // Tables: the restored standardization must be the one this data gives (ConfigError).
+  void checkRestoredTable(const std::string& where);
 
   // Makes every rank hold the newest state any rank holds: at the start (no rank holds any)
   // the checkpoint's or the seeded initialization, with rank 0's parameters everywhere; after
@@ -103,6 +112,7 @@ class Trainer {
   std::string config_path_, run_name_, output_dir_, model_dir_;
   DataDigest data_digest_;    // the input files' SHA-256: lineage, fingerprint, run name
   std::string resumed_from_;  // the checkpoint the run started from; empty: none
+  std::optional<EvalResult> test_result_;  // the final pass over a test split, for metrics.json
   TrainEvalSplit data_;
   std::shared_ptr<Model> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;

@@ -92,6 +92,34 @@ TEST_F(ValidateTest, DefaultDataPathIsRelativeToWorkingDir) {
   std::filesystem::current_path(old_cwd);
 }
 
+TEST_F(ValidateTest, TableKeys) {
+  TempDir dir;
+  dir.write("t.csv", "x,y\n1,0\n");
+  const std::string table = "data: {name: table, path: '" + dir.path().string() + "/t.csv'";
+  EXPECT_EQ(parse(table + ", label: y}").data().label(), "y");
+  EXPECT_EQ(configError([&] { parse(table + "}"); }),
+            "data.name=table needs data.label (the name of the label column)");
+  EXPECT_EQ(configError([&] { parse("data: {name: table, label: y}"); }),
+            "data.name=table needs data.path (the training split: a .csv, .csv.gz or .parquet "
+            "file, a folder of them, or s3://bucket/prefix)");
+  EXPECT_EQ(configError([&] { parse(table + ", label: y, validation_path: /no/such/dir}"); }),
+            "data.validation_path '/no/such/dir' not found (check data.validation_path)");
+  EXPECT_EQ(configError([&] { parse(table + ", label: y, test_path: 's3://Bad_Bucket/t'}"); }),
+            "data.test_path 's3://Bad_Bucket/t': bucket name 'Bad_Bucket' contains 'B' (S3 "
+            "allows lower-case letters, digits, '.' and '-')");
+  EXPECT_NO_THROW(parse(table + ", label: y, validation_path: 's3://tables/validation'}"));
+  EXPECT_EQ(configError([&] { parse(table + ", label: y, features: [x, y]}"); }),
+            "data.features names the label column 'y'; remove it from data.features");
+  EXPECT_EQ(configError([&] { parse(table + ", label: y, task: classify}"); }),
+            "data.task must be one of auto, classification, regression (got 'classify')");
+  EXPECT_EQ(configError([&] { parse(table + ", label: y}\nmodel: {name: gpt-tiny}"); }),
+            "model.name=gpt-tiny needs token data: data.name tokens, text or synthetic_tokens "
+            "(got 'table')");
+  // Table keys with other data would be ignored: refused instead.
+  EXPECT_EQ(configError([&] { parse("data: {name: synthetic, label: y}"); }),
+            "data.label is read only with data.name=table (got data.name=synthetic)");
+}
+
 TEST_F(ValidateTest, CheckpointUriSyntaxIsCheckedAtLoad) {
   EXPECT_EQ(configError([&] { parse("checkpoint: {uri: 's3://'}"); }),
             "checkpoint.uri 's3://' names no bucket (s3://bucket/prefix)");

@@ -68,6 +68,10 @@ TEST_F(YamlEmitTest, EveryFieldRoundTripsExactly) {
   d->set_synthetic_features(8);
   d->set_synthetic_classes(3);
   d->set_synthetic_vocab(300);
+  d->set_validation_path("");  // table keys: empty with other data
+  d->set_test_path("");
+  d->set_label("");
+  d->set_task("auto");
   auto* dist = c.mutable_dist();
   dist->set_backend("gloo");
   dist->set_bucket_cap_mb(1e300);

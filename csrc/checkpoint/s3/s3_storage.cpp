@@ -54,7 +54,7 @@ std::string normalizePrefix(std::string prefix) {
   return prefix.empty() ? prefix : prefix + "/";
 }
 
-class S3Storage : public Storage {
+class S3Storage : public Storage, public S3Objects {
  public:
   S3Storage(const std::string& bucket, const std::string& prefix, const S3Options& options)
       : bucket_(bucket),
@@ -83,6 +83,39 @@ class S3Storage : public Storage {
       if (*total < offset) throw shortObject(full, offset, length);
       return;
     }
+    readRanges(full, offset, length, dst, "");
+  }
+
+  std::vector<S3Object> listObjects(const std::string& prefix) override {
+    std::vector<S3Object> objects = listFull(root_ + prefix);
+    for (auto& o : objects) o.key = o.key.substr(root_.size());
+    return objects;
+  }
+
+  void readObject(const S3Object& object, uint64_t offset, uint64_t length, void* dst) override {
+    if (length == 0) return;
+    readRanges(fullKey(object.key), offset, length, dst, object.etag);
+  }
+
+  std::optional<uint64_t> firstPartSize(const S3Object& object) override {
+    s3::Request r{"HEAD", "HEAD", fullKey(object.key)};
+    // No If-Match here: some servers (moto) compare it with the part's ETag, not the
+    // object's. A part size from a replaced object fails the checksum, which is named.
+    r.query = "partNumber=1";
+    const s3::Response head = client_.send(r);
+    // A server that ignores partNumber answers with the whole object's length.
+    if (!head.has_content_length || head.content_length >= object.size) return std::nullopt;
+    return head.content_length;
+  }
+
+  std::string uriOf(const std::string& key) const override {
+    return client_.objectUri(root_ + key);
+  }
+
+ private:
+  // Ranged GETs of part_size bytes in parallel; with `etag`, each is conditional on it.
+  void readRanges(const std::string& full, uint64_t offset, uint64_t length, void* dst,
+                  const std::string& etag) {
     const uint64_t chunk = options_.part_size;
     const uint64_t chunks = (length + chunk - 1) / chunk;
     runParallel(chunks, options_.parallelism, [&](uint64_t i) {
@@ -91,6 +124,7 @@ class S3Storage : public Storage {
       s3::Request r{"GET", "GET", full};
       r.headers.push_back("Range: bytes=" + std::to_string(offset + begin) + "-" +
                           std::to_string(offset + begin + n - 1));
+      if (!etag.empty()) r.headers.push_back("If-Match: " + etag);
       r.sink = static_cast<char*>(dst) + begin;
       r.sink_size = n;
       s3::Response response;
@@ -110,6 +144,7 @@ class S3Storage : public Storage {
     });
   }
 
+ public:
   std::optional<uint64_t> size(const std::string& key) override {
     try {
       return client_.send(s3::Request{"HEAD", "HEAD", fullKey(key)}).content_length;
@@ -120,7 +155,28 @@ class S3Storage : public Storage {
 
   std::vector<std::string> list(const std::string& prefix) override {
     std::vector<std::string> keys;
-    const std::string full_prefix = root_ + prefix;
+    for (auto& o : listFull(root_ + prefix)) keys.push_back(o.key.substr(root_.size()));
+    return keys;
+  }
+
+  void remove(const std::string& key) override {
+    try {
+      client_.send(s3::Request{"DELETE", "DELETE", fullKey(key)});
+    } catch (const NotFoundError&) {
+      // Already gone is what the caller wanted.
+    }
+  }
+
+  std::string describe() const override {
+    std::string uri = "s3://" + bucket_;
+    if (!root_.empty()) uri += "/" + root_.substr(0, root_.size() - 1);
+    return uri;
+  }
+
+ private:
+  // Every object under the full key prefix (keys that lie under root_ only), sorted by key.
+  std::vector<S3Object> listFull(const std::string& full_prefix) {
+    std::vector<S3Object> objects;
     std::string token;
     do {
       // Canonical order (see s3::Request::query): continuation-token, list-type, max-keys, prefix.
@@ -144,8 +200,10 @@ class S3Storage : public Storage {
       } catch (const NotFoundError& e) {
         throw StorageError(e.what());  // a listing never means "no such object"
       }
-      for (auto& k : page.keys) {
-        if (k.compare(0, root_.size(), root_) == 0) keys.push_back(k.substr(root_.size()));
+      for (size_t i = 0; i < page.keys.size(); ++i) {
+        const std::string& k = page.keys[i];
+        if (k.compare(0, root_.size(), root_) == 0)
+          objects.push_back(S3Object{k, page.sizes[i], page.etags[i]});
       }
       token = page.truncated ? page.next_token : "";
       if (page.truncated && token.empty()) {
@@ -153,25 +211,11 @@ class S3Storage : public Storage {
                            " failed: truncated page without NextContinuationToken");
       }
     } while (!token.empty());
-    std::sort(keys.begin(), keys.end());
-    return keys;
+    std::sort(objects.begin(), objects.end(),
+              [](const S3Object& a, const S3Object& b) { return a.key < b.key; });
+    return objects;
   }
 
-  void remove(const std::string& key) override {
-    try {
-      client_.send(s3::Request{"DELETE", "DELETE", fullKey(key)});
-    } catch (const NotFoundError&) {
-      // Already gone is what the caller wanted.
-    }
-  }
-
-  std::string describe() const override {
-    std::string uri = "s3://" + bucket_;
-    if (!root_.empty()) uri += "/" + root_.substr(0, root_.size() - 1);
-    return uri;
-  }
-
- private:
   std::string fullKey(const std::string& key) const {
     if (key.empty()) throw StorageError("empty object key under " + describe());
     return root_ + key;
@@ -281,6 +325,12 @@ void validate(const std::string& bucket, const S3Options& options) {
 
 std::unique_ptr<Storage> makeS3Storage(const std::string& bucket, const std::string& prefix,
                                        const S3Options& options) {
+  validate(bucket, options);
+  return std::make_unique<S3Storage>(bucket, prefix, options);
+}
+
+std::unique_ptr<S3Objects> openS3Objects(const std::string& bucket, const std::string& prefix,
+                                         const S3Options& options) {
   validate(bucket, options);
   return std::make_unique<S3Storage>(bucket, prefix, options);
 }

@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "checkpoint/storage.h"
 
@@ -55,6 +57,34 @@ struct S3Options {
 // container endpoint, EC2 instance metadata). Throws ConfigError for invalid options.
 std::unique_ptr<Storage> makeS3Storage(const std::string& bucket, const std::string& prefix,
                                        const S3Options& options = {});
+
+// One object of a listing.
+struct S3Object {
+  std::string key;  // relative to the prefix the objects were opened at
+  uint64_t size = 0;
+  std::string etag;  // as S3 sends it, quotes included: "\"<md5>\"" or "\"<md5>-<parts>\""
+};
+
+// Read access to the objects under s3://bucket/prefix with what a download cache needs: each
+// object's size and ETag, and reads pinned to one version of an object. Same client, retries
+// and credentials as the Storage backend.
+class S3Objects {
+ public:
+  virtual ~S3Objects() = default;
+  // Every object whose key starts with `prefix` (relative to the root), sorted by key.
+  virtual std::vector<S3Object> listObjects(const std::string& prefix) = 0;
+  // Reads [offset, offset + length) of `object` into dst in parallel ranged GETs of
+  // S3Options::part_size, each with If-Match: its ETag, so every byte comes from the version
+  // listed (an object replaced meanwhile fails the read rather than mixing versions).
+  virtual void readObject(const S3Object& object, uint64_t offset, uint64_t length, void* dst) = 0;
+  // The size of part 1 of a multipart object (HEAD ?partNumber=1), which is the part size
+  // its ETag was computed with; nullopt when the server does not say.
+  virtual std::optional<uint64_t> firstPartSize(const S3Object& object) = 0;
+  // "s3://bucket/prefix/key", for messages.
+  virtual std::string uriOf(const std::string& key) const = 0;
+};
+std::unique_ptr<S3Objects> openS3Objects(const std::string& bucket, const std::string& prefix,
+                                         const S3Options& options = {});
 
 // Creates the bucket (for tests and first-time setup); an existing bucket we own is fine.
 void createS3Bucket(const std::string& bucket, const S3Options& options = {});

@@ -118,7 +118,18 @@ std::string xmlEscape(const std::string& text) {
 
 ListPage parseListObjectsV2(const std::string& xml) {
   ListPage page;
-  page.keys = xmlAll(xml, "Key");
+  // Each <Contents> block names one object; Key, Size and ETag are read from its raw text.
+  const std::string open = "<Contents>", close = "</Contents>";
+  for (size_t at = xml.find(open); at != std::string::npos; at = xml.find(open, at)) {
+    const size_t end = xml.find(close, at);
+    if (end == std::string::npos) break;
+    const std::string block = xml.substr(at + open.size(), end - at - open.size());
+    page.keys.push_back(xmlFirst(block, "Key").value_or(""));
+    page.etags.push_back(xmlFirst(block, "ETag").value_or(""));
+    const std::string size = xmlFirst(block, "Size").value_or("0");
+    page.sizes.push_back(size.empty() ? 0 : std::strtoull(size.c_str(), nullptr, 10));
+    at = end + close.size();
+  }
   page.truncated = xmlFirst(xml, "IsTruncated").value_or("false") == "true";
   if (page.truncated) page.next_token = xmlFirst(xml, "NextContinuationToken").value_or("");
   return page;

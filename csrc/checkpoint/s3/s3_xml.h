@@ -1,6 +1,7 @@
 // The few pieces of S3's XML that trainrun reads or writes; not a general XML parser.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +19,9 @@ std::string xmlEscape(const std::string& text);
 // One page of a ListObjectsV2 response.
 struct ListPage {
   std::vector<std::string> keys;
+  // Per key (same order): Size and ETag (quotes kept, as S3 sends it); 0 and "" when absent.
+  std::vector<uint64_t> sizes;
+  std::vector<std::string> etags;
   bool truncated = false;
   std::string next_token;  // NextContinuationToken; empty when not truncated
 };

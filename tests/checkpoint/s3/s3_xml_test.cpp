@@ -20,6 +20,17 @@ TEST(S3Xml, ParsesListPageWithoutConfusingKeyCount) {
   EXPECT_EQ(page.next_token, "tok/+=");
 }
 
+TEST(S3Xml, ListPageCarriesEachObjectsSizeAndEtag) {
+  const std::string xml =
+      "<ListBucketResult><Contents><Key>t/a.csv</Key><ETag>&quot;9e1&quot;</ETag>"
+      "<Size>12</Size></Contents><Contents><Key>t/b.parquet</Key><Size>7</Size>"
+      "<ETag>\"ab-2\"</ETag></Contents><Contents><Key>t/c</Key></Contents></ListBucketResult>";
+  ListPage page = parseListObjectsV2(xml);
+  EXPECT_EQ(page.keys, (std::vector<std::string>{"t/a.csv", "t/b.parquet", "t/c"}));
+  EXPECT_EQ(page.sizes, (std::vector<uint64_t>{12, 7, 0}));
+  EXPECT_EQ(page.etags, (std::vector<std::string>{"\"9e1\"", "\"ab-2\"", ""}));
+}
+
 TEST(S3Xml, ParsesErrorsAndIgnoresOtherBodies) {
   ErrorBody e = parseError(
       "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code>"

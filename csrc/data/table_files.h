@@ -1,0 +1,36 @@
+// The files of a table split: a local file or folder, or an S3 prefix fetched once into a cache.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace trainrun {
+
+// The local folder S3 objects are cached in: $TRAINRUN_CACHE_DIR, else
+// $XDG_CACHE_HOME/trainrun, else ~/.cache/trainrun.
+std::string tableCacheDir();
+
+// The local files of `path` (the value of config key `key`), in name order:
+// - a file: itself;
+// - a folder: every .csv, .csv.gz and .parquet file under it, recursively, skipping names
+//   that start with '.' or '_' (_SUCCESS, .crc files);
+// - s3://bucket/prefix: the object named so, else the table files under prefix/, each fetched
+//   into <cache_dir>/s3/<bucket>/<key>/<etag>-<size>/<name> unless already there: parallel
+//   ranged GETs pinned to the listed ETag, the content's MD5 checked against the ETag (for a
+//   multipart ETag, each part's), then renamed into place, so a cached file is always whole and
+//   verified. `s3_endpoint` overrides AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL.
+// Throws ConfigError for a path that holds no table files, StorageError when S3 fails or a
+// fetched object's checksum does not match (naming the object).
+// `summary` (when given) gets one log-line fragment about an S3 fetch ("" for local paths).
+std::vector<std::string> tableFiles(const std::string& path, const std::string& key,
+                                    const std::string& s3_endpoint, const std::string& cache_dir,
+                                    std::string* summary = nullptr);
+
+// True when `data` has S3's ETag `etag` (quotes optional): the MD5 of the content for a
+// single-part upload; for a multipart one ("<md5>-<parts>"), the MD5 of the MD5s of its parts
+// of `part_size` bytes (0: unknown, so no match).
+bool etagMatches(const unsigned char* data, uint64_t size, const std::string& etag,
+                 uint64_t part_size);
+
+}  // namespace trainrun

@@ -1,0 +1,97 @@
+// Table files from S3 (moto_server): listed, fetched once into the cache and verified against
+// their ETags (single-part and multipart), refetched when the object changes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "checkpoint/s3/s3_storage.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "data/table_files.h"
+#include "moto_fixture.h"
+
+namespace trainrun {
+namespace {
+namespace fs = std::filesystem;
+
+class TableS3Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::findOnPath("moto_server")) GTEST_SKIP() << "moto_server is not on PATH";
+    env_.isolateAws();
+    moto_ = std::make_unique<testing::MotoServer>(/*authenticate=*/false);
+    ASSERT_FALSE(moto_->endpoint().empty()) << "moto_server did not start";
+    env_.set("AWS_ACCESS_KEY_ID", moto_->accessKey());
+    env_.set("AWS_SECRET_ACCESS_KEY", moto_->secretKey());
+    env_.set("AWS_REGION", "us-east-1");
+    env_.set("AWS_ENDPOINT_URL_S3", moto_->endpoint());
+    createS3Bucket("tables");
+    S3Options options;
+    options.part_size = S3Options::kMinPartSize;  // multipart above 5 MiB
+    storage_ = makeS3Storage("tables", "", options);
+    cache_ = fs::temp_directory_path() / ("trainrun_table_cache_" + std::to_string(::getpid()));
+    fs::remove_all(cache_);
+  }
+  void TearDown() override { fs::remove_all(cache_); }
+
+  std::vector<std::string> fetch(const std::string& uri, std::string* summary) {
+    return tableFiles(uri, "data.path", "", cache_.string(), summary);
+  }
+
+  testing::ScopedEnv env_;
+  std::unique_ptr<testing::MotoServer> moto_;
+  std::unique_ptr<Storage> storage_;
+  fs::path cache_;
+};
+
+TEST_F(TableS3Test, FetchesOnceVerifiedAndRefetchesChangedObjects) {
+  const std::string small = "x,y\n1,0\n2,1\n";
+  std::string big = "x,y\n";  // over one 5 MiB part: a multipart upload, a multipart ETag
+  while (big.size() < (6u << 20)) big += std::to_string(big.size()) + ",1\n";
+  storage_->put("train/a.csv", small);
+  storage_->put("train/b.csv", big);
+  storage_->put("train/_SUCCESS", "");
+  storage_->put("trainer/other.csv", small);  // shares the prefix, not the folder
+
+  std::string summary;
+  std::vector<std::string> files = fetch("s3://tables/train", &summary);
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(readWholeFile(files[0]).value_or(""), small);
+  EXPECT_EQ(readWholeFile(files[1]).value_or(""), big);
+  EXPECT_EQ(fs::path(files[1]).filename(), "b.csv");
+  EXPECT_EQ(files[0].rfind(cache_.string(), 0), 0u);
+  EXPECT_NE(summary.find("objects=2 fetched=2 fetched_bytes=" +
+                         std::to_string(small.size() + big.size())),
+            std::string::npos)
+      << summary;
+
+  // Cached: nothing fetched again, the same files.
+  EXPECT_EQ(fetch("s3://tables/train/", &summary), files);
+  EXPECT_NE(summary.find("objects=2 fetched=0 "), std::string::npos) << summary;
+
+  // A changed object has another ETag: fetched again, beside the old copy.
+  const std::string changed = "x,y\n3,1\n";
+  storage_->put("train/a.csv", changed);
+  std::vector<std::string> again = fetch("s3://tables/train", &summary);
+  EXPECT_NE(again[0], files[0]);
+  EXPECT_EQ(readWholeFile(again[0]).value_or(""), changed);
+  EXPECT_NE(summary.find("objects=2 fetched=1 "), std::string::npos) << summary;
+
+  // An object named exactly is that one file.
+  EXPECT_EQ(fetch("s3://tables/train/b.csv", nullptr), (std::vector<std::string>{files[1]}));
+}
+
+TEST_F(TableS3Test, PrefixWithoutTableFilesIsAConfigError) {
+  storage_->put("empty/_SUCCESS", "");
+  try {
+    fetch("s3://tables/empty", nullptr);
+    FAIL() << "a prefix without table files was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "data.path 's3://tables/empty' holds no .csv, .csv.gz or .parquet objects (check "
+              "data.path)");
+  }
+}
+
+}  // namespace
+}  // namespace trainrun
