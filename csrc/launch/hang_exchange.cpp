@@ -2,6 +2,7 @@
 #include "launch/hang_exchange.h"
 
 #include <algorithm>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -41,13 +42,48 @@ std::optional<Stamped> parseRequest(const std::string& text) {
 
 }  // namespace
 
+// The newest request seen in the store, and the newest this node answered or made.
+struct HangExchange::Watch {
+  std::mutex mu;
+  std::optional<Stamped> latest;
+  int64_t answered = 0;
+  bool stop = false;
+};
+
 HangExchange::HangExchange(std::unique_ptr<Store> store, int node, Peers peers)
-    : store_(std::move(store)), node_(node), peers_(std::move(peers)) {}
+    : store_(std::move(store)),
+      node_(node),
+      peers_(std::move(peers)),
+      watch_(std::make_shared<Watch>()) {
+  std::thread([watch = watch_, store = store_] {
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(watch->mu);
+        if (watch->stop) return;
+      }
+      std::optional<Stamped> latest;
+      try {
+        if (store->check({kRequestKey})) latest = parseRequest(store->get(kRequestKey));
+      } catch (const std::exception&) {  // the rendezvous reports a lost store
+      }
+      {
+        std::lock_guard<std::mutex> lock(watch->mu);
+        if (latest) watch->latest = latest;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }).detach();
+}
+
+HangExchange::~HangExchange() {
+  std::lock_guard<std::mutex> lock(watch_->mu);
+  watch_->stop = true;
+}
 
 std::optional<HangRequest> HangExchange::pending() {
-  if (!store_->check({kRequestKey})) return std::nullopt;
-  const auto s = parseRequest(store_->get(kRequestKey));
-  if (!s || s->request.id <= answered_ || s->request.node == node_ ||
+  std::lock_guard<std::mutex> lock(watch_->mu);
+  const auto& s = watch_->latest;
+  if (!s || s->request.id <= watch_->answered || s->request.node == node_ ||
       nowMs() - s->made_ms > kRequestLifetimeMs)
     return std::nullopt;
   return s->request;
@@ -55,17 +91,22 @@ std::optional<HangRequest> HangExchange::pending() {
 
 bool HangExchange::claim(const std::string& why, HangRequest* request) {
   while (true) {
-    if (const auto other = pending()) {
+    const std::string current = store_->check({kRequestKey}) ? store_->get(kRequestKey) : "";
+    const auto s = parseRequest(current);
+    {
+      std::lock_guard<std::mutex> lock(watch_->mu);
+      if (s) watch_->latest = s;
+    }
+    if (const auto other = pending()) {  // another node's, not answered yet: answer it
       *request = *other;
       return false;
     }
-    const std::string current = store_->check({kRequestKey}) ? store_->get(kRequestKey) : "";
-    const auto s = parseRequest(current);
     const int64_t id = (s ? s->request.id : 0) + 1;
     const std::string mine = std::to_string(id) + " " + std::to_string(node_) + " " +
                              std::to_string(nowMs()) + " " + why;
     if (store_->compareSet(kRequestKey, current, mine) == mine) {
-      answered_ = id;
+      std::lock_guard<std::mutex> lock(watch_->mu);
+      watch_->answered = std::max(watch_->answered, id);
       *request = HangRequest{id, node_, why};
       return true;
     }
@@ -74,7 +115,10 @@ bool HangExchange::claim(const std::string& why, HangRequest* request) {
 }
 
 void HangExchange::answer(int64_t id, const std::vector<RankEvidence>& evidence) {
-  answered_ = std::max(answered_, id);
+  {
+    std::lock_guard<std::mutex> lock(watch_->mu);
+    watch_->answered = std::max(watch_->answered, id);
+  }
   store_->set(answerKey(id, node_), formatEvidence(evidence, nowMs()));
 }
 

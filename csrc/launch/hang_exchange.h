@@ -32,12 +32,17 @@ class HangExchange {
   // from `store` when a report is made.
   using Peers = std::function<std::vector<int>(Store& store)>;
   HangExchange(std::unique_ptr<Store> store, int node, Peers peers);
+  ~HangExchange();
+  HangExchange(const HangExchange&) = delete;
+  HangExchange& operator=(const HangExchange&) = delete;
 
   // Claims the report of a new hang for this node: true, and `*request` is this node's new
   // request; false, and `*request` is the owner's, when another node's request has not been
   // answered by this node yet.
   bool claim(const std::string& why, HangRequest* request);
-  // Another node's request this node has not answered yet; never blocks for one.
+  // Another node's request this node has not answered yet. Never touches the store: a
+  // background thread looks for requests every 0.5 s (a store call stuck on a cut link must
+  // not stall the agent's loop, which calls this).
   std::optional<HangRequest> pending();
   // This node's ranks' evidence for request `id`.
   void answer(int64_t id, const std::vector<RankEvidence>& evidence);
@@ -50,10 +55,11 @@ class HangExchange {
   std::string verdict(int64_t id, std::chrono::steady_clock::time_point deadline);
 
  private:
-  std::unique_ptr<Store> store_;
+  struct Watch;  // what the background thread shares with us (it may outlive us)
+  std::shared_ptr<Store> store_;
   int node_;
   Peers peers_;
-  int64_t answered_ = 0;  // the newest request this node answered or made
+  std::shared_ptr<Watch> watch_;
 };
 
 // One rank's evidence as text and back (the answer's wire format). `offset_ms` is added to

@@ -127,7 +127,7 @@ class TableTraining(unittest.TestCase):
             metrics = json.load(f)
         self.assertGreaterEqual(metrics["accuracy"], 0.9, p.stdout)
         self.assertGreaterEqual(metrics["test_accuracy"], 0.9, p.stdout)
-        self.assertAlmostEqual(field(p.stdout, "accuracy"), metrics["accuracy"], places=5)
+        self.assertAlmostEqual(field(p.stdout, "eval_accuracy"), metrics["accuracy"], places=5)
 
         # model.pt takes raw rows: its argmax over the classes reproduces the evaluation.
         model = torch.jit.load(f"{out}/model/model.pt")
