@@ -204,8 +204,8 @@ void NodeRendezvous::startPoller() {
   const uint16_t port = store_->port();
   const bool elastic = elasticNodes();
   const bool etcd = this->etcd();
-  GroupPlan plan = initial_plan_;  // the leader of an elastic job keeps it
-  const bool formed_here = !plan.nodes.empty();
+  GroupPlan plan = initial_plan_;          // the leader of an elastic job keeps it
+  bool formed_here = !plan.nodes.empty();  // this node formed the job (it said so then)
   std::thread([state, o, prefix, me, addrs, port, elastic, etcd, plan, formed_here]() mutable {
     std::unique_ptr<Store> store, ranks;
     bool led = false;  // this node led the membership in the previous round

@@ -266,6 +266,11 @@ TEST_F(EtcdStoreTest, AuthenticatedEtcdNeedsTheUserAndPassword) {
   const std::string ctl =
       "ETCDCTL_API=3 " + etcdctl.string() + " --endpoints=" + server_->url() + " >/dev/null 2>&1 ";
   ASSERT_EQ(std::system((ctl + "user add root:s3cret").c_str()), 0);
+  // A user allowed one prefix, as the README sets one up for a run's keys.
+  ASSERT_EQ(std::system((ctl + "user add job:j0b").c_str()), 0);
+  ASSERT_EQ(std::system((ctl + "role add job").c_str()), 0);
+  ASSERT_EQ(std::system((ctl + "role grant-permission job readwrite auth/ --prefix").c_str()), 0);
+  ASSERT_EQ(std::system((ctl + "user grant-role job job").c_str()), 0);
   ASSERT_EQ(std::system((ctl + "auth enable").c_str()), 0);
   try {
     connect("auth");
@@ -281,6 +286,14 @@ TEST_F(EtcdStoreTest, AuthenticatedEtcdNeedsTheUserAndPassword) {
   s->set("k", "v");
   EXPECT_EQ(s->get("k"), "v");
   EXPECT_TRUE(s->holdLease("leader", "me", milliseconds(2000)));
+  ::setenv("TRAINRUN_ETCD_USER", "job", 1);
+  ::setenv("TRAINRUN_ETCD_PASSWORD", "j0b", 1);
+  EXPECT_THROW(connect("elsewhere"), CommError);  // outside its prefix
+  auto job = connect("auth");
+  EXPECT_EQ(job->get("k"), "v");
+  EXPECT_EQ(job->add("n", 2), 2);
+  EXPECT_TRUE(job->holdLease("leader2", "me", milliseconds(2000)));
+  EXPECT_TRUE(job->holdLease("leader2", "me", milliseconds(2000)));  // renewed
   ::unsetenv("TRAINRUN_ETCD_USER");
   ::unsetenv("TRAINRUN_ETCD_PASSWORD");
 }

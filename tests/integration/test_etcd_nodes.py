@@ -31,7 +31,7 @@ JOB = ["--set", f"data.path={DATA}", "--set", f"train.steps={STEPS}", "--set",
        "--set", "checkpoint.every_steps=50"]
 ETCD_HOST = 3  # the fourth namespace holds etcd; nodes run on the first three
 ETCD = "192.0.2.4:2379"
-STEP = re.compile(r"^\[rank 0\] step=(\d+) epoch=")
+STEP = re.compile(r"^\[rank \d+\] step=(\d+) epoch=")  # the prefix keeps the launch rank
 RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+)")
 
 
@@ -75,10 +75,7 @@ class EtcdNodes(unittest.TestCase):
             self.etcd.wait()
         self.addCleanup(stop)
         deadline = time.monotonic() + 30
-        while subprocess.run(["ip", "netns", "exec", self.hosts.names[0], "etcdctl",
-                              f"--endpoints=http://{ETCD}", "endpoint", "health"],
-                             capture_output=True, env=dict(os.environ, ETCDCTL_API="3")
-                             ).returncode != 0:
+        while self.etcdctl("endpoint", "health").returncode != 0:
             self.assertIsNone(self.etcd.poll(), "etcd exited")
             self.assertLess(time.monotonic(), deadline, "etcd did not come up in 30 s")
             time.sleep(0.2)
@@ -110,6 +107,21 @@ class EtcdNodes(unittest.TestCase):
             time.sleep(0.1)
         self.fail(f"no '{pattern}' within {within} s:\n{self.log()}")
 
+    def etcdctl(self, *args):
+        return subprocess.run(["ip", "netns", "exec", self.hosts.names[0], "etcdctl",
+                               f"--endpoints=http://{ETCD}"] + list(args), capture_output=True,
+                              text=True, env=dict(os.environ, ETCDCTL_API="3"))
+
+    def wait_for_arrival(self):
+        """Until the first node has taken its id (the counter's key, under the secret prefix)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            keys = self.etcdctl("get", "--prefix", "rdzv/etcd-nodes/", "--keys-only").stdout
+            if any(k.endswith("/arrivals") for k in keys.split()):
+                return
+            time.sleep(0.1)
+        self.fail(f"no node arrived in 30 s:\n{self.log()}")
+
     def log(self):
         with self.lock:
             return "".join(f"node{slot}: {line}" for slot, _, line in self.lines)
@@ -122,7 +134,7 @@ class EtcdNodes(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         out = os.path.join(self.tmp.name, "job")
         procs = [self.start(0, out)]
-        self.wait_for(r"trainrun: node 0 of 3 ", 30)  # the first to arrive is node 0
+        self.wait_for_arrival()  # the first to arrive is node 0
         procs += [self.start(i, out) for i in (1, 2)]
         self.wait_for(r"starting with 3 node\(s\)", 60)
         self.wait_for(r"^\[rank 0\] step=60 ", 120)
@@ -153,8 +165,10 @@ class EtcdNodes(unittest.TestCase):
         # Recovery: from the kill to the first step completed after the group re-formed.
         with self.lock:
             lines = list(self.lines)
-        recovered_at = min(t for _, t, line in lines if RECOVERED.search(line) and t > killed_at)
-        resumed_at = min(t for _, t, line in lines if STEP.match(line) and t > recovered_at)
+        redone_from = int(rec[0].group(3))  # the step the re-formed group went on from
+        resumed_at = min((t for _, t, line in lines if STEP.match(line) and t > killed_at and
+                          int(STEP.match(line).group(1)) > redone_from), default=None)
+        self.assertIsNotNone(resumed_at, log)
         print(f"etcd rendezvous: node 0 killed -> first completed step after it: "
               f"{resumed_at - killed_at:.1f} s ({rec[0].group(0)})", flush=True)
         self.assertLessEqual(max_rel_diff(params(ref), params(out)), 1e-5)
