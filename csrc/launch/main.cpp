@@ -167,8 +167,8 @@ int launch(const std::vector<std::string>& args, trainrun::launch::SignalWatch& 
   if (agent.hang_timeout.count() > 0) {
     const int me = opts.node_rank, nnodes = plan.nnodes;
     hang_exchange = std::make_unique<HangExchange>(
-        trainrun::Store::connect(plan.endpoint.addr, plan.endpoint.port, ro.heartbeat_timeout,
-                                 rendezvous.rankStorePrefix()),
+        trainrun::Store::connect(plan.backend, plan.endpoint.addr, plan.endpoint.port,
+                                 ro.heartbeat_timeout, rendezvous.rankStorePrefix()),
         me, [me, nnodes, elastic_nodes](trainrun::Store& store) {
           std::vector<int> nodes;
           if (elastic_nodes) {
