@@ -62,15 +62,18 @@ class EtcdServer {
     port_ = freePort();
     const std::string client = "http://127.0.0.1:" + std::to_string(port_);
     const std::string peer = "http://127.0.0.1:" + std::to_string(freePort());
+    // Everything the child needs is built before fork(): it may only exec.
+    const std::string log_path = dir_ / "etcd.log", data = dir_ / "data";
+    const std::string cluster = "test=" + peer;
     pid_ = ::fork();
     if (pid_ == 0) {
-      const int log = ::open((dir_ / "etcd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(log, 1);
       ::dup2(log, 2);
-      ::execl(binary.c_str(), "etcd", "--name", "test", "--data-dir", (dir_ / "data").c_str(),
+      ::execl(binary.c_str(), "etcd", "--name", "test", "--data-dir", data.c_str(),
               "--listen-client-urls", client.c_str(), "--advertise-client-urls", client.c_str(),
               "--listen-peer-urls", peer.c_str(), "--initial-advertise-peer-urls", peer.c_str(),
-              "--initial-cluster", ("test=" + peer).c_str(), nullptr);
+              "--initial-cluster", cluster.c_str(), nullptr);
       ::_exit(127);
     }
   }
