@@ -16,6 +16,7 @@ packages=(
   nlohmann-json3-dev
   libgloo-dev       # headers only: c10d's ProcessGroupGloo.hpp includes them (LibTorch holds gloo)
   libgtest-dev
+  etcd-server etcd-client  # --rdzv-backend etcd: its tests start their own etcd
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -25,6 +26,11 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts etcd as a service where systemd runs; the tests need none (they start their
+  # own on free ports), so a fresh install does not leave one holding port 2379.
+  if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now etcd >/dev/null 2>&1 || true
+  fi
 fi
 
 # The project venv (git-ignored): torch, numpy for the peers, pyarrow, and the S3 test tools if the

@@ -50,6 +50,11 @@ inline constexpr const char* kRdzvTokenFile = "TRAINRUN_RDZV_TOKEN_FILE";
 inline constexpr const char* kElastic = "TRAINRUN_ELASTIC";
 // Store key prefix the launcher gives its ranks: secret, derived from the rendezvous token.
 inline constexpr const char* kStorePrefix = "TRAINRUN_STORE_PREFIX";
+// "etcd": MASTER_ADDR:MASTER_PORT is an etcd server (--rdzv-backend etcd); unset: a TCPStore.
+inline constexpr const char* kStoreBackend = "TRAINRUN_STORE_BACKEND";
+// etcd's user and password when its authentication is on (`etcdctl auth enable`).
+inline constexpr const char* kEtcdUser = "TRAINRUN_ETCD_USER";
+inline constexpr const char* kEtcdPassword = "TRAINRUN_ETCD_PASSWORD";
 // Root of the filesystem where scheduler files are looked up (/opt/ml/...); tests set it.
 inline constexpr const char* kFsRoot = "TRAINRUN_FS_ROOT";
 // Dense peak TFLOPS of one device at the run's precision, for MFU where trainrun does not know

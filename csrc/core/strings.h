@@ -26,6 +26,11 @@ std::string closestMatch(const std::string& word, const std::vector<std::string>
 // "a, b, c".
 std::string joinNames(const std::vector<std::string>& names);
 
+// Standard base64 (RFC 4648, with padding) of arbitrary bytes, and back. base64Decode throws
+// std::invalid_argument on a character outside the alphabet or a bad length.
+std::string base64Encode(const std::string& bytes);
+std::string base64Decode(const std::string& text);
+
 // "1 attempt", "3 attempts": `n` and `word`, with an "s" unless n is 1.
 std::string plural(long long n, const std::string& word);
 

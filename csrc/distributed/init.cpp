@@ -175,9 +175,11 @@ DistContext initDistributed(const config::JobConfig& config) {
   if (addr.empty() || port <= 0)
     throw ConfigError(
         "WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT (start ranks with trainrun)");
-  // The store carries the deadline to the communicators built on it.
-  ctx.store =
-      Store::connect(addr, static_cast<uint16_t>(port), ctx.timeout, env::get(env::kStorePrefix));
+  // The store carries the deadline to the communicators built on it. The launcher says which
+  // protocol MASTER_ADDR:MASTER_PORT speaks (TRAINRUN_STORE_BACKEND=etcd; else a TCPStore).
+  const StoreBackend backend = parseStoreBackend(env::get(env::kStoreBackend));
+  ctx.store = Store::connect(backend, addr, static_cast<uint16_t>(port), ctx.timeout,
+                             env::get(env::kStorePrefix));
 
   // Keys unique per restart of the job and per generation: a rank never reads an earlier
   // attempt's keys (e.g. NCCL's unique id).
@@ -186,7 +188,8 @@ DistContext initDistributed(const config::JobConfig& config) {
   };
   if (elastic) {
     ctx.elastic = std::make_unique<ElasticGroup>(
-        Store::connect(addr, static_cast<uint16_t>(port), ctx.timeout, env::get(env::kStorePrefix)),
+        Store::connect(backend, addr, static_cast<uint16_t>(port), ctx.timeout,
+                       env::get(env::kStorePrefix)),
         ctx.rank, ctx.world_size, envInt(env::kGroupRank, 0), ctx.local_rank);
     ctx.comm = joinGeneration(ctx);
   } else {

@@ -1,10 +1,14 @@
-// Store over c10d::TCPStore: hosting with free-port fallback, connecting, timed get/wait.
+// Store over c10d::TCPStore or EtcdStore: hosting with free-port fallback, connecting, timed
+// get/wait.
 #include "distributed/store.h"
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include "core/env.h"
 #include "core/error.h"
+#include "core/strings.h"
+#include "distributed/etcd/etcd_store.h"
 
 namespace trainrun {
 namespace {
@@ -48,16 +52,81 @@ std::unique_ptr<Store> Store::connect(const std::string& addr, uint16_t port,
   }
 }
 
+StoreBackend parseStoreBackend(const std::string& name) {
+  if (name.empty() || name == "c10d") return StoreBackend::kTcp;
+  if (name == "etcd") return StoreBackend::kEtcd;
+  throw ConfigError("rendezvous store backend '" + name + "' is unknown; use c10d or etcd");
+}
+
+const char* storeBackendName(StoreBackend backend) {
+  return backend == StoreBackend::kEtcd ? "etcd" : "c10d";
+}
+
+std::unique_ptr<Store> Store::connect(StoreBackend backend, const std::string& addr, uint16_t port,
+                                      std::chrono::milliseconds timeout,
+                                      const std::string& prefix) {
+  if (backend == StoreBackend::kTcp) return connect(addr, port, timeout, prefix);
+  return connectEtcd(addr, port, timeout, prefix);
+}
+
+std::unique_ptr<Store> Store::connectEtcd(const std::string& addr, uint16_t port,
+                                          std::chrono::milliseconds timeout,
+                                          const std::string& prefix) {
+  EtcdOptions o;
+  o.addr = addr;
+  o.port = port;
+  o.timeout = timeout;
+  o.user = env::get(env::kEtcdUser);
+  o.password = env::get(env::kEtcdPassword);
+  const std::string where = addr + ":" + std::to_string(port);
+  c10::intrusive_ptr<EtcdStore> etcd;
+  try {
+    etcd = c10::make_intrusive<EtcdStore>(o);
+  } catch (const c10::DistNetworkError& e) {
+    throw CommError("cannot reach etcd at " + where + " for the rendezvous (" +
+                    oneLine(e.what_without_backtrace()) +
+                    "); start etcd there, or fix --rdzv-endpoint HOST:PORT");
+  } catch (const c10::DistStoreError& e) {
+    throw CommError("etcd at " + where +
+                    " refused the rendezvous: " + oneLine(e.what_without_backtrace()));
+  }
+  c10::intrusive_ptr<c10d::Store> store = etcd;
+  if (!prefix.empty()) store = c10::make_intrusive<c10d::PrefixStore>(prefix, store);
+  std::unique_ptr<Store> s(new Store(store, where, port, timeout));
+  s->backend_ = StoreBackend::kEtcd;
+  s->etcd_ = etcd;
+  s->prefix_ = prefix;
+  // The run's keys are readable: etcd's auth lets this user in (roles grant key prefixes).
+  if (!prefix.empty()) s->check({"probe"});
+  return s;
+}
+
+bool Store::holdLease(const std::string& key, const std::string& value,
+                      std::chrono::milliseconds ttl) {
+  if (!etcd_)
+    throw CommError("the rendezvous store at " + where_ + " (c10d) has no leases; its host leads");
+  // PrefixStore joins with '/'.
+  const std::string full = prefix_.empty() ? key : prefix_ + "/" + key;
+  return guarded("lease",
+                 [&] { return static_cast<EtcdStore&>(*etcd_).holdLease(full, value, ttl); });
+}
+
 template <typename Fn>
 auto Store::guarded(const char* op, Fn fn) -> decltype(fn()) {
   try {
     return fn();
   } catch (const c10::DistNetworkError&) {
     throw lostConnection(op);
+  } catch (const c10::DistStoreError& e) {  // etcd answered with an error (permissions)
+    throw CommError("rendezvous store at " + where_ + " (" + op +
+                    "): " + oneLine(e.what_without_backtrace()));
   }
 }
 
 CommError Store::lostConnection(const char* op) const {
+  if (backend_ == StoreBackend::kEtcd)
+    return CommError("lost the connection to etcd at " + where_ + " (" + op +
+                     "), the job's rendezvous store: etcd is down, or the link to it is");
   return CommError("lost the connection to the rendezvous store at " + where_ + " (" + op +
                    "): the launcher that hosts it (node 0's) is gone, or the link to it is down");
 }

@@ -1,4 +1,4 @@
-// Key-value rendezvous store shared by all ranks of a job (LibTorch's c10d TCPStore underneath).
+// Key-value rendezvous store shared by all ranks of a job: c10d's TCPStore, or an etcd server.
 #pragma once
 
 #include <chrono>
@@ -11,6 +11,13 @@
 #include "core/error.h"
 
 namespace trainrun {
+
+// Where the store lives: a c10d TCPStore that a launcher hosts, or an etcd v3 server that no
+// node hosts (--rdzv-backend etcd; ranks see TRAINRUN_STORE_BACKEND=etcd).
+enum class StoreBackend { kTcp, kEtcd };
+// "etcd" -> kEtcd; "" or "c10d" -> kTcp; anything else throws ConfigError.
+StoreBackend parseStoreBackend(const std::string& name);
+const char* storeBackendName(StoreBackend backend);  // "c10d", "etcd"
 
 // Contract: every call is thread-safe; get() and wait() block until the key exists or the
 // deadline passes (then TimeoutError). The launcher hosts the store; ranks connect to it.
@@ -27,6 +34,15 @@ class Store {
   static std::unique_ptr<Store> connect(const std::string& addr, uint16_t port,
                                         std::chrono::milliseconds timeout,
                                         const std::string& prefix = "");
+  // The same for either backend. An etcd store takes etcd's user and password from
+  // TRAINRUN_ETCD_USER / TRAINRUN_ETCD_PASSWORD when set, and fails at once (in a few seconds
+  // when the connection is refused) with one CommError naming the endpoint when etcd does not
+  // answer: etcd is started before the job, never by it.
+  static std::unique_ptr<Store> connect(StoreBackend backend, const std::string& addr,
+                                        uint16_t port, std::chrono::milliseconds timeout,
+                                        const std::string& prefix = "");
+
+  StoreBackend backend() const { return backend_; }
 
   uint16_t port() const { return port_; }
   // The group's deadline this store was opened with.
@@ -44,6 +60,11 @@ class Store {
   void wait(const std::vector<std::string>& keys) { wait(keys, timeout_); }
   void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout);
 
+  // Leadership among the nodes (etcd only): true while this handle holds `key` (under its
+  // prefix) holding `value`; each call renews it, and it lapses `ttl` after the last. A
+  // TCPStore has no leases (its host leads): throws CommError there.
+  bool holdLease(const std::string& key, const std::string& value, std::chrono::milliseconds ttl);
+
   // The c10d store itself, for c10d process groups.
   const c10::intrusive_ptr<c10d::Store>& c10dStore() const { return store_; }
 
@@ -51,12 +72,18 @@ class Store {
   Store(c10::intrusive_ptr<c10d::Store> store, std::string where, uint16_t port,
         std::chrono::milliseconds timeout)
       : store_(std::move(store)), where_(std::move(where)), port_(port), timeout_(timeout) {}
+  static std::unique_ptr<Store> connectEtcd(const std::string& addr, uint16_t port,
+                                            std::chrono::milliseconds timeout,
+                                            const std::string& prefix);
   // Runs one store operation; a lost connection becomes a one-line CommError naming the store.
   template <typename Fn>
   auto guarded(const char* op, Fn fn) -> decltype(fn());
   CommError lostConnection(const char* op) const;
   c10::intrusive_ptr<c10d::Store> store_;
-  std::string where_;  // "addr:port", for errors
+  StoreBackend backend_ = StoreBackend::kTcp;
+  c10::intrusive_ptr<c10d::Store> etcd_;  // etcd: the EtcdStore under the prefix
+  std::string prefix_;                    // etcd: the prefix, for holdLease
+  std::string where_;                     // "addr:port", for errors
   uint16_t port_;
   std::chrono::milliseconds timeout_;
 };

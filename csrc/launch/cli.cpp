@@ -149,9 +149,10 @@ void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& 
   } else if (flag == "--master-port") {
     opts.master_port = parsePort(flag, value);
   } else if (flag == "--rdzv-backend") {
-    if (value != "c10d" && value != "static")
+    if (value != "c10d" && value != "static" && value != "etcd")
       throw ConfigError(flag + " '" + value +
-                        "' is not supported; use c10d (node 0's agent hosts the store) or static");
+                        "' is not supported; use c10d (node 0's agent hosts the store), static, "
+                        "or etcd (an etcd v3 server at --rdzv-endpoint)");
     opts.rdzv_backend = value;
   } else if (flag == "--rdzv-endpoint") {
     if (value.empty()) throw ConfigError(flag + " needs HOST[:PORT], e.g. 10.0.0.1:29400");
@@ -283,6 +284,14 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args,
     throw ConfigError(
         "--nnodes MIN:MAX re-forms the built-in worker's group in memory, so it "
         "needs a CONFIG; give a -- COMMAND worker a fixed --nnodes N");
+  if (!opts.command.empty() && opts.rdzv_backend == "etcd")
+    throw ConfigError(
+        "--rdzv-backend etcd serves the built-in worker's store, so it needs a CONFIG; a "
+        "-- COMMAND worker's torch.distributed needs --rdzv-backend c10d");
+  if (opts.rdzv_backend == "etcd" && opts.given.count("--rdzv-endpoint") == 0)
+    throw ConfigError(
+        "--rdzv-backend etcd needs --rdzv-endpoint HOST[:PORT] of the etcd server "
+        "(port 2379 by default)");
   if (!opts.command.empty() && opts.max_restarts > 0) {
     throw ConfigError(
         "--max-restarts recovers the built-in worker's ranks in memory, so it needs a CONFIG; "
@@ -316,9 +325,11 @@ options:
                        MIN:MAX is elastic: lost nodes leave, new ones join at a step
                        boundary, the job goes on while MIN remain
   --node-rank R        this node's rank, 0..N-1 (default: the scheduler's, else by arrival)
-  --rdzv-endpoint H:P  node 0's rendezvous store (default MASTER-ADDR:MASTER-PORT)
+  --rdzv-endpoint H:P  node 0's rendezvous store (default MASTER-ADDR:MASTER-PORT), or
+                       the etcd server with --rdzv-backend etcd (port 2379 by default)
   --rdzv-id ID         run id shared by the job's nodes (default: the scheduler's job id)
-  --rdzv-backend B     c10d or static: node 0's agent hosts the store either way
+  --rdzv-backend B     c10d or static: node 0's agent hosts the store; etcd: an etcd v3
+                       server holds it, so any node, node 0 included, can be lost (CONFIG)
   --rdzv-conf K=V,...  timeout=S: how long nodes wait for each other (default 600);
                        last_call_timeout=S: with MIN:MAX, the wait for more than MIN (30)
   --local-addr ADDR    this node's address, as the other nodes reach it (default: detected)

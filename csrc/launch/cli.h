@@ -30,9 +30,10 @@ struct LaunchOptions {
   int node_rank = -1;  // -1: assigned at the rendezvous in order of arrival
   std::string master_addr = kDefaultMasterAddr;
   uint16_t master_port = kDefaultMasterPort;
-  std::string rdzv_backend = "static";  // torchrun's names: static (master addr/port), c10d
-  std::string rdzv_endpoint;            // HOST[:PORT] of node 0's store; "": master addr:port
-  std::string rdzv_id = "none";         // the run id: nodes of one job share it
+  // torchrun's names: static (master addr/port), c10d (both: node 0 hosts a TCPStore), etcd.
+  std::string rdzv_backend = "static";
+  std::string rdzv_endpoint;     // HOST[:PORT] of node 0's store or etcd; "": master addr:port
+  std::string rdzv_id = "none";  // the run id: nodes of one job share it
   std::chrono::milliseconds rdzv_timeout = kDefaultRdzvTimeout;  // --rdzv-conf timeout=S
   // --nnodes MIN:MAX: once MIN nodes are in, how long node 0 waits for more before starting
   // (--rdzv-conf last_call_timeout=S, torchrun's name).

@@ -167,6 +167,7 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
   ro.last_call = opts.rdzv_last_call;
   ro.node_rank = plan.node_rank;
   ro.nproc_per_node = plan.nproc_per_node;
+  ro.backend = plan.backend;
   ro.endpoint = plan.endpoint;
   ro.host = plan.host;
   ro.run_id = plan.run_id;
@@ -186,11 +187,15 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
   writeLine(STDERR_FILENO, "trainrun: node " + std::to_string(opts.node_rank) + " of " +
                                std::to_string(plan.nnodes) + " (" + plan.source + "), " +
                                std::to_string(plan.nproc_per_node) + " rank(s) per node, " +
-                               "rendezvous " + plan.endpoint.addr + ":" +
-                               std::to_string(plan.endpoint.port) + " run " + plan.run_id +
-                               ", token " + token.origin);
+                               "rendezvous " +
+                               (plan.backend == trainrun::StoreBackend::kEtcd ? "etcd " : "") +
+                               plan.endpoint.addr + ":" + std::to_string(plan.endpoint.port) +
+                               " run " + plan.run_id + ", token " + token.origin);
   std::vector<std::string> env = launcherEnv(preemption);
   env.push_back(std::string(trainrun::env::kStorePrefix) + "=" + rendezvous.rankStorePrefix());
+  // MASTER_ADDR/MASTER_PORT name etcd then; the ranks' stores speak its protocol.
+  if (plan.backend == trainrun::StoreBackend::kEtcd)
+    env.push_back(std::string(trainrun::env::kStoreBackend) + "=etcd");
   if (elastic(opts)) env.push_back(std::string(trainrun::env::kElastic) + "=1");
   if (!plan.interface.empty()) {  // the scheduler's interface, unless the user chose one
     env.push_back("GLOO_SOCKET_IFNAME=" + plan.interface);
@@ -199,12 +204,12 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
   std::vector<RankSpec> ranks = makeRankSpecs(opts, plan.endpoint, env);
 
   AgentOptions agent = agentOptions(opts, timeout, preemption);
-  // The ranks' generation counter lives under their key prefix in node 0's store.
+  // The ranks' generation counter lives under their key prefix in node 0's store (or etcd).
   std::unique_ptr<trainrun::Store> rank_store;
   std::unique_ptr<RankRestarts> restarts;
   if (elastic(opts)) {
-    rank_store = trainrun::Store::connect(plan.endpoint.addr, plan.endpoint.port, timeout,
-                                          rendezvous.rankStorePrefix());
+    rank_store = trainrun::Store::connect(plan.backend, plan.endpoint.addr, plan.endpoint.port,
+                                          timeout, rendezvous.rankStorePrefix());
     restarts = std::make_unique<RankRestarts>(*rank_store, opts.max_restarts, opts.node_rank,
                                               opts.nproc_per_node);
     agent.restart_rank = std::ref(*restarts);
@@ -217,8 +222,8 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
   if (agent.hang_timeout.count() > 0) {
     const int me = opts.node_rank, nnodes = plan.nnodes;
     hang_exchange = std::make_unique<HangExchange>(
-        trainrun::Store::connect(plan.endpoint.addr, plan.endpoint.port, ro.heartbeat_timeout,
-                                 rendezvous.rankStorePrefix()),
+        trainrun::Store::connect(plan.backend, plan.endpoint.addr, plan.endpoint.port,
+                                 ro.heartbeat_timeout, rendezvous.rankStorePrefix()),
         me, [me, nnodes, elastic_nodes](trainrun::Store& store) {
           std::vector<int> nodes;
           if (elastic_nodes) {

@@ -13,8 +13,9 @@
 namespace trainrun::launch {
 namespace {
 
-// torchrun's default port of a c10d rendezvous endpoint given without one.
+// torchrun's default port of a c10d rendezvous endpoint given without one, and etcd's.
 constexpr uint16_t kDefaultRdzvPort = 29400;
+constexpr uint16_t kDefaultEtcdPort = 2379;
 
 // Resolves host to an IPv4 socket address; false if it does not resolve.
 bool resolve(const std::string& host, uint16_t port, sockaddr_in* out) {
@@ -29,9 +30,9 @@ bool resolve(const std::string& host, uint16_t port, sockaddr_in* out) {
   return true;
 }
 
-Endpoint parseEndpoint(const std::string& text) {
+Endpoint parseEndpoint(const std::string& text, uint16_t default_port) {
   const size_t colon = text.rfind(':');
-  Endpoint ep{text, kDefaultRdzvPort};
+  Endpoint ep{text, default_port};
   if (colon != std::string::npos) {
     ep.addr = text.substr(0, colon);
     const std::string port = text.substr(colon + 1);
@@ -98,8 +99,22 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
     plan.host = true;
     return plan;
   }
+  if (opts.rdzv_backend == "etcd") {
+    // etcd holds the store: nobody hosts, so losing any node (node 0 too) is survivable.
+    plan.backend = StoreBackend::kEtcd;
+    plan.endpoint = parseEndpoint(opts.rdzv_endpoint, kDefaultEtcdPort);
+    plan.host = false;
+    plan.local_addr = opts.local_addr;
+    if (plan.local_addr.empty())
+      plan.local_addr = localAddressTowards(plan.endpoint.addr, plan.endpoint.port);
+    if (plan.local_addr.empty())
+      throw ConfigError("cannot tell this node's address towards etcd at " + plan.endpoint.addr +
+                        ":" + std::to_string(plan.endpoint.port) +
+                        " (does the host resolve and is it routable?); give --local-addr ADDR");
+    return plan;
+  }
   if (given("--rdzv-endpoint")) {
-    plan.endpoint = parseEndpoint(opts.rdzv_endpoint);
+    plan.endpoint = parseEndpoint(opts.rdzv_endpoint, kDefaultRdzvPort);
   } else if (given("--master-addr") || job.master_addr.empty()) {
     plan.endpoint = Endpoint{opts.master_addr, opts.master_port};
   } else {

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "distributed/store.h"
 #include "launch/cli.h"
 #include "launch/scheduler_env.h"
 #include "launch/worker_spec.h"
@@ -14,9 +15,10 @@ struct NodePlan {
   int min_nnodes = 1;  // < nnodes: elastic nodes (--nnodes MIN:MAX)
   int node_rank = -1;  // -1: by arrival
   int nproc_per_node = 1;
-  Endpoint endpoint;       // node 0's rendezvous store
-  bool host = false;       // this node hosts it
-  std::string run_id;      // shared by the job's nodes
+  StoreBackend backend = StoreBackend::kTcp;  // kEtcd: --rdzv-backend etcd
+  Endpoint endpoint;                          // node 0's rendezvous store, or etcd's
+  bool host = false;                          // this node hosts it (never with etcd)
+  std::string run_id;                         // shared by the job's nodes
   std::string local_addr;  // this node's address as the others reach it ("" on one node)
   std::string interface;   // network interface the scheduler named, for Gloo/NCCL
   std::string scheduler;   // the detected scheduler ("" none) and its job id, for the token
@@ -25,7 +27,9 @@ struct NodePlan {
 };
 
 // Explicit flags (opts.given) win; then the scheduler's values; then the defaults. With one
-// node the store is local as before (host, node 0, no local address). Throws ConfigError for an
+// node the store is local as before (host, node 0, no local address). With etcd (several
+// nodes) no node hosts: node ranks are given or by arrival, and the endpoint's port defaults to
+// etcd's 2379. Throws ConfigError for an
 // endpoint that does not parse, or a node that cannot tell its own address.
 NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job);
 

@@ -1,4 +1,5 @@
-// NodeRendezvous over the project's Store: claim a rank, publish "addr nproc", wait for all.
+// NodeRendezvous over the project's Store: claim a rank, publish "addr nproc", wait for all;
+// elastic nodes: the leader (the host, or etcd's lease holder) keeps the membership.
 #include "launch/node_rendezvous.h"
 
 #include <unistd.h>
@@ -36,19 +37,28 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
                         " is taken on this node; free it or choose another with --rdzv-endpoint "
                         "HOST:PORT (every node must name the same one)");
   } else {
-    // The hosting node may start later than this one: keep trying until the join deadline.
-    store_ = Store::connect(ep.addr, ep.port, o.join_timeout);
+    // The hosting node may start later than this one: keep trying until the join deadline
+    // (etcd is started before the job: a refused connection fails in seconds).
+    store_ = Store::connect(o.backend, ep.addr, ep.port, o.join_timeout);
   }
+  bool token_ok = true;
   if (o.host) {
     store_->set(open_prefix + "verifier", o.verifier);
-  } else if (store_->get(open_prefix + "verifier", o.join_timeout) != o.verifier) {
+  } else if (etcd()) {  // the first node to arrive publishes it
+    token_ok = store_->compareSet(open_prefix + "verifier", "", o.verifier) == o.verifier;
+  } else {
+    token_ok = store_->get(open_prefix + "verifier", o.join_timeout) == o.verifier;
+  }
+  if (!token_ok) {
     const int64_t n = store_->add(open_prefix + "refused", 1);
     store_->set(open_prefix + "refused/" + std::to_string(n), o.local_addr);
     throw ConfigError("run '" + o.run_id + "' at " + ep.addr + ":" + std::to_string(ep.port) +
-                      " refused this node: its rendezvous token differs from node 0's; give "
-                      "every node the same TRAINRUN_RDZV_TOKEN (or token file)");
+                      " refused this node: its rendezvous token differs from " +
+                      (etcd() ? "the first node's" : "node 0's") +
+                      "; give every node the same TRAINRUN_RDZV_TOKEN (or token file)");
   }
   node_rank_ = o.node_rank;
+  if (node_rank_ < 0 && etcd()) node_rank_ = static_cast<int>(store_->add(key("arrivals"), 1)) - 1;
   if (node_rank_ < 0) node_rank_ = o.host ? 0 : static_cast<int>(store_->add(key("arrivals"), 1));
   if (!elasticNodes() && node_rank_ >= o.nnodes)
     throw ConfigError("more nodes joined run '" + o.run_id + "' than --nnodes " +
@@ -59,9 +69,19 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
                       "' is claimed by another node too; give each node its own --node-rank");
   store_->set(key(nodeKey(node_rank_)), o.local_addr + " " + std::to_string(o.nproc_per_node));
   if (elasticNodes()) {
-    if (o.host) {
-      formElasticJob();
-    } else if (store_->get(key("formed"), o.join_timeout) != std::to_string(o.nproc_per_node)) {
+    if (o.host) formElasticJob();
+    if (etcd()) {  // whoever leads first forms the job; if it dies meanwhile, the next one
+      const Clock::time_point deadline = Clock::now() + o.join_timeout;
+      while (!store_->check({key("formed")})) {
+        if (holdLeadership(*store_) && formElasticJob()) break;
+        if (Clock::now() > deadline)
+          throw TimeoutError("rendezvous of run '" + o.run_id + "' timed out after " +
+                             std::to_string(o.join_timeout.count() / 1000) +
+                             " s: no node formed the job; raise --rdzv-conf timeout=S");
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+    if (!o.host && store_->get(key("formed"), o.join_timeout) != std::to_string(o.nproc_per_node)) {
       throw ConfigError("node 0 of run '" + o.run_id + "' runs another --nproc-per-node than " +
                         "this node's " + std::to_string(o.nproc_per_node) +
                         "; every node must run the same number of ranks");
@@ -108,14 +128,23 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
   startPoller();
 }
 
-void NodeRendezvous::formElasticJob() {
+int NodeRendezvous::knownNodes(Store& store) const {
+  return static_cast<int>(store.add(key("arrivals"), 0)) + (etcd() ? 0 : 1);
+}
+
+bool NodeRendezvous::holdLeadership(Store& store) const {
+  return store.holdLease(key("leader"), std::to_string(node_rank_), options_.heartbeat_timeout);
+}
+
+bool NodeRendezvous::formElasticJob() {
   const NodeRendezvousOptions& o = options_;
   const Clock::time_point start = Clock::now(), deadline = start + o.join_timeout;
   Clock::time_point min_reached = Clock::time_point::max();
   std::vector<int> present;
   while (true) {
+    if (etcd() && !holdLeadership(*store_)) return false;  // stalled: another node leads now
     present.clear();
-    const int known = 1 + static_cast<int>(store_->add(key("arrivals"), 0));
+    const int known = knownNodes(*store_);
     for (int id = 0; id < known && static_cast<int>(present.size()) < o.nnodes; ++id)
       if (store_->check({key(nodeKey(id))})) present.push_back(id);
     const int n = static_cast<int>(present.size());
@@ -139,7 +168,8 @@ void NodeRendezvous::formElasticJob() {
     if (nproc != o.nproc_per_node) continue;  // refused below, by its own check of "formed"
     plan.nodes.push_back(id);
   }
-  ranks_store_ = Store::connect("127.0.0.1", store_->port(), o.store_timeout, rankStorePrefix());
+  ranks_store_ = Store::connect(o.backend, etcd() ? o.endpoint.addr : "127.0.0.1", store_->port(),
+                                o.store_timeout, rankStorePrefix());
   ranks_store_->set(planKey(0), formatPlan(plan));
   initial_plan_ = plan;
   store_->set(key("formed"), std::to_string(o.nproc_per_node));
@@ -147,6 +177,7 @@ void NodeRendezvous::formElasticJob() {
                                " node(s) of --nnodes " + std::to_string(o.min_nodes) + ":" +
                                std::to_string(o.nnodes) + "; nodes that come later are admitted " +
                                "at a step boundary");
+  return true;
 }
 
 // What the poller thread shares with the agent. The thread owns its own store connection
@@ -172,9 +203,12 @@ void NodeRendezvous::startPoller() {
   const std::vector<std::string> addrs = addrs_;
   const uint16_t port = store_->port();
   const bool elastic = elasticNodes();
-  GroupPlan plan = initial_plan_;  // node 0 of an elastic job keeps it
-  std::thread([state, o, prefix, me, addrs, port, elastic, plan]() mutable {
+  const bool etcd = this->etcd();
+  GroupPlan plan = initial_plan_;          // the leader of an elastic job keeps it
+  bool formed_here = !plan.nodes.empty();  // this node formed the job (it said so then)
+  std::thread([state, o, prefix, me, addrs, port, elastic, etcd, plan, formed_here]() mutable {
     std::unique_ptr<Store> store, ranks;
+    bool led = false;  // this node led the membership in the previous round
     struct Seen {
       std::string value;
       Clock::time_point since;
@@ -192,9 +226,25 @@ void NodeRendezvous::startPoller() {
       try {
         const std::string addr = o.endpoint.addr.empty() ? o.local_addr : o.endpoint.addr;
         const auto short_deadline = std::min(o.heartbeat_timeout, o.store_timeout);
-        if (!store) store = Store::connect(addr, port, short_deadline);
-        if (elastic && o.host && !ranks)
-          ranks = Store::connect(addr, port, short_deadline, prefix + "ranks/");
+        if (!store) store = Store::connect(o.backend, addr, port, short_deadline);
+        // Who decides membership: the host; with etcd, the holder of the leader lease.
+        const bool leading = elastic && (etcd ? store->holdLease(key("leader"), std::to_string(me),
+                                                                 o.heartbeat_timeout)
+                                              : o.host);
+        if (leading && !ranks)
+          ranks = Store::connect(o.backend, addr, port, short_deadline, prefix + "ranks/");
+        if (etcd && leading && !led) {
+          // Taking over (or starting): carry on from the newest plan and generation in etcd.
+          const int64_t g = currentGeneration(*ranks);
+          if (const std::optional<GroupPlan> current = latestPlan(*ranks, g)) plan = *current;
+          if (!formed_here)  // the node that formed the job said so already
+            writeLine(STDERR_FILENO, "trainrun: node " + std::to_string(me) +
+                                         " leads the job's membership now (generation " +
+                                         std::to_string(g) + ", " +
+                                         std::to_string(plan.nodes.size()) + " node(s))");
+          formed_here = false;
+        }
+        led = leading;
         std::string report;
         bool done = false;
         {
@@ -209,7 +259,8 @@ void NodeRendezvous::startPoller() {
         std::string dead;
         bool all_finished = true;
         std::set<int> alive{me};  // elastic: members and newcomers still heartbeating, or done
-        const int known = elastic ? 1 + static_cast<int>(store->add(key("arrivals"), 0)) : o.nnodes;
+        const int known =
+            elastic ? static_cast<int>(store->add(key("arrivals"), 0)) + (etcd ? 0 : 1) : o.nnodes;
         // Leaving members (SIGTERM, a spot notice, a failed rank): gone leave_window after they
         // said so, unless every member leaves (then they save together and the job ends).
         std::set<int> gone;
@@ -253,10 +304,10 @@ void NodeRendezvous::startPoller() {
           }
         }
         if (report.empty()) report = dead;
-        // Node 0 of an elastic job: lost members leave, newcomers join, as a new generation.
+        // The leader of an elastic job: lost members leave, newcomers join, as a new generation.
         std::string why;
         const std::optional<GroupPlan> next =
-            elastic && o.host ? nextPlan(plan, alive, o.nnodes, &why) : std::nullopt;
+            leading ? nextPlan(plan, alive, o.nnodes, &why) : std::nullopt;
         if (next && static_cast<int>(next->nodes.size()) < o.min_nodes && report.empty()) {
           report = why + ": " + std::to_string(next->nodes.size()) + " node(s) left, fewer than " +
                    "--nnodes " + std::to_string(o.min_nodes) + ":" + std::to_string(o.nnodes);
@@ -270,9 +321,11 @@ void NodeRendezvous::startPoller() {
                                        " node(s), world_size=" + std::to_string(plan.worldSize()) +
                                        " (generation " + std::to_string(g) + ")");
         }
-        // The host says when a node with a wrong token knocked (it was refused; we go on).
+        // The host (etcd: the leader, or node 0 of a fixed set) says when a node with a wrong
+        // token knocked (it was refused; we go on).
         const std::string open = "rdzv/" + o.run_id + "/";
-        if (o.host && store->check({open + "refused"})) {
+        const bool speaks = o.host || (etcd && (elastic ? leading : me == 0));
+        if (speaks && store->check({open + "refused"})) {
           const int64_t refused = store->add(open + "refused", 0);
           for (; told < refused; ++told) {
             const std::string who = store->get(open + "refused/" + std::to_string(told + 1));
@@ -293,6 +346,7 @@ void NodeRendezvous::startPoller() {
         state->last_answer = Clock::now();
       } catch (const std::exception&) {
         store.reset();  // reconnect next round; last_answer ages meanwhile
+        led = false;    // and re-read the plan if this node (still) leads then
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
@@ -313,6 +367,12 @@ void NodeRendezvous::reportFailure(const std::string& what) {
 std::string NodeRendezvous::failure() {
   std::lock_guard<std::mutex> lock(poller_->mu);
   if (!poller_->failure.empty()) return poller_->failure;
+  if (Clock::now() - poller_->last_answer > options_.heartbeat_timeout && etcd())
+    return "etcd at " + options_.endpoint.addr + ":" + std::to_string(options_.endpoint.port) +
+           ", the job's rendezvous store, has not answered this node for " +
+           std::to_string(options_.heartbeat_timeout.count() / 1000) +
+           " s (etcd is down, or this node's link to it is); the job cannot go on without it: "
+           "run it again (a scheduler's retry) to resume from the newest checkpoint";
   if (Clock::now() - poller_->last_answer > options_.heartbeat_timeout)
     return "node 0's rendezvous store at " + options_.endpoint.addr + ":" +
            std::to_string(options_.endpoint.port) + " has not answered this node for " +
@@ -339,8 +399,8 @@ bool NodeRendezvous::othersLeaving(std::chrono::system_clock::time_point deadlin
     if (elasticNodes()) {
       const std::string addr =
           options_.endpoint.addr.empty() ? options_.local_addr : options_.endpoint.addr;
-      std::unique_ptr<Store> ranks =
-          Store::connect(addr, store_->port(), options_.heartbeat_timeout, rankStorePrefix());
+      std::unique_ptr<Store> ranks = Store::connect(options_.backend, addr, store_->port(),
+                                                    options_.heartbeat_timeout, rankStorePrefix());
       if (const auto plan = latestPlan(*ranks, currentGeneration(*ranks))) others = plan->nodes;
     } else {
       for (int r = 0; r < options_.nnodes; ++r) others.push_back(r);

@@ -1,5 +1,6 @@
-// Nodes meeting at node 0's store: node ranks (given or by arrival), who is where, and the
-// job-wide failure flag every node's agent watches.
+// Nodes meeting at the rendezvous store (node 0's TCPStore, or etcd): node ranks (given or by
+// arrival), who is where, who decides membership, and the job-wide failure flag every node's
+// agent watches.
 #pragma once
 
 #include <chrono>
@@ -16,19 +17,21 @@ namespace trainrun::launch {
 struct NodeRendezvousOptions {
   int nnodes = 1;      // at most this many nodes
   int min_nodes = -1;  // < nnodes: elastic nodes (node 0 re-plans as nodes come and go); -1: nnodes
-  int node_rank = -1;  // -1: by arrival (the hosting node is 0)
+  int node_rank = -1;  // -1: by arrival (the hosting node is 0; with etcd the first to arrive)
   int nproc_per_node = 1;
-  Endpoint endpoint;       // node 0's store
+  StoreBackend backend = StoreBackend::kTcp;  // kEtcd: etcd at `endpoint`, no node hosts
+  Endpoint endpoint;                          // node 0's store, or etcd
   bool host = false;       // this node hosts the store on endpoint.port (a taken port is an error)
   std::string run_id;      // keys live under rdzv/<run_id>/<key_digest>/
   std::string key_digest;  // tokenDigest("keys"): only token holders know the run's key names
-  std::string verifier;    // tokenDigest("verify"): the host publishes it, joiners compare
+  std::string verifier;    // tokenDigest("verify"): the host (etcd: the first) publishes it
   std::string local_addr;  // how the other nodes reach this one
   std::chrono::milliseconds join_timeout{std::chrono::minutes(10)};
   // Elastic: once min_nodes are in, how long node 0 waits for up to nnodes before starting.
   std::chrono::milliseconds last_call{std::chrono::seconds(30)};
   std::chrono::milliseconds store_timeout{std::chrono::minutes(5)};  // the group's deadline
   // A node whose heartbeat has not changed for this long is gone (killed, or unreachable).
+  // With etcd it is also the TTL of the leader's lease.
   std::chrono::milliseconds heartbeat_timeout{std::chrono::seconds(5)};
   // Preemptions come to a whole fleet within seconds: a node that leaves waits this long for
   // the others to say they leave too (then all save an emergency checkpoint together), and the
@@ -45,6 +48,13 @@ struct NodeRendezvousOptions {
 // a member whose heartbeat stops is dropped and live newcomers are admitted (up to nnodes),
 // each change a new generation (launch/node_membership.h); fewer than min_nodes is the job's
 // failure. Other nodes never judge their peers; losing node 0 (the store) ends the job.
+//
+// With etcd (backend kEtcd) no node hosts the store and no node is special: membership is
+// decided by the leader, the node holding the "leader" key under a lease whose TTL is
+// heartbeat_timeout. Every node's poller tries to take the key each round; the leader's renews
+// its lease. The first leader forms the job; when a leader dies its lease lapses, another node
+// takes the key and carries on from the newest GroupPlan and generation in etcd, so losing
+// node 0 costs what losing any node costs. Only a lost etcd ends the job.
 class NodeRendezvous {
  public:
   // Hosts or joins the store, checks the token, takes a node rank, publishes this node and
@@ -81,7 +91,8 @@ class NodeRendezvous {
   // gone, and all nodes save an emergency checkpoint together. False when the store is gone.
   bool othersLeaving(std::chrono::system_clock::time_point deadline);
   // Marks this node finished; the hosting node waits (at most `timeout`) for every other
-  // node to finish or go silent, so its store outlives their last use of it.
+  // node to finish or go silent, so its store outlives their last use of it. With etcd no
+  // node waits for the others: etcd outlives them all.
   void finish(std::chrono::milliseconds timeout);
 
  private:
@@ -91,7 +102,16 @@ class NodeRendezvous {
   bool elasticNodes() const {
     return options_.min_nodes >= 1 && options_.min_nodes < options_.nnodes;
   }
-  void formElasticJob();  // node 0: waits for the first nodes, writes generation 0's plan
+  // The leader: waits for the first nodes, writes generation 0's plan. False if (etcd) this
+  // node lost its leadership meanwhile: another node forms the job.
+  bool formElasticJob();
+  bool etcd() const { return options_.backend == StoreBackend::kEtcd; }
+  // Node ids handed out so far: arrivals (etcd counts every node; a host is node 0 uncounted).
+  int knownNodes(Store& store) const;
+  // The leader key: etcd only; renews this node's lease, true while it leads.
+  bool holdLeadership(Store& store) const;
+  // Where this node's own extra handles connect.
+  std::string storeAddr() const;
 
   NodeRendezvousOptions options_;
   std::string prefix_;

@@ -125,7 +125,13 @@ TEST(CliTest, ErrorsNameTheFlagAndTheFix) {
             std::string::npos);
   EXPECT_NE(errorFor({"--rdzv-conf", "read_timeout=5", "--", "true"}).find("timeout"),
             std::string::npos);
-  EXPECT_NE(errorFor({"--rdzv-backend", "etcd", "--", "true"}).find("c10d"), std::string::npos);
+  EXPECT_NE(errorFor({"--rdzv-backend", "zookeeper", "--", "true"}).find("etcd"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--rdzv-backend", "etcd", "--rdzv-endpoint", "e:2379", "--", "true"})
+                .find("needs a CONFIG"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--rdzv-backend", "etcd", "c.yaml"}).find("--rdzv-endpoint"),
+            std::string::npos);
   EXPECT_NE(errorFor({"--master-port"}).find("needs a value"), std::string::npos);
   EXPECT_NE(errorFor({"c.yaml", "--set", "novalue"}).find("key=value"), std::string::npos);
   EXPECT_NE(errorFor({}).find("nothing to run"), std::string::npos);

@@ -57,6 +57,23 @@ TEST(NodePlan, ArrivalOrderHostsWhereTheEndpointIsLocal) {
   EXPECT_FALSE(isLocalAddress("192.0.2.254"));  // TEST-NET: never this machine's
 }
 
+TEST(NodePlan, EtcdBackendHostsNothing) {
+  NodePlan plan = planNodes(parse({"--nnodes", "2:3", "--rdzv-backend", "etcd", "--rdzv-endpoint",
+                                   "127.0.0.1", "c.yaml"}),
+                            SchedulerJob{});
+  EXPECT_EQ(plan.backend, StoreBackend::kEtcd);
+  EXPECT_FALSE(plan.host);  // 127.0.0.1 is local, yet etcd holds the store
+  EXPECT_EQ(plan.node_rank, -1);
+  EXPECT_EQ(plan.endpoint.port, 2379);
+  EXPECT_EQ(plan.local_addr, "127.0.0.1");
+  NodePlan given = planNodes(parse({"--nnodes", "2", "--node-rank", "0", "--rdzv-backend", "etcd",
+                                    "--rdzv-endpoint", "127.0.0.1:23799", "c.yaml"}),
+                             SchedulerJob{});
+  EXPECT_FALSE(given.host);
+  EXPECT_EQ(given.node_rank, 0);
+  EXPECT_EQ(given.endpoint.port, 23799);
+}
+
 TEST(NodePlan, BadEndpointIsOneLine) {
   EXPECT_THROW(planNodes(parse({"--nnodes", "2", "--rdzv-endpoint", "h:99999", "--", "true"}),
                          SchedulerJob{}),

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""A rendezvous that survives node 0 (--rdzv-backend etcd), over network namespaces
+(netns_hosts.py): etcd runs on a host of its own, three nodes run `trainrun --nnodes 2:3
+--rdzv-backend etcd`; kill -9 of node 0's whole process tree mid-run: another node takes the
+leader lease, the job goes on with 2 nodes, finishes with the parameters of a 1-rank run within
+1e-5, and no process is left behind. Also: an etcd endpoint where nothing listens is one error
+line naming it, in seconds. Needs root and etcd: in CI (CI set) a missing one fails the test."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import netns_hosts  # noqa: E402
+import proc_tree  # noqa: E402
+from test_multinode import CONFIG, DATA, REPO, TRAINRUN, clean_env, max_rel_diff, params  # noqa
+
+# As in test_elastic_nodes.py: few steps (runs of different world sizes drift apart beyond 1e-5
+# over many hundreds of steps), links shaped so each step takes ~0.1 s. A log line per step
+# times the recovery to the step.
+STEPS = 300
+RATE = "30mbit"
+JOB = ["--set", f"data.path={DATA}", "--set", f"train.steps={STEPS}", "--set",
+       "train.log_every=1", "--set", "train.eval_every=0", "--set", "dist.timeout_s=60",
+       "--set", "checkpoint.every_steps=50"]
+ETCD_HOST = 3  # the fourth namespace holds etcd; nodes run on the first three
+ETCD = "192.0.2.4:2379"
+STEP = re.compile(r"^\[rank \d+\] step=(\d+) epoch=")  # the prefix keeps the launch rank
+RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+)")
+
+
+def tree(pid):
+    """`pid` and all its descendants."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            todo += proc_tree.children(p)
+        except FileNotFoundError:
+            pass
+    return pids
+
+
+@unittest.skipUnless((netns_hosts.available() and shutil.which("etcd")) or os.environ.get("CI"),
+                     "needs root for network namespaces and etcd (CI has both)")
+class EtcdNodes(unittest.TestCase):
+    def setUp(self):
+        self.hosts = netns_hosts.Hosts(4, rate=RATE)
+        self.addCleanup(self.hosts.close)
+        self.tmp = tempfile.TemporaryDirectory(prefix="trainrun_etcd_nodes_")
+        self.addCleanup(self.tmp.cleanup)
+        self.lines = []  # (node slot, arrival time, line) of every launcher
+        self.lock = threading.Lock()
+        self.start_etcd()
+
+    def start_etcd(self):
+        peer = "http://127.0.0.1:2380"  # the etcd namespace's own loopback
+        self.etcd = self.hosts.popen(ETCD_HOST, [
+            "etcd", "--name", "rdzv", "--data-dir", os.path.join(self.tmp.name, "etcd"),
+            "--listen-client-urls", f"http://{ETCD}", "--advertise-client-urls",
+            f"http://{ETCD}", "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"rdzv={peer}"])
+        self.etcd.stdout.close()
+        threading.Thread(target=self.etcd.stderr.read, daemon=True).start()  # never blocks
+
+        def stop():
+            self.etcd.kill()
+            self.etcd.wait()
+        self.addCleanup(stop)
+        deadline = time.monotonic() + 30
+        while self.etcdctl("endpoint", "health").returncode != 0:
+            self.assertIsNone(self.etcd.poll(), "etcd exited")
+            self.assertLess(time.monotonic(), deadline, "etcd did not come up in 30 s")
+            time.sleep(0.2)
+
+    def start(self, host, out):
+        env = clean_env(OMP_NUM_THREADS="1")  # the namespaces share this machine's cores
+        args = [TRAINRUN, "--nnodes", "2:3", "--nproc-per-node", "1", "--rdzv-backend", "etcd",
+                "--rdzv-endpoint", ETCD, "--rdzv-id", "etcd-nodes", "--rdzv-conf",
+                "last_call_timeout=5", "--grace-period", "2", CONFIG, "--set",
+                f"output.dir={out}", "--set", f"checkpoint.uri={out}_ckpt"] + JOB
+        p = self.hosts.popen(host, args, env=env, cwd=REPO)
+
+        def pump(stream):
+            for line in stream:
+                with self.lock:
+                    self.lines.append((host, time.monotonic(), line))
+        for stream in (p.stdout, p.stderr):
+            threading.Thread(target=pump, args=(stream,), daemon=True).start()
+        return p
+
+    def wait_for(self, pattern, within):
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            with self.lock:
+                for _, _, line in self.lines:
+                    m = re.search(pattern, line)
+                    if m:
+                        return m
+            time.sleep(0.1)
+        self.fail(f"no '{pattern}' within {within} s:\n{self.log()}")
+
+    def etcdctl(self, *args):
+        return subprocess.run(["ip", "netns", "exec", self.hosts.names[0], "etcdctl",
+                               f"--endpoints=http://{ETCD}"] + list(args), capture_output=True,
+                              text=True, env=dict(os.environ, ETCDCTL_API="3"))
+
+    def wait_for_arrival(self):
+        """Until the first node has taken its id (the counter's key, under the secret prefix)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            keys = self.etcdctl("get", "--prefix", "rdzv/etcd-nodes/", "--keys-only").stdout
+            if any(k.endswith("/arrivals") for k in keys.split()):
+                return
+            time.sleep(0.1)
+        self.fail(f"no node arrived in 30 s:\n{self.log()}")
+
+    def log(self):
+        with self.lock:
+            return "".join(f"node{slot}: {line}" for slot, _, line in self.lines)
+
+    def test_killing_node_0_leaves_the_job_going(self):
+        ref = os.path.join(self.tmp.name, "ref")
+        p = subprocess.run([TRAINRUN, "--nproc-per-node", "1", CONFIG, "--set", f"output.dir={ref}",
+                            "--set", f"checkpoint.uri={ref}_ckpt"] + JOB, cwd=REPO,
+                           capture_output=True, text=True, timeout=300, env=clean_env())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = os.path.join(self.tmp.name, "job")
+        procs = [self.start(0, out)]
+        self.wait_for_arrival()  # the first to arrive is node 0
+        procs += [self.start(i, out) for i in (1, 2)]
+        self.wait_for(r"starting with 3 node\(s\)", 60)
+        self.wait_for(r"^\[rank 0\] step=60 ", 120)
+        with self.lock:
+            first = [line for slot, _, line in self.lines if slot == 0 and "node 0 of 3" in line]
+        self.assertTrue(first, self.log())  # the launcher on host 0 is node 0
+        victims = tree(procs[0].pid)
+        survivors = [tree(p.pid) for p in procs[1:]]
+        self.assertGreaterEqual(len(victims), 2, "node 0 runs its launcher and a rank")
+        killed_at = time.monotonic()
+        for pid in victims:  # the whole node at once: launcher and ranks
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        procs[0].wait(timeout=30)
+        self.wait_for(r"node 0 lost; the job goes on with 2 node\(s\), world_size=2", 30)
+        self.wait_for(r"node [12] leads the job's membership now", 5)
+        for proc in procs[1:]:
+            proc.wait(timeout=240)
+        log = self.log()
+        for proc in procs[1:]:
+            self.assertEqual(proc.returncode, 0, log)
+        rec = [m for m in RECOVERED.finditer(log) if m.group(2) == "2"]
+        self.assertTrue(rec, log)
+        for m in RECOVERED.finditer(log):
+            self.assertLessEqual(int(m.group(4)), 1, log)
+        # Recovery: from the kill to the first step completed after the group re-formed.
+        with self.lock:
+            lines = list(self.lines)
+        redone_from = int(rec[0].group(3))  # the step the re-formed group went on from
+        resumed_at = min((t for _, t, line in lines if STEP.match(line) and t > killed_at and
+                          int(STEP.match(line).group(1)) > redone_from), default=None)
+        self.assertIsNotNone(resumed_at, log)
+        print(f"etcd rendezvous: node 0 killed -> first completed step after it: "
+              f"{resumed_at - killed_at:.1f} s ({rec[0].group(0)})", flush=True)
+        self.assertLessEqual(max_rel_diff(params(ref), params(out)), 1e-5)
+        time.sleep(0.5)
+        left = [pid for pid in victims + sum(survivors, []) if proc_tree.alive(pid)]
+        self.assertEqual(left, [], "processes left behind")
+
+
+class EtcdEndpoint(unittest.TestCase):
+    def test_nothing_listening_is_one_line_naming_the_endpoint(self):
+        import socket
+        with socket.socket() as s:  # a port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        start = time.monotonic()
+        p = subprocess.run([TRAINRUN, "--nnodes", "2", "--rdzv-backend", "etcd", "--rdzv-endpoint",
+                            f"127.0.0.1:{port}", "--rdzv-id", "nowhere", CONFIG],
+                           cwd=REPO, capture_output=True, text=True, timeout=60, env=clean_env())
+        took = time.monotonic() - start
+        self.assertNotEqual(p.returncode, 0)
+        lines = [line for line in p.stderr.splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn(f"etcd at 127.0.0.1:{port}", lines[0])
+        self.assertLess(took, 10, p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
