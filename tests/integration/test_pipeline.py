@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_checkpoint import BadLocationCase, MotoCase, run_bad_location  # noqa: E402
+from test_table import make_tables, read_features  # noqa: E402
 from test_training import CONFIG, DATA, REPO, TRAINRUN  # noqa: E402
 
 STEPS = "100"
@@ -107,7 +108,8 @@ class SageMakerFlow(unittest.TestCase):
         self.assertIn(f"sagemaker: config {os.path.join(REPO, 'configs', 'digits-mlp.yaml')} "
                       "(the image's default)", log)
         model = os.path.join(self.ml, "model")
-        self.assertEqual(sorted(os.listdir(model)), ["config.yaml", "model.pt"])  # at the root
+        # At the root, as SageMaker packs it into model.tar.gz.
+        self.assertEqual(sorted(os.listdir(model)), ["config.yaml", "model.pt", "model_card.json"])
         cfg = resolved(model)
         self.assertEqual(cfg["data.path"], os.path.join(self.ml, "input/data/train/part-00000.csv.gz"))
         self.assertEqual(cfg["train.steps"], STEPS)
@@ -130,6 +132,42 @@ class SageMakerFlow(unittest.TestCase):
         p = self.train()
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertRegex(p.stdout, r"resumed=\S+/opt/ml/checkpoints/sm-job-1/step-00000100")
+
+    def test_parquet_and_csv_channels_train_a_table_and_evaluation_json_is_read_by_json_get(self):
+        """The processing step's tables as channels: Parquet files for train, a CSV for
+        validation, a gzip CSV for test; the pipeline's condition step reads evaluation.json."""
+        tables = os.path.join(self.root, "tables")
+        make_tables(tables)
+        data = os.path.join(self.ml, "input/data")
+        shutil.rmtree(os.path.join(data, "train"))
+        shutil.copytree(os.path.join(tables, "train"), os.path.join(data, "train"))
+        for channel, name in (("validation", "validation.csv"), ("test", "test.csv.gz")):
+            os.makedirs(os.path.join(data, channel))
+            shutil.copy(os.path.join(tables, name), os.path.join(data, channel, name))
+        write_json(os.path.join(self.ml, "input/config/inputdataconfig.json"),
+                   {c: {"TrainingInputMode": "File"} for c in ("train", "validation", "test")})
+        self.hyperparameters({"data.name": "table", "data.label": "label", "model.hidden": "[32]",
+                              "train.steps": "150", "train.global_batch_size": "64"})
+        p = self.train()
+        log = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 0, log)
+        cfg = resolved(os.path.join(self.ml, "model"))
+        self.assertEqual(cfg["data.path"], os.path.join(data, "train"))
+        self.assertEqual(cfg["data.validation_path"], os.path.join(data, "validation"))
+        self.assertEqual(cfg["data.test_path"], os.path.join(data, "test"))
+        self.assertIn("model.pt", os.listdir(os.path.join(self.ml, "model")))
+        with open(os.path.join(self.ml, "output/data/evaluation.json")) as f:
+            evaluation = json.load(f)
+        value = evaluation  # JsonGet's json_path, step by step
+        for part in "multiclass_classification_metrics.accuracy.value".split("."):
+            value = value[part]
+        self.assertEqual(evaluation["split"], "test")
+        self.assertGreaterEqual(value, 0.9, log)
+        net = torch.jit.load(os.path.join(self.ml, "model", "model.pt"))
+        x, y = read_features(os.path.join(tables, "test.csv.gz"))
+        with torch.no_grad():
+            self.assertEqual((net.predict(x).double() == y).double().mean().item(), value)
+        self.assertIsNone(self.failure())
 
     def test_sm_variables_win_over_the_layout_and_a_config_channel_is_used(self):
         other = os.path.join(self.root, "elsewhere")
@@ -228,7 +266,7 @@ class BatchFlow(MotoCase, BadLocationCase):
     def check_uploaded(self, prefix, out_dir):
         blob = self.fetch(f"{prefix}/model.tar.gz")
         with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
-            self.assertEqual(sorted(tar.getnames()), ["config.yaml", "model.pt"])
+            self.assertEqual(sorted(tar.getnames()), ["config.yaml", "model.pt", "model_card.json"])
             member = tar.getmember("model.pt")
             self.assertTrue(member.isfile())
             model_bytes = tar.extractfile(member).read()
@@ -248,9 +286,41 @@ class BatchFlow(MotoCase, BadLocationCase):
         p = subprocess.run(self.command(out, "s3://models/jobs/job-1"), cwd=REPO,
                            capture_output=True, text=True, env=self.env, timeout=180)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertIn("uploaded model.tar.gz, metrics.json to s3://models/jobs/job-1", p.stdout)
+        self.assertIn("uploaded model.tar.gz, evaluation.json, lineage.json, metrics.json to "
+                      "s3://models/jobs/job-1", p.stdout)
         accuracy = self.check_uploaded("jobs/job-1", out)
         print(f"\nmodel.pt from model.tar.gz: accuracy {accuracy:.4f} on the 1,797 digits",
+              flush=True)
+
+    def test_a_table_job_uploads_its_artifacts_and_the_tarball_reproduces_the_test_accuracy(self):
+        tables = os.path.join(self.tmp, "tables")
+        make_tables(tables)
+        out = os.path.join(self.tmp, "table-batch")
+        cmd = [TRAINRUN, "--nproc-per-node", "2", CONFIG]
+        for s in ["data.name=table", f"data.path={tables}/train", "data.label=label",
+                  f"data.validation_path={tables}/validation.csv",
+                  f"data.test_path={tables}/test.csv.gz", "model.hidden=[32]", "train.steps=150",
+                  "train.global_batch_size=64", f"output.dir={out}",
+                  "output.uri=s3://models/jobs/table-1", "checkpoint.uri=",
+                  f"checkpoint.s3_endpoint={self.endpoint}"]:
+            cmd += ["--set", s]
+        p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=self.env,
+                           timeout=240)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        evaluation = json.loads(self.fetch("jobs/table-1/evaluation.json"))
+        lineage = json.loads(self.fetch("jobs/table-1/lineage.json"))
+        self.assertEqual({f["role"] for f in lineage["data"]["files"]}, {"train", "validation",
+                                                                          "test"})
+        with tarfile.open(fileobj=io.BytesIO(self.fetch("jobs/table-1/model.tar.gz")),
+                          mode="r:gz") as tar:
+            net = torch.jit.load(io.BytesIO(tar.extractfile("model.pt").read()))
+        x, y = read_features(os.path.join(tables, "test.csv.gz"))
+        with torch.no_grad():
+            accuracy = (net.predict(x).double() == y).double().mean().item()
+        self.assertEqual(evaluation["split"], "test")
+        self.assertEqual(accuracy, evaluation["multiclass_classification_metrics"]["accuracy"]
+                         ["value"])
+        print(f"\ntable job: model.pt from model.tar.gz reproduces the test accuracy {accuracy:.4f}",
               flush=True)
 
     def test_web_identity_credentials_from_sts(self):

@@ -9,9 +9,9 @@ namespace trainrun::launch {
 namespace {
 
 TEST(BenchOptions, SplitsItsFlagsFromTheLaunchersAndPassesThemOn) {
-  const BenchCommandLine c = splitBenchArgs({"--nproc-per-node", "4", "-b", "4K", "-e=1M",
-                                             "--nnodes", "2", "-f", "4", "-d", "half,bfloat16",
-                                             "--backend", "shm", "--json", "out.json"});
+  const BenchCommandLine c =
+      splitBenchArgs({"--nproc-per-node", "4", "-b", "4K", "-e=1M", "--nnodes", "2", "-f", "4",
+                      "-d", "half,bfloat16", "--backend", "shm", "--json", "out.json"});
   EXPECT_EQ(c.launcher_args, (std::vector<std::string>{"--nproc-per-node", "4", "--nnodes", "2"}));
   EXPECT_EQ(c.bench.min_bytes, 4096);
   EXPECT_EQ(c.bench.max_bytes, 1 << 20);
