@@ -81,7 +81,7 @@ def first_step_seconds(cmd, env):
     out = []
     for line in p.stdout:
         out.append(line)
-        if "step=1 " in line:
+        if "step=1 " in line or "step=1/" in line:  # the peer's line, trainrun's step=1/TOTAL
             seconds = time.monotonic() - start
             p.wait(timeout=600)
             return seconds

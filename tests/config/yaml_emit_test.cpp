@@ -17,7 +17,7 @@ TEST_F(YamlEmitTest, DefaultsAreSpelledOutInSchemaOrder) {
   EXPECT_THAT(yaml, HasSubstr("  name: \"sgd\"\n  lr: 0.1\n"));
   EXPECT_THAT(yaml, HasSubstr("  eps: 1e-08\n"));
   EXPECT_THAT(yaml, HasSubstr("  hidden: []\n"));
-  EXPECT_THAT(yaml, HasSubstr("  timeout_s: 300\noutput:\n  dir: ~\n"));
+  EXPECT_THAT(yaml, HasSubstr("  timeout_s: 300\n  compression: \"none\"\noutput:\n  dir: ~\n"));
   EXPECT_LT(yaml.find("optimizer:"), yaml.find("scheduler:"));
   EXPECT_LT(yaml.find("dist:"), yaml.find("output:"));
 }
@@ -77,6 +77,7 @@ TEST_F(YamlEmitTest, EveryFieldRoundTripsExactly) {
   dist->set_bucket_cap_mb(1e300);
   dist->set_first_bucket_mb(0.0001);
   dist->set_timeout_s(12.5);
+  dist->set_compression("bf16");
   c.mutable_output()->set_dir("");
   auto* ck = c.mutable_checkpoint();
   ck->set_uri("s3://bucket/prefix with space");

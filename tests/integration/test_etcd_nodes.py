@@ -31,7 +31,7 @@ JOB = ["--set", f"data.path={DATA}", "--set", f"train.steps={STEPS}", "--set",
        "--set", "checkpoint.every_steps=50"]
 ETCD_HOST = 3  # the fourth namespace holds etcd; nodes run on the first three
 ETCD = "192.0.2.4:2379"
-STEP = re.compile(r"^\[rank \d+\] step=(\d+) epoch=")  # the prefix keeps the launch rank
+STEP = re.compile(r"^\[rank \d+\] step=(\d+)/\d+ epoch=")  # the prefix keeps the launch rank
 RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+)")
 
 
@@ -137,7 +137,7 @@ class EtcdNodes(unittest.TestCase):
         self.wait_for_arrival()  # the first to arrive is node 0
         procs += [self.start(i, out) for i in (1, 2)]
         self.wait_for(r"starting with 3 node\(s\)", 60)
-        self.wait_for(r"^\[rank 0\] step=60 ", 120)
+        self.wait_for(r"^\[rank 0\] step=60/", 120)
         with self.lock:
             first = [line for slot, _, line in self.lines if slot == 0 and "node 0 of 3" in line]
         self.assertTrue(first, self.log())  # the launcher on host 0 is node 0

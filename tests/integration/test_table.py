@@ -144,7 +144,7 @@ class TableTraining(unittest.TestCase):
         self.assertAlmostEqual(model.input_mean[0].item(), float(np.mean(train["income"])),
                                delta=0.1)
 
-    def test_resume_keeps_the_statistics_and_refuses_other_data(self):
+    def test_resume_keeps_the_statistics_and_other_data_is_a_new_run(self):
         make_tables(self.tmp)
         out = f"{self.tmp}/out"
         args = table_args(out, f"{self.tmp}/train", f"{self.tmp}/validation.csv",
@@ -152,12 +152,20 @@ class TableTraining(unittest.TestCase):
         self.train(*args)
         again = self.train(*args[:-2], "--set", "train.steps=60")  # resumes at step 40
         self.assertRegex(again.stdout, r"resumed=\S+ step=40 ")
-        # Other training data gives other statistics: the checkpoint is refused, named.
+        # Other training data: the data's hash is in the resume fingerprint, so the same
+        # command starts a new run beside the old one instead of resuming it.
         write_parquet(f"{self.tmp}/train/part-1.parquet", split(blobs(500, 9), 0, 500))
         p = run(args[:-2] + ["--set", "train.steps=80"])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"data changed since run table's newest checkpoint .*: "
+                                   r"starting fresh as run table-data-[0-9a-f]{8}")
+        self.assertNotIn("resumed=", p.stdout)
+        # The old run's checkpoint, named explicitly, is refused: it was trained on other data.
+        old = f"{out}_ckpt/table/step-00000060"
+        self.assertTrue(os.path.isdir(old), os.listdir(f"{out}_ckpt/table"))
+        p = run(args[:-2] + ["--set", "train.steps=80", "--set", f"resume={old}"])
         self.assertNotEqual(p.returncode, 0)
-        self.assertIn("was trained on other data (its input_mean differs from this data's)",
-                      p.stdout + p.stderr)
+        self.assertIn("was trained on other data", p.stdout + p.stderr)
 
     def test_regression_prints_mse_and_model_reproduces_it(self):
         make_tables(self.tmp, regression=True)
