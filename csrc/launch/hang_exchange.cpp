@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/error.h"
 
 namespace trainrun::launch {
@@ -15,12 +16,6 @@ namespace {
 const std::string kRequestKey = "hang/request";  // "<id> <node> <unix ms> <why>"
 // A request older than this is a hang long over: nobody answers it any more.
 constexpr int64_t kRequestLifetimeMs = 120'000;
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string answerKey(int64_t id, int node) {
   return "hang/" + std::to_string(id) + "/node/" + std::to_string(node);
@@ -84,7 +79,7 @@ std::optional<HangRequest> HangExchange::pending() {
   std::lock_guard<std::mutex> lock(watch_->mu);
   const auto& s = watch_->latest;
   if (!s || s->request.id <= watch_->answered || s->request.node == node_ ||
-      nowMs() - s->made_ms > kRequestLifetimeMs)
+      unixNowMs() - s->made_ms > kRequestLifetimeMs)
     return std::nullopt;
   return s->request;
 }
@@ -103,7 +98,7 @@ bool HangExchange::claim(const std::string& why, HangRequest* request) {
     }
     const int64_t id = (s ? s->request.id : 0) + 1;
     const std::string mine = std::to_string(id) + " " + std::to_string(node_) + " " +
-                             std::to_string(nowMs()) + " " + why;
+                             std::to_string(unixNowMs()) + " " + why;
     if (store_->compareSet(kRequestKey, current, mine) == mine) {
       std::lock_guard<std::mutex> lock(watch_->mu);
       watch_->answered = std::max(watch_->answered, id);
@@ -119,7 +114,7 @@ void HangExchange::answer(int64_t id, const std::vector<RankEvidence>& evidence)
     std::lock_guard<std::mutex> lock(watch_->mu);
     watch_->answered = std::max(watch_->answered, id);
   }
-  store_->set(answerKey(id, node_), formatEvidence(evidence, nowMs()));
+  store_->set(answerKey(id, node_), formatEvidence(evidence, unixNowMs()));
 }
 
 std::vector<RankEvidence> HangExchange::collect(int64_t id,
@@ -133,7 +128,8 @@ std::vector<RankEvidence> HangExchange::collect(int64_t id,
         ++it;
         continue;
       }
-      std::vector<RankEvidence> theirs = parseEvidence(store_->get(answerKey(id, *it)), nowMs());
+      std::vector<RankEvidence> theirs =
+          parseEvidence(store_->get(answerKey(id, *it)), unixNowMs());
       all.insert(all.end(), theirs.begin(), theirs.end());
       it = waiting.erase(it);
     }

@@ -11,12 +11,14 @@
 #include <cstring>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
 #include "core/rank_dump.h"
 #include "core/stack_dump.h"
+#include "core/strings.h"
 #include "launch/hang_exchange.h"
 #include "launch/hang_report.h"
 
@@ -27,12 +29,6 @@ constexpr std::chrono::milliseconds kCheckInterval{500};
 // Beyond dump_wait: another node's agent sees a request within kCheckInterval, and the store.
 constexpr std::chrono::milliseconds kAnswerSlack{2000};
 constexpr const char* kReportPrefix = "hang-dump";  // hang-dump.txt, then hang-dump-2.txt, ...
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // From /proc/<pid>/stat: what the report says about a process that may not answer.
 std::string processState(pid_t pid) {
@@ -112,7 +108,7 @@ std::vector<std::string> HangWatch::rankEnv(std::vector<std::string> env) const 
 std::string HangWatch::stall() {
   if (!on() || Clock::now() < next_check_) return "";
   next_check_ = Clock::now() + kCheckInterval;
-  const int64_t now = nowMs();
+  const int64_t now = unixNowMs();
   for (const auto& [rank, pid] : ranks_) {
     const auto text = readWholeFile(progressPath(dir_, rank));
     const auto p = text ? parseProgress(*text) : std::nullopt;
@@ -302,9 +298,9 @@ std::string HangWatch::report(const std::string& why) {
     std::sort(evidence.begin(), evidence.end(),
               [](const RankEvidence& a, const RankEvidence& b) { return a.rank < b.rank; });
     if (!missing.empty()) {
-      std::string nodes;
-      for (int n : missing) nodes += (nodes.empty() ? "" : ", ") + std::to_string(n);
-      writeLine(STDERR_FILENO, "trainrun: hang: node(s) " + nodes +
+      std::vector<std::string> nodes;
+      for (int n : missing) nodes.push_back(std::to_string(n));
+      writeLine(STDERR_FILENO, "trainrun: hang: node(s) " + joinNames(nodes) +
                                    " sent no evidence in time; their ranks are not in the table");
     }
   }
@@ -318,7 +314,7 @@ std::string HangWatch::report(const std::string& why) {
     if (!e.gdb.empty()) section += "gdb, run by the launcher:\n" + e.gdb;
     raw.push_back(section);
   }
-  const HangReport r = analyzeHang(evidence, nowMs());
+  const HangReport r = analyzeHang(evidence, unixNowMs());
   for (const std::string& line : r.lines) {
     writeLine(STDERR_FILENO, "trainrun: " + line);
     full += line + "\n";

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <exception>
 
+#include "core/clock.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -35,10 +36,6 @@ void forwardDumpRequest(int) {
   const pid_t tid = g_dump_tid.load();
   if (tid != 0) ::syscall(SYS_tgkill, ::getpid(), tid, kDumpRequestSignal);
   errno = saved_errno;
-}
-
-int64_t unixMs(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
 // RANK as the launcher set it, which names this rank's files: an elastic job's generations
