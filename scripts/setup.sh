@@ -17,6 +17,7 @@ packages=(
   libgloo-dev       # headers only: c10d's ProcessGroupGloo.hpp includes them (LibTorch holds gloo)
   libgtest-dev
   etcd-server etcd-client  # --rdzv-backend etcd: its tests start their own etcd
+  gnuplot-nox       # trainrun bench scaling --plot draws its PNG with gnuplot
 )
 missing=()
 for p in "${packages[@]}"; do

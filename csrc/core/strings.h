@@ -26,6 +26,9 @@ std::string closestMatch(const std::string& word, const std::vector<std::string>
 // "a, b, c".
 std::string joinNames(const std::vector<std::string>& names);
 
+// "a, b,,c" -> {"a", "b", "c"}: comma-separated items, trimmed, empty ones dropped.
+std::vector<std::string> splitList(const std::string& text);
+
 // Standard base64 (RFC 4648, with padding) of arbitrary bytes, and back. base64Decode throws
 // std::invalid_argument on a character outside the alphabet or a bad length.
 std::string base64Encode(const std::string& bytes);

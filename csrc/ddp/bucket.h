@@ -17,10 +17,7 @@ struct Bucket {
   torch::Tensor wire;            // (numel,) the compressed copy sent instead; undefined if none
 };
 
-// Groups parameters into buckets in reverse registration order (backward produces the last
-// layer's gradients first). The first bucket holds about `first_cap_bytes` so communication
-// starts early; later ones about `cap_bytes`. A dtype change or a full bucket closes it; a
-// parameter larger than the cap gets a bucket of its own. Returns parameter indices.
+// The parameters' buckets by core/bucketing.h's rule (reverse order, a small first bucket).
 std::vector<std::vector<size_t>> assignBuckets(const std::vector<torch::Tensor>& params,
                                                int64_t first_cap_bytes, int64_t cap_bytes);
 

@@ -42,6 +42,7 @@ Reducer::Reducer(std::vector<torch::Tensor> params, Communicator* comm, ReducerO
   }
   pending_in_bucket_.resize(buckets_.size());
   trace_.resize(buckets_.size());
+  grad_ready_.resize(params_.size());
 
   for (size_t i = 0; i < params_.size(); ++i) {
     // The AccumulateGrad node fires its post-hooks once the gradient is in p.grad().
@@ -73,6 +74,7 @@ void Reducer::prepareForBackward(bool sync) {
 
 void Reducer::onGradReady(size_t param_index) {
   if (!sync_) return;
+  grad_ready_[param_index] = Clock::now();
   torch::Tensor& p = params_[param_index];
   const torch::Tensor& view = grad_views_[param_index];
   // Autograd accumulates into our view unless someone replaced p.grad(); then copy it in.

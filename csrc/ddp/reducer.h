@@ -56,6 +56,9 @@ class Reducer {
 
   const std::vector<Bucket>& buckets() const { return buckets_; }
   const std::vector<BucketTrace>& lastTrace() const { return trace_; }
+  // When each parameter's gradient hook fired in the last synchronized backward (the step
+  // profile's per-parameter backward times).
+  const std::vector<Clock::time_point>& lastGradReady() const { return grad_ready_; }
 
  private:
   void onGradReady(size_t param_index);
@@ -77,6 +80,7 @@ class Reducer {
   size_t next_to_launch_ = 0;
   std::vector<std::unique_ptr<Work>> works_;
   std::vector<BucketTrace> trace_;
+  std::vector<Clock::time_point> grad_ready_;
 };
 
 // Overwrites every tensor with rank 0's values (parameters and buffers at start-up), using

@@ -14,19 +14,6 @@ namespace {
 
 constexpr int64_t kMaxBytes = int64_t(1) << 30;  // 1 GiB, as nccl-tests' usual top size
 
-std::vector<std::string> splitList(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = text.find(',', start);
-    const std::string item = trim(text.substr(start, comma - start));
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 int parseCount(const std::string& text, const std::string& flag, int min) {
   size_t used = 0;
   long v = -1;

@@ -307,6 +307,9 @@ std::string usageText() {
   return R"(usage: trainrun [options] CONFIG [--set KEY=VALUE ...]
        trainrun [options] -- COMMAND [ARGS ...]
        trainrun [options] train [--set KEY=VALUE ...]   (SageMaker: the job from /opt/ml)
+       trainrun [options] bench allreduce [-b 8 -e 32M ...]  (nccl-tests' table)
+       trainrun bench scaling CONFIG --nodes 1,2,4 [...]    (weak/strong scaling, PNG)
+       trainrun bench predict CONFIG --nodes 8,16,32 --link 100Gbit,5us
 
 Launches one process per local rank with torchrun's environment (RANK, LOCAL_RANK,
 WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT; OMP_NUM_THREADS when

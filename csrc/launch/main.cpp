@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/scaling.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/env.h"
@@ -72,8 +73,8 @@ std::vector<std::string> benchLaunch(const std::vector<std::string>& args) {
   using namespace trainrun::launch;
   if (args.size() < 2 || args[1] != "allreduce")
     throw trainrun::ConfigError(
-        "trainrun bench: give a benchmark: allreduce (e.g. trainrun bench allreduce "
-        "--nproc-per-node 4 -b 8 -e 32M)");
+        "trainrun bench: give a benchmark: allreduce, scaling or predict (e.g. trainrun bench "
+        "allreduce --nproc-per-node 4 -b 8 -e 32M)");
   BenchCommandLine split = splitBenchArgs(std::vector<std::string>(args.begin() + 2, args.end()));
   std::vector<std::string> out = split.launcher_args;
   out.insert(out.end(), {"--", besideLauncher("trainrun-bench"), "allreduce"});
@@ -115,6 +116,12 @@ int finish(int exit_code, const std::string& summary) {
 int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals) {
   using namespace trainrun::launch;
   using trainrun::writeLine;
+  if (args.size() >= 2 && args[0] == "bench" && args[1] == "scaling")
+    return trainrun::bench::runScalingBench({args.begin() + 2, args.end()},
+                                            besideLauncher("trainrun"));
+  if (args.size() >= 2 && args[0] == "bench" && args[1] == "predict")
+    return trainrun::bench::runPredictBench({args.begin() + 2, args.end()},
+                                            besideLauncher("trainrun"));
   if (!args.empty() && args[0] == "bench") args = benchLaunch(args);
   LaunchOptions opts = parseCommandLine(args, lookupEnv);
   if (opts.help) {

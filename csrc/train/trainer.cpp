@@ -1,6 +1,7 @@
 // The training loop: forward, backward with overlapped all-reduce, step, log, evaluate.
 #include "train/trainer.h"
 
+#include <torch/cuda.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -423,27 +424,37 @@ void Trainer::trainStep(int64_t step) {
   const int64_t accum = config_.train().grad_accum_steps();
   const int64_t epoch = step / sampler_->stepsPerEpoch();
   const int64_t step_in_epoch = step % sampler_->stepsPerEpoch();
+  const Clock::time_point step_start = Clock::now();
+  phases_ = StepPhases{};
   optimizer_->param_groups()[0].options().set_lr(learningRate(config_, step, total_steps_));
 
   reducer_->zeroGrad();
+  Clock::time_point backward_start;
   for (int64_t micro = 0; micro < accum; ++micro) {
+    Clock::time_point t = Clock::now();
     torch::Tensor idx = sampler_->indices(epoch, step_in_epoch, micro);  // (b,) on the host
     torch::Tensor x = gatherRows(data_.train.features, idx, device_);    // (b, F) or (b, T)
     const Task task = data_.train.task;
     torch::Tensor y =
         gatherRows(data_.train.labels, idx, device_)
             .to(task == Task::kRegression ? torch::kFloat : torch::kLong);  // (b, ...)
+    phases_.data_ms += phaseMs(t);
     // Only the last micro-step communicates; earlier ones accumulate locally.
     reducer_->prepareForBackward(/*sync=*/micro + 1 == accum);
+    t = Clock::now();
     torch::Tensor loss;
     {
       AutocastGuard autocast(precision_, device_.type());
       // weight() is 1 unless an elastic job's world size does not divide the micro-batch.
       loss = lossOf(model_->forward(x), y, task) * sampler_->weight() / double(accum);
     }
+    phases_.forward_ms += phaseMs(t);
+    backward_start = Clock::now();
     scaler_->scale(loss).backward();
     window_loss_.add_(loss.detach());  // on the device: no host sync per micro-step
+    phases_.backward_ms += phaseMs(backward_start);
   }
+  Clock::time_point t = Clock::now();
   reducer_->finalizeBackward();
   // Never step on gradients a failed collective left half-reduced. CPU backends fail in
   // wait() itself; a GPU communicator records failures its watchdog saw. fp16 reads found-inf
@@ -451,6 +462,8 @@ void Trainer::trainStep(int64_t step) {
   // what the watchdog has seen so far, and the syncs at the log window and the checkpoint
   // snapshot catch the rest before anything is reported or saved.
   if (dist_.comm) dist_.comm->throwIfFailed();
+  phases_.comm_ms = phaseMs(t);
+  t = Clock::now();
   // Unscale after the all-reduce: one pass over the averaged gradients. They are identical on
   // every rank (an inf or NaN from any rank propagates through the sum), so every rank reaches
   // the same found-inf without another collective.
@@ -464,6 +477,43 @@ void Trainer::trainStep(int64_t step) {
   } else {
     optimizer_->step();
   }
+  phases_.optimizer_ms = phaseMs(t);
+  phases_.step_ms = phaseMs(step_start);
+  std::vector<double> ready_ms;  // each gradient's hook, after the last backward began
+  for (const Clock::time_point& r : reducer_->lastGradReady())
+    ready_ms.push_back(
+        std::max(0.0, std::chrono::duration<double, std::milli>(r - backward_start).count()));
+  profile_.add(phases_, std::move(ready_ms));
+}
+
+double Trainer::phaseMs(Clock::time_point start) const {
+  if (config_.train().profile() && device_.is_cuda()) torch::cuda::synchronize();
+  return secondsSince(start) * 1e3;
+}
+
+void Trainer::writeProfile() const {
+  if (profile_.steps() == 0 || (device_.is_cuda() && !config_.train().profile())) return;
+  log::out("time_split: " + phasesLogFields(profile_.medianPhases()) + " (medians of " +
+           std::to_string(profile_.steps()) + " steps)");
+  if (!config_.train().profile()) return;
+  NodeProfile p;
+  p.phases = profile_.medianPhases();
+  p.grad_ready_ms = profile_.medianGradReady();
+  for (const torch::Tensor& param : model_->parameters()) {
+    p.grad_bytes.push_back(param.numel() * static_cast<int64_t>(param.element_size()));
+    p.grad_dtype.push_back(static_cast<int>(param.scalar_type()));
+  }
+  p.grad_ready_ms.resize(p.grad_bytes.size());
+  const auto& t = config_.train();
+  p.world_size = dist_.world_size;
+  p.global_batch_size = t.global_batch_size();
+  p.grad_accum_steps = t.grad_accum_steps();
+  p.first_bucket_mb = config_.dist().first_bucket_mb();
+  p.bucket_cap_mb = config_.dist().bucket_cap_mb();
+  p.wire_bytes = config_.dist().compression() == "none" ? 4 : 2;
+  p.steps = profile_.steps();
+  p.device = device_.str();
+  writeNodeProfile(p, output_dir_ + "/profile.json");
 }
 
 double Trainer::readWindowLoss(int64_t window_steps) {
@@ -568,6 +618,7 @@ void Trainer::run() {
   if (dist_.rank == 0) report(total_steps_, evalFields(final_eval.summary(), "eval_"));
   writeEvaluation(final_eval);  // every rank: a test split's pass is collective
   if (dist_.rank == 0) {
+    writeProfile();
     writeOutputs(final_eval, last_loss_, wall);
     uploadOutputs();  // last: after every file of the run is written
   }
@@ -578,12 +629,11 @@ void Trainer::runStep(int64_t step) {
   const int64_t every = config_.checkpoint().every_steps();
   if (checkpoints_) checkpoints_->poll();     // a failed background save fails the run here
   if (dist_.comm) dist_.comm->setStep(step);  // named in collective-timeout errors
-  const Clock::time_point step_start = Clock::now();
   in_step_ = true;
   trainStep(step);
   completed_ = step + 1;  // the optimizer stepped: the state in memory is step + 1's
   in_step_ = false;
-  step_ms_.push_back(secondsSince(step_start) * 1e3);
+  step_ms_.push_back(phases_.step_ms);
   ++window_steps_;
   const bool last = step + 1 == total_steps_;
   if ((step + 1) % t.log_every() == 0 || last) {

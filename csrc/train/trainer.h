@@ -16,6 +16,7 @@
 #include "ddp/reducer.h"
 #include "distributed/init.h"
 #include "metrics/metrics.h"
+#include "metrics/step_profile.h"
 #include "metrics/tensorboard.h"
 #include "models/model.h"
 #include "pipeline/lineage.h"
@@ -95,6 +96,10 @@ class Trainer {
   // output.uri: model.tar.gz and the run's JSON files, after writeOutputs (pipeline/).
   void uploadOutputs() const;
   void writeLineage();  // lineage.json, after model.pt (whose digest it holds)
+  // Rank 0: the "time_split:" log line and, with train.profile, profile.json.
+  void writeProfile() const;
+  // Milliseconds since `start`, after the device finished its work when profiling on a GPU.
+  double phaseMs(Clock::time_point start) const;
   // The final evaluation of every split (validation, test if any) as evaluation.json.
   void writeEvaluation(const EvalPass& validation);
   // Rank 0: the log line "step=N/TOTAL <values>", the same values as one metrics.jsonl entry
@@ -136,6 +141,8 @@ class Trainer {
   double last_loss_ = 0;
 
   std::vector<double> step_ms_;  // wall time of every step, for the median
+  StepPhases phases_;            // the current step's split (trainStep fills it)
+  StepProfile profile_;          // every step's split: the time_split line and profile.json
   torch::Tensor window_loss_;    // () float64 on the device: this rank's loss summed over the
                                  // steps of the current log window
 };

@@ -10,7 +10,7 @@ def sh(*args, check=True):
 
 
 class Hosts:
-    def __init__(self, n, rate=None):
+    def __init__(self, n, rate=None, burst="256kb"):
         tag = f"tr{os.getpid() % 100000}"
         self.switch = f"{tag}sw"
         self.names = [f"{tag}n{i}" for i in range(n)]
@@ -33,7 +33,7 @@ class Hosts:
                 sh("ip", "netns", "exec", self.switch, "ip", "link", "set", f"p{i}", "up")
                 if rate:
                     sh("ip", "netns", "exec", name, "tc", "qdisc", "add", "dev", "eth0", "root",
-                       "tbf", "rate", rate, "burst", "256kb", "latency", "50ms")
+                       "tbf", "rate", rate, "burst", burst, "latency", "50ms")
         except BaseException:
             self.close()
             raise
