@@ -101,8 +101,10 @@ void plotScaling(const std::vector<ScalingRow>& rows, const std::string& title,
   const std::string data_path = png_path + ".dat";
   std::string data;
   std::vector<std::string> names;
+  std::vector<bool> predicted;  // per line: has a predicted column
   for (const auto& [name, points] : lines) {
     names.push_back(name);
+    predicted.push_back(points.front()->predicted.has_value());
     data += "# " + name + "\n";
     for (const ScalingRow* r : points) {
       char line[200];
@@ -115,29 +117,31 @@ void plotScaling(const std::vector<ScalingRow>& rows, const std::string& title,
     data += "\n\n";
   }
   writeFileAtomic(data_path, data);
-  std::string script = "set terminal pngcairo size 1200,500 font 'sans,11'\n";
+  // Both axes logarithmic: one node's rate and a bandwidth-bound node count's can be orders
+  // of magnitude apart, and linear scaling is then a straight line.
+  std::string script = "set terminal pngcairo size 1300,640 font 'sans,11'\n";
   script += "set output " + quoted(png_path) + "\n";
   script += "set multiplot layout 1,2 title " + quoted(title) + "\n";
-  script += "set grid\nset key top left\nset xlabel 'ranks'\nset logscale x 2\n";
+  script += "set grid\nset key outside below center maxcols 2 samplen 3 width 1 spacing 1.1\nset xlabel 'ranks'\n";
+  script += "set logscale xy 2\nset xtics 2\nset format y '%g'\n";
   auto panel = [&](const std::string& ylabel, int measured_col, int predicted_col, bool ideal) {
-    script += "set ylabel " + quoted(ylabel) + "\n";
-    script += "plot ";
+    std::vector<std::string> plots;
     for (size_t i = 0; i < names.size(); ++i) {
-      const std::string color = "lt " + std::to_string(i + 1);
-      script += quoted(data_path) + " index " + std::to_string(i) +
-                " using 1:" + std::to_string(measured_col) + " with linespoints " + color +
-                " lw 2 pt 7 title " + quoted(names[i] + " measured") + ", ";
-      script += quoted(data_path) + " index " + std::to_string(i) +
-                " using 1:" + std::to_string(predicted_col) + " with linespoints " + color +
-                " dt 2 lw 2 pt 6 title " + quoted(names[i] + " predicted") + ", ";
+      const std::string source = quoted(data_path) + " index " + std::to_string(i) + " using 1:";
+      const std::string color = " lt " + std::to_string(i + 1) + " lw 2";
+      plots.push_back(source + std::to_string(measured_col) + " with linespoints" + color +
+                      " pt 7 title " + quoted(names[i] + " measured"));
+      if (predicted[i])
+        plots.push_back(source + std::to_string(predicted_col) + " with linespoints" + color +
+                        " dt 2 pt 6 title " + quoted(names[i] + " predicted"));
     }
-    if (ideal) script += "1 with lines lc 'gray' dt 3 title 'linear'";
-    if (script.size() >= 2 && script.substr(script.size() - 2) == ", ")
-      script.resize(script.size() - 2);
+    if (ideal) plots.push_back("1 with lines lc 'gray' dt 3 lw 2 title 'linear'");
+    script += "set ylabel " + quoted(ylabel) + "\nplot ";
+    for (size_t i = 0; i < plots.size(); ++i) script += (i ? ", " : "") + plots[i];
     script += "\n";
   };
   panel("throughput (samples/s)", 2, 4, false);
-  script += "set yrange [0:1.1]\n";
+  script += "set yrange [*:1.5]\n";
   panel("efficiency vs linear", 3, 5, true);
   script += "unset multiplot\n";
   const std::string script_path = png_path + ".gp";
