@@ -114,6 +114,11 @@ Suggestion Predictor::suggest(int64_t nodes) const {
     k.bucket_cap_mb = base.bucket_cap_mb * f;
     consider(k, "dist.bucket_cap_mb=" + number(k.bucket_cap_mb));
   }
+  for (double f : {0.25, 0.5}) {  // a smaller first bucket starts communication sooner
+    Knobs k = base;
+    k.first_bucket_mb = base.first_bucket_mb * f;
+    consider(k, "dist.first_bucket_mb=" + number(k.first_bucket_mb));
+  }
   if (base.wire_bytes == 4) {
     Knobs k = base;
     k.wire_bytes = 2;

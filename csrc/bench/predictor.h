@@ -48,8 +48,9 @@ class Predictor {
   Knobs profiledKnobs() const;
   Prediction predict(int64_t nodes, const Knobs& knobs) const;
   Prediction predict(int64_t nodes) const { return predict(nodes, profiledKnobs()); }
-  // Tries bucket sizes (x1/4 .. x4), fp16 compression and accumulation (2, 4 micro-steps) and
-  // names the one with the highest predicted throughput, if it gains 3% or more.
+  // Tries bucket sizes (x1/4 .. x4), a smaller first bucket (x1/4, x1/2), fp16 compression and
+  // accumulation (2, 4 micro-steps) and names the one with the highest predicted throughput, if it
+  // gains 3% or more.
   Suggestion suggest(int64_t nodes) const;
   const NodeProfile& profile() const { return profile_; }
   const LinkModel& link() const { return link_; }

@@ -122,7 +122,9 @@ void plotScaling(const std::vector<ScalingRow>& rows, const std::string& title,
   std::string script = "set terminal pngcairo size 1300,640 font 'sans,11'\n";
   script += "set output " + quoted(png_path) + "\n";
   script += "set multiplot layout 1,2 title " + quoted(title) + "\n";
-  script += "set grid\nset key outside below center maxcols 2 samplen 3 width 1 spacing 1.1\nset xlabel 'ranks'\n";
+  script +=
+      "set grid\nset key outside below center maxcols 2 samplen 3 width 1 spacing 1.1\nset xlabel "
+      "'ranks'\n";
   script += "set logscale xy 2\nset xtics 2\nset format y '%g'\n";
   auto panel = [&](const std::string& ylabel, int measured_col, int predicted_col, bool ideal) {
     std::vector<std::string> plots;
