@@ -42,6 +42,7 @@ TEST_F(YamlEmitTest, EveryFieldRoundTripsExactly) {
   t->set_seed(12345);
   t->set_log_every(7);
   t->set_eval_every(50);
+  t->set_profile(true);
   auto* o = c.mutable_optimizer();
   o->set_name("adamw");
   o->set_lr(1.0 / 3.0);
