@@ -81,6 +81,15 @@ std::string md5Hex(const unsigned char* data, size_t size, std::string* raw = nu
   return hexOf(md, len);
 }
 
+// A multipart ETag (unquoted) from the raw MD5s of its parts: the MD5 of their concatenation,
+// then "-" and their count.
+std::string multipartEtag(const std::vector<std::string>& part_md5) {
+  std::string digests;
+  for (const std::string& d : part_md5) digests += d;
+  return md5Hex(reinterpret_cast<const unsigned char*>(digests.data()), digests.size()) + "-" +
+         std::to_string(part_md5.size());
+}
+
 // The ETag without quotes.
 std::string bareEtag(const std::string& etag) {
   std::string e = etag;
@@ -198,13 +207,7 @@ void hashRange(Fetch& f, uint64_t i) {
 bool fetchMatches(Fetch& f) {
   if (!f.check) return true;
   const std::string bare = bareEtag(f.object->etag);
-  if (f.part_size > 0) {
-    std::string digests;
-    for (const std::string& d : f.part_md5) digests += d;
-    return md5Hex(reinterpret_cast<const unsigned char*>(digests.data()), digests.size()) + "-" +
-               std::to_string(f.part_md5.size()) ==
-           bare;
-  }
+  if (f.part_size > 0) return multipartEtag(f.part_md5) == bare;
   if (bare.find('-') != std::string::npos) return false;  // multipart, part size unknown
   if (f.object->size == 0) return md5Hex(nullptr, 0) == bare;
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -309,15 +312,12 @@ bool etagMatches(const unsigned char* data, uint64_t size, const std::string& et
   const size_t dash = bare.find('-');
   if (dash == std::string::npos) return md5Hex(data, size) == bare;
   if (part_size == 0) return false;
-  std::string digests, raw;
-  uint64_t parts = 0;
-  for (uint64_t at = 0; at < size || parts == 0; at += part_size, ++parts) {
-    md5Hex(data + at, std::min(part_size, size - at), &raw);
-    digests += raw;
+  std::vector<std::string> part_md5;
+  for (uint64_t at = 0; at < size || part_md5.empty(); at += part_size) {
+    part_md5.emplace_back();
+    md5Hex(data + at, std::min(part_size, size - at), &part_md5.back());
   }
-  return md5Hex(reinterpret_cast<const unsigned char*>(digests.data()), digests.size()) + "-" +
-             std::to_string(parts) ==
-         bare;
+  return multipartEtag(part_md5) == bare;
 }
 
 std::string tableCacheDir() {

@@ -30,7 +30,8 @@ std::vector<std::string> tableFiles(const std::string& path, const std::string& 
 
 // True when `data` has S3's ETag `etag` (quotes optional): the MD5 of the content for a
 // single-part upload; for a multipart one ("<md5>-<parts>"), the MD5 of the MD5s of its parts
-// of `part_size` bytes (0: unknown, so no match).
+// of `part_size` bytes (0: unknown, so no match). The check a fetch makes (there range by range,
+// as the ranges land), on a whole buffer.
 bool etagMatches(const unsigned char* data, uint64_t size, const std::string& etag,
                  uint64_t part_size);
 
