@@ -1,9 +1,12 @@
 // data.name=table: splits from files, the task, the classes and the standardization statistics.
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "core/error.h"
 #include "core/strings.h"
@@ -41,10 +44,12 @@ std::string labelText(double v) {
 
 bool isWhole(double v) { return std::floor(v) == v && std::fabs(v) < 9.0e15; }
 
-// (N, F) float32 features of `t`.
+// (N, F) float32 features of `t`: its rows, moved into the tensor (not copied).
 torch::Tensor featureTensor(TableColumns& t) {
   const auto width = static_cast<int64_t>(t.feature_names.size());
-  return torch::from_blob(t.features.data(), {t.rows, width}, torch::kFloat32).clone();
+  auto* rows = new std::vector<float>(std::move(t.features));
+  return torch::from_blob(
+      rows->data(), {t.rows, width}, [rows](void*) { delete rows; }, torch::kFloat32);
 }
 
 // The labels of `t` as targets: class indices into `classes`, or the values for regression.
@@ -54,12 +59,15 @@ Dataset toDataset(TableColumns& t, const std::vector<std::string>& files, const 
   d.features = featureTensor(t);
   d.task = task;
   if (task == Task::kRegression) {
-    std::vector<float> y(t.labels.begin(), t.labels.end());
-    d.labels = torch::from_blob(y.data(), {t.rows}, torch::kFloat32).clone();
+    d.labels = torch::empty({t.rows}, torch::kFloat32);
+    float* y = d.labels.data_ptr<float>();
+    for (int64_t i = 0; i < t.rows; ++i)
+      y[i] = static_cast<float>(t.labels[static_cast<size_t>(i)]);
     d.num_classes = 1;
     return d;
   }
-  std::vector<int64_t> y(static_cast<size_t>(t.rows));
+  d.labels = torch::empty({t.rows}, torch::kInt64);
+  int64_t* y = d.labels.data_ptr<int64_t>();
   for (int64_t i = 0; i < t.rows; ++i) {
     const double v = t.labels[static_cast<size_t>(i)];
     auto it = std::lower_bound(classes.begin(), classes.end(), v);
@@ -67,11 +75,46 @@ Dataset toDataset(TableColumns& t, const std::vector<std::string>& files, const 
       throw ConfigError(rowName(t, files, key, i) + ": label " + labelText(v) +
                         " is not among the training split's " + std::to_string(classes.size()) +
                         " classes (every class must occur in data.path)");
-    y[static_cast<size_t>(i)] = it - classes.begin();
+    y[i] = it - classes.begin();
   }
-  d.labels = torch::from_blob(y.data(), {t.rows}, torch::kInt64).clone();
   d.num_classes = static_cast<int64_t>(classes.size());
   return d;
+}
+
+// The mean and the (biased) standard deviation of each column of `x` (N, F) float32, as
+// float64: two passes in double over blocks of rows on the intra-op threads, so no float64
+// copy of the table is made.
+std::pair<torch::Tensor, torch::Tensor> columnMeanStd(const torch::Tensor& x) {
+  const torch::Tensor rows = x.contiguous();
+  const int64_t n = rows.size(0), width = rows.size(1);
+  const float* data = rows.data_ptr<float>();
+  // Per-column sums of f(value) over every row, each block of rows summed on its own first.
+  auto columnSums = [&](auto&& f) {
+    constexpr int64_t kBlock = 16384;
+    const int64_t blocks = (n + kBlock - 1) / kBlock;
+    std::vector<double> partial(static_cast<size_t>(blocks * width), 0.0);
+    at::parallel_for(0, blocks, 1, [&](int64_t first, int64_t last) {
+      for (int64_t b = first; b < last; ++b) {
+        double* sum = partial.data() + b * width;
+        for (int64_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i)
+          for (int64_t j = 0; j < width; ++j) sum[j] += f(data[i * width + j], j);
+      }
+    });
+    torch::Tensor total = torch::zeros({width}, torch::kFloat64);
+    double* t = total.data_ptr<double>();
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t j = 0; j < width; ++j) t[j] += partial[static_cast<size_t>(b * width + j)];
+    return total;
+  };
+  const double count = static_cast<double>(std::max<int64_t>(n, 1));
+  const torch::Tensor mean = columnSums([](float v, int64_t) { return double{v}; }) / count;
+  const double* m = mean.data_ptr<double>();
+  const torch::Tensor var = columnSums([m](float v, int64_t j) {
+                              const double d = v - m[j];
+                              return d * d;
+                            }) /
+                            count;
+  return {mean, var.sqrt()};
 }
 
 }  // namespace
@@ -162,9 +205,8 @@ TrainEvalSplit loadTable(const config::JobConfig& config, const NodeFetchGate& g
   if (test) split.test = toDataset(*test, info.test_files, "data.test_path", task, classes);
 
   // Standardization from the training rows only; a constant feature keeps its scale (std 1).
-  const torch::Tensor x = split.train.features.to(torch::kFloat64);  // (N, F)
-  info.mean = x.mean(0).to(torch::kFloat32);
-  torch::Tensor std = x.std(0, /*unbiased=*/false);
+  const auto [mean, std] = columnMeanStd(split.train.features);
+  info.mean = mean.to(torch::kFloat32);
   info.std = torch::where(std > 0, std, torch::ones_like(std)).to(torch::kFloat32);
   split.table = std::move(info);
   return split;

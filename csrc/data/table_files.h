@@ -16,10 +16,11 @@ std::string tableCacheDir();
 // - a folder: every .csv, .csv.gz and .parquet file under it, recursively, skipping names
 //   that start with '.' or '_' (_SUCCESS, .crc files);
 // - s3://bucket/prefix: the object named so, else the table files under prefix/, each fetched
-//   into <cache_dir>/s3/<bucket>/<key>/<etag>-<size>/<name> unless already there: parallel
-//   ranged GETs pinned to the listed ETag, the content's MD5 checked against the ETag (for a
-//   multipart ETag, each part's), then renamed into place, so a cached file is always whole and
-//   verified. `s3_endpoint` overrides AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL.
+//   into <cache_dir>/s3/<bucket>/<key>/<etag>-<size>/<name> unless already there: ranged GETs
+//   pinned to the listed ETag, several objects and ranges in flight at once, the content's MD5
+//   (for a multipart ETag, each part's) computed as the ranges land and checked against the
+//   ETag, then renamed into place, so a cached file is always whole and verified.
+//   `s3_endpoint` overrides AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL.
 // Throws ConfigError for a path that holds no table files, StorageError when S3 fails or a
 // fetched object's checksum does not match (naming the object).
 // `summary` (when given) gets one log-line fragment about an S3 fetch ("" for local paths).
@@ -29,7 +30,8 @@ std::vector<std::string> tableFiles(const std::string& path, const std::string& 
 
 // True when `data` has S3's ETag `etag` (quotes optional): the MD5 of the content for a
 // single-part upload; for a multipart one ("<md5>-<parts>"), the MD5 of the MD5s of its parts
-// of `part_size` bytes (0: unknown, so no match).
+// of `part_size` bytes (0: unknown, so no match). The check a fetch makes (there range by range,
+// as the ranges land), on a whole buffer.
 bool etagMatches(const unsigned char* data, uint64_t size, const std::string& etag,
                  uint64_t part_size);
 

@@ -1,5 +1,6 @@
 // Table files from S3 (moto_server): listed, fetched once into the cache and verified against
-// their ETags (single-part and multipart), refetched when the object changes.
+// their ETags (single-part and multipart, in one range or several), refetched when the object
+// changes.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -79,6 +80,27 @@ TEST_F(TableS3Test, FetchesOnceVerifiedAndRefetchesChangedObjects) {
 
   // An object named exactly is that one file.
   EXPECT_EQ(fetch("s3://tables/train/b.csv", nullptr), (std::vector<std::string>{files[1]}));
+}
+
+TEST_F(TableS3Test, LargeObjectsAreFetchedInVerifiedRangesTogether) {
+  // Over one ranged GET each: a single-part object (its MD5 is taken as the ranges land, in
+  // order) and a multipart one (each part's MD5 taken by the range holding it).
+  std::string single = "x,y\n", multi = "x,y\n";
+  while (single.size() < (40u << 20)) single += std::to_string(single.size()) + ",0\n";
+  while (multi.size() < (40u << 20)) multi += std::to_string(multi.size() * 3) + ",1\n";
+  S3Options one_part;
+  one_part.part_size = 64ull << 20;
+  makeS3Storage("tables", "", one_part)->put("big/a.csv", single);
+  storage_->put("big/b.csv", multi);
+
+  std::string summary;
+  const std::vector<std::string> files = fetch("s3://tables/big", &summary);
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_TRUE(readWholeFile(files[0]) == single);
+  EXPECT_TRUE(readWholeFile(files[1]) == multi);
+  EXPECT_NE(summary.find("objects=2 fetched=2 "), std::string::npos) << summary;
+  for (const auto& entry : fs::recursive_directory_iterator(cache_))  // no temporary left
+    EXPECT_EQ(entry.path().string().find(kTempMarker), std::string::npos) << entry.path();
 }
 
 TEST_F(TableS3Test, PrefixWithoutTableFilesIsAConfigError) {

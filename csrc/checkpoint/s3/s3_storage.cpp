@@ -2,51 +2,17 @@
 #include "checkpoint/s3/s3_storage.h"
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
-#include <functional>
-#include <thread>
 
 #include "checkpoint/s3/s3_client.h"
 #include "checkpoint/s3/s3_xml.h"
 #include "core/logging.h"
+#include "core/parallel.h"
 
 namespace trainrun {
 namespace {
 
 // S3 allows at most this many parts per multipart upload.
 constexpr uint64_t kMaxParts = 10000;
-
-// Runs task(0..count-1) on up to `parallelism` threads; the first exception stops the
-// remaining tasks from starting and is rethrown once every thread has finished.
-void runParallel(uint64_t count, int parallelism, const std::function<void(uint64_t)>& task) {
-  std::atomic<uint64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr first_error;
-  std::mutex error_mu;
-  auto worker = [&] {
-    while (!failed.load()) {
-      const uint64_t i = next.fetch_add(1);
-      if (i >= count) return;
-      try {
-        task(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (!first_error) first_error = std::current_exception();
-        failed = true;
-      }
-    }
-  };
-  const uint64_t threads = std::min<uint64_t>(count, std::max(parallelism, 1));
-  if (threads <= 1) {
-    worker();
-  } else {
-    std::vector<std::thread> pool;
-    for (uint64_t t = 0; t < threads; ++t) pool.emplace_back(worker);
-    for (auto& t : pool) t.join();
-  }
-  if (first_error) std::rethrow_exception(first_error);
-}
 
 std::string normalizePrefix(std::string prefix) {
   while (!prefix.empty() && prefix.front() == '/') prefix.erase(prefix.begin());
