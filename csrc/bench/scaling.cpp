@@ -137,9 +137,20 @@ std::string fixed(const char* format, double v) {
   return text;
 }
 
+// -h/--help anywhere: the usage, and nothing runs.
+bool printedHelp(const std::vector<std::string>& args) {
+  for (const std::string& a : args)
+    if (a == "-h" || a == "--help") {
+      log::out(scalingUsage().substr(0, scalingUsage().size() - 1));
+      return true;
+    }
+  return false;
+}
+
 }  // namespace
 
 int runScalingBench(const std::vector<std::string>& args, const std::string& trainrun) {
+  if (printedHelp(args)) return 0;
   const ScalingOptions o = parseScalingArgs(args, /*predict=*/false);
   const int64_t batch = configuredBatch(o);
   std::optional<LinkModel> link;
@@ -207,6 +218,7 @@ int runScalingBench(const std::vector<std::string>& args, const std::string& tra
 }
 
 int runPredictBench(const std::vector<std::string>& args, const std::string& trainrun) {
+  if (printedHelp(args)) return 0;
   ScalingOptions o = parseScalingArgs(args, /*predict=*/true);
   const LinkModel link = linkFromFlag(o.link);
   const int64_t batch = o.profile_path.empty() ? configuredBatch(o) : 0;

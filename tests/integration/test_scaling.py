@@ -61,6 +61,10 @@ class ScalingFlags(unittest.TestCase):
             lines = [line for line in p.stderr.splitlines() if line.strip()]
             self.assertEqual(len(lines), 1, f"{args}: {p.stderr}")
             self.assertIn(words, lines[0], args)
+        for sub in ("scaling", "predict"):
+            p = run([TRAINRUN, "bench", sub, "--help"], timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn(f"trainrun bench {sub} CONFIG", p.stdout)
         p = run([TRAINRUN, "bench", "predict", CONFIG, "--nodes", "8"], timeout=30)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("--link", p.stderr)
