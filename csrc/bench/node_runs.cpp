@@ -13,30 +13,25 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/strings.h"
+#include "launch/process.h"
 
 namespace trainrun::bench {
 namespace {
 
+// The command in its own process group (killed with this process), output to its log.
 pid_t start(const NodeCommand& c) {
   const int fd = ::open(c.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw StorageError("cannot write " + c.log_path);
-  std::vector<char*> argv;
-  for (const std::string& a : c.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw Error("fork failed");
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::dup2(fd, STDOUT_FILENO);
-    ::dup2(fd, STDERR_FILENO);
-    ::execvp(argv[0], argv.data());
-    const std::string why = "cannot run " + c.argv[0] + "\n";
-    (void)!::write(STDERR_FILENO, why.data(), why.size());
-    ::_exit(127);
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  try {
+    const pid_t pid = launch::spawnInOwnGroup(c.argv, env, fd).pid;
+    ::close(fd);
+    return pid;
+  } catch (...) {
+    ::close(fd);
+    throw;
   }
-  ::setpgid(pid, pid);
-  ::close(fd);
-  return pid;
 }
 
 std::string lastLine(const std::string& path) { return lastLineWith(path, ""); }
@@ -75,8 +70,7 @@ void runTogether(const std::vector<NodeCommand>& commands, int timeout_s) {
       failure = "the run took over " + std::to_string(timeout_s) +
                 " s (--timeout); node 0's log: " + commands[0].log_path;
     if (!failure.empty()) {
-      for (pid_t pid : pids)
-        if (pid > 0) ::kill(-pid, SIGKILL);
+      for (pid_t pid : pids) launch::signalGroup(pid, SIGKILL);
     }
     if (running > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

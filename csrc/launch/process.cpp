@@ -65,10 +65,10 @@ void writeAllRaw(int fd, const char* data, size_t size) {
   _exit(127);
 }
 
-}  // namespace
-
-ChildProcess spawnInOwnGroup(const std::vector<std::string>& argv,
-                             const std::vector<std::string>& env) {
+// Forks and execs with the child's stdout on out_w and stderr on err_w; returns its pid.
+// The caller closes its own copies of the two fds.
+pid_t spawnWithOutputs(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                       int out_w, int err_w) {
   if (argv.empty()) throw Error("spawn: empty command");
   // Everything the child touches is prepared here, before fork.
   const std::string path = resolveCommand(argv[0]);
@@ -83,7 +83,22 @@ ChildProcess spawnInOwnGroup(const std::vector<std::string>& argv,
   int max_fd = (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
                    ? static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1 << 16))
                    : 1 << 16;
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    childMain(parent, out_w, err_w, path.c_str(), c_argv.data(), c_env.data(), &empty_mask, max_fd,
+              &not_found_msg, &failed_msg);
+  }
+  if (pid < 0) throw Error(std::string("fork failed: ") + std::strerror(errno));
+  // Also set here so the group exists before we might signal it (the child may not have run).
+  ::setpgid(pid, pid);
+  return pid;
+}
 
+}  // namespace
+
+ChildProcess spawnInOwnGroup(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw Error(std::string("pipe: ") + std::strerror(errno));
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -92,23 +107,21 @@ ChildProcess spawnInOwnGroup(const std::vector<std::string>& argv,
     ::close(out_pipe[1]);
     throw Error(std::string("pipe: ") + std::strerror(saved));
   }
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    childMain(parent, out_pipe[1], err_pipe[1], path.c_str(), c_argv.data(), c_env.data(),
-              &empty_mask, max_fd, &not_found_msg, &failed_msg);
+  pid_t pid = -1;
+  try {
+    pid = spawnWithOutputs(argv, env, out_pipe[1], err_pipe[1]);
+  } catch (...) {
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::close(fd);
+    throw;
   }
-  int saved = errno;
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
-  if (pid < 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    throw Error(std::string("fork failed: ") + std::strerror(saved));
-  }
-  // Also set here so the group exists before we might signal it (the child may not have run).
-  ::setpgid(pid, pid);
   return ChildProcess{pid, out_pipe[0], err_pipe[0]};
+}
+
+ChildProcess spawnInOwnGroup(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env, int output_fd) {
+  return ChildProcess{spawnWithOutputs(argv, env, output_fd, output_fd), -1, -1};
 }
 
 void signalGroup(pid_t pgid, int sig) {

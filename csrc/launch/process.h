@@ -23,6 +23,10 @@ struct ChildProcess {
 // child prints why on its stderr pipe and exits 127. Throws Error if fork/pipe fail.
 ChildProcess spawnInOwnGroup(const std::vector<std::string>& argv,
                              const std::vector<std::string>& env);
+// The same, with the child's stdout and stderr both on `output_fd` (a log file) instead of
+// pipes; the returned read ends are -1. The caller keeps (and closes) output_fd.
+ChildProcess spawnInOwnGroup(const std::vector<std::string>& argv,
+                             const std::vector<std::string>& env, int output_fd);
 
 // Sends `sig` to every process of the group; a group already gone is not an error.
 void signalGroup(pid_t pgid, int sig);
