@@ -238,29 +238,28 @@ int runPredictBench(const std::vector<std::string>& args, const std::string& tra
   log::out(line);
   std::snprintf(line, sizeof(line), head, "#", "", "", "", "ms", "ms", "ms", "samples/s", "", "");
   log::out(line);
-  std::vector<std::string> advice;
-  for (int64_t n : o.nodes) {
-    const Suggestion s = predictor.suggest(n);
+  std::vector<Suggestion> suggestions;
+  for (int64_t n : o.nodes) suggestions.push_back(predictor.suggest(n));
+  for (const Suggestion& s : suggestions) {
     const Prediction& w = s.without;
     std::snprintf(line, sizeof(line), "%8lld %6lld %7lld %7lld %9.2f %9.2f %9.2f %11.1f %6.2f  %s",
-                  static_cast<long long>(n), static_cast<long long>(w.ranks),
+                  static_cast<long long>(w.nodes), static_cast<long long>(w.ranks),
                   static_cast<long long>(w.global_batch), static_cast<long long>(w.buckets),
                   w.step_ms, w.comm_ms, w.exposed_ms, w.samples_per_sec, w.efficiency,
                   s.setting.empty() ? "-" : s.setting.c_str());
     log::out(line);
-    advice.push_back("at " + std::to_string(n) +
-                     " nodes: " + (s.setting.empty() ? "" : s.setting + ": ") + s.why);
   }
-  for (const std::string& a : advice) log::out(a);
+  for (const Suggestion& s : suggestions)
+    log::out("at " + std::to_string(s.without.nodes) +
+             " nodes: " + (s.setting.empty() ? "" : s.setting + ": ") + s.why);
   if (!o.json_path.empty()) {
     nlohmann::json out = {{"benchmark", "predict"},
                           {"link",
                            {{"bytes_per_s", link.bytes_per_s},
                             {"latency_s", link.latency_s},
                             {"source", link.source}}}};
-    for (int64_t n : o.nodes) {
-      const Suggestion s = predictor.suggest(n);
-      out["rows"].push_back({{"nodes", n},
+    for (const Suggestion& s : suggestions) {
+      out["rows"].push_back({{"nodes", s.without.nodes},
                              {"step_ms", s.without.step_ms},
                              {"exposed_ms", s.without.exposed_ms},
                              {"efficiency", s.without.efficiency},

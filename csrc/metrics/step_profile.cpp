@@ -21,10 +21,9 @@ double medianOf(std::vector<double> v) {
   return m;
 }
 
-template <typename F>
-double medianField(const std::vector<StepPhases>& steps, F field) {
+double medianField(const std::vector<StepPhases>& steps, double StepPhases::*field) {
   std::vector<double> v;
-  for (const StepPhases& s : steps) v.push_back(field(s));
+  for (const StepPhases& s : steps) v.push_back(s.*field);
   return medianOf(std::move(v));
 }
 
@@ -41,12 +40,10 @@ int64_t StepProfile::steps() const { return static_cast<int64_t>(phases_.size())
 
 StepPhases StepProfile::medianPhases() const {
   StepPhases m;
-  m.data_ms = medianField(phases_, [](const StepPhases& s) { return s.data_ms; });
-  m.forward_ms = medianField(phases_, [](const StepPhases& s) { return s.forward_ms; });
-  m.backward_ms = medianField(phases_, [](const StepPhases& s) { return s.backward_ms; });
-  m.comm_ms = medianField(phases_, [](const StepPhases& s) { return s.comm_ms; });
-  m.optimizer_ms = medianField(phases_, [](const StepPhases& s) { return s.optimizer_ms; });
-  m.step_ms = medianField(phases_, [](const StepPhases& s) { return s.step_ms; });
+  for (double StepPhases::*field :
+       {&StepPhases::data_ms, &StepPhases::forward_ms, &StepPhases::backward_ms,
+        &StepPhases::comm_ms, &StepPhases::optimizer_ms, &StepPhases::step_ms})
+    m.*field = medianField(phases_, field);
   return m;
 }
 

@@ -479,12 +479,16 @@ void Trainer::trainStep(int64_t step) {
   }
   phases_.optimizer_ms = phaseMs(t);
   phases_.step_ms = phaseMs(step_start);
-  std::vector<double> ready_ms;  // each gradient's hook, after the last backward began
-  for (const Clock::time_point& r : reducer_->lastGradReady())
-    ready_ms.push_back(
-        std::max(0.0, std::chrono::duration<double, std::milli>(r - backward_start).count()));
+  if (!keepsTimeSplit()) return;
+  std::vector<double> ready_ms;  // each gradient's hook after the last backward began: profile.json
+  if (config_.train().profile())
+    for (const Clock::time_point& r : reducer_->lastGradReady())
+      ready_ms.push_back(
+          std::max(0.0, std::chrono::duration<double, std::milli>(r - backward_start).count()));
   profile_.add(phases_, std::move(ready_ms));
 }
+
+bool Trainer::keepsTimeSplit() const { return !device_.is_cuda() || config_.train().profile(); }
 
 double Trainer::phaseMs(Clock::time_point start) const {
   if (config_.train().profile() && device_.is_cuda()) torch::cuda::synchronize();
@@ -492,12 +496,12 @@ double Trainer::phaseMs(Clock::time_point start) const {
 }
 
 void Trainer::writeProfile() const {
-  if (profile_.steps() == 0 || (device_.is_cuda() && !config_.train().profile())) return;
-  log::out("time_split: " + phasesLogFields(profile_.medianPhases()) + " (medians of " +
-           std::to_string(profile_.steps()) + " steps)");
-  if (!config_.train().profile()) return;
+  if (!keepsTimeSplit() || profile_.steps() == 0) return;
   NodeProfile p;
   p.phases = profile_.medianPhases();
+  log::out("time_split: " + phasesLogFields(p.phases) + " (medians of " +
+           std::to_string(profile_.steps()) + " steps)");
+  if (!config_.train().profile()) return;
   p.grad_ready_ms = profile_.medianGradReady();
   for (const torch::Tensor& param : model_->parameters()) {
     p.grad_bytes.push_back(param.numel() * static_cast<int64_t>(param.element_size()));

@@ -98,6 +98,8 @@ class Trainer {
   void writeLineage();  // lineage.json, after model.pt (whose digest it holds)
   // Rank 0: the "time_split:" log line and, with train.profile, profile.json.
   void writeProfile() const;
+  // The step's split is kept: on CPU (exact without syncs) or with train.profile (synced).
+  bool keepsTimeSplit() const;
   // Milliseconds since `start`, after the device finished its work when profiling on a GPU.
   double phaseMs(Clock::time_point start) const;
   // The final evaluation of every split (validation, test if any) as evaluation.json.
