@@ -8,23 +8,6 @@
 #include "core/strings.h"
 
 namespace trainrun::bench {
-namespace {
-
-int64_t wholeNumber(const std::string& text, const std::string& flag, int64_t min, int64_t max) {
-  size_t used = 0;
-  long long v = -1;
-  try {
-    v = std::stoll(text, &used);
-  } catch (const std::exception&) {
-  }
-  if (used != text.size() || v < min || v > max)
-    throw ConfigError(flag + " needs whole numbers from " + std::to_string(min) + " to " +
-                      std::to_string(max) + ", got '" + text + "'");
-  return v;
-}
-
-}  // namespace
-
 std::string scalingUsage() {
   return "usage: trainrun bench scaling CONFIG [--nodes 1,2,4] [--nproc-per-node N]\n"
          "           [--mode weak|strong|both] [--steps N] [--link RATE,LATENCY|FILE]\n"
@@ -69,17 +52,17 @@ ScalingOptions parseScalingArgs(const std::vector<std::string>& args, bool predi
     if (flag == "--nodes" || flag == "--nnodes") {
       o.nodes.clear();
       for (const std::string& n : splitList(value))
-        o.nodes.push_back(wholeNumber(n, flag, 1, predict ? 100000 : 64));
+        o.nodes.push_back(parseWholeNumber(n, flag, 1, predict ? 100000 : 64));
       if (o.nodes.empty()) throw ConfigError(flag + " needs node counts such as 1,2,4");
     } else if (flag == "--nproc-per-node") {
-      o.nproc_per_node = wholeNumber(value, flag, 1, 1024);
+      o.nproc_per_node = parseWholeNumber(value, flag, 1, 1024);
     } else if (flag == "--mode") {
       if (value != "weak" && value != "strong" && value != "both")
         throw ConfigError("--mode " + value + ": choose weak, strong or both");
       o.modes = value == "both" ? std::vector<std::string>{"weak", "strong"}
                                 : std::vector<std::string>{value};
     } else if (flag == "--steps") {
-      o.steps = wholeNumber(value, flag, 6, 1000000);
+      o.steps = parseWholeNumber(value, flag, 6, 1000000);
     } else if (flag == "--link") {
       o.link = value;
     } else if (flag == "--hosts") {
@@ -91,7 +74,7 @@ ScalingOptions parseScalingArgs(const std::vector<std::string>& args, bool predi
                           "--remote 'ssh {host}'");
       o.remote = value;
     } else if (flag == "--port") {
-      o.port = static_cast<int>(wholeNumber(value, flag, 1, 65535));
+      o.port = static_cast<int>(parseWholeNumber(value, flag, 1, 65535));
     } else if (flag == "--sweep") {
       const size_t at = value.find('=');
       o.sweep_values =
@@ -111,7 +94,7 @@ ScalingOptions parseScalingArgs(const std::vector<std::string>& args, bool predi
     } else if (flag == "--plot") {
       o.plot_path = value;
     } else if (flag == "--timeout") {
-      o.timeout_s = static_cast<int>(wholeNumber(value, flag, 10, 86400));
+      o.timeout_s = static_cast<int>(parseWholeNumber(value, flag, 10, 86400));
     } else if (flag == "--profile") {
       o.profile_path = value;
     }

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/error.h"
+
 namespace trainrun {
 namespace {
 
@@ -118,6 +120,20 @@ std::vector<std::string> splitList(const std::string& text) {
     start = comma + 1;
   }
   return out;
+}
+
+int64_t parseWholeNumber(const std::string& text, const std::string& flag, int64_t min,
+                         int64_t max) {
+  size_t used = 0;
+  long long v = -1;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  if (used == 0 || used != text.size() || v < min || v > max)
+    throw ConfigError(flag + " needs a whole number from " + std::to_string(min) + " to " +
+                      std::to_string(max) + ", got '" + text + "'");
+  return v;
 }
 
 }  // namespace trainrun

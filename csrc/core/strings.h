@@ -1,6 +1,7 @@
 // Small string helpers shared across folders.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,11 @@ std::string joinNames(const std::vector<std::string>& names);
 
 // "a, b,,c" -> {"a", "b", "c"}: comma-separated items, trimmed, empty ones dropped.
 std::vector<std::string> splitList(const std::string& text);
+
+// `text` as a whole number in [min, max]; else ConfigError "FLAG needs a whole number from MIN
+// to MAX, got 'TEXT'".
+int64_t parseWholeNumber(const std::string& text, const std::string& flag, int64_t min,
+                         int64_t max);
 
 // Standard base64 (RFC 4648, with padding) of arbitrary bytes, and back. base64Decode throws
 // std::invalid_argument on a character outside the alphabet or a bad length.

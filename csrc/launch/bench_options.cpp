@@ -15,16 +15,7 @@ namespace {
 constexpr int64_t kMaxBytes = int64_t(1) << 30;  // 1 GiB, as nccl-tests' usual top size
 
 int parseCount(const std::string& text, const std::string& flag, int min) {
-  size_t used = 0;
-  long v = -1;
-  try {
-    v = std::stol(text, &used);
-  } catch (const std::exception&) {
-  }
-  if (used != text.size() || v < min || v > 1'000'000)
-    throw ConfigError(flag + " needs a whole number from " + std::to_string(min) +
-                      " to 1000000, got '" + text + "'");
-  return static_cast<int>(v);
+  return static_cast<int>(parseWholeNumber(text, flag, min, 1'000'000));
 }
 
 // Applies one benchmark flag; false when `flag` is not one.
