@@ -39,14 +39,8 @@ IFNAME = "eth0"  # every node's interface in netns_hosts
 
 
 def clean_env(**extra):
-    """This environment without launcher/scheduler variables that would steer either launcher."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLURM_", "PET_", "AWS_BATCH_", "TORCHELASTIC_")) and
-           k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK",
-                     "LOCAL_WORLD_SIZE", "GROUP_RANK")}
-    env.update(OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME=IFNAME)
-    env.update(extra)
-    return env
+    """A node's environment (netns_hosts.node_env): one thread per rank, Gloo on eth0."""
+    return netns_hosts.node_env(OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME=IFNAME, **extra)
 
 
 def scaled_shape(shape_name, per_rank_batch, ranks):

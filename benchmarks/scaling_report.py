@@ -25,10 +25,7 @@ import netns_hosts  # noqa: E402
 
 
 def env():
-    e = {k: v for k, v in os.environ.items()
-         if not k.startswith(("SLURM_", "PET_", "AWS_BATCH_", "TORCHELASTIC_"))}
-    e["OMP_NUM_THREADS"] = "1"
-    return e
+    return netns_hosts.node_env(OMP_NUM_THREADS="1")
 
 
 def fit_link(hosts, trainrun, path):

@@ -48,6 +48,17 @@ class Hosts:
             sh("ip", "netns", "del", name, check=False)
 
 
+def node_env(**extra):
+    """This environment without the launcher and scheduler variables (torchrun's, Slurm's,
+    Batch's, Kubeflow's) that would steer a node's launcher, plus `extra`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLURM_", "PET_", "AWS_BATCH_", "TORCHELASTIC_")) and
+           k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK",
+                     "LOCAL_WORLD_SIZE", "GROUP_RANK")}
+    env.update(extra)
+    return env
+
+
 def available():
     """True if this process may create network namespaces (root with ip(8))."""
     if os.geteuid() != 0:

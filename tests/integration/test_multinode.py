@@ -40,14 +40,6 @@ def max_rel_diff(a, b):
     return max(((a[k] - b[k]).abs().max() / a[k].abs().max()).item() for k in a)
 
 
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLURM_", "PET_", "AWS_BATCH_")) and
-           k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK")}
-    env.update(extra)
-    return env
-
-
 @unittest.skipUnless(netns_hosts.available() or os.environ.get("CI"),
                      "needs root for network namespaces (CI runs it)")
 class MultiNode(unittest.TestCase):
@@ -71,7 +63,7 @@ class MultiNode(unittest.TestCase):
     def run_nodes(self, per_node_args, envs=None, timeout=300, nodes=None):
         nodes = list(range(self.nodes)) if nodes is None else nodes
         procs = [self.hosts.popen(i, [TRAINRUN] + per_node_args(i),
-                                  env=(envs[i] if envs else clean_env()), cwd=REPO)
+                                  env=(envs[i] if envs else netns_hosts.node_env()), cwd=REPO)
                  for i in nodes]
         results = []
         for p in procs:
@@ -123,7 +115,7 @@ class MultiNode(unittest.TestCase):
 
     def test_slurm_environment_needs_no_flags(self):
         out = os.path.join(self.tmp.name, "slurm")
-        envs = [clean_env(SLURM_NNODES="2", SLURM_NODEID=str(i), SLURM_JOB_ID="77",
+        envs = [netns_hosts.node_env(SLURM_NNODES="2", SLURM_NODEID=str(i), SLURM_JOB_ID="77",
                           SLURM_JOB_NODELIST="192.0.2.[1-2]") for i in range(2)]
         results = self.run_nodes(lambda i: ["--nproc-per-node", "1"] + job_args(out), envs=envs,
                                  nodes=[0, 1])
@@ -147,10 +139,10 @@ class MultiNode(unittest.TestCase):
         args = lambda i: ["--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(i),
                           "--rdzv-endpoint", "192.0.2.1:29505", "--rdzv-id", "token"] + \
             job_args(out)
-        good = clean_env(TRAINRUN_RDZV_TOKEN="s3cret-token")
+        good = netns_hosts.node_env(TRAINRUN_RDZV_TOKEN="s3cret-token")
         host = self.hosts.popen(0, [TRAINRUN] + args(0), env=good, cwd=REPO)
         stranger = self.hosts.popen(2, [TRAINRUN] + args(1), cwd=REPO,
-                                    env=clean_env(TRAINRUN_RDZV_TOKEN="wrong"))
+                                    env=netns_hosts.node_env(TRAINRUN_RDZV_TOKEN="wrong"))
         _, s_err = stranger.communicate(timeout=60)
         peer = self.hosts.popen(1, [TRAINRUN] + args(1), env=good, cwd=REPO)
         _, p_err = peer.communicate(timeout=300)
@@ -174,7 +166,7 @@ class MultiNode(unittest.TestCase):
                           "--grace-period", "2"] + job_args(out) + [
                               "--set", "train.steps=100000", "--set", "dist.timeout_s=20",
                               "--set", "train.log_every=10"]
-        procs = [self.hosts.popen(i, [TRAINRUN] + args(i), env=clean_env(), cwd=REPO)
+        procs = [self.hosts.popen(i, [TRAINRUN] + args(i), env=netns_hosts.node_env(), cwd=REPO)
                  for i in range(self.nodes)]
         # Drain every pipe on threads (a full pipe would stall a node), keeping the text.
         self.texts = [{"out": [], "err": []} for _ in procs]

@@ -29,13 +29,9 @@ TOLERANCE = 0.15
 
 
 def clean_env():
-    """No scheduler variables; one thread per rank: the namespaces share this machine's cores,
-    and a launcher per namespace would otherwise give each rank all of them."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLURM_", "PET_", "AWS_BATCH_", "TORCHELASTIC_")) and
-           k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = "1"
-    return env
+    """One thread per rank: the namespaces share this machine's cores, and a launcher per
+    namespace would otherwise give each rank all of them."""
+    return netns_hosts.node_env(OMP_NUM_THREADS="1")
 
 
 def run(args, timeout=600, **kw):
