@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netns_hosts  # noqa: E402
-from test_multinode import CONFIG, DATA, REPO, TRAINRUN, clean_env, max_rel_diff, params  # noqa
+from test_multinode import CONFIG, DATA, REPO, TRAINRUN, max_rel_diff, params  # noqa
 
 import subprocess  # noqa: E402
 
@@ -45,7 +45,7 @@ class ElasticNodes(unittest.TestCase):
 
     def start(self, host, slot, out):
         # One OpenMP thread per rank: the namespaces share this machine's cores.
-        env = clean_env(OMP_NUM_THREADS="1")
+        env = netns_hosts.node_env(OMP_NUM_THREADS="1")
         args = [TRAINRUN, "--nnodes", "2:4", "--nproc-per-node", "1", "--rdzv-endpoint",
                 "192.0.2.1:29620", "--rdzv-id", "elastic-nodes", "--rdzv-conf",
                 "last_call_timeout=5", "--grace-period", "2", CONFIG, "--set",
@@ -91,7 +91,7 @@ class ElasticNodes(unittest.TestCase):
         ref = os.path.join(self.tmp.name, "ref")
         p = subprocess.run([TRAINRUN, "--nproc-per-node", "1", CONFIG, "--set", f"output.dir={ref}",
                             "--set", f"checkpoint.uri={ref}_ckpt"] + JOB, cwd=REPO,
-                           capture_output=True, text=True, timeout=300, env=clean_env())
+                           capture_output=True, text=True, timeout=300, env=netns_hosts.node_env())
         self.assertEqual(p.returncode, 0, p.stderr)
         out = os.path.join(self.tmp.name, "job")
         procs = [self.start(0, 0, out)]

@@ -19,7 +19,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netns_hosts  # noqa: E402
 import proc_tree  # noqa: E402
-from test_multinode import CONFIG, DATA, REPO, TRAINRUN, clean_env, max_rel_diff, params  # noqa
+from test_multinode import CONFIG, DATA, REPO, TRAINRUN, max_rel_diff, params  # noqa
 
 # As in test_elastic_nodes.py: few steps (runs of different world sizes drift apart beyond 1e-5
 # over many hundreds of steps), links shaped so each step takes ~0.1 s. A log line per step
@@ -81,7 +81,7 @@ class EtcdNodes(unittest.TestCase):
             time.sleep(0.2)
 
     def start(self, host, out):
-        env = clean_env(OMP_NUM_THREADS="1")  # the namespaces share this machine's cores
+        env = netns_hosts.node_env(OMP_NUM_THREADS="1")  # the namespaces share this machine's cores
         args = [TRAINRUN, "--nnodes", "2:3", "--nproc-per-node", "1", "--rdzv-backend", "etcd",
                 "--rdzv-endpoint", ETCD, "--rdzv-id", "etcd-nodes", "--rdzv-conf",
                 "last_call_timeout=5", "--grace-period", "2", CONFIG, "--set",
@@ -130,7 +130,7 @@ class EtcdNodes(unittest.TestCase):
         ref = os.path.join(self.tmp.name, "ref")
         p = subprocess.run([TRAINRUN, "--nproc-per-node", "1", CONFIG, "--set", f"output.dir={ref}",
                             "--set", f"checkpoint.uri={ref}_ckpt"] + JOB, cwd=REPO,
-                           capture_output=True, text=True, timeout=300, env=clean_env())
+                           capture_output=True, text=True, timeout=300, env=netns_hosts.node_env())
         self.assertEqual(p.returncode, 0, p.stderr)
         out = os.path.join(self.tmp.name, "job")
         procs = [self.start(0, out)]
@@ -186,7 +186,7 @@ class EtcdEndpoint(unittest.TestCase):
         start = time.monotonic()
         p = subprocess.run([TRAINRUN, "--nnodes", "2", "--rdzv-backend", "etcd", "--rdzv-endpoint",
                             f"127.0.0.1:{port}", "--rdzv-id", "nowhere", CONFIG],
-                           cwd=REPO, capture_output=True, text=True, timeout=60, env=clean_env())
+                           cwd=REPO, capture_output=True, text=True, timeout=60, env=netns_hosts.node_env())
         took = time.monotonic() - start
         self.assertNotEqual(p.returncode, 0)
         lines = [line for line in p.stderr.splitlines() if line.strip()]
