@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# LibTorch and PyTorch both come from this wheel (CUDA 13, as on the GPU hosts).
-TORCH_PIN="torch==2.11.0"
-TORCH_VERSION="2.11.0+cu130"
+# LibTorch and PyTorch both come from the torch wheel (CUDA 13, as on the GPU hosts); the pins
+# live in scripts/wheels.txt, which the image's build stage installs too.
+TORCH_PIN=$(grep '^torch==' scripts/wheels.txt)
+TORCH_VERSION="${TORCH_PIN#torch==}+cu130"
+PYARROW_PIN=$(grep '^pyarrow==' scripts/wheels.txt)
 
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 packages=(
@@ -14,10 +16,12 @@ packages=(
   libprotobuf-dev protobuf-compiler libyaml-cpp-dev zlib1g-dev libcurl4-openssl-dev
   libssl-dev        # SHA-256 for the rendezvous token's key names
   nlohmann-json3-dev
+  libarchive-dev    # model.tar.gz, streamed with sizes of any length (runtime: libarchive13)
   libgloo-dev       # headers only: c10d's ProcessGroupGloo.hpp includes them (LibTorch holds gloo)
   libgtest-dev
   etcd-server etcd-client  # --rdzv-backend etcd: its tests start their own etcd
   gnuplot-nox       # trainrun bench scaling --plot draws its PNG with gnuplot
+  buildah debootstrap  # the image test builds docker/Dockerfile on a Debian 12 base it makes
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -49,7 +53,6 @@ if ! .venv/bin/python3 -c "import sys, torch, numpy; sys.exit(torch.__version__ 
 fi
 # Apache Arrow's C++ library (CSV and Parquet tables) comes from the pyarrow wheel: its headers
 # and libarrow/libparquet are what the build links (csrc/data/CMakeLists.txt).
-PYARROW_PIN="pyarrow==26.0.1"
 if ! .venv/bin/python3 -c "import sys, pyarrow; sys.exit(pyarrow.__version__ != '${PYARROW_PIN#pyarrow==}')" 2>/dev/null; then
   echo "setup: installing $PYARROW_PIN into .venv"
   .venv/bin/python3 -m pip install -q --no-cache-dir "$PYARROW_PIN"
@@ -70,6 +73,11 @@ fi
 if ! .venv/bin/python3 -c "import tensorboard" 2>/dev/null; then
   echo "setup: installing tensorboard into .venv"
   .venv/bin/python3 -m pip install -q --no-cache-dir tensorboard
+fi
+# PyYAML parses the Kubeflow recipe in examples/ (tests/examples).
+if ! .venv/bin/python3 -c "import yaml" 2>/dev/null; then
+  echo "setup: installing pyyaml into .venv"
+  .venv/bin/python3 -m pip install -q --no-cache-dir pyyaml
 fi
 
 # The digits dataset ships inside python3-sklearn; unpack just that file from the package.

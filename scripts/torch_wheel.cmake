@@ -2,8 +2,9 @@
 # (the copies the process must load), cuDNN's version; checks the toolkit against it and
 # prints the one summary line CI logs show.
 #
-# Sets TRAINRUN_TORCH_HAS_CUDA, the imported targets trainrun::cudart and trainrun::nccl
-# (CUDA builds), and puts the wheel's library folders first on every binary's run path.
+# Sets TRAINRUN_TORCH_HAS_CUDA, the option TRAINRUN_WITH_CUDA (default: the wheel's), the
+# imported targets trainrun::cudart and trainrun::nccl (CUDA builds), and puts the wheel's
+# library folders first on every binary's run path (installed binaries: $ORIGIN/../lib).
 
 get_filename_component(_site "${TORCH_INSTALL_PREFIX}/.." ABSOLUTE)  # site-packages
 file(STRINGS "${TORCH_INSTALL_PREFIX}/version.py" _v REGEX "^__version__ = ")
@@ -13,9 +14,19 @@ string(REGEX MATCH "'([0-9.]+)'" _m "${_v}")
 set(TRAINRUN_TORCH_CUDA "${CMAKE_MATCH_1}")  # "13.0"; empty for a CPU-only wheel
 
 set(TRAINRUN_TORCH_HAS_CUDA OFF)
-set(_summary "trainrun: LibTorch ${TRAINRUN_TORCH_VERSION} (CPU only)")
 if(TRAINRUN_TORCH_CUDA)
   set(TRAINRUN_TORCH_HAS_CUDA ON)
+endif()
+option(TRAINRUN_WITH_CUDA "Build the CUDA kernels and the NCCL backend" ${TRAINRUN_TORCH_HAS_CUDA})
+if(TRAINRUN_WITH_CUDA AND NOT TRAINRUN_TORCH_HAS_CUDA)
+  message(FATAL_ERROR "trainrun: TRAINRUN_WITH_CUDA needs a CUDA torch wheel")
+endif()
+
+set(_summary "trainrun: LibTorch ${TRAINRUN_TORCH_VERSION} (CPU only)")
+if(TRAINRUN_TORCH_CUDA AND NOT TRAINRUN_WITH_CUDA)
+  # A CPU build from the CUDA wheel (the cpu image): LibTorch's CPU half, no CUDA library.
+  set(_summary "trainrun: LibTorch ${TRAINRUN_TORCH_VERSION} (its CPU half; CUDA off)")
+elseif(TRAINRUN_TORCH_CUDA)
   string(REGEX MATCH "^[0-9]+" _wheel_major "${TRAINRUN_TORCH_CUDA}")
   string(REGEX MATCH "^[0-9]+" _toolkit_major "${CUDAToolkit_VERSION}")
   if(NOT _wheel_major STREQUAL _toolkit_major)
@@ -62,6 +73,8 @@ if(TRAINRUN_TORCH_CUDA)
          "${TRAINRUN_NCCL}, nvcc ${CUDAToolkit_VERSION}")
 endif()
 list(APPEND CMAKE_BUILD_RPATH "${TORCH_INSTALL_PREFIX}/lib")
+# `cmake --install` (the image): the libraries the binaries load are copied beside them.
+set(CMAKE_INSTALL_RPATH "$ORIGIN/../lib")
 # DT_RPATH rather than DT_RUNPATH: it also governs the libraries LibTorch itself loads and is
 # not overridden by an LD_LIBRARY_PATH that names another CUDA (as CUDA images often set).
 add_link_options(LINKER:--disable-new-dtags)
