@@ -76,12 +76,15 @@ inline constexpr const char* kTmpDir = "TMPDIR";
 inline constexpr const char* kAwsAccessKeyId = "AWS_ACCESS_KEY_ID";
 inline constexpr const char* kAwsSecretAccessKey = "AWS_SECRET_ACCESS_KEY";
 inline constexpr const char* kAwsSessionToken = "AWS_SESSION_TOKEN";
-// Shared credentials file (default ~/.aws/credentials) and the profile in it (default "default").
+// Shared credentials file (default ~/.aws/credentials), the config file (default ~/.aws/config:
+// "[profile NAME]" sections with region and credentials) and the profile (default "default").
 inline constexpr const char* kAwsSharedCredentialsFile = "AWS_SHARED_CREDENTIALS_FILE";
+inline constexpr const char* kAwsConfigFile = "AWS_CONFIG_FILE";
 inline constexpr const char* kAwsProfile = "AWS_PROFILE";
-// Home directory, to find ~/.aws/credentials.
+// Home directory, to find ~/.aws/credentials and ~/.aws/config.
 inline constexpr const char* kHome = "HOME";
-// Region of the bucket; AWS_REGION wins over AWS_DEFAULT_REGION (default us-east-1).
+// Region of the bucket; AWS_REGION wins over AWS_DEFAULT_REGION, then the profile's region in
+// the config file, then EC2 instance metadata; none is an error naming them (as boto3's).
 inline constexpr const char* kAwsRegion = "AWS_REGION";
 inline constexpr const char* kAwsDefaultRegion = "AWS_DEFAULT_REGION";
 // S3-compatible endpoint (MinIO, moto, ...); the S3-specific name wins over the generic one.

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include "checkpoint/s3/aws_config.h"
 #include "checkpoint/s3/metadata_http.h"
 #include "checkpoint/s3/s3_xml.h"
 #include "core/env.h"
@@ -156,61 +157,36 @@ std::optional<Credentials> credentialsFromEnvironment() {
 }
 
 std::optional<Credentials> credentialsFromSharedFile() {
-  std::string path = env::get(env::kAwsSharedCredentialsFile);
-  if (path.empty()) {
-    std::string home = env::get(env::kHome);
-    if (home.empty()) return std::nullopt;
-    path = home + "/.aws/credentials";
-  }
-  std::string profile = env::get(env::kAwsProfile);
-  const bool profile_named = !profile.empty();
-  if (!profile_named) profile = "default";
-
-  std::ifstream in(path);
-  if (!in) {
-    if (profile_named && !env::get(env::kAwsSharedCredentialsFile).empty()) {
-      throw StorageError("cannot read AWS shared credentials file " + path);
+  // The AWS CLI's shared files, in botocore's order: the profile in ~/.aws/credentials
+  // ("[NAME]"), then in ~/.aws/config ("[profile NAME]"); AWS_PROFILE names it in both.
+  const std::string profile = awsProfile();
+  const bool profile_named = !env::get(env::kAwsProfile).empty();
+  const std::string cred_path = awsCredentialsPath(), config_path = awsConfigPath();
+  if (profile_named && !env::get(env::kAwsSharedCredentialsFile).empty() &&
+      !std::ifstream(cred_path))
+    throw StorageError("cannot read AWS shared credentials file " + cred_path);
+  bool found = false;
+  for (const std::string& path : {cred_path, config_path}) {
+    auto keys = readProfile(path, profile);
+    if (!keys) continue;
+    found = true;
+    Credentials c;
+    c.access_key_id = (*keys)["aws_access_key_id"];
+    c.secret_access_key = (*keys)["aws_secret_access_key"];
+    c.session_token = (*keys)["aws_session_token"];
+    if (!c.access_key_id.empty() && !c.secret_access_key.empty()) {
+      c.source = "profile " + profile + " in " + path;
+      return c;
     }
-    return std::nullopt;
-  }
-  // INI: "[profile]" sections of "key = value" lines; '#' and ';' start comments.
-  bool found_section = false;
-  bool in_section = false;
-  Credentials c;
-  std::string line;
-  while (std::getline(in, line)) {
-    line = trim(line);
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.front() == '[' && line.back() == ']') {
-      std::string name = trim(line.substr(1, line.size() - 2));
-      // ~/.aws/config spells sections "[profile name]"; accept that here too.
-      if (name.rfind("profile ", 0) == 0) name = trim(name.substr(8));
-      in_section = name == profile;
-      found_section = found_section || in_section;
-      continue;
-    }
-    if (!in_section) continue;
-    size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string name = trim(line.substr(0, eq));
-    std::string value = trim(line.substr(eq + 1));
-    if (name == "aws_access_key_id") c.access_key_id = value;
-    if (name == "aws_secret_access_key") c.secret_access_key = value;
-    if (name == "aws_session_token") c.session_token = value;
-  }
-  if (!found_section) {
-    if (profile_named) throw StorageError("AWS profile '" + profile + "' not found in " + path);
-    return std::nullopt;
-  }
-  if (c.access_key_id.empty() || c.secret_access_key.empty()) {
-    if (profile_named) {
+    if (profile_named && c.access_key_id.empty() != c.secret_access_key.empty())
       throw StorageError("AWS profile '" + profile + "' in " + path +
                          " lacks aws_access_key_id or aws_secret_access_key");
-    }
-    return std::nullopt;
   }
-  c.source = "profile " + profile + " in " + path;
-  return c;
+  // A profile of settings alone (region, role_arn): its credentials come from further on.
+  if (!found && profile_named)
+    throw StorageError("AWS profile '" + profile + "' not found in " + cred_path + " or " +
+                       config_path + "; add it there, or set AWS_PROFILE to one that is");
+  return std::nullopt;
 }
 
 std::optional<Credentials> credentialsFromContainer() {

@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "checkpoint/s3/aws_config.h"
 #include "checkpoint/s3/s3_xml.h"
 #include "core/clock.h"
 #include "core/env.h"
@@ -220,14 +221,20 @@ struct S3Client::Attempt {
 S3Client::S3Client(std::string bucket, const S3Options& options)
     : bucket_(std::move(bucket)), options_(options) {
   initCurlOnce();
-  region_ = options.region;
-  if (region_.empty()) region_ = env::get(env::kAwsRegion);
-  if (region_.empty()) region_ = env::get(env::kAwsDefaultRegion);
-  if (region_.empty()) region_ = "us-east-1";
-
   endpoint_ = options.endpoint;
   if (endpoint_.empty()) endpoint_ = env::get(env::kAwsEndpointUrlS3);
   if (endpoint_.empty()) endpoint_ = env::get(env::kAwsEndpointUrl);
+  // The SDKs' chain (environment, the profile in ~/.aws/config, EC2 instance metadata). An
+  // S3-compatible endpoint (MinIO, moto) ignores the region: us-east-1 signs for it. AWS
+  // itself needs the bucket's: none found is an error, as boto3's NoRegionError.
+  region_ = options.region;
+  if (region_.empty()) region_ = resolveRegion(/*ask_instance_metadata=*/endpoint_.empty());
+  if (region_.empty() && !endpoint_.empty()) region_ = "us-east-1";
+  if (region_.empty())
+    throw ConfigError("no AWS region for bucket " + bucket_ +
+                      ": set AWS_REGION to the bucket's region, or region in the profile of " +
+                      (awsConfigPath().empty() ? std::string("~/.aws/config") : awsConfigPath()) +
+                      " (AWS_PROFILE=" + awsProfile() + ")");
   if (!endpoint_.empty()) {
     // S3-compatible servers (MinIO, moto) rarely have per-bucket DNS names.
     path_style_ = true;

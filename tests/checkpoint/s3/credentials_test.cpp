@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
+#include "checkpoint/s3/aws_config.h"
+#include "checkpoint/s3/s3_client.h"
 #include "core/error.h"
 #include "fake_http_server.h"
 #include "moto_fixture.h"
@@ -61,9 +64,80 @@ TEST(S3Credentials, SharedFileHonoursProfile) {
     resolveCredentials();
     FAIL() << "expected StorageError";
   } catch (const StorageError& e) {
-    EXPECT_EQ(std::string(e.what()), "AWS profile 'missing' not found in " + path);
+    EXPECT_EQ(std::string(e.what()).rfind("AWS profile 'missing' not found in " + path + " or ", 0),
+              0u)
+        << e.what();
   }
   std::remove(path.c_str());
+}
+
+// A temp HOME with the AWS CLI's two files: ~/.aws/config ("[profile NAME]", region) and
+// ~/.aws/credentials ("[NAME]"), as `aws configure` writes them.
+class AwsHome {
+ public:
+  explicit AwsHome(ScopedEnv& env)
+      : home_(::testing::TempDir() + "trainrun_home_" + std::to_string(::getpid())) {
+    std::filesystem::create_directories(home_ + "/.aws");
+    env.set("HOME", home_);
+  }
+  ~AwsHome() { std::filesystem::remove_all(home_); }
+  void write(const std::string& name, const std::string& text) {
+    std::ofstream(home_ + "/.aws/" + name) << text;
+  }
+  std::string path(const std::string& name) const { return home_ + "/.aws/" + name; }
+
+ private:
+  std::string home_;
+};
+
+TEST(S3Credentials, ConfigFileProfilesGiveRegionAndCredentials) {
+  ScopedEnv env;
+  env.isolateAws();
+  AwsHome home(env);
+  home.write("config",
+             "[default]\nregion = eu-west-1\n\n[profile dev]\nregion=ap-south-1\n"
+             "aws_access_key_id = AKCONFIG\naws_secret_access_key = config-secret\n"
+             "[profile ci]\nregion = us-west-2\n");
+  home.write("credentials", "[ci]\naws_access_key_id = AKCI\naws_secret_access_key = ci-secret\n");
+  EXPECT_EQ(resolveRegion(false), "eu-west-1");  // the default profile
+  env.set("AWS_PROFILE", "dev");
+  EXPECT_EQ(resolveRegion(false), "ap-south-1");
+  Credentials c = resolveCredentials();  // only the config file has dev's keys
+  EXPECT_EQ(c.access_key_id, "AKCONFIG");
+  EXPECT_EQ(c.source, "profile dev in " + home.path("config"));
+  env.set("AWS_PROFILE", "ci");  // region from config, keys from credentials
+  EXPECT_EQ(resolveRegion(false), "us-west-2");
+  EXPECT_EQ(resolveCredentials().access_key_id, "AKCI");
+  env.set("AWS_REGION", "sa-east-1");  // the environment wins, as in the SDKs
+  EXPECT_EQ(resolveRegion(false), "sa-east-1");
+  env.unset("AWS_REGION");
+  env.set("AWS_CONFIG_FILE", home.path("elsewhere"));
+  home.write("elsewhere", "[profile ci]\nregion = ca-central-1\n");
+  EXPECT_EQ(resolveRegion(false), "ca-central-1");
+  env.set("AWS_PROFILE", "nowhere");
+  EXPECT_EQ(resolveRegion(false), "");
+  EXPECT_THROW(resolveCredentials(), StorageError);  // a named profile that does not exist
+}
+
+// No region anywhere: AWS S3 needs the bucket's, so it is an error naming the fix (boto3's
+// NoRegionError), never a silent us-east-1; an S3-compatible endpoint signs with us-east-1.
+TEST(S3Credentials, NoRegionIsAnErrorForAwsButNotForAnEndpoint) {
+  ScopedEnv env;
+  env.isolateAws();
+  AwsHome home(env);
+  try {
+    S3Client client("my-bucket", S3Options{});
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("set AWS_REGION"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(home.path("config")), std::string::npos) << e.what();
+  }
+  home.write("config", "[default]\nregion = eu-central-1\n");
+  EXPECT_EQ(S3Client("my-bucket", S3Options{}).region(), "eu-central-1");
+  std::filesystem::remove(home.path("config"));
+  S3Options local;
+  local.endpoint = "http://127.0.0.1:9";
+  EXPECT_EQ(S3Client("my-bucket", local).region(), "us-east-1");
 }
 
 TEST(S3Credentials, ContainerEndpointSendsAuthorizationToken) {

@@ -53,6 +53,7 @@ class ScopedEnv {
                              "AWS_SESSION_TOKEN",
                              "AWS_PROFILE",
                              "AWS_SHARED_CREDENTIALS_FILE",
+                             "AWS_CONFIG_FILE",
                              "AWS_REGION",
                              "AWS_DEFAULT_REGION",
                              "AWS_ENDPOINT_URL",
