@@ -45,9 +45,13 @@ class StorageError : public Error {
   using Error::Error;
 };
 
-// The exit code of a preempted rank and launcher (EX_TEMPFAIL, "temporary failure, retry"):
-// schedulers match it to retry the job, which resumes from the newest checkpoint.
-inline constexpr int kExitPreempted = 75;
+// Exit codes a scheduler retries (128..255 under Kubeflow's `restartPolicy: ExitCode`; the
+// README's "Exit codes" table is the one list): the retried job resumes from the newest
+// checkpoint. A preempted rank and launcher exit 143 (128 + SIGTERM, what a container stopped
+// by SIGTERM reports anyway); a launcher whose job lost another node, or node 0's rendezvous
+// store, exits 129 (128 + SIGHUP: the line hung up). Config and data errors keep 2 (permanent).
+inline constexpr int kExitPreempted = 143;
+inline constexpr int kExitLostNode = 129;
 
 // Training stopped for a preemption (SIGTERM, a spot interruption notice); what() says how it
 // ended. Not a failure: main() exits kExitPreempted without an error line.

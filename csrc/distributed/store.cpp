@@ -2,6 +2,15 @@
 // get/wait.
 #include "distributed/store.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -14,28 +23,70 @@ namespace trainrun {
 namespace {
 
 c10::intrusive_ptr<c10d::TCPStore> makeTcpStore(const std::string& addr, uint16_t port,
-                                                bool is_server, std::chrono::milliseconds timeout) {
+                                                bool is_server, std::chrono::milliseconds timeout,
+                                                std::optional<int> listen_fd = std::nullopt) {
   c10d::TCPStoreOptions opts;
   opts.port = port;
   opts.isServer = is_server;
   opts.waitWorkers = false;
   opts.timeout = timeout;
+  opts.masterListenFd = listen_fd;
   return c10::make_intrusive<c10d::TCPStore>(addr, opts);
+}
+
+// A listening TCP socket on addr:port (IPv4); -1 with errno set when it cannot bind. c10d's
+// server binds every interface itself; given this socket (masterListenFd) it serves on it
+// alone, and owns it from then on.
+int listenOn(const std::string& addr, uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  if (::inet_pton(AF_INET, addr.c_str(), &sa.sin_addr) != 1) {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    addrinfo* res = nullptr;
+    if (::getaddrinfo(addr.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
+      errno = EADDRNOTAVAIL;
+      return -1;
+    }
+    sa.sin_addr = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr;
+    ::freeaddrinfo(res);
+  }
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || ::listen(fd, 2048) != 0) {
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
 }
 
 }  // namespace
 
-std::unique_ptr<Store> Store::host(uint16_t port, std::chrono::milliseconds timeout) {
+std::unique_ptr<Store> Store::host(uint16_t port, std::chrono::milliseconds timeout,
+                                   const std::string& addr) {
+  int fd = listenOn(addr, port);
+  if (fd < 0 && errno == EADDRINUSE && port != 0) fd = listenOn(addr, 0);  // any free port
+  if (fd < 0)
+    throw CommError("cannot host the rendezvous store on " + addr + ":" + std::to_string(port) +
+                    " (" + std::strerror(errno) + "); give --local-addr an address of this node");
+  sockaddr_in bound{};
+  socklen_t len = sizeof(bound);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  const uint16_t actual = ntohs(bound.sin_port);
   c10::intrusive_ptr<c10d::TCPStore> store;
   try {
-    store = makeTcpStore("0.0.0.0", port, /*is_server=*/true, timeout);
-  } catch (const std::exception&) {
-    if (port == 0) throw CommError("cannot host the rendezvous store on any free port");
-    store = makeTcpStore("0.0.0.0", 0, /*is_server=*/true, timeout);  // port taken: any free one
+    store = makeTcpStore(addr, actual, /*is_server=*/true, timeout, fd);
+  } catch (const std::exception& e) {
+    throw CommError("cannot host the rendezvous store on " + addr + ":" + std::to_string(actual) +
+                    ": " + oneLine(e.what()));
   }
-  uint16_t actual = static_cast<uint16_t>(store->getPort());
   return std::unique_ptr<Store>(
-      new Store(store, "127.0.0.1:" + std::to_string(actual), actual, timeout));
+      new Store(store, addr + ":" + std::to_string(actual), actual, timeout));
 }
 
 std::unique_ptr<Store> Store::connect(const std::string& addr, uint16_t port,

@@ -25,9 +25,12 @@ const char* storeBackendName(StoreBackend backend);  // "c10d", "etcd"
 // bound their collectives by it, and its own waits default to it.
 class Store {
  public:
-  // Hosts the store on `port` of all interfaces. If the port is taken, hosts it on a free
-  // port instead; port() tells which one.
-  static std::unique_ptr<Store> host(uint16_t port, std::chrono::milliseconds timeout);
+  // Hosts the store on `port` of the IPv4 address `addr` only (loopback by default: a one-node
+  // job's store is reachable from this machine alone; several nodes' host listens on the
+  // node's chosen address). If the port is taken, hosts it on a free port instead; port()
+  // tells which one. Throws CommError when `addr` cannot be bound.
+  static std::unique_ptr<Store> host(uint16_t port, std::chrono::milliseconds timeout,
+                                     const std::string& addr = "127.0.0.1");
   // Connects to a store hosted at addr:port, retrying until `timeout`. A non-empty `prefix`
   // puts every key this handle reads or writes under it (the launcher's secret per-run prefix,
   // so processes without the rendezvous token cannot touch the run's keys).

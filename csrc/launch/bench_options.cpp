@@ -153,4 +153,26 @@ std::vector<std::string> benchArgv(const AllreduceBenchOptions& o) {
   return argv;
 }
 
+std::string allreduceUsage() {
+  return R"(usage: trainrun [launcher options] bench allreduce [benchmark options]
+
+nccl-tests' all_reduce_perf on the job's ranks: one row per size and type, with a units row,
+time, algbw and busbw (= algbw * 2(n-1)/n) per backend and a correctness column; rank 0 prints.
+The launcher's options (--nproc-per-node, --nnodes, --rdzv-endpoint, ...; `trainrun --help`)
+place the ranks.
+
+benchmark options (nccl-tests' spellings):
+  -b, --minbytes SIZE    smallest message (default 8; K, M, G are powers of 1024)
+  -e, --maxbytes SIZE    largest message, at most 1G (default 32M)
+  -f, --stepfactor N     size multiplier between rows (default 2)
+  -w, --warmup_iters N   untimed iterations per size (default 5)
+  -n, --iters N          timed iterations per size (default 20)
+  -c, --check 0|1        check every result against the expected sum (default 1)
+  -d, --datatype T,...   float, half, bfloat16 or all (default float)
+  --backend B,...        shm, gloo, hierarchical, nccl (default: every one this job can use)
+  --json FILE            the table as JSON too
+  -h, --help             show this help and exit
+)";
+}
+
 }  // namespace trainrun::launch

@@ -32,6 +32,8 @@ BenchCommandLine splitBenchArgs(const std::vector<std::string>& args);
 AllreduceBenchOptions parseBenchArgs(const std::vector<std::string>& args);
 // The options as flags again, for the ranks' command line.
 std::vector<std::string> benchArgv(const AllreduceBenchOptions& options);
+// `trainrun bench allreduce --help`: the benchmark's flags, ending in a newline.
+std::string allreduceUsage();
 // "8", "4096", "1K", "32M", "1G" (powers of 1024). Throws ConfigError naming `flag`.
 int64_t parseBytes(const std::string& text, const std::string& flag);
 

@@ -12,6 +12,7 @@
 #include "core/env.h"
 #include "core/error.h"
 #include "core/strings.h"
+#include "launch/bench_options.h"
 #include "launch/worker_spec.h"
 
 namespace trainrun::launch {
@@ -183,7 +184,8 @@ void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& 
 
 }  // namespace
 
-int visibleGpuCount(const std::function<std::string(const std::string&)>& env) {
+int visibleGpuCount(const std::function<std::string(const std::string&)>& env,
+                    const std::string& root) {
   const std::string visible = trainrun::trim(env("CUDA_VISIBLE_DEVICES"));
   if (!visible.empty()) {
     if (visible == "-1" || visible == "none") return 0;
@@ -191,7 +193,7 @@ int visibleGpuCount(const std::function<std::string(const std::string&)>& env) {
   }
   int count = 0;
   for (int i = 0; i < 1024; ++i) {
-    if (::access(("/dev/nvidia" + std::to_string(i)).c_str(), F_OK) != 0) break;
+    if (::access((root + "/dev/nvidia" + std::to_string(i)).c_str(), F_OK) != 0) break;
     ++count;
   }
   return count;
@@ -231,8 +233,8 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args,
         std::vector<std::string> known = kValueFlags;
         known.insert(known.end(), {"--standalone", "--nodes", "--help"});
         const std::string guess = closestMatch(flag, known);
-        throw ConfigError("unknown flag " + arg.substr(0, eq) +
-                          (guess.empty() ? "" : "; did you mean " + guess + "?") + " " + kSeeHelp);
+        throw ConfigError("unknown flag " + arg.substr(0, eq) + "; " +
+                          (guess.empty() ? "" : "did you mean " + guess + "? ") + kSeeHelp);
       }
       std::string value;
       if (eq != std::string::npos) {
@@ -351,10 +353,54 @@ Flags also take --flag=VALUE and torchrun's underscore spellings (--nproc_per_no
 not given takes torchrun's PET_<FLAG> variable (PET_NNODES, PET_NODE_RANK, ...). Without
 flags, the node layout comes from the scheduler: SageMaker (resourceconfig.json), AWS Batch
 multi-node parallel jobs, Kubeflow PyTorchJob, Slurm.
-Exit status: 0 when every rank succeeds; the first failing rank's exit code (128+signal if
-it was killed); 75 after a preemption (SIGTERM or a spot notice: retry the job, it resumes);
-128+signal when trainrun itself gets SIGINT; 2 for usage or config errors.
+Exit status (the README's "Exit codes"): 0 when every rank succeeds; the first failing rank's
+exit code (128+signal if it was killed); 143 after a preemption (SIGTERM or a spot notice) and
+129 when another node was lost (both: retry the job, it resumes); 128+signal when trainrun
+itself gets SIGINT; 2 for usage or config errors. `trainrun --version` prints the build.
 )";
+}
+
+std::string trainUsage() {
+  return R"(usage: trainrun [options] train [--set KEY=VALUE ...]
+
+The SageMaker training job's entry point (SageMaker runs `IMAGE train`): the job config is
+the hyperparameter `config` (a file in the config channel or the image), else the one YAML
+file of the `config` channel, else the image's default; the other hyperparameters are --set
+overrides; channels under /opt/ml/input/data become data paths; the model goes to
+/opt/ml/model, evaluation.json and metrics to /opt/ml/output/data, checkpoints to
+/opt/ml/checkpoints, a failure's reason to /opt/ml/output/failure. Hosts come from resourceconfig.json (or SM_HOSTS/SM_CURRENT_HOST);
+ranks per host from SM_NUM_GPUS when set, else one per visible GPU, else one.
+
+options:
+  --set KEY=VALUE      override a config key after the hyperparameters (repeatable)
+  --nproc-per-node N   ranks per host instead of the host's GPUs: a count, gpu, auto or cpu
+  --grace-period S     seconds from SIGTERM to SIGKILL (default 120, SageMaker's own)
+  --max-restarts N     restart a failed rank up to N times per host
+  -h, --help           show this help and exit
+The other launcher flags (`trainrun --help`) apply too.
+)";
+}
+
+std::string helpText(const std::vector<std::string>& args) {
+  std::vector<std::string> words;  // the arguments that are not flags, up to "--"
+  for (const std::string& a : args) {
+    if (a == "--") break;
+    if (!startsWith(a, "-")) words.push_back(a);
+  }
+  if (!args.empty() && args[0] == "bench") {
+    if (args.size() > 1 && args[1] == "allreduce") return allreduceUsage();
+    return usageText();
+  }
+  if (!words.empty() && words[0] == kSageMakerCommand) return trainUsage();
+  return usageText();
+}
+
+bool wantsFlag(const std::vector<std::string>& args, const std::string& a, const std::string& b) {
+  for (const std::string& arg : args) {
+    if (arg == "--") return false;
+    if (arg == a || arg == b) return true;
+  }
+  return false;
 }
 
 }  // namespace trainrun::launch

@@ -66,10 +66,17 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args,
 LaunchOptions parseCommandLine(const std::vector<std::string>& args);  // the process environment
 
 // GPUs this process may use without loading CUDA: CUDA_VISIBLE_DEVICES's entries when set,
-// else the /dev/nvidiaN device files.
-int visibleGpuCount(const std::function<std::string(const std::string&)>& env);
+// else the <root>/dev/nvidiaN device files (root "": the real ones; tests give a fake tree).
+int visibleGpuCount(const std::function<std::string(const std::string&)>& env,
+                    const std::string& root = "");
 
 // The --help text, ending in a newline.
 std::string usageText();
+// `trainrun train --help`: SageMaker's entry point and the flags that matter there.
+std::string trainUsage();
+// The help for the command `args` names (train, bench allreduce; else usageText()).
+std::string helpText(const std::vector<std::string>& args);
+// True if `a` or `b` is among args before "--" (e.g. -h/--help, --version anywhere).
+bool wantsFlag(const std::vector<std::string>& args, const std::string& a, const std::string& b);
 
 }  // namespace trainrun::launch

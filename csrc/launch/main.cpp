@@ -28,12 +28,14 @@
 #include "launch/node_plan.h"
 #include "launch/node_preemption.h"
 #include "launch/node_rendezvous.h"
+#include "launch/preflight.h"
 #include "launch/rank_restarts.h"
 #include "launch/rdzv_token.h"
 #include "launch/rendezvous.h"
 #include "launch/run_summary.h"
 #include "launch/signal_watch.h"
 #include "launch/worker_spec.h"
+#include "pipeline/build_info.h"
 #include "pipeline/sagemaker.h"
 
 extern char** environ;
@@ -106,7 +108,7 @@ void useSageMakerJob(trainrun::launch::LaunchOptions& opts) {
 }
 
 // A failed run's reason for SageMaker, unless a rank wrote its own (more precise) one first.
-// A preemption (75) is not a failure: the platform retries the job.
+// A preemption (143) is not a failure: the platform retries the job.
 int finish(int exit_code, const std::string& summary) {
   if (exit_code != 0 && exit_code != trainrun::kExitPreempted)
     trainrun::pipeline::writeFailureReason(g_failure_file, summary.substr(summary.find(' ') + 1));
@@ -116,6 +118,19 @@ int finish(int exit_code, const std::string& summary) {
 int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals) {
   using namespace trainrun::launch;
   using trainrun::writeLine;
+  if (wantsFlag(args, "--version", "-V")) {
+    trainrun::log::out(std::string("trainrun ") + trainrun::trainrunVersion() + " (git " +
+                       trainrun::trainrunGitRevision() + ")");
+    return 0;
+  }
+  // Each command's own flags (bench scaling and predict print theirs below).
+  const bool bench_own_help =
+      args.size() >= 2 && args[0] == "bench" && (args[1] == "scaling" || args[1] == "predict");
+  if (!bench_own_help && wantsFlag(args, "--help", "-h")) {
+    const std::string text = helpText(args);
+    trainrun::log::out(text.substr(0, text.size() - 1));
+    return 0;
+  }
   if (args.size() >= 2 && args[0] == "bench" && args[1] == "scaling")
     return trainrun::bench::runScalingBench({args.begin() + 2, args.end()},
                                             besideLauncher("trainrun"));
@@ -133,9 +148,12 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
     useSageMakerJob(opts);
   // Fail on a bad config here, in one line, rather than N times in N ranks.
   std::chrono::milliseconds timeout = kStoreTimeoutWithoutConfig;
-  if (!opts.config_path.empty())
-    timeout = trainrun::config::groupTimeout(
-        trainrun::config::loadJobConfig(opts.config_path, opts.overrides));
+  if (!opts.config_path.empty()) {
+    const trainrun::config::JobConfig config =
+        trainrun::config::loadJobConfig(opts.config_path, opts.overrides);
+    timeout = trainrun::config::groupTimeout(config);
+    checkJobOnHost(config, lookupEnv, /*root=*/"");
+  }
   const NodePlan plan =
       planNodes(opts, detectScheduler(lookupEnv, lookupEnv(trainrun::env::kFsRoot)));
   opts.nnodes = plan.nnodes;
@@ -176,6 +194,7 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
   ro.nproc_per_node = plan.nproc_per_node;
   ro.backend = plan.backend;
   ro.endpoint = plan.endpoint;
+  ro.endpoint_from = plan.endpoint_from;
   ro.host = plan.host;
   ro.run_id = plan.run_id;
   const RdzvToken token = rdzvToken(lookupEnv, plan.scheduler, plan.job_id, plan.run_id);

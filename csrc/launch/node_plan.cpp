@@ -2,11 +2,14 @@
 #include "launch/node_plan.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -66,6 +69,42 @@ std::string localAddressTowards(const std::string& host, uint16_t port) {
   return addr;
 }
 
+bool isLoopback(const std::string& host) {
+  if (host == "localhost" || host == "::1") return true;
+  in_addr a{};
+  return ::inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+std::string defaultRouteAddress(const std::string& route_table) {
+  // /proc/net/route: "Iface Destination Gateway Flags ... Mask ...", hex in network order.
+  std::ifstream in(route_table);
+  std::string line, iface;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string name, dest, gateway, flags, refcnt, use, metric, mask;
+    if (!(fields >> name >> dest >> gateway >> flags >> refcnt >> use >> metric >> mask)) continue;
+    const unsigned long up = std::strtoul(flags.c_str(), nullptr, 16) & 0x1;  // RTF_UP
+    if (dest == "00000000" && mask == "00000000" && up && name != "lo") {
+      iface = name;
+      break;
+    }
+  }
+  if (iface.empty()) return "";
+  ifaddrs* all = nullptr;
+  if (::getifaddrs(&all) != 0) return "";
+  std::string addr;
+  for (ifaddrs* i = all; i != nullptr && addr.empty(); i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET || iface != i->ifa_name)
+      continue;
+    char text[INET_ADDRSTRLEN];
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+    if (::inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text)) != nullptr) addr = text;
+  }
+  ::freeifaddrs(all);
+  return addr;
+}
+
 bool isLocalAddress(const std::string& host) {
   sockaddr_in a{};
   if (!resolve(host, 0, &a)) return false;
@@ -103,6 +142,7 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
     // etcd holds the store: nobody hosts, so losing any node (node 0 too) is survivable.
     plan.backend = StoreBackend::kEtcd;
     plan.endpoint = parseEndpoint(opts.rdzv_endpoint, kDefaultEtcdPort);
+    plan.endpoint_from = "--rdzv-endpoint";
     plan.host = false;
     plan.local_addr = opts.local_addr;
     if (plan.local_addr.empty())
@@ -115,11 +155,18 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
   }
   if (given("--rdzv-endpoint")) {
     plan.endpoint = parseEndpoint(opts.rdzv_endpoint, kDefaultRdzvPort);
+    plan.endpoint_from = "--rdzv-endpoint";
   } else if (given("--master-addr") || job.master_addr.empty()) {
     plan.endpoint = Endpoint{opts.master_addr, opts.master_port};
+    plan.endpoint_from = given("--master-addr")
+                             ? "--master-addr (or PET_MASTER_ADDR)"
+                             : std::string("the default --master-addr ") + kDefaultMasterAddr;
   } else {
     plan.endpoint =
         Endpoint{job.master_addr, job.master_port != 0 ? job.master_port : opts.master_port};
+    plan.endpoint_from =
+        (job.master_from.empty() ? std::string("the scheduler") : job.master_from) + " from " +
+        job.scheduler;
   }
   if (!job.scheduler.empty() && job.master_addr.empty() && !endpoint_flags && plan.node_rank == 0) {
     // AWS Batch's main node is not told its own address: it hosts on all of them.
@@ -143,11 +190,26 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
         plan.local_addr = text;
     }
   }
-  if (plan.endpoint.addr.empty()) plan.endpoint.addr = plan.local_addr;
+  // The hosting node tells the others where it is: never a loopback address (Debian's and
+  // Ubuntu's /etc/hosts map the hostname to 127.0.1.1; Kubeflow may name the master
+  // "localhost" to itself), unless the user's own flags put every node on this machine.
+  const bool all_here =
+      (given("--rdzv-endpoint") || given("--master-addr")) && isLoopback(plan.endpoint.addr);
+  if (plan.host && !given("--local-addr") && isLoopback(plan.local_addr) && !all_here) {
+    const std::string loopback = plan.local_addr;
+    plan.local_addr = defaultRouteAddress();
+    if (plan.local_addr.empty())
+      throw ConfigError("this node hosts the rendezvous of " + std::to_string(plan.nnodes) +
+                        " nodes, but its address resolves to loopback (" + loopback +
+                        ") and no default-route interface gives another; give --local-addr ADDR, "
+                        "this node's address on the network the nodes share");
+  }
   if (plan.local_addr.empty())
     throw ConfigError("cannot tell this node's address towards the rendezvous at " +
                       plan.endpoint.addr + ":" + std::to_string(plan.endpoint.port) +
                       " (does the host resolve and is it routable?); give --local-addr ADDR");
+  // The host's store listens on that address only; its own ranks dial it there too.
+  if (plan.host) plan.endpoint.addr = plan.local_addr;
   return plan;
 }
 

@@ -18,6 +18,7 @@
 #include "core/strings.h"
 #include "distributed/generation.h"
 #include "launch/node_membership.h"
+#include "launch/rendezvous.h"
 
 namespace trainrun::launch {
 namespace {
@@ -31,7 +32,7 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
   const std::string open_prefix = "rdzv/" + o.run_id + "/";  // readable without the token
   const Endpoint& ep = o.endpoint;
   if (o.host) {
-    store_ = Store::host(ep.port, o.store_timeout);
+    store_ = Store::host(ep.port, o.store_timeout, ep.addr);  // the node's chosen address only
     if (ep.port != 0 && store_->port() != ep.port)
       throw ConfigError("rendezvous port " + std::to_string(ep.port) +
                         " is taken on this node; free it or choose another with --rdzv-endpoint "
@@ -39,7 +40,17 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
   } else {
     // The hosting node may start later than this one: keep trying until the join deadline
     // (etcd is started before the job: a refused connection fails in seconds).
-    store_ = Store::connect(o.backend, ep.addr, ep.port, o.join_timeout);
+    try {
+      QuietC10Log quiet;  // a connect retried for minutes: the outcome below is the one line
+      store_ = Store::connect(o.backend, ep.addr, ep.port, o.join_timeout);
+    } catch (const CommError& e) {
+      if (etcd()) throw;
+      const std::string from = o.endpoint_from.empty() ? "" : " (" + o.endpoint_from + ")";
+      throw CommError("cannot reach the rendezvous at " + ep.addr + ":" + std::to_string(ep.port) +
+                      from + " within " + std::to_string(o.join_timeout.count() / 1000) +
+                      " s: nothing answered there; start trainrun on node 0, or fix the address (" +
+                      "--rdzv-endpoint HOST:PORT names node 0's for every node)");
+    }
   }
   bool token_ok = true;
   if (o.host) {
@@ -168,8 +179,8 @@ bool NodeRendezvous::formElasticJob() {
     if (nproc != o.nproc_per_node) continue;  // refused below, by its own check of "formed"
     plan.nodes.push_back(id);
   }
-  ranks_store_ = Store::connect(o.backend, etcd() ? o.endpoint.addr : "127.0.0.1", store_->port(),
-                                o.store_timeout, rankStorePrefix());
+  ranks_store_ = Store::connect(o.backend, o.endpoint.addr, store_->port(), o.store_timeout,
+                                rankStorePrefix());
   ranks_store_->set(planKey(0), formatPlan(plan));
   initial_plan_ = plan;
   store_->set(key("formed"), std::to_string(o.nproc_per_node));

@@ -21,8 +21,10 @@ struct NodeRendezvousOptions {
   int nproc_per_node = 1;
   StoreBackend backend = StoreBackend::kTcp;  // kEtcd: etcd at `endpoint`, no node hosts
   Endpoint endpoint;                          // node 0's store, or etcd
-  bool host = false;       // this node hosts the store on endpoint.port (a taken port is an error)
-  std::string run_id;      // keys live under rdzv/<run_id>/<key_digest>/
+  std::string endpoint_from;                  // what named the endpoint (NodePlan's), for errors
+  bool host = false;   // this node hosts the store on endpoint.addr:port only (a taken port is an
+                       // error); planNodes makes endpoint.addr the address it chose
+  std::string run_id;  // keys live under rdzv/<run_id>/<key_digest>/
   std::string key_digest;  // tokenDigest("keys"): only token holders know the run's key names
   std::string verifier;    // tokenDigest("verify"): the host (etcd: the first) publishes it
   std::string local_addr;  // how the other nodes reach this one

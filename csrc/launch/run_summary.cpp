@@ -78,7 +78,8 @@ int launcherExitCode(const AgentResult& r) {
   if (r.preemption) return r.stopped_ok == r.stopped ? 0 : kExitPreempted;
   if (r.first_failure) return r.first_failure->status.shellCode();
   if (r.received_signal != 0) return 128 + r.received_signal;
-  if (!r.peer_failure.empty() || !r.hang.empty()) return 1;
+  if (!r.peer_failure.empty()) return kExitLostNode;
+  if (!r.hang.empty()) return 1;
   return 0;
 }
 

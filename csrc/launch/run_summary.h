@@ -17,9 +17,10 @@ namespace trainrun::launch {
 // rank succeeded.
 std::string summaryLine(const AgentResult& result, std::chrono::milliseconds grace_period);
 
-// kExitPreempted (75) after a preemption (0 if every rank had finished anyway), else the
+// kExitPreempted (143) after a preemption (0 if every rank had finished anyway), else the
 // failing rank's exit code (128 + signal if killed), else 128 + the signal the launcher
-// received, else 1 when another node failed or the agent stopped a hang, else 0.
+// received, else kExitLostNode (129) when another node failed first or was lost, else 1 when
+// the agent stopped a hang, else 0.
 int launcherExitCode(const AgentResult& result);
 
 }  // namespace trainrun::launch

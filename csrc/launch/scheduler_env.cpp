@@ -11,6 +11,7 @@
 
 #include "core/env.h"
 #include "core/error.h"
+#include "launch/cli.h"
 
 namespace trainrun::launch {
 namespace {
@@ -75,12 +76,17 @@ SchedulerJob sagemaker(const Env& env, const std::string& root) {
   job.nnodes = static_cast<int>(hosts.size());
   job.node_rank = static_cast<int>(it - hosts.begin());
   job.master_addr = hosts.front();
+  job.master_from = path;
   if (j.contains("network_interface_name") && j["network_interface_name"].is_string())
     job.interface = j["network_interface_name"].get<std::string>();
   job.job_id = env("TRAINING_JOB_NAME");
-  // The toolkit's GPU count; 0 on CPU instances, which keep the default of one rank.
+  // The toolkit's GPU count (0 on CPU instances: the default of one rank). The platform alone
+  // (an image without the toolkit) does not set it: one rank per GPU of the host, as
+  // --nproc-per-node gpu counts them, else one (--nproc-per-node auto).
   if (!env(env::kSmNumGpus).empty())
     job.nproc_per_node = static_cast<int>(envNumber(env, env::kSmNumGpus, 0, 4096, 0));
+  else
+    job.nproc_per_node = visibleGpuCount(env, root);
   return job;
 }
 
@@ -97,6 +103,7 @@ SchedulerJob awsBatch(const Env& env) {
   job.node_rank = static_cast<int>((index - main + job.nnodes) % job.nnodes);
   // Batch leaves the main node's own address out of the main node's environment.
   job.master_addr = env("AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS");
+  job.master_from = "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS";
   if (job.master_addr.empty() && job.node_rank != 0)
     throw ConfigError(
         "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS is unset on a node that is not the main "
@@ -112,8 +119,13 @@ SchedulerJob kubeflow(const Env& env) {
     job.scheduler = "kubeflow";
     job.nnodes = static_cast<int>(envNumber(env, "PET_NNODES", 1, kMaxNodes, 1));
     job.node_rank = static_cast<int>(envNumber(env, "PET_NODE_RANK", 0, job.nnodes - 1, -1));
-    job.master_addr = env("PET_MASTER_ADDR");
-    job.master_port = static_cast<uint16_t>(envNumber(env, "PET_MASTER_PORT", 1, 65535, 0));
+    // training-operator 1.7+ gives the plain MASTER_ADDR/MASTER_PORT beside PET_NNODES;
+    // torchrun's own PET_MASTER_* win when a job sets them too.
+    const bool pet = !env("PET_MASTER_ADDR").empty();
+    job.master_addr = env(pet ? "PET_MASTER_ADDR" : "MASTER_ADDR");
+    job.master_from = job.master_addr.empty() ? "" : pet ? "PET_MASTER_ADDR" : "MASTER_ADDR";
+    const char* port = !env("PET_MASTER_PORT").empty() ? "PET_MASTER_PORT" : "MASTER_PORT";
+    job.master_port = static_cast<uint16_t>(envNumber(env, port, 1, 65535, 0));
     const std::string nproc = env("PET_NPROC_PER_NODE");
     if (!nproc.empty() && nproc.find_first_not_of("0123456789") == std::string::npos)
       job.nproc_per_node = static_cast<int>(envNumber(env, "PET_NPROC_PER_NODE", 1, 4096, 0));
@@ -126,6 +138,7 @@ SchedulerJob kubeflow(const Env& env) {
     job.nnodes = static_cast<int>(envNumber(env, "WORLD_SIZE", 1, kMaxNodes, 1));
     job.node_rank = static_cast<int>(envNumber(env, "RANK", 0, job.nnodes - 1, 0));
     job.master_addr = env("MASTER_ADDR");
+    job.master_from = "MASTER_ADDR";
     job.master_port = static_cast<uint16_t>(envNumber(env, "MASTER_PORT", 1, 65535, 0));
   }
   return job;
@@ -139,6 +152,7 @@ SchedulerJob slurm(const Env& env) {
   job.node_rank = static_cast<int>(envNumber(env, "SLURM_NODEID", 0, job.nnodes - 1, -1));
   if (job.node_rank < 0) throw ConfigError("SLURM_NNODES is set but SLURM_NODEID is not");
   job.master_addr = firstSlurmHost(env("SLURM_JOB_NODELIST"));
+  job.master_from = "SLURM_JOB_NODELIST";
   job.job_id = env("SLURM_JOB_ID");
   return job;
 }

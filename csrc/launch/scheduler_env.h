@@ -14,6 +14,7 @@ struct SchedulerJob {
   int nnodes = 0;            // 0: unset
   int node_rank = -1;        // -1: unset
   std::string master_addr;   // node 0's host name or address; "" unset (or: this node is it)
+  std::string master_from;   // where master_addr came from, for errors: "MASTER_ADDR", ...
   uint16_t master_port = 0;  // 0: unset
   int nproc_per_node = 0;    // 0: unset
   std::string interface;     // network interface for Gloo/NCCL sockets; "" unset
@@ -21,9 +22,11 @@ struct SchedulerJob {
 };
 
 // Reads `env` (a variable's value, "" when unset) and, for SageMaker,
-// <root>/opt/ml/input/config/resourceconfig.json (root "" is the real filesystem; tests give
-// a fake tree). At most one scheduler may describe the job: two that disagree are a
-// ConfigError naming both. Malformed values are a ConfigError naming the variable or file.
+// <root>/opt/ml/input/config/resourceconfig.json and, without SM_NUM_GPUS (the toolkit's, not
+// the platform's), the host's GPUs as --nproc-per-node gpu counts them (<root>/dev/nvidiaN;
+// root "" is the real filesystem; tests give a fake tree). At most one scheduler may describe the
+// job: two that disagree are a ConfigError naming both. Malformed values are a ConfigError naming
+// the variable or file.
 SchedulerJob detectScheduler(const std::function<std::string(const std::string&)>& env,
                              const std::string& root);
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/build_info.h"
+
 namespace trainrun {
 
 struct InputFile {
@@ -25,11 +27,6 @@ struct DataDigest {
 
 // Hashes every file in `files` ({role, path}); throws ConfigError naming a file it cannot read.
 DataDigest digestInputData(const std::vector<std::pair<std::string, std::string>>& files);
-
-// trainrun's version and the git revision it was built from ("<sha>", "<sha>-dirty" with
-// uncommitted changes, "unknown" when built outside a git checkout), fixed at build time.
-const char* trainrunVersion();
-const char* trainrunGitRevision();
 
 struct Lineage {
   std::string run;

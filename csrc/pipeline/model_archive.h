@@ -5,10 +5,12 @@
 
 namespace trainrun::pipeline {
 
-// The regular files under `dir` (sorted, at any depth, named relative to `dir`, so model.pt
-// sits at the archive's root as SageMaker lays out model.tar.gz) as a gzip-compressed ustar
-// archive, in memory. Modes 0644, owner 0, the files' modification times. Throws StorageError
-// naming the file that cannot be read, or a name longer than ustar allows.
-std::string tarGzFolder(const std::string& dir);
+// Writes the regular files under `dir` (sorted, at any depth, named relative to `dir`, so
+// model.pt sits at the archive's root as SageMaker lays out model.tar.gz) to the file `out` as
+// a gzip-compressed POSIX tar archive (libarchive: ustar headers, pax ones where a size or
+// name needs them), streamed: files of any size, memory bounded by a buffer. Modes 0644, owner
+// 0, the files' modification times. Throws StorageError naming the file that cannot be read
+// or written.
+void writeTarGzFolder(const std::string& dir, const std::string& out);
 
 }  // namespace trainrun::pipeline

@@ -2,7 +2,7 @@
 """trainrun as a container's PID 1 (root: `unshare --pid --fork --mount-proc` gives it a PID
 namespace and a /proc of its own, as `docker run` does): an orphan a rank leaves behind is reaped instead of staying a zombie
 (a plain parent that waits only for its own child, the control, leaves it a zombie), SIGTERM to
-PID 1 reaches the launcher (a preemption: exit 75), and the launcher's exit code comes out."""
+PID 1 reaches the launcher (a preemption: exit 143), and the launcher's exit code comes out."""
 import os
 import shutil
 import signal
@@ -90,7 +90,7 @@ class Pid1(unittest.TestCase):
         start = time.monotonic()
         os.kill(init, signal.SIGTERM)
         out, err = p.communicate(timeout=30)
-        self.assertEqual(p.returncode, 75, out + err)  # a preemption, as without a namespace
+        self.assertEqual(p.returncode, 143, out + err)  # a preemption, as without a namespace
         self.assertLess(time.monotonic() - start, 10, out + err)
         self.assertIn("got SIGTERM", err)
 

@@ -234,9 +234,9 @@ class LauncherTest(unittest.TestCase):
         return launcher.returncode, launcher_lines(stderr)
 
     def test_sigterm_to_launcher_is_a_preemption(self):
-        # A preemption (exit 75, EX_TEMPFAIL) even for a worker that knows nothing of it.
+        # A preemption (exit 143, 128 + SIGTERM: retryable) even for a worker that knows nothing of it.
         code, lines = self.check_signal_forwarded(signal.SIGTERM)
-        self.assertEqual(code, 75, lines)
+        self.assertEqual(code, 143, lines)
         self.assertEqual(lines[-1], "trainrun: preempted (SIGTERM); the ranks reported no "
                                     "emergency checkpoint; stopped 2 ranks")
 

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Preemption end to end through `trainrun`: an EC2 spot interruption notice from a fake IMDS
-(IMDSv2, on 127.0.0.1) and SIGTERM both end a single-node 2-rank run with exit code 75 and an
+(IMDSv2, on 127.0.0.1) and SIGTERM both end a single-node 2-rank run with exit code 143 and an
 emergency checkpoint committed before the deadline, from which the same command resumes to
 the uninterrupted run's parameters bit for bit; a deadline too short for the measured save is
-one warning line, no new step folder, and exit code 75 still. Two nodes (on loopback) that are
+one warning line, no new step folder, and exit code 143 still. Two nodes (on loopback) that are
 both SIGTERMed save one emergency checkpoint together, and the same commands resume from it."""
 import http.server
 import json
@@ -32,7 +32,7 @@ COMMITTED = re.compile(r"checkpoint step=(\d+) committed=")
 RESUMED = re.compile(r"resumed=(\S+) step=(\d+) ")
 OUTCOME = re.compile(r"emergency checkpoint committed at step (\d+) in ([\d.]+) s, ([\d.]+) s "
                      r"before the deadline")
-EXIT_PREEMPTED = 75
+EXIT_PREEMPTED = 143  # 128 + SIGTERM: retried by Kubeflow's ExitCode policy, Batch, SageMaker
 
 
 def command(out_dir, *flags):
@@ -166,7 +166,7 @@ class Preemption(unittest.TestCase):
         shutil.rmtree(cls.tmp)
 
     def assert_emergency_checkpoint(self, run, out, deadline, reason):
-        """Exit 75, the summary names `reason` and the step, the step's manifest was written
+        """Exit 143, the summary names `reason` and the step, the step's manifest was written
         before `deadline` (unix seconds), no outputs; returns the step."""
         log = run.log()
         self.assertEqual(run.proc.returncode, EXIT_PREEMPTED, log)

@@ -100,6 +100,31 @@ TEST(CliTest, TorchrunMultiNodeFlagsAndPetFallbacks) {
   EXPECT_GE(parseCommandLine({"--nproc-per-node", "cpu", "--", "true"}, genv).nproc_per_node, 1);
 }
 
+// "unknown flag --bogus; run 'trainrun --help' for usage": the separator is there with or
+// without a suggestion.
+TEST(CliTest, UnknownFlagMessageReadsAsOneSentence) {
+  EXPECT_EQ(errorFor({"--bogus", "--", "true"}),
+            "unknown flag --bogus; run 'trainrun --help' for usage");
+  EXPECT_EQ(errorFor({"--nproc-per-nod", "2", "--", "true"}),
+            "unknown flag --nproc-per-nod; did you mean --nproc-per-node? run 'trainrun --help' "
+            "for usage");
+}
+
+// Each command's --help prints its own flags.
+TEST(CliTest, HelpIsTheCommandsOwn) {
+  EXPECT_EQ(helpText({"--help"}), usageText());
+  EXPECT_EQ(helpText({"--nproc-per-node", "2", "c.yaml", "-h"}), usageText());
+  const std::string train = helpText({"train", "--help"});
+  EXPECT_NE(train.find("SM_NUM_GPUS"), std::string::npos);
+  EXPECT_NE(train.find("--set KEY=VALUE"), std::string::npos);
+  const std::string bench = helpText({"bench", "allreduce", "--help"});
+  EXPECT_NE(bench.find("-b, --minbytes"), std::string::npos);
+  EXPECT_NE(bench.find("--backend"), std::string::npos);
+  EXPECT_TRUE(wantsFlag({"bench", "allreduce", "-h"}, "--help", "-h"));
+  EXPECT_FALSE(wantsFlag({"--", "prog", "--help"}, "--help", "-h"));  // the COMMAND's own
+  EXPECT_TRUE(wantsFlag({"--version"}, "--version", "-V"));
+}
+
 TEST(CliTest, ErrorsNameTheFlagAndTheFix) {
   EXPECT_NE(errorFor({"--bogus", "--", "true"}).find("unknown flag --bogus"), std::string::npos);
   EXPECT_NE(errorFor({"-x", "--", "true"}).find("unknown flag -x"), std::string::npos);

@@ -87,7 +87,7 @@ TEST(RunSummaryTest, PreemptionExitsWithTempfail) {
   EXPECT_EQ(summaryLine(r, kGrace),
             "trainrun: preempted (SIGTERM); emergency checkpoint committed at step 812 in 0.05 s, "
             "19 s before the deadline; stopped 2 ranks");
-  EXPECT_EQ(launcherExitCode(r), 75);
+  EXPECT_EQ(launcherExitCode(r), 143);
 }
 
 TEST(RunSummaryTest, PreemptionWithoutOutcomeNamesTheDeadlineKill) {
@@ -100,7 +100,7 @@ TEST(RunSummaryTest, PreemptionWithoutOutcomeNamesTheDeadlineKill) {
             "trainrun: preempted (spot interruption notice: terminate at 2026-11-26T10:00:00Z); "
             "the ranks reported no emergency checkpoint; stopped 2 ranks (2 needed SIGKILL at "
             "the deadline)");
-  EXPECT_EQ(launcherExitCode(r), 75);
+  EXPECT_EQ(launcherExitCode(r), 143);
 }
 
 TEST(RunSummaryTest, PreemptionAfterEveryRankFinishedIsSuccess) {
@@ -111,6 +111,14 @@ TEST(RunSummaryTest, PreemptionAfterEveryRankFinishedIsSuccess) {
   EXPECT_EQ(summaryLine(r, kGrace),
             "trainrun: preempted (SIGTERM) as every rank had finished; the run is complete");
   EXPECT_EQ(launcherExitCode(r), 0);
+}
+
+// Kubeflow's ExitCode policy retries 128..255: a lost node is retried, as a preemption is.
+TEST(RunSummaryTest, LostNodeIsRetryable) {
+  AgentResult r;
+  r.peer_failure = "node 1 (192.0.2.2) failed first: its agent stopped heartbeating for 10 s";
+  EXPECT_EQ(launcherExitCode(r), 129);
+  EXPECT_GE(launcherExitCode(r), 128);
 }
 
 TEST(RunSummaryTest, SuccessIsSilent) {

@@ -103,6 +103,44 @@ TEST(SchedulerEnv, AwsBatchMainNodeIsNodeZero) {
                ConfigError);
 }
 
+// The platform (no SageMaker toolkit in the image) sets no SM_NUM_GPUS: one rank per device
+// file, as --nproc-per-node gpu counts them; SM_NUM_GPUS wins when the toolkit set it.
+TEST(SchedulerEnv, SageMakerRanksPerHostAreTheHostsGpusWithoutTheToolkit) {
+  namespace fs = std::filesystem;
+  const std::string root = sagemakerRoot(R"({"current_host":"algo-1","hosts":["algo-1"]})");
+  EXPECT_EQ(detect({}, root).nproc_per_node, 0);  // no GPU: the default, one rank (auto)
+  fs::create_directories(fs::path(root) / "dev");
+  for (int i = 0; i < 4; ++i)
+    std::ofstream(fs::path(root) / "dev" / ("nvidia" + std::to_string(i)));
+  EXPECT_EQ(detect({}, root).nproc_per_node, 4);
+  EXPECT_EQ(detect({{"SM_NUM_GPUS", "2"}}, root).nproc_per_node, 2);
+  EXPECT_EQ(detect({{"SM_NUM_GPUS", "0"}}, root).nproc_per_node, 0);
+  fs::remove_all(fs::path(root) / "dev");
+}
+
+// training-operator 1.7+: PET_NNODES, PET_NODE_RANK, PET_NPROC_PER_NODE and a plain
+// MASTER_ADDR/MASTER_PORT; PET_MASTER_ADDR wins when both are there.
+TEST(SchedulerEnv, KubeflowPetVariablesWithPlainMasterAddr) {
+  Vars vars = {{"PET_NNODES", "2"},
+               {"PET_NODE_RANK", "1"},
+               {"PET_NPROC_PER_NODE", "4"},
+               {"MASTER_ADDR", "job-master-0"},
+               {"MASTER_PORT", "23456"}};
+  SchedulerJob job = detect(vars);
+  EXPECT_EQ(job.scheduler, "kubeflow");
+  EXPECT_EQ(job.nnodes, 2);
+  EXPECT_EQ(job.node_rank, 1);
+  EXPECT_EQ(job.master_addr, "job-master-0");
+  EXPECT_EQ(job.master_from, "MASTER_ADDR");
+  EXPECT_EQ(job.master_port, 23456);
+  vars["PET_MASTER_ADDR"] = "pet-master";
+  vars["PET_MASTER_PORT"] = "29400";
+  job = detect(vars);
+  EXPECT_EQ(job.master_addr, "pet-master");
+  EXPECT_EQ(job.master_from, "PET_MASTER_ADDR");
+  EXPECT_EQ(job.master_port, 29400);
+}
+
 TEST(SchedulerEnv, KubeflowElasticAndClassic) {
   SchedulerJob pet = detect({{"PET_NNODES", "2"},
                              {"PET_NODE_RANK", "1"},
