@@ -68,6 +68,9 @@ inline constexpr const char* kWorkerBin = "TRAINRUN_WORKER";
 // Folder where a rank heartbeats its progress and writes its hang dump (the launcher sets it for
 // the built-in worker; unset: no dump thread). Set for the launcher, it keeps the dumps there.
 inline constexpr const char* kDumpDir = "TRAINRUN_DUMP_DIR";
+// Fault injection for tests (train/fault_freeze.h): "RANK:STEP" freezes that rank at that step,
+// its dump thread too, so the launcher sees a rank that does not answer its dump request.
+inline constexpr const char* kFaultFreeze = "TRAINRUN_FAULT_FREEZE";
 // Folder for temporary files (default /tmp): the launcher's private hang-dump folder goes here.
 inline constexpr const char* kTmpDir = "TMPDIR";
 

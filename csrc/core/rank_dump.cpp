@@ -60,7 +60,7 @@ std::string formatProgress(const RankProgress& p) {
   std::ostringstream s;
   s << "pid=" << p.pid << " node=" << p.node << " step=" << p.step << " seq=" << p.seq
     << " open_seq=" << p.open_seq << " open_since_ms=" << p.open_since_ms
-    << " beat_ms=" << p.beat_ms << " generation=" << p.generation
+    << " beat_ms=" << p.beat_ms << " done_ms=" << p.done_ms << " generation=" << p.generation
     << " regrouping=" << (p.regrouping ? 1 : 0) << "\n";
   return s.str();
 }
@@ -76,6 +76,7 @@ std::optional<RankProgress> parseProgress(const std::string& line) {
   p.open_seq = static_cast<uint64_t>(number(f, "open_seq"));
   p.open_since_ms = number(f, "open_since_ms");
   p.beat_ms = number(f, "beat_ms");
+  p.done_ms = number(f, "done_ms");
   p.generation = number(f, "generation", -1);
   p.regrouping = number(f, "regrouping") == 1;
   return p;
@@ -85,7 +86,7 @@ std::string formatRankDump(const RankDump& d) {
   std::ostringstream s;
   s << "trainrun-dump rank=" << d.rank << " node=" << d.node << " pid=" << d.pid
     << " step=" << d.step << " last_seq=" << d.last_seq << " time_ms=" << d.time_ms
-    << " final=" << (d.final ? 1 : 0) << " generation=" << d.generation
+    << " done_ms=" << d.done_ms << " final=" << (d.final ? 1 : 0) << " generation=" << d.generation
     << " regrouping=" << (d.regrouping ? 1 : 0) << " reason=" << oneLine(d.reason) << "\n";
   for (const DumpRecord& r : d.records) {
     s << "collective seq=" << r.seq << " op=" << r.op << " bytes=" << r.bytes << " step=" << r.step
@@ -112,6 +113,7 @@ std::optional<RankDump> parseRankDump(const std::string& all) {
   d.step = number(f, "step", -1);
   d.last_seq = static_cast<uint64_t>(number(f, "last_seq"));
   d.time_ms = number(f, "time_ms");
+  d.done_ms = number(f, "done_ms");
   d.final = number(f, "final") == 1;
   d.generation = number(f, "generation", -1);
   d.regrouping = number(f, "regrouping") == 1;

@@ -35,6 +35,9 @@ struct RankProgress {
   int64_t beat_ms = 0;        // when this was written
   int64_t generation = -1;    // elastic jobs: the group generation it is in (-1: not elastic)
   bool regrouping = false;    // elastic jobs: it left its generation, waits for the next
+  // When the newest collective it completed ended (0: none yet); kept across an elastic job's
+  // generations, so a rank re-forming the group still says when it last made progress.
+  int64_t done_ms = 0;
 };
 std::string formatProgress(const RankProgress& p);
 std::optional<RankProgress> parseProgress(const std::string& text);
@@ -58,6 +61,7 @@ struct RankDump {
   int64_t step = -1;
   uint64_t last_seq = 0;
   int64_t time_ms = 0;      // when it was taken (Unix ms)
+  int64_t done_ms = 0;      // as in RankProgress
   bool final = false;       // false: written before gdb's stacks, which may follow
   int64_t generation = -1;  // as in RankProgress
   bool regrouping = false;

@@ -26,8 +26,10 @@ ElasticGroup::~ElasticGroup() {
 }
 
 std::unique_ptr<Communicator> ElasticGroup::join(Store& store, const CommunicatorFactory& make) {
-  const Clock::time_point deadline = Clock::now() + store.timeout();
   while (true) {
+    // Each generation's gathering has its own deadline: one that ends while the ranks gather
+    // (an agent made room for a respawned rank) gives the next the whole dist.timeout_s.
+    const Clock::time_point deadline = Clock::now() + store.timeout();
     const int64_t g = currentGeneration(store);
     const std::optional<GroupPlan> plan = latestPlan(store, g);
     if (plan) {

@@ -39,7 +39,8 @@ class ElasticGroup {
   // Waits until every rank of the newest generation has arrived, then builds its communicator
   // with `make` (under "gen-<g>/"); rank() and worldSize() are this generation's. A generation
   // that ends while ranks gather is skipped; a node that is not (yet) in the plan waits for
-  // one that admits it. Throws TimeoutError after the store's deadline.
+  // one that admits it. Throws TimeoutError when a generation's ranks do not all arrive within
+  // the store's deadline (each generation gathers on a deadline of its own).
   std::unique_ptr<Communicator> join(Store& store, const CommunicatorFactory& make);
   // This rank's current generation ended (its collective failed: `why`): moves the counter on
   // unless another rank or agent already did, and returns. The caller destroys its

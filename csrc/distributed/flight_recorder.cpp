@@ -73,8 +73,9 @@ void FlightRecorder::finish(uint64_t seq, bool ok) {
   std::lock_guard<std::mutex> lock(mu_);
   if (records_.empty() || seq < records_.front().seq || seq > records_.back().seq) return;
   CollectiveRecord& r = records_[seq - records_.front().seq];
-  if (r.state == CollectiveRecord::State::kIssued)
-    r.state = ok ? CollectiveRecord::State::kCompleted : CollectiveRecord::State::kFailed;
+  if (r.state != CollectiveRecord::State::kIssued) return;
+  r.state = ok ? CollectiveRecord::State::kCompleted : CollectiveRecord::State::kFailed;
+  r.end = std::chrono::system_clock::now();
 }
 
 std::vector<CollectiveRecord> FlightRecorder::snapshot() const {

@@ -21,6 +21,7 @@ struct CollectiveRecord {
   std::chrono::system_clock::time_point start;  // when it was issued (wall clock: comparable
                                                 // across the ranks of a hang report)
   State state = State::kIssued;
+  std::chrono::system_clock::time_point end;  // when it completed or failed (unset: issued)
   std::string tag;  // what the caller said it is, e.g. "bucket 3"; may be empty
 
   // "collective #12 (allreduce of 4096 bytes at step 7)": the start of every message about it.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <csignal>
 #include <exception>
+#include <map>
 #include <sstream>
 
 #include "core/clock.h"
@@ -30,6 +31,14 @@ std::string seconds(std::chrono::milliseconds ms) {
   s << static_cast<double>(ms.count()) / 1000.0;
   return s.str();
 }
+
+// "12.3 s".
+std::string tenths(int64_t ms) {
+  return std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100) + " s";
+}
+
+// stuckReason()'s words after "it": "is stopped by a signal", "did not answer its dump request".
+std::string itIs(const std::string& why) { return why.rfind("did ", 0) == 0 ? why : "is " + why; }
 
 }  // namespace
 
@@ -57,6 +66,26 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
     }
   }
   pump.start();
+
+  // A hang report's stuck ranks: SIGKILL at once (their stacks are taken); each one's end is then
+  // a rank failure like any other (below), which restart_rank may answer with a respawn.
+  std::map<int, std::string> hung;  // rank -> why, until its end is seen
+  bool hang_open = false;           // a hang was found and has not been stepped past
+  std::vector<int> hung_restarted;  // ranks of the open hang that were respawned
+  hangs.setOnStuck([&](const std::vector<StuckRank>& stuck) {
+    hang_open = true;
+    for (const StuckRank& s : stuck) {
+      auto proc = std::find_if(procs.begin(), procs.end(),
+                               [&](const RunningRank& p) { return p.rank == s.rank; });
+      if (proc == procs.end() || proc->done || proc->pid != s.pid || hung.count(s.rank)) continue;
+      signalGroup(s.pid, SIGKILL);
+      hung[s.rank] = s.why;
+      result.hung_killed.push_back("rank " + std::to_string(s.rank) + " (" + s.why + ")");
+      writeLine(STDERR_FILENO, "trainrun: hang: killed rank " + std::to_string(s.rank) + " (pid " +
+                                   std::to_string(s.pid) + ") with SIGKILL at once: it " +
+                                   itIs(s.why) + ", so SIGTERM and a grace period cannot stop it");
+    }
+  });
 
   bool stopping = false, killed = false;
   Clock::time_point kill_at = Clock::time_point::max();
@@ -139,15 +168,24 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
       exited.emplace_back(p.rank, ExitStatus::fromWaitStatus(status));
     }
     for (const auto& [rank, status] : exited) result.stopped_ok += stopping && status.ok();
+    std::vector<std::string> hung_exits;  // why each of `exited` was killed as hung ("": not)
+    for (const auto& [rank, status] : exited) {
+      auto h = hung.find(rank);
+      hung_exits.push_back(h == hung.end() ? "" : h->second);
+      if (h != hung.end()) hung.erase(h);
+    }
     if (!stopping) {
-      for (const auto& [rank, status] : exited) {
+      for (size_t i = 0; i < exited.size(); ++i) {
+        const auto& [rank, status] = exited[i];
         if (status.ok()) continue;
         // It timed out in a collective: report before anything is stopped or respawned.
         const std::string hang =
             hangs.leftDump(rank)
                 ? hangs.report("rank " + std::to_string(rank) + " timed out in a collective")
                 : "";
-        if (options_.restart_rank && options_.restart_rank(RankFailure{rank, status})) {
+        if (!hang.empty()) hang_open = true;
+        const RankFailure failure{rank, status, hung_exits[i]};
+        if (options_.restart_rank && options_.restart_rank(failure)) {
           auto spec = std::find_if(ranks.begin(), ranks.end(),
                                    [rank = rank](const RankSpec& r) { return r.rank == rank; });
           auto proc = std::find_if(procs.begin(), procs.end(),
@@ -156,12 +194,13 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
             proc->pid = spawn(*spec);
             proc->done = false;
             ++result.restarts;
+            if (!failure.hung.empty()) hung_restarted.push_back(rank);
             continue;
           } catch (...) {  // cannot spawn: the run ends as when this fails at start-up
             spawn_error = std::current_exception();
           }
         }
-        result.first_failure = RankFailure{rank, status};
+        result.first_failure = failure;
         result.hang = hang;
         beginStop(SIGTERM);  // first: reporting may take seconds (it looks for a dead peer)
         if (options_.report_failure) options_.report_failure(*result.first_failure);
@@ -172,11 +211,27 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
     if (!killed) hangs.answerPeers();
     if (!stopping) {
       if (const std::string stall = hangs.stall(); !stall.empty()) {
-        const std::string verdict = hangs.report(stall);
-        if (!options_.restart_rank) {  // elastic jobs: the ranks' own deadlines start recovery
+        const std::string verdict = hangs.report(stall);  // kills the stuck ranks (above)
+        if (!verdict.empty()) hang_open = true;
+        // Elastic jobs: a killed rank's end is a failure restart_rank answers; elsewhere (not
+        // stuck, another node's) the ranks' own deadlines start recovery.
+        if (!options_.restart_rank) {
           result.hang = verdict;
           beginStop(SIGTERM);
         }
+      }
+    }
+    if (hang_open) {
+      if (const std::optional<int64_t> cost = hangs.resumed()) {
+        std::string done;
+        for (int rank : hung_restarted)
+          done += "rank " + std::to_string(rank) + " was killed and restarted; ";
+        writeLine(
+            STDERR_FILENO,
+            "trainrun: hang over: " + done + "the job stepped on" +
+                (*cost >= 0 ? ", " + tenths(*cost) + " after its last completed collective" : ""));
+        hang_open = false;
+        hung_restarted.clear();
       }
     }
     if (!stopping && options_.peer_failure && Clock::now() >= next_peer_poll) {
@@ -211,6 +266,8 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
     }
   }
 
+  if (hang_open && stopping && hangs.lastCompletedMs() > 0)
+    result.hang_cost_ms = unixNowMs() - hangs.lastCompletedMs();
   pump.finish(options_.output_drain_timeout);
   if (result.preemption) result.preemption_outcome = options_.preemption->outcome();
   if (spawn_error) std::rethrow_exception(spawn_error);

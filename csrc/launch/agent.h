@@ -19,6 +19,9 @@ namespace trainrun::launch {
 struct RankFailure {
   int rank = 0;
   ExitStatus status;
+  // Non-empty when a hang report found the rank stuck and the agent killed it (SIGKILL): why
+  // ("stopped by a signal", "did not answer its dump request", ...). A hang is a rank failure.
+  std::string hung;
 };
 
 struct AgentOptions {
@@ -47,8 +50,10 @@ struct AgentOptions {
   // Hang reports (hang_watch.h), for the built-in worker only; 0: off. When a rank's collective
   // has been open this long, or a rank exits on a collective timeout, every rank is asked for
   // its dump (waiting up to dump_wait) and the report is printed before any rank is stopped or
-  // respawned. An open collective stops the ranks unless restart_rank is set (the ranks' own
-  // deadlines then hand the failure to elastic recovery).
+  // respawned. A rank the report finds stuck (stopped, in uninterruptible sleep, not answering)
+  // is SIGKILLed at once, and its end is a rank failure like any other: restart_rank may
+  // respawn it while the others re-form the group. Without restart_rank a hang stops the ranks
+  // (SIGTERM and the grace period for the healthy ones).
   std::chrono::milliseconds hang_timeout{0};
   std::chrono::milliseconds dump_wait{std::chrono::seconds(5)};
   // Multi-node jobs: hang reports take in every node's ranks through it (not owned; may be null).
@@ -68,6 +73,10 @@ struct AgentResult {
   int force_killed = 0;       // of those, ranks still running at SIGKILL time
   std::vector<int> unreaped;  // ranks not reaped even kill_timeout after SIGKILL
   std::string hang;           // the hang report's verdict, when the agent printed one
+  std::vector<std::string> hung_killed;  // "rank 1 (stopped by a signal)": SIGKILLed at once
+  // A hang ended the run: ms from the job's last completed collective to the end (-1: no hang
+  // or unknown).
+  int64_t hang_cost_ms = -1;
   std::optional<PreemptNotice> preemption;  // the preemption that made the agent stop ranks
   std::string preemption_outcome;           // rank 0's account of it, "" when none
   int stopped_ok = 0;  // of the stopped ranks, those that exited 0 (they had finished)

@@ -155,7 +155,11 @@ std::string HangExchange::verdict(int64_t id, std::chrono::steady_clock::time_po
 std::string formatEvidence(const std::vector<RankEvidence>& evidence, int64_t sent_ms) {
   nlohmann::json ranks = nlohmann::json::array();
   for (const RankEvidence& e : evidence) {
-    nlohmann::json r = {{"rank", e.rank}, {"pid", e.pid}, {"process", e.process}, {"gdb", e.gdb}};
+    nlohmann::json r = {{"rank", e.rank},
+                        {"pid", e.pid},
+                        {"process", e.process},
+                        {"gdb", e.gdb},
+                        {"unanswered", e.unanswered}};
     if (e.dump) r["dump"] = e.dump_text.empty() ? formatRankDump(*e.dump) : e.dump_text;
     if (e.progress) r["progress"] = formatProgress(*e.progress);
     ranks.push_back(std::move(r));
@@ -177,16 +181,21 @@ std::vector<RankEvidence> parseEvidence(const std::string& text, int64_t receive
     e.pid = r.value("pid", 0);
     e.process = r.value("process", std::string("unknown"));
     e.gdb = r.value("gdb", std::string());
+    e.unanswered = r.value("unanswered", false);
     if (r.contains("dump") && r["dump"].is_string()) {
       e.dump_text = r["dump"].get<std::string>();
       e.dump = parseRankDump(e.dump_text);
-      if (e.dump) e.dump->time_ms += offset;
+      if (e.dump) {
+        e.dump->time_ms += offset;
+        if (e.dump->done_ms != 0) e.dump->done_ms += offset;
+      }
     }
     if (r.contains("progress") && r["progress"].is_string()) {
       e.progress = parseProgress(r["progress"].get<std::string>());
       if (e.progress) {
         e.progress->beat_ms += offset;
         if (e.progress->open_since_ms != 0) e.progress->open_since_ms += offset;
+        if (e.progress->done_ms != 0) e.progress->done_ms += offset;
       }
     }
     out.push_back(std::move(e));

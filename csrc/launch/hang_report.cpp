@@ -170,6 +170,7 @@ std::vector<std::string> table(const std::vector<RankView>& views) {
       open = "none (#" + std::to_string(v.last_seq) + " " + v.last_state + ")";
     }
     std::string process = v.evidence->process;
+    if (v.evidence->unanswered) process += "; did not answer";
     if (v.beat_age_ms >= 0) process += "; no dump, heartbeat " + seconds(v.beat_age_ms) + " old";
     if (!v.evidence->dump && !v.evidence->progress) process += "; never reported";
     std::snprintf(row, sizeof(row), "%5d %5d %8d %7lld %9llu  %-16s %8s  %s", v.evidence->rank,
@@ -182,6 +183,23 @@ std::vector<std::string> table(const std::vector<RankView>& views) {
 }
 
 }  // namespace
+
+std::string stuckReason(const RankEvidence& e) {
+  if (e.process == "stopped by a signal" || e.process == "stopped by a debugger" ||
+      e.process == "in uninterruptible sleep (D)")
+    return e.process;
+  if (e.unanswered && e.process == "running") return "did not answer its dump request";
+  return "";
+}
+
+int64_t lastCompletedMs(const std::vector<RankEvidence>& ranks) {
+  int64_t done = 0;
+  for (const RankEvidence& e : ranks) {
+    if (e.dump) done = std::max(done, e.dump->done_ms);
+    if (e.progress) done = std::max(done, e.progress->done_ms);
+  }
+  return done;
+}
 
 std::string humanBytes(int64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

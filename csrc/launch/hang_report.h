@@ -19,7 +19,17 @@ struct RankEvidence {
   std::optional<RankProgress> progress;  // its last heartbeat
   std::string process = "running";       // "running", "stopped by a signal", "exited", ...
   std::string gdb;  // the launcher's gdb stacks of a rank that could not answer; may be empty
+  bool unanswered = false;  // asked for its dump while it ran, it wrote none in time
 };
+
+// Why the launcher kills this rank at once (SIGKILL) rather than with SIGTERM and a grace
+// period it could not use: "stopped by a signal", "stopped by a debugger", "in uninterruptible
+// sleep (D)", "did not answer its dump request"; "" for a rank that can act on SIGTERM.
+std::string stuckReason(const RankEvidence& e);
+
+// When the job last made progress: the newest collective any of these ranks completed (Unix
+// ms; 0 when none is known).
+int64_t lastCompletedMs(const std::vector<RankEvidence>& ranks);
 
 struct HangReport {
   std::vector<std::string> lines;  // the table, then one headline per culprit with its stack

@@ -30,6 +30,8 @@ constexpr std::chrono::milliseconds kCheckInterval{500};
 constexpr std::chrono::milliseconds kAnswerSlack{2000};
 constexpr const char* kReportPrefix = "hang-dump";  // hang-dump.txt, then hang-dump-2.txt, ...
 
+constexpr const char* kUninterruptible = "in uninterruptible sleep (D)";
+
 // From /proc/<pid>/stat: what the report says about a process that may not answer.
 std::string processState(pid_t pid) {
   const auto stat = readWholeFile("/proc/" + std::to_string(pid) + "/stat");
@@ -41,7 +43,7 @@ std::string processState(pid_t pid) {
     case 't':
       return "stopped by a debugger";
     case 'D':
-      return "in uninterruptible sleep (D)";
+      return kUninterruptible;
     case 'Z':
     case 'X':
       return "exited";
@@ -113,7 +115,15 @@ std::string HangWatch::stall() {
     const auto text = readWholeFile(progressPath(dir_, rank));
     const auto p = text ? parseProgress(*text) : std::nullopt;
     // Only a fresh heartbeat can start a report: a stale one's open collective may be done.
-    if (!p || p->open_seq == 0 || now - p->beat_ms > kStaleBeatMs) continue;
+    if (!p || now - p->beat_ms > kStaleBeatMs) continue;
+    if (p->regrouping && p->done_ms > 0) {  // elastic: its deadline failed the collective
+      const std::chrono::milliseconds idle{now - p->done_ms};
+      if (idle < hang_timeout_) continue;
+      return "rank " + std::to_string(rank) + " has been re-forming the group with no collective " +
+             "completed for " + secondsText(idle) + " (the hang timeout is " +
+             secondsText(hang_timeout_) + ")";
+    }
+    if (p->open_seq == 0) continue;
     const std::chrono::milliseconds open{now - p->open_since_ms};
     if (open < hang_timeout_) continue;
     return "collective #" + std::to_string(p->open_seq) + " has been open on rank " +
@@ -197,23 +207,62 @@ std::vector<RankEvidence> HangWatch::gatherLocal() {
   };
   while (Clock::now() < deadline && !all_answered())
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  for (RankEvidence& e : evidence) {
+  for (size_t i = 0; i < evidence.size(); ++i) {
+    RankEvidence& e = evidence[i];
+    const std::string before = e.process;
     e.process = processState(e.pid);  // some may have ended meanwhile (their own timeout)
+    // Uninterruptible sleep for a moment (a disk write) is no hang: only a rank in it from the
+    // start of the gathering to its end, and still a second later, is stuck there.
+    for (int look = 0; look < 10 && e.process == kUninterruptible && before != kUninterruptible;
+         ++look) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      e.process = processState(e.pid);
+    }
     if (const auto text = readWholeFile(dumpPath(dir_, e.rank))) {
       e.dump_text = *text;
       e.dump = parseRankDump(*text);
     }
     if (const auto p = readWholeFile(progressPath(dir_, e.rank))) e.progress = parseProgress(*p);
+    // Asked, running, and not even the first half of a dump: its dump thread is stuck too.
+    e.unanswered = asked[i] && e.process == "running" && !e.dump;
+  }
+  // A rank that does not answer is killed next: gdb reads its stacks first, as for a stopped one.
+  for (RankEvidence& e : evidence) {
+    if (!e.unanswered) continue;
+    e.gdb =
+        gdbStacks(e.pid, dir_ + "/rank-" + std::to_string(e.rank) + ".launcher-gdb", dump_wait_);
   }
   return evidence;
 }
 
+void HangWatch::reportStuck(const std::vector<RankEvidence>& evidence) {
+  std::vector<StuckRank> stuck;
+  for (const RankEvidence& e : evidence) {
+    const std::string why = stuckReason(e);
+    if (why.empty()) continue;
+    for (const auto& [rank, pid] : ranks_) {  // this node's, as they were asked
+      if (rank == e.rank && pid == e.pid) stuck.push_back(StuckRank{rank, pid, why});
+    }
+  }
+  if (!stuck.empty() && on_stuck_) on_stuck_(stuck);
+}
+
+std::optional<int64_t> HangWatch::resumed() {
+  if (!awaiting_resume_ || Clock::now() < next_resume_check_) return std::nullopt;
+  next_resume_check_ = Clock::now() + kCheckInterval;
+  if (maxStep() <= last_max_step_) return std::nullopt;
+  awaiting_resume_ = false;
+  return last_done_ms_ > 0 ? unixNowMs() - last_done_ms_ : int64_t{-1};
+}
+
+// An answering node waits up to dump_wait for its ranks, then up to dump_wait more for gdb on
+// one that did not answer.
 Clock::time_point HangWatch::collectDeadline() const {
-  return Clock::now() + dump_wait_ + kAnswerSlack;
+  return Clock::now() + 2 * dump_wait_ + kAnswerSlack;
 }
 
 Clock::time_point HangWatch::verdictDeadline() const {
-  return Clock::now() + 2 * dump_wait_ + 2 * kAnswerSlack;  // its own gather, then ours
+  return Clock::now() + 4 * dump_wait_ + 2 * kAnswerSlack;  // its own gather, then ours
 }
 
 void HangWatch::consumed(const std::vector<RankEvidence>& evidence, const std::string& verdict) {
@@ -225,12 +274,14 @@ void HangWatch::consumed(const std::vector<RankEvidence>& evidence, const std::s
     }
     ::unlink(dumpPath(dir_, rank).c_str());
   }
+  last_done_ms_ = launch::lastCompletedMs(evidence);
   last_max_step_ = -1;
   for (const RankEvidence& e : evidence) {
     if (e.dump) last_max_step_ = std::max(last_max_step_, e.dump->step);
     if (e.progress) last_max_step_ = std::max(last_max_step_, e.progress->step);
   }
   last_verdict_ = verdict;
+  awaiting_resume_ = true;
 }
 
 std::string HangWatch::answer(int64_t id, int node, const std::string& why, bool wait_for_verdict) {
@@ -238,12 +289,16 @@ std::string HangWatch::answer(int64_t id, int node, const std::string& why, bool
                                "; sending it this node's stacks");
   const std::vector<RankEvidence> evidence = gatherLocal();
   std::string verdict;
+  bool sent = false;
   try {
     exchange_->answer(id, evidence);
+    sent = true;
+    reportStuck(evidence);  // their stacks are on their way: nothing more to wait for
     if (wait_for_verdict) verdict = exchange_->verdict(id, verdictDeadline());
   } catch (const Error& e) {
     log::warn(std::string("hang evidence not sent to node ") + std::to_string(node) + ": " +
               e.what());
+    if (!sent) reportStuck(evidence);
   }
   answered_id_ = id;
   if (!verdict.empty()) verdict += " (node " + std::to_string(node) + "'s report)";
@@ -337,6 +392,7 @@ std::string HangWatch::report(const std::string& why) {
   }
   answered_id_ = 0;
   consumed(evidence, r.verdict);
+  reportStuck(evidence);
   return r.verdict;
 }
 

@@ -4,6 +4,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +16,14 @@
 namespace trainrun::launch {
 
 class HangExchange;
+
+// A rank of this node that a hang report found unable to act on SIGTERM (hang_report.h's
+// stuckReason): the agent kills it at once.
+struct StuckRank {
+  int rank = 0;
+  pid_t pid = 0;
+  std::string why;  // "stopped by a signal", "did not answer its dump request", ...
+};
 
 // Used by LocalAgent on its own thread. With hang_timeout 0 it does nothing at all: no folder,
 // no environment, no signals (a `-- COMMAND` worker would die of SIGUSR2).
@@ -33,7 +43,9 @@ class HangWatch {
   void add(int rank, pid_t pid);
 
   // Non-empty, saying what it saw, once some rank's oldest open collective has been open for
-  // hang_timeout (heartbeats read at most every 0.5 s).
+  // hang_timeout, or (elastic jobs) a rank has been re-forming the group with no collective
+  // completed for hang_timeout: its own deadline already failed the collective the stuck rank
+  // never joined (heartbeats read at most every 0.5 s).
   std::string stall();
   // True when `rank` wrote a dump as it ended: it timed out in a collective (a hang), also
   // when the last report (or answer to another node) already took that dump.
@@ -42,6 +54,19 @@ class HangWatch {
   // Multi-node jobs: reports gather every node's ranks through `exchange` (not owned; may be
   // null: this node's ranks only).
   void setExchange(HangExchange* exchange) { exchange_ = exchange; }
+  // Called with this node's stuck ranks as soon as their stacks are in the evidence: after this
+  // node printed its report, or after it sent its evidence for another node's. Not called when
+  // none is stuck.
+  void setOnStuck(std::function<void(const std::vector<StuckRank>&)> on_stuck) {
+    on_stuck_ = std::move(on_stuck);
+  }
+  // After a report (this node's, or its answer to another's): once one of this node's ranks has
+  // stepped past the hang, how long the hang cost (ms from the job's last completed collective
+  // to now; -1: unknown); nullopt before that, and after it was said once. Looks at most every
+  // 0.5 s.
+  std::optional<int64_t> resumed();
+  // The job's last completed collective before the last hang (Unix ms; 0: no hang or unknown).
+  int64_t lastCompletedMs() const { return last_done_ms_; }
 
   // Asks every live rank that heartbeats for its dump (kDumpRequestSignal), runs gdb itself on
   // ranks that cannot answer (stopped), waits up to dump_wait, prints the table and the
@@ -61,6 +86,8 @@ class HangWatch {
   int64_t maxStep() const;  // the highest step in the ranks' heartbeats
   // Signals this node's ranks for their dumps and waits for them (up to dump_wait).
   std::vector<RankEvidence> gatherLocal();
+  // This node's ranks in `evidence` that cannot act on SIGTERM, to on_stuck_.
+  void reportStuck(const std::vector<RankEvidence>& evidence);
   // After a report or an answer: the dumps are taken; a later hang starts from a clean folder.
   void consumed(const std::vector<RankEvidence>& evidence, const std::string& verdict);
   // How long the reporting node waits for the others' answers, and they for its verdict.
@@ -83,6 +110,10 @@ class HangWatch {
   Clock::time_point next_peer_check_{};
   std::vector<int> exit_dumps_taken_;  // ranks whose exit dumps (isExitDump) the last report took
   int64_t answered_id_ = 0;  // the other node's request the last report answered (0: none)
+  std::function<void(const std::vector<StuckRank>&)> on_stuck_;
+  int64_t last_done_ms_ = 0;      // lastCompletedMs(): of the last report's evidence
+  bool awaiting_resume_ = false;  // a hang was reported; resumed() has not said it is over
+  Clock::time_point next_resume_check_{};
 };
 
 }  // namespace trainrun::launch

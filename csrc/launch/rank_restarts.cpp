@@ -13,7 +13,9 @@ namespace trainrun::launch {
 
 bool RankRestarts::operator()(const RankFailure& failure) {
   const std::string who = "rank " + std::to_string(failure.rank);
-  const std::string what = who + " failed (" + failure.status.describe() + ")";
+  const std::string what =
+      failure.hung.empty() ? who + " failed (" + failure.status.describe() + ")"
+                           : who + " hung (" + failure.hung + ") and was killed by the launcher";
   if (used_ >= max_restarts_) {
     writeLine(STDERR_FILENO, "trainrun: " + what + "; no restarts left (--max-restarts " +
                                  std::to_string(max_restarts_) + "): stopping the job");
@@ -26,6 +28,14 @@ bool RankRestarts::operator()(const RankFailure& failure) {
       const int64_t generation = std::stoll(store_.get(key));
       store_.compareSet(endedKey(generation), "", what);
       advanceGeneration(store_, generation);
+    }
+    // A hung rank is found only after the others' deadline failed their collective: they may
+    // gather in the next generation already, on a deadline that started then. End that one
+    // too, so they wait for the respawned rank with a whole dist.timeout_s (elastic.h).
+    if (!failure.hung.empty()) {
+      const int64_t current = currentGeneration(store_);
+      store_.compareSet(endedKey(current), "", what);
+      advanceGeneration(store_, current);
     }
   } catch (const std::exception& e) {
     writeLine(STDERR_FILENO, "trainrun: " + what + "; cannot re-form the group (" + e.what() +

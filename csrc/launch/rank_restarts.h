@@ -9,7 +9,8 @@ namespace trainrun::launch {
 // The agent's restart_rank callback for an elastic job: restarts failed ranks while this
 // node's budget (--max-restarts) lasts. Before a respawn it ends the generation the rank was
 // in (distributed/generation.h), so the surviving ranks abort their collectives at once, keep
-// their state and re-form the group, which the new rank joins to receive that state.
+// their state and re-form the group, which the new rank joins to receive that state. A rank
+// killed as hung (failure.hung) ends the generation the others gather in now as well.
 class RankRestarts {
  public:
   // `store`: the ranks' (their key prefix); ranks of this node are node_id x nproc + local.

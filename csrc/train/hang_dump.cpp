@@ -18,6 +18,7 @@
 #include "core/logging.h"
 #include "core/rank_dump.h"
 #include "core/stack_dump.h"
+#include "train/fault_freeze.h"
 
 namespace trainrun {
 namespace {
@@ -85,10 +86,16 @@ HangDumper::CommView HangDumper::snapshot() const {
   }
   if (!dist_.comm) {
     v.step = last_step_;  // between an elastic job's generations
+    v.done_ms = last_done_ms_;
     return v;
   }
   v.step = last_step_ = dist_.comm->step();
   v.records = dist_.comm->recentCollectives();
+  int64_t done = last_done_ms_;
+  for (const CollectiveRecord& r : v.records) {
+    if (r.state == CollectiveRecord::State::kCompleted) done = std::max(done, unixMs(r.end));
+  }
+  v.done_ms = last_done_ms_ = done;
   return v;
 }
 
@@ -108,6 +115,7 @@ void HangDumper::heartbeat() {
   p.beat_ms = unixMs(std::chrono::system_clock::now());
   const CommView view = snapshot();
   p.step = view.step;
+  p.done_ms = view.done_ms;
   p.generation = view.generation;
   p.regrouping = view.regrouping;
   if (!view.records.empty()) p.seq = view.records.back().seq;
@@ -140,6 +148,7 @@ void HangDumper::writeDump(const std::string& reason) {
   d.reason = reason;
   const CommView view = snapshot();
   d.step = view.step;
+  d.done_ms = view.done_ms;
   d.generation = view.generation;
   d.regrouping = view.regrouping;
   for (const CollectiveRecord& r : view.records) {
@@ -167,6 +176,9 @@ void HangDumper::loop() {
   auto next_beat = std::chrono::steady_clock::now();
   bool warned = false;
   while (!stop_) {
+    if (frozenByInjection()) {  // a test's deadlocked rank: no heartbeat, no answer
+      while (true) ::pause();
+    }
     try {
       if (std::chrono::steady_clock::now() >= next_beat) {
         heartbeat();

@@ -43,6 +43,7 @@ class HangDumper {
   struct CommView {
     std::vector<CollectiveRecord> records;  // none without a communicator
     int64_t step = -1;
+    int64_t done_ms = 0;      // when the newest completed collective ended (Unix ms; 0: none)
     int64_t generation = -1;  // elastic jobs only
     bool regrouping = false;  // elastic: between generations (no communicator)
   };
@@ -50,9 +51,10 @@ class HangDumper {
 
   const DistContext& dist_;
   const std::string dir_;
-  const int rank_;                              // RANK from the launcher: names the files
-  mutable std::atomic<int64_t> last_step_{-1};  // the step while there is no communicator
-  std::mutex dump_mu_;                          // one dump at a time
+  const int rank_;                                // RANK from the launcher: names the files
+  mutable std::atomic<int64_t> last_step_{-1};    // the step while there is no communicator
+  mutable std::atomic<int64_t> last_done_ms_{0};  // kept across communicators (generations)
+  std::mutex dump_mu_;                            // one dump at a time
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

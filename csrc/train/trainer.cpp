@@ -23,6 +23,7 @@
 #include "pipeline/evaluation.h"
 #include "pipeline/model_card.h"
 #include "pipeline/output_upload.h"
+#include "train/fault_freeze.h"
 #include "train/fused_adamw.h"
 #include "train/lr_schedule.h"
 #include "train/train_state.h"
@@ -633,6 +634,7 @@ void Trainer::runStep(int64_t step) {
   const int64_t every = config_.checkpoint().every_steps();
   if (checkpoints_) checkpoints_->poll();     // a failed background save fails the run here
   if (dist_.comm) dist_.comm->setStep(step);  // named in collective-timeout errors
+  freezeIfInjected(step);                     // tests only (TRAINRUN_FAULT_FREEZE)
   in_step_ = true;
   trainStep(step);
   completed_ = step + 1;  // the optimizer stepped: the state in memory is step + 1's

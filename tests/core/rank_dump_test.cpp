@@ -14,6 +14,7 @@ TEST(RankDumpTest, DumpRoundTrips) {
   d.step = 812;
   d.last_seq = 1234;
   d.time_ms = 1700000000123;
+  d.done_ms = 1700000000023;
   d.final = true;
   d.generation = 3;
   d.regrouping = true;
@@ -38,6 +39,7 @@ TEST(RankDumpTest, DumpRoundTrips) {
   EXPECT_EQ(back->step, 812);
   EXPECT_EQ(back->last_seq, 1234u);
   EXPECT_EQ(back->time_ms, 1700000000123);
+  EXPECT_EQ(back->done_ms, 1700000000023);
   EXPECT_TRUE(back->final);
   EXPECT_EQ(back->generation, 3);
   EXPECT_TRUE(back->regrouping);
@@ -64,7 +66,8 @@ TEST(RankDumpTest, NotADump) {
 }
 
 TEST(RankDumpTest, ProgressRoundTrips) {
-  const RankProgress p{77, 3, 812, 1234, 1234, 1700000000000, 1700000001000, 2, true};
+  const RankProgress p{77, 3,    812,          1234, 1234, 1700000000000, 1700000001000,
+                       2,  true, 1699999999000};
   const auto back = parseProgress(formatProgress(p));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->pid, 77);
@@ -76,6 +79,7 @@ TEST(RankDumpTest, ProgressRoundTrips) {
   EXPECT_EQ(back->beat_ms, 1700000001000);
   EXPECT_EQ(back->generation, 2);
   EXPECT_TRUE(back->regrouping);
+  EXPECT_EQ(back->done_ms, 1699999999000);
   EXPECT_EQ(progressPath("/d", 5), "/d/rank-5.progress");
   EXPECT_EQ(dumpPath("/d", 5), "/d/rank-5.txt");
 }
