@@ -31,6 +31,21 @@ std::vector<std::string> stopNotes(const AgentResult& r, std::chrono::millisecon
   return notes;
 }
 
+// What a hang cost the run, and the stuck ranks the agent killed without a grace period.
+std::vector<std::string> hangNotes(const AgentResult& r) {
+  std::vector<std::string> notes;
+  if (!r.hung_killed.empty()) notes.push_back("killed at once: " + join(r.hung_killed, ", "));
+  if (r.hang_cost_ms >= 0) {
+    std::ostringstream s;
+    s.setf(std::ios::fixed);
+    s.precision(1);
+    s << "the hang cost " << r.hang_cost_ms / 1000.0
+      << " s from the last completed collective to the exit";
+    notes.push_back(s.str());
+  }
+  return notes;
+}
+
 }  // namespace
 
 std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_period) {
@@ -49,11 +64,14 @@ std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_pe
   if (r.first_failure) {
     const auto& f = *r.first_failure;
     std::vector<std::string> notes;
-    if (!f.status.hint().empty()) notes.push_back(f.status.hint());
+    if (f.hung.empty() && !f.status.hint().empty()) notes.push_back(f.status.hint());
     if (r.stopped > 0) notes.push_back("stopped " + plural(r.stopped, "other rank"));
     if (!r.hang.empty()) notes.push_back("hang report above: " + r.hang);
+    for (auto& n : hangNotes(r)) notes.push_back(n);
     for (auto& n : stopNotes(r, grace_period)) notes.push_back(n);
-    return "trainrun: rank " + std::to_string(f.rank) + " failed first: " + f.status.describe() +
+    const std::string how =
+        f.hung.empty() ? f.status.describe() : "hung (" + f.hung + ") and killed by the launcher";
+    return "trainrun: rank " + std::to_string(f.rank) + " failed first: " + how +
            (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
   }
   if (!r.peer_failure.empty()) {
@@ -62,7 +80,8 @@ std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_pe
            " on this node" + (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
   }
   if (!r.hang.empty()) {
-    std::vector<std::string> notes = stopNotes(r, grace_period);
+    std::vector<std::string> notes = hangNotes(r);
+    for (auto& n : stopNotes(r, grace_period)) notes.push_back(n);
     return "trainrun: hang: " + r.hang + "; stopped " + plural(r.stopped, "rank") +
            (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
   }

@@ -178,6 +178,30 @@ TEST(HangReportTest, SummaryNamesTheHang) {
   EXPECT_EQ(launcherExitCode(r), 1);
 }
 
+TEST(HangReportTest, StuckMeansItCannotActOnSigterm) {
+  RankEvidence e;
+  EXPECT_EQ(stuckReason(e), "");  // running, answered
+  e.unanswered = true;
+  EXPECT_EQ(stuckReason(e), "did not answer its dump request");
+  e.process = "exited";  // it ended while asked: nothing to kill
+  EXPECT_EQ(stuckReason(e), "");
+  for (const char* p :
+       {"stopped by a signal", "stopped by a debugger", "in uninterruptible sleep (D)"}) {
+    e.process = p;
+    EXPECT_EQ(stuckReason(e), p);
+  }
+}
+
+TEST(HangReportTest, LastCompletedIsTheNewestAnyRankKnows) {
+  RankEvidence a, b, c;
+  a.progress = RankProgress{};
+  a.progress->done_ms = 1000;
+  b.dump = RankDump{};
+  b.dump->done_ms = 1500;
+  EXPECT_EQ(lastCompletedMs({a, b, c}), 1500);
+  EXPECT_EQ(lastCompletedMs({c}), 0);
+}
+
 TEST(HangReportTest, HumanBytes) {
   EXPECT_EQ(humanBytes(4096), "4 KiB");
   EXPECT_EQ(humanBytes(340000), "332 KiB");

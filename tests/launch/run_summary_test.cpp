@@ -68,6 +68,29 @@ TEST(RunSummaryTest, ForcedKillsAreNoted) {
             "after the 1.5 s grace period)");
 }
 
+TEST(RunSummaryTest, AHangSaysWhomItKilledAtOnceAndWhatItCost) {
+  AgentResult r;
+  r.hang = "rank 1 (node 0) did not join allreduce #41 (bucket 0, 332 KiB) at step 20";
+  r.hung_killed = {"rank 1 (stopped by a signal)"};
+  r.hang_cost_ms = 16240;
+  r.stopped = 3;
+  EXPECT_EQ(
+      summaryLine(r, kGrace),
+      "trainrun: hang: rank 1 (node 0) did not join allreduce #41 (bucket 0, 332 KiB) at step "
+      "20; stopped 3 ranks (killed at once: rank 1 (stopped by a signal); the hang cost 16.2 s "
+      "from the last completed collective to the exit)");
+  EXPECT_EQ(launcherExitCode(r), 1);
+}
+
+TEST(RunSummaryTest, AHungRankThatFailedFirstIsNotCalledAnOomKill) {
+  AgentResult r;
+  r.first_failure = RankFailure{1, killed(SIGKILL), "did not answer its dump request"};
+  r.stopped = 2;
+  EXPECT_EQ(summaryLine(r, kGrace),
+            "trainrun: rank 1 failed first: hung (did not answer its dump request) and killed by "
+            "the launcher (stopped 2 other ranks)");
+}
+
 TEST(RunSummaryTest, ReceivedSignal) {
   AgentResult r;
   r.received_signal = SIGINT;
