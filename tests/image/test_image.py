@@ -179,7 +179,8 @@ class Image(unittest.TestCase):
                          volumes=[(runs, "/opt/trainrun/runs"),
                                   (checkpoints, "/opt/trainrun/checkpoints")])
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        with open(os.path.join(runs, "digits-mlp", "metrics.json")) as f:
+        (run,) = os.listdir(runs)  # the config's stem and the data's hash: digits-mlp-<sha256[:8]>
+        with open(os.path.join(runs, run, "metrics.json")) as f:
             metrics = json.load(f)
         self.assertEqual(metrics["world_size"], 2)
         self.assertGreaterEqual(metrics["accuracy"], 0.95)
