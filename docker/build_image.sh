@@ -66,6 +66,5 @@ buildah bud --format docker --target "$target" -f docker/Dockerfile -t "$tag" \
   --build-arg BASE="$base" --build-arg GIT_REVISION="$revision" --build-arg VERSION="$version" \
   "${ca[@]}" .
 buildah rmi --prune >/dev/null 2>&1 || true  # the build stages, and this tag's earlier image
-size=$(buildah inspect --type image --format '{{.Size}}' "$tag" 2>/dev/null || true)
-[ -n "$size" ] || size=$(buildah images --noheading --format '{{.Size}}' "$tag")
+size=$(buildah images --noheading --format '{{.Size}}' "$tag")
 echo "build_image.sh: $tag built in $(($(date +%s) - start)) s, revision $revision, size $size"
