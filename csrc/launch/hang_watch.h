@@ -69,13 +69,15 @@ class HangWatch {
   int64_t lastCompletedMs() const { return last_done_ms_; }
 
   // Asks every live rank that heartbeats for its dump (kDumpRequestSignal), runs gdb itself on
-  // ranks that cannot answer (stopped), waits up to dump_wait, prints the table and the
+  // ranks that cannot answer (stopped), waits up to dump_wait, then runs gdb (up to dump_wait
+  // more) on running ranks that did not answer, prints the table and the
   // culprits' stacks on stderr, writes all dumps to one file and prints its path. With an
   // exchange, the other nodes' ranks are in the table too; when another node claimed this hang
   // first, this node sends its evidence there and returns that node's verdict instead. Returns
   // the report's one-line verdict ("" when off). `why` says what started it. Until some rank
   // has stepped past the last report it only returns that one's verdict: one hang, one report
-  // (an elastic job's ranks time out one after another in it).
+  // (an elastic job's ranks time out one after another in it). Then hands this node's stuck
+  // ranks to on_stuck.
   std::string report(const std::string& why);
   // With an exchange: answers another node's request for this node's evidence, if one is
   // waiting (looked for at most every 0.5 s). Called from the agent's loop.
