@@ -201,7 +201,7 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
           }
         }
         result.first_failure = failure;
-        result.hang = hang;
+        if (!hang.empty()) result.hang = hang;
         beginStop(SIGTERM);  // first: reporting may take seconds (it looks for a dead peer)
         if (options_.report_failure) options_.report_failure(*result.first_failure);
         break;
@@ -217,7 +217,9 @@ AgentResult LocalAgent::run(const std::vector<RankSpec>& ranks) {
         // stuck, another node's) the ranks' own deadlines start recovery.
         if (!options_.restart_rank) {
           result.hang = verdict;
-          beginStop(SIGTERM);
+          // A rank killed as stuck: its end (next) is the failure that stops the others and
+          // tells the other nodes; else the hang itself stops them.
+          if (hung.empty()) beginStop(SIGTERM);
         }
       }
     }

@@ -270,15 +270,19 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
   if (!elastic_nodes)
     agent.report_failure = [&](const RankFailure& f) {
       // A rank whose peer node vanished fails at once; the vanished node is the culprit. Give
-      // its heartbeat time to go stale before blaming this node's rank.
-      const auto until = trainrun::Clock::now() + ro.heartbeat_timeout + std::chrono::seconds(2);
+      // its heartbeat time to go stale before blaming this node's rank (not one the hang
+      // report found stuck: that one is the culprit).
+      const auto until =
+          trainrun::Clock::now() + (f.hung.empty() ? ro.heartbeat_timeout + std::chrono::seconds(2)
+                                                   : std::chrono::milliseconds(0));
       while (trainrun::Clock::now() < until) {
         const std::string first = rendezvous.failure();
         if (!first.empty()) return;  // already named (by us, as a dead peer, or by another node)
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
       }
-      rendezvous.reportFailure("node " + std::to_string(opts.node_rank) + " rank " +
-                               std::to_string(f.rank) + " failed first: " + f.status.describe());
+      rendezvous.reportFailure(
+          "node " + std::to_string(opts.node_rank) + " rank " + std::to_string(f.rank) +
+          " failed first: " + (f.hung.empty() ? f.status.describe() : "hung (" + f.hung + ")"));
     };
   AgentResult result = LocalAgent(agent, signals).run(ranks);
   if (elastic_nodes && result.first_failure) {
