@@ -35,13 +35,28 @@ double allreduceSeconds(Communicator& comm, int64_t bytes) {
   return seconds[2];
 }
 
+// The store key that keeps auto's choice for a shape of nodes x ranks per node.
+std::string autoBackendKey(int nodes, int local_size) {
+  return "dist/auto_backend/" + std::to_string(nodes) + "x" + std::to_string(local_size);
+}
+
 // dist.backend: auto across several nodes with several ranks each: flat Gloo or hierarchical
 // (shm within the node, Gloo among leaders), whichever all-reduces a bucket faster here. Both
 // are built and timed; every rank takes the same decision from the slowest rank's timings.
+// The choice is kept for the job: a later generation of the same shape (elastic recovery, a
+// replaced rank) reduces in the same order, so its trajectory stays the uninterrupted one's.
 std::unique_ptr<Communicator> fasterOfGlooAndHierarchical(DistContext& ctx,
                                                           std::unique_ptr<Communicator> flat,
                                                           std::unique_ptr<Communicator> hier,
                                                           int64_t bytes) {
+  const int local_size = std::max(ctx.local_world_size, 1);
+  const std::string key = autoBackendKey(ctx.world_size / local_size, local_size);
+  // 1 hierarchical, 0 gloo, -1 not chosen yet; every rank must see a choice to reuse it.
+  const int64_t seen = ctx.store->check({key}) ? (ctx.store->get(key) == "hierarchical") : -1;
+  std::vector<torch::Tensor> kept{torch::tensor({seen, -seen}, torch::kInt64)};  // (2,)
+  flat->allreduce(kept, ReduceOp::kMax)->wait();
+  if (seen >= 0 && kept[0][0].item<int64_t>() == seen && -kept[0][1].item<int64_t>() == seen)
+    return seen == 1 ? std::move(hier) : std::move(flat);
   const double hier_s = allreduceSeconds(*hier, bytes);
   const double flat_s = allreduceSeconds(*flat, bytes);
   std::vector<torch::Tensor> times{torch::tensor({hier_s, flat_s}, torch::kFloat64)};  // (2,)
@@ -55,6 +70,7 @@ std::unique_ptr<Communicator> fasterOfGlooAndHierarchical(DistContext& ctx,
                   use_hier ? "hierarchical" : "gloo", h * 1e3, g * 1e3,
                   static_cast<long long>(bytes));
     log::out(line);
+    ctx.store->set(key, use_hier ? "hierarchical" : "gloo");
   }
   return use_hier ? std::move(hier) : std::move(flat);
 }

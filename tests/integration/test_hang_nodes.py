@@ -75,7 +75,10 @@ class HangAcrossNodes(unittest.TestCase):
                 "--set", f"data.path={DATA}", "--set", f"output.dir={out}",
                 "--set", "checkpoint.uri=", "--set", f"dist.timeout_s={TIMEOUT_S}",
                 "--set", "train.log_every=10", "--set", "train.eval_every=0",
-                "--set", f"train.steps={steps}"]))
+                "--set", f"train.steps={steps}",
+                # auto times Gloo against hierarchical per job: two jobs may pick differently,
+                # and then sum in different orders; the comparison needs one order
+                "--set", "dist.backend=hierarchical"]))
         return out, nodes
 
     def stop_rank_3(self, nodes, after_step):

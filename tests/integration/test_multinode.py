@@ -168,6 +168,7 @@ class MultiNode(unittest.TestCase):
                               "--set", "train.log_every=10"]
         procs = [self.hosts.popen(i, [TRAINRUN] + args(i), env=netns_hosts.node_env(), cwd=REPO)
                  for i in range(self.nodes)]
+        self.procs = procs
         # Drain every pipe on threads (a full pipe would stall a node), keeping the text.
         self.texts = [{"out": [], "err": []} for _ in procs]
         self.readers = []
@@ -177,13 +178,28 @@ class MultiNode(unittest.TestCase):
                                      daemon=True)
                 t.start()
                 self.readers.append(t)
+        self.addCleanup(self.kill_all, procs)
         deadline = time.monotonic() + 120
         while not any("step=" in line for line in self.texts[0]["out"]):
-            self.assertLess(time.monotonic(), deadline, "training never started")
-            for p in procs:
-                self.assertIsNone(p.poll(), "a node ended before the fault was injected")
+            self.assertLess(time.monotonic(), deadline, "training never started" + self.logs())
+            for i, p in enumerate(procs):
+                self.assertIsNone(p.poll(), f"node {i} ended before the fault was injected" +
+                                  self.logs())
             time.sleep(0.2)
         return procs
+
+    @staticmethod
+    def kill_all(procs):
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+    def logs(self):
+        """Every node's output so far, for a failure message."""
+        return "".join(f"\n---- node {i} (exit {p.poll()}):\n" + "".join(t["out"][-20:]) +
+                       "".join(t["err"][-40:]) for i, (p, t) in enumerate(zip(self.procs,
+                                                                            self.texts)))
 
     def wait_all(self, procs, within):
         """(exit code, stderr text) of every node, failing if any runs past `within` s."""
@@ -192,9 +208,7 @@ class MultiNode(unittest.TestCase):
             try:
                 p.wait(timeout=max(1, within - (time.monotonic() - start)))
             except subprocess.TimeoutExpired:
-                for q in procs:
-                    q.kill()
-                self.fail(f"nodes still running {within} s after the fault")
+                self.fail(f"nodes still running {within} s after the fault" + self.logs())
         for t in self.readers:
             t.join(timeout=10)
         return [(p.returncode, "".join(text["err"])) for p, text in zip(procs, self.texts)]
@@ -213,13 +227,13 @@ class MultiNode(unittest.TestCase):
         procs = self.start_long_run("cut", 29504)
         netns_hosts.sh("ip", "netns", "exec", self.hosts.names[3], "ip", "link", "set", "eth0",
                        "down")
+        self.addCleanup(netns_hosts.sh, "ip", "netns", "exec", self.hosts.names[3], "ip", "link",
+                        "set", "eth0", "up")
         results = self.wait_all(procs, within=45)  # dist.timeout_s=20, plus stopping
         for i, (code, err) in enumerate(results):
             self.assertNotEqual(code, 0, f"node {i}")
             if i != 3:
                 self.assertIn("node 3 (192.0.2.4) failed first", err, f"node {i}:\n{err}")
-        netns_hosts.sh("ip", "netns", "exec", self.hosts.names[3], "ip", "link", "set", "eth0",
-                       "up")
 
 
 if __name__ == "__main__":
