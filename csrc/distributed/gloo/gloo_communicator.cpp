@@ -4,11 +4,23 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 
+#include <cstdlib>
+#include <mutex>
+
 #include "core/error.h"
 #include "distributed/collective_queue.h"
 
 namespace trainrun {
 namespace {
+
+// Turns c10d's own flight recorder off (unless the user set its size) before the first group
+// exists: trainrun records every collective itself (hang reports), and c10d's recorder gathers a
+// traceback per collective and updates an unlocked map when two groups of one process issue
+// their first collectives at once (a crash seen with thread ranks).
+void disableC10dFlightRecorder() {
+  static std::once_flag once;
+  std::call_once(once, [] { ::setenv("TORCH_FR_BUFFER_SIZE", "0", /*overwrite=*/0); });
+}
 
 c10d::ReduceOp toC10d(ReduceOp op) {
   switch (op) {
@@ -114,6 +126,7 @@ class GlooCommunicator : public Communicator {
 
 std::unique_ptr<Communicator> makeGlooCommunicator(const Store& store, const std::string& prefix,
                                                    int rank, int size, const GlooOptions& options) {
+  disableC10dFlightRecorder();
   const auto timeout = options.timeout.count() > 0 ? options.timeout : store.timeout();
   auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
   if (!options.interface.empty()) {
