@@ -45,11 +45,11 @@ class StorageError : public Error {
   using Error::Error;
 };
 
-// Exit codes a scheduler retries (128..255 under Kubeflow's `restartPolicy: ExitCode`; the
-// README's "Exit codes" table is the one list): the retried job resumes from the newest
-// checkpoint. A preempted rank and launcher exit 143 (128 + SIGTERM, what a container stopped
-// by SIGTERM reports anyway); a launcher whose job lost another node, or node 0's rendezvous
-// store, exits 129 (128 + SIGHUP: the line hung up). Config and data errors keep 2 (permanent).
+// Exit codes a scheduler retries (128..255 under Kubeflow's `restartPolicy: ExitCode`; the "Exit
+// codes" table of docs/operations.md is the one list): the retried job resumes from the newest
+// checkpoint. A preempted rank and launcher exit 143 (128 + SIGTERM, what a container stopped by
+// SIGTERM reports anyway); a launcher whose job lost another node, or node 0's rendezvous store,
+// exits 129 (128 + SIGHUP: the line hung up). Config and data errors keep 2 (permanent).
 inline constexpr int kExitPreempted = 143;
 inline constexpr int kExitLostNode = 129;
 

@@ -352,7 +352,7 @@ Flags also take --flag=VALUE and torchrun's underscore spellings (--nproc_per_no
 not given takes torchrun's PET_<FLAG> variable (PET_NNODES, PET_NODE_RANK, ...). Without
 flags, the node layout comes from the scheduler: SageMaker (resourceconfig.json), AWS Batch
 multi-node parallel jobs, Kubeflow PyTorchJob, Slurm.
-Exit status (the README's "Exit codes"): 0 when every rank succeeds; the first failing rank's
+Exit status (docs/operations.md, "Exit codes"): 0 when every rank succeeds; the first failing rank's
 exit code (128+signal if it was killed); 143 after a preemption (SIGTERM or a spot notice) and
 129 when another node was lost (both: retry the job, it resumes); 128+signal when trainrun
 itself gets SIGINT; 2 for usage or config errors. `trainrun --version` prints the build.

@@ -41,11 +41,11 @@ TRAINING_IMAGE = f"{REGISTRY}/trainrun:gpu"    # docker/Dockerfile --target gpu
 PROCESSING_IMAGE = f"{REGISTRY}/trainrun:cpu"  # --target cpu: it only copies a file (/bin/cp)
 
 # What trainrun uploads to output.uri, and where a classifier's accuracy is in it (a binary
-# classifier: binary_classification_metrics.accuracy.value; see the README's evaluation.json).
+# classifier: binary_classification_metrics.accuracy.value; see docs/outputs.md's evaluation.json).
 EVALUATION_FILE = "evaluation.json"
 ACCURACY_JSON_PATH = "multiclass_classification_metrics.accuracy.value"
 
-# trainrun's log lines as SageMaker metrics (the README's metric_definitions, the same list).
+# trainrun's log lines as SageMaker metrics (docs/outputs.md's metric_definitions, the same list).
 METRIC_DEFINITIONS = [
     {"Name": "train:loss", "Regex": "train_loss=([0-9.]+)"},
     {"Name": "train:learning_rate", "Regex": " lr=([0-9.]+)"},

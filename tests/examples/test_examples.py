@@ -3,7 +3,7 @@
 load, `bash -n` passes) and relies only on what exists: config keys in csrc/config/config.proto,
 flags the launcher parses (csrc/launch/cli.cpp), config files in configs/, image targets in
 docker/Dockerfile, the platform variables csrc/launch/scheduler_env.cpp reads and none set by
-hand, retry codes equal to core/error.h's and the README's "Exit codes". The SageMaker
+hand, retry codes equal to core/error.h's and docs/operations.md's "Exit codes". The SageMaker
 pipeline's training step runs for real: `trainrun train` against a fake /opt/ml with the
 pipeline's hyperparameters (output.uri a local folder), and its JsonGet path is read from the
 evaluation.json that lands at output.uri, as the processing step would take it."""
@@ -84,8 +84,8 @@ def retryable_codes():
 
 
 def readme_exit_codes():
-    """The README's "Exit codes" table: {code: retried?} for its numeric rows."""
-    text = read("README.md")
+    """docs/operations.md's "Exit codes" table: {code: retried?} for its numeric rows."""
+    text = read("docs", "operations.md")
     table = text[text.index("## Exit codes"):]
     table = table[:table.index("\n## ", 1)]
     rows = re.findall(r"^\|\s*(\d+)\s*\|.*\|\s*(yes|no|-)\s*\|\s*$", table, re.M)
@@ -177,7 +177,7 @@ class Schema(unittest.TestCase):
             self.assertGreaterEqual(code, 128, f"{name}={code}: Kubeflow's ExitCode policy "
                                     "retries only 128-255")
             self.assertTrue(table.get(code), f"{name}={code} is not a retried row of the "
-                            "README's Exit codes table")
+                            "Exit codes table of docs/operations.md")
         self.assertFalse(table.get(2, True), "exit code 2 (config error) must be permanent")
 
 
@@ -323,11 +323,11 @@ class SageMakerPipeline(Checks):
 
     def test_images_and_metric_definitions(self):
         self.check_images(self.source, "pipeline.py")
-        text = read("README.md")
+        text = read("docs", "outputs.md")
         block = text[text.index("<!-- metric_definitions -->"):]
         block = block[block.index("```json") + 7:block.index("```", block.index("```json") + 7)]
         self.assertEqual(self.constants["METRIC_DEFINITIONS"], json.loads(block),
-                         "pipeline.py's METRIC_DEFINITIONS differ from the README's")
+                         "pipeline.py's METRIC_DEFINITIONS differ from docs/outputs.md's")
 
     def test_the_training_step_runs_and_json_get_finds_the_accuracy(self):
         """`trainrun train` as SageMaker runs it, with the pipeline's hyperparameters (their

@@ -2,8 +2,9 @@
 """The artifacts a pipeline's evaluate, condition and register steps read, end to end:
 evaluation.json (reproduced from the exported model in Python), lineage.json, metrics.jsonl and
 TensorBoard event files (read back by the `tensorboard` package's own reader), log lines against
-the README's SageMaker metric_definitions, retraining on changed data, and a TorchScript model
-from Python trained at 1 and 2 ranks, checkpointed and resumed. Reuses test_training.py's helpers."""
+the SageMaker metric_definitions of docs/outputs.md, retraining on changed data, and a TorchScript
+model from Python trained at 1 and 2 ranks, checkpointed and resumed. Reuses test_training.py's
+helpers."""
 import gzip
 import hashlib
 import json
@@ -61,10 +62,10 @@ def eval_split():
 
 
 def readme_metric_definitions():
-    with open(os.path.join(REPO, "README.md")) as f:
+    with open(os.path.join(REPO, "docs", "outputs.md")) as f:
         text = f.read()
     m = re.search(r"<!-- metric_definitions -->\s*```json\n(.*?)```", text, re.S)
-    assert m, "README.md lacks the metric_definitions block"
+    assert m, "docs/outputs.md lacks the metric_definitions block"
     return json.loads(m.group(1))
 
 
@@ -154,7 +155,7 @@ class Artifacts(unittest.TestCase):
             self.assertAlmostEqual(e.value, h["train_loss"], delta=1e-6 * abs(h["train_loss"]))
         self.assertEqual([e.step for e in acc_tb.Scalars("eval_accuracy")], [30, 60])
 
-        # Log lines: step=N/TOTAL, plain decimals, and the README's metric_definitions.
+        # Log lines: step=N/TOTAL, plain decimals, and docs/outputs.md's metric_definitions.
         lines = [mm for mm in map(LOG_LINE.match, stdout.splitlines()) if mm]
         self.assertEqual([int(mm.group(1)) for mm in lines], [10, 20, 30, 40, 50, 60])
         self.assertTrue(all(mm.group(2) == "60" for mm in lines))

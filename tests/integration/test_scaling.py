@@ -4,7 +4,7 @@ validation: on network namespaces (netns_hosts.py) whose links `tc tbf` limits t
 the link model is fitted to a two-node `trainrun bench allreduce --json`, then `bench scaling`
 trains digits (a 1.1 M-parameter MLP, 1 rank per node) at 1, 2 and 4 nodes and predicts each
 from the one-node run's profile. Every prediction must fall within 15% of the measured step
-time. The table goes to $TRAINRUN_BIN_DIR/scaling-validation.txt (the README quotes it). Needs
+time. The table goes to $TRAINRUN_BIN_DIR/scaling-validation.txt (docs/benchmarks.md quotes it). Needs
 root: in CI (CI set) a missing capability fails the test instead of skipping it."""
 import json
 import os

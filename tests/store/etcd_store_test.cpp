@@ -269,7 +269,7 @@ TEST_F(EtcdStoreTest, AuthenticatedEtcdNeedsTheUserAndPassword) {
   const std::string ctl =
       "ETCDCTL_API=3 " + etcdctl.string() + " --endpoints=" + server_->url() + " >/dev/null 2>&1 ";
   ASSERT_EQ(std::system((ctl + "user add root:s3cret").c_str()), 0);
-  // A user allowed one prefix, as the README sets one up for a run's keys.
+  // A user allowed one prefix, as docs/operations.md sets one up for a run's keys.
   ASSERT_EQ(std::system((ctl + "user add job:j0b").c_str()), 0);
   ASSERT_EQ(std::system((ctl + "role add job").c_str()), 0);
   ASSERT_EQ(std::system((ctl + "role grant-permission job readwrite auth/ --prefix").c_str()), 0);
