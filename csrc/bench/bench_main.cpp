@@ -6,12 +6,12 @@
 #include <vector>
 
 #include "bench/allreduce_bench.h"
+#include "bench/bench_options.h"
 #include "config/config.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
 #include "distributed/init.h"
-#include "launch/bench_options.h"
 
 namespace {
 
@@ -29,7 +29,7 @@ int run(const std::vector<std::string>& args) {
         "usage: trainrun-bench allreduce [flags] (start it with trainrun "
         "bench allreduce)");
   const auto options =
-      trainrun::launch::parseBenchArgs(std::vector<std::string>(args.begin() + 1, args.end()));
+      trainrun::bench::parseBenchArgs(std::vector<std::string>(args.begin() + 1, args.end()));
   // Gloo first: it works on every job, and carries the other backends' set-up.
   trainrun::config::JobConfig config = trainrun::config::parseJobConfig(
       "", {"dist.backend=gloo", "data.name=synthetic"}, "trainrun bench allreduce");

@@ -11,9 +11,10 @@
 
 #include "checkpoint/layout.h"
 #include "checkpoint/shard_layout.h"
-#include "checkpoint/storage_probe.h"
 #include "core/clock.h"
 #include "core/logging.h"
+#include "storage/storage_probe.h"
+#include "store/store_keys.h"
 
 namespace trainrun {
 namespace {
@@ -30,16 +31,6 @@ uint32_t crc32Of(const char* data, uint64_t n) {
   }
   return uint32_t(crc);
 }
-
-std::string shardStatusKey(const std::string& run, int64_t step, int rank) {
-  return "ckpt/" + run + "/" + std::to_string(step) + "/" + std::to_string(rank);
-}
-
-// Store keys of the start-up probe: each rank's result, and rank 0's verdict for the job.
-std::string probeStatusKey(const std::string& run, int rank) {
-  return "ckpt/" + run + "/probe/" + std::to_string(rank);
-}
-std::string probeVerdictKey(const std::string& run) { return "ckpt/" + run + "/probe/verdict"; }
 
 // How long a rank other than 0 stays quiet after a failed probe, so that the launcher stops it
 // once rank 0 has reported the failure (one line for the job instead of one per rank).

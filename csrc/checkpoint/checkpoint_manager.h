@@ -12,10 +12,10 @@
 
 #include "checkpoint/checkpoint_state.h"
 #include "checkpoint/manifest.pb.h"
-#include "checkpoint/storage.h"
 #include "core/clock.h"
 #include "core/error.h"
-#include "distributed/store.h"
+#include "storage/storage.h"
+#include "store/store.h"
 
 namespace trainrun {
 

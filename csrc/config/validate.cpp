@@ -5,11 +5,11 @@
 #include <utility>
 #include <vector>
 
-#include "checkpoint/storage_uri.h"
 #include "config/config.h"
 #include "config/internal.h"
 #include "core/error.h"
 #include "core/strings.h"
+#include "storage/storage_uri.h"
 
 namespace trainrun::config::internal {
 namespace {

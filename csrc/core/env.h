@@ -46,7 +46,7 @@ inline constexpr const char* kLocalAddr = "TRAINRUN_LOCAL_ADDR";
 // The shared secret of a multi-node rendezvous (never printed), or a file holding it.
 inline constexpr const char* kRdzvToken = "TRAINRUN_RDZV_TOKEN";
 inline constexpr const char* kRdzvTokenFile = "TRAINRUN_RDZV_TOKEN_FILE";
-// "1": the launcher runs the job elastic; ranks join generations (distributed/generation.h).
+// "1": the launcher runs the job elastic; ranks join generations (store/generation.h).
 inline constexpr const char* kElastic = "TRAINRUN_ELASTIC";
 // Store key prefix the launcher gives its ranks: secret, derived from the rendezvous token.
 inline constexpr const char* kStorePrefix = "TRAINRUN_STORE_PREFIX";
@@ -74,7 +74,7 @@ inline constexpr const char* kFaultFreeze = "TRAINRUN_FAULT_FREEZE";
 // Folder for temporary files (default /tmp): the launcher's private hang-dump folder goes here.
 inline constexpr const char* kTmpDir = "TMPDIR";
 
-// S3 checkpoint storage (checkpoint/s3/): the AWS SDKs' names, so existing setups just work.
+// S3 checkpoint storage (storage/s3/): the AWS SDKs' names, so existing setups just work.
 // Static credentials; the session token only for temporary ones.
 inline constexpr const char* kAwsAccessKeyId = "AWS_ACCESS_KEY_ID";
 inline constexpr const char* kAwsSecretAccessKey = "AWS_SECRET_ACCESS_KEY";

@@ -14,8 +14,6 @@
 #include <mutex>
 #include <utility>
 
-#include "checkpoint/s3/s3_storage.h"
-#include "checkpoint/storage_uri.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -23,6 +21,8 @@
 #include "core/parallel.h"
 #include "core/strings.h"
 #include "data/table_reader.h"
+#include "storage/s3/s3_storage.h"
+#include "storage/storage_uri.h"
 
 namespace trainrun {
 namespace fs = std::filesystem;

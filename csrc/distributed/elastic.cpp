@@ -5,7 +5,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
-#include "distributed/generation.h"
+#include "store/generation.h"
 
 namespace trainrun {
 

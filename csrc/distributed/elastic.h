@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "distributed/communicator.h"
-#include "distributed/store.h"
+#include "store/store.h"
 
 namespace trainrun {
 
@@ -21,7 +21,7 @@ struct DistContext;
 // apart in the store.
 using CommunicatorFactory = std::function<std::unique_ptr<Communicator>(const std::string& prefix)>;
 
-// Joins generations of the job (see distributed/generation.h). A watcher thread with its own
+// Joins generations of the job (see store/generation.h). A watcher thread with its own
 // store connection polls the generation counter every `poll`; when the counter moves past this
 // rank's generation, it aborts the current communicator, so a collective waiting on a dead peer
 // fails at once instead of at the deadline. Threads: the training thread calls join()/leave();

@@ -17,6 +17,7 @@
 #include "distributed/hierarchical/hierarchical_communicator.h"
 #include "distributed/nccl/nccl_communicator.h"
 #include "distributed/shm/shm_communicator.h"
+#include "store/store_keys.h"
 
 namespace trainrun {
 namespace {
@@ -33,11 +34,6 @@ double allreduceSeconds(Communicator& comm, int64_t bytes) {
   }
   std::nth_element(seconds.begin(), seconds.begin() + 2, seconds.end());
   return seconds[2];
-}
-
-// The store key that keeps auto's choice for a shape of nodes x ranks per node.
-std::string autoBackendKey(int nodes, int local_size) {
-  return "dist/auto_backend/" + std::to_string(nodes) + "x" + std::to_string(local_size);
 }
 
 // dist.backend: auto across several nodes with several ranks each: flat Gloo or hierarchical
@@ -200,7 +196,7 @@ DistContext initDistributed(const config::JobConfig& config) {
   // Keys unique per restart of the job and per generation: a rank never reads an earlier
   // attempt's keys (e.g. NCCL's unique id).
   ctx.make_comm = [config, restart](DistContext& self, const std::string& generation) {
-    return makeCommunicator(self, config, "restart-" + std::to_string(restart) + "/" + generation);
+    return makeCommunicator(self, config, communicatorPrefix(restart, generation));
   };
   if (elastic) {
     ctx.elastic = std::make_unique<ElasticGroup>(

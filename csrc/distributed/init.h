@@ -11,7 +11,7 @@
 #include "config/config.h"
 #include "distributed/communicator.h"
 #include "distributed/elastic.h"
-#include "distributed/store.h"
+#include "store/store.h"
 
 namespace trainrun {
 

@@ -12,7 +12,6 @@
 #include "core/env.h"
 #include "core/error.h"
 #include "core/strings.h"
-#include "launch/bench_options.h"
 #include "launch/worker_spec.h"
 
 namespace trainrun::launch {
@@ -387,10 +386,7 @@ std::string helpText(const std::vector<std::string>& args) {
     if (a == "--") break;
     if (!startsWith(a, "-")) words.push_back(a);
   }
-  if (!args.empty() && args[0] == "bench") {
-    if (args.size() > 1 && args[1] == "allreduce") return allreduceUsage();
-    return usageText();
-  }
+  if (!args.empty() && args[0] == "bench") return usageText();  // allreduce: bench/bench_options.h
   if (!words.empty() && words[0] == kSageMakerCommand) return trainUsage();
   return usageText();
 }

@@ -9,18 +9,13 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "store/store_keys.h"
 
 namespace trainrun::launch {
 namespace {
 
-const std::string kRequestKey = "hang/request";  // "<id> <node> <unix ms> <why>"
 // A request older than this is a hang long over: nobody answers it any more.
 constexpr int64_t kRequestLifetimeMs = 120'000;
-
-std::string answerKey(int64_t id, int node) {
-  return "hang/" + std::to_string(id) + "/node/" + std::to_string(node);
-}
-std::string verdictKey(int64_t id) { return "hang/" + std::to_string(id) + "/verdict"; }
 
 struct Stamped {
   HangRequest request;
@@ -58,7 +53,7 @@ HangExchange::HangExchange(std::unique_ptr<Store> store, int node, Peers peers)
       }
       std::optional<Stamped> latest;
       try {
-        if (store->check({kRequestKey})) latest = parseRequest(store->get(kRequestKey));
+        if (store->check({kHangRequestKey})) latest = parseRequest(store->get(kHangRequestKey));
       } catch (const std::exception&) {  // the rendezvous reports a lost store
       }
       {
@@ -86,7 +81,8 @@ std::optional<HangRequest> HangExchange::pending() {
 
 bool HangExchange::claim(const std::string& why, HangRequest* request) {
   while (true) {
-    const std::string current = store_->check({kRequestKey}) ? store_->get(kRequestKey) : "";
+    const std::string current =
+        store_->check({kHangRequestKey}) ? store_->get(kHangRequestKey) : "";
     const auto s = parseRequest(current);
     {
       std::lock_guard<std::mutex> lock(watch_->mu);
@@ -99,7 +95,7 @@ bool HangExchange::claim(const std::string& why, HangRequest* request) {
     const int64_t id = (s ? s->request.id : 0) + 1;
     const std::string mine = std::to_string(id) + " " + std::to_string(node_) + " " +
                              std::to_string(unixNowMs()) + " " + why;
-    if (store_->compareSet(kRequestKey, current, mine) == mine) {
+    if (store_->compareSet(kHangRequestKey, current, mine) == mine) {
       std::lock_guard<std::mutex> lock(watch_->mu);
       watch_->answered = std::max(watch_->answered, id);
       *request = HangRequest{id, node_, why};
@@ -114,7 +110,7 @@ void HangExchange::answer(int64_t id, const std::vector<RankEvidence>& evidence)
     std::lock_guard<std::mutex> lock(watch_->mu);
     watch_->answered = std::max(watch_->answered, id);
   }
-  store_->set(answerKey(id, node_), formatEvidence(evidence, unixNowMs()));
+  store_->set(hangAnswerKey(id, node_), formatEvidence(evidence, unixNowMs()));
 }
 
 std::vector<RankEvidence> HangExchange::collect(int64_t id,
@@ -124,12 +120,12 @@ std::vector<RankEvidence> HangExchange::collect(int64_t id,
   std::vector<RankEvidence> all;
   while (true) {
     for (auto it = waiting.begin(); it != waiting.end();) {
-      if (!store_->check({answerKey(id, *it)})) {
+      if (!store_->check({hangAnswerKey(id, *it)})) {
         ++it;
         continue;
       }
       std::vector<RankEvidence> theirs =
-          parseEvidence(store_->get(answerKey(id, *it)), unixNowMs());
+          parseEvidence(store_->get(hangAnswerKey(id, *it)), unixNowMs());
       all.insert(all.end(), theirs.begin(), theirs.end());
       it = waiting.erase(it);
     }
@@ -141,15 +137,15 @@ std::vector<RankEvidence> HangExchange::collect(int64_t id,
 }
 
 void HangExchange::publishVerdict(int64_t id, const std::string& verdict) {
-  store_->set(verdictKey(id), verdict);
+  store_->set(hangVerdictKey(id), verdict);
 }
 
 std::string HangExchange::verdict(int64_t id, std::chrono::steady_clock::time_point deadline) {
-  while (!store_->check({verdictKey(id)})) {
+  while (!store_->check({hangVerdictKey(id)})) {
     if (std::chrono::steady_clock::now() >= deadline) return "";
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return store_->get(verdictKey(id));
+  return store_->get(hangVerdictKey(id));
 }
 
 std::string formatEvidence(const std::vector<RankEvidence>& evidence, int64_t sent_ms) {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "distributed/store.h"
 #include "launch/hang_report.h"
+#include "store/store.h"
 
 namespace trainrun::launch {
 

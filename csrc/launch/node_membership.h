@@ -5,8 +5,8 @@
 #include <set>
 #include <string>
 
-#include "distributed/generation.h"
-#include "distributed/store.h"
+#include "store/generation.h"
+#include "store/store.h"
 
 namespace trainrun::launch {
 

@@ -3,10 +3,10 @@
 
 #include <string>
 
-#include "distributed/store.h"
 #include "launch/cli.h"
 #include "launch/scheduler_env.h"
 #include "launch/worker_spec.h"
+#include "store/store.h"
 
 namespace trainrun::launch {
 

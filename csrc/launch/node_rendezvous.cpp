@@ -16,20 +16,17 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/strings.h"
-#include "distributed/generation.h"
 #include "launch/node_membership.h"
 #include "launch/rendezvous.h"
+#include "store/generation.h"
+#include "store/store_keys.h"
 
 namespace trainrun::launch {
-namespace {
-
-std::string nodeKey(int rank) { return "node/" + std::to_string(rank); }
-
-}  // namespace
+namespace {}  // namespace
 
 NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
-    : options_(o), prefix_("rdzv/" + o.run_id + "/" + o.key_digest + "/") {
-  const std::string open_prefix = "rdzv/" + o.run_id + "/";  // readable without the token
+    : options_(o), prefix_(rdzvPrefix(o.run_id, o.key_digest)) {
+  const std::string open_prefix = rdzvOpenPrefix(o.run_id);  // readable without the token
   const Endpoint& ep = o.endpoint;
   if (o.host) {
     store_ = Store::host(ep.port, o.store_timeout, ep.addr);  // the node's chosen address only
@@ -54,28 +51,29 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
   }
   bool token_ok = true;
   if (o.host) {
-    store_->set(open_prefix + "verifier", o.verifier);
+    store_->set(open_prefix + kVerifierKey, o.verifier);
   } else if (etcd()) {  // the first node to arrive publishes it
-    token_ok = store_->compareSet(open_prefix + "verifier", "", o.verifier) == o.verifier;
+    token_ok = store_->compareSet(open_prefix + kVerifierKey, "", o.verifier) == o.verifier;
   } else {
-    token_ok = store_->get(open_prefix + "verifier", o.join_timeout) == o.verifier;
+    token_ok = store_->get(open_prefix + kVerifierKey, o.join_timeout) == o.verifier;
   }
   if (!token_ok) {
-    const int64_t n = store_->add(open_prefix + "refused", 1);
-    store_->set(open_prefix + "refused/" + std::to_string(n), o.local_addr);
+    const int64_t n = store_->add(open_prefix + kRefusedKey, 1);
+    store_->set(open_prefix + refusedKey(n), o.local_addr);
     throw ConfigError("run '" + o.run_id + "' at " + ep.addr + ":" + std::to_string(ep.port) +
                       " refused this node: its rendezvous token differs from " +
                       (etcd() ? "the first node's" : "node 0's") +
                       "; give every node the same TRAINRUN_RDZV_TOKEN (or token file)");
   }
   node_rank_ = o.node_rank;
-  if (node_rank_ < 0 && etcd()) node_rank_ = static_cast<int>(store_->add(key("arrivals"), 1)) - 1;
-  if (node_rank_ < 0) node_rank_ = o.host ? 0 : static_cast<int>(store_->add(key("arrivals"), 1));
+  if (node_rank_ < 0 && etcd())
+    node_rank_ = static_cast<int>(store_->add(key(kArrivalsKey), 1)) - 1;
+  if (node_rank_ < 0) node_rank_ = o.host ? 0 : static_cast<int>(store_->add(key(kArrivalsKey), 1));
   if (!elasticNodes() && node_rank_ >= o.nnodes)
     throw ConfigError("more nodes joined run '" + o.run_id + "' than --nnodes " +
                       std::to_string(o.nnodes) + " (this one would be node " +
                       std::to_string(node_rank_) + "); check --nnodes on every node");
-  if (store_->add(key("claims/" + std::to_string(node_rank_)), 1) != 1)
+  if (store_->add(key(claimKey(node_rank_)), 1) != 1)
     throw ConfigError("node rank " + std::to_string(node_rank_) + " of run '" + o.run_id +
                       "' is claimed by another node too; give each node its own --node-rank");
   store_->set(key(nodeKey(node_rank_)), o.local_addr + " " + std::to_string(o.nproc_per_node));
@@ -83,7 +81,7 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
     if (o.host) formElasticJob();
     if (etcd()) {  // whoever leads first forms the job; if it dies meanwhile, the next one
       const Clock::time_point deadline = Clock::now() + o.join_timeout;
-      while (!store_->check({key("formed")})) {
+      while (!store_->check({key(kFormedKey)})) {
         if (holdLeadership(*store_) && formElasticJob()) break;
         if (Clock::now() > deadline)
           throw TimeoutError("rendezvous of run '" + o.run_id + "' timed out after " +
@@ -92,7 +90,8 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
-    if (!o.host && store_->get(key("formed"), o.join_timeout) != std::to_string(o.nproc_per_node)) {
+    if (!o.host &&
+        store_->get(key(kFormedKey), o.join_timeout) != std::to_string(o.nproc_per_node)) {
       throw ConfigError("node 0 of run '" + o.run_id + "' runs another --nproc-per-node than " +
                         "this node's " + std::to_string(o.nproc_per_node) +
                         "; every node must run the same number of ranks");
@@ -140,11 +139,11 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
 }
 
 int NodeRendezvous::knownNodes(Store& store) const {
-  return static_cast<int>(store.add(key("arrivals"), 0)) + (etcd() ? 0 : 1);
+  return static_cast<int>(store.add(key(kArrivalsKey), 0)) + (etcd() ? 0 : 1);
 }
 
 bool NodeRendezvous::holdLeadership(Store& store) const {
-  return store.holdLease(key("leader"), std::to_string(node_rank_), options_.heartbeat_timeout);
+  return store.holdLease(key(kLeaderKey), std::to_string(node_rank_), options_.heartbeat_timeout);
 }
 
 bool NodeRendezvous::formElasticJob() {
@@ -183,7 +182,7 @@ bool NodeRendezvous::formElasticJob() {
                                 rankStorePrefix());
   ranks_store_->set(planKey(0), formatPlan(plan));
   initial_plan_ = plan;
-  store_->set(key("formed"), std::to_string(o.nproc_per_node));
+  store_->set(key(kFormedKey), std::to_string(o.nproc_per_node));
   writeLine(STDERR_FILENO, "trainrun: starting with " + std::to_string(plan.nodes.size()) +
                                " node(s) of --nnodes " + std::to_string(o.min_nodes) + ":" +
                                std::to_string(o.nnodes) + "; nodes that come later are admitted " +
@@ -239,11 +238,12 @@ void NodeRendezvous::startPoller() {
         const auto short_deadline = std::min(o.heartbeat_timeout, o.store_timeout);
         if (!store) store = Store::connect(o.backend, addr, port, short_deadline);
         // Who decides membership: the host; with etcd, the holder of the leader lease.
-        const bool leading = elastic && (etcd ? store->holdLease(key("leader"), std::to_string(me),
-                                                                 o.heartbeat_timeout)
-                                              : o.host);
+        const bool leading =
+            elastic &&
+            (etcd ? store->holdLease(key(kLeaderKey), std::to_string(me), o.heartbeat_timeout)
+                  : o.host);
         if (leading && !ranks)
-          ranks = Store::connect(o.backend, addr, port, short_deadline, prefix + "ranks/");
+          ranks = Store::connect(o.backend, addr, port, short_deadline, prefix + kRanksPrefix);
         if (etcd && leading && !led) {
           // Taking over (or starting): carry on from the newest plan and generation in etcd.
           const int64_t g = currentGeneration(*ranks);
@@ -263,22 +263,23 @@ void NodeRendezvous::startPoller() {
           report = state->report;
           done = state->done;
         }
-        store->set(key("hb/" + std::to_string(me)), std::to_string(++beats));
-        if (done) store->set(key("done/" + std::to_string(me)), "1");
+        store->set(key(heartbeatKey(me)), std::to_string(++beats));
+        if (done) store->set(key(doneKey(me)), "1");
         // Who is alive: a heartbeat unchanged for heartbeat_timeout, without a done key.
         const Clock::time_point now = Clock::now();
         std::string dead;
         bool all_finished = true;
         std::set<int> alive{me};  // elastic: members and newcomers still heartbeating, or done
-        const int known =
-            elastic ? static_cast<int>(store->add(key("arrivals"), 0)) + (etcd ? 0 : 1) : o.nnodes;
+        const int known = elastic
+                              ? static_cast<int>(store->add(key(kArrivalsKey), 0)) + (etcd ? 0 : 1)
+                              : o.nnodes;
         // Leaving members (SIGTERM, a spot notice, a failed rank): gone leave_window after they
         // said so, unless every member leaves (then they save together and the job ends).
         std::set<int> gone;
         if (elastic) {
           bool all_leaving = true;
           for (int id : plan.nodes) {
-            if (!store->check({key("left/" + std::to_string(id))})) {
+            if (!store->check({key(leftKey(id))})) {
               all_leaving = false;
               continue;
             }
@@ -292,13 +293,13 @@ void NodeRendezvous::startPoller() {
           // A node that left is gone even once it says it is done.
           if (gone.count(r)) continue;
           if (elastic && !std::count(plan.nodes.begin(), plan.nodes.end(), r) &&
-              store->check({key("left/" + std::to_string(r))}))
+              store->check({key(leftKey(r))}))
             continue;
-          if (store->check({key("done/" + std::to_string(r))})) {
+          if (store->check({key(doneKey(r))})) {
             alive.insert(r);
             continue;
           }
-          const std::string hb = key("hb/" + std::to_string(r));
+          const std::string hb = key(heartbeatKey(r));
           const std::string value = store->check({hb}) ? store->get(hb) : "";
           if (!seen.count(r)) seen[r] = Seen{"", now};
           if (value != seen[r].value) seen[r] = Seen{value, now};
@@ -334,22 +335,22 @@ void NodeRendezvous::startPoller() {
         }
         // The host (etcd: the leader, or node 0 of a fixed set) says when a node with a wrong
         // token knocked (it was refused; we go on).
-        const std::string open = "rdzv/" + o.run_id + "/";
+        const std::string open = rdzvOpenPrefix(o.run_id);
         const bool speaks = o.host || (etcd && (elastic ? leading : me == 0));
-        if (speaks && store->check({open + "refused"})) {
-          const int64_t refused = store->add(open + "refused", 0);
+        if (speaks && store->check({open + kRefusedKey})) {
+          const int64_t refused = store->add(open + kRefusedKey, 0);
           for (; told < refused; ++told) {
-            const std::string who = store->get(open + "refused/" + std::to_string(told + 1));
+            const std::string who = store->get(open + refusedKey(told + 1));
             writeLine(STDERR_FILENO, "trainrun: refused a node at " + who + " that joined run '" +
                                          o.run_id +
                                          "' with a wrong rendezvous token; the run goes on");
           }
         }
-        if (!report.empty() && !store->check({key("failure")}) &&
-            store->add(key("failures"), 1) == 1)
-          store->set(key("failure"), report);
+        if (!report.empty() && !store->check({key(kFailureKey)}) &&
+            store->add(key(kFailuresKey), 1) == 1)
+          store->set(key(kFailureKey), report);
         const std::string failure =
-            store->check({key("failure")}) ? store->get(key("failure")) : "";
+            store->check({key(kFailureKey)}) ? store->get(key(kFailureKey)) : "";
         std::lock_guard<std::mutex> lock(state->mu);
         state->failure = failure;
         state->all_finished = all_finished;
@@ -396,7 +397,7 @@ std::string NodeRendezvous::failure() {
 
 void NodeRendezvous::leave() {
   try {
-    store_->set(key("left/" + std::to_string(node_rank_)), "1");
+    store_->set(key(leftKey(node_rank_)), "1");
   } catch (const std::exception&) {
   }
 }
@@ -418,10 +419,9 @@ bool NodeRendezvous::othersLeaving(std::chrono::system_clock::time_point deadlin
     }
     others.erase(std::remove(others.begin(), others.end(), node_rank_), others.end());
     while (true) {
-      others.erase(
-          std::remove_if(others.begin(), others.end(),
-                         [&](int r) { return store_->check({key("left/" + std::to_string(r))}); }),
-          others.end());
+      others.erase(std::remove_if(others.begin(), others.end(),
+                                  [&](int r) { return store_->check({key(leftKey(r))}); }),
+                   others.end());
       if (others.empty()) return true;
       if (Clock::now() >= until) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -8,9 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "distributed/generation.h"
-#include "distributed/store.h"
 #include "launch/worker_spec.h"
+#include "store/generation.h"
+#include "store/store.h"
+#include "store/store_keys.h"
 
 namespace trainrun::launch {
 
@@ -68,7 +69,7 @@ class NodeRendezvous {
 
   int nodeRank() const { return node_rank_; }
   // The key prefix the ranks' store handles get (TRAINRUN_STORE_PREFIX).
-  std::string rankStorePrefix() const { return prefix_ + "ranks/"; }
+  std::string rankStorePrefix() const { return prefix_ + kRanksPrefix; }
   const std::vector<std::string>& nodeAddrs() const { return addrs_; }  // by node rank
 
   ~NodeRendezvous();

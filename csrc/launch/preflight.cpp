@@ -1,11 +1,11 @@
 // checkJobOnHost: the NCCL backend against the host's GPUs, a named resume against its storage.
 #include "launch/preflight.h"
 
-#include "checkpoint/s3/aws_config.h"
-#include "checkpoint/storage.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "launch/cli.h"
+#include "storage/s3/aws_config.h"
+#include "storage/storage.h"
 
 namespace trainrun::launch {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "core/file.h"
-#include "distributed/generation.h"
+#include "store/generation.h"
 
 namespace trainrun::launch {
 

@@ -1,14 +1,14 @@
 // Elastic jobs: which failed ranks the agent respawns, and the generation that makes room.
 #pragma once
 
-#include "distributed/store.h"
 #include "launch/agent.h"
+#include "store/store.h"
 
 namespace trainrun::launch {
 
 // The agent's restart_rank callback for an elastic job: restarts failed ranks while this
 // node's budget (--max-restarts) lasts. Before a respawn it ends the generation the rank was
-// in (distributed/generation.h), so the surviving ranks abort their collectives at once, keep
+// in (store/generation.h), so the surviving ranks abort their collectives at once, keep
 // their state and re-form the group, which the new rank joins to receive that state. A rank
 // killed as hung (failure.hung) ends the generation the others gather in now as well.
 class RankRestarts {

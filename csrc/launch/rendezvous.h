@@ -4,9 +4,9 @@
 #include <chrono>
 #include <memory>
 
-#include "distributed/store.h"
 #include "launch/cli.h"
 #include "launch/worker_spec.h"
+#include "store/store.h"
 
 namespace trainrun::launch {
 

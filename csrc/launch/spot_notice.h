@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "checkpoint/s3/metadata_http.h"
+#include "storage/s3/metadata_http.h"
 
 namespace trainrun::launch {
 

@@ -10,12 +10,12 @@
 #include <cstring>
 #include <filesystem>
 
-#include "checkpoint/storage.h"
-#include "checkpoint/storage_probe.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/strings.h"
 #include "pipeline/model_archive.h"
+#include "storage/storage.h"
+#include "storage/storage_probe.h"
 
 namespace trainrun::pipeline {
 namespace {

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
+#include "store/store_keys.h"
 #include "train/emergency_save.h"
 
 namespace trainrun {
@@ -36,7 +37,7 @@ constexpr std::chrono::milliseconds kNoticeWait{500};
 
 // Store keys of one preemption; the restart count keeps a later attempt's apart.
 std::string preemptKey(const std::string& what) {
-  return "preempt/" + env::get(env::kRestartCount) + "/" + what;
+  return trainrun::preemptKey(env::get(env::kRestartCount), what);
 }
 
 uint64_t stateBytes(const CheckpointState& state) {

@@ -11,18 +11,19 @@
 #include <sstream>
 
 #include "amp/autocast.h"
-#include "checkpoint/local/local_storage.h"
-#include "checkpoint/storage_probe.h"
 #include "core/clock.h"
 #include "core/digest.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
-#include "distributed/generation.h"
 #include "models/torchscript_model.h"
 #include "pipeline/evaluation.h"
 #include "pipeline/model_card.h"
 #include "pipeline/output_upload.h"
+#include "storage/local/local_storage.h"
+#include "storage/storage_probe.h"
+#include "store/generation.h"
+#include "store/store_keys.h"
 #include "train/fault_freeze.h"
 #include "train/fused_adamw.h"
 #include "train/lr_schedule.h"
@@ -124,7 +125,7 @@ void Trainer::fetchOnNodeLeaderFirst(const std::function<void()>& fetch) {
     return;
   }
   // Ranks of a node are numbered consecutively: the node's first rank names it.
-  const std::string key = "table_data_fetched/" + std::to_string(dist_.rank - dist_.local_rank);
+  const std::string key = tableFetchedKey(dist_.rank - dist_.local_rank);
   if (dist_.local_rank == 0) {
     try {
       fetch();

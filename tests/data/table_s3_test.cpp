@@ -5,11 +5,11 @@
 
 #include <filesystem>
 
-#include "checkpoint/s3/s3_storage.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "data/table_files.h"
 #include "moto_fixture.h"
+#include "storage/s3/s3_storage.h"
 
 namespace trainrun {
 namespace {

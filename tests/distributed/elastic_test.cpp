@@ -9,8 +9,8 @@
 
 #include "core/clock.h"
 #include "core/error.h"
-#include "distributed/generation.h"
 #include "distributed/shm/shm_communicator.h"
+#include "store/generation.h"
 #include "thread_ranks.h"
 
 namespace trainrun {

@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "distributed/nccl/nccl_communicator.h"
-#include "distributed/store.h"
+#include "store/store.h"
 
 namespace trainrun {
 namespace {

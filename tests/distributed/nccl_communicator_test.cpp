@@ -6,7 +6,7 @@
 #include "core/cuda_devices.h"
 #include "core/error.h"
 #include "distributed/init.h"
-#include "distributed/store.h"
+#include "store/store.h"
 
 namespace trainrun {
 namespace {

@@ -10,7 +10,7 @@
 
 #include "distributed/gloo/gloo_communicator.h"
 #include "distributed/shm/shm_communicator.h"
-#include "distributed/store.h"
+#include "store/store.h"
 
 namespace trainrun::testing {
 

@@ -7,7 +7,7 @@
 #include <optional>
 #include <thread>
 
-#include "distributed/store.h"
+#include "store/store.h"
 
 namespace trainrun::launch {
 namespace {

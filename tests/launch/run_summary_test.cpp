@@ -35,7 +35,7 @@ TEST(ExitStatusTest, Words) {
 
 TEST(RunSummaryTest, FailureWithExitCode) {
   AgentResult r;
-  r.first_failure = RankFailure{1, exited(3)};
+  r.first_failure = RankFailure{1, exited(3), ""};
   r.stopped = 1;
   EXPECT_EQ(summaryLine(r, kGrace),
             "trainrun: rank 1 failed first: exit code 3 (stopped 1 other rank)");
@@ -44,7 +44,7 @@ TEST(RunSummaryTest, FailureWithExitCode) {
 
 TEST(RunSummaryTest, SigkillSuggestsOom) {
   AgentResult r;
-  r.first_failure = RankFailure{0, killed(SIGKILL)};
+  r.first_failure = RankFailure{0, killed(SIGKILL), ""};
   r.stopped = 3;
   EXPECT_EQ(summaryLine(r, kGrace),
             "trainrun: rank 0 failed first: killed by SIGKILL (likely an out-of-memory kill; "
@@ -54,13 +54,13 @@ TEST(RunSummaryTest, SigkillSuggestsOom) {
 
 TEST(RunSummaryTest, SingleRankFailureHasNoStopNote) {
   AgentResult r;
-  r.first_failure = RankFailure{0, exited(1)};
+  r.first_failure = RankFailure{0, exited(1), ""};
   EXPECT_EQ(summaryLine(r, kGrace), "trainrun: rank 0 failed first: exit code 1");
 }
 
 TEST(RunSummaryTest, ForcedKillsAreNoted) {
   AgentResult r;
-  r.first_failure = RankFailure{2, exited(1)};
+  r.first_failure = RankFailure{2, exited(1), ""};
   r.stopped = 2;
   r.force_killed = 1;
   EXPECT_EQ(summaryLine(r, std::chrono::milliseconds(1500)),

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "distributed/communicator.h"
-#include "distributed/store.h"
+#include "store/store.h"
 
 namespace trainrun {
 

@@ -8,7 +8,7 @@
 #include "distributed/communicator.h"
 #include "distributed/gloo/gloo_communicator.h"
 #include "distributed/shm/shm_communicator.h"
-#include "distributed/store.h"
+#include "store/store.h"
 
 namespace trainrun {
 
