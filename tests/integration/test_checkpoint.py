@@ -19,6 +19,7 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from bad_location import BadLocationCase, run_bad_location  # noqa: E402
 from harness import (COMMITTED, CONFIG, DATA, REPO, RESUMED, TRAINRUN, MotoCase,  # noqa: E402
                      free_port, have_moto, max_rel_diff, params)
 
@@ -97,29 +98,6 @@ class LocalResume(unittest.TestCase):
         self.assertEqual(steps, ["step-00000090", "step-00000100"])  # keep_last: 2
         for d in steps:
             self.assertTrue(os.path.exists(f"{ckpt}/{d}/manifest.pb"))
-
-
-def run_bad_location(cmd, env=None):
-    """Runs a job whose storage cannot work; returns (process, seconds, its error lines)."""
-    start = time.monotonic()
-    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=60)
-    seconds = time.monotonic() - start
-    errors = [l for l in (p.stdout + p.stderr).splitlines() if "error:" in l]
-    return p, seconds, errors
-
-
-class BadLocationCase(unittest.TestCase):
-    def assert_fails_at_start(self, p, seconds, errors, *parts):
-        """Exit code 2 in under 10 s, one error line holding `parts`, before step 1."""
-        log = p.stdout + p.stderr
-        self.assertEqual(p.returncode, 2, log)
-        self.assertLess(seconds, 10, log)
-        self.assertEqual(len(errors), 1, log)
-        for part in parts:
-            self.assertIn(part, errors[0])
-        self.assertNotRegex(log, r"step=\d+/\d+ epoch=")  # no training step ran
-        self.assertNotIn("checkpoint step=", log)
-        print(f"\n{self.id().split('.')[-1]}: {seconds:.2f} s: {errors[0]}", flush=True)
 
 
 class LocalBadLocations(BadLocationCase):
