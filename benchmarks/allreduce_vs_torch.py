@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 from harness import BIN_DIR, free_port  # noqa: E402
 UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 

@@ -23,7 +23,7 @@ import math
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 import ddp_step_time  # noqa: E402  (the MLP shapes both step-time benchmarks use)
 from harness import DATA  # noqa: E402
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 from harness import BIN_DIR, CONFIG, REPO, free_port  # noqa: E402
 SHAPES = [  # (name, features, hidden, classes, global batch)
     ("digits-mlp", 64, [256, 256], 10, 64),

@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 from harness import REPO  # noqa: E402
 
 TEST = os.path.join(REPO, "tests", "integration", "test_elastic.py")

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 from harness import BIN_DIR, REPO, config  # noqa: E402
 PRESETS = {  # (n_layer, n_head, n_embd, block_size, vocab_size), as csrc/models/gpt.cpp
     "gpt-tiny": (2, 2, 64, 64, 128),

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 import ddp_step_time as base  # noqa: E402  (shapes and the PyTorch DDP worker)
 import netns_hosts  # noqa: E402
 from harness import BIN_DIR, CONFIG, REPO  # noqa: E402

@@ -42,7 +42,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 from harness import BIN_DIR, CONFIG, DATA, REPO, STEP_LINE, alive, free_port  # noqa: E402
 from harness import children_or_empty as children  # noqa: E402
 NPROC = 2

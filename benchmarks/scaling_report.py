@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 import netns_hosts  # noqa: E402
 from harness import BIN_DIR, DATA, REPO, config  # noqa: E402
 

@@ -20,7 +20,7 @@ import unittest
 
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import DATA, REPO, TRAINRUN  # noqa: E402
 
 EXAMPLES = os.path.join(REPO, "examples")

@@ -17,7 +17,7 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from container import Container, image_config  # noqa: E402
 from harness import REPO, STEP_LINE, children  # noqa: E402
 from tables import blobs, write_csv  # noqa: E402

@@ -18,7 +18,7 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import CONFIG, DATA, LOG_LINE, REPO, max_rel_diff, params  # noqa: E402
 from harness import run_trainrun as run  # noqa: E402
 

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import TRAINRUN  # noqa: E402
 
 ROW = re.compile(r"^\[rank 0\] +(\d+) +(\d+) +(float|half|bfloat16) +sum +([\d.]+) +([\d.]+) "

@@ -18,7 +18,7 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from bad_location import BadLocationCase, run_bad_location  # noqa: E402
 from harness import (COMMITTED, CONFIG, DATA, REPO, RESUMED, TRAINRUN, MotoCase,  # noqa: E402
                      free_port, have_moto, max_rel_diff, params)

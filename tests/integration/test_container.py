@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import TRAINRUN, children  # noqa: E402
 
 # A rank whose helper (`sleep 0.2`) is orphaned at once (its parent shell exits without waiting

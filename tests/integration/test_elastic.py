@@ -17,7 +17,7 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import CONFIG, DATA, REPO, STEP_LINE, TRAINRUN, alive, max_rel_diff, params  # noqa
 from harness import children_or_empty as children  # noqa: E402
 

@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
 from harness import CONFIG, DATA, REPO, TRAINRUN, max_rel_diff, params  # noqa: E402
 

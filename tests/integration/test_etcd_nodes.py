@@ -16,10 +16,10 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-import harness  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
-from harness import CONFIG, DATA, REPO, TRAINRUN, max_rel_diff, params, step_line  # noqa: E402
+from harness import (CONFIG, DATA, REPO, TRAINRUN, alive, children,  # noqa: E402
+                     max_rel_diff, params, step_line)
 
 # As in test_elastic_nodes.py: few steps (runs of different world sizes drift apart beyond 1e-5
 # over many hundreds of steps), links shaped so each step takes ~0.1 s. A log line per step
@@ -42,7 +42,7 @@ def tree(pid):
         p = todo.pop()
         pids.append(p)
         try:
-            todo += harness.children(p)
+            todo += children(p)
         except FileNotFoundError:
             pass
     return pids
@@ -173,7 +173,7 @@ class EtcdNodes(unittest.TestCase):
               f"{resumed_at - killed_at:.1f} s ({rec[0].group(0)})", flush=True)
         self.assertLessEqual(max_rel_diff(params(ref), params(out)), 1e-5)
         time.sleep(0.5)
-        left = [pid for pid in victims + sum(survivors, []) if harness.alive(pid)]
+        left = [pid for pid in victims + sum(survivors, []) if alive(pid)]
         self.assertEqual(left, [], "processes left behind")
 
 

@@ -12,7 +12,7 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import LOG_LINE, REPO, config  # noqa: E402
 from harness import run_trainrun as run  # noqa: E402
 

@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import CONFIG, DATA, REPO, STEP_LINE, TRAINRUN, children, env_of, free_port  # noqa
 
 TIMEOUT_S = 10  # dist.timeout_s of these runs

@@ -15,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import TRAINRUN, alive, free_port  # noqa: E402
 
 # Slack for launcher start-up (loading LibTorch takes ~1 s on a busy machine) and teardown.
@@ -82,8 +82,8 @@ class LauncherTest(unittest.TestCase):
         self.fail(f"workers did not start: {os.listdir(self.dir)}")
 
     def command_argv(self, argv, nproc=2, flags=()):
-        return [TRAINRUN, "--nproc-per-node", str(nproc), "--master-port", str(free_port("0.0.0.0")),
-                *flags, "--", *argv]
+        return [TRAINRUN, "--nproc-per-node", str(nproc), "--master-port",
+                str(free_port("0.0.0.0")), *flags, "--", *argv]
 
     def command(self, script, nproc=2, flags=()):
         return self.command_argv(["sh", "-c", script], nproc, flags)
@@ -317,7 +317,8 @@ class LauncherTest(unittest.TestCase):
             f.write("train:\n  steps: 5\ndata:\n  name: synthetic\n")
         env = self.fake_worker()
         proc, _ = self.run_launcher([TRAINRUN, "--nproc-per-node", "2", "--master-port",
-                                     str(free_port("0.0.0.0")), config, "--set", "train.steps=7"], env=env)
+                                     str(free_port("0.0.0.0")), config, "--set",
+                                     "train.steps=7"], env=env)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(sorted(proc.stdout.splitlines()),
                          [f"[rank {r}] args: {config} --set train.steps=7" for r in (0, 1)])

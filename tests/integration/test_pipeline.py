@@ -22,7 +22,7 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from bad_location import BadLocationCase, run_bad_location  # noqa: E402
 from harness import CONFIG, DATA, REPO, TRAINRUN, MotoCase, have_moto  # noqa: E402
 from tables import make_tables, read_features  # noqa: E402

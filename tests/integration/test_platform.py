@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import CONFIG, DATA, REPO, TRAINRUN, MotoServer, free_port, have_moto  # noqa: E402
 
 # Variables that would steer the launcher (a scheduler's, torchrun's) are not the test's.

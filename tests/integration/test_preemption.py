@@ -21,7 +21,7 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import CONFIG, DATA, REPO, STEP_LINE, TRAINRUN, params  # noqa: E402
 
 # Long enough that a run is still training when the notice comes (about 1 ms a step on 2

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
 from harness import BIN_DIR, CONFIG, DATA, REPO, TRAINRUN  # noqa: E402
 # 4.4 MB of gradients per step: at these rates the link, not the 2 shared cores, sets the pace.

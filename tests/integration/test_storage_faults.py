@@ -12,7 +12,7 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from fault_cycles import (COMMITTED, FAULT_ENV, SAVE_WARNING, Moto, job_command,  # noqa: E402
                           read_faults, run_cycles, temp_dir)
 from fault_proxy import KINDS, FaultProxy  # noqa: E402

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import CONFIG, REPO, TRAINRUN, MotoCase, have_moto  # noqa: E402
 from tables import CLASSES, blobs, make_tables, read_features, split, write_parquet  # noqa: E402
 

@@ -13,7 +13,7 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from harness import (CONFIG, DATA, LOG_LINE, REPO, TRAINRUN, alive, children,  # noqa: E402
                      env_of, max_rel_diff, params)
 from harness import run_trainrun as run  # noqa: E402

@@ -2,10 +2,10 @@
 a moto_server (S3 on loopback), the training log's step line, and the process tree under
 /proc. Everything that imports it puts this folder on sys.path from its own location:
 
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
     import harness  # noqa: E402
 
-(benchmarks/ and scripts/ use "..", "tests", "support"). Beside it, for the tests that need them:
+(benchmarks/ and scripts/ use "../tests/support"). Beside it, for the tests that need them:
 netns_hosts.py (nodes as network namespaces), fault_proxy.py and fault_cycles.py (S3 faults),
 tables.py (table fixtures), bad_location.py (storage that cannot work). None of them is a test."""
 import os
