@@ -12,25 +12,19 @@ usage: .venv/bin/python3 benchmarks/allreduce_vs_torch.py [--nproc 2] [--trials 
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
+from harness import BIN_DIR, free_port  # noqa: E402
 UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
 def size(text):
     return int(text[:-1]) * UNITS[text[-1].upper()] if text[-1].upper() in UNITS else int(text)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def trainrun_busbw(bin_dir, nproc, lo, hi, warmup, iters, backend):
@@ -94,7 +88,7 @@ def main():
     ap.add_argument("-e", default="32M")
     ap.add_argument("-w", type=int, default=5)
     ap.add_argument("-n", type=int, default=20)
-    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build"))
+    ap.add_argument("--bin-dir", default=BIN_DIR)
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()

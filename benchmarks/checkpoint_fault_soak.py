@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Soak of checkpoint save + kill + resume cycles under injected S3 faults.
 
-A 2-rank `trainrun` job checkpoints to moto_server through tests/integration/fault_proxy.py,
+A 2-rank `trainrun` job checkpoints to moto_server through tests/support/fault_proxy.py,
 which answers a fraction of requests with 503 SlowDown, 500 InternalError, a connection cut
 mid-body or a stall past the client's stall timeout. The job is SIGTERMed shortly after each
 of its commits and started again, `--kills` times per trial; then it runs to the end and its
@@ -18,14 +18,13 @@ import os
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 
 import torch  # noqa: E402
 
 from fault_cycles import Moto, job_command, read_faults, run_cycles, temp_dir  # noqa: E402
 from fault_proxy import KINDS  # noqa: E402
-from test_training import REPO, params  # noqa: E402
+from harness import REPO, params  # noqa: E402
 
 COLUMNS = [  # (key, header, unit, width, format)
     ("rate", "fault", "%", 6, "{:.0f}"),

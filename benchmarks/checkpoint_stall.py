@@ -8,20 +8,14 @@ usage: .venv/bin/python3 benchmarks/checkpoint_stall.py [--mb 256] [--trials 5] 
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
+from harness import BIN_DIR, MotoServer  # noqa: E402
 
 
 def bench(binary, uri, mb, trials, env):
@@ -34,25 +28,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=256)
     ap.add_argument("--trials", type=int, default=5)
-    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build"))
+    ap.add_argument("--bin-dir", default=BIN_DIR)
     ap.add_argument("--json")
     args = ap.parse_args()
     binary = os.path.join(args.bin_dir, "checkpoint_bench")
 
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-               AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint,
-               AWS_EC2_METADATA_DISABLED="true")
-    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    moto = MotoServer()
+    endpoint, env = moto.endpoint, moto.env
     try:
         aws = ["aws", "--endpoint-url", endpoint]
-        for _ in range(100):
-            if subprocess.run(aws + ["s3", "mb", "s3://bench"], env=env,
-                              capture_output=True).returncode == 0:
-                break
-            time.sleep(0.3)
+        moto.aws("s3", "mb", "s3://bench")
         with tempfile.TemporaryDirectory() as tmp:
             local = bench(binary, os.path.join(tmp, "ckpt"), args.mb, args.trials, env)
             s3 = bench(binary, "s3://bench/ckpt", args.mb, args.trials, env)
@@ -73,8 +58,7 @@ def main():
                 cli.append(args.mb / (time.monotonic() - start))
             put_mbps, cli_mbps = statistics.median(ours), statistics.median(cli)
     finally:
-        moto.terminate()
-        moto.wait(timeout=10)
+        moto.stop()
 
     print(f"# checkpoint of {args.mb} MiB, 1 rank, median of {args.trials} saves")
     print(f"{'storage':>8} {'sync stall':>11} {'async stall':>12} {'async/sync':>11} {'put':>9}")

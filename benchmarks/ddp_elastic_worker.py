@@ -23,10 +23,9 @@ import math
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 import ddp_step_time  # noqa: E402  (the MLP shapes both step-time benchmarks use)
+from harness import DATA  # noqa: E402
 
 SHAPE = next(s for s in ddp_step_time.SHAPES if s[0] == "digits-mlp")  # (64, [256,256], 10, 64)
 LR, MOMENTUM, WEIGHT_DECAY, WARMUP = 0.1, 0.9, 1e-4, 20  # configs/digits-mlp.yaml
@@ -57,7 +56,7 @@ def main():
     ap.add_argument("--steps", type=int, required=True)
     ap.add_argument("--checkpoint-every", type=int, required=True)
     ap.add_argument("--checkpoint", required=True, help="the checkpoint file (model+optim+step)")
-    ap.add_argument("--data", default=os.path.join(REPO, "data", "digits.csv.gz"))
+    ap.add_argument("--data", default=DATA)
     args = ap.parse_args()
 
     import torch

@@ -14,14 +14,14 @@ usage: .venv/bin/python3 benchmarks/ddp_step_time.py [--steps 300] [--trials 3] 
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
+from harness import BIN_DIR, CONFIG, REPO, free_port  # noqa: E402
 SHAPES = [  # (name, features, hidden, classes, global batch)
     ("digits-mlp", 64, [256, 256], 10, 64),
     ("mlp-1k", 256, [1024, 1024], 10, 256),
@@ -29,17 +29,11 @@ SHAPES = [  # (name, features, hidden, classes, global batch)
 NPROC = 2
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def trainrun_step_ms(bin_dir, shape, steps, backend):
     name, features, hidden, classes, batch = shape
     with tempfile.TemporaryDirectory() as out:
         cmd = [os.path.join(bin_dir, "trainrun"), "--nproc-per-node", str(NPROC),
-               "--master-port", str(free_port()), os.path.join(REPO, "configs/digits-mlp.yaml")]
+               "--master-port", str(free_port()), CONFIG]
         sets = {"train.steps": steps, "train.global_batch_size": batch, "train.log_every": steps,
                 "train.eval_every": 0, "data.name": "synthetic",
                 "data.synthetic_features": features, "data.synthetic_classes": classes,
@@ -108,7 +102,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--trials", type=int, default=3)
-    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build"))
+    ap.add_argument("--bin-dir", default=BIN_DIR)
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--torch-worker", metavar="SHAPE", help=argparse.SUPPRESS)
     args = ap.parse_args()

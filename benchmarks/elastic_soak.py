@@ -17,8 +17,10 @@ import statistics
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TEST = os.path.join(HERE, "..", "tests", "integration", "test_elastic.py")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
+from harness import REPO  # noqa: E402
+
+TEST = os.path.join(REPO, "tests", "integration", "test_elastic.py")
 TRIAL = re.compile(r"trial (\d+): killed rank (\d+) after step (\d+), resumed at step (\d+), "
                    r"lost (\d+) step\(s\), recovery (\d+) ms")
 

@@ -28,7 +28,8 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
+from harness import BIN_DIR, REPO, config  # noqa: E402
 PRESETS = {  # (n_layer, n_head, n_embd, block_size, vocab_size), as csrc/models/gpt.cpp
     "gpt-tiny": (2, 2, 64, 64, 128),
     "gpt2-124m": (12, 12, 768, 1024, 50257),
@@ -52,7 +53,7 @@ def trainrun_run(args, shape):
                 "checkpoint.uri": "", "resume": "never"}
         sets.update({f"optimizer.{k}": v for k, v in OPTIMIZER.items()})
         cmd = [os.path.join(args.bin_dir, "trainrun"), "--nproc-per-node", "1",
-               os.path.join(REPO, "configs", "gpt-tiny.yaml")]
+               config("gpt-tiny")]
         for k, v in sets.items():
             cmd += ["--set", f"{k}={v}"]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -162,7 +163,7 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--pytorch-worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build"))
+    ap.add_argument("--bin-dir", default=BIN_DIR)
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     if args.pytorch_worker:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Multi-node step time of trainrun vs PyTorch DDP (torchrun, Gloo) over network namespaces.
 
-Each node is a Linux network namespace (tests/integration/netns_hosts.py): its own eth0 on a
+Each node is a Linux network namespace (tests/support/netns_hosts.py): its own eth0 on a
 shared bridge, addresses 192.0.2.1..N, egress shaped with `tc tbf` to --rates. Both sides run
 one launcher per node, as users run one per machine: `trainrun --nnodes N --node-rank i
 --rdzv-endpoint 192.0.2.1:PORT` and `python -m torch.distributed.run --nnodes N --node-rank i
@@ -27,12 +27,10 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 import ddp_step_time as base  # noqa: E402  (shapes and the PyTorch DDP worker)
 import netns_hosts  # noqa: E402
+from harness import BIN_DIR, CONFIG, REPO  # noqa: E402
 
 MASTER = "192.0.2.1"
 IFNAME = "eth0"  # every node's interface in netns_hosts
@@ -92,7 +90,7 @@ def trainrun_step_ms(hosts, args, shape, nodes, port):
                  "--nproc-per-node", str(args.nproc_per_node), "--node-rank", str(i),
                  "--rdzv-endpoint",
                  f"{MASTER}:{port}", "--rdzv-id", f"mnbench{port}", "--rdzv-conf",
-                 f"timeout={args.timeout}", os.path.join(REPO, "configs/digits-mlp.yaml")]
+                 f"timeout={args.timeout}", CONFIG]
             for k, v in sets(i).items():
                 c += ["--set", f"{k}={v}"]
             return c
@@ -150,7 +148,7 @@ def main():
     ap.add_argument("--batch-per-rank", type=int, default=128,
                     help="fixed per-rank batch (default 128: ddp_step_time's mlp-1k per rank)")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per run before giving up")
-    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build"))
+    ap.add_argument("--bin-dir", default=BIN_DIR)
     ap.add_argument("--json", help="also write every trial and the medians here")
     ap.add_argument("--torch-worker", metavar="SHAPE", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,20 +42,15 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
+from harness import BIN_DIR, CONFIG, DATA, REPO, STEP_LINE, alive, free_port  # noqa: E402
+from harness import children_or_empty as children  # noqa: E402
 NPROC = 2
 # trainrun logs step=N/TOTAL, the PyTorch worker step=N.
-STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+)(?:/\d+)? epoch=")
 RESTART = re.compile(r" restart=(\d+)")
 TRAINRUN_RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) "
                                 r"lost_steps=(\d+) recovery_ms=([\d.e+-]+)")
 TORCH_RESUMED = re.compile(r"resumed_from_checkpoint step=(\d+) restart=(\d+)")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_env():
@@ -67,18 +61,6 @@ def clean_env():
                      "LOCAL_WORLD_SIZE", "GROUP_RANK")}
     env["OMP_NUM_THREADS"] = "1"
     return env
-
-
-def children(pid):
-    """Direct children of `pid` (the launcher's ranks)."""
-    kids = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                kids += [int(k) for k in f.read().split()]
-    except OSError:
-        pass
-    return kids
 
 
 def local_rank_of(pid):
@@ -92,21 +74,13 @@ def local_rank_of(pid):
     return None
 
 
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def trainrun_cmd(args, tmp):
     cmd = [os.path.join(args.bin_dir, "trainrun"), "--nproc-per-node", str(NPROC),
            "--max-restarts", "3", "--master-port", str(free_port()),
-           os.path.join(REPO, "configs", "digits-mlp.yaml")]
+           CONFIG]
     sets = {"train.steps": args.steps, "train.log_every": 1, "train.eval_every": 0,
             "model.hidden": "[256,256]", "train.global_batch_size": 64,
-            "data.path": os.path.join(REPO, "data", "digits.csv.gz"),
+            "data.path": DATA,
             "dist.backend": args.trainrun_backend,
             "checkpoint.uri": os.path.join(tmp, "checkpoints"),
             "checkpoint.every_steps": args.checkpoint_every,
@@ -268,7 +242,7 @@ def main():
     ap.add_argument("--trainrun-backend", default="gloo",
                     help="trainrun's dist.backend (default gloo, as PyTorch DDP on CPU)")
     ap.add_argument("--timeout", type=float, default=180, help="seconds per run (default 180)")
-    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build"))
+    ap.add_argument("--bin-dir", default=BIN_DIR)
     ap.add_argument("--json", help="also write every trial and the medians here")
     args = ap.parse_args()
     if not 0 <= args.kill_local_rank < NPROC:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The scaling report: `trainrun bench scaling` on 1, 2 and 4 "nodes" (network namespaces from
-tests/integration/netns_hosts.py, every node's egress shaped by `tc tbf` to --rate), for each
+tests/support/netns_hosts.py, every node's egress shaped by `tc tbf` to --rate), for each
 config, weak and strong scaling, gradient compression none vs fp16 (--sweep), with the
 predictor's line beside the measured one. The link model comes from a two-node
 `trainrun bench allreduce --json` over the same links. Writes per config: scaling-<name>.png,
@@ -18,10 +18,9 @@ import os
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
 import netns_hosts  # noqa: E402
+from harness import BIN_DIR, DATA, REPO, config  # noqa: E402
 
 
 def env():
@@ -46,7 +45,7 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--nodes", default="1,2,4")
     ap.add_argument("--out", default=os.path.join(REPO, "bench-out", "scaling"))
-    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build"))
+    ap.add_argument("--bin-dir", default=BIN_DIR)
     args = ap.parse_args()
     trainrun = os.path.join(args.bin_dir, "trainrun")
     os.makedirs(args.out, exist_ok=True)
@@ -56,7 +55,7 @@ def main():
         link = os.path.join(args.out, f"allreduce-{args.rate}.json")
         fit_link(hosts, trainrun, link)
         for name in args.configs.split(","):
-            cmd = [trainrun, "bench", "scaling", os.path.join(REPO, "configs", f"{name}.yaml"),
+            cmd = [trainrun, "bench", "scaling", config(name),
                    "--nodes", args.nodes, "--mode", "both", "--steps", str(args.steps),
                    "--hosts", ",".join(hosts.addrs),
                    "--remote", f"ip netns exec {hosts.names[0][:-1]}{{node}}",
@@ -66,7 +65,7 @@ def main():
                    "--json", os.path.join(args.out, f"scaling-{name}.json"),
                    "--plot", os.path.join(args.out, f"scaling-{name}.png")]
             if name.startswith("digits"):
-                cmd += ["--set", f"data.path={os.path.join(REPO, 'data', 'digits.csv.gz')}"]
+                cmd += ["--set", f"data.path={DATA}"]
             p = subprocess.run(cmd, env=env(), cwd=REPO, text=True, capture_output=True)
             print(p.stdout, end="")
             if p.returncode != 0:

@@ -12,14 +12,14 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
+from harness import BIN_DIR, CONFIG, REPO, MotoServer  # noqa: E402
 FEATURES = 32
 
 # The PyTorch side: what a hand-written training script does before its first step.
@@ -44,12 +44,6 @@ loss = torch.nn.functional.cross_entropy(model((x[idx] - mean) / std), y[idx])
 opt.zero_grad(); loss.backward(); opt.step()
 print(f"step=1 loss={loss.item():.4f}", flush=True)
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_files(root, mb, files, fmt):
@@ -95,26 +89,17 @@ def main():
     ap.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--trials", type=int, default=3)
-    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build"))
+    ap.add_argument("--bin-dir", default=BIN_DIR)
     ap.add_argument("--json")
     args = ap.parse_args()
 
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-               AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint,
-               AWS_EC2_METADATA_DISABLED="true")
-    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    moto = MotoServer()
+    endpoint, env = moto.endpoint, moto.env
     tmp = tempfile.mkdtemp(prefix="trainrun_table_bench_")
     ours, theirs = [], []
     try:
         aws = ["aws", "--endpoint-url", endpoint]
-        for _ in range(100):
-            if subprocess.run(aws + ["s3", "mb", "s3://bench"], env=env,
-                              capture_output=True).returncode == 0:
-                break
-            time.sleep(0.3)
+        moto.aws("s3", "mb", "s3://bench")
         os.makedirs(f"{tmp}/table")
         rows = make_files(f"{tmp}/table", args.mb, args.files, args.format)
         size = sum(os.path.getsize(f"{tmp}/table/{f}") for f in os.listdir(f"{tmp}/table"))
@@ -122,7 +107,7 @@ def main():
                        env=env, check=True, capture_output=True)
         shutil.rmtree(f"{tmp}/table")
         trainrun = [os.path.join(args.bin_dir, "trainrun"), "--nproc-per-node", "1",
-                    os.path.join(REPO, "configs", "digits-mlp.yaml"),
+                    CONFIG,
                     "--set", "data.name=table", "--set", "data.path=s3://bench/table",
                     "--set", "data.label=label", "--set", "train.steps=1",
                     "--set", "train.log_every=1", "--set", "checkpoint.uri=",
@@ -141,8 +126,7 @@ def main():
                 (ours if name == "trainrun" else theirs).append(seconds)
                 shutil.rmtree(cache, ignore_errors=True)
     finally:
-        moto.terminate()
-        moto.wait(timeout=10)
+        moto.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
     t_ours, t_theirs = statistics.median(ours), statistics.median(theirs)

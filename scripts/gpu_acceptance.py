@@ -29,7 +29,9 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
+from harness import REPO, config  # noqa: E402
+
 DEBS = os.path.join(REPO, ".devdeps")
 # Build dependencies (headers, static test libraries, protoc) and the shared libraries they
 # bring, with libcurl's own dependencies: a CUDA image often has none of them.
@@ -217,7 +219,7 @@ def main():
         """A gpt-tiny run through the launcher; checks exit, loss, stderr; returns its numbers."""
         out_dir = os.path.join(scratch or a.out, name)
         cmd = [os.path.join(build, "trainrun"), "--nproc-per-node", "1",
-               os.path.join(REPO, "configs", "gpt-tiny.yaml"), "--set", f"precision={precision}",
+               config("gpt-tiny"), "--set", f"precision={precision}",
                "--set", f"train.steps={steps}", "--set", f"train.log_every={max(1, steps // 5)}", "--set",
                "checkpoint.uri=", "--set", "resume=never", "--set", f"output.dir={out_dir}",
                "--set", "run.name=" + name]
@@ -261,7 +263,7 @@ def main():
         env = dict(a.env, CUDA_VISIBLE_DEVICES="0", LOCAL_RANK="1")
         worker = os.path.join(build, "trainrun-worker")
         out_dir = os.path.join(a.out, "visible")
-        cmd = [worker, os.path.join(REPO, "configs", "gpt-tiny.yaml"), "--set", "train.steps=5",
+        cmd = [worker, config("gpt-tiny"), "--set", "train.steps=5",
                "--set", "checkpoint.uri=", "--set", "resume=never", "--set",
                f"output.dir={out_dir}"]
         code, out, err = a.run(cmd, timeout=300, env=env, check=False)

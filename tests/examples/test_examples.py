@@ -14,14 +14,15 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
 import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
-TRAINRUN = os.path.join(BIN, "trainrun")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import DATA, REPO, TRAINRUN  # noqa: E402
+
 EXAMPLES = os.path.join(REPO, "examples")
 PIPELINE = os.path.join(EXAMPLES, "sagemaker", "pipeline.py")
 PYTORCHJOB = os.path.join(EXAMPLES, "kubeflow", "pytorchjob.yaml")
@@ -339,7 +340,7 @@ class SageMakerPipeline(Checks):
         ml = os.path.join(tmp, "opt", "ml")
         for d in ["model", "output/data", "checkpoints", "input/data/train", "input/config"]:
             os.makedirs(os.path.join(ml, d))
-        shutil.copy(os.path.join(REPO, "data", "digits.csv.gz"),
+        shutil.copy(DATA,
                     os.path.join(ml, "input/data/train/digits.csv.gz"))
         uploaded = os.path.join(tmp, "output-uri")
         hps = {}

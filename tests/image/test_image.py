@@ -17,17 +17,13 @@ import tempfile
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from container import Container, image_config  # noqa: E402
-from proc_tree import children  # noqa: E402
-from test_table import blobs, write_csv  # noqa: E402
+from harness import REPO, STEP_LINE, children  # noqa: E402
+from tables import blobs, write_csv  # noqa: E402
 
 IMAGE = os.environ.get("TRAINRUN_IMAGE", "localhost/trainrun:cpu")
 USER = 1000  # `docker run --user 1000`
-STEP = re.compile(r"\[rank 0\] step=(\d+)/")
 
 
 def preempted_exit_code():
@@ -156,7 +152,7 @@ class Image(unittest.TestCase):
             line = p.stdout.readline()
             self.assertTrue(line, "the job ended before its first step: " + "".join(lines))
             lines.append(line)
-            if STEP.search(line):
+            if STEP_LINE.match(line):
                 break
         os.kill(init, signal.SIGTERM)
         code, rest = self.finish(p, timeout=120)

@@ -2,9 +2,9 @@
 """The artifacts a pipeline's evaluate, condition and register steps read, end to end:
 evaluation.json (reproduced from the exported model in Python), lineage.json, metrics.jsonl and
 TensorBoard event files (read back by the `tensorboard` package's own reader), log lines against
-the SageMaker metric_definitions of docs/outputs.md, retraining on changed data, and a TorchScript
-model from Python trained at 1 and 2 ranks, checkpointed and resumed. Reuses test_training.py's
-helpers."""
+the SageMaker metric_definitions of docs/outputs.md, retraining on changed data, and a
+TorchScript model from Python trained at 1 and 2 ranks, checkpointed and resumed. Uses
+tests/support/harness.py."""
 import gzip
 import hashlib
 import json
@@ -19,8 +19,9 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_training import CONFIG, DATA, LOG_LINE, REPO, max_rel_diff, params, run  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import CONFIG, DATA, LOG_LINE, REPO, max_rel_diff, params  # noqa: E402
+from harness import run_trainrun as run  # noqa: E402
 
 SPLIT_SEED = 0x5EED5EED  # csrc/data/dataset.cpp: every run evaluates the same samples
 

@@ -7,12 +7,13 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import unittest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
-TRAINRUN = os.path.join(BIN, "trainrun")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import TRAINRUN  # noqa: E402
+
 ROW = re.compile(r"^\[rank 0\] +(\d+) +(\d+) +(float|half|bfloat16) +sum +([\d.]+) +([\d.]+) "
                  r"+([\d.]+) +(\d+) +([\d.]+) +([\d.]+) +([\d.]+) +(\d+)$")
 

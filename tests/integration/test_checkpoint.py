@@ -8,24 +8,24 @@ bucket name) ends the run before step 1, in one line, with exit code 2."""
 import filecmp
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
 import torch
 
-from test_training import CONFIG, DATA, REPO, TRAINRUN, max_rel_diff, params
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from bad_location import BadLocationCase, run_bad_location  # noqa: E402
+from harness import (COMMITTED, CONFIG, DATA, REPO, RESUMED, TRAINRUN, MotoCase,  # noqa: E402
+                     free_port, have_moto, max_rel_diff, params)
 
 # A model big enough that steps take milliseconds, so a run can be stopped mid-way.
 JOB = ["train.steps=100", "train.log_every=10", "train.eval_every=0", "model.hidden=[1024,1024]",
        "checkpoint.every_steps=10", f"data.path={DATA}", "run.name=ckpt-job"]
-COMMITTED = re.compile(r"checkpoint step=(\d+) committed=")
-RESUMED = re.compile(r"resumed=(\S+) step=(\d+) saved_world_size=(\d+)")
 
 
 def command(nproc, out_dir, ckpt_uri, *sets):
@@ -57,12 +57,6 @@ def run_until_first_commit(cmd, env=None):
     assert step is not None, f"no checkpoint was committed:\n{out}\n{err}"
     assert proc.returncode != 0, "the run finished before it could be preempted"
     return step
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocalResume(unittest.TestCase):
@@ -106,29 +100,6 @@ class LocalResume(unittest.TestCase):
             self.assertTrue(os.path.exists(f"{ckpt}/{d}/manifest.pb"))
 
 
-def run_bad_location(cmd, env=None):
-    """Runs a job whose storage cannot work; returns (process, seconds, its error lines)."""
-    start = time.monotonic()
-    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=60)
-    seconds = time.monotonic() - start
-    errors = [l for l in (p.stdout + p.stderr).splitlines() if "error:" in l]
-    return p, seconds, errors
-
-
-class BadLocationCase(unittest.TestCase):
-    def assert_fails_at_start(self, p, seconds, errors, *parts):
-        """Exit code 2 in under 10 s, one error line holding `parts`, before step 1."""
-        log = p.stdout + p.stderr
-        self.assertEqual(p.returncode, 2, log)
-        self.assertLess(seconds, 10, log)
-        self.assertEqual(len(errors), 1, log)
-        for part in parts:
-            self.assertIn(part, errors[0])
-        self.assertNotRegex(log, r"step=\d+/\d+ epoch=")  # no training step ran
-        self.assertNotIn("checkpoint step=", log)
-        print(f"\n{self.id().split('.')[-1]}: {seconds:.2f} s: {errors[0]}", flush=True)
-
-
 class LocalBadLocations(BadLocationCase):
     """Local folders that cannot work end the run before step 1, in one line, with exit 2."""
 
@@ -161,45 +132,8 @@ class LocalBadLocations(BadLocationCase):
         self.assertFalse(os.path.exists(f"{self.tmp}/out"))
 
 
-class MotoCase(unittest.TestCase):
-    """A moto_server on a free loopback port for the test class, and the aws CLI aimed at it."""
-
-    @classmethod
-    def start_moto(cls, tmp_prefix, **server_env):
-        cls.tmp = tempfile.mkdtemp(prefix=tmp_prefix)
-        port = free_port()
-        cls.endpoint = f"http://127.0.0.1:{port}"
-        cls.env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                       AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=cls.endpoint,
-                       AWS_EC2_METADATA_DISABLED="true")
-        cls.env.pop("AWS_PROFILE", None)
-        cls.moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                                    env=dict(cls.env, **server_env),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:  # wait for the port without a request (moto may count requests)
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start")
-                time.sleep(0.3)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.terminate()
-        cls.moto.wait(timeout=10)
-        shutil.rmtree(cls.tmp)
-
-    @classmethod
-    def aws(cls, *args, check=True):
-        return subprocess.run(["aws", "--endpoint-url", cls.endpoint, *args], env=cls.env,
-                              capture_output=True, text=True, check=check, timeout=60)
-
-
 # Skipped only outside CI: scripts/setup.sh installs the tools, and CI must run these.
-@unittest.skipUnless((shutil.which("moto_server") and shutil.which("aws")) or os.environ.get("CI"),
+@unittest.skipUnless(have_moto() or os.environ.get("CI"),
                      "needs moto_server, aws (scripts/setup.sh installs them)")
 class S3Checkpoints(MotoCase, BadLocationCase):
     @classmethod
@@ -279,7 +213,7 @@ class S3Checkpoints(MotoCase, BadLocationCase):
 
 
 # Skipped only outside CI: scripts/setup.sh installs the tools, and CI must run these.
-@unittest.skipUnless((shutil.which("moto_server") and shutil.which("aws")) or os.environ.get("CI"),
+@unittest.skipUnless(have_moto() or os.environ.get("CI"),
                      "needs moto_server, aws (scripts/setup.sh installs them)")
 class S3WrongCredentials(MotoCase, BadLocationCase):
     """moto_server checking every signature: the first four IAM calls create a user with an

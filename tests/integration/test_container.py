@@ -12,9 +12,8 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from proc_tree import children  # noqa: E402
-from test_training import TRAINRUN  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import TRAINRUN, children  # noqa: E402
 
 # A rank whose helper (`sleep 0.2`) is orphaned at once (its parent shell exits without waiting
 # for it); then it says so in the file named by its first argument.

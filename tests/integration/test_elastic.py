@@ -12,13 +12,14 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
-import proc_tree
-from proc_tree import alive
-from test_training import CONFIG, DATA, REPO, TRAINRUN, max_rel_diff, params
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import CONFIG, DATA, REPO, STEP_LINE, TRAINRUN, alive, max_rel_diff, params  # noqa
+from harness import children_or_empty as children  # noqa: E402
 
 STEPS = 300
 # Steps of a few milliseconds (so a kill lands mid-step, mid-save or mid-log alike), frequent
@@ -26,7 +27,6 @@ STEPS = 300
 JOB = [f"train.steps={STEPS}", "train.log_every=5", "train.eval_every=100",
        "model.hidden=[512,512]", "checkpoint.every_steps=25", f"data.path={DATA}",
        "run.name=elastic-job"]
-STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+)/\d+ epoch=")
 RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+) "
                        r"recovery_ms=([\d.e+-]+)")
 
@@ -36,14 +36,6 @@ def command(out_dir, ckpt_dir, *flags):
     for s in JOB + [f"output.dir={out_dir}", f"checkpoint.uri={ckpt_dir}"]:
         cmd += ["--set", s]
     return cmd
-
-
-def children(pid):
-    """Direct children of `pid` (the launcher's ranks); none once the launcher is gone."""
-    try:
-        return proc_tree.children(pid)
-    except OSError:
-        return []
 
 
 class ElasticRecovery(unittest.TestCase):

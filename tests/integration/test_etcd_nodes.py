@@ -16,10 +16,10 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
-import proc_tree  # noqa: E402
-from test_multinode import CONFIG, DATA, REPO, TRAINRUN, max_rel_diff, params  # noqa
+from harness import (CONFIG, DATA, REPO, TRAINRUN, alive, children,  # noqa: E402
+                     max_rel_diff, params, step_line)
 
 # As in test_elastic_nodes.py: few steps (runs of different world sizes drift apart beyond 1e-5
 # over many hundreds of steps), links shaped so each step takes ~0.1 s. A log line per step
@@ -31,7 +31,7 @@ JOB = ["--set", f"data.path={DATA}", "--set", f"train.steps={STEPS}", "--set",
        "--set", "checkpoint.every_steps=50"]
 ETCD_HOST = 3  # the fourth namespace holds etcd; nodes run on the first three
 ETCD = "192.0.2.4:2379"
-STEP = re.compile(r"^\[rank \d+\] step=(\d+)/\d+ epoch=")  # the prefix keeps the launch rank
+STEP = step_line(rank=None)  # the prefix keeps the launch rank
 RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+)")
 
 
@@ -42,7 +42,7 @@ def tree(pid):
         p = todo.pop()
         pids.append(p)
         try:
-            todo += proc_tree.children(p)
+            todo += children(p)
         except FileNotFoundError:
             pass
     return pids
@@ -173,7 +173,7 @@ class EtcdNodes(unittest.TestCase):
               f"{resumed_at - killed_at:.1f} s ({rec[0].group(0)})", flush=True)
         self.assertLessEqual(max_rel_diff(params(ref), params(out)), 1e-5)
         time.sleep(0.5)
-        left = [pid for pid in victims + sum(survivors, []) if proc_tree.alive(pid)]
+        left = [pid for pid in victims + sum(survivors, []) if alive(pid)]
         self.assertEqual(left, [], "processes left behind")
 
 

@@ -12,10 +12,11 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_training import LOG_LINE, REPO, run  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import LOG_LINE, REPO, config  # noqa: E402
+from harness import run_trainrun as run  # noqa: E402
 
-CONFIG = os.path.join(REPO, "configs", "gpt-tiny.yaml")
+CONFIG = config("gpt-tiny")
 
 
 def train(out_dir, *sets):

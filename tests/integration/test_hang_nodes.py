@@ -15,10 +15,9 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
-from proc_tree import children, env_of  # noqa: E402
-from test_multinode import CONFIG, DATA, REPO, TRAINRUN  # noqa: E402
+from harness import CONFIG, DATA, REPO, TRAINRUN, children, env_of  # noqa: E402
 
 import torch  # noqa: E402
 

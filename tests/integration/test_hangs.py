@@ -9,7 +9,6 @@ nothing. Stdlib only, but torch for the parameters."""
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,16 +16,10 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from proc_tree import children, env_of  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import CONFIG, DATA, REPO, STEP_LINE, TRAINRUN, children, env_of, free_port  # noqa
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
-TRAINRUN = os.path.join(BIN, "trainrun")
-CONFIG = os.path.join(REPO, "configs", "digits-mlp.yaml")
-DATA = os.path.join(REPO, "data", "digits.csv.gz")
 TIMEOUT_S = 10  # dist.timeout_s of these runs
-STEP_LINE = re.compile(r"^\[rank 0\] step=\d+/\d+ epoch=")
 RESTART_STEPS = 400  # the restart test's run: long enough to stop a rank a quarter through
 
 
@@ -264,9 +257,7 @@ class Hangs(unittest.TestCase):
         """Nodes 0 and 1 on loopback, 2 ranks each; rank 3 (node 1) is stopped. The node that
         claims the hang gathers the other node's evidence through the store: one table of all
         four ranks, one full dump with every rank's section; the other node repeats the verdict."""
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         nodes, tmpdirs = [], []
         for n in range(2):
             tmpdir = os.path.join(self.tmp.name, f"tmp{n}")

@@ -10,38 +10,16 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN_DIR = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
-TRAINRUN = os.path.join(BIN_DIR, "trainrun")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import TRAINRUN, alive, free_port  # noqa: E402
 
 # Slack for launcher start-up (loading LibTorch takes ~1 s on a busy machine) and teardown.
 SLACK_S = 4.0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))
-        return s.getsockname()[1]
-
-
-def alive(pid):
-    """True if `pid` exists and is not a zombie (kill(pid, 0) succeeds on zombies)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def wait_dead(pids, timeout=2.0):
@@ -104,8 +82,8 @@ class LauncherTest(unittest.TestCase):
         self.fail(f"workers did not start: {os.listdir(self.dir)}")
 
     def command_argv(self, argv, nproc=2, flags=()):
-        return [TRAINRUN, "--nproc-per-node", str(nproc), "--master-port", str(free_port()),
-                *flags, "--", *argv]
+        return [TRAINRUN, "--nproc-per-node", str(nproc), "--master-port",
+                str(free_port("0.0.0.0")), *flags, "--", *argv]
 
     def command(self, script, nproc=2, flags=()):
         return self.command_argv(["sh", "-c", script], nproc, flags)
@@ -119,7 +97,7 @@ class LauncherTest(unittest.TestCase):
     # --- the per-rank contract -------------------------------------------------------------
 
     def test_env_vars_per_rank(self):
-        port = free_port()
+        port = free_port("0.0.0.0")
         script = ('echo "R=$RANK L=$LOCAL_RANK W=$WORLD_SIZE LW=$LOCAL_WORLD_SIZE G=$GROUP_RANK '
                   'A=$MASTER_ADDR P=$MASTER_PORT OMP=$OMP_NUM_THREADS"')
         env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
@@ -339,7 +317,8 @@ class LauncherTest(unittest.TestCase):
             f.write("train:\n  steps: 5\ndata:\n  name: synthetic\n")
         env = self.fake_worker()
         proc, _ = self.run_launcher([TRAINRUN, "--nproc-per-node", "2", "--master-port",
-                                     str(free_port()), config, "--set", "train.steps=7"], env=env)
+                                     str(free_port("0.0.0.0")), config, "--set",
+                                     "train.steps=7"], env=env)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(sorted(proc.stdout.splitlines()),
                          [f"[rank {r}] args: {config} --set train.steps=7" for r in (0, 1)])

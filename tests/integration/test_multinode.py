@@ -14,30 +14,16 @@ import threading
 import time
 import unittest
 
-import torch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
+from harness import CONFIG, DATA, REPO, TRAINRUN, max_rel_diff, params  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
-TRAINRUN = os.path.join(BIN, "trainrun")
-CONFIG = os.path.join(REPO, "configs", "digits-mlp.yaml")
-DATA = os.path.join(REPO, "data", "digits.csv.gz")
 STEPS = "train.steps=40"
 
 
 def job_args(out_dir):
     return [CONFIG, "--set", f"output.dir={out_dir}", "--set", f"data.path={DATA}", "--set",
             f"checkpoint.uri={out_dir}_ckpt", "--set", STEPS, "--set", "dist.timeout_s=60"]
-
-
-def params(out_dir):
-    return torch.jit.load(os.path.join(out_dir, "model", "model.pt")).state_dict()
-
-
-def max_rel_diff(a, b):
-    return max(((a[k] - b[k]).abs().max() / a[k].abs().max()).item() for k in a)
 
 
 @unittest.skipUnless(netns_hosts.available() or os.environ.get("CI"),

@@ -22,10 +22,10 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_checkpoint import BadLocationCase, MotoCase, run_bad_location  # noqa: E402
-from test_table import make_tables, read_features  # noqa: E402
-from test_training import CONFIG, DATA, REPO, TRAINRUN  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from bad_location import BadLocationCase, run_bad_location  # noqa: E402
+from harness import CONFIG, DATA, REPO, TRAINRUN, MotoCase, have_moto  # noqa: E402
+from tables import make_tables, read_features  # noqa: E402
 
 STEPS = "100"
 
@@ -240,7 +240,7 @@ class SageMakerFlow(unittest.TestCase):
 
 
 # Skipped only outside CI: scripts/setup.sh installs the tools, and CI must run these.
-@unittest.skipUnless((shutil.which("moto_server") and shutil.which("aws")) or os.environ.get("CI"),
+@unittest.skipUnless(have_moto() or os.environ.get("CI"),
                      "needs moto_server, aws (scripts/setup.sh installs them)")
 class BatchFlow(MotoCase, BadLocationCase):
     """output.uri on moto_server: what a Batch or Kubernetes job leaves behind."""

@@ -6,19 +6,14 @@ moto_server) failing in one line before any rank starts, a rendezvous nobody ans
 in one line that names the endpoint and the variable it came from (no c10d log lines), and a
 single-host job's store listening on 127.0.0.1 only (`ss -ltn`). Stdlib only."""
 import os
-import shutil
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
-import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN_DIR = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
-TRAINRUN = os.path.join(BIN_DIR, "trainrun")
-CONFIG = os.path.join(REPO, "configs", "digits-mlp.yaml")
-DATA = os.path.join(REPO, "data", "digits.csv.gz")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import CONFIG, DATA, REPO, TRAINRUN, MotoServer, free_port, have_moto  # noqa: E402
 
 # Variables that would steer the launcher (a scheduler's, torchrun's) are not the test's.
 STEERING = ("SLURM_", "PET_", "AWS_BATCH_", "TORCHELASTIC_", "SM_")
@@ -31,12 +26,6 @@ def clean_env(**extra):
                      "TRAINING_JOB_NAME", "TRAINRUN_FS_ROOT")}
     env.update(extra)
     return env
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(args, env=None, timeout=120):
@@ -98,34 +87,18 @@ class FirstUser(unittest.TestCase):
                         "--set", f"resume={uri}"])
             self.assert_one_error_line(p, 2, f"no committed checkpoint at {uri}")
 
-    @unittest.skipUnless(shutil.which("moto_server") or os.environ.get("CI"),
+    @unittest.skipUnless(have_moto(aws=False) or os.environ.get("CI"),
                          "needs moto_server (scripts/setup.sh installs it)")
     def test_resume_from_an_s3_checkpoint_that_does_not_exist(self):
-        port = free_port()
-        moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            endpoint = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/ckpt",
-                                                                  method="PUT"), timeout=2)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-            env = clean_env(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="test",
+        with MotoServer() as moto:
+            moto.create_bucket("ckpt")
+            env = clean_env(AWS_ENDPOINT_URL=moto.endpoint, AWS_ACCESS_KEY_ID="test",
                             AWS_SECRET_ACCESS_KEY="test", AWS_EC2_METADATA_DISABLED="true")
             with tempfile.TemporaryDirectory(prefix="trainrun_resume_") as tmp:
                 uri = "s3://ckpt/runs/digits/step-00000100"
                 p, _ = run([CONFIG, "--set", f"data.path={DATA}", "--set",
                             f"output.dir={tmp}/out", "--set", f"resume={uri}"], env=env)
                 self.assert_one_error_line(p, 2, f"no committed checkpoint at {uri}")
-        finally:
-            moto.terminate()
-            moto.wait(timeout=10)
 
     def test_aws_region_comes_from_the_profile_or_is_one_line(self):
         with tempfile.TemporaryDirectory(prefix="trainrun_home_") as home:

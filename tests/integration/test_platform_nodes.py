@@ -18,14 +18,9 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
-TRAINRUN = os.path.join(BIN, "trainrun")
-CONFIG = os.path.join(REPO, "configs", "digits-mlp.yaml")
-DATA = os.path.join(REPO, "data", "digits.csv.gz")
+from harness import CONFIG, DATA, REPO, TRAINRUN  # noqa: E402
 
 # Runs the rest of the command line with this hostname and hosts file (a container's own).
 IN_CONTAINER = 'hostname "$1" && mount --bind "$2" /etc/hosts && shift 2 && exec "$@"'

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,15 +21,14 @@ import unittest
 
 import torch
 
-from test_training import CONFIG, DATA, REPO, TRAINRUN, params
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import CONFIG, DATA, REPO, STEP_LINE, TRAINRUN, params  # noqa: E402
 
 # Long enough that a run is still training when the notice comes (about 1 ms a step on 2
 # cores), short enough for the reference and the resumed runs.
 STEPS = 8000
 JOB = [f"train.steps={STEPS}", "train.log_every=500", "train.eval_every=0",
        "checkpoint.every_steps=1000", f"data.path={DATA}", "run.name=preempt-job"]
-STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+)/\d+ ")
-COMMITTED = re.compile(r"checkpoint step=(\d+) committed=")
 RESUMED = re.compile(r"resumed=(\S+) step=(\d+) ")
 OUTCOME = re.compile(r"emergency checkpoint committed at step (\d+) in ([\d.]+) s, ([\d.]+) s "
                      r"before the deadline")

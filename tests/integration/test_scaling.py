@@ -13,14 +13,9 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
-TRAINRUN = os.path.join(BIN, "trainrun")
-CONFIG = os.path.join(REPO, "configs", "digits-mlp.yaml")
-DATA = os.path.join(REPO, "data", "digits.csv.gz")
+from harness import BIN_DIR, CONFIG, DATA, REPO, TRAINRUN  # noqa: E402
 # 4.4 MB of gradients per step: at these rates the link, not the 2 shared cores, sets the pace.
 JOB = ["--set", f"data.path={DATA}", "--set", "model.hidden=[1024,1024]",
        "--set", "dist.timeout_s=120"]
@@ -105,7 +100,7 @@ class PredictorValidation(unittest.TestCase):
         text = "\n".join([f"{'# link':>8} {'nodes':>5} {'measured':>9} {'predicted':>9} "
                           f"{'error':>7}", f"{'#':>8} {'':5} {'ms':>9} {'ms':>9} {'%':>7}"] + table)
         print(text)
-        with open(os.path.join(BIN, "scaling-validation.txt"), "w") as f:
+        with open(os.path.join(BIN_DIR, "scaling-validation.txt"), "w") as f:
             f.write(text + "\n")
 
     def measure(self, hosts, rate, tmp):

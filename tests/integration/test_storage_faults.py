@@ -6,16 +6,17 @@ resume is bit for bit from the newest committed checkpoint, with no "corrupt" ve
 fallback. And a storage outage over two save intervals: the run warns, goes on, finishes and
 commits its final checkpoint."""
 import os
-import shutil
 import subprocess
+import sys
 import unittest
 
 import torch
 
-from fault_cycles import (COMMITTED, FAULT_ENV, SAVE_WARNING, Moto, job_command, read_faults,
-                          run_cycles, temp_dir)
-from fault_proxy import KINDS, FaultProxy
-from test_training import REPO, params
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from fault_cycles import (COMMITTED, FAULT_ENV, SAVE_WARNING, Moto, job_command,  # noqa: E402
+                          read_faults, run_cycles, temp_dir)
+from fault_proxy import KINDS, FaultProxy  # noqa: E402
+from harness import REPO, have_moto, params  # noqa: E402
 
 BUCKET = "ckpt"
 # During an outage every attempt fails: few, quick retries keep a failed save short.
@@ -23,7 +24,7 @@ OUTAGE_ENV = dict(FAULT_ENV, AWS_MAX_ATTEMPTS="4")
 
 
 # Skipped only outside CI: scripts/setup.sh installs moto_server, and CI must run these.
-@unittest.skipUnless(shutil.which("moto_server") or os.environ.get("CI"),
+@unittest.skipUnless(have_moto(aws=False) or os.environ.get("CI"),
                      "needs moto_server (scripts/setup.sh installs it)")
 class StorageFaults(unittest.TestCase):
     @classmethod

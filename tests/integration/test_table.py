@@ -4,81 +4,23 @@ validation and gzip CSV test splits, classification and regression; the exported
 takes raw features and reproduces the evaluation; bad cells and missing keys are one line;
 the same tables from S3 (moto_server) are fetched once into the cache and train to the same
 result."""
-import csv
-import gzip
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
-TRAINRUN = os.path.join(BIN, "trainrun")
-CLASSES = [2, 5, 7]  # label values, not 0..C-1: the model must map its outputs back
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import CONFIG, REPO, TRAINRUN, MotoCase, have_moto  # noqa: E402
+from tables import CLASSES, blobs, make_tables, read_features, split, write_parquet  # noqa: E402
 
-
-def blobs(n, seed, regression=False):
-    """Three features on very different scales (standardization matters) and a label."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    centers = np.array([[0.0, 0.0, 0.0], [3.0, -3.0, 3.0], [-3.0, 3.0, 3.0]])
-    z = centers[y] + rng.normal(0, 1.0, (n, 3))
-    x = z * np.array([1000.0, 0.001, 1.0]) + np.array([5e4, 0.0, -20.0])
-    if regression:
-        label = 2.0 * z[:, 0] - z[:, 1] + 0.5 * z[:, 2] + rng.normal(0, 0.1, n)
-    else:
-        label = np.array(CLASSES)[y]
-    return {"income": x[:, 0], "ratio": x[:, 1], "temp": x[:, 2], "label": label}
-
-
-def write_parquet(path, cols):
-    pq.write_table(pa.table({k: pa.array(v) for k, v in cols.items()}), path)
-
-
-def write_csv(path, cols, opener=open):
-    names = list(cols)
-    with opener(path, "wt", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(names)
-        for row in zip(*(cols[k] for k in names)):
-            w.writerow([repr(float(v)) if isinstance(v, float) else v for v in row])
-
-
-def split(cols, a, b):
-    return {k: v[a:b] for k, v in cols.items()}
-
-
-def make_tables(root, regression=False):
-    """root/train/{part-0,part-1}.parquet, root/validation.csv, root/test.csv.gz."""
-    train = blobs(1200, 1, regression)
-    os.makedirs(f"{root}/train", exist_ok=True)
-    write_parquet(f"{root}/train/part-0.parquet", split(train, 0, 700))
-    write_parquet(f"{root}/train/part-1.parquet", split(train, 700, 1200))
-    with open(f"{root}/train/_SUCCESS", "w"):
-        pass
-    write_csv(f"{root}/validation.csv", blobs(300, 2, regression))
-    write_csv(f"{root}/test.csv.gz", blobs(300, 3, regression), opener=gzip.open)
-
-
-def read_features(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt") as f:
-        rows = list(csv.DictReader(f))
-    x = torch.tensor([[float(r[k]) for k in ("income", "ratio", "temp")] for r in rows],
-                     dtype=torch.float32)
-    y = torch.tensor([float(r["label"]) for r in rows], dtype=torch.float64)
-    return x, y
 
 
 def run(args, env=None, timeout=240):
@@ -87,7 +29,7 @@ def run(args, env=None, timeout=240):
 
 
 def table_args(out, path, validation, test, *sets, nproc=2):
-    args = ["--nproc-per-node", str(nproc), os.path.join(REPO, "configs", "digits-mlp.yaml"),
+    args = ["--nproc-per-node", str(nproc), CONFIG,
             "--set", "data.name=table", "--set", f"data.path={path}",
             "--set", f"data.validation_path={validation}", "--set", f"data.test_path={test}",
             "--set", "data.label=label", "--set", "model.hidden=[32]", "--set", "train.steps=150",
@@ -209,47 +151,14 @@ class TableTraining(unittest.TestCase):
         self.assertNotIn("[rank", p.stdout + p.stderr)  # before any rank started
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # Skipped only outside CI: scripts/setup.sh installs the tools, and CI must run these.
-@unittest.skipUnless((shutil.which("moto_server") and shutil.which("aws")) or os.environ.get("CI"),
+@unittest.skipUnless(have_moto() or os.environ.get("CI"),
                      "needs moto_server, aws (scripts/setup.sh installs them)")
-class TableFromS3(unittest.TestCase):
+class TableFromS3(MotoCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="trainrun_table_s3_")
-        port = free_port()
-        cls.endpoint = f"http://127.0.0.1:{port}"
-        cls.env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                       AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=cls.endpoint,
-                       AWS_EC2_METADATA_DISABLED="true", TRAINRUN_CACHE_DIR=f"{cls.tmp}/cache")
-        cls.env.pop("AWS_PROFILE", None)
-        cls.moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                                    env=cls.env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start")
-                time.sleep(0.3)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.terminate()
-        cls.moto.wait(timeout=10)
-        shutil.rmtree(cls.tmp)
-
-    def aws(self, *args):
-        return subprocess.run(["aws", "--endpoint-url", self.endpoint, *args], env=self.env,
-                              capture_output=True, text=True, check=True, timeout=60)
+        cls.start_moto("trainrun_table_s3_")
+        cls.env["TRAINRUN_CACHE_DIR"] = f"{cls.tmp}/cache"
 
     def test_s3_tables_are_fetched_once_and_train_as_local_ones(self):
         local = f"{self.tmp}/local"

@@ -4,7 +4,6 @@ invariance, bad input, and a rank killed mid-run. Needs the venv's PyTorch to re
 model artifacts (torch.jit.load), which also proves they load from Python."""
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -14,22 +13,10 @@ import unittest
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from proc_tree import alive, children, env_of  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
-TRAINRUN = os.path.join(BIN, "trainrun")
-CONFIG = os.path.join(REPO, "configs", "digits-mlp.yaml")
-DATA = os.path.join(REPO, "data", "digits.csv.gz")
-# Plain decimals only: a value with an exponent (6e-05) must not match.
-LOG_LINE = re.compile(r"^\[rank 0\] step=(\d+)/(\d+) epoch=(\d+) train_loss=([\d.]+) lr=([\d.]+) "
-                      r"samples_per_sec=([\d.]+) step_ms=([\d.]+) eta_s=([\d.]+) ")
-
-
-def run(args, timeout=120, **kw):
-    return subprocess.run([TRAINRUN] + args, cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, **kw)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import (CONFIG, DATA, LOG_LINE, REPO, TRAINRUN, alive, children,  # noqa: E402
+                     env_of, max_rel_diff, params)
+from harness import run_trainrun as run  # noqa: E402
 
 
 def train(out_dir, nproc, *sets, config=CONFIG):
@@ -41,15 +28,6 @@ def train(out_dir, nproc, *sets, config=CONFIG):
     if p.returncode != 0:
         raise AssertionError(f"trainrun failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
-
-
-def params(out_dir):
-    return torch.jit.load(os.path.join(out_dir, "model", "model.pt")).state_dict()
-
-
-def max_rel_diff(a, b):
-    """max over tensors of max|a - b| / max|a| (relative to each tensor's scale)."""
-    return max(((a[k] - b[k]).abs().max() / a[k].abs().max()).item() for k in a)
 
 
 class Training(unittest.TestCase):

@@ -6,23 +6,17 @@ benchmarks/checkpoint_fault_soak.py.
 One cycle: start the job (resume: auto), wait until it commits a checkpoint, SIGTERM it a
 random moment later (as a spot preemption would), then check what the next start resumes
 from against the storage itself, read straight from moto_server without faults."""
-import os
 import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 
 from fault_proxy import KINDS, FaultProxy
-from test_training import CONFIG, DATA, REPO, TRAINRUN
+from harness import COMMITTED, CONFIG, DATA, REPO, RESUMED, TRAINRUN, MotoServer
 
-COMMITTED = re.compile(r"checkpoint step=(\d+) committed=")
-RESUMED = re.compile(r"resumed=(\S+) step=(\d+) saved_world_size=(\d+)")
 # Every verdict that a checkpoint is broken, and the give-up after them.
 VERDICT = re.compile(r"skipping checkpoint|no valid checkpoint")
 SAVE_WARNING = "CHECKPOINT NOT SAVED"
@@ -39,12 +33,6 @@ JOB = ["train.log_every=10", "train.eval_every=0", "model.hidden=[1024,1024]",
        "run.name=fault-job"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def job_command(nproc, out_dir, ckpt_uri, steps, *sets):
     cmd = [TRAINRUN, "--nproc-per-node", str(nproc), "--grace-period", "5", CONFIG]
     for s in JOB + [f"train.steps={steps}", f"output.dir={out_dir}",
@@ -53,53 +41,9 @@ def job_command(nproc, out_dir, ckpt_uri, steps, *sets):
     return cmd
 
 
-class Moto:
-    """moto_server on a free loopback port (accepting any signature), and unsigned reads of
-    its buckets that bypass every proxy."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                        AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
-                        AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.port}")
-        self.env.pop("AWS_PROFILE", None)
-        self.proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                     env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("moto_server did not start")
-                time.sleep(0.2)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}/{path}"
-
-    def create_bucket(self, bucket):
-        urllib.request.urlopen(urllib.request.Request(self.url(bucket), method="PUT"),
-                               timeout=30).read()
-
-    def keys(self, bucket, prefix):
-        keys, token = [], None
-        while True:
-            query = {"list-type": "2", "prefix": prefix}
-            if token:
-                query["continuation-token"] = token
-            body = urllib.request.urlopen(
-                self.url(bucket) + "?" + urllib.parse.urlencode(query), timeout=30).read().decode()
-            keys += re.findall(r"<Key>([^<]*)</Key>", body)
-            m = re.search(r"<NextContinuationToken>([^<]*)</NextContinuationToken>", body)
-            if "<IsTruncated>true</IsTruncated>" not in body or not m:
-                return keys
-            token = m.group(1)
+class Moto(MotoServer):
+    """harness.MotoServer (any signature accepted, unsigned reads that bypass every proxy) and
+    the checkpoints committed in its buckets."""
 
     def committed_steps(self, bucket, run_prefix):
         """Steps whose manifest.pb exists under <run_prefix>/step-XXXXXXXX/."""
