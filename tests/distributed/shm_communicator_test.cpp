@@ -134,6 +134,36 @@ TEST(ShmCommunicator, WaitTimesOutWhenAPeerNeverJoins) {
   EXPECT_EQ(leftoverSegments(), 0);
 }
 
+TEST(ShmCommunicator, APeerThatTimedOutFirstMakesTheOthersTimeOutToo) {
+  // Rank 2 never joins; rank 0 enters 400 ms before rank 1, so its deadline passes first and
+  // rank 1 learns of it from the segment: a hang for both (each leaves a dump), not a
+  // communication error.
+  ShmOptions options;
+  options.timeout = std::chrono::milliseconds(600);
+  testing::runShmRanks(
+      3,
+      [](int rank, Communicator& comm) {
+        if (rank == 2) return;
+        if (rank == 1) std::this_thread::sleep_for(std::chrono::milliseconds(400));
+        std::vector<torch::Tensor> t{torch::ones({4})};
+        const auto start = std::chrono::steady_clock::now();
+        try {
+          comm.allreduce(t, ReduceOp::kSum)->wait(std::chrono::seconds(30));
+          ADD_FAILURE() << "rank " << rank << ": the allreduce completed without rank 2";
+        } catch (const TimeoutError& e) {
+          const std::string what = e.what();
+          if (rank == 1) {
+            EXPECT_NE(what.find("a peer rank timed out first"), std::string::npos) << what;
+            EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(550));
+          } else {
+            EXPECT_NE(what.find("timed out after 600 ms on rank 0"), std::string::npos) << what;
+          }
+        }
+      },
+      options);
+  EXPECT_EQ(leftoverSegments(), 0);
+}
+
 TEST(ShmCommunicator, ARankLeavingMidCollectiveFailsItsPeersAtOnce) {
   ShmOptions options;
   options.timeout = std::chrono::seconds(60);

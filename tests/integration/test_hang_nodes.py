@@ -156,7 +156,9 @@ class HangAcrossNodes(unittest.TestCase):
         a = torch.jit.load(os.path.join(ref, "model", "model.pt")).state_dict()
         b = torch.jit.load(os.path.join(out, "model", "model.pt")).state_dict()
         for k in a:
-            self.assertTrue(torch.equal(a[k], b[k]), f"{k} differs from the uninterrupted run")
+            diff = (a[k].double() - b[k].double()).abs().max().item()
+            self.assertTrue(torch.equal(a[k], b[k]),
+                            f"{k} differs from the uninterrupted run (max |diff| {diff:g}):\n{log}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 namespace trainrun {
 namespace {
@@ -59,6 +61,40 @@ TEST_F(LocalStorageTest, ErrorsAreTyped) {
   EXPECT_THROW(storage_->read("short", 0, 8, buf), StorageError);
   auto unwritable = makeLocalStorage("/proc/trainrun-cannot-write-here");
   EXPECT_THROW(unwritable->put("x", std::string("1")), StorageError);
+}
+
+// Nodes sharing one folder (NFS) probe it at once: each writes, lists, reads and deletes its
+// own object, and a delete drops the folders it emptied. Nobody's probe may fail for that.
+TEST_F(LocalStorageTest, ProbesOfSeveralWritersInOneFolderNeverFailEachOther) {
+  auto other = makeLocalStorage(root_.string());
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::thread churn([&] {
+    try {
+      while (!stop) {
+        other->put("run/job/probe-a", std::string("a"));
+        other->list("run/job/");
+        other->remove("run/job/probe-a");
+      }
+    } catch (const std::exception& e) {
+      ++errors;
+      ADD_FAILURE() << "the other writer: " << e.what();
+    }
+  });
+  for (int i = 0; i < 3000 && errors == 0; ++i) {
+    try {
+      storage_->list("run/job/");
+      storage_->put("run/job/probe-b", std::string("b"));
+      EXPECT_EQ(storage_->get("run/job/probe-b"), "b");
+      storage_->remove("run/job/probe-b");
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "iteration " << i << ": " << e.what();
+      break;
+    }
+  }
+  stop = true;
+  churn.join();
+  EXPECT_FALSE(fs::exists(root_ / "run" / "job"));  // the last delete dropped the folder
 }
 
 }  // namespace

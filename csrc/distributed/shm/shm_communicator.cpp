@@ -26,8 +26,12 @@ namespace {
 struct Control {
   std::atomic<uint32_t> arrived;     // ranks inside the current barrier
   std::atomic<uint32_t> generation;  // futex word: the last rank to arrive bumps it
-  std::atomic<uint32_t> failed;      // a rank gave up: the others fail instead of waiting
+  std::atomic<uint32_t> failed;      // a rank gave up (kLeft, kTimedOut): the others fail too
 };
+// Why the group failed; the first reason stays. A peer's timeout is this rank's too (a hang:
+// it leaves its dump like the rank that timed out), a peer that left is a communication error.
+constexpr uint32_t kLeft = 1;
+constexpr uint32_t kTimedOut = 2;
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "futex words must be plain ints");
 constexpr size_t kControlBytes = 4096;
 // Polls of the futex word before sleeping on it: a peer usually arrives within microseconds.
@@ -244,11 +248,14 @@ class ShmCommunicator : public Communicator {
     }
     const Clock::time_point deadline = Clock::now() + options_.timeout;
     for (int spin = 0; c->generation.load(std::memory_order_acquire) == generation; ++spin) {
-      if (c->failed.load(std::memory_order_relaxed) != 0)
-        throw CommError("shm " + what + " failed: a peer rank gave up first");
+      const uint32_t failed = c->failed.load(std::memory_order_relaxed);
+      if (failed == kTimedOut)
+        throw TimeoutError("shm " + what +
+                           " failed: a peer rank timed out first (a rank is stuck)");
+      if (failed != 0) throw CommError("shm " + what + " failed: a peer rank gave up first");
       if (spin < kSpinsBeforeSleep) continue;
       if (Clock::now() > deadline) {
-        fail();
+        fail(kTimedOut);
         throw TimeoutError("shm " + what + " timed out after " +
                            std::to_string(options_.timeout.count()) + " ms on rank " +
                            std::to_string(rank_) + " (a peer rank is stuck or gone)");
@@ -258,10 +265,11 @@ class ShmCommunicator : public Communicator {
     }
   }
 
-  // Marks the group failed and wakes every waiter.
-  void fail() {
+  // Marks the group failed (unless it already is: the first reason stays) and wakes every waiter.
+  void fail(uint32_t why = kLeft) {
     Control* c = control();
-    c->failed.store(1, std::memory_order_relaxed);
+    uint32_t none = 0;
+    c->failed.compare_exchange_strong(none, why, std::memory_order_relaxed);
     futex(&c->generation, FUTEX_WAKE, INT_MAX, nullptr);
   }
 

@@ -44,12 +44,24 @@ class LocalStorage : public Storage {
 
   void put(const std::string& key, const void* data, size_t size) override {
     const fs::path path = fs::path(root_) / key;
-    std::error_code ec;
-    fs::create_directories(path.parent_path(), ec);
-    if (ec)
-      throw StorageError("cannot create folder " + path.parent_path().string() + ": " +
-                         ec.message());
-    writeFileAtomic(path.string(), data, size);
+    for (int attempt = 1;; ++attempt) {
+      try {
+        std::error_code ec;
+        fs::create_directories(path.parent_path(), ec);
+        if (ec)
+          throw StorageError("cannot create folder " + path.parent_path().string() + ": " +
+                             ec.message());
+        writeFileAtomic(path.string(), data, size);
+        return;
+      } catch (const std::exception&) {
+        // Another process sharing the folder (a node on NFS) deleted the last object in a
+        // folder on the path, and so the folder (remove() drops emptied folders), while this
+        // one made the path or wrote: make it again. Lasting failures (permissions, a full
+        // disk) fail every attempt alike.
+        if (attempt < 5) continue;
+        throw;
+      }
+    }
   }
 
   void read(const std::string& key, uint64_t offset, uint64_t length, void* dst) override {
@@ -97,14 +109,7 @@ class LocalStorage : public Storage {
         throw StorageError("cannot list " + start.string() + ": " + ec.message());
       return keys;
     }
-    for (auto it = fs::recursive_directory_iterator(start, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (!it->is_regular_file(ec)) continue;
-      std::string key = fs::relative(it->path(), root_, ec).string();
-      if (key.rfind(prefix, 0) == 0 && key.find(kTempMarker) == std::string::npos)
-        keys.push_back(key);
-    }
-    if (ec) throw StorageError("cannot list " + start.string() + ": " + ec.message());
+    walk(start, prefix, keys);
     std::sort(keys.begin(), keys.end());
     return keys;
   }
@@ -123,6 +128,30 @@ class LocalStorage : public Storage {
   std::string describe() const override { return root_; }
 
  private:
+  // Adds the keys under `dir` that start with `prefix` (temporaries aside). A folder that
+  // vanishes meanwhile held no keys: nodes sharing this folder (NFS) delete their probe
+  // objects and the folders those emptied while others list.
+  void walk(const fs::path& dir, const std::string& prefix, std::vector<std::string>& keys) const {
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      std::error_code entry_ec;
+      if (it->is_directory(entry_ec) && !it->is_symlink(entry_ec)) {
+        walk(it->path(), prefix, keys);
+        continue;
+      }
+      if (!it->is_regular_file(entry_ec)) continue;
+      std::string key = fs::relative(it->path(), root_, entry_ec).string();
+      if (entry_ec) {
+        if (missing(entry_ec)) continue;
+        throw StorageError("cannot list " + it->path().string() + ": " + entry_ec.message());
+      }
+      if (key.rfind(prefix, 0) == 0 && key.find(kTempMarker) == std::string::npos)
+        keys.push_back(key);
+    }
+    if (ec && !missing(ec)) throw StorageError("cannot list " + dir.string() + ": " + ec.message());
+  }
+
   std::string root_;
 };
 
