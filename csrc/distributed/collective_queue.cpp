@@ -20,16 +20,22 @@ namespace {
 class QueuedWork : public Work {
  public:
   QueuedWork(std::shared_ptr<CollectiveQueue::Completion> c, std::string backend,
-             std::chrono::milliseconds group_timeout)
-      : Work(group_timeout), c_(std::move(c)), backend_(std::move(backend)) {}
+             std::chrono::milliseconds group_timeout, std::shared_ptr<std::atomic<bool>> timed_out)
+      : Work(group_timeout),
+        c_(std::move(c)),
+        backend_(std::move(backend)),
+        timed_out_(std::move(timed_out)) {}
   using Work::wait;
 
   void wait(std::chrono::milliseconds timeout) override {
     std::unique_lock<std::mutex> lock(c_->mu);
-    if (!c_->cv.wait_for(lock, timeout, [&] { return c_->done; }))
+    if (!c_->cv.wait_for(lock, timeout, [&] { return c_->done; })) {
+      // A caller's shorter slice (the hierarchical backend polls) is not the group's deadline.
+      if (timeout >= groupTimeout()) timed_out_->store(true);
       throw TimeoutError(backend_ + " " + c_->what + " did not complete within " +
                          std::to_string(timeout.count()) +
                          " ms (a peer rank stopped issuing collectives)");
+    }
     if (c_->error) std::rethrow_exception(c_->error);
   }
   bool isCompleted() override {
@@ -40,6 +46,7 @@ class QueuedWork : public Work {
  private:
   std::shared_ptr<CollectiveQueue::Completion> c_;
   const std::string backend_;
+  const std::shared_ptr<std::atomic<bool>> timed_out_;
 };
 
 }  // namespace
@@ -63,7 +70,8 @@ std::unique_ptr<Work> CollectiveQueue::enqueue(const char* op, int64_t bytes, Ta
     queue_.emplace_back(std::move(task), completion);
   }
   cv_.notify_one();
-  return std::make_unique<QueuedWork>(std::move(completion), backend_, group_timeout_);
+  return std::make_unique<QueuedWork>(std::move(completion), backend_, group_timeout_,
+                                      wait_timed_out_);
 }
 
 void CollectiveQueue::stop(const std::function<void()>& unfinished) {

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -43,6 +44,9 @@ class CollectiveQueue {
   void stop(const std::function<void()>& unfinished = nullptr);
   // True once stop() began: a task waiting on something should give up.
   bool stopping();
+  // True once a wait on one of its collectives ran past the group's deadline: this rank saw a
+  // hang (the backend tells its peers so when it stops, not that it merely left).
+  bool waitTimedOut() const { return wait_timed_out_->load(); }
 
   struct Completion;  // one collective's outcome, shared by its Work and the worker
 
@@ -58,6 +62,8 @@ class CollectiveQueue {
   std::deque<std::pair<Task, std::shared_ptr<Completion>>> queue_;
   bool stop_ = false;
   bool busy_ = false;  // the worker is running a collective
+  // Shared with the Works, which may outlive the queue.
+  const std::shared_ptr<std::atomic<bool>> wait_timed_out_ = std::make_shared<std::atomic<bool>>();
   std::thread worker_;
 };
 

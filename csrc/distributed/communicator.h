@@ -28,6 +28,7 @@ class Work {
 
  protected:
   explicit Work(std::chrono::milliseconds group_timeout) : group_timeout_(group_timeout) {}
+  std::chrono::milliseconds groupTimeout() const { return group_timeout_; }
 
  private:
   const std::chrono::milliseconds group_timeout_;

@@ -118,8 +118,9 @@ class ShmCommunicator : public Communicator {
         queue_("shm", recorder(), options.timeout) {}
   ~ShmCommunicator() override {
     // Leaving with collectives unfinished (an error unwinds this rank): fail them, and the
-    // peers' matching ones, now rather than at the timeout.
-    queue_.stop([this] { fail(); });
+    // peers' matching ones, now rather than at the timeout; after a wait that timed out, as a
+    // timeout (the peers leave their hang dumps too).
+    queue_.stop([this] { fail(queue_.waitTimedOut() ? kTimedOut : kLeft); });
   }
 
   int rank() const override { return rank_; }
