@@ -18,6 +18,7 @@
 #include "core/logging.h"
 #include "models/torchscript_model.h"
 #include "pipeline/evaluation.h"
+#include "pipeline/lineage.h"
 #include "pipeline/model_card.h"
 #include "pipeline/output_upload.h"
 #include "storage/local/local_storage.h"

@@ -12,6 +12,7 @@
 #include "checkpoint/checkpoint_manager.h"
 #include "config/config.h"
 #include "data/dataset.h"
+#include "data/data_digest.h"
 #include "data/sampler.h"
 #include "ddp/reducer.h"
 #include "distributed/init.h"
@@ -19,7 +20,6 @@
 #include "metrics/step_profile.h"
 #include "metrics/tensorboard.h"
 #include "models/model.h"
-#include "pipeline/lineage.h"
 #include "train/device_report.h"
 #include "train/preemption.h"
 
