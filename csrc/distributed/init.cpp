@@ -150,6 +150,13 @@ std::unique_ptr<Communicator> makeCommunicator(DistContext& ctx, const config::J
   return comm;
 }
 
+void allreduceSum(DistContext& dist, torch::Tensor& values) {
+  if (!dist.comm) return;
+  std::vector<torch::Tensor> t{values.to(dist.comm->device())};
+  dist.comm->allreduce(t, ReduceOp::kSum)->wait();
+  values.copy_(t[0]);
+}
+
 // Joins the newest generation and has the watcher guard its communicator.
 std::unique_ptr<Communicator> joinGeneration(DistContext& ctx) {
   auto comm = ctx.elastic->join(*ctx.store, [&ctx](const std::string& prefix) {

@@ -41,6 +41,10 @@ struct DistContext {
 // them the process runs alone (world size 1). dist.backend picks the communicator.
 DistContext initDistributed(const config::JobConfig& config);
 
+// Sums `values` across the group's ranks in place (one small collective on the communicator's
+// device); alone, a no-op.
+void allreduceSum(DistContext& dist, torch::Tensor& values);
+
 // This rank's communicator of the backend config.dist.backend names, on ctx's store under
 // `prefix` (keys apart from other groups'); `ctx` must be joined (initDistributed). The
 // benchmark builds one per backend this way.

@@ -6,27 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "data/data_digest.h"
 #include "pipeline/build_info.h"
 
 namespace trainrun {
-
-struct InputFile {
-  std::string role;    // "train" (data.path); other splits' files add their own roles
-  std::string path;    // as the config names it
-  std::string sha256;  // of the file's bytes
-  uint64_t bytes = 0;
-};
-
-// The content of a job's input data: each file's SHA-256, and one digest over them all.
-struct DataDigest {
-  std::vector<InputFile> files;
-  // SHA-256 over the files' roles and digests (not their paths: the same bytes in another
-  // folder, or a channel, are the same data); empty when the data has no file (synthetic).
-  std::string sha256;
-};
-
-// Hashes every file in `files` ({role, path}); throws ConfigError naming a file it cannot read.
-DataDigest digestInputData(const std::vector<std::pair<std::string, std::string>>& files);
 
 struct Lineage {
   std::string run;

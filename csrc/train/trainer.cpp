@@ -18,6 +18,7 @@
 #include "core/logging.h"
 #include "models/torchscript_model.h"
 #include "pipeline/evaluation.h"
+#include "pipeline/lineage.h"
 #include "pipeline/model_card.h"
 #include "pipeline/output_upload.h"
 #include "storage/local/local_storage.h"
@@ -58,27 +59,6 @@ torch::Tensor lossOf(const torch::Tensor& logits, const torch::Tensor& y, Task t
     return torch::mse_loss(logits.reshape({-1}).to(torch::kFloat), y.reshape({-1}));
   return torch::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat),
                                    y.reshape({-1}));
-}
-
-// The eval fields of a log line: eval_loss and accuracy, or for regression eval_mse and
-// eval_rmse; `prefix` "test_" names the test split's.
-Metrics evalFields(const EvalResult& e, const std::string& prefix) {
-  Metrics m{{prefix + "loss", e.loss}};
-  if (e.regression) {
-    m.emplace_back(prefix + "mse", e.loss);
-    m.emplace_back(prefix + "rmse", std::sqrt(e.loss));
-  } else {
-    m.emplace_back(prefix + "accuracy", e.accuracy);
-  }
-  return m;
-}
-
-// Sums `values` across ranks in place (one small collective on the communicator's device).
-void allreduceSum(DistContext& dist, torch::Tensor& values) {
-  if (!dist.comm) return;
-  std::vector<torch::Tensor> t{values.to(dist.comm->device())};
-  dist.comm->allreduce(t, ReduceOp::kSum)->wait();
-  values.copy_(t[0]);
 }
 
 }  // namespace
@@ -530,75 +510,6 @@ double Trainer::readWindowLoss(int64_t window_steps) {
   return loss.item<double>() / dist_.world_size;
 }
 
-EvalResult EvalPass::summary() const {
-  const double total = count.sum().item<double>();  // samples, or tokens for sequence models
-  return {loss_sum.sum().item<double>() / total, correct.sum().item<double>() / total, regression};
-}
-
-EvalPass Trainer::evaluatePass(const Dataset& data) {
-  torch::NoGradGuard no_grad;
-  model_->eval();  // dropout off, batch-norm statistics frozen (modules from Python have them)
-  const bool regression = data.task == Task::kRegression;
-  const int64_t n = data.size();
-  const int64_t begin = n * dist_.rank / dist_.world_size;
-  const int64_t end = n * (dist_.rank + 1) / dist_.world_size;
-  const bool sequences = data.labels.dim() > 1;
-  const bool binary = !sequences && data.num_classes == 2;
-  // About 4096 positions per forward: 4096 samples for the MLP, 4 windows of 1024 tokens for
-  // a GPT (whose (chunk, T, vocab) logits dominate memory).
-  const int64_t row = std::max<int64_t>(1, data.features[0].numel());
-  const int64_t kChunk = std::max<int64_t>(1, 4096 / row);
-  // (N, 5): loss_sum, correct, count, predicted, score. Each rank fills its rows and leaves the
-  // others zero, so one sum across ranks gathers every row exactly (x + 0 == x).
-  torch::Tensor rows = torch::zeros({n, 5}, torch::kFloat64);
-  for (int64_t i = begin; i < end; i += kChunk) {
-    const int64_t len = std::min(kChunk, end - i);
-    torch::Tensor logits;
-    {
-      AutocastGuard autocast(precision_, device_.type());
-      logits = model_->forward(data.features.narrow(0, i, len).to(device_));  // (len, ..., C)
-    }
-    if (regression) {  // one output: the prediction; loss_sum holds the squared error
-      torch::Tensor pred = logits.reshape({-1}).to(torch::kFloat);                 // (len,)
-      torch::Tensor y = data.labels.narrow(0, i, len).to(device_, torch::kFloat);  // (len,)
-      torch::Tensor block = rows.narrow(0, i, len);
-      block.select(1, 0).copy_((pred - y).square().to(torch::kCPU, torch::kDouble));
-      block.select(1, 2).fill_(1.0);
-      block.select(1, 3).copy_(pred.to(torch::kCPU, torch::kDouble));
-      continue;
-    }
-    logits = logits.reshape({len, -1, logits.size(-1)}).to(torch::kFloat);  // (len, P, C)
-    torch::Tensor y = data.labels.narrow(0, i, len).reshape({len, -1}).to(device_, torch::kLong);
-    const int64_t positions = y.size(1);
-    torch::Tensor loss = torch::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}),
-                                                   y.reshape({-1}), {}, at::Reduction::None)
-                             .reshape({len, positions});  // (len, P)
-    torch::Tensor pred = logits.argmax(-1);               // (len, P)
-    torch::Tensor block = rows.narrow(0, i, len);
-    block.select(1, 0).copy_(loss.sum(1).to(torch::kCPU, torch::kDouble));
-    block.select(1, 1).copy_(pred.eq(y).sum(1).to(torch::kCPU, torch::kDouble));
-    block.select(1, 2).fill_(double(positions));
-    if (!sequences) block.select(1, 3).copy_(pred.select(1, 0).to(torch::kCPU, torch::kDouble));
-    if (binary)
-      block.select(1, 4).copy_(
-          logits.select(1, 0).softmax(-1).select(1, 1).to(torch::kCPU, torch::kDouble));
-  }
-  model_->train();
-  allreduceSum(dist_, rows);
-  EvalPass out;
-  out.loss_sum = rows.select(1, 0).contiguous();
-  out.correct = rows.select(1, 1).contiguous();
-  out.count = rows.select(1, 2).contiguous();
-  out.regression = regression;
-  if (regression) {
-    out.value = rows.select(1, 3).contiguous();
-  } else if (!sequences) {
-    out.predicted = rows.select(1, 3).to(torch::kLong);
-  }
-  if (binary) out.score = rows.select(1, 4).contiguous();
-  return out;
-}
-
 void Trainer::run() {
   run_start_ = Clock::now();
   window_start_ = run_start_;
@@ -739,23 +650,12 @@ void Trainer::addThroughput(Metrics& line, double samples_per_sec) const {
 }
 
 void Trainer::writeEvaluation(const EvalPass& validation) {
-  auto evaluated = [&](const std::string& name, const Dataset& data, const EvalPass& pass) {
-    EvaluatedSplit split{name, data.size(), {}};
-    if (pass.regression)
-      split.metrics = regressionMetrics(pass.value, data.labels.to(torch::kDouble));
-    else if (data.labels.dim() > 1)
-      split.metrics = languageModelMetrics(pass.loss_sum, pass.correct, pass.count);
-    else
-      split.metrics =
-          classificationMetrics(data.labels, pass.predicted, pass.score, data.num_classes);
-    return split;
-  };
   std::vector<EvaluatedSplit> splits;
-  if (dist_.rank == 0) splits.push_back(evaluated("validation", data_.eval, validation));
+  if (dist_.rank == 0) splits.push_back(evaluatedSplit("validation", data_.eval, validation));
   if (data_.test.size() > 0) {
     const EvalPass test = evaluatePass(data_.test);
     if (dist_.rank == 0) {
-      splits.push_back(evaluated("test", data_.test, test));
+      splits.push_back(evaluatedSplit("test", data_.test, test));
       test_result_ = test.summary();
       report(total_steps_, evalFields(*test_result_, "test_"));
     }

@@ -11,6 +11,7 @@
 #include "amp/precision.h"
 #include "checkpoint/checkpoint_manager.h"
 #include "config/config.h"
+#include "data/data_digest.h"
 #include "data/dataset.h"
 #include "data/sampler.h"
 #include "ddp/reducer.h"
@@ -19,30 +20,11 @@
 #include "metrics/step_profile.h"
 #include "metrics/tensorboard.h"
 #include "models/model.h"
-#include "pipeline/lineage.h"
 #include "train/device_report.h"
+#include "train/evaluator.h"
 #include "train/preemption.h"
 
 namespace trainrun {
-
-struct EvalResult {
-  double loss = 0;      // mean cross-entropy over the eval set; regression: mean squared error
-  double accuracy = 0;  // fraction of eval samples classified right; regression: 0
-  bool regression = false;
-};
-
-// Per-sample results of one evaluation pass over a split, gathered from every rank's slice:
-// every rank holds all N rows. For sequence models a sample is a token window.
-struct EvalPass {
-  torch::Tensor loss_sum;   // (N,) float64: summed cross-entropy of the sample's positions
-  torch::Tensor correct;    // (N,) float64: positions predicted right
-  torch::Tensor count;      // (N,) float64: positions (1 for classification)
-  torch::Tensor predicted;  // (N,) int64: argmax class (classification only, else undefined)
-  torch::Tensor score;      // (N,) float64: softmax probability of class 1 (two classes only)
-  torch::Tensor value;      // (N,) float64: the prediction (regression only, else undefined)
-  bool regression = false;  // loss_sum holds squared errors
-  EvalResult summary() const;
-};
 
 class Trainer {
  public:
@@ -53,13 +35,11 @@ class Trainer {
   // Trains for the configured steps, evaluates, and (rank 0) writes the outputs.
   void run();
 
-  // Evaluates on the whole eval set, split across ranks; every rank gets the result.
-  EvalResult evaluate() { return evaluatePass(data_.eval).summary(); }
-  // One pass over `data`, each rank forwarding its 1/N slice; predictions gathered on all.
-  EvalPass evaluatePass(const Dataset& data);
-  Model& model() { return *model_; }
-
  private:
+  // One pass over `data`, each rank forwarding its 1/N slice; predictions gathered on all.
+  EvalPass evaluatePass(const Dataset& data) {
+    return evaluateSplit(*model_, data, precision_, device_, dist_);
+  }
   // The constructor's steps, in order.
   void openCheckpoints();   // opens checkpoint storage; probes it and output.dir (ConfigError)
   void choosePrecision();   // precision and loss scaling for this device

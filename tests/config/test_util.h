@@ -1,4 +1,4 @@
-// Shared helpers for the config tests: env var scoping, a fake data dir, error matching.
+// Shared helpers for the config tests: a fake data dir, error matching (tests/support: the rest).
 #pragma once
 
 #include <gmock/gmock.h>
@@ -16,42 +16,13 @@
 #include "config/config.h"
 #include "core/env.h"
 #include "core/error.h"
+#include "support/scoped_env.h"
+#include "support/temp_dir.h"
 
 namespace trainrun::config::testing {
 
-// Sets (or unsets, with nullopt) an environment variable for one scope, then restores it.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    value ? setenv(name, value->c_str(), 1) : unsetenv(name);
-  }
-  ~ScopedEnv() { old_ ? setenv(name_, old_->c_str(), 1) : unsetenv(name_); }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
-// A fresh directory under the system temp dir, removed with the object.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "config_test.XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ / name) << text;
-    return (path_ / name).string();
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using trainrun::testing::ScopedEnv;
+using trainrun::testing::TempDir;
 
 // Base fixture: TRAINRUN_DATA_DIR points at a dir holding a (fake) digits.csv.gz, so the
 // default config validates without the real dataset; TRAINING_JOB_NAME is unset.

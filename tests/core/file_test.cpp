@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
@@ -22,13 +23,8 @@ std::string readAll(const fs::path& path) {
 
 class FileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("trainrun_file_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  testing::TempDir tmp_{"trainrun_file_test"};
+  const fs::path dir_ = tmp_.path();
 };
 
 TEST_F(FileTest, ReplacesTheFileAndLeavesNoTemporary) {

@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "core/file.h"
+#include "support/scoped_env.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
@@ -17,10 +19,7 @@ constexpr std::chrono::seconds kTimeout{10};
 class PreemptionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char name[] = "/tmp/preemption_test_XXXXXX";
-    dir_ = ::mkdtemp(name);
-    path_ = dir_ + "/notice";
-    ::setenv("TRAINRUN_PREEMPT_FILE", path_.c_str(), 1);
+    env_.set("TRAINRUN_PREEMPT_FILE", path_);
     host_ = Store::host(0, kTimeout);
     for (int r = 0; r < 2; ++r) {
       ranks_[r].rank = r;
@@ -28,16 +27,14 @@ class PreemptionTest : public ::testing::Test {
       ranks_[r].store = Store::connect("127.0.0.1", host_->port(), kTimeout);
     }
   }
-  void TearDown() override {
-    ::unsetenv("TRAINRUN_PREEMPT_FILE");
-    std::filesystem::remove_all(dir_);
-  }
   void announce(bool save) {
     writeFileAtomic(path_, formatPreemptNotice(PreemptNotice{
                                std::chrono::system_clock::now() + kTimeout, "SIGTERM", save}));
   }
 
-  std::string dir_, path_;
+  testing::TempDir dir_{"preemption_test"};
+  const std::string path_ = dir_.str() + "/notice";
+  testing::ScopedEnv env_;
   std::unique_ptr<Store> host_;
   DistContext ranks_[2];
 };

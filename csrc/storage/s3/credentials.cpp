@@ -2,21 +2,20 @@
 // container, IMDSv2).
 #include "storage/s3/credentials.h"
 
-#include <curl/curl.h>
-
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
 
+#include "core/env.h"
+#include "core/error.h"
+#include "core/http.h"
+#include "core/logging.h"
+#include "core/strings.h"
 #include "storage/s3/aws_config.h"
 #include "storage/s3/metadata_http.h"
 #include "storage/s3/s3_xml.h"
-#include "core/env.h"
-#include "core/error.h"
-#include "core/logging.h"
-#include "core/strings.h"
 
 namespace trainrun::s3 {
 namespace {
@@ -40,19 +39,6 @@ Credentials parseCredentialsJson(const std::string& body, const std::string& sou
   }
   c.source = source;
   return c;
-}
-
-size_t appendBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
-// "a b&c" -> "a%20b%26c" for a form body.
-std::string formEscape(CURL* curl, const std::string& text) {
-  char* escaped = curl_easy_escape(curl, text.data(), static_cast<int>(text.size()));
-  std::string out = escaped ? escaped : "";
-  curl_free(escaped);
-  return out;
 }
 
 // AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the region (the global endpoint
@@ -92,39 +78,30 @@ std::optional<Credentials> credentialsFromWebIdentity() {
                                                std::chrono::system_clock::now().time_since_epoch())
                                                .count());
   const std::string url = stsEndpoint() + "/";
-  CURL* curl = curl_easy_init();
-  if (!curl) throw StorageError("cannot initialise libcurl");
   // AssumeRoleWithWebIdentity is unsigned: the token is the proof.
-  const std::string body =
-      "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + formEscape(curl, role) +
-      "&RoleSessionName=" + formEscape(curl, session) +
-      "&WebIdentityToken=" + formEscape(curl, trim(token.str()));
-  std::string response;
-  long status = 0;
-  curl_slist* headers =
-      curl_slist_append(nullptr, "Content-Type: application/x-www-form-urlencoded");
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, appendBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-  CURLcode code = CURLE_OK;
+  http::Request request;
+  request.method = "POST";
+  request.url = url;
+  request.headers = {"Content-Type: application/x-www-form-urlencoded"};
+  request.body =
+      "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + http::escape(role) +
+      "&RoleSessionName=" + http::escape(session) +
+      "&WebIdentityToken=" + http::escape(trim(token.str()));
+  request.connect_timeout = std::chrono::seconds(5);
+  request.total_timeout = std::chrono::seconds(30);
+  http::Client client;
+  http::Response answer;
   for (int attempt = 1; attempt <= 3; ++attempt) {  // a transport error or 5xx is retried
-    response.clear();
-    code = curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (code == CURLE_OK && status < 500) break;
+    answer = client.perform(request);
+    if (answer.answered() && answer.status < 500) break;
   }
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
   const std::string what = "cannot assume role " + role + " with the web identity token in " +
                            token_file + " (STS " + url + ")";
-  if (code != CURLE_OK) throw StorageError(what + ": " + curl_easy_strerror(code));
-  if (status != 200) {
-    const std::string error = xmlFirst(response, "Code").value_or("HTTP " + std::to_string(status));
+  if (!answer.answered()) throw StorageError(what + ": " + answer.error);
+  const std::string& response = answer.body;
+  if (answer.status != 200) {
+    const std::string error =
+        xmlFirst(response, "Code").value_or("HTTP " + std::to_string(answer.status));
     throw StorageError(what + ": " + error + " " + xmlFirst(response, "Message").value_or(""));
   }
   Credentials c;

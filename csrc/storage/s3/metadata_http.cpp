@@ -1,7 +1,6 @@
-// Metadata-service HTTP over libcurl: unsigned, no proxy, short timeouts, one retry.
+// Metadata-service HTTP (core/http.h): unsigned, no proxy, short timeouts, one retry.
 #include "storage/s3/metadata_http.h"
 
-#include <curl/curl.h>
 #include <time.h>
 
 #include <ctime>
@@ -9,18 +8,13 @@
 #include <sstream>
 
 #include "core/env.h"
-#include "core/error.h"
+#include "core/http.h"
 #include "core/strings.h"
 
 namespace trainrun::s3 {
 namespace {
 
 constexpr const char* kImdsTokenTtlSeconds = "21600";
-
-size_t appendBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
 
 }  // namespace
 
@@ -31,25 +25,18 @@ std::string MetadataResponse::describe() const {
 MetadataResponse metadataRequest(const std::string& method, const std::string& url,
                                  const std::vector<std::string>& headers,
                                  const MetadataTimeouts& timeouts) {
+  http::Request request;
+  request.method = method;
+  request.url = url;
+  request.headers = headers;
+  request.connect_timeout = timeouts.connect;
+  request.total_timeout = timeouts.total;
+  request.use_proxy = false;
+  http::Response answer = http::perform(request);
   MetadataResponse result;
-  CURL* curl = curl_easy_init();
-  if (!curl) throw StorageError("cannot initialise libcurl");
-  curl_slist* list = nullptr;
-  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, long(timeouts.connect.count()));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, long(timeouts.total.count()));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, appendBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &result.body);
-  const CURLcode code = curl_easy_perform(curl);
-  if (code != CURLE_OK) result.error = curl_easy_strerror(code);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
+  result.error = answer.error;
+  result.status = answer.status;
+  result.body = std::move(answer.body);
   return result;
 }
 

@@ -1,8 +1,6 @@
 // EtcdStore: c10d's Store operations as etcd v3 range/put/txn/lease calls over HTTP/JSON.
 #include "store/etcd/etcd_store.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -14,16 +12,6 @@ namespace trainrun {
 namespace {
 
 using nlohmann::json;
-
-void initCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-size_t appendBody(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
 
 std::string b64(const std::string& bytes) { return base64Encode(bytes); }
 std::string bytesOf(const std::vector<uint8_t>& v) { return std::string(v.begin(), v.end()); }
@@ -50,9 +38,6 @@ EtcdStore::EtcdStore(EtcdOptions options)
     : c10d::Store(options.timeout),
       options_(std::move(options)),
       base_url_("http://" + options_.addr + ":" + std::to_string(options_.port)) {
-  initCurlOnce();
-  curl_ = curl_easy_init();
-  if (curl_ == nullptr) C10_THROW_ERROR(DistNetworkError, "etcd: cannot create a curl handle");
   // etcd may be starting at the same moment as the nodes: a refused connection is retried
   // briefly; anything else (no route, a wrong port that answers) fails at once.
   const Clock::time_point until =
@@ -82,9 +67,7 @@ EtcdStore::EtcdStore(EtcdOptions options)
   }
 }
 
-EtcdStore::~EtcdStore() {
-  if (curl_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(curl_));
-}
+EtcdStore::~EtcdStore() = default;
 
 c10::intrusive_ptr<c10d::Store> EtcdStore::clone() {
   EtcdOptions o = options_;
@@ -93,38 +76,24 @@ c10::intrusive_ptr<c10d::Store> EtcdStore::clone() {
 }
 
 std::string EtcdStore::postOnce(const std::string& path, const std::string& body, long* status) {
-  CURL* curl = static_cast<CURL*>(curl_);
   // A request to etcd is a local round trip; a long silence is a dead etcd or a cut link.
   const auto total = std::clamp<std::chrono::milliseconds>(timeout_, std::chrono::seconds(1),
                                                            std::chrono::seconds(10));
-  std::string out;
-  char error[CURL_ERROR_SIZE] = {};
-  struct curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  if (!token_.empty()) headers = curl_slist_append(headers, ("Authorization: " + token_).c_str());
-  const std::string url = base_url_ + path;
-  curl_easy_reset(curl);
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POST, 1L);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, appendBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");  // etcd sits on the cluster network
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(total.count()));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::min<int64_t>(total.count(), 3000)));
-  const CURLcode rc = curl_easy_perform(curl);
-  curl_slist_free_all(headers);
-  if (rc != CURLE_OK) {
-    const std::string why = error[0] != '\0' ? error : curl_easy_strerror(rc);
-    C10_THROW_ERROR(DistNetworkError,
-                    "etcd at " + endpoint() + " did not answer " + path + ": " + oneLine(why));
-  }
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
-  return out;
+  http::Request request;
+  request.method = "POST";
+  request.url = base_url_ + path;
+  request.headers = {"Content-Type: application/json"};
+  if (!token_.empty()) request.headers.push_back("Authorization: " + token_);
+  request.body = body;
+  request.total_timeout = total;
+  request.connect_timeout = std::min<std::chrono::milliseconds>(total, std::chrono::seconds(3));
+  request.use_proxy = false;  // etcd sits on the cluster network
+  http::Response answer = http_.perform(request);
+  if (!answer.answered())
+    C10_THROW_ERROR(DistNetworkError, "etcd at " + endpoint() + " did not answer " + path + ": " +
+                                          oneLine(answer.detail));
+  *status = answer.status;
+  return std::move(answer.body);
 }
 
 void EtcdStore::authenticate() {

@@ -9,6 +9,8 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <vector>
 
+#include "core/http.h"
+
 namespace trainrun {
 
 struct EtcdOptions {
@@ -77,10 +79,10 @@ class EtcdStore : public c10d::Store {
 
   EtcdOptions options_;
   std::string base_url_;
-  std::mutex mu_;         // one request at a time on the connection
-  void* curl_ = nullptr;  // CURL*, kept for its connection
-  std::string token_;     // etcd auth token, when a user is set
-  int64_t lease_ = 0;     // holdLease's lease, 0 when none
+  std::mutex mu_;      // one request at a time on the connection
+  http::Client http_;  // kept for its connection
+  std::string token_;  // etcd auth token, when a user is set
+  int64_t lease_ = 0;  // holdLease's lease, 0 when none
 };
 
 }  // namespace trainrun

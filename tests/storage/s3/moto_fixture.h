@@ -1,4 +1,4 @@
-// Test helpers: a moto_server child process that checks SigV4 signatures, and scoped env vars.
+// Test helpers: a moto_server child process that checks SigV4 signatures.
 #pragma once
 
 #include <arpa/inet.h>
@@ -23,70 +23,9 @@
 
 #include "storage/s3/s3_client.h"
 #include "storage/s3/s3_xml.h"
+#include "support/scoped_env.h"
 
 namespace trainrun::testing {
-
-// Sets environment variables for the life of the object and restores the previous values.
-class ScopedEnv {
- public:
-  ~ScopedEnv() {
-    for (const auto& [name, value] : saved_) {
-      if (value) {
-        ::setenv(name.c_str(), value->c_str(), 1);
-      } else {
-        ::unsetenv(name.c_str());
-      }
-    }
-  }
-  void set(const std::string& name, const std::string& value) {
-    save(name);
-    ::setenv(name.c_str(), value.c_str(), 1);
-  }
-  void unset(const std::string& name) {
-    save(name);
-    ::unsetenv(name.c_str());
-  }
-  // Clears every variable that could leak the developer's own AWS setup into a test.
-  void isolateAws() {
-    for (const char* name : {"AWS_ACCESS_KEY_ID",
-                             "AWS_SECRET_ACCESS_KEY",
-                             "AWS_SESSION_TOKEN",
-                             "AWS_PROFILE",
-                             "AWS_SHARED_CREDENTIALS_FILE",
-                             "AWS_CONFIG_FILE",
-                             "AWS_REGION",
-                             "AWS_DEFAULT_REGION",
-                             "AWS_ENDPOINT_URL",
-                             "AWS_ENDPOINT_URL_S3",
-                             "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                             "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-                             "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-                             "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-                             "AWS_WEB_IDENTITY_TOKEN_FILE",
-                             "AWS_ROLE_ARN",
-                             "AWS_ROLE_SESSION_NAME",
-                             "AWS_ENDPOINT_URL_STS",
-                             "http_proxy",
-                             "https_proxy",
-                             "HTTP_PROXY",
-                             "HTTPS_PROXY",
-                             "ALL_PROXY",
-                             "all_proxy"}) {
-      unset(name);
-    }
-    set("HOME", "/nonexistent-trainrun-test-home");
-    set("AWS_EC2_METADATA_DISABLED", "true");
-  }
-
- private:
-  void save(const std::string& name) {
-    if (saved_.count(name)) return;
-    const char* value = std::getenv(name.c_str());
-    saved_[name] = value ? std::optional<std::string>(value) : std::nullopt;
-  }
-  std::map<std::string, std::optional<std::string>> saved_;
-};
 
 inline std::optional<std::string> findOnPath(const std::string& program) {
   const char* path = std::getenv("PATH");
