@@ -581,7 +581,7 @@ void Trainer::runStep(int64_t step) {
   if (save_checkpoints_ && (last || (every > 0 && (step + 1) % every == 0)))
     saveCheckpoint(step + 1);
   if (t.eval_every() > 0 && (step + 1) % t.eval_every() == 0 && !last) {
-    EvalResult e = evaluate();
+    EvalResult e = evaluatePass(data_.eval).summary();
     if (dist_.rank == 0) report(step + 1, evalFields(e, "eval_"));
   }
   if (preemption_->stopAfter(step + 1) && !last)  // SIGTERM or a spot notice: throws Preempted
