@@ -65,12 +65,13 @@ Response Client::perform(const Request& request) {
 
 Response perform(const Request& request) { return Client().perform(request); }
 
-std::string escape(const std::string& text) {
+std::string escape(const std::string& text, bool keep_slash) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
+  out.reserve(text.size() * 3);
   for (unsigned char c : text) {
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
+        c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
       out += static_cast<char>(c);
     } else {
       out += '%';

@@ -44,7 +44,8 @@ class Client {
 // One request on a connection of its own.
 Response perform(const Request& request);
 
-// RFC 3986 percent-encoding of everything but A-Z a-z 0-9 - . _ ~ (form and query values).
-std::string escape(const std::string& text);
+// RFC 3986 percent-encoding of everything but A-Z a-z 0-9 - . _ ~ (form and query values),
+// and '/' when `keep_slash` (S3 object keys in a path).
+std::string escape(const std::string& text, bool keep_slash = false);
 
 }  // namespace trainrun::http

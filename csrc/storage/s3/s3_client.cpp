@@ -11,13 +11,14 @@
 #include <random>
 #include <thread>
 
-#include "storage/s3/aws_config.h"
-#include "storage/s3/s3_xml.h"
 #include "core/clock.h"
 #include "core/env.h"
 #include "core/error.h"
+#include "core/http.h"
 #include "core/logging.h"
 #include "core/strings.h"
+#include "storage/s3/aws_config.h"
+#include "storage/s3/s3_xml.h"
 
 namespace trainrun::s3 {
 namespace {
@@ -195,20 +196,7 @@ void initCurlOnce() {
 }  // namespace
 
 std::string uriEncode(const std::string& text, bool keep_slash) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() * 3);
-  for (unsigned char c : text) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return http::escape(text, keep_slash);
 }
 
 struct S3Client::Attempt {
