@@ -117,14 +117,12 @@ std::pair<torch::Tensor, torch::Tensor> columnMeanStd(const torch::Tensor& x) {
   return {mean, var.sqrt()};
 }
 
-}  // namespace
-
-TrainEvalSplit loadTable(const config::JobConfig& config, const NodeFetchGate& gate) {
+// Resolves data.path, validation_path and test_path to local files (fetching remote ones into
+// the table cache), on the node leader first when `gate` is set.
+void fetchTableFiles(const config::JobConfig& config, const NodeFetchGate& gate, TableInfo& info) {
   const config::DataConfig& d = config.data();
   const std::string endpoint = config.checkpoint().s3_endpoint();
   const std::string cache = tableCacheDir();
-  TableInfo info;
-  info.label = d.label();
   auto fetch = [&] {
     info.fetch_summaries.clear();
     std::string summary;
@@ -143,18 +141,12 @@ TrainEvalSplit loadTable(const config::JobConfig& config, const NodeFetchGate& g
   } else {
     fetch();
   }
+}
 
-  TableColumns train = readTableFiles(info.train_files, d.label(),
-                                      {d.features().begin(), d.features().end()}, "data.path");
-  info.feature_names = train.feature_names;  // the other splits read the same columns
-  std::optional<TableColumns> validation, test;
-  if (!info.validation_files.empty())
-    validation = readTableFiles(info.validation_files, d.label(), info.feature_names,
-                                "data.validation_path");
-  if (!info.test_files.empty())
-    test = readTableFiles(info.test_files, d.label(), info.feature_names, "data.test_path");
-
-  // The task, from data.path's labels (all of them: the held-out part is training data too).
+// The task, from data.path's labels (all of them: the held-out part is training data too), and
+// for classification the sorted classes (into info.classes too). Records why in info.
+Task inferTask(const TableColumns& train, const config::DataConfig& d, TableInfo& info,
+               std::vector<double>& classes) {
   std::set<double> distinct;
   int64_t fraction_row = -1;  // the first row whose label is not a whole number
   for (int64_t i = 0; i < train.rows; ++i) {
@@ -181,7 +173,6 @@ TrainEvalSplit loadTable(const config::JobConfig& config, const NodeFetchGate& g
     task = Task::kClassification;
     info.task_reason = "auto: " + std::to_string(distinct.size()) + " distinct whole-number labels";
   }
-  std::vector<double> classes;
   if (task == Task::kClassification) {
     classes.assign(distinct.begin(), distinct.end());
     if (classes.size() < 2)
@@ -192,6 +183,29 @@ TrainEvalSplit loadTable(const config::JobConfig& config, const NodeFetchGate& g
         torch::from_blob(classes.data(), {static_cast<int64_t>(classes.size())}, torch::kFloat64)
             .clone();
   }
+  return task;
+}
+
+}  // namespace
+
+TrainEvalSplit loadTable(const config::JobConfig& config, const NodeFetchGate& gate) {
+  const config::DataConfig& d = config.data();
+  TableInfo info;
+  info.label = d.label();
+  fetchTableFiles(config, gate, info);
+
+  TableColumns train = readTableFiles(info.train_files, d.label(),
+                                      {d.features().begin(), d.features().end()}, "data.path");
+  info.feature_names = train.feature_names;  // the other splits read the same columns
+  std::optional<TableColumns> validation, test;
+  if (!info.validation_files.empty())
+    validation = readTableFiles(info.validation_files, d.label(), info.feature_names,
+                                "data.validation_path");
+  if (!info.test_files.empty())
+    test = readTableFiles(info.test_files, d.label(), info.feature_names, "data.test_path");
+
+  std::vector<double> classes;
+  const Task task = inferTask(train, d, info, classes);
 
   TrainEvalSplit split;
   Dataset all = toDataset(train, info.train_files, "data.path", task, classes);

@@ -349,6 +349,75 @@ S3Client::Attempt S3Client::perform(const Request& request, CURL* curl,
   return attempt;
 }
 
+struct S3Client::Verdict {
+  bool ok = false;  // attempt.response is whole
+  bool retryable = false;
+  ErrorBody error;
+  std::string failure;  // "503 SlowDown" or "cannot connect to ..."
+  std::string hint;
+};
+
+S3Client::Verdict S3Client::judge(const Request& request, Attempt& attempt) const {
+  Verdict v;
+  const long status = attempt.response.status;
+  if (attempt.curl == CURLE_OK) {
+    v.error = parseError(attempt.response.body);
+    // CompleteMultipartUpload may answer 200 and report the failure in the body.
+    if (status >= 200 && status < 300 && v.error.code.empty()) {
+      v.failure = incompleteResponse(request, attempt.response);
+      v.ok = v.failure.empty();
+      v.retryable = true;  // a cut connection, a confused proxy: the next attempt may be whole
+    } else if (status >= 200 && status < 300) {
+      v.failure = std::to_string(status) + " " + v.error.code;
+      v.retryable = true;
+    } else {
+      v.failure = std::to_string(status);
+      if (!v.error.code.empty()) v.failure += " " + v.error.code;
+      v.retryable = isRetryableHttp(status, v.error.code);
+    }
+    return v;
+  }
+  if (attempt.sink_overflow) {
+    v.failure = "the server sent more bytes than requested";
+    return v;
+  }
+  v.retryable = isRetryableCurlError(attempt.curl);
+  switch (attempt.curl) {
+    case CURLE_COULDNT_CONNECT:
+      v.failure = "cannot connect to " + endpoint_;
+      v.hint = "is the endpoint right?";
+      break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+      v.failure = "cannot resolve the host of " + endpoint_;
+      v.hint = "is the endpoint right?";
+      break;
+    case CURLE_OPERATION_TIMEDOUT:
+      v.failure = "timed out talking to " + endpoint_;
+      break;
+    default:
+      v.failure = curl_easy_strerror(attempt.curl);
+      if (!attempt.curl_error.empty()) v.failure += " (" + oneLine(attempt.curl_error) + ")";
+  }
+  return v;
+}
+
+void S3Client::explain(Verdict& v, const Credentials& credentials) const {
+  const std::string& code = v.error.code;
+  if (code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "InvalidToken" ||
+      code == "ExpiredToken" || code == "TokenRefreshRequired") {
+    v.hint = "check AWS credentials from " + credentials.source;
+  } else if (code == "AccessDenied" || code == "AllAccessDisabled") {
+    v.hint = "the AWS credentials from " + credentials.source + " lack access to this object";
+  } else if (code == "NoSuchBucket") {
+    v.hint = "does bucket " + bucket_ + " exist?";
+  } else if (code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" ||
+             code == "IllegalLocationConstraintException") {
+    v.hint = "is " + region_ + " the bucket's region? set AWS_REGION";
+  } else if (!v.error.message.empty() && v.hint.empty()) {
+    v.failure += ": " + oneLine(v.error.message);
+  }
+}
+
 Response S3Client::send(const Request& request) {
   const auto start = Clock::now();
   const std::string what = "s3 " + request.op + " " +
@@ -365,79 +434,27 @@ Response S3Client::send(const Request& request) {
     }
     release(curl);
 
-    const long status = attempt.response.status;
-    ErrorBody error;
-    std::string failure;  // "503 SlowDown" or "cannot connect to ..."
-    std::string hint;
-    bool retryable = false;
-    if (attempt.curl == CURLE_OK) {
-      error = parseError(attempt.response.body);
-      // CompleteMultipartUpload may answer 200 and report the failure in the body.
-      if (status >= 200 && status < 300 && error.code.empty()) {
-        failure = incompleteResponse(request, attempt.response);
-        if (failure.empty()) return std::move(attempt.response);
-        retryable = true;  // a cut connection, a confused proxy: the next attempt may be whole
-      } else if (status >= 200 && status < 300) {
-        failure = std::to_string(status) + " " + error.code;
-        retryable = true;
-      } else {
-        failure = std::to_string(status);
-        if (!error.code.empty()) failure += " " + error.code;
-        retryable = isRetryableHttp(status, error.code);
-      }
-    } else if (attempt.sink_overflow) {
-      failure = "the server sent more bytes than requested";
-    } else {
-      retryable = isRetryableCurlError(attempt.curl);
-      switch (attempt.curl) {
-        case CURLE_COULDNT_CONNECT:
-          failure = "cannot connect to " + endpoint_;
-          hint = "is the endpoint right?";
-          break;
-        case CURLE_COULDNT_RESOLVE_HOST:
-          failure = "cannot resolve the host of " + endpoint_;
-          hint = "is the endpoint right?";
-          break;
-        case CURLE_OPERATION_TIMEDOUT:
-          failure = "timed out talking to " + endpoint_;
-          break;
-        default:
-          failure = curl_easy_strerror(attempt.curl);
-          if (!attempt.curl_error.empty()) failure += " (" + oneLine(attempt.curl_error) + ")";
-      }
-    }
-
+    Verdict verdict = judge(request, attempt);
+    if (verdict.ok) return std::move(attempt.response);
     std::chrono::milliseconds delay{0};
-    if (retryable && attempt_no < options_.max_attempts) {
+    bool retry = verdict.retryable && attempt_no < options_.max_attempts;
+    if (retry) {
       delay = backoff(attempt_no, options_);
-      if (Clock::now() - start + delay > options_.retry_deadline) retryable = false;
-    } else {
-      retryable = false;
+      if (Clock::now() - start + delay > options_.retry_deadline) retry = false;
     }
-    if (retryable) {
-      log::warn(log::cat(what, ": ", failure, "; retrying in ", delay.count(), " ms (attempt ",
-                         attempt_no + 1, " of ", options_.max_attempts, ")"));
+    if (retry) {
+      log::warn(log::cat(what, ": ", verdict.failure, "; retrying in ", delay.count(),
+                         " ms (attempt ", attempt_no + 1, " of ", options_.max_attempts, ")"));
       std::this_thread::sleep_for(delay);
       continue;
     }
 
-    const std::string& code = error.code;
-    if (code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "InvalidToken" ||
-        code == "ExpiredToken" || code == "TokenRefreshRequired") {
-      hint = "check AWS credentials from " + credentials.source;
-    } else if (code == "AccessDenied" || code == "AllAccessDisabled") {
-      hint = "the AWS credentials from " + credentials.source + " lack access to this object";
-    } else if (code == "NoSuchBucket") {
-      hint = "does bucket " + bucket_ + " exist?";
-    } else if (code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" ||
-               code == "IllegalLocationConstraintException") {
-      hint = "is " + region_ + " the bucket's region? set AWS_REGION";
-    } else if (!error.message.empty() && hint.empty()) {
-      failure += ": " + oneLine(error.message);
-    }
-    std::string message = what + " failed: " + failure + " after " + plural(attempt_no, "attempt");
-    if (!hint.empty()) message += " (" + hint + ")";
-    if (status == 404 && code != "NoSuchBucket") throw NotFoundError(message);
+    explain(verdict, credentials);
+    std::string message =
+        what + " failed: " + verdict.failure + " after " + plural(attempt_no, "attempt");
+    if (!verdict.hint.empty()) message += " (" + verdict.hint + ")";
+    if (attempt.response.status == 404 && verdict.error.code != "NoSuchBucket")
+      throw NotFoundError(message);
     throw StorageError(message);
   }
 }

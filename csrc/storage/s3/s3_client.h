@@ -78,7 +78,12 @@ class S3Client {
 
  private:
   struct Attempt;
+  struct Verdict;
   Attempt perform(const Request& request, CURL* curl, const Credentials& credentials);
+  // What an attempt came to: a whole response, or a failure and whether to retry it.
+  Verdict judge(const Request& request, Attempt& attempt) const;
+  // A failure that will not be retried: the hint its S3 error code calls for.
+  void explain(Verdict& verdict, const Credentials& credentials) const;
   std::string url(const Request& request) const;
   CURL* acquire();
   void release(CURL* curl);
