@@ -4,10 +4,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 
 #include "core/error.h"
+#include "data/shard_manifest.h"
 #include "support/temp_dir.h"
 
 namespace trainrun {
@@ -35,7 +38,7 @@ struct Case {
   uint32_t vocab;
 };
 
-TEST(TokenShard, ReadsEveryWindowAsWrittenInEveryFormat) {
+TEST(MappedTokenShard, ReadsEveryWindowAsWrittenInEveryFormat) {
   TempDir dir;
   for (const Case& c : {Case{ShardFormat::kLlmc, TokenDtype::kUint16, 50257},
                         Case{ShardFormat::kLlmc, TokenDtype::kUint32, 128256},
@@ -68,7 +71,7 @@ TEST(TokenShard, ReadsEveryWindowAsWrittenInEveryFormat) {
   }
 }
 
-TEST(TokenShard, NamesTheFileAndTokenOffsetOfAnIdOutsideTheVocabulary) {
+TEST(MappedTokenShard, NamesTheFileAndTokenOffsetOfAnIdOutsideTheVocabulary) {
   TempDir dir;
   std::vector<uint32_t> tokens(6000, 3);
   tokens[4321] = 50257;
@@ -92,7 +95,7 @@ TEST(TokenShard, NamesTheFileAndTokenOffsetOfAnIdOutsideTheVocabulary) {
   EXPECT_EQ(out[4321 - 4096], 50257);
 }
 
-TEST(TokenShard, TheSmallerOfTheHeadersAndTheModelsVocabularyBinds) {
+TEST(MappedTokenShard, TheSmallerOfTheHeadersAndTheModelsVocabularyBinds) {
   TempDir dir;
   const std::string path = writeFile(
       dir, "t.bin", encodeShard(ShardFormat::kTrainrun, TokenDtype::kUint16, {1, 99}, 100));
@@ -103,7 +106,7 @@ TEST(TokenShard, TheSmallerOfTheHeadersAndTheModelsVocabularyBinds) {
   EXPECT_THROW(small.read(0, 2, out), ConfigError);
 }
 
-TEST(TokenShard, RefusesMissingAndMalformedFiles) {
+TEST(MappedTokenShard, RefusesMissingAndMalformedFiles) {
   TempDir dir;
   try {
     TokenShard((dir.path() / "missing.bin").string(), {});
@@ -121,6 +124,30 @@ TEST(TokenShard, RefusesMissingAndMalformedFiles) {
   } catch (const ConfigError& e) {
     EXPECT_THAT(e.what(), HasSubstr("token shard '" + path + "': truncated"));
   }
+}
+
+// scripts/tokenize_shards.py's shards (ctest's tokenize_shards_fixture writes them from the
+// script's own text, byte-level): the C++ side reads back exactly the bytes tokenized.
+TEST(TokenizedShards, ReadBackTheTextTheScriptTokenized) {
+  const std::string dir = TRAINRUN_TOKENIZED_DIR;
+  if (!std::filesystem::exists(dir + "/fixture_val_000000.bin"))
+    GTEST_SKIP() << "run through ctest: its tokenize_shards_fixture writes " << dir;
+  std::ifstream in(TRAINRUN_TOKENIZED_TEXT, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string read_back;
+  for (const std::string& data_path : {dir + "/fixture_val_", dir + "/fixture_train_*.bin"}) {
+    auto source = openLocalShardSource(data_path, {false, TokenDtype::kUint16}, 256);
+    const ShardManifest m = buildManifest(*source);
+    for (const ShardInfo& info : m.shards) {
+      EXPECT_EQ(info.header.format, ShardFormat::kLlmc);
+      auto shard = source->open(info);
+      std::vector<int64_t> tokens(shard->tokenCount());
+      shard->read(0, tokens.size(), tokens.data());
+      for (int64_t t : tokens) read_back.push_back(static_cast<char>(t));
+    }
+  }
+  ASSERT_GT(text.size(), 4096u + 100);  // a validation shard and at least two training shards
+  EXPECT_EQ(read_back, text);
 }
 
 }  // namespace
