@@ -22,9 +22,9 @@ WindowIndex::WindowIndex(const ShardManifest& manifest, uint64_t block_size)
     const uint64_t tokens = s.header.token_count;
     if (tokens < block_size + 1)
       throw ConfigError(
-          "token shard '" + s.key + "' holds " + std::to_string(tokens) +
-          " tokens, fewer than one window of block_size + 1 = " + std::to_string(block_size + 1) +
-          " (merge it into another shard or remove it)");
+          "token shard '" + s.key + "' of data.path '" + manifest.source + "' holds " +
+          std::to_string(tokens) + " tokens, fewer than one window of block_size + 1 = " +
+          std::to_string(block_size + 1) + " (merge it into another shard or remove it)");
     starts_.push_back(starts_.back() + (tokens - 1) / block_size);
   }
 }

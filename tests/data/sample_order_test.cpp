@@ -171,7 +171,8 @@ TEST(WindowIndex, CutsEachShardIntoWindowsThatNeverCrossIt) {
     WindowIndex(manifestWithTokens({9, 4}), 4);
   } catch (const ConfigError& e) {
     EXPECT_STREQ(e.what(),
-                 "token shard 'shard_1.bin' holds 4 tokens, fewer than one window of "
+                 "token shard 'shard_1.bin' of data.path 'test' holds 4 tokens, fewer than one "
+                 "window of "
                  "block_size + 1 = 5 (merge it into another shard or remove it)");
   }
 }
