@@ -1,0 +1,221 @@
+// Token shard headers: format detection, validation against the file size, and encoding.
+#include "data/token_shard_format.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace trainrun {
+namespace {
+
+inline constexpr char kTrTokensMagic[8] = {'T', 'R', 'T', 'O', 'K', 'E', 'N', 'S'};
+inline constexpr uint64_t kTrTokensHeaderBytes = 32;
+
+uint64_t getLe(std::string_view in, size_t offset, int bytes) {
+  uint64_t value = 0;
+  for (int i = 0; i < bytes; ++i)
+    value |= uint64_t(static_cast<unsigned char>(in[offset + i])) << (8 * i);
+  return value;
+}
+
+void putLe(std::string& out, uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+[[noreturn]] void fail(const std::string& name, const std::string& problem) {
+  throw ConfigError("token shard '" + name + "': " + problem);
+}
+
+std::string str(uint64_t v) { return std::to_string(v); }
+
+// The header's token count against the file size: the one check that catches a truncated
+// upload or copy without reading the shard.
+void checkSize(const std::string& name, const ShardHeader& h, uint64_t file_size,
+               uint64_t count_field_offset) {
+  if (h.token_count == 0)
+    fail(name, "empty shard: the header declares 0 tokens at byte " + str(count_field_offset) +
+                   " (remove the file or rewrite it with tokens)");
+  const uint64_t width = uint64_t(tokenBytes(h.dtype));
+  const uint64_t payload = file_size - h.data_offset;
+  const bool truncated = h.token_count > payload / width;  // (not count * width: it may overflow)
+  if (!truncated && payload == h.token_count * width) return;
+  std::string hint = truncated ? " (the file is truncated: copy or upload it again)"
+                               : " (the file is longer than its header says: rewrite it)";
+  if (h.dtype == TokenDtype::kUint16 && payload == h.token_count * 4)
+    hint =
+        " (its size fits uint32 tokens where the header declares uint16: rewrite it with a "
+        "uint32 header)";
+  fail(name, std::string(truncated ? "truncated" : "size disagrees with the header") +
+                 ": the header declares " + str(h.token_count) + " " + tokenDtypeName(h.dtype) +
+                 " tokens from byte " + str(h.data_offset) + ", which end at byte " +
+                 (truncated ? std::string("(beyond the end)")
+                            : str(h.data_offset + h.token_count * width)) +
+                 ", but the file has " + str(file_size) + " bytes" + hint);
+}
+
+ShardHeader parseLlmc(const std::string& name, std::string_view head, uint64_t file_size) {
+  if (file_size < kLlmcHeaderBytes || head.size() < kLlmcHeaderBytes)
+    fail(name, "truncated at byte " + str(file_size) + ": shorter than llm.c's " +
+                   str(kLlmcHeaderBytes) + "-byte header (copy or upload it again)");
+  const auto magic = static_cast<int32_t>(getLe(head, 0, 4));
+  const auto version = static_cast<int32_t>(getLe(head, 4, 4));
+  const auto count = static_cast<int32_t>(getLe(head, 8, 4));
+  ShardHeader h;
+  h.format = ShardFormat::kLlmc;
+  h.version = version;
+  h.data_offset = kLlmcHeaderBytes;
+  if (magic == kLlmcMagicUint16 && version == kLlmcVersionUint16) {
+    h.dtype = TokenDtype::kUint16;
+  } else if (magic == kLlmcMagicUint32 && version == kLlmcVersionUint32) {
+    h.dtype = TokenDtype::kUint32;
+  } else {
+    fail(name, "bad version " + std::to_string(version) + " at byte 4 for llm.c magic " +
+                   std::to_string(magic) + " (llm.c writes " + std::to_string(kLlmcMagicUint16) +
+                   " v" + std::to_string(kLlmcVersionUint16) + " for uint16 tokens and " +
+                   std::to_string(kLlmcMagicUint32) + " v" + std::to_string(kLlmcVersionUint32) +
+                   " for uint32 tokens)");
+  }
+  if (count < 0)
+    fail(name, "bad token count " + std::to_string(count) + " at byte 8 of the llm.c header");
+  h.token_count = uint64_t(count);
+  checkSize(name, h, file_size, 8);
+  return h;
+}
+
+ShardHeader parseTrTokens(const std::string& name, std::string_view head, uint64_t file_size) {
+  if (file_size < kTrTokensHeaderBytes || head.size() < kTrTokensHeaderBytes)
+    fail(name, "truncated at byte " + str(file_size) + ": shorter than the " +
+                   str(kTrTokensHeaderBytes) + "-byte TRTOKENS header (copy it again)");
+  ShardHeader h;
+  h.format = ShardFormat::kTrainrun;
+  h.version = int64_t(getLe(head, 8, 4));
+  if (h.version != 1 && h.version != kTrTokensVersionUint32)
+    fail(name, "bad version " + std::to_string(h.version) +
+                   " at byte 8 of the TRTOKENS header (this trainrun reads 1: uint16 ids, 2: "
+                   "uint32 ids)");
+  h.dtype = h.version == 1 ? TokenDtype::kUint16 : TokenDtype::kUint32;
+  h.vocab_size = getLe(head, 12, 4);
+  const uint64_t max_vocab = h.version == 1 ? 65536 : (uint64_t(1) << 32) - 1;
+  if (h.vocab_size < 1 || h.vocab_size > max_vocab)
+    fail(name, "bad vocab_size " + str(h.vocab_size) + " at byte 12 (version " +
+                   std::to_string(h.version) + " allows 1.." + str(max_vocab) + ")");
+  h.token_count = getLe(head, 16, 8);
+  h.data_offset = kTrTokensHeaderBytes;
+  checkSize(name, h, file_size, 16);
+  return h;
+}
+
+ShardHeader parseHeaderless(const std::string& name, std::string_view head, uint64_t file_size,
+                            TokenDtype dtype) {
+  const uint64_t width = uint64_t(tokenBytes(dtype));
+  if (file_size == 0) fail(name, "empty shard: 0 bytes at byte 0 (remove the file)");
+  if (file_size % width != 0)
+    fail(name, "truncated at byte " + str(file_size) + ": not a whole number of " +
+                   tokenDtypeName(dtype) + " tokens (a partial token at byte " +
+                   str(file_size - file_size % width) + "; copy it again)");
+  if (head.size() >= 4) {
+    const auto magic = static_cast<int32_t>(getLe(head, 0, 4));
+    if (magic == kLlmcMagicUint16 || magic == kLlmcMagicUint32 ||
+        (head.size() >= 8 && std::memcmp(head.data(), kTrTokensMagic, 8) == 0))
+      fail(name,
+           "starts with a shard header at byte 0, but data.token_format declares a "
+           "headerless file (drop the headerless setting)");
+  }
+  ShardHeader h;
+  h.format = ShardFormat::kHeaderless;
+  h.dtype = dtype;
+  h.token_count = file_size / width;
+  return h;
+}
+
+}  // namespace
+
+int tokenBytes(TokenDtype dtype) { return dtype == TokenDtype::kUint16 ? 2 : 4; }
+
+const char* tokenDtypeName(TokenDtype dtype) {
+  return dtype == TokenDtype::kUint16 ? "uint16" : "uint32";
+}
+
+TokenDtype parseTokenDtype(const std::string& name, const std::string& setting) {
+  if (name == "uint16") return TokenDtype::kUint16;
+  if (name == "uint32") return TokenDtype::kUint32;
+  throw ConfigError(setting + " must be uint16 or uint32 (got '" + name + "')");
+}
+
+const char* shardFormatName(ShardFormat format) {
+  switch (format) {
+    case ShardFormat::kLlmc:
+      return "llm.c";
+    case ShardFormat::kTrainrun:
+      return "TRTOKENS";
+    case ShardFormat::kHeaderless:
+      return "headerless";
+  }
+  return "?";
+}
+
+ShardHeader parseShardHeader(const std::string& name, std::string_view head, uint64_t file_size,
+                             const ShardFormatSpec& spec) {
+  if (head.size() > file_size) head = head.substr(0, file_size);
+  if (spec.headerless) {
+    if (!spec.dtype)
+      throw ConfigError("token shard '" + name +
+                        "': a headerless shard needs data.token_dtype (uint16 or uint32)");
+    return parseHeaderless(name, head, file_size, *spec.dtype);
+  }
+  if (file_size == 0) fail(name, "empty shard: 0 bytes at byte 0 (remove the file)");
+  ShardHeader h;
+  if (head.size() >= 8 && std::memcmp(head.data(), kTrTokensMagic, 8) == 0) {
+    h = parseTrTokens(name, head, file_size);
+  } else if (head.size() >= 4 && (int32_t(getLe(head, 0, 4)) == kLlmcMagicUint16 ||
+                                  int32_t(getLe(head, 0, 4)) == kLlmcMagicUint32)) {
+    h = parseLlmc(name, head, file_size);
+  } else {
+    fail(name, "bad magic at byte 0: neither llm.c's (int32 " + std::to_string(kLlmcMagicUint16) +
+                   " or " + std::to_string(kLlmcMagicUint32) +
+                   ") nor TRTOKENS (a headerless file needs data.token_format: headerless and "
+                   "data.token_dtype)");
+  }
+  if (spec.dtype && *spec.dtype != h.dtype)
+    fail(name, std::string(tokenDtypeName(h.dtype)) + " tokens where " +
+                   tokenDtypeName(*spec.dtype) + " are declared: the " + shardFormatName(h.format) +
+                   " header at byte 0 says " + tokenDtypeName(h.dtype) +
+                   " (fix data.token_dtype or the shard)");
+  return h;
+}
+
+std::string encodeShard(ShardFormat format, TokenDtype dtype, const std::vector<uint32_t>& tokens,
+                        uint64_t vocab_size) {
+  const uint64_t limit = dtype == TokenDtype::kUint16 ? 65536 : uint64_t(1) << 32;
+  std::string out;
+  if (format == ShardFormat::kLlmc) {
+    if (tokens.size() >= (uint64_t(1) << 31))
+      throw ConfigError("llm.c shards hold fewer than 2^31 tokens (got " + str(tokens.size()) +
+                        ")");
+    const bool u16 = dtype == TokenDtype::kUint16;
+    putLe(out, uint32_t(u16 ? kLlmcMagicUint16 : kLlmcMagicUint32), 4);
+    putLe(out, uint32_t(u16 ? kLlmcVersionUint16 : kLlmcVersionUint32), 4);
+    putLe(out, tokens.size(), 4);
+    out.resize(kLlmcHeaderBytes, '\0');
+  } else if (format == ShardFormat::kTrainrun) {
+    if (vocab_size < 1 || vocab_size > limit - (dtype == TokenDtype::kUint32 ? 1 : 0))
+      throw ConfigError("TRTOKENS vocab_size " + str(vocab_size) + " does not fit " +
+                        tokenDtypeName(dtype));
+    out.assign(kTrTokensMagic, sizeof(kTrTokensMagic));
+    putLe(out, dtype == TokenDtype::kUint16 ? 1 : kTrTokensVersionUint32, 4);
+    putLe(out, vocab_size, 4);
+    putLe(out, tokens.size(), 8);
+    putLe(out, 0, 8);
+  }
+  out.reserve(out.size() + tokens.size() * size_t(tokenBytes(dtype)));
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] >= limit || (vocab_size > 0 && tokens[i] >= vocab_size))
+      throw ConfigError("token " + str(tokens[i]) + " at position " + str(i) + " does not fit " +
+                        tokenDtypeName(dtype) +
+                        (vocab_size > 0 ? " and vocab_size " + str(vocab_size) : ""));
+    putLe(out, tokens[i], tokenBytes(dtype));
+  }
+  return out;
+}
+
+}  // namespace trainrun
