@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_options.h"
 #include "bench/scaling.h"
 #include "config/config.h"
 #include "core/clock.h"
@@ -19,14 +20,11 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
-#include "store/generation.h"
+#include "hang/hang_exchange.h"
 #include "launch/agent.h"
-#include "bench/bench_options.h"
 #include "launch/cli.h"
-#include "launch/hang_exchange.h"
 #include "launch/init_reaper.h"
 #include "launch/node_plan.h"
-#include "launch/node_preemption.h"
 #include "launch/node_rendezvous.h"
 #include "launch/preflight.h"
 #include "launch/rank_restarts.h"
@@ -37,6 +35,8 @@
 #include "launch/worker_spec.h"
 #include "pipeline/build_info.h"
 #include "pipeline/sagemaker.h"
+#include "preemption/node_preemption.h"
+#include "store/generation.h"
 
 extern char** environ;
 

@@ -13,7 +13,7 @@
 
 #include "core/clock.h"
 #include "core/file.h"
-#include "launch/hang_watch.h"
+#include "hang/hang_watch.h"
 #include "launch/output_pump.h"
 #include "launch/process.h"
 

@@ -1,5 +1,5 @@
 // Stack dumps: a signal handler records one thread's return addresses; gdb as a second opinion.
-#include "core/stack_dump.h"
+#include "hang/stack_dump.h"
 
 #include <cxxabi.h>
 #include <dirent.h>

@@ -1,5 +1,5 @@
 // Hang analysis: one table of the ranks, then who did not join and where its main thread is.
-#include "launch/hang_report.h"
+#include "hang/hang_report.h"
 
 #include <algorithm>
 #include <cstdio>
