@@ -10,9 +10,9 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "distributed/init.h"
+#include "hang/hang_dump.h"
 #include "pipeline/sagemaker.h"
-#include "train/hang_dump.h"
-#include "train/preemption.h"
+#include "preemption/preemption.h"
 #include "train/trainer.h"
 
 namespace {

@@ -60,7 +60,7 @@ inline constexpr const char* kFsRoot = "TRAINRUN_FS_ROOT";
 // Dense peak TFLOPS of one device at the run's precision, for MFU where trainrun does not know
 // the device (any CPU; GPUs other than H100, H200, A100).
 inline constexpr const char* kPeakTflops = "TRAINRUN_PEAK_TFLOPS";
-// The preemption notice file (core/preempt_file.h): the agent writes it, then SIGTERMs its
+// The preemption notice file (preemption/preempt_file.h): the agent writes it, then SIGTERMs its
 // ranks; its presence is what makes the built-in worker stop at a step boundary.
 inline constexpr const char* kPreemptFile = "TRAINRUN_PREEMPT_FILE";
 // Path of the worker binary the launcher runs for a CONFIG (default: next to `trainrun`).

@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "core/preempt_file.h"
+#include "hang/hang_exchange.h"
 #include "launch/exit_status.h"
-#include "launch/hang_exchange.h"
-#include "launch/node_preemption.h"
 #include "launch/signal_watch.h"
 #include "launch/worker_spec.h"
+#include "preemption/node_preemption.h"
+#include "preemption/preempt_file.h"
 
 namespace trainrun::launch {
 

@@ -115,50 +115,35 @@ bool isLocalAddress(const std::string& host) {
   return ok;
 }
 
-NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
-  auto given = [&](const char* flag) { return opts.given.count(flag) != 0; };
-  NodePlan plan;
-  plan.source = job.scheduler.empty() ? "flags" : describe(job);
-  plan.nnodes = given("--nnodes") || job.nnodes == 0 ? opts.nnodes : job.nnodes;
-  plan.min_nnodes = given("--nnodes") || job.nnodes == 0 ? opts.min_nnodes : plan.nnodes;
-  plan.node_rank = given("--node-rank") || job.node_rank < 0 ? opts.node_rank : job.node_rank;
-  plan.nproc_per_node = given("--nproc-per-node") || job.nproc_per_node == 0 ? opts.nproc_per_node
-                                                                             : job.nproc_per_node;
-  plan.run_id = given("--rdzv-id") || job.job_id.empty() ? opts.rdzv_id : job.job_id;
-  plan.interface = job.interface;
-  plan.scheduler = job.scheduler;
-  plan.job_id = job.job_id;
+namespace {
 
-  const bool endpoint_flags =
-      given("--rdzv-endpoint") || given("--master-addr") || given("--master-port");
-  if (plan.nnodes == 1) {
-    // One node: the store is local and may move to a free port, as before.
-    plan.endpoint = Endpoint{opts.master_addr, opts.master_port};
-    plan.node_rank = 0;
-    plan.host = true;
-    return plan;
-  }
-  if (opts.rdzv_backend == "etcd") {
-    // etcd holds the store: nobody hosts, so losing any node (node 0 too) is survivable.
-    plan.backend = StoreBackend::kEtcd;
-    plan.endpoint = parseEndpoint(opts.rdzv_endpoint, kDefaultEtcdPort);
-    plan.endpoint_from = "--rdzv-endpoint";
-    plan.host = false;
-    plan.local_addr = opts.local_addr;
-    if (plan.local_addr.empty())
-      plan.local_addr = localAddressTowards(plan.endpoint.addr, plan.endpoint.port);
-    if (plan.local_addr.empty())
-      throw ConfigError("cannot tell this node's address towards etcd at " + plan.endpoint.addr +
-                        ":" + std::to_string(plan.endpoint.port) +
-                        " (does the host resolve and is it routable?); give --local-addr ADDR");
-    return plan;
-  }
-  if (given("--rdzv-endpoint")) {
+bool given(const LaunchOptions& opts, const char* flag) { return opts.given.count(flag) != 0; }
+
+// etcd holds the store: nobody hosts, so losing any node (node 0 too) is survivable.
+void planEtcd(const LaunchOptions& opts, NodePlan& plan) {
+  plan.backend = StoreBackend::kEtcd;
+  plan.endpoint = parseEndpoint(opts.rdzv_endpoint, kDefaultEtcdPort);
+  plan.endpoint_from = "--rdzv-endpoint";
+  plan.host = false;
+  plan.local_addr = opts.local_addr;
+  if (plan.local_addr.empty())
+    plan.local_addr = localAddressTowards(plan.endpoint.addr, plan.endpoint.port);
+  if (plan.local_addr.empty())
+    throw ConfigError("cannot tell this node's address towards etcd at " + plan.endpoint.addr +
+                      ":" + std::to_string(plan.endpoint.port) +
+                      " (does the host resolve and is it routable?); give --local-addr ADDR");
+}
+
+// Node 0's store: --rdzv-endpoint, else --master-addr (or its default), else the scheduler's.
+void chooseEndpoint(const LaunchOptions& opts, const SchedulerJob& job, NodePlan& plan) {
+  const bool endpoint_flags = given(opts, "--rdzv-endpoint") || given(opts, "--master-addr") ||
+                              given(opts, "--master-port");
+  if (given(opts, "--rdzv-endpoint")) {
     plan.endpoint = parseEndpoint(opts.rdzv_endpoint, kDefaultRdzvPort);
     plan.endpoint_from = "--rdzv-endpoint";
-  } else if (given("--master-addr") || job.master_addr.empty()) {
+  } else if (given(opts, "--master-addr") || job.master_addr.empty()) {
     plan.endpoint = Endpoint{opts.master_addr, opts.master_port};
-    plan.endpoint_from = given("--master-addr")
+    plan.endpoint_from = given(opts, "--master-addr")
                              ? "--master-addr (or PET_MASTER_ADDR)"
                              : std::string("the default --master-addr ") + kDefaultMasterAddr;
   } else {
@@ -172,12 +157,13 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
     // AWS Batch's main node is not told its own address: it hosts on all of them.
     plan.endpoint.addr = "";
   }
-  if (given("--master-port") && !given("--rdzv-endpoint")) plan.endpoint.port = opts.master_port;
+  if (given(opts, "--master-port") && !given(opts, "--rdzv-endpoint"))
+    plan.endpoint.port = opts.master_port;
+}
 
-  plan.host =
-      plan.node_rank == 0 ||
-      (plan.node_rank < 0 && (plan.endpoint.addr.empty() || isLocalAddress(plan.endpoint.addr)));
-  if (plan.host && plan.node_rank < 0) plan.node_rank = 0;
+// This node's address as the others reach it: --local-addr, else the one towards the
+// endpoint, else its hostname's; never a loopback one for a host that others must reach.
+void chooseLocalAddress(const LaunchOptions& opts, NodePlan& plan) {
   plan.local_addr = opts.local_addr;
   if (plan.local_addr.empty() && !plan.endpoint.addr.empty())
     plan.local_addr = localAddressTowards(plan.endpoint.addr, plan.endpoint.port);
@@ -193,9 +179,9 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
   // The hosting node tells the others where it is: never a loopback address (Debian's and
   // Ubuntu's /etc/hosts map the hostname to 127.0.1.1; Kubeflow may name the master
   // "localhost" to itself), unless the user's own flags put every node on this machine.
-  const bool all_here =
-      (given("--rdzv-endpoint") || given("--master-addr")) && isLoopback(plan.endpoint.addr);
-  if (plan.host && !given("--local-addr") && isLoopback(plan.local_addr) && !all_here) {
+  const bool all_here = (given(opts, "--rdzv-endpoint") || given(opts, "--master-addr")) &&
+                        isLoopback(plan.endpoint.addr);
+  if (plan.host && !given(opts, "--local-addr") && isLoopback(plan.local_addr) && !all_here) {
     const std::string loopback = plan.local_addr;
     plan.local_addr = defaultRouteAddress();
     if (plan.local_addr.empty())
@@ -208,6 +194,40 @@ NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
     throw ConfigError("cannot tell this node's address towards the rendezvous at " +
                       plan.endpoint.addr + ":" + std::to_string(plan.endpoint.port) +
                       " (does the host resolve and is it routable?); give --local-addr ADDR");
+}
+
+}  // namespace
+
+NodePlan planNodes(const LaunchOptions& opts, const SchedulerJob& job) {
+  NodePlan plan;
+  plan.source = job.scheduler.empty() ? "flags" : describe(job);
+  plan.nnodes = given(opts, "--nnodes") || job.nnodes == 0 ? opts.nnodes : job.nnodes;
+  plan.min_nnodes = given(opts, "--nnodes") || job.nnodes == 0 ? opts.min_nnodes : plan.nnodes;
+  plan.node_rank = given(opts, "--node-rank") || job.node_rank < 0 ? opts.node_rank : job.node_rank;
+  plan.nproc_per_node = given(opts, "--nproc-per-node") || job.nproc_per_node == 0
+                            ? opts.nproc_per_node
+                            : job.nproc_per_node;
+  plan.run_id = given(opts, "--rdzv-id") || job.job_id.empty() ? opts.rdzv_id : job.job_id;
+  plan.interface = job.interface;
+  plan.scheduler = job.scheduler;
+  plan.job_id = job.job_id;
+  if (plan.nnodes == 1) {
+    // One node: the store is local and may move to a free port, as before.
+    plan.endpoint = Endpoint{opts.master_addr, opts.master_port};
+    plan.node_rank = 0;
+    plan.host = true;
+    return plan;
+  }
+  if (opts.rdzv_backend == "etcd") {
+    planEtcd(opts, plan);
+    return plan;
+  }
+  chooseEndpoint(opts, job, plan);
+  plan.host =
+      plan.node_rank == 0 ||
+      (plan.node_rank < 0 && (plan.endpoint.addr.empty() || isLocalAddress(plan.endpoint.addr)));
+  if (plan.host && plan.node_rank < 0) plan.node_rank = 0;
+  chooseLocalAddress(opts, plan);
   // The host's store listens on that address only; its own ranks dial it there too.
   if (plan.host) plan.endpoint.addr = plan.local_addr;
   return plan;

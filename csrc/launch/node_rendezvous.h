@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "launch/node_plan.h"
+#include "launch/rdzv_token.h"
 #include "launch/worker_spec.h"
 #include "store/generation.h"
 #include "store/store.h"
@@ -41,6 +43,10 @@ struct NodeRendezvousOptions {
   // membership drops a leaving node only after it (unless every member is leaving).
   std::chrono::milliseconds leave_window{std::chrono::seconds(2)};
 };
+
+// The options of `plan`'s node: its place, the store's endpoint, and the key digest and
+// verifier of `token`. The deadlines and last_call keep their defaults.
+NodeRendezvousOptions nodeRendezvousOptions(const NodePlan& plan, const RdzvToken& token);
 
 // This node's place in the job, and its handle on the shared store.
 //
@@ -99,7 +105,15 @@ class NodeRendezvous {
   void finish(std::chrono::milliseconds timeout);
 
  private:
-  struct Poller;  // the background thread's state, shared with it (it may outlive us)
+  struct PollerState;  // what the background thread shares with us (it may outlive us)
+  class Poller;        // the background thread: heartbeat, leader lease, membership, failures
+  // The constructor's phases: host or reach the store, prove the token, take a node rank and
+  // publish this node; then form or join an elastic job, or wait for every fixed node.
+  void openStore();
+  void checkToken();
+  void claimNodeRank();
+  void joinElasticJob();
+  void waitForAllNodes();
   void startPoller();
   std::string key(const std::string& name) const { return prefix_ + name; }
   bool elasticNodes() const {
@@ -123,7 +137,7 @@ class NodeRendezvous {
   GroupPlan initial_plan_;              // elastic node 0: generation 0's nodes
   int node_rank_ = -1;
   std::vector<std::string> addrs_;
-  std::shared_ptr<Poller> poller_;
+  std::shared_ptr<PollerState> poller_;
 };
 
 }  // namespace trainrun::launch

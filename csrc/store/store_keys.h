@@ -52,7 +52,7 @@ std::string communicatorPrefix(int restart, const std::string& generation);
 std::string autoBackendKey(int nodes, int ranks_per_node);
 // A node's copy of table data is fetched: set by its first rank (train/trainer.cpp).
 std::string tableFetchedKey(int node_first_rank);
-// A preemption's exchange in restart `restart` (train/preemption.cpp): "seen/<rank>", "plan".
+// A preemption's exchange in restart `restart` (preemption/preemption.cpp): "seen/<rank>", "plan".
 std::string preemptKey(const std::string& restart, const std::string& what);
 // Checkpoint saves (checkpoint/checkpoint_manager.cpp): a rank's shard status of a step, a
 // rank's storage probe result, the probe's verdict.
@@ -60,7 +60,7 @@ std::string shardStatusKey(const std::string& run, int64_t step, int rank);
 std::string probeStatusKey(const std::string& run, int rank);
 std::string probeVerdictKey(const std::string& run);
 
-// ---- Hang reports between nodes (launch/hang_exchange.cpp) -------------------------------------
+// ---- Hang reports between nodes (hang/hang_exchange.cpp) ---------------------------------------
 // The newest request ("<id> <node> <unix ms> <why>"); each node's answer; the verdict.
 inline constexpr const char* kHangRequestKey = "hang/request";
 std::string hangAnswerKey(int64_t id, int node);

@@ -20,9 +20,9 @@
 #include "metrics/step_profile.h"
 #include "metrics/tensorboard.h"
 #include "models/model.h"
+#include "preemption/preemption.h"
 #include "train/device_report.h"
 #include "train/evaluator.h"
-#include "train/preemption.h"
 
 namespace trainrun {
 

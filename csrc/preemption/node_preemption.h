@@ -7,8 +7,8 @@
 #include <optional>
 #include <string>
 
-#include "core/preempt_file.h"
-#include "launch/spot_notice.h"
+#include "preemption/preempt_file.h"
+#include "preemption/spot_notice.h"
 
 namespace trainrun::launch {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/stack_dump.h"
+#include "hang/stack_dump.h"
 
 namespace trainrun {
 

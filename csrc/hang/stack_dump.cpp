@@ -1,5 +1,5 @@
 // Stack dumps: a signal handler records one thread's return addresses; gdb as a second opinion.
-#include "core/stack_dump.h"
+#include "hang/stack_dump.h"
 
 #include <cxxabi.h>
 #include <dirent.h>
@@ -155,6 +155,42 @@ std::vector<ThreadStack> dumpAllStacks(std::chrono::milliseconds per_thread,
   return stacks;
 }
 
+namespace {
+
+// The watchdog, in the forked child (async-signal-safe calls only): once the caller writes a
+// byte on `go_fd`, runs gdb (`argv`) with its output in `out`, and kills it after `ticks` naps
+// of 20 ms. Exits 0 when gdb exited, 1 when it died, 124 when it was killed, 127 on failure.
+[[noreturn]] void runGdbWatchdog(int go_fd, int null_in, int out, char* const* argv, long ticks) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  char byte;
+  if (::read(go_fd, &byte, 1) != 1) _exit(127);  // the caller gave up
+  const pid_t self = ::getpid();
+  const pid_t child = ::fork();
+  if (child < 0) _exit(127);
+  if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != self) _exit(127);
+    ::dup2(null_in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(out, STDERR_FILENO);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execv(argv[0], argv);
+    _exit(127);
+  }
+  int status = 0;
+  for (long i = 0; i < ticks; ++i) {
+    if (::waitpid(child, &status, WNOHANG) == child) _exit(WIFEXITED(status) ? 0 : 1);
+    const timespec nap{0, 20 * 1000 * 1000};
+    ::nanosleep(&nap, nullptr);
+  }
+  ::kill(child, SIGKILL);  // the kernel detaches its tracee, which goes on
+  _exit(124);
+}
+
+}  // namespace
+
 std::string gdbStacks(pid_t pid, const std::string& scratch, std::chrono::milliseconds timeout) {
   const std::string gdb = env::findOnPath("gdb");
   if (gdb.empty()) return "";
@@ -183,34 +219,7 @@ std::string gdbStacks(pid_t pid, const std::string& scratch, std::chrono::millis
   // The child is a watchdog that runs gdb and kills it at the deadline. It must be a separate
   // process: while gdb is attached to this one, every thread here is stopped, the caller too.
   const pid_t watchdog = ::fork();
-  if (watchdog == 0) {  // async-signal-safe calls only from here on
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    char byte;
-    if (::read(go[0], &byte, 1) != 1) _exit(127);  // the caller gave up
-    const pid_t self = ::getpid();
-    const pid_t child = ::fork();
-    if (child < 0) _exit(127);
-    if (child == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != self) _exit(127);
-      ::dup2(null_in, STDIN_FILENO);
-      ::dup2(out, STDOUT_FILENO);
-      ::dup2(out, STDERR_FILENO);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execv(argv[0], argv.data());
-      _exit(127);
-    }
-    int status = 0;
-    for (long i = 0; i < ticks; ++i) {
-      if (::waitpid(child, &status, WNOHANG) == child) _exit(WIFEXITED(status) ? 0 : 1);
-      const timespec nap{0, 20 * 1000 * 1000};
-      ::nanosleep(&nap, nullptr);
-    }
-    ::kill(child, SIGKILL);  // the kernel detaches its tracee, which goes on
-    _exit(124);
-  }
+  if (watchdog == 0) runGdbWatchdog(go[0], null_in, out, argv.data(), ticks);
   ::close(out);
   ::close(null_in);
   ::close(go[0]);

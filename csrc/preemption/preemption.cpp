@@ -1,5 +1,5 @@
 // Preemption: the notice file as trigger, stop-step agreement in the store, the emergency save.
-#include "train/preemption.h"
+#include "preemption/preemption.h"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -15,8 +15,8 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
+#include "preemption/emergency_save.h"
 #include "store/store_keys.h"
-#include "train/emergency_save.h"
 
 namespace trainrun {
 namespace {

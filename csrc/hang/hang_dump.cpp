@@ -1,5 +1,5 @@
 // HangDumper: sigtimedwait() on the request signal, its short timeout the heartbeat's clock.
-#include "train/hang_dump.h"
+#include "hang/hang_dump.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -16,8 +16,8 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
-#include "core/rank_dump.h"
-#include "core/stack_dump.h"
+#include "hang/rank_dump.h"
+#include "hang/stack_dump.h"
 #include "train/fault_freeze.h"
 
 namespace trainrun {

@@ -9,8 +9,8 @@
 
 #include "checkpoint/checkpoint_manager.h"
 #include "core/clock.h"
-#include "core/preempt_file.h"
 #include "distributed/init.h"
+#include "preemption/preempt_file.h"
 
 namespace trainrun {
 

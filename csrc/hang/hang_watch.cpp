@@ -1,5 +1,5 @@
 // HangWatch: reads the ranks' heartbeats, signals them for dumps, writes and prints the report.
-#include "launch/hang_watch.h"
+#include "hang/hang_watch.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -16,11 +16,11 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
-#include "core/rank_dump.h"
-#include "core/stack_dump.h"
 #include "core/strings.h"
-#include "launch/hang_exchange.h"
-#include "launch/hang_report.h"
+#include "hang/hang_exchange.h"
+#include "hang/hang_report.h"
+#include "hang/rank_dump.h"
+#include "hang/stack_dump.h"
 
 namespace trainrun::launch {
 namespace {

@@ -1,5 +1,5 @@
 // HangExchange over the job's store: one claim per hang, the other nodes' answers, the verdict.
-#include "launch/hang_exchange.h"
+#include "hang/hang_exchange.h"
 
 #include <algorithm>
 #include <mutex>

@@ -1,5 +1,5 @@
 // Rank dump and progress files: "key=value" lines, one writer (the rank), one reader (launcher).
-#include "core/rank_dump.h"
+#include "hang/rank_dump.h"
 
 #include <cstdlib>
 #include <map>

@@ -1,5 +1,5 @@
 // planEmergencySave: the estimate (measured, or from bytes), the margins, and the wording.
-#include "train/emergency_save.h"
+#include "preemption/emergency_save.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,5 +1,5 @@
 // Hang exchange: one claim per hang, answers carried through a real store, clocks aligned.
-#include "launch/hang_exchange.h"
+#include "hang/hang_exchange.h"
 
 #include <gtest/gtest.h>
 

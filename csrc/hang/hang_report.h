@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/rank_dump.h"
+#include "hang/rank_dump.h"
 
 namespace trainrun::launch {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "launch/hang_report.h"
+#include "hang/hang_report.h"
 
 namespace trainrun::launch {
 

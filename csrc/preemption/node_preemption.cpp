@@ -1,5 +1,5 @@
 // NodePreemption: the notice file in a private folder, the spot watcher, rank 0's outcome.
-#include "launch/node_preemption.h"
+#include "preemption/node_preemption.h"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // Hang analysis: the rank that did not join is named with its stack; all joined is the transport.
-#include "launch/hang_report.h"
+#include "hang/hang_report.h"
 
 #include <gtest/gtest.h>
 

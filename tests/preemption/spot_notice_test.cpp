@@ -1,5 +1,5 @@
 // Tests of the spot-notice watcher: IMDS parsing, EC2 detection, endpoint choice, polling.
-#include "launch/spot_notice.h"
+#include "preemption/spot_notice.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "fake_http_server.h"
-#include "launch/node_preemption.h"
+#include "preemption/node_preemption.h"
 
 namespace trainrun::launch {
 namespace {

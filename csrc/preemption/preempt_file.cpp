@@ -1,5 +1,5 @@
 // Preemption notice file: key=value lines, parsed leniently so either side may add keys.
-#include "core/preempt_file.h"
+#include "preemption/preempt_file.h"
 
 #include <sstream>
 

@@ -1,5 +1,5 @@
 // SpotNoticeWatcher: IMDSv2 polling (session token, instance-action, rebalance) and EC2 checks.
-#include "launch/spot_notice.h"
+#include "preemption/spot_notice.h"
 
 #include <cctype>
 #include <nlohmann/json.hpp>

@@ -1,5 +1,5 @@
 // Tests of the preemption notice file's format.
-#include "core/preempt_file.h"
+#include "preemption/preempt_file.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Tests of the emergency-save decision: measured or estimated saves against the deadline.
-#include "train/emergency_save.h"
+#include "preemption/emergency_save.h"
 
 #include <gtest/gtest.h>
 

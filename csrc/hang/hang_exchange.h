@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "launch/hang_report.h"
+#include "hang/hang_report.h"
 #include "store/store.h"
 
 namespace trainrun::launch {

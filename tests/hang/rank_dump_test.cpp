@@ -1,5 +1,5 @@
 // Rank dump and progress files: what the rank writes, the launcher reads back unchanged.
-#include "core/rank_dump.h"
+#include "hang/rank_dump.h"
 
 #include <gtest/gtest.h>
 

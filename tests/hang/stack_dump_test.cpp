@@ -1,5 +1,5 @@
 // Stack dumps: a thread blocked in a known function shows up in every thread's stacks and gdb's.
-#include "core/stack_dump.h"
+#include "hang/stack_dump.h"
 
 #include <gtest/gtest.h>
 #include <sys/syscall.h>

@@ -1,5 +1,5 @@
 // Hang analysis: one table of the ranks, then who did not join and where its main thread is.
-#include "launch/hang_report.h"
+#include "hang/hang_report.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -218,6 +218,88 @@ std::string humanBytes(int64_t bytes) {
   return s;
 }
 
+namespace {
+
+// The ranks a hang report names, each with its headline, the likeliest cause first.
+struct Suspects {
+  std::vector<const RankView*> ranks;
+  std::vector<std::string> headlines;
+  void add(const RankView& v, std::string headline) {
+    ranks.push_back(&v);
+    headlines.push_back(std::move(headline));
+  }
+};
+
+// Elastic jobs: ranks that left their generation wait for the others to re-form the group; a
+// rank that never left is the one they wait for (collective numbers restart per group). Else
+// the ranks that did not join the newest collective (`top`); when all did, those that cannot
+// answer are stuck in it.
+Suspects findSuspects(const std::vector<RankView>& views, uint64_t top,
+                      const std::string& collective, int64_t left) {
+  Suspects s;
+  for (const RankView& v : views) {
+    if (left < 0 || v.regrouping) continue;
+    const std::string process = v.evidence->process;
+    s.add(v, who(v) + " did not join the group re-forming after generation " +
+                 std::to_string(left) + (process == "running" ? "" : "; it is " + process) +
+                 heartbeatNote(v));
+  }
+  for (const RankView& v : views) {
+    if (left >= 0 || v.last_seq >= top) continue;
+    const std::string process = v.evidence->process;
+    s.add(v, who(v) + " did not join " + collective +
+                 (process == "running" ? "" : "; it is " + process) + heartbeatNote(v));
+  }
+  if (s.ranks.empty() && left < 0 && top > 0) {  // all joined: one that cannot answer is stuck
+    for (const RankView& v : views) {
+      if (v.evidence->process == "running") continue;
+      s.add(v, who(v) + " is " + v.evidence->process + " inside " + collective +
+                   ", which every rank joined" + heartbeatNote(v));
+    }
+  }
+  return s;
+}
+
+// The likeliest cause first: a rank stopped by a signal, then one that cannot run for now (in
+// the kernel, under a debugger: its own dump's gdb, perhaps), then running ones, and last ranks
+// that ended (on their own deadline, as victims). A running rank that did not join may only be
+// waiting on another (a node's leader waits for its stopped local peer).
+void orderByLikelihood(Suspects& s) {
+  auto rankOf = [](const RankView* v) {
+    const std::string& p = v->evidence->process;
+    return p == "stopped by a signal" ? 0 : p == "running" ? 2 : p == "exited" ? 3 : 1;
+  };
+  std::vector<size_t> order(s.ranks.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return rankOf(s.ranks[a]) < rankOf(s.ranks[b]); });
+  Suspects sorted;
+  for (size_t i : order) sorted.add(*s.ranks[i], s.headlines[i]);
+  s = std::move(sorted);
+}
+
+// The verdict when no rank is to blame: what every rank is doing.
+std::string verdictWithoutSuspects(const std::vector<RankView>& views, uint64_t top,
+                                   const std::string& collective, int64_t left) {
+  int64_t oldest_ms = -1;
+  for (const RankView& v : views) {
+    if (v.open) oldest_ms = std::max(oldest_ms, v.open_age_ms);
+  }
+  if (left >= 0)
+    return "every rank is re-forming the group after generation " + std::to_string(left) +
+           "; their stacks are in the full dump";
+  if (top == 0) return "no rank has issued a collective yet; their stacks are in the full dump";
+  if (oldest_ms >= 0)
+    return "all " + std::to_string(views.size()) + " ranks joined " + collective +
+           " and it is still open after " + seconds(oldest_ms) +
+           ": no rank is missing, so suspect the transport (network, NCCL, shared "
+           "memory) rather than a rank";
+  return "no collective is open: every rank completed " + collective +
+         "; their stacks in the full dump show where they wait";
+}
+
+}  // namespace
+
 HangReport analyzeHang(const std::vector<RankEvidence>& ranks, int64_t now_ms) {
   std::vector<RankView> views;
   for (const RankEvidence& e : ranks) views.push_back(viewOf(e, now_ms));
@@ -229,92 +311,28 @@ HangReport analyzeHang(const std::vector<RankEvidence>& ranks, int64_t now_ms) {
   uint64_t top = 0;  // the last collective any rank issued: the one the job waits in
   for (const RankView& v : views) top = std::max(top, v.last_seq);
   const std::string collective = describeCollective(views, top);
-
-  std::vector<const RankView*> named;
-  std::vector<std::string> headlines;
-  // Elastic jobs: ranks that left their generation wait for the others to re-form the group;
-  // a rank that never left is the one they wait for (collective numbers restart per group).
-  int64_t left = -1;
+  int64_t left = -1;  // elastic jobs: the generation ranks left to re-form the group
   for (const RankView& v : views) {
     if (v.regrouping) left = std::max(left, v.generation);
   }
-  for (const RankView& v : views) {
-    if (left < 0 || v.regrouping) continue;
-    const std::string process = v.evidence->process;
-    named.push_back(&v);
-    headlines.push_back(who(v) + " did not join the group re-forming after generation " +
-                        std::to_string(left) + (process == "running" ? "" : "; it is " + process) +
-                        heartbeatNote(v));
-  }
-  for (const RankView& v : views) {
-    if (left >= 0 || v.last_seq >= top) continue;
-    named.push_back(&v);
-    const std::string process = v.evidence->process;
-    headlines.push_back(who(v) + " did not join " + collective +
-                        (process == "running" ? "" : "; it is " + process) + heartbeatNote(v));
-  }
-  if (named.empty() && left < 0 && top > 0) {  // all joined: one that cannot answer is stuck
-    for (const RankView& v : views) {
-      if (v.evidence->process == "running") continue;
-      named.push_back(&v);
-      headlines.push_back(who(v) + " is " + v.evidence->process + " inside " + collective +
-                          ", which every rank joined" + heartbeatNote(v));
-    }
-  }
-  // The likeliest cause first: a rank stopped by a signal, then one that cannot run for now (in
-  // the kernel, under a debugger: its own dump's gdb, perhaps), then running ones, and last ranks
-  // that ended (on their own deadline, as victims). A running rank that did not join may only be
-  // waiting on another (a node's leader waits for its stopped local peer).
-  auto rankOf = [](const RankView* v) {
-    const std::string& p = v->evidence->process;
-    return p == "stopped by a signal" ? 0 : p == "running" ? 2 : p == "exited" ? 3 : 1;
-  };
-  std::vector<size_t> order(named.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return rankOf(named[a]) < rankOf(named[b]); });
-  {
-    std::vector<const RankView*> sorted_named;
-    std::vector<std::string> sorted_headlines;
-    for (size_t i : order) {
-      sorted_named.push_back(named[i]);
-      sorted_headlines.push_back(headlines[i]);
-    }
-    named.swap(sorted_named);
-    headlines.swap(sorted_headlines);
-  }
-  for (const RankView* v : named) report.culprits.push_back(v->evidence->rank);
 
-  if (!named.empty()) {
-    for (size_t i = 0; i < named.size() && i < kMaxHeadlines; ++i) {
-      report.lines.push_back(headlines[i]);
-      addStack(*named[i], report.lines);
-    }
-    if (named.size() > kMaxHeadlines)
-      report.lines.push_back("and " + std::to_string(named.size() - kMaxHeadlines) +
-                             " more ranks did not join (see the table)");
-    report.verdict = headlines.front();
+  Suspects suspects = findSuspects(views, top, collective, left);
+  orderByLikelihood(suspects);
+  for (const RankView* v : suspects.ranks) report.culprits.push_back(v->evidence->rank);
+  if (suspects.ranks.empty()) {
+    report.verdict = verdictWithoutSuspects(views, top, collective, left);
+    report.lines.push_back(report.verdict);
     return report;
   }
-  int64_t oldest_ms = -1;
-  for (const RankView& v : views) {
-    if (v.open) oldest_ms = std::max(oldest_ms, v.open_age_ms);
+  const size_t n = suspects.ranks.size();
+  for (size_t i = 0; i < n && i < kMaxHeadlines; ++i) {
+    report.lines.push_back(suspects.headlines[i]);
+    addStack(*suspects.ranks[i], report.lines);
   }
-  if (left >= 0) {
-    report.verdict = "every rank is re-forming the group after generation " + std::to_string(left) +
-                     "; their stacks are in the full dump";
-  } else if (top == 0) {
-    report.verdict = "no rank has issued a collective yet; their stacks are in the full dump";
-  } else if (oldest_ms >= 0) {
-    report.verdict = "all " + std::to_string(views.size()) + " ranks joined " + collective +
-                     " and it is still open after " + seconds(oldest_ms) +
-                     ": no rank is missing, so suspect the transport (network, NCCL, shared "
-                     "memory) rather than a rank";
-  } else {
-    report.verdict = "no collective is open: every rank completed " + collective +
-                     "; their stacks in the full dump show where they wait";
-  }
-  report.lines.push_back(report.verdict);
+  if (n > kMaxHeadlines)
+    report.lines.push_back("and " + std::to_string(n - kMaxHeadlines) +
+                           " more ranks did not join (see the table)");
+  report.verdict = suspects.headlines.front();
   return report;
 }
 

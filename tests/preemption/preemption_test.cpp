@@ -1,5 +1,5 @@
 // Tests of the ranks' stop-step agreement on a preemption notice, through a real store.
-#include "train/preemption.h"
+#include "preemption/preemption.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
