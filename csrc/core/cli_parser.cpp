@@ -74,6 +74,7 @@ struct CommandParser::Impl {
   std::string name;
   bool underscores = false;
   bool command_after_dashes = false;
+  bool stop_at_help = false;
   std::string operand;
   std::vector<Spec> specs;
 
@@ -131,6 +132,20 @@ struct CommandParser::Impl {
     return out;
   }
 
+  // Which spelling each of `flags` was typed with: CLI11 keeps the option, not the alias.
+  // Walks `tokens` as CLI11 took them: a flag's value is the next word unless attached.
+  void nameAsTyped(const std::vector<std::string>& tokens, std::vector<FlagValue>& flags) const {
+    size_t k = 0;
+    for (size_t i = 0; i < tokens.size() && k < flags.size(); ++i) {
+      std::string name = nameOf(tokens[i]);
+      const Spec* s = find(name);
+      if (!s && !startsWith(name, "--") && name.size() > 2) s = find(name = name.substr(0, 2));
+      if (!s || s->canonical != flags[k].flag) continue;
+      flags[k++].typed = name;
+      if (!s->value.empty() && name == tokens[i]) ++i;  // its value is the next word
+    }
+  }
+
   // The first token in `args` that names no declared flag and that CLI11 left over.
   std::string firstUnknownFlag(const std::vector<std::string>& args,
                                const ParsedArgs& parsed) const {
@@ -183,6 +198,11 @@ CommandParser& CommandParser::operand(const std::string& name) {
   return *this;
 }
 
+CommandParser& CommandParser::stopAtHelp() {
+  impl_->stop_at_help = true;
+  return *this;
+}
+
 CommandParser& CommandParser::commandAfterDashes() {
   impl_->command_after_dashes = true;
   return *this;
@@ -201,14 +221,14 @@ ParsedArgs CommandParser::parse(const std::vector<std::string>& args, const Erro
     head.push_back(args[i]);
   }
   for (const std::string& a : head) {
-    if (a == "--") break;
+    if (a == "--" || !impl_->stop_at_help) break;
     if (a == "-h" || a == "--help") parsed.help = true;
   }
   if (parsed.help) return parsed;
   std::map<const CLI::Option*, const Impl::Spec*> by_option;
   std::unique_ptr<CLI::App> app = impl_->build(&by_option);
-  std::vector<std::string> tokens = impl_->splitEquals(head);
-  std::reverse(tokens.begin(), tokens.end());  // CLI11 takes them from the back
+  const std::vector<std::string> split = impl_->splitEquals(head);
+  std::vector<std::string> tokens(split.rbegin(), split.rend());  // CLI11 takes from the back
   try {
     app->parse(tokens);
   } catch (const CLI::ArgumentMismatch& e) {  // a value-taking flag ended the line
@@ -228,8 +248,10 @@ ParsedArgs CommandParser::parse(const std::vector<std::string>& args, const Erro
       continue;
     }
     const Impl::Spec* spec = by_option.at(opt);
-    parsed.flags.push_back({spec->canonical, spec->value.empty() ? "1" : opt->results().at(i)});
+    parsed.flags.push_back(
+        {spec->canonical, spec->value.empty() ? "1" : opt->results().at(i), spec->canonical});
   }
+  impl_->nameAsTyped(split, parsed.flags);
   parsed.extras = app->remaining();
   if (keep_unknown) return parsed;
   const std::string unknown = impl_->firstUnknownFlag(head, parsed);
@@ -247,7 +269,8 @@ std::vector<FlagValue> CommandParser::envFallbacks(const ParsedArgs& parsed,
                                    [&](const FlagValue& f) { return f.flag == s.canonical; });
     if (given) continue;
     const std::string value = env(s.env);
-    if (s.value.empty() ? value == "1" : !value.empty()) out.push_back({s.canonical, value});
+    if (s.value.empty() ? value == "1" : !value.empty())
+      out.push_back({s.canonical, value, s.canonical});
   }
   return out;
 }

@@ -13,10 +13,12 @@ namespace trainrun::cli {
 using EnvLookup = std::function<std::string(const std::string&)>;
 
 // One declared flag as given: its canonical spelling (the first long name declared, else the
-// short one) and its value ("1" for a switch).
+// short one), its value ("1" for a switch) and the spelling typed ("-f" for --stepfactor; the
+// canonical one for an environment fallback), for messages in the user's own words.
 struct FlagValue {
   std::string flag;
   std::string value;
+  std::string typed;
 };
 
 // What a parse found, in command-line order.
@@ -26,7 +28,7 @@ struct ParsedArgs {
   std::vector<std::string> extras;        // every token no declared flag or operand took
   std::vector<std::string> after_dashes;  // after a "--" (commands that take one)
   bool dashes = false;                    // a "--" was given
-  bool help = false;                      // -h or --help before any "--"
+  bool help = false;  // -h or --help before any "--", with stopAtHelp (nothing else is parsed)
 };
 
 // How a command words its mistakes: each command's tests pin its own sentences.
@@ -64,6 +66,9 @@ class CommandParser {
   CommandParser& operand(const std::string& name);
   // Tokens after the first "--" are the command's own (after_dashes), never parsed.
   CommandParser& commandAfterDashes();
+  // -h/--help anywhere before "--" wins over everything: parse() returns with help set (other
+  // commands leave -h to whoever prints their help, as an unknown flag).
+  CommandParser& stopAtHelp();
 
   // Parses `args` (after the command's own words). An unknown flag throws ConfigError through
   // `wording`, unless `keep_unknown` (then unknown flags and their values stay in extras, in

@@ -186,7 +186,7 @@ const cli::CommandParser& launcherFlags() {
   static const std::unique_ptr<cli::CommandParser> flags = [] {
     auto p = std::make_unique<cli::CommandParser>("trainrun");
     auto pet = cli::torchrunEnvName;
-    p->underscoreSpellings().commandAfterDashes().operand("CONFIG");
+    p->underscoreSpellings().commandAfterDashes().stopAtHelp().operand("CONFIG");
     p->flag("--nproc-per-node", "N",
             "processes (ranks) on this node: a count, gpu (one per visible GPU),\n"
             "auto (GPUs, else 1) or cpu (one per core) (default 1)",
