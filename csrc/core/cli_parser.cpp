@@ -106,7 +106,9 @@ struct CommandParser::Impl {
     return nullptr;
   }
 
+  // The declared flag closest to a long flag typed wrong ("-x" gets none: too short to guess).
   std::string guess(std::string typed) const {
+    if (!startsWith(typed, "--")) return "";
     if (underscores && startsWith(typed, "--")) std::replace(typed.begin(), typed.end(), '_', '-');
     std::vector<std::string> known;
     for (const Spec& s : specs) known.insert(known.end(), s.spellings.begin(), s.spellings.end());

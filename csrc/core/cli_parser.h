@@ -72,7 +72,8 @@ class CommandParser {
 
   // Parses `args` (after the command's own words). An unknown flag throws ConfigError through
   // `wording`, unless `keep_unknown` (then unknown flags and their values stay in extras, in
-  // order, for another parser). A flag without its value throws through `wording`.
+  // order, for another parser; only for commands without an operand, which an unknown flag's
+  // value would look like). A flag without its value throws through `wording`.
   ParsedArgs parse(const std::vector<std::string>& args, const ErrorWording& wording,
                    bool keep_unknown = false) const;
   // The flags `parsed` lacks whose variable `env` sets, in declaration order.
