@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/cli_parser.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
@@ -22,25 +23,28 @@ struct Args {
   std::vector<std::string> overrides;
 };
 
+constexpr const char* kUsage = "(usage: trainrun-worker CONFIG [--set key=value ...])";
+
+// The worker's command line (the launcher writes it): CONFIG and --set, on the shared parser.
 Args parseArgs(int argc, char** argv) {
+  static const std::unique_ptr<trainrun::cli::CommandParser> flags = [] {
+    auto p = std::make_unique<trainrun::cli::CommandParser>("trainrun-worker");
+    p->operand("CONFIG").flag("--set", "KEY=VALUE", "override a config key (repeatable)");
+    return p;
+  }();
+  trainrun::cli::ErrorWording wording;
+  wording.unknown_flag = [](const std::string& flag, const std::string&) {
+    return "unexpected argument '" + flag + "' " + kUsage;
+  };
+  wording.needs_value = [](const std::string&) { return std::string("--set needs key=value"); };
+  const trainrun::cli::ParsedArgs parsed = flags->parse({argv + 1, argv + argc}, wording);
   Args args;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--set") {
-      if (i + 1 >= argc) throw trainrun::ConfigError("--set needs key=value");
-      args.overrides.push_back(argv[++i]);
-    } else if (a.rfind("--set=", 0) == 0) {
-      args.overrides.push_back(a.substr(6));
-    } else if (args.config_path.empty() && a.rfind("-", 0) != 0) {
-      args.config_path = a;
-    } else {
-      throw trainrun::ConfigError("unexpected argument '" + a +
-                                  "' (usage: trainrun-worker CONFIG [--set key=value ...])");
-    }
-  }
+  if (!parsed.operands.empty()) args.config_path = parsed.operands.front();
+  for (const std::string& extra : parsed.extras)
+    throw trainrun::ConfigError(wording.unknown_flag(extra, ""));
+  for (const trainrun::cli::FlagValue& f : parsed.flags) args.overrides.push_back(f.value);
   if (args.config_path.empty())
-    throw trainrun::ConfigError(
-        "no config file given (usage: trainrun-worker CONFIG [--set key=value ...])");
+    throw trainrun::ConfigError(std::string("no config file given ") + kUsage);
   return args;
 }
 

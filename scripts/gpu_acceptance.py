@@ -37,7 +37,7 @@ DEBS = os.path.join(REPO, ".devdeps")
 # bring, with libcurl's own dependencies: a CUDA image often has none of them.
 PACKAGES = """
 libprotobuf-dev libprotobuf32 libprotoc32 protobuf-compiler libyaml-cpp-dev libyaml-cpp0.7
-nlohmann-json3-dev libgtest-dev libgmock-dev libgloo-dev zlib1g-dev zlib1g
+nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libgloo-dev zlib1g-dev zlib1g
 libcurl4-openssl-dev libcurl4 libldap-2.5-0 libsasl2-2 libsasl2-modules-db libdb5.3 libidn2-0
 libunistring2 libnghttp2-14 librtmp1 libgnutls30 libhogweed6 libnettle8 libgmp10 libp11-kit0
 libtasn1-6 libffi8 libssh2-1 libpsl5 libbrotli1 libgssapi-krb5-2 libkrb5-3 libk5crypto3
@@ -169,7 +169,8 @@ def main():
         cache = open(os.path.join(gpu_build, "CMakeCache.txt")).read()
         outside = []
         for key in ["Protobuf_LIBRARY", "Protobuf_PROTOC_EXECUTABLE", "yaml-cpp_DIR",
-                    "nlohmann_json_DIR", "GTest_DIR", "CURL_LIBRARY", "ZLIB_LIBRARY"]:
+                    "nlohmann_json_DIR", "CLI11_DIR", "GTest_DIR", "CURL_LIBRARY",
+                    "ZLIB_LIBRARY"]:
             m = re.search(rf"^{re.escape(key)}:\w+=(.*)$", cache, re.M)
             if not m or not os.path.realpath(m.group(1)).startswith(prefix):
                 outside.append(f"{key}={m.group(1) if m else '?'}")

@@ -16,6 +16,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libyaml-cpp-dev zlib1g-dev libcurl4-openssl-dev
   libssl-dev        # SHA-256 for the rendezvous token's key names
   nlohmann-json3-dev
+  libcli11-dev      # CLI11 (header-only): every command's flags (core/cli_parser.h)
   libarchive-dev    # model.tar.gz, streamed with sizes of any length (runtime: libarchive13)
   libgloo-dev       # headers only: c10d's ProcessGroupGloo.hpp includes them (LibTorch holds gloo)
   libgtest-dev

@@ -1,11 +1,14 @@
-// Parsing and checking `trainrun bench allreduce`'s flags, and passing them on to the ranks.
+// `trainrun bench allreduce`'s flags on the shared parser (core/cli_parser.h): checked here,
+// passed on to the ranks.
 #include "bench/bench_options.h"
 
 #include <algorithm>
 #include <cctype>
 #include <functional>
 #include <map>
+#include <memory>
 
+#include "core/cli_parser.h"
 #include "core/error.h"
 #include "core/strings.h"
 
@@ -56,11 +59,32 @@ bool apply(AllreduceBenchOptions& o, const std::string& flag, const std::string&
   return true;
 }
 
-bool isBenchFlag(const std::string& flag) {
-  static const std::vector<std::string> kFlags = {
-      "-b", "--minbytes", "-e", "--maxbytes", "-f", "--stepfactor", "-w",        "--warmup_iters",
-      "-n", "--iters",    "-c", "--check",    "-d", "--datatype",   "--backend", "--json"};
-  return std::find(kFlags.begin(), kFlags.end(), flag) != kFlags.end();
+// The benchmark's flags (nccl-tests' spellings), in the order its --help lists them.
+const cli::CommandParser& benchFlags() {
+  static const std::unique_ptr<cli::CommandParser> flags = [] {
+    auto p = std::make_unique<cli::CommandParser>("trainrun bench allreduce");
+    p->flag("-b,--minbytes", "SIZE", "smallest message (default 8; K, M, G are powers of 1024)");
+    p->flag("-e,--maxbytes", "SIZE", "largest message, at most 1G (default 32M)");
+    p->flag("-f,--stepfactor", "N", "size multiplier between rows (default 2)");
+    p->flag("-w,--warmup_iters", "N", "untimed iterations per size (default 5)");
+    p->flag("-n,--iters", "N", "timed iterations per size (default 20)");
+    p->flag("-c,--check", "0|1", "check every result against the expected sum (default 1)");
+    p->flag("-d,--datatype", "T,...", "float, half, bfloat16 or all (default float)");
+    p->flag("--backend", "B,...",
+            "shm, gloo, hierarchical, nccl (default: every one this job can use)");
+    p->flag("--json", "FILE", "the table as JSON too");
+    return p;
+  }();
+  return *flags;
+}
+
+cli::ErrorWording benchWording() {
+  cli::ErrorWording w;
+  w.unknown_flag = [](const std::string& flag, const std::string&) {
+    return "trainrun bench allreduce: unknown flag " + flag;
+  };
+  w.needs_value = [](const std::string& flag) { return flag + " needs a value"; };
+  return w;
 }
 
 void checkRange(const AllreduceBenchOptions& o) {
@@ -69,13 +93,12 @@ void checkRange(const AllreduceBenchOptions& o) {
                       std::to_string(o.max_bytes) + " B); give -b <= -e");
 }
 
-// Splits "--flag=value" (or "-e=1M") and "--flag value"; `i` moves past what was used.
-std::pair<std::string, std::string> flagAndValue(const std::vector<std::string>& args, size_t& i) {
-  const std::string& a = args[i];
-  const size_t eq = a.find('=');
-  if (eq != std::string::npos) return {a.substr(0, eq), a.substr(eq + 1)};
-  if (i + 1 >= args.size()) throw ConfigError(a + " needs a value");
-  return {a, args[++i]};
+// Applies the flags `parsed` holds, in command-line order, and checks -b <= -e.
+AllreduceBenchOptions benchOptions(const cli::ParsedArgs& parsed) {
+  AllreduceBenchOptions o;
+  for (const cli::FlagValue& f : parsed.flags) apply(o, f.typed, f.value);
+  checkRange(o);
+  return o;
 }
 
 }  // namespace
@@ -111,28 +134,15 @@ int64_t parseBytes(const std::string& text, const std::string& flag) {
 }
 
 BenchCommandLine splitBenchArgs(const std::vector<std::string>& args) {
-  BenchCommandLine out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string name = args[i].substr(0, args[i].find('='));
-    if (!isBenchFlag(name)) {
-      out.launcher_args.push_back(args[i]);
-      continue;
-    }
-    const auto [flag, value] = flagAndValue(args, i);
-    apply(out.bench, flag, value);
-  }
-  checkRange(out.bench);
-  return out;
+  const cli::ParsedArgs parsed = benchFlags().parse(args, benchWording(), /*keep_unknown=*/true);
+  return {parsed.extras, benchOptions(parsed)};
 }
 
 AllreduceBenchOptions parseBenchArgs(const std::vector<std::string>& args) {
-  AllreduceBenchOptions o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const auto [flag, value] = flagAndValue(args, i);
-    if (!apply(o, flag, value)) throw ConfigError("trainrun bench allreduce: unknown flag " + flag);
-  }
-  checkRange(o);
-  return o;
+  const cli::ParsedArgs parsed = benchFlags().parse(args, benchWording());
+  if (!parsed.extras.empty())  // a word that is no flag
+    throw ConfigError(benchWording().unknown_flag(parsed.extras.front(), ""));
+  return benchOptions(parsed);
 }
 
 std::vector<std::string> benchArgv(const AllreduceBenchOptions& o) {
@@ -161,18 +171,7 @@ time, algbw and busbw (= algbw * 2(n-1)/n) per backend and a correctness column;
 The launcher's options (--nproc-per-node, --nnodes, --rdzv-endpoint, ...; `trainrun --help`)
 place the ranks.
 
-benchmark options (nccl-tests' spellings):
-  -b, --minbytes SIZE    smallest message (default 8; K, M, G are powers of 1024)
-  -e, --maxbytes SIZE    largest message, at most 1G (default 32M)
-  -f, --stepfactor N     size multiplier between rows (default 2)
-  -w, --warmup_iters N   untimed iterations per size (default 5)
-  -n, --iters N          timed iterations per size (default 20)
-  -c, --check 0|1        check every result against the expected sum (default 1)
-  -d, --datatype T,...   float, half, bfloat16 or all (default float)
-  --backend B,...        shm, gloo, hierarchical, nccl (default: every one this job can use)
-  --json FILE            the table as JSON too
-  -h, --help             show this help and exit
-)";
+)" + benchFlags().optionsHelp("benchmark options (nccl-tests' spellings):");
 }
 
 }  // namespace trainrun::bench

@@ -1,4 +1,5 @@
-// Hand-rolled torchrun-style flag parsing: strict, one clear line per mistake, PET_* fallbacks.
+// The launcher's flags on the shared parser (core/cli_parser.h): torchrun's names and PET_*
+// fallbacks, strict values, one clear line per mistake, and the help of `trainrun` and `train`.
 #include "launch/cli.h"
 
 #include <unistd.h>
@@ -7,8 +8,10 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <tuple>
 
+#include "core/cli_parser.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "core/strings.h"
@@ -107,12 +110,6 @@ std::string parseOverride(const std::string& flag, const std::string& value) {
   return value;
 }
 
-// Flags that take a value, canonical spelling; --standalone and --help take none.
-const std::vector<std::string> kValueFlags = {
-    "--nproc-per-node", "--nnodes",        "--node-rank",        "--master-addr", "--master-port",
-    "--rdzv-backend",   "--rdzv-endpoint", "--rdzv-id",          "--rdzv-conf",   "--local-addr",
-    "--grace-period",   "--max-restarts",  "--monitor-interval", "--set"};
-
 // --rdzv-conf key=value,key=value: `timeout` (and torchrun's `join_timeout`) in seconds.
 void parseRdzvConf(const std::string& flag, const std::string& value, LaunchOptions& opts) {
   size_t begin = 0;
@@ -174,6 +171,9 @@ void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& 
     opts.max_restarts = static_cast<int>(v);
   } else if (flag == "--monitor-interval") {
     opts.monitor_interval = std::max(parseSeconds(flag, value), std::chrono::milliseconds(1));
+  } else if (flag == "--standalone") {
+    opts.standalone = true;
+    return;  // not a layout the scheduler's environment could contradict
   } else {
     opts.overrides.push_back(parseOverride(flag, value));
     return;  // repeatable; never from PET_*
@@ -181,90 +181,111 @@ void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& 
   opts.given.insert(flag);
 }
 
-}  // namespace
-
-int visibleGpuCount(const std::function<std::string(const std::string&)>& env,
-                    const std::string& root) {
-  const std::string visible = trainrun::trim(env("CUDA_VISIBLE_DEVICES"));
-  if (!visible.empty()) {
-    if (visible == "-1" || visible == "none") return 0;
-    return static_cast<int>(std::count(visible.begin(), visible.end(), ',')) + 1;
-  }
-  int count = 0;
-  for (int i = 0; i < 1024; ++i) {
-    if (::access((root + "/dev/nvidia" + std::to_string(i)).c_str(), F_OK) != 0) break;
-    ++count;
-  }
-  return count;
+// The launcher's flags, in the order --help lists them, with torchrun's PET_* fallbacks.
+const cli::CommandParser& launcherFlags() {
+  static const std::unique_ptr<cli::CommandParser> flags = [] {
+    auto p = std::make_unique<cli::CommandParser>("trainrun");
+    auto pet = cli::torchrunEnvName;
+    p->underscoreSpellings().commandAfterDashes().stopAtHelp().operand("CONFIG");
+    p->flag("--nproc-per-node", "N",
+            "processes (ranks) on this node: a count, gpu (one per visible GPU),\n"
+            "auto (GPUs, else 1) or cpu (one per core) (default 1)",
+            pet("--nproc-per-node"));
+    p->flag("--nnodes,--nodes", "N|MIN:MAX",
+            "nodes in the job (alias --nodes; default 1, or the scheduler's);\n"
+            "MIN:MAX is elastic: lost nodes leave, new ones join at a step\n"
+            "boundary, the job goes on while MIN remain",
+            pet("--nnodes"));
+    p->flag("--node-rank", "R",
+            "this node's rank, 0..N-1 (default: the scheduler's, else by arrival)",
+            pet("--node-rank"));
+    p->flag("--rdzv-endpoint", "H:P",
+            "node 0's rendezvous store (default MASTER-ADDR:MASTER-PORT), or\n"
+            "the etcd server with --rdzv-backend etcd (port 2379 by default)",
+            pet("--rdzv-endpoint"));
+    p->flag("--rdzv-id", "ID", "run id shared by the job's nodes (default: the scheduler's job id)",
+            pet("--rdzv-id"));
+    p->flag("--rdzv-backend", "B",
+            "c10d or static: node 0's agent hosts the store; etcd: an etcd v3\n"
+            "server holds it, so any node, node 0 included, can be lost (CONFIG)",
+            pet("--rdzv-backend"));
+    p->flag("--rdzv-conf", "K=V,...",
+            "timeout=S: how long nodes wait for each other (default 600);\n"
+            "last_call_timeout=S: with MIN:MAX, the wait for more than MIN (30)",
+            pet("--rdzv-conf"));
+    p->flag("--local-addr", "ADDR",
+            "this node's address, as the other nodes reach it (default: detected)",
+            pet("--local-addr"));
+    p->toggle("--standalone", "one node with a private store on a free port", pet("--standalone"));
+    p->flag("--master-addr", "ADDR",
+            "address ranks use to reach the rendezvous store (default 127.0.0.1)",
+            pet("--master-addr"));
+    p->flag("--master-port", "PORT",
+            "rendezvous store port; on one node a free one is used if taken\n"
+            "(default 29500); with several nodes a taken port is an error",
+            pet("--master-port"));
+    p->flag("--grace-period", "S",
+            "seconds from SIGTERM to SIGKILL when stopping ranks (default 120)",
+            pet("--grace-period"));
+    p->flag("--max-restarts", "N",
+            "restart a failed rank up to N times per node; the other ranks keep\n"
+            "their state and re-form the group in memory (CONFIG runs; default 0)",
+            pet("--max-restarts"));
+    p->flag("--monitor-interval", "S", "how often the agent checks its ranks (default 0.1)",
+            pet("--monitor-interval"));
+    p->flag("--set", "KEY=VALUE", "override a config key, e.g. --set train.steps=100 (repeatable)");
+    return p;
+  }();
+  return *flags;
 }
 
-LaunchOptions parseCommandLine(const std::vector<std::string>& args) {
-  return parseCommandLine(args, [](const std::string& name) { return env::get(name.c_str()); });
+// `trainrun train`'s own flags, as its --help lists them (the launcher's parser reads them).
+const cli::CommandParser& trainFlags() {
+  static const std::unique_ptr<cli::CommandParser> flags = [] {
+    auto p = std::make_unique<cli::CommandParser>("trainrun train");
+    p->flag("--set", "KEY=VALUE", "override a config key after the hyperparameters (repeatable)");
+    p->flag("--nproc-per-node", "N",
+            "ranks per host instead of the host's GPUs: a count, gpu, auto or cpu");
+    p->flag("--grace-period", "S",
+            "seconds from SIGTERM to SIGKILL (default 120, SageMaker's own)");
+    p->flag("--max-restarts", "N", "restart a failed rank up to N times per host");
+    return p;
+  }();
+  return *flags;
 }
 
-LaunchOptions parseCommandLine(const std::vector<std::string>& args,
-                               const std::function<std::string(const std::string&)>& env) {
-  LaunchOptions opts;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--") {
-      opts.command.assign(args.begin() + static_cast<long>(i) + 1, args.end());
-      if (opts.command.empty()) {
-        throw ConfigError("-- must be followed by a COMMAND to run, e.g. -- python3 train.py");
-      }
-      break;
-    }
-    if (arg == "-h" || arg == "--help") {
-      opts.help = true;
-      return opts;
-    }
-    if (startsWith(arg, "--")) {
-      // torchrun spells flags with underscores; both spellings mean the same flag.
-      auto eq = arg.find('=');
-      std::string flag = arg.substr(0, eq);
-      std::replace(flag.begin() + 2, flag.end(), '_', '-');
-      if (flag == "--nodes") flag = "--nnodes";
-      if (flag == "--standalone") {
-        opts.standalone = true;
-        continue;
-      }
-      if (std::find(kValueFlags.begin(), kValueFlags.end(), flag) == kValueFlags.end()) {
-        std::vector<std::string> known = kValueFlags;
-        known.insert(known.end(), {"--standalone", "--nodes", "--help"});
-        const std::string guess = closestMatch(flag, known);
-        throw ConfigError("unknown flag " + arg.substr(0, eq) + "; " +
-                          (guess.empty() ? "" : "did you mean " + guess + "? ") + kSeeHelp);
-      }
-      std::string value;
-      if (eq != std::string::npos) {
-        value = arg.substr(eq + 1);
-      } else if (i + 1 < args.size() && args[i + 1] != "--") {
-        value = args[++i];
-      } else {
-        throw ConfigError(flag + " needs a value; " + kSeeHelp);
-      }
-      applyFlag(opts, flag, value, env);
-      continue;
-    }
-    if (startsWith(arg, "-") && arg != "-") {
-      throw ConfigError("unknown flag " + arg + "; " + kSeeHelp);
-    }
-    if (!opts.config_path.empty()) {
-      throw ConfigError("unexpected argument '" + arg + "' after CONFIG " + opts.config_path +
-                        "; override config keys with --set key=value, or run a program with -- "
-                        "COMMAND");
-    }
-    opts.config_path = arg;
+// The launcher's sentences for a mistake the parser finds (tests pin them).
+cli::ErrorWording launcherWording() {
+  auto canonical = [](std::string flag) {  // torchrun's spelling and --nodes name one flag
+    if (startsWith(flag, "--")) std::replace(flag.begin() + 2, flag.end(), '_', '-');
+    return flag == "--nodes" ? std::string("--nnodes") : flag;
+  };
+  cli::ErrorWording w;
+  w.unknown_flag = [](const std::string& flag, const std::string& guess) {
+    return "unknown flag " + flag + "; " + (guess.empty() ? "" : "did you mean " + guess + "? ") +
+           kSeeHelp;
+  };
+  w.needs_value = [canonical](const std::string& flag) {
+    return canonical(flag) + " needs a value; " + kSeeHelp;
+  };
+  return w;
+}
+
+// CONFIG, or -- COMMAND: one of them, once.
+void checkOperands(const cli::ParsedArgs& parsed, LaunchOptions& opts) {
+  if (!parsed.operands.empty()) opts.config_path = parsed.operands.front();
+  for (const std::string& extra : parsed.extras) {
+    throw ConfigError("unexpected argument '" + extra + "' after CONFIG " + opts.config_path +
+                      "; override config keys with --set key=value, or run a program with -- "
+                      "COMMAND");
   }
-  // torchrun's environment fallbacks: PET_NNODES for --nnodes, PET_NODE_RANK, ...
-  for (const std::string& flag : kValueFlags) {
-    if (flag == "--set" || opts.given.count(flag) != 0) continue;
-    std::string var = "PET_" + flag.substr(2);
-    for (char& c : var) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
-    const std::string value = env(var);
-    if (!value.empty()) applyFlag(opts, flag, value, env);
-  }
-  if (!opts.standalone && env("PET_STANDALONE") == "1") opts.standalone = true;
+  if (parsed.dashes && parsed.after_dashes.empty())
+    throw ConfigError("-- must be followed by a COMMAND to run, e.g. -- python3 train.py");
+  opts.command = parsed.after_dashes;
+}
+
+// What no single flag shows: flags that contradict each other or the kind of run.
+void checkCombinations(const LaunchOptions& opts) {
   if (opts.standalone && opts.nnodes != 1)
     throw ConfigError("--standalone runs one node; drop it or --nnodes " +
                       std::to_string(opts.nnodes));
@@ -301,6 +322,43 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args,
   if (!opts.command.empty() && !opts.overrides.empty()) {
     throw ConfigError("--set only applies to CONFIG runs; pass settings to your COMMAND directly");
   }
+}
+
+}  // namespace
+
+int visibleGpuCount(const std::function<std::string(const std::string&)>& env,
+                    const std::string& root) {
+  const std::string visible = trainrun::trim(env("CUDA_VISIBLE_DEVICES"));
+  if (!visible.empty()) {
+    if (visible == "-1" || visible == "none") return 0;
+    return static_cast<int>(std::count(visible.begin(), visible.end(), ',')) + 1;
+  }
+  int count = 0;
+  for (int i = 0; i < 1024; ++i) {
+    if (::access((root + "/dev/nvidia" + std::to_string(i)).c_str(), F_OK) != 0) break;
+    ++count;
+  }
+  return count;
+}
+
+LaunchOptions parseCommandLine(const std::vector<std::string>& args) {
+  return parseCommandLine(args, [](const std::string& name) { return env::get(name.c_str()); });
+}
+
+LaunchOptions parseCommandLine(const std::vector<std::string>& args,
+                               const std::function<std::string(const std::string&)>& env) {
+  LaunchOptions opts;
+  const cli::ParsedArgs parsed = launcherFlags().parse(args, launcherWording());
+  if (parsed.help) {
+    opts.help = true;
+    return opts;
+  }
+  for (const cli::FlagValue& f : parsed.flags) applyFlag(opts, f.flag, f.value, env);
+  checkOperands(parsed, opts);
+  // torchrun's environment fallbacks: PET_NNODES for --nnodes, PET_NODE_RANK, PET_STANDALONE...
+  for (const cli::FlagValue& f : launcherFlags().envFallbacks(parsed, env))
+    applyFlag(opts, f.flag, f.value, env);
+  checkCombinations(opts);
   return opts;
 }
 
@@ -322,32 +380,8 @@ interruption notice, is a preemption: the built-in worker stops at a step bounda
 an emergency checkpoint if it fits before the deadline (the notice's time, or the grace
 period).
 
-options:
-  --nproc-per-node N   processes (ranks) on this node: a count, gpu (one per visible GPU),
-                       auto (GPUs, else 1) or cpu (one per core) (default 1)
-  --nnodes N|MIN:MAX   nodes in the job (alias --nodes; default 1, or the scheduler's);
-                       MIN:MAX is elastic: lost nodes leave, new ones join at a step
-                       boundary, the job goes on while MIN remain
-  --node-rank R        this node's rank, 0..N-1 (default: the scheduler's, else by arrival)
-  --rdzv-endpoint H:P  node 0's rendezvous store (default MASTER-ADDR:MASTER-PORT), or
-                       the etcd server with --rdzv-backend etcd (port 2379 by default)
-  --rdzv-id ID         run id shared by the job's nodes (default: the scheduler's job id)
-  --rdzv-backend B     c10d or static: node 0's agent hosts the store; etcd: an etcd v3
-                       server holds it, so any node, node 0 included, can be lost (CONFIG)
-  --rdzv-conf K=V,...  timeout=S: how long nodes wait for each other (default 600);
-                       last_call_timeout=S: with MIN:MAX, the wait for more than MIN (30)
-  --local-addr ADDR    this node's address, as the other nodes reach it (default: detected)
-  --standalone         one node with a private store on a free port
-  --master-addr ADDR   address ranks use to reach the rendezvous store (default 127.0.0.1)
-  --master-port PORT   rendezvous store port; on one node a free one is used if taken
-                       (default 29500); with several nodes a taken port is an error
-  --grace-period S     seconds from SIGTERM to SIGKILL when stopping ranks (default 120)
-  --max-restarts N     restart a failed rank up to N times per node; the other ranks keep
-                       their state and re-form the group in memory (CONFIG runs; default 0)
-  --monitor-interval S how often the agent checks its ranks (default 0.1)
-  --set KEY=VALUE      override a config key, e.g. --set train.steps=100 (repeatable)
-  -h, --help           show this help and exit
-
+)" + launcherFlags().optionsHelp("options:") +
+         R"(
 Flags also take --flag=VALUE and torchrun's underscore spellings (--nproc_per_node); a flag
 not given takes torchrun's PET_<FLAG> variable (PET_NNODES, PET_NODE_RANK, ...). Without
 flags, the node layout comes from the scheduler: SageMaker (resourceconfig.json), AWS Batch
@@ -370,13 +404,8 @@ overrides; channels under /opt/ml/input/data become data paths; the model goes t
 /opt/ml/checkpoints, a failure's reason to /opt/ml/output/failure. Hosts come from resourceconfig.json (or SM_HOSTS/SM_CURRENT_HOST);
 ranks per host from SM_NUM_GPUS when set, else one per visible GPU, else one.
 
-options:
-  --set KEY=VALUE      override a config key after the hyperparameters (repeatable)
-  --nproc-per-node N   ranks per host instead of the host's GPUs: a count, gpu, auto or cpu
-  --grace-period S     seconds from SIGTERM to SIGKILL (default 120, SageMaker's own)
-  --max-restarts N     restart a failed rank up to N times per host
-  -h, --help           show this help and exit
-The other launcher flags (`trainrun --help`) apply too.
+)" + trainFlags().optionsHelp("options:") +
+         R"(The other launcher flags (`trainrun --help`) apply too.
 )";
 }
 
