@@ -19,9 +19,6 @@
 
 namespace trainrun {
 
-DeviceReport device_report;
-};
-
 // The final evaluation of every split (`splits`: validation, test if any) as evaluation.json,
 // and the model card (model_card.json) that holds it.
 void writeEvaluation(const RunRecord& run, const config::JobConfig& config,
