@@ -58,7 +58,7 @@ void reportError(const std::string& message) {
 
 // After a collective failed or timed out: this rank's last collectives, for the hang report.
 void reportCollectives(const trainrun::DistContext& dist) {
-  if (!dist.comm) return;
+  if (!dist.comm) return;  // the job was not joined yet, or an elastic group was re-forming
   trainrun::log::warn("rank " + std::to_string(dist.rank) + "'s last collectives: " +
                       trainrun::summarize(dist.comm->recentCollectives()));
 }

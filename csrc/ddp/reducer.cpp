@@ -96,7 +96,7 @@ void Reducer::launch(size_t b) {
   t.bytes = sent.numel() * static_cast<int64_t>(sent.element_size());
   t.pending_grads_at_launch = pending_total_;
   t.launched = Clock::now();
-  if (comm_ == nullptr || comm_->size() == 1) return;
+  if (comm_->size() == 1) return;
   // Compressed: averaged before the cast (a sum of N fp16 values could overflow), so the sum
   // that comes back is already the mean.
   if (bucket.wire.defined()) bucket.wire.copy_(bucket.flat.mul(1.0 / comm_->size()));
@@ -113,7 +113,7 @@ void Reducer::finalizeBackward() {
     pending_in_bucket_[next_to_launch_] = 0;
     launch(next_to_launch_++);
   }
-  if (comm_ == nullptr || comm_->size() == 1) return;
+  if (comm_->size() == 1) return;
   const double inv_world = 1.0 / comm_->size();
   for (size_t b = 0; b < works_.size(); ++b) {
     works_[b]->wait();  // the group's deadline

@@ -65,7 +65,7 @@ class Reducer {
   void launch(size_t bucket_index);
 
   std::vector<torch::Tensor> params_;
-  Communicator* comm_;  // null for a single rank: nothing to reduce
+  Communicator* comm_;  // null only between an elastic group's generations (no step runs)
   ReducerOptions options_;
   std::vector<Bucket> buckets_;
   std::vector<size_t> bucket_of_param_;

@@ -17,6 +17,7 @@
 #include "distributed/hierarchical/hierarchical_communicator.h"
 #include "distributed/nccl/nccl_communicator.h"
 #include "distributed/shm/shm_communicator.h"
+#include "distributed/solo/solo_communicator.h"
 #include "store/store_keys.h"
 
 namespace trainrun {
@@ -151,7 +152,6 @@ std::unique_ptr<Communicator> makeCommunicator(DistContext& ctx, const config::J
 }
 
 void allreduceSum(DistContext& dist, torch::Tensor& values) {
-  if (!dist.comm) return;
   std::vector<torch::Tensor> t{values.to(dist.comm->device())};
   dist.comm->allreduce(t, ReduceOp::kSum)->wait();
   values.copy_(t[0]);
@@ -186,7 +186,10 @@ DistContext initDistributed(const config::JobConfig& config) {
     // Current for the whole process, so no CUDA call makes a context on another GPU.
     c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(ctx.device);
   }
-  if (ctx.world_size == 1 && !elastic) return ctx;
+  if (ctx.world_size == 1 && !elastic) {
+    ctx.comm = makeSoloCommunicator(ctx.device, ctx.timeout);
+    return ctx;
+  }
   const int restart = envInt(env::kRestartCount, 0);
 
   const std::string addr = env::get(env::kMasterAddr);

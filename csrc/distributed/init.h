@@ -26,8 +26,10 @@ struct DistContext {
   // Where this rank computes: cuda:<cudaDeviceForRank(...)> when LibTorch sees a GPU (already
   // made the current device), else the CPU. Resolved once here; everything else is passed it.
   torch::Device device{torch::kCPU};
-  std::unique_ptr<Store> store;        // null when running alone
-  std::unique_ptr<Communicator> comm;  // null when running alone
+  std::unique_ptr<Store> store;  // null when running alone
+  // Always set once joined (a rank alone has the world-of-one backend, solo/), except while an
+  // elastic group re-forms (rejoinGroup): null then, which hang dumps report as `regrouping`.
+  std::unique_ptr<Communicator> comm;
   // Held while `comm` is replaced (rejoinGroup) and by any thread but the training thread that
   // reads it (the hang-dump thread), which so never sees a communicator being destroyed.
   std::shared_ptr<std::mutex> comm_mu = std::make_shared<std::mutex>();
@@ -38,11 +40,12 @@ struct DistContext {
 };
 
 // From RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT; without
-// them the process runs alone (world size 1). dist.backend picks the communicator.
+// them the process runs alone (world size 1, the world-of-one communicator, no store).
+// dist.backend picks the communicator of a larger world.
 DistContext initDistributed(const config::JobConfig& config);
 
 // Sums `values` across the group's ranks in place (one small collective on the communicator's
-// device); alone, a no-op.
+// device).
 void allreduceSum(DistContext& dist, torch::Tensor& values);
 
 // This rank's communicator of the backend config.dist.backend names, on ctx's store under

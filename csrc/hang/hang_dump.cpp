@@ -80,11 +80,10 @@ HangDumper::HangDumper(const DistContext& dist)
 HangDumper::CommView HangDumper::snapshot() const {
   std::lock_guard<std::mutex> lock(*dist_.comm_mu);  // an elastic job may be swapping it
   CommView v;
-  if (dist_.elastic) {
-    v.generation = dist_.elastic->generation();
-    v.regrouping = !dist_.comm;
-  }
-  if (!dist_.comm) {
+  if (dist_.elastic) v.generation = dist_.elastic->generation();
+  // Null only while an elastic job re-forms its group (a rank alone has its own communicator).
+  v.regrouping = !dist_.comm;
+  if (v.regrouping) {
     v.step = last_step_;  // between an elastic job's generations
     v.done_ms = last_done_ms_;
     return v;

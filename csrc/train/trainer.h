@@ -1,30 +1,36 @@
 // Trainer: the data-parallel training loop that wires data, model, Reducer and metrics.
 #pragma once
 
-#include <functional>
+#include <torch/torch.h>
+
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "amp/loss_scaler.h"
 #include "amp/precision.h"
-#include "checkpoint/checkpoint_manager.h"
 #include "config/config.h"
+#include "core/clock.h"
 #include "data/data_digest.h"
 #include "data/dataset.h"
-#include "data/sampler.h"
-#include "ddp/reducer.h"
-#include "distributed/init.h"
-#include "metrics/metrics.h"
 #include "metrics/step_profile.h"
-#include "metrics/tensorboard.h"
-#include "models/model.h"
-#include "preemption/preemption.h"
 #include "train/device_report.h"
-#include "train/evaluator.h"
 
 namespace trainrun {
+
+struct DistContext;
+struct EvalPass;
+struct EvalResult;
+struct Replica;
+struct RunRecord;
+class CheckpointManager;
+class DistributedSampler;
+class LossScaler;
+class Model;
+class Preemption;
+class Reducer;
+class RunHistory;
 
 class Trainer {
  public:
@@ -37,20 +43,17 @@ class Trainer {
 
  private:
   // One pass over `data`, each rank forwarding its 1/N slice; predictions gathered on all.
-  EvalPass evaluatePass(const Dataset& data) {
-    return evaluateSplit(*model_, data, precision_, device_, dist_);
-  }
-  // The constructor's steps, in order.
-  void openCheckpoints();   // opens checkpoint storage; probes it and output.dir (ConfigError)
+  EvalPass evaluatePass(const Dataset& data);
+  // The constructor's steps, in order (checkpoints first: storage that cannot work fails in
+  // seconds, not at the first save).
+  void openCheckpoints();   // checkpoint storage, probed, and output.dir (ConfigError)
   void choosePrecision();   // precision and loss scaling for this device
   void loadData();          // dataset on the host and the world-size invariant sampler
-  void buildModel();        // model on the device, replicas made equal, Reducer, optimizer
-  void logStart() const;    // rank 0: the run line and the device line
+  void buildModel();        // model on the device, Reducer, optimizer
+  void logStart() const;    // rank 0: the run line, the table line and the device line
   void setUpCheckpoints();  // resumes from a checkpoint if asked
-  // Tables: local rank 0 of each node fetches remote files first, the others after it.
-  void fetchOnNodeLeaderFirst(const std::function<void()>& fetch);
-  // Tables: the restored standardization must be the one this data gives (ConfigError).
-  void checkRestoredTable(const std::string& where);
+  // This rank's slice of each batch, for the current world (it changes in elastic recovery).
+  void makeSampler();
 
   // Makes every rank hold the newest state any rank holds: at the start (no rank holds any)
   // the checkpoint's or the seeded initialization, with rank 0's parameters everywhere; after
@@ -58,48 +61,41 @@ class Trainer {
   // step) for the ranks that are behind or new. Sets completed_.
   // Returns the rank whose state every rank now holds.
   int syncState();
-  // Hands `source`'s state to every rank whose completed_ differs from `newest` (broadcast).
-  void transferState(int source, int64_t newest);
   // Elastic jobs: the group failed (`why`); re-form it and continue from the newest state.
   void recover(const std::string& why);
   // One step and what follows it (log window, checkpoint, evaluation).
   void runStep(int64_t step);
+  // Rank 0, at the end of a log window: the step line.
+  void reportWindow(int64_t step, double samples_per_sec, double seconds);
 
   // One optimizer step (or a skipped one, on fp16 overflow). Adds this rank's loss to the
   // device-side window sum; nothing is read back to the host here.
   void trainStep(int64_t step);
+  // The micro-steps' forward and backward; returns when the last backward began.
+  Clock::time_point forwardBackward(int64_t step);
+  // After the gradients are reduced: unscale, check and step (or skip, on fp16 overflow).
+  void optimizerStep();
   // The mean loss of the window's steps over all ranks: the one host read of the window.
   double readWindowLoss(int64_t window_steps);
   void saveCheckpoint(int64_t steps_done);
-  CheckpointState snapshotState(int64_t steps_done);  // the state after `steps_done` steps
-  void writeOutputs(const EvalPass& eval, double train_loss, double wall_seconds);
-  // output.uri: model.tar.gz and the run's JSON files, after writeOutputs (pipeline/).
-  void uploadOutputs() const;
-  void writeLineage();  // lineage.json, after model.pt (whose digest it holds)
-  // Rank 0: the "time_split:" log line and, with train.profile, profile.json.
-  void writeProfile() const;
+  Replica replica();  // the state every rank holds alike
   // The step's split is kept: on CPU (exact without syncs) or with train.profile (synced).
   bool keepsTimeSplit() const;
   // Milliseconds since `start`, after the device finished its work when profiling on a GPU.
   double phaseMs(Clock::time_point start) const;
-  // The final evaluation of every split (validation, test if any) as evaluation.json.
-  void writeEvaluation(const EvalPass& validation);
-  // Rank 0: the log line "step=N/TOTAL <values>", the same values as one metrics.jsonl entry
-  // and as TensorBoard scalars at `step`.
-  void report(int64_t step, const Metrics& values);
-  // Rank 0, once the start step is known: metrics.jsonl and the TensorBoard event file.
-  void openHistory();
-  // Adds tflops= (model FLOPs per second per rank) and, where the peak is known, mfu=.
-  void addThroughput(Metrics& line, double samples_per_sec) const;
-  // Elastic jobs: membership_changes, lost_steps, recovery_ms_max, world_size_min.
-  void addMembership(Metrics& metrics) const;
+  // The final evaluation: every split's pass (collective), then rank 0 reports and writes
+  // evaluation.json; returns the test split's result, if any.
+  std::optional<EvalResult> writeEvaluation(const EvalPass& validation);
+  // Rank 0, at the end: the profile, the output files and their upload.
+  void writeOutputs(const EvalPass& validation, const std::optional<EvalResult>& test,
+                    double wall_seconds);
+  RunRecord record() const;  // what the output files say about this run
 
   config::JobConfig config_;
   DistContext& dist_;
   std::string config_path_, run_name_, output_dir_, model_dir_;
   DataDigest data_digest_;    // the input files' SHA-256: lineage, fingerprint, run name
   std::string resumed_from_;  // the checkpoint the run started from; empty: none
-  std::optional<EvalResult> test_result_;  // the final pass over a test split, for metrics.json
   TrainEvalSplit data_;
   std::shared_ptr<Model> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
@@ -111,8 +107,7 @@ class Trainer {
   std::unique_ptr<DistributedSampler> sampler_;
   std::unique_ptr<CheckpointManager> checkpoints_;  // null: checkpoints off
   std::unique_ptr<Preemption> preemption_;
-  std::unique_ptr<MetricsHistory> history_;         // rank 0
-  std::unique_ptr<TensorBoardWriter> tensorboard_;  // rank 0
+  std::unique_ptr<RunHistory> history_;  // rank 0, from the start of run()
   bool save_checkpoints_ = false;
   int64_t total_steps_ = 0;
   int64_t start_step_ = 0;  // > 0 after a resume
