@@ -28,7 +28,24 @@ namespace trainrun {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr const char* kLockSuffix = ".lock";
+// Beside each cached shard: "<name>.fetch", locked exclusively by the one rank fetching it, and
+// "<name>.held", locked shared by every process mapping it (eviction takes it exclusively,
+// without waiting, so a held shard is skipped).
+constexpr const char* kFetchLock = ".fetch";
+constexpr const char* kHeldLock = ".held";
+
+bool endsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+int openLock(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw StorageError("cannot create " + path + " in the data cache: " + std::strerror(errno) +
+                       " (set TRAINRUN_CACHE_DIR to a writable folder)");
+  return fd;
+}
 
 // data.path split for listing: the bucket, the prefix listed, the folder keys are relative to
 // and the glob on the last part ("" for a prefix).
@@ -62,7 +79,7 @@ void lockFile(int fd, int op) {
   }
 }
 
-// A cached shard held by this process: its mapping and the shared lock that keeps it cached.
+// A cached shard held by this process: its mapping and the shared ".held" lock that keeps it.
 struct HeldShard {
   HeldShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab, int lock_fd)
       : shard(path, spec, vocab), fd(lock_fd) {}
@@ -85,7 +102,7 @@ std::vector<CachedFile> cachedFiles(const fs::path& dir) {
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (!it->is_regular_file(ec) || name.find(kTempMarker) != std::string::npos) continue;
-    if (name.size() > 5 && name.compare(name.size() - 5, 5, kLockSuffix) == 0) continue;
+    if (endsWith(name, kFetchLock) || endsWith(name, kHeldLock)) continue;
     files.push_back({it->path(), uint64_t(it->file_size(ec)), it->last_write_time(ec)});
   }
   return files;
@@ -209,28 +226,32 @@ std::shared_ptr<const TokenShard> S3ShardSource::open(const ShardInfo& shard) {
   return {held, &held->shard};
 }
 
-// Returns the lock file's descriptor holding a shared lock on the cached, whole shard.
+// Returns a descriptor of the shard's ".held" lock, locked shared, with the shard cached whole.
 int S3ShardSource::ensureCached(const S3Object& object) {
   const std::string dst = s3CachePath(cache_.dir, path_.bucket, object);
   std::error_code ec;
   fs::create_directories(fs::path(dst).parent_path(), ec);
-  const int fd = ::open((dst + kLockSuffix).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw StorageError("cannot create " + dst + kLockSuffix + " in the data cache: " +
-                       std::strerror(errno) + " (set TRAINRUN_CACHE_DIR to a writable folder)");
+  const int held = openLock(dst + kHeldLock);
   try {
-    lockFile(fd, LOCK_EX);  // one rank of the node fetches; the others wait, then find it
-    if (!fs::is_regular_file(dst, ec) || fs::file_size(dst, ec) != object.size) {
-      makeRoom(object.size, dst);
-      fetch(object, dst);
+    lockFile(held, LOCK_SH);  // from here no process evicts it
+    const int fetching = openLock(dst + kFetchLock);
+    try {
+      lockFile(fetching, LOCK_EX);  // one rank of the node fetches; the others wait, then find it
+      if (!fs::is_regular_file(dst, ec) || fs::file_size(dst, ec) != object.size) {
+        makeRoom(object.size, dst);
+        fetch(object, dst);
+      }
+      ::utimensat(AT_FDCWD, dst.c_str(), nullptr, 0);  // recency, for the LRU
+    } catch (...) {
+      ::close(fetching);
+      throw;
     }
-    ::utimensat(AT_FDCWD, dst.c_str(), nullptr, 0);  // recency, for the LRU
-    lockFile(fd, LOCK_SH);
+    ::close(fetching);
   } catch (...) {
-    ::close(fd);
+    ::close(held);
     throw;
   }
-  return fd;
+  return held;
 }
 
 void S3ShardSource::fetch(const S3Object& object, const std::string& dst) {
@@ -263,7 +284,7 @@ void S3ShardSource::makeRoom(uint64_t need, const std::string& keep) {
   for (const CachedFile& f : files) {
     if (total + need <= cache_.limit_bytes) return;
     if (f.path.string() == keep) continue;
-    const int fd = ::open((f.path.string() + kLockSuffix).c_str(), O_RDWR | O_CLOEXEC);
+    const int fd = ::open((f.path.string() + kHeldLock).c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) continue;
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {  // held (mapped) somewhere: kept
       std::error_code ec;

@@ -40,12 +40,13 @@ struct S3ShardCacheOptions {
 // match, or the first shard larger than limit_bytes (naming the fix).
 //
 // open() maps <dir>/s3/<bucket>/<key>/<etag>-<size>/<name>, fetching it first when absent:
-// a per-shard file lock (flock on a ".lock" beside it) makes the ranks of a node fetch it once,
-// the fetch lands in a temporary name and is renamed when whole and checked against its ETag.
-// A shard is held (a shared flock) while its TokenShard lives, and eviction (least recently
-// opened first) skips held shards in every process. Throws ConfigError naming the object when it
-// was deleted (404) or replaced (412 on If-Match) since list(); StorageError for a full cache
-// disk (naming the folder) and for a cache full of held shards (naming data.cache_limit).
+// an exclusive flock on "<name>.fetch" beside it makes the ranks of a node fetch it once (the
+// others wait, then map it); the fetch lands in a temporary name and is renamed when whole and
+// checked against its ETag. A shard is held (a shared flock on "<name>.held") from open() while
+// its TokenShard lives, and eviction (least recently opened first, by mtime) skips held shards
+// in every process. Throws ConfigError naming the object when it was deleted (404) or replaced
+// (412 on If-Match) since list(); StorageError for a full cache disk (naming the folder) and
+// for a cache whose held shards leave no room (naming data.cache_limit).
 //
 // prefetch(shard) queues the shard's fetch on a background thread (at most prefetch_depth
 // queued); its error, if any, is thrown by the next open() of that shard.
