@@ -222,6 +222,7 @@ std::shared_ptr<const TokenShard> S3ShardSource::open(const ShardInfo& shard) {
     throw;
   }
   std::lock_guard<std::mutex> lock(mu_);
+  prefetch_errors_.erase(object.key);  // a prefetch that failed after this open began is moot
   held_[object.key] = held;
   return {held, &held->shard};
 }
