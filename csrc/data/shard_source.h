@@ -41,6 +41,9 @@ class ShardSource {
   // A readable shard for `shard` (as list() returned it). Throws ConfigError naming the shard
   // when it is gone or changed (size or version) since it was listed.
   virtual std::shared_ptr<const TokenShard> open(const ShardInfo& shard) = 0;
+  // A hint that `shard` is opened soon: a caching backend starts fetching it in the background
+  // (its errors are thrown by the next open() of it). Local shards need nothing.
+  virtual void prefetch(const ShardInfo& shard) { (void)shard; }
 };
 
 // Local shards. `data_path`:

@@ -5,10 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "data/s3_fetch.h"
+
 namespace trainrun {
 
-// The local folder S3 objects are cached in: $TRAINRUN_CACHE_DIR, else
-// $XDG_CACHE_HOME/trainrun, else ~/.cache/trainrun.
+// The local folder S3 objects are cached in: dataCacheDir() (data/s3_fetch.h).
 std::string tableCacheDir();
 
 // The local files of `path` (the value of config key `key`), in name order:
@@ -28,11 +29,6 @@ std::vector<std::string> tableFiles(const std::string& path, const std::string& 
                                     const std::string& s3_endpoint, const std::string& cache_dir,
                                     std::string* summary = nullptr);
 
-// True when `data` has S3's ETag `etag` (quotes optional): the MD5 of the content for a
-// single-part upload; for a multipart one ("<md5>-<parts>"), the MD5 of the MD5s of its parts
-// of `part_size` bytes (0: unknown, so no match). The check a fetch makes (there range by range,
-// as the ranges land), on a whole buffer.
-bool etagMatches(const unsigned char* data, uint64_t size, const std::string& etag,
-                 uint64_t part_size);
+// etagMatches (the check a fetch makes) lives in data/s3_fetch.h.
 
 }  // namespace trainrun

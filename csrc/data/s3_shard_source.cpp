@@ -1,0 +1,338 @@
+// The S3 ShardSource: a listing and a ranged header read per shard; whole shards in an LRU cache.
+#include "data/s3_shard_source.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/parallel.h"
+#include "data/s3_fetch.h"
+#include "storage/storage.h"
+#include "storage/storage_uri.h"
+
+namespace trainrun {
+namespace fs = std::filesystem;
+namespace {
+
+// Beside each cached shard: "<name>.fetch", locked exclusively by the one rank fetching it, and
+// "<name>.held", locked shared by every process mapping it (eviction takes it exclusively,
+// without waiting, so a held shard is skipped).
+constexpr const char* kFetchLock = ".fetch";
+constexpr const char* kHeldLock = ".held";
+
+bool endsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+int openLock(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw StorageError("cannot create " + path + " in the data cache: " + std::strerror(errno) +
+                       " (set TRAINRUN_CACHE_DIR to a writable folder)");
+  return fd;
+}
+
+// data.path split for listing: the bucket, the prefix listed, the folder keys are relative to
+// and the glob on the last part ("" for a prefix).
+struct S3Path {
+  std::string bucket, list_prefix, root, glob;
+};
+
+S3Path parseS3Path(const std::string& data_path) {
+  if (data_path.rfind("s3://", 0) != 0)
+    throw ConfigError("data.path '" + data_path + "' is not an s3:// path");
+  const std::string rest = data_path.substr(5);
+  S3Path p;
+  p.bucket = rest.substr(0, rest.find('/'));
+  const std::string problem = bucketNameProblem(p.bucket);
+  if (!problem.empty()) throw ConfigError("data.path '" + data_path + "': " + problem);
+  const std::string key = rest.size() > p.bucket.size() ? rest.substr(p.bucket.size() + 1) : "";
+  const size_t slash = key.rfind('/');
+  const std::string dir = slash == std::string::npos ? "" : key.substr(0, slash + 1);
+  const std::string last = key.substr(dir.size());
+  if (dir.find_first_of("*?[") != std::string::npos)
+    throw ConfigError("data.path '" + data_path + "': a glob only on the last part of the key");
+  p.root = dir;
+  p.list_prefix = last.find_first_of("*?[") == std::string::npos ? key : dir;
+  if (p.list_prefix != key) p.glob = last;
+  return p;
+}
+
+void lockFile(int fd, int op) {
+  while (::flock(fd, op) != 0) {
+    if (errno != EINTR) throw StorageError(std::string("flock: ") + std::strerror(errno));
+  }
+}
+
+// A cached shard held by this process: its mapping and the shared ".held" lock that keeps it.
+struct HeldShard {
+  HeldShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab, int lock_fd)
+      : shard(path, spec, vocab), fd(lock_fd) {}
+  ~HeldShard() { ::close(fd); }
+  TokenShard shard;
+  int fd;
+};
+
+struct CachedFile {
+  fs::path path;
+  uint64_t bytes;
+  fs::file_time_type used;
+};
+
+// The shard files under `dir`: neither lock files nor half-written downloads.
+std::vector<CachedFile> cachedFiles(const fs::path& dir) {
+  std::vector<CachedFile> files;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!it->is_regular_file(ec) || name.find(kTempMarker) != std::string::npos) continue;
+    if (endsWith(name, kFetchLock) || endsWith(name, kHeldLock)) continue;
+    files.push_back({it->path(), uint64_t(it->file_size(ec)), it->last_write_time(ec)});
+  }
+  return files;
+}
+
+class S3ShardSource : public ShardSource {
+ public:
+  S3ShardSource(std::string data_path, ShardFormatSpec spec, uint64_t vocab,
+                S3ShardCacheOptions cache)
+      : data_path_(std::move(data_path)),
+        path_(parseS3Path(data_path_)),
+        spec_(spec),
+        vocab_(vocab),
+        cache_(std::move(cache)) {
+    if (cache_.dir.empty()) cache_.dir = dataCacheDir();
+    S3Options options;
+    options.endpoint = cache_.endpoint;
+    options.part_size = kS3FetchRange;
+    parallelism_ = options.parallelism;
+    objects_ = openS3Objects(path_.bucket, "", options);
+  }
+
+  ~S3ShardSource() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+  }
+
+  std::string describe() const override { return data_path_; }
+  std::vector<ShardInfo> list() override;
+  std::shared_ptr<const TokenShard> open(const ShardInfo& shard) override;
+  void prefetch(const ShardInfo& shard) override;
+
+ private:
+  S3Object objectOf(const ShardInfo& shard) const {
+    return {path_.root + shard.key, shard.bytes, shard.version};
+  }
+  int ensureCached(const S3Object& object);
+  void fetch(const S3Object& object, const std::string& dst);
+  void makeRoom(uint64_t need, const std::string& keep);
+  void prefetchLoop();
+
+  const std::string data_path_;
+  const S3Path path_;
+  const ShardFormatSpec spec_;
+  const uint64_t vocab_;
+  S3ShardCacheOptions cache_;
+  int parallelism_ = 1;
+  std::unique_ptr<S3Objects> objects_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::weak_ptr<HeldShard>> held_;
+  std::deque<S3Object> queue_;
+  std::map<std::string, std::exception_ptr> prefetch_errors_;
+  bool stop_ = false;
+  std::thread worker_;
+};
+
+std::vector<ShardInfo> S3ShardSource::list() {
+  std::vector<S3Object> objects;
+  for (S3Object& o : objects_->listObjects(path_.list_prefix)) {
+    const std::string rel = o.key.substr(path_.root.size());
+    const std::string name = fs::path(o.key).filename().string();
+    if (o.key.back() == '/' || name.empty() || name[0] == '.' ||
+        name.find(kTempMarker) != std::string::npos)
+      continue;
+    if (!path_.glob.empty() &&
+        (rel.find('/') != std::string::npos || ::fnmatch(path_.glob.c_str(), rel.c_str(), 0)))
+      continue;
+    objects.push_back(std::move(o));
+  }
+  if (objects.empty())
+    throw ConfigError("data.path '" + data_path_ + "' matches no object (an empty or missing " +
+                      "prefix, or a glob that matches nothing: check data.path)");
+  std::sort(objects.begin(), objects.end(),
+            [](const S3Object& a, const S3Object& b) { return a.key < b.key; });
+  for (const S3Object& o : objects) {
+    if (o.size > cache_.limit_bytes)
+      throw ConfigError("data.cache_limit " + std::to_string(cache_.limit_bytes) +
+                        " bytes is smaller than the shard " + objects_->uriOf(o.key) + " (" +
+                        std::to_string(o.size) + " bytes): raise data.cache_limit to hold the " +
+                        "shards read at once (see docs/design.md, Token corpora)");
+  }
+  std::vector<ShardInfo> shards(objects.size());
+  runParallel(objects.size(), parallelism_, [&](uint64_t i) {
+    const S3Object& o = objects[i];
+    std::string head(std::min<uint64_t>(o.size, kShardHeaderProbeBytes), '\0');
+    if (!head.empty()) objects_->readObject(o, 0, head.size(), head.data());  // one ranged GET
+    shards[i] = {o.key.substr(path_.root.size()), o.size, o.etag, {}};
+    shards[i].header = parseShardHeader(objects_->uriOf(o.key), head, o.size, spec_);
+  });
+  return shards;
+}
+
+std::shared_ptr<const TokenShard> S3ShardSource::open(const ShardInfo& shard) {
+  const S3Object object = objectOf(shard);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto err = prefetch_errors_.find(object.key);
+    if (err != prefetch_errors_.end()) {
+      std::exception_ptr e = err->second;
+      prefetch_errors_.erase(err);
+      std::rethrow_exception(e);
+    }
+    if (auto held = held_[object.key].lock()) return {held, &held->shard};
+  }
+  const int fd = ensureCached(object);
+  std::shared_ptr<HeldShard> held;
+  try {
+    held = std::make_shared<HeldShard>(s3CachePath(cache_.dir, path_.bucket, object), spec_, vocab_,
+                                       fd);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  prefetch_errors_.erase(object.key);  // a prefetch that failed after this open began is moot
+  held_[object.key] = held;
+  return {held, &held->shard};
+}
+
+// Returns a descriptor of the shard's ".held" lock, locked shared, with the shard cached whole.
+int S3ShardSource::ensureCached(const S3Object& object) {
+  const std::string dst = s3CachePath(cache_.dir, path_.bucket, object);
+  std::error_code ec;
+  fs::create_directories(fs::path(dst).parent_path(), ec);
+  const int held = openLock(dst + kHeldLock);
+  try {
+    lockFile(held, LOCK_SH);  // from here no process evicts it
+    const int fetching = openLock(dst + kFetchLock);
+    try {
+      lockFile(fetching, LOCK_EX);  // one rank of the node fetches; the others wait, then find it
+      if (!fs::is_regular_file(dst, ec) || fs::file_size(dst, ec) != object.size) {
+        makeRoom(object.size, dst);
+        fetch(object, dst);
+      }
+      ::utimensat(AT_FDCWD, dst.c_str(), nullptr, 0);  // recency, for the LRU
+    } catch (...) {
+      ::close(fetching);
+      throw;
+    }
+    ::close(fetching);
+  } catch (...) {
+    ::close(held);
+    throw;
+  }
+  return held;
+}
+
+void S3ShardSource::fetch(const S3Object& object, const std::string& dst) {
+  const std::string uri = objects_->uriOf(object.key);
+  try {
+    fetchS3Objects(*objects_, {&object}, {dst}, parallelism_);
+  } catch (const NotFoundError&) {
+    throw ConfigError(uri + " was deleted during the run (listed with ETag " + object.etag +
+                      "): restore it, or restart to take the new data");
+  } catch (const StorageError& e) {
+    const std::string what = e.what();
+    if (what.find("412") == std::string::npos &&
+        what.find("PreconditionFailed") == std::string::npos)
+      throw;
+    std::string now = "gone";
+    for (const S3Object& o : objects_->listObjects(object.key))
+      if (o.key == object.key) now = o.etag;
+    throw ConfigError(uri + " changed during the run (ETag " + object.etag + " -> " + now +
+                      "): shards must not change during a run; restart to take the new data");
+  }
+}
+
+// Evicts least recently used shards no process holds until `need` more bytes fit the limit.
+void S3ShardSource::makeRoom(uint64_t need, const std::string& keep) {
+  std::vector<CachedFile> files = cachedFiles(fs::path(cache_.dir) / "s3");
+  uint64_t total = 0;
+  for (const CachedFile& f : files) total += f.bytes;
+  std::sort(files.begin(), files.end(),
+            [](const CachedFile& a, const CachedFile& b) { return a.used < b.used; });
+  for (const CachedFile& f : files) {
+    if (total + need <= cache_.limit_bytes) return;
+    if (f.path.string() == keep) continue;
+    const int fd = ::open((f.path.string() + kHeldLock).c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {  // held (mapped) somewhere: kept
+      std::error_code ec;
+      if (fs::remove(f.path, ec)) total -= std::min(total, f.bytes);
+    }
+    ::close(fd);
+  }
+  if (total + need > cache_.limit_bytes)
+    throw StorageError("data cache " + cache_.dir + ": shards in use hold " +
+                       std::to_string(total) + " bytes and " + std::to_string(need) +
+                       " more exceed data.cache_limit " + std::to_string(cache_.limit_bytes) +
+                       " (raise data.cache_limit to hold the shards read at once)");
+}
+
+void S3ShardSource::prefetch(const ShardInfo& shard) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (int(queue_.size()) >= cache_.prefetch_depth) return;  // bounded: a hint, dropped
+  queue_.push_back(objectOf(shard));
+  if (!worker_.joinable()) worker_ = std::thread([this] { prefetchLoop(); });
+  cv_.notify_one();
+}
+
+void S3ShardSource::prefetchLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (stop_) return;
+    const S3Object object = queue_.front();
+    lock.unlock();
+    std::exception_ptr error;
+    try {
+      ::close(ensureCached(object));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    queue_.pop_front();
+    if (error) prefetch_errors_[object.key] = error;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<ShardSource> openS3ShardSource(const std::string& data_path,
+                                               const ShardFormatSpec& spec, uint64_t vocab_size,
+                                               const S3ShardCacheOptions& cache) {
+  return std::make_unique<S3ShardSource>(data_path, spec, vocab_size, cache);
+}
+
+}  // namespace trainrun

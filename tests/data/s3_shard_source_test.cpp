@@ -1,0 +1,294 @@
+// The S3 ShardSource against moto_server: listing and ranged header reads, the node-local cache
+// (hits, LRU eviction, held shards, two ranks sharing a download), 404/412 mid-run, faults.
+#include "data/s3_shard_source.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "core/error.h"
+#include "data/s3_fetch.h"
+#include "data/shard_manifest.h"
+#include "moto_fixture.h"
+#include "storage/s3/s3_storage.h"
+#include "support/temp_dir.h"
+
+namespace trainrun {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+constexpr size_t kTokens = 3000;  // 7024-byte llm.c shards
+
+std::string shardBytes(uint32_t first) {
+  std::vector<uint32_t> t(kTokens);
+  for (size_t i = 0; i < kTokens; ++i) t[i] = uint32_t((first + i * 7) % 50000);
+  return encodeShard(ShardFormat::kLlmc, TokenDtype::kUint16, t);
+}
+
+// tests/support/fault_proxy.py in front of moto: counts requests by method, injects faults.
+class FaultProxy {
+ public:
+  FaultProxy(int upstream_port, double rate) : port_(testing::freeLoopbackPort()) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::freopen(log_.path().c_str(), "w", stdout);
+      const std::string up = std::to_string(upstream_port), port = std::to_string(port_),
+                        r = std::to_string(rate);
+      ::execl(TRAINRUN_PYTHON_EXE, "python3", TRAINRUN_FAULT_PROXY, "--upstream-port", up.c_str(),
+              "--port", port.c_str(), "--rate", r.c_str(), "--kinds", "503,500", "--seed", "1",
+              static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+    for (int i = 0; i < 200 && !testing::portAccepts(port_); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ~FaultProxy() { stop(); }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Stops the proxy; returns its count for `name` ("method:GET", "faults").
+  int count(const std::string& name) {
+    stop();
+    std::ifstream in(log_.path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::smatch m;
+    if (!std::regex_search(text, m, std::regex("\"" + name + "\": (\\d+)"))) return 0;
+    return std::stoi(m[1]);
+  }
+
+ private:
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGINT);  // prints its counts as JSON, then exits
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  struct LogFile {
+    LogFile() : dir("fault_proxy") {}
+    fs::path path() const { return dir.path() / "stdout"; }
+    TempDir dir;
+  } log_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+class S3ShardSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::findOnPath("moto_server")) GTEST_SKIP() << "moto_server is not on PATH";
+    env_.isolateAws();
+    moto_ = std::make_unique<testing::MotoServer>(/*authenticate=*/false);
+    ASSERT_FALSE(moto_->endpoint().empty()) << "moto_server did not start";
+    env_.set("AWS_ACCESS_KEY_ID", moto_->accessKey());
+    env_.set("AWS_SECRET_ACCESS_KEY", moto_->secretKey());
+    env_.set("AWS_REGION", "us-east-1");
+    env_.set("AWS_ENDPOINT_URL_S3", moto_->endpoint());
+    createS3Bucket("shards");
+    storage_ = makeS3Storage("shards", "");
+    for (int i = 0; i < 3; ++i) put("train/fw_train_00000" + std::to_string(i) + ".bin", i);
+    put("train/fw_val_000000.bin", 9);
+    put("other/fw_train_000000.bin", 5);
+  }
+
+  void put(const std::string& key, uint32_t first) {
+    const std::string bytes = shardBytes(first * 1000);
+    storage_->put(key, bytes);
+    const fs::path p = local_.path() / key;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+  }
+
+  std::unique_ptr<ShardSource> source(const std::string& path, uint64_t limit = 1ull << 30,
+                                      const std::string& endpoint = "") {
+    S3ShardCacheOptions cache;
+    cache.dir = cache_.path().string();
+    cache.limit_bytes = limit;
+    cache.endpoint = endpoint;
+    return openS3ShardSource(path, {}, 50000, cache);
+  }
+
+  int motoPort() const {
+    const std::string e = moto_->endpoint();
+    return std::stoi(e.substr(e.rfind(':') + 1));
+  }
+
+  std::string cachedPath(const ShardInfo& s) {
+    return s3CachePath(cache_.path().string(), "shards", {"train/" + s.key, s.bytes, s.version});
+  }
+
+  static std::vector<int32_t> tokens(const TokenShard& shard) {
+    std::vector<int32_t> out(shard.tokenCount());
+    shard.read(0, out.size(), out.data());
+    return out;
+  }
+
+  testing::ScopedEnv env_;
+  std::unique_ptr<testing::MotoServer> moto_;
+  std::unique_ptr<Storage> storage_;
+  TempDir local_{"s3shards_local"};
+  TempDir cache_{"s3shards_cache"};
+};
+
+template <typename E>
+std::string errorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no error of the expected type)";
+}
+
+TEST_F(S3ShardSourceTest, ListsLikeTheLocalSourceWithOneRangedGetPerShard) {
+  FaultProxy proxy(motoPort(), 0.0);
+  auto s3 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint());
+  const ShardManifest remote = buildManifest(*s3);
+  EXPECT_EQ(proxy.count("method:GET"), 1 + 3);  // one listing page, one header read per shard
+  auto local = openLocalShardSource((local_.path() / "train/fw_train_").string(), {}, 50000);
+  const ShardManifest here = buildManifest(*local);
+  ASSERT_EQ(remote.shards.size(), 3u);
+  ASSERT_EQ(here.shards.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    const ShardInfo &r = remote.shards[i], &l = here.shards[i];
+    EXPECT_EQ(r.key, l.key);
+    EXPECT_EQ(r.bytes, l.bytes);
+    EXPECT_THAT(r.version, ::testing::MatchesRegex("\"[0-9a-f]{32}\""));
+    EXPECT_EQ(r.header.format, l.header.format);
+    EXPECT_EQ(r.header.dtype, l.header.dtype);
+    EXPECT_EQ(r.header.token_count, l.header.token_count);
+    EXPECT_EQ(r.header.data_offset, l.header.data_offset);
+  }
+  EXPECT_EQ(remote.totalTokens(), here.totalTokens());
+  EXPECT_EQ(manifestFromText(manifestToText(remote), "test").shards.size(), 3u);
+  EXPECT_FALSE(fs::exists(cache_.path() / "s3"));  // listing fetched no shard
+
+  // A glob on the last part: the same shards (not fw_val, not other/).
+  auto glob = source("s3://shards/train/fw_train_*.bin");
+  EXPECT_EQ(manifestDigest(buildManifest(*glob)), manifestDigest(remote));
+}
+
+TEST_F(S3ShardSourceTest, BytesEqualTheLocalSourcesAndCacheHitsNeedNoS3) {
+  auto s3 = source("s3://shards/train/");
+  auto local = openLocalShardSource((local_.path() / "train").string(), {}, 50000);
+  const std::vector<ShardInfo> shards = s3->list(), local_shards = local->list();
+  ASSERT_EQ(shards.size(), 4u);
+  for (size_t i = 0; i < shards.size(); ++i)
+    EXPECT_EQ(tokens(*s3->open(shards[i])), tokens(*local->open(local_shards[i]))) << shards[i].key;
+  EXPECT_TRUE(fs::is_regular_file(cachedPath(shards[0])));
+  EXPECT_EQ(s3->open(shards[0])->path(), cachedPath(shards[0]));
+
+  // A hit: another source (another rank, or a restart) maps the cached file, S3 untouched.
+  storage_->remove("train/" + shards[0].key);
+  auto again = source("s3://shards/train/");
+  EXPECT_EQ(tokens(*again->open(shards[0])), tokens(*local->open(local_shards[0])));
+  // A miss for the deleted object: one line naming it.
+  TempDir empty("s3shards_empty");
+  S3ShardCacheOptions other;
+  other.dir = empty.path().string();
+  auto cold = openS3ShardSource("s3://shards/train/", {}, 50000, other);
+  EXPECT_THAT(errorOf<ConfigError>([&] { cold->open(shards[0]); }),
+              HasSubstr("s3://shards/train/" + shards[0].key + " was deleted during the run"));
+}
+
+TEST_F(S3ShardSourceTest, ReplacedObjectIsRefusedNamingBothETags) {
+  auto s3 = source("s3://shards/train/fw_train_");
+  const std::vector<ShardInfo> shards = s3->list();
+  storage_->put("train/" + shards[1].key, shardBytes(777));
+  const std::string message = errorOf<ConfigError>([&] { s3->open(shards[1]); });
+  EXPECT_THAT(message, HasSubstr("s3://shards/train/fw_train_000001.bin changed during the run "
+                                 "(ETag " +
+                                 shards[1].version + " -> \""));
+  EXPECT_THAT(message, HasSubstr("restart to take the new data"));
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+  EXPECT_FALSE(fs::exists(cachedPath(shards[1])));  // nothing half-written under the name
+}
+
+TEST_F(S3ShardSourceTest, EvictsLeastRecentlyUsedButNeverAHeldShard) {
+  const uint64_t shard_bytes = shardBytes(0).size();
+  auto s3 = source("s3://shards/train/fw_train_", 2 * shard_bytes + shard_bytes / 2);
+  const std::vector<ShardInfo> s = s3->list();
+  s3->open(s[0]);
+  s3->open(s[1]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  s3->open(s[0]);  // now the most recent
+  s3->open(s[2]);  // evicts s[1], the least recently used
+  EXPECT_TRUE(fs::exists(cachedPath(s[0])));
+  EXPECT_FALSE(fs::exists(cachedPath(s[1])));
+  EXPECT_TRUE(fs::exists(cachedPath(s[2])));
+
+  // Two held shards fill the limit: a third cannot evict them.
+  auto a = s3->open(s[0]);
+  auto c = s3->open(s[2]);
+  EXPECT_THAT(errorOf<StorageError>([&] { s3->open(s[1]); }), HasSubstr("exceed data.cache_limit"));
+  EXPECT_EQ(tokens(*a).size(), kTokens);  // still mapped and readable
+  EXPECT_TRUE(fs::exists(cachedPath(s[0])));
+  EXPECT_TRUE(fs::exists(cachedPath(s[2])));
+  c.reset();
+  EXPECT_EQ(tokens(*s3->open(s[1])).size(), kTokens);  // s[2] released: evicted for s[1]
+  EXPECT_FALSE(fs::exists(cachedPath(s[2])));
+}
+
+TEST_F(S3ShardSourceTest, LimitBelowOneShardIsRefusedAtListing) {
+  auto s3 = source("s3://shards/train/fw_train_", 1000);
+  const std::string message = errorOf<ConfigError>([&] { s3->list(); });
+  EXPECT_THAT(message, HasSubstr("data.cache_limit 1000 bytes is smaller than the shard "
+                                 "s3://shards/train/fw_train_000000.bin (7024 bytes)"));
+}
+
+TEST_F(S3ShardSourceTest, EmptyOrMissingPrefixIsOneLine) {
+  EXPECT_THAT(errorOf<ConfigError>([&] { source("s3://shards/nothing_")->list(); }),
+              HasSubstr("data.path 's3://shards/nothing_' matches no object"));
+  EXPECT_THAT(errorOf<ConfigError>([&] { source("s3://shards/train/*.idx")->list(); }),
+              HasSubstr("matches no object"));
+}
+
+TEST_F(S3ShardSourceTest, TwoRanksShareOneDownload) {
+  FaultProxy proxy(motoPort(), 0.0);
+  auto rank0 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint());
+  auto rank1 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint());
+  const std::vector<ShardInfo> s0 = rank0->list(), s1 = rank1->list();  // 2 x (1 + 3) GETs
+  std::shared_ptr<const TokenShard> a, b;
+  std::thread t0([&] { a = rank0->open(s0[2]); });
+  std::thread t1([&] { b = rank1->open(s1[2]); });
+  t0.join();
+  t1.join();
+  EXPECT_EQ(a->path(), b->path());
+  EXPECT_EQ(tokens(*a), tokens(*b));
+  EXPECT_EQ(proxy.count("method:GET"), 2 * (1 + 3) + 1);  // the shard fetched once
+}
+
+TEST_F(S3ShardSourceTest, TransientFaultsAreRetriedAndBytesUnchanged) {
+  FaultProxy proxy(motoPort(), 0.3);
+  auto s3 = source("s3://shards/train/", 1ull << 30, proxy.endpoint());
+  auto local = openLocalShardSource((local_.path() / "train").string(), {}, 50000);
+  const std::vector<ShardInfo> shards = s3->list(), local_shards = local->list();
+  for (size_t i = 0; i < shards.size(); ++i)
+    EXPECT_EQ(tokens(*s3->open(shards[i])), tokens(*local->open(local_shards[i])));
+  EXPECT_GT(proxy.count("faults"), 0);
+}
+
+TEST_F(S3ShardSourceTest, PrefetchFetchesAheadAndItsErrorSurfacesOnOpen) {
+  auto s3 = source("s3://shards/train/fw_train_");
+  const std::vector<ShardInfo> s = s3->list();
+  s3->prefetch(s[1]);
+  for (int i = 0; i < 200 && !fs::exists(cachedPath(s[1])); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_TRUE(fs::exists(cachedPath(s[1])));
+  storage_->remove("train/" + s[1].key);  // fetched ahead: opening needs no S3
+  EXPECT_EQ(tokens(*s3->open(s[1])).size(), kTokens);
+
+  storage_->remove("train/" + s[2].key);
+  s3->prefetch(s[2]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_THAT(errorOf<ConfigError>([&] { s3->open(s[2]); }),
+              HasSubstr("fw_train_000002.bin was deleted during the run"));
+}
+
+}  // namespace
+}  // namespace trainrun
