@@ -11,6 +11,7 @@
 
 #include "checkpoint/layout.h"
 #include "checkpoint/shard_layout.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
@@ -31,13 +32,7 @@ CheckpointState makeState(int64_t step, int rank = 0) {
 
 class CheckpointManagerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("trainrun_ckpt_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
+  void SetUp() override { root_ = tmp_.path() / "ckpt"; }
 
   CheckpointOptions options(int64_t keep_last = 10) {
     CheckpointOptions o;
@@ -52,6 +47,7 @@ class CheckpointManagerTest : public ::testing::Test {
   }
   fs::path stepPath(int64_t step) { return root_ / "run" / stepDir(step); }
 
+  testing::TempDir tmp_;
   fs::path root_;
   std::map<std::string, std::string> fingerprint_{{"model.hidden", "[64]"}};
 };

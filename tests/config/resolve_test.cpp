@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "support/temp_dir.h"
 #include "test_util.h"
 
 namespace trainrun::config::testing {
@@ -77,9 +78,8 @@ TEST(DataPathTest, Resolution) {
 }
 
 TEST(CheckpointUriTest, AutoPicksSageMakerElseLocal) {
-  const std::string root =
-      std::filesystem::temp_directory_path() / ("trainrun_ckpt_root_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(root);
+  const trainrun::testing::TempDir tmp;
+  const std::string root = tmp.str();
   ScopedEnv fs_root(env::kFsRoot, root);
   JobConfig c;
   EXPECT_EQ(checkpointUri(c), "");  // unset: no checkpoints outside SageMaker
@@ -91,7 +91,6 @@ TEST(CheckpointUriTest, AutoPicksSageMakerElseLocal) {
   EXPECT_EQ(checkpointUri(c), root + "/opt/ml/checkpoints");
   c.mutable_checkpoint()->set_uri("s3://b/p");  // a named location always wins
   EXPECT_EQ(checkpointUri(c), "s3://b/p");
-  std::filesystem::remove_all(root);
 }
 
 TEST(ModelDirTest, DefaultUnderOutputDir) {

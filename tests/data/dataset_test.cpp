@@ -7,12 +7,14 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
 
 std::string writeGz(const std::string& name, const std::string& text) {
-  std::string path = (std::filesystem::temp_directory_path() / name).string();
+  static const testing::TempDir scratch("dataset_test");  // removed at exit
+  std::string path = (scratch.path() / name).string();
   gzFile f = gzopen(path.c_str(), "wb");
   gzwrite(f, text.data(), static_cast<unsigned>(text.size()));
   gzclose(f);

@@ -8,8 +8,10 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "data/table_files.h"
-#include "moto_fixture.h"
 #include "storage/s3/s3_storage.h"
+#include "support/moto_server.h"
+#include "support/scoped_env.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
@@ -18,7 +20,7 @@ namespace fs = std::filesystem;
 class TableS3Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!testing::findOnPath("moto_server")) GTEST_SKIP() << "moto_server is not on PATH";
+    if (!testing::MotoServer::installed()) GTEST_SKIP() << "moto_server is not on PATH";
     env_.isolateAws();
     moto_ = std::make_unique<testing::MotoServer>(/*authenticate=*/false);
     ASSERT_FALSE(moto_->endpoint().empty()) << "moto_server did not start";
@@ -30,10 +32,8 @@ class TableS3Test : public ::testing::Test {
     S3Options options;
     options.part_size = S3Options::kMinPartSize;  // multipart above 5 MiB
     storage_ = makeS3Storage("tables", "", options);
-    cache_ = fs::temp_directory_path() / ("trainrun_table_cache_" + std::to_string(::getpid()));
-    fs::remove_all(cache_);
+    cache_ = tmp_.path() / "cache";
   }
-  void TearDown() override { fs::remove_all(cache_); }
 
   std::vector<std::string> fetch(const std::string& uri, std::string* summary) {
     return tableFiles(uri, "data.path", "", cache_.string(), summary);
@@ -42,6 +42,7 @@ class TableS3Test : public ::testing::Test {
   testing::ScopedEnv env_;
   std::unique_ptr<testing::MotoServer> moto_;
   std::unique_ptr<Storage> storage_;
+  testing::TempDir tmp_;
   fs::path cache_;
 };
 

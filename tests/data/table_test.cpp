@@ -12,6 +12,7 @@
 #include "data/table_files.h"
 #include "data/table_reader.h"
 #include "parquet_fixture.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
@@ -19,15 +20,6 @@ namespace fs = std::filesystem;
 
 class TableTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("trainrun_table_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   std::string writeCsv(const std::string& name, const std::string& text) const {
@@ -69,7 +61,8 @@ class TableTest : public ::testing::Test {
     return config::parseJobConfig("", sets, "test");
   }
 
-  fs::path dir_;
+  testing::TempDir tmp_;
+  const fs::path dir_ = tmp_.path();
 };
 
 TEST_F(TableTest, CsvColumnsByNameWithDefaultFeatures) {

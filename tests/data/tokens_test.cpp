@@ -9,14 +9,17 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
 
 using ::testing::HasSubstr;
 
+// A path in this test program's scratch folder (removed at exit).
 std::string tempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / name).string();
+  static const testing::TempDir scratch("tokens_test");
+  return (scratch.path() / name).string();
 }
 
 std::string readBytes(const std::string& path) {

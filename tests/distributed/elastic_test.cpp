@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "distributed/shm/shm_communicator.h"
 #include "store/generation.h"
-#include "thread_ranks.h"
+#include "support/thread_ranks.h"
 
 namespace trainrun {
 namespace {

@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
-from harness import TRAINRUN, children  # noqa: E402
+from harness import TRAINRUN, children, state  # noqa: E402
 
 # A rank whose helper (`sleep 0.2`) is orphaned at once (its parent shell exits without waiting
 # for it); then it says so in the file named by its first argument.
@@ -21,15 +21,6 @@ ORPHANING_RANK = ["sh", "-c", 'sh -c "sleep 0.2 &"; touch "$0"; sleep 3; exit 3'
 # A PID 1 that waits for its own child only, as a shell or a Python entrypoint script does.
 NON_REAPING_INIT = [sys.executable, "-c",
                     "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"]
-
-
-def state(pid):
-    """The process state letter (R, S, Z, ...) from /proc/<pid>/stat, or None when gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
 
 
 def zombies_of(pid):

@@ -18,6 +18,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+import harness  # noqa: E402
 from harness import CONFIG, DATA, REPO, STEP_LINE, TRAINRUN, alive, max_rel_diff, params  # noqa
 from harness import children_or_empty as children  # noqa: E402
 
@@ -27,8 +28,8 @@ STEPS = 300
 JOB = [f"train.steps={STEPS}", "train.log_every=5", "train.eval_every=100",
        "model.hidden=[512,512]", "checkpoint.every_steps=25", f"data.path={DATA}",
        "run.name=elastic-job"]
-RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+) "
-                       r"recovery_ms=([\d.e+-]+)")
+# The recovery line with its time (group 5).
+RECOVERED = re.compile(harness.RECOVERED.pattern + r" recovery_ms=([\d.e+-]+)")
 
 
 def command(out_dir, ckpt_dir, *flags):

@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
-from harness import CONFIG, DATA, REPO, TRAINRUN, max_rel_diff, params  # noqa: E402
+from harness import CONFIG, DATA, RECOVERED, REPO, TRAINRUN, max_rel_diff, params  # noqa: E402
 
 import subprocess  # noqa: E402
 
@@ -28,7 +28,6 @@ RATE = "30mbit"
 JOB = ["--set", f"data.path={DATA}", "--set", f"train.steps={STEPS}", "--set",
        "train.log_every=10", "--set", "train.eval_every=0", "--set", "dist.timeout_s=60",
        "--set", "checkpoint.every_steps=50"]
-RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+)")
 
 
 @unittest.skipUnless(netns_hosts.available() or os.environ.get("CI"),

@@ -18,8 +18,8 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
-from harness import (CONFIG, DATA, REPO, TRAINRUN, alive, children,  # noqa: E402
-                     max_rel_diff, params, step_line)
+from harness import (CONFIG, DATA, RECOVERED, REPO, TRAINRUN, alive, children,  # noqa: E402
+                     free_port, max_rel_diff, params, step_line)
 
 # As in test_elastic_nodes.py: few steps (runs of different world sizes drift apart beyond 1e-5
 # over many hundreds of steps), links shaped so each step takes ~0.1 s. A log line per step
@@ -32,7 +32,6 @@ JOB = ["--set", f"data.path={DATA}", "--set", f"train.steps={STEPS}", "--set",
 ETCD_HOST = 3  # the fourth namespace holds etcd; nodes run on the first three
 ETCD = "192.0.2.4:2379"
 STEP = step_line(rank=None)  # the prefix keeps the launch rank
-RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+)")
 
 
 def tree(pid):
@@ -179,10 +178,7 @@ class EtcdNodes(unittest.TestCase):
 
 class EtcdEndpoint(unittest.TestCase):
     def test_nothing_listening_is_one_line_naming_the_endpoint(self):
-        import socket
-        with socket.socket() as s:  # a port nothing listens on
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()  # a port nothing listens on
         start = time.monotonic()
         p = subprocess.run([TRAINRUN, "--nnodes", "2", "--rdzv-backend", "etcd", "--rdzv-endpoint",
                             f"127.0.0.1:{port}", "--rdzv-id", "nowhere", CONFIG],

@@ -17,7 +17,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
-from harness import CONFIG, DATA, REPO, STEP_LINE, TRAINRUN, children, env_of, free_port  # noqa
+from harness import (CONFIG, DATA, REPO, STEP_LINE, TRAINRUN, children, env_of, free_port,  # noqa
+                     in_group)
 
 TIMEOUT_S = 10  # dist.timeout_s of these runs
 RESTART_STEPS = 400  # the restart test's run: long enough to stop a rank a quarter through
@@ -68,22 +69,6 @@ class Pumped:
     def stderr(self):
         with self.lock:
             return "\n".join(l for _, s, l in self.lines if s == "err")
-
-
-def in_group(pgid):
-    """Pids of live (non-zombie) processes whose process group is `pgid`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            found.append(int(entry))
-    return found
 
 
 class Hangs(unittest.TestCase):

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,14 +21,13 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
-from harness import CONFIG, DATA, REPO, STEP_LINE, TRAINRUN, params  # noqa: E402
+from harness import CONFIG, DATA, REPO, RESUMED, STEP_LINE, TRAINRUN, free_port, params  # noqa: E402
 
 # Long enough that a run is still training when the notice comes (about 1 ms a step on 2
 # cores), short enough for the reference and the resumed runs.
 STEPS = 8000
 JOB = [f"train.steps={STEPS}", "train.log_every=500", "train.eval_every=0",
        "checkpoint.every_steps=1000", f"data.path={DATA}", "run.name=preempt-job"]
-RESUMED = re.compile(r"resumed=(\S+) step=(\d+) ")
 OUTCOME = re.compile(r"emergency checkpoint committed at step (\d+) in ([\d.]+) s, ([\d.]+) s "
                      r"before the deadline")
 EXIT_PREEMPTED = 143  # 128 + SIGTERM: retried by Kubeflow's ExitCode policy, Batch, SageMaker
@@ -276,9 +274,7 @@ class TwoNodePreemption(unittest.TestCase):
         return runs
 
     def test_both_nodes_sigtermed_save_one_checkpoint_and_resume_from_it(self):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         out = f"{self.tmp}/job"
         runs = self.nodes(port, out, "--grace-period", "30")
         try:

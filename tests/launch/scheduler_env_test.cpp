@@ -8,6 +8,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace trainrun::launch {
 namespace {
@@ -23,10 +24,10 @@ SchedulerJob detect(const Vars& vars, const std::string& root = "/nonexistent-ro
       root);
 }
 
-// A fake filesystem root holding SageMaker's resource config.
-std::string sagemakerRoot(const std::string& json) {
+// A fake filesystem root (in `tmp`) holding SageMaker's resource config.
+std::string sagemakerRoot(const trainrun::testing::TempDir& tmp, const std::string& json) {
   namespace fs = std::filesystem;
-  const fs::path root = fs::temp_directory_path() / ("trainrun-sm-" + std::to_string(::getpid()));
+  const fs::path root = tmp.path();
   fs::create_directories(root / "opt/ml/input/config");
   std::ofstream(root / "opt/ml/input/config/resourceconfig.json") << json;
   return root.string();
@@ -35,9 +36,10 @@ std::string sagemakerRoot(const std::string& json) {
 TEST(SchedulerEnv, NothingDetectedWithoutVariables) { EXPECT_EQ(detect({}).scheduler, ""); }
 
 TEST(SchedulerEnv, SageMakerNodeRankIsTheIndexInSortedHosts) {
+  const trainrun::testing::TempDir tmp;
   const std::string root =
-      sagemakerRoot(R"({"current_host":"algo-3","hosts":["algo-2","algo-3","algo-1"],)"
-                    R"("network_interface_name":"eth1"})");
+      sagemakerRoot(tmp, R"({"current_host":"algo-3","hosts":["algo-2","algo-3","algo-1"],)"
+                         R"("network_interface_name":"eth1"})");
   SchedulerJob job = detect({{"TRAINING_JOB_NAME", "job-7"}}, root);
   EXPECT_EQ(job.scheduler, "sagemaker");
   EXPECT_EQ(job.nnodes, 3);
@@ -45,12 +47,12 @@ TEST(SchedulerEnv, SageMakerNodeRankIsTheIndexInSortedHosts) {
   EXPECT_EQ(job.master_addr, "algo-1");
   EXPECT_EQ(job.interface, "eth1");
   EXPECT_EQ(job.job_id, "job-7");
-  std::filesystem::remove_all(root);
 }
 
 TEST(SchedulerEnv, SageMakerToolkitVariablesWinOverTheFile) {
+  const trainrun::testing::TempDir tmp;
   const std::string root = sagemakerRoot(
-      R"({"current_host":"algo-1","hosts":["algo-1"],"network_interface_name":"eth0"})");
+      tmp, R"({"current_host":"algo-1","hosts":["algo-1"],"network_interface_name":"eth0"})");
   SchedulerJob job = detect(
       {{"SM_HOSTS", R"(["algo-2","algo-1"])"}, {"SM_CURRENT_HOST", "algo-2"}, {"SM_NUM_GPUS", "8"}},
       root);
@@ -67,18 +69,17 @@ TEST(SchedulerEnv, SageMakerToolkitVariablesWinOverTheFile) {
   EXPECT_EQ(job.nnodes, 1);
   EXPECT_EQ(job.nproc_per_node, 0);
   EXPECT_THROW(detect({{"SM_HOSTS", "algo-1"}, {"SM_CURRENT_HOST", "algo-1"}}), ConfigError);
-  std::filesystem::remove_all(root);
 }
 
 TEST(SchedulerEnv, SageMakerMalformedConfigIsOneLine) {
-  const std::string root = sagemakerRoot(R"({"hosts":[]})");
+  const trainrun::testing::TempDir tmp;
+  const std::string root = sagemakerRoot(tmp, R"({"hosts":[]})");
   try {
     detect({}, root);
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("resourceconfig.json"), std::string::npos);
   }
-  std::filesystem::remove_all(root);
 }
 
 TEST(SchedulerEnv, AwsBatchMainNodeIsNodeZero) {
@@ -107,7 +108,8 @@ TEST(SchedulerEnv, AwsBatchMainNodeIsNodeZero) {
 // file, as --nproc-per-node gpu counts them; SM_NUM_GPUS wins when the toolkit set it.
 TEST(SchedulerEnv, SageMakerRanksPerHostAreTheHostsGpusWithoutTheToolkit) {
   namespace fs = std::filesystem;
-  const std::string root = sagemakerRoot(R"({"current_host":"algo-1","hosts":["algo-1"]})");
+  const trainrun::testing::TempDir tmp;
+  const std::string root = sagemakerRoot(tmp, R"({"current_host":"algo-1","hosts":["algo-1"]})");
   EXPECT_EQ(detect({}, root).nproc_per_node, 0);  // no GPU: the default, one rank (auto)
   fs::create_directories(fs::path(root) / "dev");
   for (int i = 0; i < 4; ++i)
@@ -115,7 +117,6 @@ TEST(SchedulerEnv, SageMakerRanksPerHostAreTheHostsGpusWithoutTheToolkit) {
   EXPECT_EQ(detect({}, root).nproc_per_node, 4);
   EXPECT_EQ(detect({{"SM_NUM_GPUS", "2"}}, root).nproc_per_node, 2);
   EXPECT_EQ(detect({{"SM_NUM_GPUS", "0"}}, root).nproc_per_node, 0);
-  fs::remove_all(fs::path(root) / "dev");
 }
 
 // training-operator 1.7+: PET_NNODES, PET_NODE_RANK, PET_NPROC_PER_NODE and a plain

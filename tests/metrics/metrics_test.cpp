@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/file.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
@@ -41,10 +42,10 @@ TEST(FormatLogLine, KeysInOrderWithPlainDecimals) {
             "step=10/100 train_loss=0.4321 lr=0.00006 epoch=3");
 }
 
+// A path in this test program's scratch folder (removed at exit).
 std::string tempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("metrics_test_" + std::to_string(::getpid()) + "_" + name))
-      .string();
+  static const testing::TempDir scratch("metrics_test");
+  return (scratch.path() / name).string();
 }
 
 std::vector<nlohmann::json> readLines(const std::string& path) {

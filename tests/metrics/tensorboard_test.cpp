@@ -9,6 +9,7 @@
 
 #include "core/file.h"
 #include "metrics/tensorboard_event.pb.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
@@ -41,8 +42,8 @@ TEST(TfRecord, LengthAndMaskedChecksums) {
 }
 
 TEST(TensorBoardWriter, FileVersionThenOneEventPerCall) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("tensorboard_test_" + std::to_string(::getpid()));
+  const testing::TempDir tmp;
+  const auto dir = tmp.path() / "events";
   std::string path;
   {
     TensorBoardWriter w(dir.string());
@@ -70,7 +71,6 @@ TEST(TensorBoardWriter, FileVersionThenOneEventPerCall) {
   EXPECT_FLOAT_EQ(events[1].summary().value(0).simple_value(), 0.25f);
   EXPECT_EQ(events[2].step(), 20);
   EXPECT_GT(events[2].wall_time(), 1.6e9);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
@@ -159,7 +160,8 @@ TEST(Gpt, ArtifactHoldsCpuParametersWhateverTheTrainingDevice) {
 TEST(Gpt, TorchScriptArtifactMatchesAfterSaveAndLoad) {
   torch::manual_seed(1);
   Gpt m({3, 4, 32, 16, 50});
-  std::string path = (std::filesystem::temp_directory_path() / "trainrun_gpt_test.pt").string();
+  const testing::TempDir tmp;
+  std::string path = (tmp.path() / "trainrun_gpt_test.pt").string();
   saveTorchScript(m, path);
   torch::jit::Module loaded = torch::jit::load(path);
   std::vector<std::string> names, want;

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include "support/temp_dir.h"
+
 namespace trainrun {
 namespace {
 
@@ -16,7 +18,8 @@ TEST(Mlp, ForwardShapeAndFlops) {
 
 TEST(Mlp, TorchScriptArtifactMatchesAfterSaveAndLoad) {
   Mlp m({8, 16, 16, 3});
-  std::string path = (std::filesystem::temp_directory_path() / "trainrun_mlp_test.pt").string();
+  const testing::TempDir tmp;
+  std::string path = (tmp.path() / "trainrun_mlp_test.pt").string();
   saveTorchScript(m, path);
   torch::jit::Module loaded = torch::jit::load(path);
   std::vector<std::string> names;

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
@@ -25,9 +26,8 @@ std::string saveModule(const std::string& name, int64_t out_features) {
   root.register_module("body", body);
   root.register_buffer("scale", torch::tensor(2.0));
   root.define("def forward(self, x):\n    return self.body.forward(x * self.scale)\n");
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("ts_model_test_" + std::to_string(::getpid()) + "_" + name + ".pt"))
-                               .string();
+  static const testing::TempDir scratch("ts_model_test");  // removed at exit
+  const std::string path = (scratch.path() / (name + ".pt")).string();
   root.save(path);
   return path;
 }

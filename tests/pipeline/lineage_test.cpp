@@ -9,13 +9,15 @@
 
 #include "core/digest.h"
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace trainrun {
 namespace {
 
+// Writes `bytes` to file `name` in this test program's scratch folder (removed at exit).
 std::string writeTemp(const std::string& name, const std::string& bytes) {
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("lineage_test_" + std::to_string(::getpid()) + "_" + name);
+  static const testing::TempDir scratch("lineage_test");
+  const auto path = scratch.path() / name;
   std::ofstream(path, std::ios::binary) << bytes;
   return path.string();
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace trainrun::pipeline {
 namespace {
@@ -32,13 +33,6 @@ std::string gunzip(const std::string& gz) {
   return out;
 }
 
-fs::path tempDir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / (name + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
 // The archive of `dir`, as written to a file.
 std::string tarGz(const fs::path& dir) {
   const std::string out = dir.string() + ".tar.gz";
@@ -54,12 +48,12 @@ uint64_t octalField(const std::string& block, size_t offset, size_t width) {
 }
 
 TEST(ModelArchiveTest, FilesAtTheRootInUstarBlocks) {
-  const fs::path dir = tempDir("trainrun_tar_");
+  const testing::TempDir tmp("trainrun_tar");
+  const fs::path dir = tmp.path();
   fs::create_directories(dir / "extra");
   std::ofstream(dir / "model.pt") << std::string(1000, 'm');
   std::ofstream(dir / "extra" / "card.json") << "{}";
   const std::string tar = gunzip(tarGz(dir));
-  fs::remove_all(dir);
   // extra/card.json (1 header + 1 block), model.pt (1 + 2), end marker (2): 7 blocks.
   ASSERT_EQ(tar.size(), 7u * 512);
   const std::string first = tar.substr(0, 512), second = tar.substr(1024, 512);
@@ -87,7 +81,8 @@ TEST(ModelArchiveTest, MissingFolderIsAStorageError) {
 // are the marker written at the model's very end. The old writer cast a size to 32 bits and
 // cut such a model short.
 TEST(ModelArchiveTest, ModelOver4GiBIsArchivedWhole) {
-  const fs::path dir = tempDir("trainrun_tar_big_");
+  const testing::TempDir tmp("trainrun_tar_big");
+  const fs::path dir = tmp.path();
   const uint64_t size = (uint64_t{4} << 30) + 1000;
   const std::string tail = "end-of-model";
   {
@@ -119,7 +114,6 @@ TEST(ModelArchiveTest, ModelOver4GiBIsArchivedWhole) {
   EXPECT_NE(line.find("model.pt"), std::string::npos) << line;
   fs::remove(listing);
   fs::remove(out);
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "support/temp_dir.h"
 
 namespace trainrun::pipeline {
 namespace {
@@ -18,8 +19,7 @@ namespace fs = std::filesystem;
 class SageMakerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("trainrun_sm_test_" + std::to_string(::getpid()));
-    fs::remove_all(root_);
+    root_ = tmp_.path();
     fs::create_directories(root_ / "opt/ml/input/config");
     fs::create_directories(root_ / "opt/ml/input/data/train");
     write("opt/ml/input/data/train/digits.csv.gz", "0,1\n");
@@ -27,10 +27,7 @@ class SageMakerTest : public ::testing::Test {
     cwd_ = fs::current_path();
     fs::current_path(root_);
   }
-  void TearDown() override {
-    fs::current_path(cwd_);
-    fs::remove_all(root_);
-  }
+  void TearDown() override { fs::current_path(cwd_); }
   void write(const std::string& rel, const std::string& text) {
     fs::create_directories((root_ / rel).parent_path());
     std::ofstream(root_ / rel) << text;
@@ -52,6 +49,7 @@ class SageMakerTest : public ::testing::Test {
     return "";
   }
 
+  testing::TempDir tmp_;
   fs::path root_, cwd_;
   std::map<std::string, std::string> env_;
 };
@@ -142,9 +140,8 @@ TEST_F(SageMakerTest, ChannelProblemsAreOneLine) {
 }
 
 TEST(FailureReasonTest, FirstReasonWinsAsOneLine) {
-  const std::string path =
-      fs::temp_directory_path() / ("trainrun_failure_" + std::to_string(::getpid()));
-  fs::remove(path);
+  const testing::TempDir tmp;
+  const std::string path = tmp.path() / "failure";
   writeFailureReason(path, "first\nreason");
   writeFailureReason(path, "second");
   std::ifstream in(path);

@@ -10,6 +10,7 @@
 
 #include "fake_http_server.h"
 #include "preemption/node_preemption.h"
+#include "support/temp_dir.h"
 
 namespace trainrun::launch {
 namespace {
@@ -22,16 +23,12 @@ constexpr const char* kNotice = R"({"action": "terminate", "time": "2026-11-26T1
 
 // A folder standing for / (TRAINRUN_FS_ROOT), removed at the end.
 struct FsRoot {
-  FsRoot() {
-    char name[] = "/tmp/spot_notice_test_XXXXXX";
-    path = ::mkdtemp(name);
-  }
-  ~FsRoot() { std::filesystem::remove_all(path); }
+  const trainrun::testing::TempDir dir{"spot_notice_test"};
   void write(const std::string& file, const std::string& text) const {
     std::filesystem::create_directories(std::filesystem::path(path + file).parent_path());
     std::ofstream(path + file) << text;
   }
-  std::string path;
+  const std::string path = dir.str();
 };
 
 std::function<std::string(const std::string&)> envOf(std::map<std::string, std::string> vars) {

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <thread>
 
+#include "support/temp_dir.h"
+
 namespace trainrun {
 namespace {
 
@@ -16,11 +18,10 @@ namespace fs = std::filesystem;
 class LocalStorageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("trainrun_local_" + std::to_string(::getpid()));
-    fs::remove_all(root_);
+    root_ = tmp_.path() / "root";
     storage_ = makeLocalStorage(root_.string());
   }
-  void TearDown() override { fs::remove_all(root_); }
+  testing::TempDir tmp_;
   fs::path root_;
   std::unique_ptr<Storage> storage_;
 };

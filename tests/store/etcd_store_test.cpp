@@ -1,12 +1,7 @@
 // Store over etcd: c10d's operations, leases, Gloo on top, auth, and a lost or absent etcd,
 // against a real etcd server the test starts on loopback.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,92 +14,26 @@
 #include "core/error.h"
 #include "distributed/gloo/gloo_communicator.h"
 #include "store/store.h"
+#include "support/etcd_server.h"
+#include "support/ports.h"
+#include "support/scoped_env.h"
 
 namespace trainrun {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
+using testing::EtcdServer;
 constexpr milliseconds kTimeout{std::chrono::seconds(30)};
-
-std::string findEtcd() {
-  const char* path = ::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/bin";
-  for (size_t at = 0; at <= dirs.size();) {
-    const size_t end = std::min(dirs.find(':', at), dirs.size());
-    const fs::path p = fs::path(dirs.substr(at, end - at)) / "etcd";
-    if (::access(p.c_str(), X_OK) == 0) return p;
-    at = end + 1;
-  }
-  return "";
-}
-
-uint16_t freePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// One etcd server on 127.0.0.1, in its own data directory, killed at the end.
-class EtcdServer {
- public:
-  explicit EtcdServer(const std::string& binary) {
-    dir_ = fs::temp_directory_path() /
-           ("trainrun-etcd-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    port_ = freePort();
-    const std::string client = "http://127.0.0.1:" + std::to_string(port_);
-    const std::string peer = "http://127.0.0.1:" + std::to_string(freePort());
-    // Everything the child needs is built before fork(): it may only exec.
-    const std::string log_path = dir_ / "etcd.log", data = dir_ / "data";
-    const std::string cluster = "test=" + peer;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(log, 1);
-      ::dup2(log, 2);
-      ::execl(binary.c_str(), "etcd", "--name", "test", "--data-dir", data.c_str(),
-              "--listen-client-urls", client.c_str(), "--advertise-client-urls", client.c_str(),
-              "--listen-peer-urls", peer.c_str(), "--initial-advertise-peer-urls", peer.c_str(),
-              "--initial-cluster", cluster.c_str(), nullptr);
-      ::_exit(127);
-    }
-  }
-  ~EtcdServer() {
-    stop();
-    fs::remove_all(dir_);
-  }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  uint16_t port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path dir_;
-  uint16_t port_ = 0;
-  pid_t pid_ = -1;
-};
 
 class EtcdStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string binary = findEtcd();
+    const std::string binary = EtcdServer::binary();
     // Only a machine without etcd skips: scripts/setup.sh installs it (etcd-server).
     if (binary.empty()) GTEST_SKIP() << "no etcd binary on PATH (apt-get install etcd-server)";
-    ::unsetenv("TRAINRUN_ETCD_USER");
-    ::unsetenv("TRAINRUN_ETCD_PASSWORD");
+    env_.unset("TRAINRUN_ETCD_USER");
+    env_.unset("TRAINRUN_ETCD_PASSWORD");
     server_ = std::make_unique<EtcdServer>(binary);
     // The first connect retries a refused connection for a few seconds; etcd starts in ~1 s.
     const auto until = Clock::now() + std::chrono::seconds(20);
@@ -120,6 +49,7 @@ class EtcdStoreTest : public ::testing::Test {
   std::unique_ptr<Store> connect(const std::string& prefix, milliseconds timeout = kTimeout) {
     return Store::connect(StoreBackend::kEtcd, "127.0.0.1", server_->port(), timeout, prefix);
   }
+  testing::ScopedEnv env_;
   std::unique_ptr<EtcdServer> server_;
 };
 
@@ -248,7 +178,7 @@ TEST_F(EtcdStoreTest, LostEtcdIsOneLineNamingIt) {
 }
 
 TEST_F(EtcdStoreTest, NothingListeningFailsFastNamingTheEndpoint) {
-  const uint16_t port = freePort();
+  const int port = testing::freeLoopbackPort();
   const auto start = Clock::now();
   try {
     Store::connect(StoreBackend::kEtcd, "127.0.0.1", port, kTimeout);
@@ -264,7 +194,7 @@ TEST_F(EtcdStoreTest, NothingListeningFailsFastNamingTheEndpoint) {
 }
 
 TEST_F(EtcdStoreTest, AuthenticatedEtcdNeedsTheUserAndPassword) {
-  const fs::path etcdctl = fs::path(findEtcd()).parent_path() / "etcdctl";
+  const fs::path etcdctl = fs::path(EtcdServer::binary()).parent_path() / "etcdctl";
   if (::access(etcdctl.c_str(), X_OK) != 0) GTEST_SKIP() << "no etcdctl (etcd-client)";
   const std::string ctl =
       "ETCDCTL_API=3 " + etcdctl.string() + " --endpoints=" + server_->url() + " >/dev/null 2>&1 ";

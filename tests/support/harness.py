@@ -58,6 +58,8 @@ LOG_LINE = re.compile(r"^\[rank 0\] step=(\d+)/(\d+) epoch=(\d+) train_loss=([\d
                       r"samples_per_sec=([\d.]+) step_ms=([\d.]+) eta_s=([\d.]+) ")
 COMMITTED = re.compile(r"checkpoint step=(\d+) committed=")
 RESUMED = re.compile(r"resumed=(\S+) step=(\d+) saved_world_size=(\d+)")
+# An elastic recovery: generation, new world size, the step redone, the steps lost.
+RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+)")
 
 
 def run_trainrun(args, timeout=120, **kw):
@@ -195,10 +197,34 @@ def env_of(pid):
     return {k.decode(): v.decode() for k, v in pairs}
 
 
-def alive(pid):
-    """True if `pid` exists and is not a zombie (kill(pid, 0) succeeds on zombies)."""
+def stat_fields(pid):
+    """The fields of /proc/<pid>/stat after the command name (state first, then ppid, pgrp,
+    ...), or None when `pid` is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
+        return None
+
+
+def state(pid):
+    """The process state letter (R, S, Z, ...) from /proc/<pid>/stat, or None when gone."""
+    fields = stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def alive(pid):
+    """True if `pid` exists and is not a zombie (kill(pid, 0) succeeds on zombies)."""
+    return state(pid) not in (None, "Z")
+
+
+def in_group(pgid):
+    """Pids of live (non-zombie) processes whose process group is `pgid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = stat_fields(entry)
+        if fields and fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(int(entry))
+    return found

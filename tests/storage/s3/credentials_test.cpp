@@ -6,11 +6,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "storage/s3/aws_config.h"
-#include "storage/s3/s3_client.h"
 #include "core/error.h"
 #include "fake_http_server.h"
-#include "moto_fixture.h"
+#include "storage/s3/aws_config.h"
+#include "storage/s3/s3_client.h"
+#include "support/moto_server.h"
+#include "support/scoped_env.h"
+#include "support/temp_dir.h"
 
 namespace trainrun::s3 {
 namespace {
@@ -75,19 +77,18 @@ TEST(S3Credentials, SharedFileHonoursProfile) {
 // ~/.aws/credentials ("[NAME]"), as `aws configure` writes them.
 class AwsHome {
  public:
-  explicit AwsHome(ScopedEnv& env)
-      : home_(::testing::TempDir() + "trainrun_home_" + std::to_string(::getpid())) {
+  explicit AwsHome(ScopedEnv& env) {
     std::filesystem::create_directories(home_ + "/.aws");
     env.set("HOME", home_);
   }
-  ~AwsHome() { std::filesystem::remove_all(home_); }
   void write(const std::string& name, const std::string& text) {
     std::ofstream(home_ + "/.aws/" + name) << text;
   }
   std::string path(const std::string& name) const { return home_ + "/.aws/" + name; }
 
  private:
-  std::string home_;
+  const trainrun::testing::TempDir dir_{"trainrun_home"};
+  const std::string home_ = dir_.str();
 };
 
 TEST(S3Credentials, ConfigFileProfilesGiveRegionAndCredentials) {

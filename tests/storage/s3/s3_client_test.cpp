@@ -5,10 +5,11 @@
 
 #include <atomic>
 
-#include "storage/s3/s3_storage.h"
 #include "core/error.h"
 #include "fake_http_server.h"
-#include "moto_fixture.h"
+#include "storage/s3/s3_storage.h"
+#include "support/moto_server.h"
+#include "support/scoped_env.h"
 
 namespace trainrun {
 namespace {

@@ -9,10 +9,11 @@
 #include <random>
 #include <sstream>
 
-#include "storage/s3/s3_xml.h"
 #include "core/error.h"
 #include "fake_http_server.h"
-#include "moto_fixture.h"
+#include "storage/s3/s3_xml.h"
+#include "support/moto_server.h"
+#include "support/scoped_env.h"
 
 namespace trainrun {
 namespace {
@@ -49,7 +50,7 @@ std::string readAll(Storage& storage, const std::string& key) {
 class MotoTest : public ::testing::Test {
  protected:
   void startMoto(bool authenticate) {
-    if (!testing::findOnPath("moto_server")) GTEST_SKIP() << "moto_server is not on PATH";
+    if (!testing::MotoServer::installed()) GTEST_SKIP() << "moto_server is not on PATH";
     env_.isolateAws();
     moto_ = std::make_unique<MotoServer>(authenticate);
     ASSERT_FALSE(moto_->endpoint().empty()) << "moto_server did not start";
@@ -262,7 +263,7 @@ TEST_F(S3StorageSignedTest, CredentialsFromContainerEndpoint) {
 int shell(const std::string& command) { return std::system(command.c_str()); }
 
 TEST_F(S3StorageTest, AwsCliReadsOurObjectsAndWeReadItsObjects) {
-  if (!testing::findOnPath("aws")) GTEST_SKIP() << "aws CLI is not on PATH";
+  if (env::findOnPath("aws").empty()) GTEST_SKIP() << "aws CLI is not on PATH";
   const std::string aws = "aws --endpoint-url " + moto_->endpoint() + " ";
   auto storage = makeS3Storage(kBucket, "interop", options());
 

@@ -1,15 +1,10 @@
-// Test helpers: a moto_server child process that checks SigV4 signatures.
+// Test support: a moto_server child process (a real S3, IAM and STS API) that checks SigV4.
 #pragma once
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,49 +16,12 @@
 #include <thread>
 #include <vector>
 
+#include "core/env.h"
 #include "storage/s3/s3_client.h"
 #include "storage/s3/s3_xml.h"
-#include "support/scoped_env.h"
+#include "support/ports.h"
 
 namespace trainrun::testing {
-
-inline std::optional<std::string> findOnPath(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  if (!path) return std::nullopt;
-  std::string dirs = path;
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string candidate = dirs.substr(start, end - start) + "/" + program;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
-  }
-  return std::nullopt;
-}
-
-inline int freeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-inline bool portAccepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
 
 inline size_t appendTo(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
@@ -104,10 +62,13 @@ class MotoServer {
   static constexpr int kUnauthenticatedActions = 5;
   static constexpr auto kStartTimeout = std::chrono::seconds(30);
 
+  // Whether moto_server is on PATH (tests skip without it).
+  static bool installed() { return !env::findOnPath("moto_server").empty(); }
+
   // Empty endpoint() when the server could not start.
   explicit MotoServer(bool authenticate) {
-    auto program = findOnPath("moto_server");
-    if (!program) return;
+    const std::string program = env::findOnPath("moto_server");
+    if (program.empty()) return;
     port_ = freeLoopbackPort();
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -121,7 +82,7 @@ class MotoServer {
                  1);
       }
       std::string port = std::to_string(port_);
-      ::execl(program->c_str(), "moto_server", "-H", "127.0.0.1", "-p", port.c_str(),
+      ::execl(program.c_str(), "moto_server", "-H", "127.0.0.1", "-p", port.c_str(),
               static_cast<char*>(nullptr));
       ::_exit(127);
     }
