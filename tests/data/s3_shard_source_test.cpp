@@ -15,8 +15,10 @@
 #include "core/error.h"
 #include "data/s3_fetch.h"
 #include "data/shard_manifest.h"
-#include "moto_fixture.h"
 #include "storage/s3/s3_storage.h"
+#include "support/moto_server.h"
+#include "support/ports.h"
+#include "support/scoped_env.h"
 #include "support/temp_dir.h"
 
 namespace trainrun {
@@ -81,7 +83,7 @@ class FaultProxy {
 class S3ShardSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!testing::findOnPath("moto_server")) GTEST_SKIP() << "moto_server is not on PATH";
+    if (!testing::MotoServer::installed()) GTEST_SKIP() << "moto_server is not on PATH";
     env_.isolateAws();
     moto_ = std::make_unique<testing::MotoServer>(/*authenticate=*/false);
     ASSERT_FALSE(moto_->endpoint().empty()) << "moto_server did not start";

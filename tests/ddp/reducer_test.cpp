@@ -6,8 +6,8 @@
 
 #include <mutex>
 
-#include "distributed/thread_ranks.h"
 #include "models/mlp.h"
+#include "support/thread_ranks.h"
 
 namespace trainrun {
 namespace {

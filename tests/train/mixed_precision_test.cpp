@@ -4,8 +4,8 @@
 
 #include "amp/loss_scaler.h"
 #include "ddp/reducer.h"
-#include "distributed/thread_ranks.h"
 #include "models/mlp.h"
+#include "support/thread_ranks.h"
 
 namespace trainrun {
 namespace {
