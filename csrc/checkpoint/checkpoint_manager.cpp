@@ -385,7 +385,9 @@ LoadedCheckpoint CheckpointManager::load(Storage& storage, const std::string& di
   for (const auto& [key, mine] : fingerprint_) {
     auto it = m.fingerprint().find(key);
     const std::string theirs = it == m.fingerprint().end() ? "(unset)" : it->second;
-    if (theirs == mine || options_.force_resume || key == kDataFingerprintKey) continue;
+    if (theirs == mine || options_.force_resume || key == kDataFingerprintKey ||
+        key == kDataListingKey)
+      continue;
     throw ConfigError("checkpoint " + where + " was saved with " + key + ": " + theirs +
                       " but this config has " + key + ": " + mine +
                       " (set resume: never to start fresh, or checkpoint.force_resume: true)");
@@ -395,8 +397,11 @@ LoadedCheckpoint CheckpointManager::load(Storage& storage, const std::string& di
   if (auto mine = fingerprint_.find(kDataFingerprintKey);
       mine != fingerprint_.end() && !options_.force_resume) {
     auto theirs = m.fingerprint().find(kDataFingerprintKey);
-    if (theirs != m.fingerprint().end() && theirs->second != mine->second)
-      throw DataChangedError(where, theirs->second, mine->second);
+    if (theirs != m.fingerprint().end() && theirs->second != mine->second) {
+      auto listing = m.fingerprint().find(kDataListingKey);
+      throw DataChangedError(where, theirs->second, mine->second,
+                             listing == m.fingerprint().end() ? "" : listing->second);
+    }
   }
 
   // Read and verify every shard in parallel: each rank needs all replicated bytes anyway.

@@ -31,21 +31,27 @@ class CorruptCheckpointError : public StorageError {
 // The fingerprint key of the input data's content digest. Unlike the other keys, a mismatch is
 // not a config error: the data changed, so the run is a new one (DataChangedError).
 inline constexpr const char* kDataFingerprintKey = "data.sha256";
+// The data's own description of itself (a token corpus's shard manifest, as text), saved for
+// the message that names what changed; never compared by the manager.
+inline constexpr const char* kDataListingKey = "data.listing";
 
 // resume found a checkpoint of this run made from other data (its kDataFingerprintKey differs).
 class DataChangedError : public ConfigError {
  public:
-  DataChangedError(const std::string& where, std::string saved, std::string current)
+  DataChangedError(const std::string& where, std::string saved, std::string current,
+                   std::string saved_listing = "")
       : ConfigError("checkpoint " + where + " was trained on other data (data.sha256 " + saved +
                     ", now " + current +
                     "; set resume: never to start fresh, or checkpoint.force_resume: true)"),
         saved_(std::move(saved)),
-        current_(std::move(current)) {}
+        current_(std::move(current)),
+        saved_listing_(std::move(saved_listing)) {}
   const std::string& saved() const { return saved_; }
   const std::string& current() const { return current_; }
+  const std::string& savedListing() const { return saved_listing_; }  // empty: none was saved
 
  private:
-  std::string saved_, current_;
+  std::string saved_, current_, saved_listing_;
 };
 
 struct CheckpointOptions {

@@ -49,6 +49,10 @@ bool isGptModel(const std::string& model_name);
 // leaves it unset.
 int64_t blockSize(const JobConfig& config);
 
+// The token ids a GPT embeds: model.vocab_size, else the preset's (gpt2-124m: 50257), else 0
+// (the data's vocabulary decides).
+int64_t vocabSize(const JobConfig& config);
+
 // The data file the job reads: data.path, else $TRAINRUN_DATA_DIR/<file>, else data/<file>
 // (digits: digits.csv.gz). Empty for data that needs no file (synthetic).
 std::string dataPath(const JobConfig& config);

@@ -49,6 +49,11 @@ int64_t blockSize(const JobConfig& config) {
       "model.name=gpt-tiny or gpt2-124m)");
 }
 
+int64_t vocabSize(const JobConfig& config) {
+  if (config.model().vocab_size() > 0) return config.model().vocab_size();
+  return config.model().name() == "gpt2-124m" ? 50257 : 0;
+}
+
 std::string dataPath(const JobConfig& config) {
   if (!config.data().path().empty()) return config.data().path();
   if (config.data().name() != "digits") return "";  // synthetic data is generated in memory

@@ -129,7 +129,8 @@ void checkTable(const DataConfig& d) {
   const bool table = d.name() == "table";
   if (!table) {
     for (const auto& [key, set] :
-         {std::pair<const char*, bool>{"validation_path", !d.validation_path().empty()},
+         {std::pair<const char*, bool>{"validation_path",
+                                       !d.validation_path().empty() && d.name() != "tokens"},
           {"test_path", !d.test_path().empty()},
           {"label", !d.label().empty()},
           {"features", d.features_size() > 0}})
@@ -162,6 +163,27 @@ void checkTable(const DataConfig& d) {
   }
 }
 
+// data.name=tokens: its shard keys, and only there; local paths are listed at load (a glob or
+// a prefix names no single file), s3:// ones are checked by syntax here.
+void checkTokenShards(const DataConfig& d) {
+  const bool tokens = d.name() == "tokens";
+  for (const auto& [key, set] :
+       {std::pair<const char*, bool>{"token_format", d.token_format() != "auto"},
+        {"token_dtype", d.token_dtype() != "auto"},
+        {"cache_limit_gb", d.cache_limit_gb() != DataConfig().cache_limit_gb()}})
+    if (set && !tokens)
+      throw ConfigError(std::string("data.") + key + " is read only with data.name=tokens (got " +
+                        "data.name=" + d.name() + ")");
+  if (!tokens) return;
+  if (d.token_format() == "headerless" && d.token_dtype() == "auto")
+    throw ConfigError(
+        "data.token_format=headerless needs data.token_dtype (uint16 or uint32): a file with "
+        "no header does not say how wide its tokens are");
+  for (const auto& [key, path] : {std::pair<const char*, std::string>{"path", d.path()},
+                                  {"validation_path", d.validation_path()}})
+    if (path.rfind("s3://", 0) == 0) parseStorageUri(path, std::string("data.") + key);
+}
+
 // GPT models read token data and only token data; the presets' sizes are checked where the
 // model is built (models/gpt.cpp), the sizes set here are checked at load.
 void checkModelAndData(const JobConfig& config) {
@@ -191,10 +213,15 @@ void checkModelAndData(const JobConfig& config) {
     throw ConfigError("data.name=" + data + " holds tokens; it needs model.name gpt-tiny, " +
                       "gpt2-124m, gpt or torchscript (got '" + m.name() + "')");
   if ((data == "tokens" || data == "text") && config.data().path().empty())
-    throw ConfigError("data.name=" + data + " needs data.path (the file to read)");
+    throw ConfigError("data.name=" + data + " needs data.path (" +
+                      (data == "text" ? "the file to read"
+                                      : "the shards: a file, a folder, a glob or a prefix, local "
+                                        "or s3://") +
+                      ")");
   if (data == "table" && m.name() != "mlp")
     throw ConfigError("data.name=table needs model.name mlp (got '" + m.name() + "')");
   checkTable(config.data());
+  checkTokenShards(config.data());
   if (m.name() == "gpt") {
     for (const auto& [key, value] : {std::pair<const char*, int64_t>{"n_layer", m.n_layer()},
                                      {"n_head", m.n_head()},
@@ -233,7 +260,9 @@ void checkCrossField(const JobConfig& config) {
   }
   checkModelAndData(config);
   // Fail at load, on the launcher, rather than in every rank after the processes start.
-  const std::string data_file = config.data().name() == "table" ? "" : dataPath(config);
+  // Tables and token shards name folders, globs, prefixes or s3://: their ranks list them.
+  const std::string& name = config.data().name();
+  const std::string data_file = name == "table" || name == "tokens" ? "" : dataPath(config);
   if (!data_file.empty() && !std::filesystem::exists(data_file)) {
     const std::string fix = config.data().path().empty()
                                 ? "run scripts/setup.sh to fetch it, or set data.path"

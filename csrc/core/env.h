@@ -71,6 +71,9 @@ inline constexpr const char* kDumpDir = "TRAINRUN_DUMP_DIR";
 // Fault injection for tests (train/fault_freeze.h): "RANK:STEP" freezes that rank at that step,
 // its dump thread too, so the launcher sees a rank that does not answer its dump request.
 inline constexpr const char* kFaultFreeze = "TRAINRUN_FAULT_FREEZE";
+// For tests and benchmarks (train/sample_log.h): a folder where each rank of a data.name=tokens
+// run appends the window ids of every micro-batch it trains on.
+inline constexpr const char* kSampleLog = "TRAINRUN_SAMPLE_LOG";
 // Folder for temporary files (default /tmp): the launcher's private hang-dump folder goes here.
 inline constexpr const char* kTmpDir = "TMPDIR";
 

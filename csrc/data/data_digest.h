@@ -25,4 +25,7 @@ struct DataDigest {
 // Hashes every file in `files` ({role, path}); throws ConfigError naming a file it cannot read.
 DataDigest digestInputData(const std::vector<std::pair<std::string, std::string>>& files);
 
+// The digest of inputs whose sha256 is already known (a token corpus's manifest digest).
+DataDigest digestOf(std::vector<InputFile> files);
+
 }  // namespace trainrun

@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "core/error.h"
+#include "data/token_corpus.h"
 #include "data/tokens.h"
 
 namespace trainrun {
@@ -43,6 +44,7 @@ TrainEvalSplit splitTrainEval(const Dataset& data, double eval_fraction) {
 TrainEvalSplit loadDataset(const config::JobConfig& config, const NodeFetchGate& gate) {
   const auto& d = config.data();
   if (d.name() == "table") return loadTable(config, gate);
+  if (d.name() == "tokens") return loadTokenCorpus(config);
   Dataset all;
   if (isTokenData(d.name())) {
     all = loadTokenDataset(config);
@@ -53,6 +55,10 @@ TrainEvalSplit loadDataset(const config::JobConfig& config, const NodeFetchGate&
     all = loadDigits(config::dataPath(config));
   }
   return splitTrainEval(all, d.eval_fraction());
+}
+
+int64_t trainSamples(const TrainEvalSplit& data) {
+  return data.corpus ? int64_t(data.corpus->windows()) : data.train.size();
 }
 
 torch::Tensor gatherRows(const torch::Tensor& source, const torch::Tensor& index,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,12 +37,21 @@ struct TableInfo {
   std::vector<std::string> fetch_summaries;
 };
 
+class TokenCorpus;  // data/token_corpus.h
+
 struct TrainEvalSplit {
   Dataset train;
   Dataset eval;
   Dataset test;                    // empty (size() 0) unless the data has a test split
   std::optional<TableInfo> table;  // data.name=table
+  // data.name=tokens: the training shards, streamed; `train` then holds only their first
+  // window (the model's input shape) and trainSamples() counts the corpus's windows.
+  std::shared_ptr<const TokenCorpus> corpus;
+  std::shared_ptr<const TokenCorpus> validation_corpus;  // data.validation_path's, if set
 };
+
+// Training samples per epoch: the corpus's windows, else train.size().
+int64_t trainSamples(const TrainEvalSplit& data);
 
 // Reads the 1,797 8x8 digits from a gzipped CSV (64 pixel values 0..16, then the label),
 // scaling pixels to [0, 1]. Throws ConfigError naming the file and line when it is missing

@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "data/sample_order.h"
+#include "data/token_corpus.h"
 #include "metrics/metrics.h"
 #include "pipeline/output_upload.h"
 #include "storage/local/local_storage.h"
@@ -16,7 +18,8 @@ namespace trainrun {
 std::unique_ptr<CheckpointManager> openCheckpoints(const config::JobConfig& config,
                                                    const DistContext& dist,
                                                    const std::string& run_name,
-                                                   const std::string& data_sha256) {
+                                                   const std::string& data_sha256,
+                                                   const std::string& data_listing) {
   const auto& c = config.checkpoint();
   const std::string uri = config::checkpointUri(config);
   const std::string& resume = config.resume();
@@ -29,8 +32,9 @@ std::unique_ptr<CheckpointManager> openCheckpoints(const config::JobConfig& conf
   options.force_resume = c.force_resume();
   options.s3_endpoint = c.s3_endpoint();
   options.max_consecutive_failures = c.max_consecutive_failures();
-  auto checkpoints = std::make_unique<CheckpointManager>(
-      options, dist.rank, dist.world_size, dist.store.get(), stateFingerprint(config, data_sha256));
+  auto checkpoints =
+      std::make_unique<CheckpointManager>(options, dist.rank, dist.world_size, dist.store.get(),
+                                          stateFingerprint(config, data_sha256, data_listing));
   if (!uri.empty()) checkpoints->probe();
   return checkpoints;
 }
@@ -44,16 +48,55 @@ void probeOutputs(const config::JobConfig& config, int rank, const std::string& 
     pipeline::probeOutputUri(config.output().uri(), config.checkpoint().s3_endpoint());
 }
 
+namespace {
+
+// The sample stream a resume continues: at `samples`, in batches of `saved_batch` until now.
+void checkResumedStream(const config::JobConfig& config, int rank, const std::string& where,
+                        int64_t samples, int64_t saved_batch, int64_t order_version) {
+  const int64_t batch = config.train().global_batch_size();
+  const bool streamed = config.data().name() == "tokens";
+  if (streamed && order_version != kSampleOrderVersion && rank == 0)
+    log::warn("checkpoint " + where + " was saved with sample order version " +
+              std::to_string(order_version) + "; this build's is " +
+              std::to_string(kSampleOrderVersion) + ": the stream goes on from sample " +
+              std::to_string(samples) + " in this build's order, not the saved run's");
+  if (saved_batch == batch || config.checkpoint().force_resume()) return;
+  if (!streamed)
+    throw ConfigError("checkpoint " + where + " was saved with train.global_batch_size " +
+                      std::to_string(saved_batch) + " but this config has " +
+                      std::to_string(batch) + ": data.name=" + config.data().name() +
+                      " cuts each epoch into batches of one size, so its position would move; "
+                      "set train.global_batch_size: " +
+                      std::to_string(saved_batch) + ", or resume: never to start fresh");
+  if (rank == 0)
+    log::out("resuming at sample " + std::to_string(samples) +
+             " of the same sample stream, "
+             "now grouped into global batches of " +
+             std::to_string(batch) + " (checkpoint: " + std::to_string(saved_batch) + ")");
+}
+
+// Token shards: "; 2 shards changed: ..." from the listing the checkpoint saved; else "".
+std::string shardsChanged(const DataChangedError& e, const TrainEvalSplit& data) {
+  if (!data.corpus || e.savedListing().empty()) return "";
+  const ShardManifest saved = manifestFromText(e.savedListing(), "the checkpoint's shard listing");
+  const std::vector<ShardChange> changes = diffManifests(saved, data.corpus->manifest());
+  return changes.empty() ? "" : "; " + describeChanges(changes);
+}
+
+}  // namespace
+
 std::optional<Resumed> resumeFromCheckpoint(CheckpointManager& checkpoints,
                                             const config::JobConfig& config, int rank,
                                             std::string& run_name, const Replica& replica,
-                                            const std::optional<TableInfo>& table) {
+                                            const TrainEvalSplit& data) {
   const std::string& resume = config.resume();
   std::optional<LoadedCheckpoint> ckpt;
   try {
     ckpt = checkpoints.restore(resume);
   } catch (const DataChangedError& e) {
-    if (resume != "auto") throw;  // a named checkpoint of other data is the user's mistake
+    const std::string changed = shardsChanged(e, data);
+    // A named checkpoint of other data is the user's mistake.
+    if (resume != "auto") throw ConfigError(e.what() + changed);
     // The same command on new data: a new run, in a folder of its own, so the old run's
     // checkpoints stay and a re-run on this data resumes this one. Every rank read the same
     // manifest, so every rank takes this branch.
@@ -61,19 +104,29 @@ std::optional<Resumed> resumeFromCheckpoint(CheckpointManager& checkpoints,
     if (rank == 0)
       log::out("data changed since run " + run_name + "'s newest checkpoint (data.sha256 " +
                e.saved().substr(0, 12) + " -> " + e.current().substr(0, 12) +
-               "): starting fresh as run " + fresh + "; the old run's checkpoints stay");
+               "): starting fresh as run " + fresh + "; the old run's checkpoints stay" + changed);
     run_name = fresh;
     checkpoints.switchRun(fresh);
     ckpt = checkpoints.restore(resume);
   }
   if (!ckpt) return std::nullopt;
   restoreState(*ckpt, replica.model, replica.optimizer, replica.scaler);
-  if (table) checkRestoredTable(config, *table, replica.model, ckpt->where);
-  Resumed resumed{ckpt->where, ckpt->counters.at("step")};
+  if (data.table) checkRestoredTable(config, *data.table, replica.model, ckpt->where);
+  Resumed resumed{ckpt->where, ckpt->counters.at("step"), 0};
+  const int64_t batch = config.train().global_batch_size();
+  auto counter = [&](const char* key, int64_t otherwise) {
+    auto it = ckpt->counters.find(key);
+    return it == ckpt->counters.end() ? otherwise : it->second;
+  };
+  const int64_t saved_batch = counter("global_batch_size", batch);  // older checkpoints: unsaved
+  resumed.samples = counter("samples", resumed.step * saved_batch);
+  checkResumedStream(config, rank, ckpt->where, resumed.samples, saved_batch,
+                     counter("order_version", kSampleOrderVersion));
   if (rank == 0)
     log::out(formatLogLine({{"resumed", ckpt->where},
                             {"step", resumed.step},
-                            {"saved_world_size", int64_t{ckpt->manifest.world_size()}}}));
+                            {"saved_world_size", int64_t{ckpt->manifest.world_size()}},
+                            {"samples", resumed.samples}}));
   return resumed;
 }
 

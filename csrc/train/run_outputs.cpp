@@ -94,7 +94,7 @@ void writeEvaluation(const RunRecord& run, const config::JobConfig& config,
   card.num_classes = data.train.num_classes;
   card.data_name = config.data().name();
   card.data = run.data;
-  card.train_samples = data.train.size();
+  card.train_samples = trainSamples(data);
   card.validation_samples = data.eval.size();
   card.test_samples = data.test.size();
   card.steps = run.total_steps;

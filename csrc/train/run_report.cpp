@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/logging.h"
+#include "data/token_corpus.h"
 #include "metrics/tensorboard.h"
 #include "store/store_keys.h"
 
@@ -94,6 +95,23 @@ void RunHistory::report(int64_t step, const Metrics& values) {
   tensorboard_->scalars(step, scalars);
 }
 
+// Token shards: what was listed, and where evaluation reads.
+void logCorpusLine(const TrainEvalSplit& data) {
+  const ShardManifest& m = data.corpus->manifest();
+  uint64_t bytes = 0;
+  for (const ShardInfo& s : m.shards) bytes += s.bytes;
+  log::out(formatLogLine(
+      {{"data", std::string("tokens")},
+       {"shards", int64_t(m.shards.size())},
+       {"tokens", int64_t(m.totalTokens())},
+       {"bytes", int64_t(bytes)},
+       {"windows", int64_t(data.corpus->windows())},
+       {"format", std::string(shardFormatName(m.shards[0].header.format))},
+       {"eval_windows", data.eval.size()},
+       {"eval_from", std::string(data.validation_corpus ? "validation_shards"
+                                                        : "training_shards_not_held_out")}}));
+}
+
 void logRunStart(const RunRecord& run, const config::JobConfig& config, const std::string& backend,
                  int64_t params, int64_t buckets, const TrainEvalSplit& data) {
   log::out(formatLogLine({{"run", run.run_name},
@@ -104,10 +122,11 @@ void logRunStart(const RunRecord& run, const config::JobConfig& config, const st
                           {"precision", std::string(precisionName(run.precision))},
                           {"params", params},
                           {"buckets", buckets},
-                          {"train_samples", data.train.size()},
+                          {"train_samples", trainSamples(data)},
                           {"steps", run.total_steps},
                           {"output", run.output_dir}}));
   if (data.table) logTableLine(data);
+  if (data.corpus) logCorpusLine(data);
   logDeviceLine(run.device_report, run.precision);
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/logging.h"
+#include "data/sample_order.h"
 #include "ddp/reducer.h"
 #include "metrics/metrics.h"
 #include "store/store_keys.h"
@@ -38,12 +39,13 @@ void broadcastInitialState(Communicator& comm, Model& model) {
 }
 
 void transferState(Communicator& comm, int source, int64_t newest, int64_t completed,
-                   const Replica& replica) {
+                   const Replica& replica, int64_t& consumed) {
   torch::Tensor bytes;  // (n,) uint8: the packed state
   std::vector<torch::Tensor> size{torch::zeros({1}, torch::kLong)};
   if (comm.rank() == source) {
-    const std::vector<char> packed = packState(
-        captureState(replica.model, replica.optimizer, replica.scaler, {{"step", completed}}));
+    const std::vector<char> packed =
+        packState(captureState(replica.model, replica.optimizer, replica.scaler,
+                               {{"step", completed}, {"samples", consumed}}));
     bytes =
         torch::from_blob(const_cast<char*>(packed.data()), {int64_t(packed.size())}, torch::kUInt8)
             .clone();
@@ -60,17 +62,19 @@ void transferState(Communicator& comm, int source, int64_t newest, int64_t compl
   if (completed == newest) return;
   const torch::Tensor host = blob[0].to(torch::kCPU).contiguous();
   const char* data = static_cast<const char*>(host.data_ptr());
-  restoreState(unpackState(std::vector<char>(data, data + n)), replica.model, replica.optimizer,
-               replica.scaler);
+  const LoadedCheckpoint state = unpackState(std::vector<char>(data, data + n));
+  restoreState(state, replica.model, replica.optimizer, replica.scaler);
+  consumed = state.counters.at("samples");
 }
 
-CheckpointState snapshotState(const Replica& replica, Communicator& comm, int64_t steps_done,
-                              int64_t steps_per_epoch, int64_t global_batch_size) {
+CheckpointState snapshotState(const Replica& replica, Communicator& comm, const RunPosition& at) {
   CheckpointState state = captureState(replica.model, replica.optimizer, replica.scaler,
-                                       {{"step", steps_done},
-                                        {"epoch", steps_done / steps_per_epoch},
-                                        {"step_in_epoch", steps_done % steps_per_epoch},
-                                        {"samples", steps_done * global_batch_size}});
+                                       {{"step", at.steps},
+                                        {"epoch", at.steps / at.steps_per_epoch},
+                                        {"step_in_epoch", at.steps % at.steps_per_epoch},
+                                        {"samples", at.samples},
+                                        {"global_batch_size", at.global_batch_size},
+                                        {"order_version", kSampleOrderVersion}});
   // The snapshot's copy to the host waited for the device: a collective that failed before
   // it is known now. Never save what a failed collective touched.
   comm.throwIfFailed();

@@ -33,15 +33,25 @@ NewestState findNewestState(Communicator& comm, int64_t completed);
 // The run starts (no rank holds state): rank 0's parameters and buffers on every rank.
 void broadcastInitialState(Communicator& comm, Model& model);
 
-// Hands `source`'s whole state (parameters, optimizer, loss scale, RNG, step) to every rank;
-// the ranks whose `completed` differs from `newest` load it (broadcast: every rank calls it).
+// Hands `source`'s whole state (parameters, optimizer, loss scale, RNG, step, and `consumed`,
+// the sample stream's position) to every rank; the ranks whose `completed` differs from
+// `newest` load it (broadcast: every rank calls it).
 void transferState(Communicator& comm, int source, int64_t newest, int64_t completed,
-                   const Replica& replica);
+                   const Replica& replica, int64_t& consumed);
 
-// The state after `steps_done` steps, with the counters a checkpoint keeps. Throws the error of
-// a collective that failed before the snapshot (never save what it touched).
-CheckpointState snapshotState(const Replica& replica, Communicator& comm, int64_t steps_done,
-                              int64_t steps_per_epoch, int64_t global_batch_size);
+// Where a run is: steps done and samples consumed (the sample stream's position), in batches
+// of global_batch_size from epochs of steps_per_epoch steps.
+struct RunPosition {
+  int64_t steps = 0;
+  int64_t samples = 0;
+  int64_t steps_per_epoch = 1;
+  int64_t global_batch_size = 0;
+};
+
+// The state at `at`, with the counters a checkpoint keeps (step, epoch, samples, the global
+// batch and the sample order's version). Throws the error of a collective that failed before
+// the snapshot (never save what it touched).
+CheckpointState snapshotState(const Replica& replica, Communicator& comm, const RunPosition& at);
 
 // Elastic recovery ended on the rank whose state every rank took: records what it cost in the
 // store (membership metrics read it back) and logs the recovered_generation line. `in_flight`

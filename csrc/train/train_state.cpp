@@ -121,7 +121,8 @@ LoadedCheckpoint unpackState(const std::vector<char>& bytes) {
 }
 
 std::map<std::string, std::string> stateFingerprint(const config::JobConfig& config,
-                                                    const std::string& data_sha256) {
+                                                    const std::string& data_sha256,
+                                                    const std::string& data_listing) {
   std::string hidden;
   for (int64_t h : config::mlpHidden(config))
     hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
@@ -148,6 +149,7 @@ std::map<std::string, std::string> stateFingerprint(const config::JobConfig& con
   if (config.model().name() == "torchscript")
     f["model.sha256"] = sha256OfFile(config.model().path()).sha256;
   if (!data_sha256.empty()) f[kDataFingerprintKey] = data_sha256;
+  if (!data_listing.empty()) f[kDataListingKey] = data_listing;
   return f;
 }
 

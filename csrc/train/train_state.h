@@ -32,8 +32,10 @@ std::vector<char> packState(const CheckpointState& state);
 LoadedCheckpoint unpackState(const std::vector<char>& bytes);
 
 // The config values a checkpoint must agree with to be resumed, and the input data's digest
-// (`data_sha256`, under kDataFingerprintKey, when not empty).
+// (`data_sha256`, under kDataFingerprintKey, when not empty) and listing (`data_listing`, under
+// kDataListingKey, when not empty: what names the change when the digest differs).
 std::map<std::string, std::string> stateFingerprint(const config::JobConfig& config,
-                                                    const std::string& data_sha256 = "");
+                                                    const std::string& data_sha256,
+                                                    const std::string& data_listing = "");
 
 }  // namespace trainrun

@@ -12,7 +12,9 @@
 #include "checkpoint/checkpoint_manager.h"
 #include "core/error.h"
 #include "core/logging.h"
+#include "data/batch_prefetcher.h"
 #include "data/sampler.h"
+#include "data/token_corpus.h"
 #include "ddp/reducer.h"
 #include "distributed/init.h"
 #include "metrics/metrics.h"
@@ -27,10 +29,13 @@
 #include "train/node_fetch.h"
 #include "train/run_outputs.h"
 #include "train/run_report.h"
+#include "train/sample_log.h"
 #include "train/state_sync.h"
 
 namespace trainrun {
 namespace {
+
+constexpr int kPrefetchSteps = 4;  // token batches read ahead: a few steps absorb a slow read
 
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const config::OptimizerConfig& o,
                                                        std::vector<torch::Tensor> params) {
@@ -58,16 +63,20 @@ torch::Tensor lossOf(const torch::Tensor& logits, const torch::Tensor& y, Task t
 
 Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext& dist)
     : config_(std::move(config)), dist_(dist), config_path_(std::move(config_path)) {
-  // Every rank hashes the input files (local on each node); the digest names unnamed runs and
-  // keeps a checkpoint of other data from being resumed.
-  data_digest_ = digestInputData(config::dataFiles(config_));
+  // The digest names unnamed runs and keeps a checkpoint of other data from being resumed:
+  // token shards are named by their manifest (listed now, no token read); other input files
+  // are hashed by every rank (local on each node).
+  const bool streamed = config_.data().name() == "tokens";
+  if (streamed) loadData();
+  data_digest_ =
+      streamed ? digestTokenCorpus(config_, data_) : digestInputData(config::dataFiles(config_));
   run_name_ = config::runName(config_, config_path_, data_digest_.sha256);
   output_dir_ = config_.output().has_dir() ? config_.output().dir() : "runs/" + run_name_;
   model_dir_ = config::modelDir(config_, output_dir_);
   openCheckpoints();
   torch::manual_seed(static_cast<uint64_t>(config_.train().seed()));
   choosePrecision();
-  loadData();
+  if (!streamed) loadData();
   buildModel();
   logStart();
   preemption_ =
@@ -105,8 +114,17 @@ void Trainer::loadData() {
 void Trainer::makeSampler() {
   const auto& t = config_.train();
   sampler_ = std::make_unique<DistributedSampler>(
-      data_.train.size(), t.global_batch_size(), t.grad_accum_steps(), dist_.rank, dist_.world_size,
-      static_cast<uint64_t>(t.seed()));
+      trainSamples(data_), t.global_batch_size(), t.grad_accum_steps(), dist_.rank,
+      dist_.world_size, static_cast<uint64_t>(t.seed()));
+  if (!data_.corpus) return;
+  const BatchPlan plan(t.global_batch_size(), t.grad_accum_steps(), dist_.world_size, dist_.rank);
+  if (prefetcher_) {
+    prefetcher_->replan(plan);
+    return;
+  }
+  prefetcher_ = std::make_unique<BatchPrefetcher>(data_.corpus->reader(), plan, kPrefetchSteps,
+                                                  dist_.device.is_cuda());
+  sample_log_ = SampleLog::fromEnv();
 }
 
 void Trainer::buildModel() {
@@ -148,17 +166,27 @@ Trainer::~Trainer() = default;
 
 void Trainer::openCheckpoints() {
   save_checkpoints_ = !config::checkpointUri(config_).empty();
-  checkpoints_ = trainrun::openCheckpoints(config_, dist_, run_name_, data_digest_.sha256);
+  checkpoints_ = trainrun::openCheckpoints(
+      config_, dist_, run_name_, data_digest_.sha256,
+      data_.corpus ? manifestToText(data_.corpus->manifest()) : std::string());
   probeOutputs(config_, dist_.rank, output_dir_);
 }
 
 void Trainer::setUpCheckpoints() {
   if (!checkpoints_ || config_.resume() == "never") return;
   const std::optional<Resumed> resumed =
-      resumeFromCheckpoint(*checkpoints_, config_, dist_.rank, run_name_, replica(), data_.table);
+      resumeFromCheckpoint(*checkpoints_, config_, dist_.rank, run_name_, replica(), data_);
   if (!resumed) return;
   resumed_from_ = resumed->where;
   start_step_ = resumed->step;
+  consumed_ = resumed->samples;
+}
+
+void Trainer::openHistoryOnRank0() {
+  // A resumed or re-formed run keeps the history up to the step it goes on from.
+  if (dist_.rank == 0 && !history_)
+    history_ = std::make_unique<RunHistory>(output_dir_, config_.output().tensorboard_dir(),
+                                            completed_, total_steps_);
 }
 
 Replica Trainer::replica() { return Replica{*model_, *optimizer_, *scaler_}; }
@@ -172,7 +200,7 @@ int Trainer::syncState() {
     return 0;
   }
   if (!newest.all_equal)
-    transferState(*dist_.comm, newest.source, newest.steps, completed_, replica());
+    transferState(*dist_.comm, newest.source, newest.steps, completed_, replica(), consumed_);
   completed_ = newest.steps;
   return newest.source;
 }
@@ -192,6 +220,7 @@ void Trainer::recover(const std::string& why) {
   makeSampler();  // nodes may have left or joined: this rank's place and slice follow
   if (checkpoints_) checkpoints_->regroup(dist_.rank, dist_.world_size);
   const int source = syncState();
+  openHistoryOnRank0();  // a survivor may be rank 0 now (the old rank 0's node was lost)
   window_loss_.zero_();
   window_steps_ = 0;
   window_start_ = Clock::now();
@@ -200,9 +229,8 @@ void Trainer::recover(const std::string& why) {
 }
 
 void Trainer::saveCheckpoint(int64_t steps_done) {
-  const double stall = checkpoints_->save(
-      steps_done, snapshotState(replica(), *dist_.comm, steps_done, sampler_->stepsPerEpoch(),
-                                config_.train().global_batch_size()));
+  const double stall =
+      checkpoints_->save(steps_done, snapshotState(replica(), *dist_.comm, position(steps_done)));
   if (dist_.rank == 0)
     log::out(
         formatLogLine({{"checkpoint_step", steps_done},
@@ -238,19 +266,34 @@ void Trainer::trainStep(int64_t step) {
   profile_.add(phases_, std::move(ready_ms));
 }
 
+std::pair<torch::Tensor, torch::Tensor> Trainer::microBatch(int64_t step, int64_t micro) {
+  if (data_.corpus) {  // read ahead on the prefetch thread; here only the copy to the device
+    if (micro == 0) {
+      step_batches_.clear();
+      std::vector<TokenMicroBatch> batches = prefetcher_->take(uint64_t(consumed_));
+      for (size_t m = 0; m < batches.size(); ++m) {
+        if (sample_log_)
+          sample_log_->add(step, int64_t(m), dist_.rank, dist_.world_size, batches[m].window_ids);
+        step_batches_.emplace_back(std::move(batches[m].inputs), std::move(batches[m].targets));
+      }
+    }
+    const auto& [x, y] = step_batches_[size_t(micro)];
+    return {x.to(device_, /*non_blocking=*/true), y.to(device_, /*non_blocking=*/true)};
+  }
+  const int64_t epoch = step / sampler_->stepsPerEpoch();
+  torch::Tensor idx = sampler_->indices(epoch, step % sampler_->stepsPerEpoch(), micro);  // (b,)
+  torch::Tensor x = gatherRows(data_.train.features, idx, device_);  // (b, F) or (b, T)
+  torch::Tensor y = gatherRows(data_.train.labels, idx, device_)
+                        .to(data_.train.task == Task::kRegression ? torch::kFloat : torch::kLong);
+  return {x, y};
+}
+
 Clock::time_point Trainer::forwardBackward(int64_t step) {
   const int64_t accum = config_.train().grad_accum_steps();
-  const int64_t epoch = step / sampler_->stepsPerEpoch();
-  const int64_t step_in_epoch = step % sampler_->stepsPerEpoch();
   Clock::time_point backward_start;
   for (int64_t micro = 0; micro < accum; ++micro) {
     Clock::time_point t = Clock::now();
-    torch::Tensor idx = sampler_->indices(epoch, step_in_epoch, micro);  // (b,) on the host
-    torch::Tensor x = gatherRows(data_.train.features, idx, device_);    // (b, F) or (b, T)
-    const Task task = data_.train.task;
-    torch::Tensor y =
-        gatherRows(data_.train.labels, idx, device_)
-            .to(task == Task::kRegression ? torch::kFloat : torch::kLong);  // (b, ...)
+    const auto [x, y] = microBatch(step, micro);  // (b, ...) on the device
     phases_.data_ms += phaseMs(t);
     // Only the last micro-step communicates; earlier ones accumulate locally.
     reducer_->prepareForBackward(/*sync=*/micro + 1 == accum);
@@ -259,7 +302,7 @@ Clock::time_point Trainer::forwardBackward(int64_t step) {
     {
       AutocastGuard autocast(precision_, device_.type());
       // weight() is 1 unless an elastic job's world size does not divide the micro-batch.
-      loss = lossOf(model_->forward(x), y, task) * sampler_->weight() / double(accum);
+      loss = lossOf(model_->forward(x), y, data_.train.task) * sampler_->weight() / double(accum);
     }
     phases_.forward_ms += phaseMs(t);
     backward_start = Clock::now();
@@ -268,6 +311,11 @@ Clock::time_point Trainer::forwardBackward(int64_t step) {
     phases_.backward_ms += phaseMs(backward_start);
   }
   return backward_start;
+}
+
+RunPosition Trainer::position(int64_t steps_done) const {
+  return RunPosition{steps_done, consumed_, sampler_->stepsPerEpoch(),
+                     config_.train().global_batch_size()};
 }
 
 void Trainer::optimizerStep() {
@@ -306,9 +354,7 @@ void Trainer::run() {
   window_start_ = run_start_;
   step_ms_.reserve(static_cast<size_t>(total_steps_));
   syncState();
-  if (dist_.rank == 0)
-    history_ = std::make_unique<RunHistory>(output_dir_, config_.output().tensorboard_dir(),
-                                            completed_, total_steps_);
+  openHistoryOnRank0();
   while (completed_ < total_steps_) {
     try {
       if (dist_.elastic && dist_.elastic->ended())
@@ -339,6 +385,7 @@ void Trainer::runStep(int64_t step) {
   in_step_ = true;
   trainStep(step);
   completed_ = step + 1;  // the optimizer stepped: the state in memory is step + 1's
+  consumed_ += t.global_batch_size();
   in_step_ = false;
   step_ms_.push_back(phases_.step_ms);
   ++window_steps_;
@@ -358,10 +405,8 @@ void Trainer::runStep(int64_t step) {
     if (dist_.rank == 0) history_->report(step + 1, evalFields(e, "eval_"));
   }
   if (preemption_->stopAfter(step + 1) && !last)  // SIGTERM or a spot notice: throws Preempted
-    preemption_->leave(step + 1, [&] {
-      return snapshotState(replica(), *dist_.comm, step + 1, sampler_->stepsPerEpoch(),
-                           t.global_batch_size());
-    });
+    preemption_->leave(step + 1,
+                       [&] { return snapshotState(replica(), *dist_.comm, position(step + 1)); });
 }
 
 void Trainer::reportWindow(int64_t step, double samples_per_sec, double seconds) {

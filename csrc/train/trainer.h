@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "amp/precision.h"
@@ -23,7 +24,9 @@ struct DistContext;
 struct EvalPass;
 struct EvalResult;
 struct Replica;
+struct RunPosition;
 struct RunRecord;
+class BatchPrefetcher;
 class CheckpointManager;
 class DistributedSampler;
 class LossScaler;
@@ -31,6 +34,7 @@ class Model;
 class Preemption;
 class Reducer;
 class RunHistory;
+class SampleLog;
 
 class Trainer {
  public:
@@ -63,6 +67,7 @@ class Trainer {
   int syncState();
   // Elastic jobs: the group failed (`why`); re-form it and continue from the newest state.
   void recover(const std::string& why);
+  void openHistoryOnRank0();
   // One step and what follows it (log window, checkpoint, evaluation).
   void runStep(int64_t step);
   // Rank 0, at the end of a log window: the step line.
@@ -78,6 +83,9 @@ class Trainer {
   // The mean loss of the window's steps over all ranks: the one host read of the window.
   double readWindowLoss(int64_t window_steps);
   void saveCheckpoint(int64_t steps_done);
+  RunPosition position(int64_t steps_done) const;  // what a snapshot's counters say
+  // This rank's inputs and targets of micro-batch `micro` of `step`, on the device.
+  std::pair<torch::Tensor, torch::Tensor> microBatch(int64_t step, int64_t micro);
   Replica replica();  // the state every rank holds alike
   // The step's split is kept: on CPU (exact without syncs) or with train.profile (synced).
   bool keepsTimeSplit() const;
@@ -105,13 +113,18 @@ class Trainer {
   std::unique_ptr<LossScaler> scaler_;  // active for fp16 only
   std::unique_ptr<Reducer> reducer_;
   std::unique_ptr<DistributedSampler> sampler_;
-  std::unique_ptr<CheckpointManager> checkpoints_;  // null: checkpoints off
+  // data.name=tokens: the next steps' batches, read from the shards on their own thread.
+  std::unique_ptr<BatchPrefetcher> prefetcher_;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> step_batches_;  // the current step's
+  std::unique_ptr<SampleLog> sample_log_;                              // TRAINRUN_SAMPLE_LOG only
+  std::unique_ptr<CheckpointManager> checkpoints_;                     // null: checkpoints off
   std::unique_ptr<Preemption> preemption_;
-  std::unique_ptr<RunHistory> history_;  // rank 0, from the start of run()
+  std::unique_ptr<RunHistory> history_;  // rank 0: from run()'s start or a regroup
   bool save_checkpoints_ = false;
   int64_t total_steps_ = 0;
   int64_t start_step_ = 0;  // > 0 after a resume
   int64_t completed_ = -1;  // steps the state in memory holds; -1: none yet
+  int64_t consumed_ = 0;    // samples those steps consumed: the sample stream's position
   bool in_step_ = false;    // inside trainStep(completed_): a failure loses that step
   Clock::time_point run_start_, window_start_;
   int64_t window_steps_ = 0;

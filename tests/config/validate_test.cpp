@@ -120,6 +120,30 @@ TEST_F(ValidateTest, TableKeys) {
             "data.label is read only with data.name=table (got data.name=synthetic)");
 }
 
+TEST_F(ValidateTest, TokenShardKeys) {
+  const std::string gpt = "model: {name: gpt-tiny}\n";
+  // A glob, a prefix or s3:// names no single file: the ranks list it, not the loader.
+  EXPECT_EQ(parse(gpt + "data: {name: tokens, path: '/shards/train_*.bin'}").data().path(),
+            "/shards/train_*.bin");
+  EXPECT_EQ(
+      parse(gpt + "data: {name: tokens, path: /a, validation_path: /b}").data().validation_path(),
+      "/b");
+  EXPECT_EQ(configError([&] { parse(gpt + "data: {name: tokens}"); }),
+            "data.name=tokens needs data.path (the shards: a file, a folder, a glob or a prefix, "
+            "local or s3://)");
+  EXPECT_EQ(
+      configError([&] { parse(gpt + "data: {name: tokens, path: /a, token_format: headerless}"); }),
+      "data.token_format=headerless needs data.token_dtype (uint16 or uint32): a file with "
+      "no header does not say how wide its tokens are");
+  EXPECT_EQ(configError([&] { parse(gpt + "data: {name: tokens, path: 's3://Bad/x'}"); }),
+            "data.path 's3://Bad/x': bucket name 'Bad' contains 'B' (S3 allows lower-case "
+            "letters, digits, '.' and '-')");
+  EXPECT_EQ(configError([&] { parse("data: {name: synthetic, cache_limit_gb: 2}"); }),
+            "data.cache_limit_gb is read only with data.name=tokens (got data.name=synthetic)");
+  EXPECT_EQ(configError([&] { parse(gpt + "data: {name: tokens, path: /a, token_dtype: int8}"); }),
+            "data.token_dtype must be one of auto, uint16, uint32 (got 'int8')");
+}
+
 TEST_F(ValidateTest, CheckpointUriSyntaxIsCheckedAtLoad) {
   EXPECT_EQ(configError([&] { parse("checkpoint: {uri: 's3://'}"); }),
             "checkpoint.uri 's3://' names no bucket (s3://bucket/prefix)");

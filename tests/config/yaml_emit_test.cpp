@@ -73,6 +73,9 @@ TEST_F(YamlEmitTest, EveryFieldRoundTripsExactly) {
   d->set_test_path("");
   d->set_label("");
   d->set_task("auto");
+  d->set_token_format("auto");  // token keys: their defaults with other data
+  d->set_token_dtype("auto");
+  d->set_cache_limit_gb(64);
   auto* dist = c.mutable_dist();
   dist->set_backend("gloo");
   dist->set_bucket_cap_mb(1e300);

@@ -9,7 +9,6 @@ import filecmp
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,8 +19,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 from bad_location import BadLocationCase, run_bad_location  # noqa: E402
-from harness import (COMMITTED, CONFIG, DATA, REPO, RESUMED, TRAINRUN, MotoCase,  # noqa: E402
-                     free_port, have_moto, max_rel_diff, params)
+from harness import (CONFIG, DATA, REPO, RESUMED, TRAINRUN, MotoCase,  # noqa: E402
+                     free_port, have_moto, max_rel_diff, params, run_until_first_commit)
 
 # A model big enough that steps take milliseconds, so a run can be stopped mid-way.
 JOB = ["train.steps=100", "train.log_every=10", "train.eval_every=0", "model.hidden=[1024,1024]",
@@ -40,23 +39,6 @@ def run(cmd, env=None, timeout=180):
     if p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
-
-
-def run_until_first_commit(cmd, env=None):
-    """Starts a job, and SIGTERMs the launcher (a spot preemption) once a checkpoint commits."""
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
-    step = None
-    for line in proc.stdout:
-        m = COMMITTED.search(line)
-        if m:
-            step = int(m.group(1))
-            proc.send_signal(signal.SIGTERM)
-            break
-    out, err = proc.communicate(timeout=60)
-    assert step is not None, f"no checkpoint was committed:\n{out}\n{err}"
-    assert proc.returncode != 0, "the run finished before it could be preempted"
-    return step
 
 
 class LocalResume(unittest.TestCase):

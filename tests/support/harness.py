@@ -11,6 +11,7 @@ tables.py (table fixtures), bad_location.py (storage that cannot work). None of 
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -66,6 +67,23 @@ def run_trainrun(args, timeout=120, **kw):
     """`trainrun ARGS` from the repository's root, its output captured as text."""
     return subprocess.run([TRAINRUN] + args, cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, **kw)
+
+
+def run_until_first_commit(cmd, env=None):
+    """Starts a job, and SIGTERMs the launcher (a spot preemption) once a checkpoint commits."""
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    step = None
+    for line in proc.stdout:
+        m = COMMITTED.search(line)
+        if m:
+            step = int(m.group(1))
+            proc.send_signal(signal.SIGTERM)
+            break
+    out, err = proc.communicate(timeout=60)
+    assert step is not None, f"no checkpoint was committed:\n{out}\n{err}"
+    assert proc.returncode != 0, "the run finished before it could be preempted"
+    return step
 
 
 def params(out_dir):

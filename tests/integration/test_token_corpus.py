@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""data.name=tokens end to end through the `trainrun` launcher: gpt-tiny learns from a glob of
+llm.c shards on two ranks and evaluates on separate validation shards; a preempted run resumes
+bit for bit at the same world size, within tolerance at another, and with another global batch
+goes on along the same sample stream and says so (in-memory data refuses that instead); the run
+is named by the shard manifest, and a changed shard set is a new run, or refused when the
+checkpoint is named."""
+import os
+import re
+import sys
+import tempfile
+import unittest
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
+from harness import (CONFIG, DATA, LOG_LINE, RESUMED, TRAINRUN, config,  # noqa: E402
+                     max_rel_diff, params, run_until_first_commit)
+from harness import run_trainrun as run  # noqa: E402
+from token_shards import markov_tokens, sample_batches, write_llmc_shard  # noqa: E402
+
+GPT = config("gpt-tiny")
+VOCAB = 128
+
+
+def write_corpus(root):
+    os.makedirs(f"{root}/val", exist_ok=True)
+    for s, n in enumerate((40000, 25000, 33000)):
+        write_llmc_shard(f"{root}/train_{s:03d}.bin", markov_tokens(n, s + 1))
+    write_llmc_shard(f"{root}/val/val_000.bin", markov_tokens(9000, 99))
+
+
+def command(root, out, *sets, nproc=2, name="tokens-job"):
+    args = ["--nproc-per-node", str(nproc), "--grace-period", "5", GPT]
+    for s in ("data.name=tokens", f"data.path={root}/train_*.bin",
+              f"data.validation_path={root}/val", f"model.vocab_size={VOCAB}",
+              "model.block_size=32", "train.steps=60", "train.log_every=10",
+              "checkpoint.every_steps=10", f"output.dir={out}", f"checkpoint.uri={out}_ckpt") + \
+            ((f"run.name={name}",) if name else ()) + sets:
+        args += ["--set", s]
+    return args
+
+
+def ok(p):
+    if p.returncode != 0:
+        raise AssertionError(f"trainrun failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+class TokenCorpus(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="trainrun_tokens_")
+        cls.root = os.path.join(cls.tmp.name, "corpus")
+        write_corpus(cls.root)
+        cls.ref_out = os.path.join(cls.tmp.name, "ref")
+        cls.ref_samples = os.path.join(cls.tmp.name, "ref_samples")
+        cls.ref = ok(run(command(cls.root, cls.ref_out), timeout=300,
+                         env=dict(os.environ, TRAINRUN_SAMPLE_LOG=cls.ref_samples)))
+        cls.ref_params = params(cls.ref_out)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def out(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def test_learns_from_shards_and_evaluates_on_validation_shards(self):
+        out = self.ref.stdout
+        # (tokens - 1) // 32 windows per shard: 1249 + 781 + 1031.
+        self.assertRegex(out, r"data=tokens shards=3 tokens=98000 bytes=\d+ windows=3061 "
+                              r"format=llm\.c eval_windows=281 eval_from=validation_shards")
+        self.assertIn("train_samples=3061", out)
+        loss = [float(m.group(4)) for m in map(LOG_LINE.match, out.splitlines()) if m]
+        self.assertEqual(len(loss), 6, out)
+        self.assertLess(loss[-1], 0.7 * loss[0], out)
+        self.assertRegex(out, r"step=60/60 eval_loss=[\d.]+")
+
+    def preempt_and_resume(self, name, first, *resume_sets, nproc=2):
+        out = self.out(name)
+        env = dict(os.environ, TRAINRUN_SAMPLE_LOG=out + "_samples")
+        step = run_until_first_commit([TRAINRUN] + command(self.root, out, nproc=first), env)
+        p = ok(run(command(self.root, out, *resume_sets, nproc=nproc), timeout=300, env=env))
+        m = RESUMED.search(p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        self.assertGreaterEqual(int(m.group(2)), step)
+        return out, p
+
+    def test_resume_at_the_same_world_size_is_bit_exact(self):
+        out, _ = self.preempt_and_resume("same", 2)
+        got = params(out)
+        for k in self.ref_params:
+            self.assertTrue(torch.equal(self.ref_params[k], got[k]), k)
+
+    def test_resume_at_another_world_size_continues_the_stream(self):
+        out, _ = self.preempt_and_resume("resharded", 2, nproc=1)
+        # Every step trained on the reference's global batch, sample for sample...
+        self.assertEqual(sample_batches(out + "_samples"), sample_batches(self.ref_samples))
+        # ...so only the order of float sums differs (one rank's mean against two means).
+        self.assertLessEqual(max_rel_diff(self.ref_params, params(out)), 1e-3)
+
+    def test_another_global_batch_goes_on_along_the_same_stream_and_says_so(self):
+        _, p = self.preempt_and_resume("rebatched", 2, "train.global_batch_size=32")
+        m = re.search(r"resuming at sample (\d+) of the same sample stream, now grouped into "
+                      r"global batches of 32 \(checkpoint: 16\)", p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        resumed = RESUMED.search(p.stdout)
+        self.assertEqual(int(m.group(1)), int(resumed.group(2)) * 16)
+        self.assertRegex(p.stdout, rf"samples={int(m.group(1))}\b")
+        # The same sample sequence as the reference's, grouped into batches of 32.
+        got = sample_batches(self.out("rebatched") + "_samples")
+        ref = sample_batches(self.ref_samples)
+        seq = [i for s in sorted(got) for i in got[s]]
+        self.assertGreater(len(seq), 60 * 16)
+        ref_seq = [i for s in sorted(ref) for i in ref[s]]
+        self.assertEqual(seq[:len(ref_seq)], ref_seq)
+        self.assertEqual([len(got[s]) for s in sorted(got) if s >= int(resumed.group(2))],
+                         [32] * (60 - int(resumed.group(2))))
+
+    def test_in_memory_data_refuses_another_global_batch(self):
+        out = self.out("digits")
+        base = [CONFIG, "--set", f"output.dir={out}", "--set", f"checkpoint.uri={out}_ckpt",
+                "--set", f"data.path={DATA}", "--set", "train.steps=20", "--set",
+                "checkpoint.every_steps=10", "--set", "run.name=digits-batch"]
+        ok(run(["--nproc-per-node", "1"] + base))
+        p = run(["--nproc-per-node", "1"] + base +
+                ["--set", "train.global_batch_size=32", "--set", "train.steps=30"])
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("was saved with train.global_batch_size 64 but this config has 32: "
+                      "data.name=digits cuts each epoch into batches of one size", p.stderr)
+
+    def test_the_manifest_names_the_run_and_a_changed_shard_is_a_new_run(self):
+        root = self.out("changing")
+        write_corpus(root)
+        out = self.out("changing_run")
+        first = ok(run(command(root, out, "train.steps=10", nproc=1, name=None), timeout=300))
+        name = re.search(r"run=(\S+)", first.stdout).group(1)
+        self.assertRegex(name, r"^gpt-tiny-[0-9a-f]{8}$")
+        # The same shards again: the same run (its checkpoint is found)...
+        again = ok(run(command(root, out, "train.steps=20", nproc=1, name=None), timeout=300))
+        self.assertIn(f"run={name} ", again.stdout)
+        self.assertIn("resumed=", again.stdout)
+        # ...one shard rewritten: the name changes with the manifest, nothing is hashed.
+        write_llmc_shard(f"{root}/train_001.bin", markov_tokens(25001, 2))
+        changed = ok(run(command(root, out, "train.steps=20", nproc=1, name=None), timeout=300))
+        self.assertNotIn(f"run={name} ", changed.stdout)
+        self.assertNotIn("resumed=", changed.stdout)
+
+    def test_a_changed_shard_set_is_named_when_the_same_run_resumes(self):
+        root = self.out("named")
+        write_corpus(root)
+        out = self.out("named_run")
+        ok(run(command(root, out, "train.steps=10", nproc=1, name="named"), timeout=300))
+        write_llmc_shard(f"{root}/train_001.bin", markov_tokens(25001, 2))
+        os.remove(f"{root}/train_002.bin")
+        fresh = ok(run(command(root, out, "train.steps=10", nproc=1, name="named"), timeout=300))
+        self.assertRegex(fresh.stdout, r"starting fresh as run named-data-[0-9a-f]{8}; the old "
+                                       r"run's checkpoints stay; 2 shards changed: resized "
+                                       r"'train_001.bin' \(\d+ -> \d+ bytes\); removed "
+                                       r"'train_002.bin'")
+        named = run(command(root, out, "train.steps=10", f"resume={out}_ckpt/named/step-00000010",
+                            nproc=1, name="named"), timeout=300)
+        self.assertEqual(named.returncode, 2, named.stdout + named.stderr)
+        self.assertRegex(named.stderr, r"was trained on other data .*; 2 shards changed: resized "
+                                       r"'train_001.bin'")
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
