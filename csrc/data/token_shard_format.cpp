@@ -1,6 +1,7 @@
 // Token shard headers: format detection, validation against the file size, and encoding.
 #include "data/token_shard_format.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
@@ -48,8 +49,9 @@ void checkSize(const std::string& name, const ShardHeader& h, uint64_t file_size
   fail(name, std::string(truncated ? "truncated" : "size disagrees with the header") +
                  ": the header declares " + str(h.token_count) + " " + tokenDtypeName(h.dtype) +
                  " tokens from byte " + str(h.data_offset) + ", which end at byte " +
-                 (truncated ? std::string("(beyond the end)")
-                            : str(h.data_offset + h.token_count * width)) +
+                 (h.token_count > (UINT64_MAX - h.data_offset) / width
+                      ? std::string("(past 2^64)")
+                      : str(h.data_offset + h.token_count * width)) +
                  ", but the file has " + str(file_size) + " bytes" + hint);
 }
 

@@ -1,8 +1,11 @@
-// checkJobOnHost: the NCCL backend against the host's GPUs, a named resume against its storage.
+// checkJobOnHost: what the launcher checks once on its host, before any rank starts.
 #include "launch/preflight.h"
 
 #include "core/env.h"
 #include "core/error.h"
+#include "data/shard_manifest.h"
+#include "data/shard_source.h"
+#include "data/token_windows.h"
 #include "launch/cli.h"
 #include "storage/s3/aws_config.h"
 #include "storage/storage.h"
@@ -50,6 +53,25 @@ void checkRegion(const config::JobConfig& config,
       " (AWS_PROFILE=" + s3::awsProfile() + ")");
 }
 
+// Local token shards: listed and their headers read (the sizes against the headers, every
+// shard long enough for a window), as each rank does at start-up, once here. S3 shards are
+// listed by the ranks (a listing plus a ranged GET per shard; the launcher asks S3 nothing
+// it does not need).
+void checkTokenShards(const config::JobConfig& config) {
+  const auto& d = config.data();
+  if (d.name() != "tokens") return;
+  ShardFormatSpec spec;
+  spec.headerless = d.token_format() == "headerless";
+  if (d.token_dtype() != "auto") spec.dtype = parseTokenDtype(d.token_dtype(), "data.token_dtype");
+  for (const std::string& path : {d.path(), d.validation_path()}) {
+    if (path.empty() || path.rfind("s3://", 0) == 0) continue;
+    std::unique_ptr<ShardSource> source = openLocalShardSource(path, spec);
+    ShardManifest manifest = buildManifest(*source);
+    manifest.source = path;
+    WindowIndex(manifest, uint64_t(config::blockSize(config)));
+  }
+}
+
 }  // namespace
 
 void checkJobOnHost(const config::JobConfig& config,
@@ -62,6 +84,7 @@ void checkJobOnHost(const config::JobConfig& config,
         "or run on a GPU host");
   checkRegion(config, env);
   checkResume(config);
+  checkTokenShards(config);
 }
 
 }  // namespace trainrun::launch

@@ -2,6 +2,7 @@
 #include "metrics/step_profile.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -45,6 +46,15 @@ StepPhases StepProfile::medianPhases() const {
         &StepPhases::comm_ms, &StepPhases::optimizer_ms, &StepPhases::step_ms})
     m.*field = medianField(phases_, field);
   return m;
+}
+
+double StepProfile::quantile(double StepPhases::*field, double q) const {
+  if (phases_.empty()) return 0;
+  std::vector<double> v;
+  for (const StepPhases& s : phases_) v.push_back(s.*field);
+  std::sort(v.begin(), v.end());
+  const auto rank = static_cast<size_t>(std::ceil(q * double(v.size())));
+  return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
 std::vector<double> StepProfile::medianGradReady() const {

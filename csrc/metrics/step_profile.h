@@ -43,6 +43,9 @@ class StepProfile {
   void add(const StepPhases& phases, std::vector<double> grad_ready_ms);
   int64_t steps() const;  // steps past the warm-up
   StepPhases medianPhases() const;
+  // The q-quantile (0..1, nearest rank) of one phase over the steps past the warm-up, e.g.
+  // quantile(&StepPhases::data_ms, 0.99): how long the slowest steps waited for their batch.
+  double quantile(double StepPhases::*field, double q) const;
   std::vector<double> medianGradReady() const;
 
  private:

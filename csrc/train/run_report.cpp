@@ -166,8 +166,10 @@ void reportProfile(const StepProfile& profile, const config::JobConfig& config,
   if (profile.steps() == 0) return;
   NodeProfile p;
   p.phases = profile.medianPhases();
-  log::out("time_split: " + phasesLogFields(p.phases) + " (medians of " +
-           std::to_string(profile.steps()) + " steps)");
+  log::out("time_split: " + phasesLogFields(p.phases) + " " +
+           formatLogLine({{"data_p99_ms", profile.quantile(&StepPhases::data_ms, 0.99)}}) +
+           " (medians of " + std::to_string(profile.steps()) + " steps; data_p99_ms: their 99th " +
+           "percentile)");
   if (!config.train().profile()) return;
   p.grad_ready_ms = profile.medianGradReady();
   for (const torch::Tensor& param : run.params) {

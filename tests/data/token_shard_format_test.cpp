@@ -108,7 +108,7 @@ TEST(TokenShardFormat, NamesTheFileAndOffsetOfEveryBadHeader) {
   // Truncated: the header says 4 tokens, 3 follow.
   EXPECT_EQ(parseError(good.substr(0, good.size() - 2)),
             "token shard 's.bin': truncated: the header declares 4 uint16 tokens from byte 1024, "
-            "which end at byte (beyond the end), but the file has 1030 bytes (the file is "
+            "which end at byte 1032, but the file has 1030 bytes (the file is "
             "truncated: copy or upload it again)");
   EXPECT_THAT(parseError(good + "xy"), HasSubstr("size disagrees with the header"));
   EXPECT_THAT(parseError(good + "xy"), HasSubstr("end at byte 1032, but the file has 1034 bytes"));

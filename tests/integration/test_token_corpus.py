@@ -14,8 +14,8 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
-from harness import (CONFIG, DATA, LOG_LINE, RESUMED, TRAINRUN, config,  # noqa: E402
-                     max_rel_diff, params, run_until_first_commit)
+from harness import (CONFIG, DATA, LOG_LINE, RESUMED, TRAINRUN, MotoCase,  # noqa: E402
+                     config, max_rel_diff, params, run_until_first_commit)
 from harness import run_trainrun as run  # noqa: E402
 from token_shards import markov_tokens, sample_batches, write_llmc_shard  # noqa: E402
 
@@ -164,6 +164,86 @@ class TokenCorpus(unittest.TestCase):
         self.assertEqual(named.returncode, 2, named.stdout + named.stderr)
         self.assertRegex(named.stderr, r"was trained on other data .*; 2 shards changed: resized "
                                        r"'train_001.bin'")
+
+class BadShards(unittest.TestCase):
+    """Bad shards end the run before step 1: exit code 2 and one line naming the shard."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="trainrun_bad_tokens_")
+        self.addCleanup(self.tmp.cleanup)
+        self.root = os.path.join(self.tmp.name, "corpus")
+        write_corpus(self.root)
+
+    def refused(self, *sets, path=None, by_launcher=True):
+        out = os.path.join(self.tmp.name, "out")
+        p = run(command(self.root, out, "train.steps=5", *sets, nproc=2) +
+                (["--set", f"data.path={path}"] if path else []), timeout=120)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertNotRegex(p.stdout, r"step=1/", p.stdout)
+        if by_launcher:  # local shards' headers: checked once, before any rank starts
+            self.assertEqual(p.stderr.count("error:"), 1, p.stderr)
+            self.assertNotIn("[rank", p.stderr)
+        return p.stderr
+
+    def test_a_truncated_shard_is_named_with_its_size(self):
+        with open(f"{self.root}/train_001.bin", "r+b") as f:
+            f.truncate(30000)
+        self.assertRegex(self.refused(), r"token shard '[^']*train_001\.bin'.*truncated")
+
+    def test_a_token_id_at_or_above_the_vocabulary_is_named_where_it_is_read(self):
+        tokens = markov_tokens(9000, 99)
+        tokens[123] = 200  # the model's vocabulary is 128; evaluation reads it before step 1
+        write_llmc_shard(f"{self.root}/val/val_000.bin", tokens)
+        self.assertRegex(self.refused(by_launcher=False),
+                         r"val_000\.bin': token id 200 at token offset 123 is "
+                                         r">= the vocabulary size 128")
+
+    def test_a_prefix_that_matches_nothing_names_data_path(self):
+        err = self.refused(path=f"{self.root}/nothing_here_")
+        self.assertIn("nothing_here_", err)
+        self.assertIn("data.path", err)
+
+    def test_a_shard_shorter_than_one_window_is_named(self):
+        write_llmc_shard(f"{self.root}/train_003.bin", markov_tokens(20, 3))
+        self.assertRegex(self.refused(), r"train_003\.bin.*fewer than")
+
+    def test_uint16_declared_over_uint32_shards_is_refused(self):
+        self.assertRegex(self.refused("data.token_dtype=uint32"), r"train_000\.bin.*uint")
+
+
+class TokenCorpusFromS3(MotoCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.start_moto("trainrun_tokens_s3_")
+        cls.env["TRAINRUN_CACHE_DIR"] = f"{cls.tmp}/cache"
+
+    def test_s3_shards_stream_through_the_node_cache_and_train_as_local_ones(self):
+        local = f"{self.tmp}/corpus"
+        write_corpus(local)
+        self.aws("s3", "mb", "s3://tokens")
+        self.aws("s3", "cp", "--recursive", local, "s3://tokens/corpus")
+        runs = {}
+        for where, train, val in (("s3", "s3://tokens/corpus/train_", "s3://tokens/corpus/val/"),
+                                  ("local", f"{local}/train_*.bin", f"{local}/val")):
+            out = f"{self.tmp}/{where}"
+            env = dict(self.env, TRAINRUN_SAMPLE_LOG=out + "_samples")
+            p = ok(run(command(local, out, f"data.path={train}", f"data.validation_path={val}",
+                               "train.steps=30"), timeout=300, env=env))
+            self.assertRegex(p.stdout, r"data=tokens shards=3 tokens=98000 bytes=\d+ "
+                                       r"windows=3061 format=llm\.c eval_windows=281 "
+                                       r"eval_from=validation_shards")
+            runs[where] = out
+        # Fetched once into the node's cache (both ranks map the same files)...
+        cached = [os.path.join(d, f) for d, _, fs in os.walk(f"{self.tmp}/cache/s3/tokens")
+                  for f in fs if f.endswith(".bin")]
+        self.assertEqual(len(cached), 4, cached)
+        # ...and the same shards, keyed alike, give the same sample stream and the same model.
+        self.assertEqual(sample_batches(runs["s3"] + "_samples"),
+                         sample_batches(runs["local"] + "_samples"))
+        a, b = params(runs["s3"]), params(runs["local"])
+        for k in a:
+            self.assertTrue(torch.equal(a[k], b[k]), k)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
