@@ -65,8 +65,9 @@ print(json.dumps({"tokens": batches * batch * block, "seconds": time.perf_counte
 """
 
 
-def write_corpus(root, gib, shard_mb):
-    """llm.c uint16 shards of random ids, written once (a marker file says the set is whole)."""
+def write_corpus(root, gib, shard_mb, vocab=50257):
+    """llm.c uint16 shards of random ids below `vocab`, written once (a marker file says the set
+    is whole)."""
     done = os.path.join(root, ".complete")
     if os.path.exists(done):
         return sorted(os.path.join(root, f) for f in os.listdir(root) if f.endswith(".bin"))
@@ -83,7 +84,7 @@ def write_corpus(root, gib, shard_mb):
         with open(path, "wb") as f:
             f.write(header.tobytes())
             for off in range(0, n, 1 << 26):
-                f.write(rng.integers(0, 50257, min(1 << 26, n - off), dtype=np.uint16).tobytes())
+                f.write(rng.integers(0, vocab, min(1 << 26, n - off), dtype=np.uint16).tobytes())
         paths.append(path)
         total -= n
         s += 1

@@ -3,7 +3,7 @@
 large corpus of llm.c shards (data.name=tokens), peak RssAnon and VmHWM of each rank.
 
 The corpora: --small-mib MiB and --large-gib GiB of llm.c uint16 shards of random ids below
-VOCAB (~200 MB each), written once under --dir and reused (benchmarks/token_loader.py's writer).
+512 (~200 MB each), written once under --dir and reused (benchmarks/token_loader.py's writer).
 Each run is `build/trainrun --nproc-per-node 2 configs/gpt-tiny.yaml` with data.name=tokens,
 data.path=<corpus>/corpus_train_*.bin and model.vocab_size; the script polls every rank's
 /proc/<pid>/status every 20 ms and keeps the largest RssAnon (anonymous memory: what the process
@@ -31,6 +31,9 @@ from harness import REPO, TRAINRUN, children_or_empty, config  # noqa: E402
 from token_loader import write_corpus  # noqa: E402
 
 
+VOCAB = 512
+
+
 def kib(status, key):
     for line in status.splitlines():
         if line.startswith(key + ":"):
@@ -56,7 +59,7 @@ def poll_ranks(launcher, peaks, stop):
 def run(corpus, steps, out):
     cmd = [TRAINRUN, "--nproc-per-node", "2", config("gpt-tiny")]
     for s in ("data.name=tokens", f"data.path={corpus}/corpus_train_*.bin",
-              "model.vocab_size=50257", f"train.steps={steps}", "train.log_every=50",
+              f"model.vocab_size={VOCAB}", f"train.steps={steps}", "train.log_every=50",
               "train.eval_every=0", "checkpoint.uri=", f"output.dir={out}", "run.name=mem"):
         cmd += ["--set", s]
     peaks, stop = {}, threading.Event()
@@ -84,8 +87,9 @@ def main():
     ap.add_argument("--dir", default="/tmp/trainrun_token_memory")
     ap.add_argument("--json")
     args = ap.parse_args()
-    corpora = {"small": write_corpus(os.path.join(args.dir, "small"), args.small_mib / 1024, 200),
-               "large": write_corpus(os.path.join(args.dir, "large"), args.large_gib, 200)}
+    corpora = {"small": write_corpus(os.path.join(args.dir, "small"), args.small_mib / 1024, 200,
+                                     VOCAB),
+               "large": write_corpus(os.path.join(args.dir, "large"), args.large_gib, 200, VOCAB)}
     sizes = {k: sum(os.path.getsize(p) for p in v) for k, v in corpora.items()}
     results = {"small": [], "large": []}
     with tempfile.TemporaryDirectory(prefix="trainrun_token_memory_") as tmp:
