@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The token loader alone: trainrun's shard reader vs nanoGPT's memmap `get_batch`, on the same
-llm.c shards, cold and warm page cache.
+"""The token loader alone: trainrun's shard reader vs nanoGPT's memmap `get_batch` and MosaicML
+`streaming`, on the same tokens, cold and warm page cache.
 
 The corpus: --gib GiB of llm.c uint16 shards (~--shard-mb MB each, random ids below 50257),
 written once under --dir and reused. Each side reads --batches batches of B windows of T + 1
@@ -17,10 +17,17 @@ Per trial: tokens/s (input tokens per second of the read loop) and CPU-seconds p
 tokens (user + system of the read loop, imports and start-up excluded on both sides). Trials
 alternate which side goes first; the table shows medians.
 
-MosaicML `streaming` (the issue's third peer) is not measured in this revision.
+  mosaic:   MosaicML `streaming` (PyPI mosaicml-streaming 0.13): the same windows written once
+            as an MDS dataset (one `bytes` column of T + 1 uint16 tokens per sample, no
+            compression) beside the shards, read with StreamingDataset(local=..., shuffle=True,
+            batch_size=B) in one process, each sample widened to int64 inputs and targets and
+            stacked into batches. It lives in a folder of its own (--mosaic-dir, put first on
+            PYTHONPATH for that side only; --install-mosaic fills it from PyPI with the
+            project venv's torch and numpy left alone); without it the side reads n/a.
 
 usage: .venv/bin/python3 benchmarks/token_loader.py [--gib 2] [--batch 16] [--block 1024]
-           [--batches 400] [--trials 5] [--dir /tmp/trainrun_token_corpus] [--json out.json]
+           [--batches 400] [--trials 5] [--dir /tmp/trainrun_token_corpus]
+           [--mosaic-dir /tmp/trainrun_mosaic_streaming] [--install-mosaic] [--json out.json]
 """
 import argparse
 import json
@@ -63,6 +70,73 @@ for b in range(batches):
 print(json.dumps({"tokens": batches * batch * block, "seconds": time.perf_counter() - start,
                   "cpu_seconds": cpu() - cpu0, "checksum": checksum}))
 """
+
+
+MOSAIC_WRITE = r"""
+import os, sys
+import numpy as np
+from streaming import MDSWriter
+shards, out, block = sys.argv[1].split(','), sys.argv[2], int(sys.argv[3])
+with MDSWriter(out=out, columns={"tokens": "bytes"}, compression=None,
+               size_limit=1 << 27) as w:
+    for path in shards:
+        data = np.memmap(path, dtype=np.uint16, mode="r", offset=1024)
+        for start in range(0, len(data) - block, block):  # trainrun's windows: stride T
+            w.write({"tokens": data[start:start + block + 1].tobytes()})
+"""
+
+MOSAIC_READ = r"""
+import json, os, sys, time, resource
+import numpy as np, torch
+from streaming import StreamingDataset
+mds, batch, block, batches, seed = sys.argv[1], *map(int, sys.argv[2:6])
+def cpu():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+ds = StreamingDataset(local=mds, shuffle=True, shuffle_seed=seed, batch_size=batch)
+start, cpu0, checksum, xs, ys, done = time.perf_counter(), cpu(), 0, [], [], 0
+for sample in ds:
+    w = torch.from_numpy(np.frombuffer(sample["tokens"], dtype=np.uint16).astype(np.int64))
+    xs.append(w[:-1]); ys.append(w[1:])
+    if len(xs) == batch:
+        x, y = torch.stack(xs), torch.stack(ys)
+        checksum += int(x[0, 0]) + int(y[-1, -1])
+        xs, ys, done = [], [], done + 1
+        if done == batches:
+            break
+print(json.dumps({"tokens": batches * batch * block, "seconds": time.perf_counter() - start,
+                  "cpu_seconds": cpu() - cpu0, "checksum": checksum}))
+"""
+
+# mosaicml-streaming pins transformers, torchvision and a dozen cloud SDKs; the read path needs
+# these, installed without their dependencies so that the venv's torch and numpy stay in charge.
+MOSAIC_PACKAGES = ["mosaicml-streaming==0.13.0", "xxhash", "zstd", "python-snappy", "cramjam",
+                   "brotli", "tqdm", "catalogue", "transformers<5", "huggingface_hub<1.0",
+                   "tokenizers==0.22.1", "safetensors", "regex", "requests", "filelock",
+                   "packaging", "urllib3", "idna", "certifi", "charset-normalizer", "fsspec",
+                   "typing_extensions", "hf-xet", "torchvision==0.26.0", "pillow"]
+
+
+def mosaic_env(args):
+    return dict(os.environ, OMP_NUM_THREADS="1",
+                PYTHONPATH=args.mosaic_dir + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def have_mosaic(args):
+    p = subprocess.run([sys.executable, "-c", "import streaming"], env=mosaic_env(args),
+                       capture_output=True, text=True)
+    return p.returncode == 0
+
+
+def write_mds(args, paths):
+    out = os.path.join(args.dir, f"mds-{args.block}")
+    if os.path.exists(os.path.join(out, "index.json")):
+        return out
+    p = subprocess.run([sys.executable, "-c", MOSAIC_WRITE, ",".join(paths), out,
+                        str(args.block)], env=mosaic_env(args), capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"writing the MDS copy failed: {p.stderr.strip()}")
+    return out
 
 
 def write_corpus(root, gib, shard_mb, vocab=50257):
@@ -109,13 +183,17 @@ def warm(paths):
 
 
 def run_side(side, args, paths, seed):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     if side == "trainrun":
         cmd = [LOADER, os.path.join(args.dir, "corpus_train_*.bin"), str(args.batch),
                str(args.block), str(args.batches), str(seed)]
-    else:
+    elif side == "nanogpt":
         cmd = [sys.executable, "-c", NANOGPT, ",".join(paths), str(args.batch), str(args.block),
                str(args.batches), str(seed)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    else:
+        cmd = [sys.executable, "-c", MOSAIC_READ, args.mds, str(args.batch), str(args.block),
+               str(args.batches), str(seed)]
+        env = mosaic_env(args)
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     if p.returncode != 0:
         raise SystemExit(f"{side} failed ({p.returncode}): {p.stderr.strip()}")
@@ -133,20 +211,34 @@ def main():
     ap.add_argument("--batches", type=int, default=400)
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--dir", default="/tmp/trainrun_token_corpus")
+    ap.add_argument("--mosaic-dir", default="/tmp/trainrun_mosaic_streaming")
+    ap.add_argument("--install-mosaic", action="store_true")
     ap.add_argument("--json")
     args = ap.parse_args()
     if not os.access(LOADER, os.X_OK):
         raise SystemExit(f"{LOADER} is missing: build first (cmake --build build)")
+    if args.install_mosaic and not have_mosaic(args):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                        args.mosaic_dir] + MOSAIC_PACKAGES, check=True)
     paths = write_corpus(args.dir, args.gib, args.shard_mb)
+    sides = ["trainrun", "nanogpt"]
+    files = {"trainrun": paths, "nanogpt": paths}
+    if have_mosaic(args):
+        args.mds = write_mds(args, paths)
+        files["mosaic"] = [os.path.join(args.mds, f) for f in os.listdir(args.mds)]
+        sides.append("mosaic")
+    else:
+        print(f"mosaic: `import streaming` fails with {args.mosaic_dir} on PYTHONPATH "
+              "(--install-mosaic fills it): its rows read n/a", file=sys.stderr)
     results = {}
     for cache in ("cold", "warm"):
         for t in range(args.trials):
-            order = ("trainrun", "nanogpt") if t % 2 == 0 else ("nanogpt", "trainrun")
+            order = sides[t % len(sides):] + sides[:t % len(sides)]  # each side first in turn
             for side in order:
                 if cache == "cold":
-                    drop_cache(paths)
+                    drop_cache(files[side])
                 else:
-                    warm(paths)
+                    warm(files[side])
                 r = run_side(side, args, paths, seed=t)
                 results.setdefault((cache, side), []).append(r)
                 print(f"  {cache} trial {t + 1} {side}: {r['tokens_per_s'] / 1e6:.1f} Mtok/s, "
@@ -154,13 +246,15 @@ def main():
     rows = []
     print(f"\ntoken loader: B={args.batch} T={args.block}, {args.batches} batches per trial, "
           f"{len(paths)} llm.c shards ({args.gib:g} GiB), medians of {args.trials} trials")
+    if "mosaic" not in sides:
+        print("mosaic: n/a (mosaicml-streaming not importable; --install-mosaic)")
     print(f"{'cache':<6} {'side':<9} {'tokens/s':>12} {'cpu-s/Mtok':>11} {'x nanoGPT':>10}")
     print(f"{'':<6} {'':<9} {'(Mtok/s)':>12} {'(s)':>11} {'(tok/s)':>10}")
     for cache in ("cold", "warm"):
         med = {side: {k: statistics.median(r[k] for r in results[(cache, side)])
                       for k in ("tokens_per_s", "cpu_s_per_mtok")}
-               for side in ("trainrun", "nanogpt")}
-        for side in ("trainrun", "nanogpt"):
+               for side in sides}
+        for side in sides:
             ratio = med[side]["tokens_per_s"] / med["nanogpt"]["tokens_per_s"]
             print(f"{cache:<6} {side:<9} {med[side]['tokens_per_s'] / 1e6:>12.1f} "
                   f"{med[side]['cpu_s_per_mtok']:>11.4f} {ratio:>10.2f}")

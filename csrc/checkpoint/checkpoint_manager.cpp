@@ -366,6 +366,30 @@ std::optional<LoadedCheckpoint> CheckpointManager::restore(const std::string& re
   return std::nullopt;
 }
 
+void CheckpointManager::checkFingerprint(const checkpoint::Manifest& m,
+                                         const std::string& where) const {
+  for (const auto& [key, mine] : fingerprint_) {
+    auto it = m.fingerprint().find(key);
+    const std::string theirs = it == m.fingerprint().end() ? "(unset)" : it->second;
+    if (theirs == mine || options_.force_resume || key == kDataFingerprintKey ||
+        key == kDataListingKey)
+      continue;
+    throw ConfigError("checkpoint " + where + " was saved with " + key + ": " + theirs +
+                      " but this config has " + key + ": " + mine +
+                      " (set resume: never to start fresh, or checkpoint.force_resume: true)");
+  }
+  // Checked after the config keys: other data with another model is a config mismatch.
+  if (auto mine = fingerprint_.find(kDataFingerprintKey);
+      mine != fingerprint_.end() && !options_.force_resume) {
+    auto theirs = m.fingerprint().find(kDataFingerprintKey);
+    if (theirs != m.fingerprint().end() && theirs->second != mine->second) {
+      auto listing = m.fingerprint().find(kDataListingKey);
+      throw DataChangedError(where, theirs->second, mine->second,
+                             listing == m.fingerprint().end() ? "" : listing->second);
+    }
+  }
+}
+
 LoadedCheckpoint CheckpointManager::load(Storage& storage, const std::string& dir,
                                          const std::string& where) {
   LoadedCheckpoint out;
@@ -382,27 +406,7 @@ LoadedCheckpoint CheckpointManager::load(Storage& storage, const std::string& di
     throw CorruptCheckpointError("manifest.pb is unreadable or of an unknown format (" +
                                  std::to_string(bytes.size()) + " bytes read whole)");
 
-  for (const auto& [key, mine] : fingerprint_) {
-    auto it = m.fingerprint().find(key);
-    const std::string theirs = it == m.fingerprint().end() ? "(unset)" : it->second;
-    if (theirs == mine || options_.force_resume || key == kDataFingerprintKey ||
-        key == kDataListingKey)
-      continue;
-    throw ConfigError("checkpoint " + where + " was saved with " + key + ": " + theirs +
-                      " but this config has " + key + ": " + mine +
-                      " (set resume: never to start fresh, or checkpoint.force_resume: true)");
-  }
-
-  // Checked after the config keys: other data with another model is a config mismatch.
-  if (auto mine = fingerprint_.find(kDataFingerprintKey);
-      mine != fingerprint_.end() && !options_.force_resume) {
-    auto theirs = m.fingerprint().find(kDataFingerprintKey);
-    if (theirs != m.fingerprint().end() && theirs->second != mine->second) {
-      auto listing = m.fingerprint().find(kDataListingKey);
-      throw DataChangedError(where, theirs->second, mine->second,
-                             listing == m.fingerprint().end() ? "" : listing->second);
-    }
-  }
+  checkFingerprint(m, where);
 
   // Read and verify every shard in parallel: each rank needs all replicated bytes anyway.
   std::vector<std::string> shards(m.shards_size());

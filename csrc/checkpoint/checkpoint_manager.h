@@ -156,6 +156,9 @@ class CheckpointManager {
   // max_consecutive_failures-th in a row, or `final`.
   void collect(bool final);
   LoadedCheckpoint load(Storage& storage, const std::string& dir, const std::string& where);
+  // The saved fingerprint against this run's: ConfigError for a config key that differs,
+  // DataChangedError for other data (unless checkpoint.force_resume).
+  void checkFingerprint(const checkpoint::Manifest& m, const std::string& where) const;
 
   CheckpointOptions options_;
   int rank_, world_size_;

@@ -119,7 +119,7 @@ void prepareFetch(S3Objects& objects, Fetch& f) {
     if (rc == ENOSPC)
       throw StorageError("the data cache folder " + fs::path(tmp).parent_path().string() +
                          " is full: no room for " + std::to_string(object.size) + " bytes of " +
-                         object.key + " (free space there, lower data.cache_limit, or set " +
+                         object.key + " (free space there, lower data.cache_limit_gb, or set " +
                          env::kCacheDir + " to a larger disk)");
     if (rc != 0 && ::ftruncate(f.fd, static_cast<off_t>(object.size)) != 0)
       throw StorageError("cannot size " + tmp + ": " + std::strerror(errno));

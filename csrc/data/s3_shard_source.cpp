@@ -184,9 +184,9 @@ std::vector<ShardInfo> S3ShardSource::list() {
             [](const S3Object& a, const S3Object& b) { return a.key < b.key; });
   for (const S3Object& o : objects) {
     if (o.size > cache_.limit_bytes)
-      throw ConfigError("data.cache_limit " + std::to_string(cache_.limit_bytes) +
-                        " bytes is smaller than the shard " + objects_->uriOf(o.key) + " (" +
-                        std::to_string(o.size) + " bytes): raise data.cache_limit to hold the " +
+      throw ConfigError("data.cache_limit_gb (" + std::to_string(cache_.limit_bytes) +
+                        " bytes) is smaller than the shard " + objects_->uriOf(o.key) + " (" +
+                        std::to_string(o.size) + " bytes): raise data.cache_limit_gb to hold the " +
                         "shards read at once (see docs/design.md, Token corpora)");
   }
   std::vector<ShardInfo> shards(objects.size());
@@ -296,8 +296,8 @@ void S3ShardSource::makeRoom(uint64_t need, const std::string& keep) {
   if (total + need > cache_.limit_bytes)
     throw StorageError("data cache " + cache_.dir + ": shards in use hold " +
                        std::to_string(total) + " bytes and " + std::to_string(need) +
-                       " more exceed data.cache_limit " + std::to_string(cache_.limit_bytes) +
-                       " (raise data.cache_limit to hold the shards read at once)");
+                       " more exceed data.cache_limit_gb (" + std::to_string(cache_.limit_bytes) +
+                       " bytes; raise it to hold the shards read at once)");
 }
 
 void S3ShardSource::prefetch(const ShardInfo& shard) {

@@ -22,7 +22,7 @@ struct S3ShardCacheOptions {
   static constexpr int kDefaultPrefetchDepth = 2;
   // Empty: dataCacheDir() (TRAINRUN_CACHE_DIR, else the user's cache folder or the temp dir).
   std::string dir;
-  // Bytes of cached shards this node keeps (data.cache_limit); least recently used shards no
+  // Bytes of cached shards this node keeps (data.cache_limit_gb); least recently used shards no
   // one maps are evicted to stay under it.
   uint64_t limit_bytes = kDefaultLimit;
   // Shards queued for the background prefetch at most; more requests are dropped (a hint).
@@ -46,7 +46,7 @@ struct S3ShardCacheOptions {
 // its TokenShard lives, and eviction (least recently opened first, by mtime) skips held shards
 // in every process. Throws ConfigError naming the object when it was deleted (404) or replaced
 // (412 on If-Match) since list(); StorageError for a full cache disk (naming the folder) and
-// for a cache whose held shards leave no room (naming data.cache_limit).
+// for a cache whose held shards leave no room (naming data.cache_limit_gb).
 //
 // prefetch(shard) queues the shard's fetch on a background thread (at most prefetch_depth
 // queued); its error, if any, is thrown by the next open() of that shard.

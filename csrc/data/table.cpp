@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <iomanip>
 #include <set>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "data/dataset.h"
+#include "data/table_cache.h"
 #include "data/table_files.h"
 #include "data/table_reader.h"
 
@@ -118,29 +120,22 @@ std::pair<torch::Tensor, torch::Tensor> columnMeanStd(const torch::Tensor& x) {
 }
 
 // Resolves data.path, validation_path and test_path to local files (fetching remote ones into
-// the table cache), on the node leader first when `gate` is set.
-void fetchTableFiles(const config::JobConfig& config, const NodeFetchGate& gate, TableInfo& info) {
+// the table cache).
+void fetchTableFiles(const config::JobConfig& config, TableInfo& info) {
   const config::DataConfig& d = config.data();
   const std::string endpoint = config.checkpoint().s3_endpoint();
   const std::string cache = tableCacheDir();
-  auto fetch = [&] {
-    info.fetch_summaries.clear();
-    std::string summary;
-    auto files = [&](const std::string& path, const std::string& key) {
-      std::vector<std::string> f = tableFiles(path, key, endpoint, cache, &summary);
-      if (!summary.empty()) info.fetch_summaries.push_back(summary);
-      return f;
-    };
-    info.train_files = files(d.path(), "data.path");
-    if (!d.validation_path().empty())
-      info.validation_files = files(d.validation_path(), "data.validation_path");
-    if (!d.test_path().empty()) info.test_files = files(d.test_path(), "data.test_path");
+  info.fetch_summaries.clear();
+  std::string summary;
+  auto files = [&](const std::string& path, const std::string& key) {
+    std::vector<std::string> f = tableFiles(path, key, endpoint, cache, &summary);
+    if (!summary.empty()) info.fetch_summaries.push_back(summary);
+    return f;
   };
-  if (gate) {
-    gate(fetch);
-  } else {
-    fetch();
-  }
+  info.train_files = files(d.path(), "data.path");
+  if (!d.validation_path().empty())
+    info.validation_files = files(d.validation_path(), "data.validation_path");
+  if (!d.test_path().empty()) info.test_files = files(d.test_path(), "data.test_path");
 }
 
 // The task, from data.path's labels (all of them: the held-out part is training data too), and
@@ -186,14 +181,9 @@ Task inferTask(const TableColumns& train, const config::DataConfig& d, TableInfo
   return task;
 }
 
-}  // namespace
-
-TrainEvalSplit loadTable(const config::JobConfig& config, const NodeFetchGate& gate) {
+// Decodes the files `info` lists into the split, the task and the statistics.
+TrainEvalSplit decodeTable(const config::JobConfig& config, TableInfo info) {
   const config::DataConfig& d = config.data();
-  TableInfo info;
-  info.label = d.label();
-  fetchTableFiles(config, gate, info);
-
   TableColumns train = readTableFiles(info.train_files, d.label(),
                                       {d.features().begin(), d.features().end()}, "data.path");
   info.feature_names = train.feature_names;  // the other splits read the same columns
@@ -223,6 +213,33 @@ TrainEvalSplit loadTable(const config::JobConfig& config, const NodeFetchGate& g
   info.mean = mean.to(torch::kFloat32);
   info.std = torch::where(std > 0, std, torch::ones_like(std)).to(torch::kFloat32);
   split.table = std::move(info);
+  return split;
+}
+
+}  // namespace
+
+TrainEvalSplit loadTable(const config::JobConfig& config, const NodeFetchGate& gate) {
+  TableInfo info;
+  info.label = config.data().label();
+  // The node's first rank fetches and decodes into the table cache; every rank (that one too)
+  // then maps the decoded file, so the node holds one copy of the rows in its page cache.
+  std::string decoded;
+  auto fetchAndDecode = [&] {
+    fetchTableFiles(config, info);
+    decoded = decodedTablePath(config, info);
+    if (!std::filesystem::exists(decoded)) writeDecodedTable(decoded, decodeTable(config, info));
+  };
+  if (gate) {
+    gate(fetchAndDecode);
+  } else {
+    fetchAndDecode();
+  }
+  TrainEvalSplit split = mapDecodedTable(decoded);
+  split.table->label = info.label;
+  split.table->train_files = std::move(info.train_files);
+  split.table->validation_files = std::move(info.validation_files);
+  split.table->test_files = std::move(info.test_files);
+  split.table->fetch_summaries = std::move(info.fetch_summaries);
   return split;
 }
 

@@ -239,7 +239,7 @@ TEST_F(S3ShardSourceTest, EvictsLeastRecentlyUsedButNeverAHeldShard) {
 TEST_F(S3ShardSourceTest, LimitBelowOneShardIsRefusedAtListing) {
   auto s3 = source("s3://shards/train/fw_train_", 1000);
   const std::string message = errorOf<ConfigError>([&] { s3->list(); });
-  EXPECT_THAT(message, HasSubstr("data.cache_limit 1000 bytes is smaller than the shard "
+  EXPECT_THAT(message, HasSubstr("data.cache_limit_gb (1000 bytes) is smaller than the shard "
                                  "s3://shards/train/fw_train_000000.bin (7024 bytes)"));
 }
 
