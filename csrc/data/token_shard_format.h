@@ -20,9 +20,11 @@ TokenDtype parseTokenDtype(const std::string& name, const std::string& setting);
 // The shard formats read. llm.c's `.bin` (dev/data/data_common.py, llmc/dataloader.h): 256
 // little-endian int32 (1024 bytes) of header, header[0] the magic, header[1] the version,
 // header[2] the token count, then the tokens: magic 20240520 version 1 holds uint16 ids (GPT-2),
-// magic 20240801 version 7 holds uint32 ids (Llama 3). trainrun's TRTOKENS (tokens.h): version 1
-// holds uint16 ids, version 2 (same 32-byte header) uint32 ids. A headerless file holds tokens
-// only, in the dtype the user declares.
+// magic 20240801 version 7 holds uint32 ids (Llama 3). trainrun's TRTOKENS, little-endian: a
+// 32-byte header (the ASCII magic "TRTOKENS", uint32 version at byte 8, uint32 vocab_size at
+// byte 12, uint64 token count at byte 16, 8 reserved zero bytes), then the ids: version 1 holds
+// uint16 ids, version 2 uint32 ids. A headerless file holds tokens only, in the dtype the user
+// declares.
 enum class ShardFormat { kLlmc, kTrainrun, kHeaderless };
 const char* shardFormatName(ShardFormat format);  // "llm.c", "TRTOKENS", "headerless"
 

@@ -1,7 +1,6 @@
-// Token shards (format in tokens.h), byte-level text, synthetic tokens and next-token windows.
+// In-memory token data: byte-level text, synthetic tokens and next-token windows.
 #include "data/tokens.h"
 
-#include <cstring>
 #include <numeric>
 #include <random>
 #include <utility>
@@ -13,19 +12,6 @@
 namespace trainrun {
 namespace {
 
-constexpr int64_t kMaxShardVocab = 65536;  // ids are stored as uint16
-
-void putLe(std::string& out, uint64_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
-}
-
-uint64_t getLe(const std::string& in, size_t offset, int bytes) {
-  uint64_t value = 0;
-  for (int i = 0; i < bytes; ++i)
-    value |= uint64_t(static_cast<unsigned char>(in[offset + i])) << (8 * i);
-  return value;
-}
-
 std::string readDataFile(const std::string& path) {
   std::optional<std::string> bytes = readWholeFile(path);
   if (!bytes) throw ConfigError("data file '" + path + "' not found (check data.path)");
@@ -33,67 +19,6 @@ std::string readDataFile(const std::string& path) {
 }
 
 }  // namespace
-
-void writeTokenShard(const std::string& path, const std::vector<int64_t>& tokens,
-                     int64_t vocab_size) {
-  if (vocab_size < 1 || vocab_size > kMaxShardVocab)
-    throw ConfigError("token shard vocab_size must be 1.." + std::to_string(kMaxShardVocab) +
-                      " (got " + std::to_string(vocab_size) + ")");
-  std::string bytes(kTokenShardMagic, sizeof(kTokenShardMagic));
-  putLe(bytes, kTokenShardVersion, 4);
-  putLe(bytes, static_cast<uint64_t>(vocab_size), 4);
-  putLe(bytes, tokens.size(), 8);
-  putLe(bytes, 0, 8);
-  bytes.reserve(bytes.size() + 2 * tokens.size());
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || tokens[i] >= vocab_size)
-      throw ConfigError("token " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
-                        " is outside [0, " + std::to_string(vocab_size) + ")");
-    putLe(bytes, static_cast<uint64_t>(tokens[i]), 2);
-  }
-  // A reader never sees a half-written shard under the final name.
-  writeFileAtomic(path, bytes);
-}
-
-TokenStream readTokenShard(const std::string& path) {
-  const std::string bytes = readDataFile(path);
-  const std::string what = "token shard '" + path + "'";
-  if (bytes.size() < sizeof(kTokenShardMagic) ||
-      std::memcmp(bytes.data(), kTokenShardMagic, sizeof(kTokenShardMagic)) != 0)
-    throw ConfigError(what + " does not start with the magic TRTOKENS (is it a token shard? " +
-                      "data.name=text reads plain text)");
-  if (bytes.size() < size_t(kTokenShardHeaderBytes))
-    throw ConfigError(what + " is truncated: " + std::to_string(bytes.size()) +
-                      " bytes, shorter than the " + std::to_string(kTokenShardHeaderBytes) +
-                      "-byte header");
-  const uint64_t version = getLe(bytes, 8, 4);
-  if (version != kTokenShardVersion)
-    throw ConfigError(what + " has format version " + std::to_string(version) +
-                      "; this trainrun reads version " + std::to_string(kTokenShardVersion));
-  const auto vocab = static_cast<int64_t>(getLe(bytes, 12, 4));
-  if (vocab < 1 || vocab > kMaxShardVocab)
-    throw ConfigError(what + " declares vocab_size " + std::to_string(vocab) + ", outside 1.." +
-                      std::to_string(kMaxShardVocab));
-  const uint64_t count = getLe(bytes, 16, 8);
-  const uint64_t payload = bytes.size() - kTokenShardHeaderBytes;
-  const bool truncated = count > payload / 2;  // (not 2 * count: a corrupt count overflows)
-  if (truncated || payload != 2 * count)
-    throw ConfigError(what + " is " + (truncated ? "truncated" : "longer than its header says") +
-                      ": the header declares " + std::to_string(count) + " tokens but " +
-                      std::to_string(payload) + " bytes follow the header");
-  TokenStream s;
-  s.vocab_size = vocab;
-  s.tokens = torch::empty({static_cast<int64_t>(count)}, torch::kInt64);
-  int64_t* out = s.tokens.data_ptr<int64_t>();
-  for (uint64_t i = 0; i < count; ++i) {
-    out[i] = static_cast<int64_t>(getLe(bytes, kTokenShardHeaderBytes + 2 * i, 2));
-    if (out[i] >= vocab)
-      throw ConfigError(what + ": token " + std::to_string(out[i]) + " at position " +
-                        std::to_string(i) + " is >= the header's vocab_size " +
-                        std::to_string(vocab));
-  }
-  return s;
-}
 
 TokenStream readTextBytes(const std::string& path) {
   const std::string bytes = readDataFile(path);
@@ -161,10 +86,8 @@ Dataset loadTokenDataset(const config::JobConfig& config) {
     // One token more than the windows need: the last window's last label.
     stream = makeSyntheticTokens(d.synthetic_samples() * block_size + 1, d.synthetic_vocab(),
                                  static_cast<uint64_t>(config.train().seed()));
-  } else if (d.name() == "text") {
+  } else {  // text (tokens stream from their shards: data/token_corpus.h)
     stream = readTextBytes(config::dataPath(config));
-  } else {
-    stream = readTokenShard(config::dataPath(config));
   }
   return tokenWindows(stream, block_size);
 }

@@ -12,8 +12,6 @@
 #include "checkpoint/checkpoint_manager.h"
 #include "core/error.h"
 #include "core/logging.h"
-#include "data/batch_prefetcher.h"
-#include "data/sampler.h"
 #include "data/token_corpus.h"
 #include "ddp/reducer.h"
 #include "distributed/init.h"
@@ -29,13 +27,11 @@
 #include "train/node_fetch.h"
 #include "train/run_outputs.h"
 #include "train/run_report.h"
-#include "train/sample_log.h"
 #include "train/state_sync.h"
+#include "train/train_batches.h"
 
 namespace trainrun {
 namespace {
-
-constexpr int kPrefetchSteps = 4;  // token batches read ahead: a few steps absorb a slow read
 
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const config::OptimizerConfig& o,
                                                        std::vector<torch::Tensor> params) {
@@ -106,25 +102,10 @@ void Trainer::loadData() {
   data_ = loadDataset(config_, [this](const std::function<void()>& fetch) {
     fetchOnNodeLeaderFirst(dist_, fetch);
   });
-  makeSampler();
+  batches_ =
+      std::make_unique<TrainBatches>(config_, data_, dist_.device, dist_.rank, dist_.world_size);
   const auto& t = config_.train();
-  total_steps_ = t.steps() > 0 ? t.steps() : t.epochs() * sampler_->stepsPerEpoch();
-}
-
-void Trainer::makeSampler() {
-  const auto& t = config_.train();
-  sampler_ = std::make_unique<DistributedSampler>(
-      trainSamples(data_), t.global_batch_size(), t.grad_accum_steps(), dist_.rank,
-      dist_.world_size, static_cast<uint64_t>(t.seed()));
-  if (!data_.corpus) return;
-  const BatchPlan plan(t.global_batch_size(), t.grad_accum_steps(), dist_.world_size, dist_.rank);
-  if (prefetcher_) {
-    prefetcher_->replan(plan);
-    return;
-  }
-  prefetcher_ = std::make_unique<BatchPrefetcher>(data_.corpus->reader(), plan, kPrefetchSteps,
-                                                  dist_.device.is_cuda());
-  sample_log_ = SampleLog::fromEnv();
+  total_steps_ = t.steps() > 0 ? t.steps() : t.epochs() * batches_->stepsPerEpoch();
 }
 
 void Trainer::buildModel() {
@@ -217,7 +198,7 @@ void Trainer::recover(const std::string& why) {
   if (checkpoints_) checkpoints_->abandon();  // a save may wait for a lost rank's shard
   rejoinGroup(dist_, why);
   reducer_->setCommunicator(dist_.comm.get());
-  makeSampler();  // nodes may have left or joined: this rank's place and slice follow
+  batches_->regroup(dist_.rank, dist_.world_size);  // nodes may have left or joined
   if (checkpoints_) checkpoints_->regroup(dist_.rank, dist_.world_size);
   const int source = syncState();
   openHistoryOnRank0();  // a survivor may be rank 0 now (the old rank 0's node was lost)
@@ -266,34 +247,12 @@ void Trainer::trainStep(int64_t step) {
   profile_.add(phases_, std::move(ready_ms));
 }
 
-std::pair<torch::Tensor, torch::Tensor> Trainer::microBatch(int64_t step, int64_t micro) {
-  if (data_.corpus) {  // read ahead on the prefetch thread; here only the copy to the device
-    if (micro == 0) {
-      step_batches_.clear();
-      std::vector<TokenMicroBatch> batches = prefetcher_->take(uint64_t(consumed_));
-      for (size_t m = 0; m < batches.size(); ++m) {
-        if (sample_log_)
-          sample_log_->add(step, int64_t(m), dist_.rank, dist_.world_size, batches[m].window_ids);
-        step_batches_.emplace_back(std::move(batches[m].inputs), std::move(batches[m].targets));
-      }
-    }
-    const auto& [x, y] = step_batches_[size_t(micro)];
-    return {x.to(device_, /*non_blocking=*/true), y.to(device_, /*non_blocking=*/true)};
-  }
-  const int64_t epoch = step / sampler_->stepsPerEpoch();
-  torch::Tensor idx = sampler_->indices(epoch, step % sampler_->stepsPerEpoch(), micro);  // (b,)
-  torch::Tensor x = gatherRows(data_.train.features, idx, device_);  // (b, F) or (b, T)
-  torch::Tensor y = gatherRows(data_.train.labels, idx, device_)
-                        .to(data_.train.task == Task::kRegression ? torch::kFloat : torch::kLong);
-  return {x, y};
-}
-
 Clock::time_point Trainer::forwardBackward(int64_t step) {
   const int64_t accum = config_.train().grad_accum_steps();
   Clock::time_point backward_start;
   for (int64_t micro = 0; micro < accum; ++micro) {
     Clock::time_point t = Clock::now();
-    const auto [x, y] = microBatch(step, micro);  // (b, ...) on the device
+    const auto [x, y] = batches_->micro(step, micro, consumed_);  // (b, ...) on the device
     phases_.data_ms += phaseMs(t);
     // Only the last micro-step communicates; earlier ones accumulate locally.
     reducer_->prepareForBackward(/*sync=*/micro + 1 == accum);
@@ -302,7 +261,7 @@ Clock::time_point Trainer::forwardBackward(int64_t step) {
     {
       AutocastGuard autocast(precision_, device_.type());
       // weight() is 1 unless an elastic job's world size does not divide the micro-batch.
-      loss = lossOf(model_->forward(x), y, data_.train.task) * sampler_->weight() / double(accum);
+      loss = lossOf(model_->forward(x), y, data_.train.task) * batches_->weight() / double(accum);
     }
     phases_.forward_ms += phaseMs(t);
     backward_start = Clock::now();
@@ -314,7 +273,7 @@ Clock::time_point Trainer::forwardBackward(int64_t step) {
 }
 
 RunPosition Trainer::position(int64_t steps_done) const {
-  return RunPosition{steps_done, consumed_, sampler_->stepsPerEpoch(),
+  return RunPosition{steps_done, consumed_, batches_->stepsPerEpoch(),
                      config_.train().global_batch_size()};
 }
 
@@ -412,7 +371,7 @@ void Trainer::runStep(int64_t step) {
 void Trainer::reportWindow(int64_t step, double samples_per_sec, double seconds) {
   // The rest of the run at this process's pace so far (evaluations and saves included).
   const double per_step = secondsSince(run_start_) / double(step + 1 - start_step_);
-  Metrics line{{"epoch", step / sampler_->stepsPerEpoch()},
+  Metrics line{{"epoch", step / batches_->stepsPerEpoch()},
                {"train_loss", last_loss_},
                {"lr", optimizer_->param_groups()[0].options().get_lr()},
                {"samples_per_sec", samples_per_sec},

@@ -26,15 +26,13 @@ struct EvalResult;
 struct Replica;
 struct RunPosition;
 struct RunRecord;
-class BatchPrefetcher;
 class CheckpointManager;
-class DistributedSampler;
 class LossScaler;
 class Model;
 class Preemption;
 class Reducer;
 class RunHistory;
-class SampleLog;
+class TrainBatches;
 
 class Trainer {
  public:
@@ -52,12 +50,10 @@ class Trainer {
   // seconds, not at the first save).
   void openCheckpoints();   // checkpoint storage, probed, and output.dir (ConfigError)
   void choosePrecision();   // precision and loss scaling for this device
-  void loadData();          // dataset on the host and the world-size invariant sampler
+  void loadData();          // dataset on the host and this rank's batches of each step
   void buildModel();        // model on the device, Reducer, optimizer
   void logStart() const;    // rank 0: the run line, the table line and the device line
   void setUpCheckpoints();  // resumes from a checkpoint if asked
-  // This rank's slice of each batch, for the current world (it changes in elastic recovery).
-  void makeSampler();
 
   // Makes every rank hold the newest state any rank holds: at the start (no rank holds any)
   // the checkpoint's or the seeded initialization, with rank 0's parameters everywhere; after
@@ -84,9 +80,7 @@ class Trainer {
   double readWindowLoss(int64_t window_steps);
   void saveCheckpoint(int64_t steps_done);
   RunPosition position(int64_t steps_done) const;  // what a snapshot's counters say
-  // This rank's inputs and targets of micro-batch `micro` of `step`, on the device.
-  std::pair<torch::Tensor, torch::Tensor> microBatch(int64_t step, int64_t micro);
-  Replica replica();  // the state every rank holds alike
+  Replica replica();                               // the state every rank holds alike
   // The step's split is kept: on CPU (exact without syncs) or with train.profile (synced).
   bool keepsTimeSplit() const;
   // Milliseconds since `start`, after the device finished its work when profiling on a GPU.
@@ -112,12 +106,8 @@ class Trainer {
   DeviceReport device_report_;
   std::unique_ptr<LossScaler> scaler_;  // active for fp16 only
   std::unique_ptr<Reducer> reducer_;
-  std::unique_ptr<DistributedSampler> sampler_;
-  // data.name=tokens: the next steps' batches, read from the shards on their own thread.
-  std::unique_ptr<BatchPrefetcher> prefetcher_;
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> step_batches_;  // the current step's
-  std::unique_ptr<SampleLog> sample_log_;                              // TRAINRUN_SAMPLE_LOG only
-  std::unique_ptr<CheckpointManager> checkpoints_;                     // null: checkpoints off
+  std::unique_ptr<TrainBatches> batches_;  // this rank's slice of each step, for this world
+  std::unique_ptr<CheckpointManager> checkpoints_;  // null: checkpoints off
   std::unique_ptr<Preemption> preemption_;
   std::unique_ptr<RunHistory> history_;  // rank 0: from run()'s start or a regroup
   bool save_checkpoints_ = false;

@@ -1,5 +1,5 @@
-// Token data: shard round trip and every malformed-shard error, byte-level text, synthetic
-// tokens, next-token windows and the loadDataset dispatch.
+// In-memory token data: byte-level text, synthetic tokens, next-token windows and the
+// loadDataset dispatch (token shards: token_shard_format_test.cpp and token_corpus_test.cpp).
 #include "data/tokens.h"
 
 #include <gmock/gmock.h>
@@ -22,11 +22,6 @@ std::string tempPath(const std::string& name) {
   return (scratch.path() / name).string();
 }
 
-std::string readBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 void writeBytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
@@ -42,73 +37,6 @@ std::string configError(const std::function<void()>& f) {
 
 std::vector<int64_t> toVector(const torch::Tensor& t) {
   return {t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel()};
-}
-
-TEST(TokenShard, RoundTripsAndHasTheDocumentedLayout) {
-  const std::string path = tempPath("trainrun_tokens_ok.bin");
-  const std::vector<int64_t> tokens{0, 1, 50256, 258, 7};
-  writeTokenShard(path, tokens, 50257);
-  const std::string bytes = readBytes(path);
-  ASSERT_EQ(bytes.size(), 32u + 2 * tokens.size());
-  EXPECT_EQ(bytes.substr(0, 8), "TRTOKENS");
-  EXPECT_EQ(bytes[8], 1);                                                // version, little-endian
-  EXPECT_EQ(static_cast<unsigned char>(bytes[12]), 50257 & 0xff);        // vocab_size
-  EXPECT_EQ(bytes[16], 5);                                               // token count
-  EXPECT_EQ(static_cast<unsigned char>(bytes[32 + 2 * 3]), 258 & 0xff);  // token 3, low byte
-  EXPECT_EQ(bytes[32 + 2 * 3 + 1], 1);                                   // and high byte
-  TokenStream s = readTokenShard(path);
-  EXPECT_EQ(s.vocab_size, 50257);
-  EXPECT_EQ(toVector(s.tokens), tokens);
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
-  std::filesystem::remove(path);
-}
-
-TEST(TokenShard, WriterRejectsTokensOutsideTheVocabulary) {
-  const std::string path = tempPath("trainrun_tokens_never.bin");
-  EXPECT_THAT(configError([&] {
-                writeTokenShard(path, {1, 10}, 10);
-              }),
-              HasSubstr("token 10 at position 1 is outside [0, 10)"));
-  EXPECT_THAT(configError([&] { writeTokenShard(path, {1}, 70000); }), HasSubstr("70000"));
-  EXPECT_FALSE(std::filesystem::exists(path));
-}
-
-TEST(TokenShard, ReaderErrorsNameTheFileAndTheProblem) {
-  const std::string good = tempPath("trainrun_tokens_good.bin");
-  writeTokenShard(good, {1, 2, 3, 4}, 5);
-  const std::string shard = readBytes(good);
-  const std::string bad = tempPath("trainrun_tokens_bad.bin");
-
-  EXPECT_THAT(configError([&] { readTokenShard(tempPath("trainrun_tokens_missing.bin")); }),
-              HasSubstr("not found"));
-
-  writeBytes(bad, "hello world, this is plain text and not a shard");
-  EXPECT_THAT(configError([&] { readTokenShard(bad); }),
-              HasSubstr("token shard '" + bad + "' does not start with the magic TRTOKENS"));
-
-  writeBytes(bad, shard.substr(0, 20));
-  EXPECT_THAT(configError([&] { readTokenShard(bad); }), HasSubstr("is truncated: 20 bytes"));
-
-  writeBytes(bad, shard.substr(0, shard.size() - 1));
-  EXPECT_THAT(configError([&] { readTokenShard(bad); }),
-              HasSubstr("is truncated: the header declares 4 tokens but 7 bytes follow"));
-
-  writeBytes(bad, shard + "xx");
-  EXPECT_THAT(configError([&] { readTokenShard(bad); }), HasSubstr("longer than its header"));
-
-  std::string version = shard;
-  version[8] = 2;
-  writeBytes(bad, version);
-  EXPECT_THAT(configError([&] { readTokenShard(bad); }), HasSubstr("format version 2"));
-
-  std::string big = shard;
-  big[32 + 2 * 2] = 9;  // token 2 becomes 9 >= vocab_size 5
-  writeBytes(bad, big);
-  EXPECT_THAT(configError([&] { readTokenShard(bad); }),
-              HasSubstr("token 9 at position 2 is >= the header's vocab_size 5"));
-
-  std::filesystem::remove(good);
-  std::filesystem::remove(bad);
 }
 
 TEST(TextBytes, EveryByteIsAToken) {
