@@ -58,6 +58,12 @@ uint64_t ShardManifest::totalTokens() const {
   return total;
 }
 
+uint64_t ShardManifest::totalBytes() const {
+  uint64_t total = 0;
+  for (const ShardInfo& s : shards) total += s.bytes;
+  return total;
+}
+
 ShardManifest buildManifest(ShardSource& source) {
   ShardManifest m;
   m.source = source.describe();

@@ -15,6 +15,7 @@ struct ShardManifest {
   std::vector<ShardInfo> shards;
 
   uint64_t totalTokens() const;
+  uint64_t totalBytes() const;
 };
 
 // The source's listing as a manifest (ShardSource::list's errors).

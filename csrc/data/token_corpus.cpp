@@ -47,9 +47,7 @@ Dataset TokenCorpus::windowsInOrder(uint64_t count, int64_t num_classes) const {
 std::unique_ptr<TokenCorpus> openTokenCorpus(const config::JobConfig& config,
                                              const std::string& path) {
   const auto& d = config.data();
-  ShardFormatSpec spec;
-  spec.headerless = d.token_format() == "headerless";
-  if (d.token_dtype() != "auto") spec.dtype = parseTokenDtype(d.token_dtype(), "data.token_dtype");
+  const ShardFormatSpec spec = shardFormatSpec(d.token_format(), d.token_dtype());
   const auto vocab = static_cast<uint64_t>(config::vocabSize(config));
   std::unique_ptr<ShardSource> source;
   if (path.rfind("s3://", 0) == 0) {
@@ -90,10 +88,9 @@ TrainEvalSplit loadTokenCorpus(const config::JobConfig& config) {
 DataDigest digestTokenCorpus(const config::JobConfig& config, const TrainEvalSplit& data) {
   std::vector<InputFile> parts;
   auto add = [&](const char* role, const std::string& path, const TokenCorpus* corpus) {
-    if (!corpus) return;
-    uint64_t bytes = 0;
-    for (const ShardInfo& s : corpus->manifest().shards) bytes += s.bytes;
-    parts.push_back({role, path, manifestDigest(corpus->manifest()), bytes});
+    if (corpus)
+      parts.push_back(
+          {role, path, manifestDigest(corpus->manifest()), corpus->manifest().totalBytes()});
   };
   add("train", config.data().path(), data.corpus.get());
   add("validation", config.data().validation_path(), data.validation_corpus.get());

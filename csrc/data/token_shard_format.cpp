@@ -144,6 +144,13 @@ TokenDtype parseTokenDtype(const std::string& name, const std::string& setting) 
   throw ConfigError(setting + " must be uint16 or uint32 (got '" + name + "')");
 }
 
+ShardFormatSpec shardFormatSpec(const std::string& token_format, const std::string& token_dtype) {
+  ShardFormatSpec spec;
+  spec.headerless = token_format == "headerless";
+  if (token_dtype != "auto") spec.dtype = parseTokenDtype(token_dtype, "data.token_dtype");
+  return spec;
+}
+
 const char* shardFormatName(ShardFormat format) {
   switch (format) {
     case ShardFormat::kLlmc:

@@ -44,6 +44,9 @@ struct ShardFormatSpec {
   // (uint32 tokens where uint16 are declared is an error), or unset to take the header's.
   std::optional<TokenDtype> dtype;
 };
+// The spec data.token_format ("auto" or "headerless") and data.token_dtype ("auto", "uint16"
+// or "uint32") declare; throws parseTokenDtype's ConfigError.
+ShardFormatSpec shardFormatSpec(const std::string& token_format, const std::string& token_dtype);
 
 // A shard's header, summarised: enough to find any token without reading the others.
 struct ShardHeader {

@@ -60,9 +60,7 @@ void checkRegion(const config::JobConfig& config,
 void checkTokenShards(const config::JobConfig& config) {
   const auto& d = config.data();
   if (d.name() != "tokens") return;
-  ShardFormatSpec spec;
-  spec.headerless = d.token_format() == "headerless";
-  if (d.token_dtype() != "auto") spec.dtype = parseTokenDtype(d.token_dtype(), "data.token_dtype");
+  const ShardFormatSpec spec = shardFormatSpec(d.token_format(), d.token_dtype());
   for (const std::string& path : {d.path(), d.validation_path()}) {
     if (path.empty() || path.rfind("s3://", 0) == 0) continue;
     std::unique_ptr<ShardSource> source = openLocalShardSource(path, spec);

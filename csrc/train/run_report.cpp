@@ -98,13 +98,11 @@ void RunHistory::report(int64_t step, const Metrics& values) {
 // Token shards: what was listed, and where evaluation reads.
 void logCorpusLine(const TrainEvalSplit& data) {
   const ShardManifest& m = data.corpus->manifest();
-  uint64_t bytes = 0;
-  for (const ShardInfo& s : m.shards) bytes += s.bytes;
   log::out(formatLogLine(
       {{"data", std::string("tokens")},
        {"shards", int64_t(m.shards.size())},
        {"tokens", int64_t(m.totalTokens())},
-       {"bytes", int64_t(bytes)},
+       {"bytes", int64_t(m.totalBytes())},
        {"windows", int64_t(data.corpus->windows())},
        {"format", std::string(shardFormatName(m.shards[0].header.format))},
        {"eval_windows", data.eval.size()},
