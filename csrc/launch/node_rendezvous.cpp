@@ -235,7 +235,7 @@ struct NodeRendezvous::PollerState {
   bool done = false;    // publish this node's done key
   bool done_written = false;
   bool all_finished = false;      // every other node done or silent (host's exit condition)
-  Clock::time_point last_answer;  // last complete round trip with the store
+  Clock::time_point last_answer;  // the store's last answer to this node (a heartbeat taken)
   bool stop = false;
 };
 
@@ -298,6 +298,7 @@ class NodeRendezvous::Poller {
       done = state_->done;
     }
     heartbeat(done);
+    answered();  // the store took this round's first write: it answers, however long the rest
     const Liveness live = detectFailures(Clock::now());
     if (report.empty()) report = live.dead;
     keepMembership(leading, live.alive, &report);
@@ -307,6 +308,11 @@ class NodeRendezvous::Poller {
     state_->failure = failure;
     state_->all_finished = live.all_finished;
     state_->done_written = done;
+    state_->last_answer = Clock::now();
+  }
+
+  void answered() {
+    std::lock_guard<std::mutex> lock(state_->mu);
     state_->last_answer = Clock::now();
   }
 

@@ -33,6 +33,9 @@
 namespace trainrun {
 namespace {
 
+// Re-formings of an elastic group in a row without a completed step before the rank gives up.
+constexpr int kMaxRecoveryAttempts = 3;
+
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const config::OptimizerConfig& o,
                                                        std::vector<torch::Tensor> params) {
   if (o.name() == "adamw") {
@@ -314,17 +317,27 @@ void Trainer::run() {
   step_ms_.reserve(static_cast<size_t>(total_steps_));
   syncState();
   openHistoryOnRank0();
+  // Elastic jobs: the group's failure to recover from ("" while healthy). A failure during the
+  // re-forming itself (a peer lost mid-recovery, a newer plan) re-forms again, a few times.
+  std::string failure;
+  int attempts = 0;  // recoveries begun since the last completed step
   while (completed_ < total_steps_) {
     try {
+      if (!failure.empty()) {
+        if (++attempts > kMaxRecoveryAttempts) throw CommError(failure);
+        recover(failure);
+        failure.clear();
+      }
       if (dist_.elastic && dist_.elastic->ended())
         throw CommError("generation " + std::to_string(dist_.elastic->generation()) + " ended");
       runStep(completed_);
+      attempts = 0;
     } catch (const CommError& e) {
-      if (!dist_.elastic) throw;
-      recover(e.what());
+      if (!dist_.elastic || attempts > kMaxRecoveryAttempts) throw;
+      failure = e.what();
     } catch (const TimeoutError& e) {
-      if (!dist_.elastic) throw;
-      recover(e.what());
+      if (!dist_.elastic || attempts > kMaxRecoveryAttempts) throw;
+      failure = e.what();
     }
   }
   if (checkpoints_) checkpoints_->wait();  // the last checkpoint is committed before outputs

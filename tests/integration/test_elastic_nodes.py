@@ -15,7 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
-from harness import CONFIG, DATA, RECOVERED, REPO, TRAINRUN, max_rel_diff, params  # noqa: E402
+from harness import (CONFIG, DATA, RECOVERED, REPO, TRAINRUN, max_rel_diff, params,  # noqa: E402
+                     thin_steps)
 
 import subprocess  # noqa: E402
 
@@ -67,7 +68,7 @@ class ElasticNodes(unittest.TestCase):
                     if m:
                         return m
             time.sleep(0.1)
-        self.fail(f"no '{pattern}' within {within} s:\n{self.log()}")
+        self.fail(f"no '{pattern}' within {within} s:\n{self.log(every=25)}")
 
     def node_id(self, slot):
         """The node id (given by arrival) that the launcher in `slot` announced."""
@@ -79,11 +80,13 @@ class ElasticNodes(unittest.TestCase):
                     if m and line_slot == slot:
                         return m.group(1)
             time.sleep(0.1)
-        self.fail(f"launcher {slot} never said its node id:\n{self.log()}")
+        self.fail(f"launcher {slot} never said its node id:\n{self.log(every=25)}")
 
-    def log(self):
+    def log(self, every=1):
+        """Every launcher's output, prefixed by its slot; every=N keeps one step line in N."""
         with self.lock:
-            return "".join(f"node{slot}: {line}" for slot, line in self.lines)
+            log = "".join(f"node{slot}: {line}" for slot, line in self.lines)
+        return log if every == 1 else thin_steps(log, every)
 
     def test_lost_node_leaves_and_a_returning_node_is_admitted(self):
         ref = os.path.join(self.tmp.name, "ref")
@@ -107,13 +110,14 @@ class ElasticNodes(unittest.TestCase):
         for proc in procs[:3] + [back]:
             proc.wait(timeout=240)
         log = self.log()
+        brief = self.log(every=25)  # what a failure message shows
         for proc in procs[:3] + [back]:
-            self.assertEqual(proc.returncode, 0, log)
+            self.assertEqual(proc.returncode, 0, brief)
         worlds = [int(m.group(2)) for m in RECOVERED.finditer(log)]
-        self.assertIn(3, worlds, log)  # shrank to 3 ...
-        self.assertEqual(worlds[-1], 4, log)  # ... and grew back to 4
+        self.assertIn(3, worlds, brief)  # shrank to 3 ...
+        self.assertEqual(worlds[-1], 4, brief)  # ... and grew back to 4
         for m in RECOVERED.finditer(log):
-            self.assertLessEqual(int(m.group(4)), 1, log)
+            self.assertLessEqual(int(m.group(4)), 1, brief)
         for m in re.finditer(r"recovered_generation=.*", log):
             print(m.group(0), flush=True)
         self.assertLessEqual(max_rel_diff(params(ref), params(out)), 1e-5)
@@ -136,10 +140,10 @@ class ElasticNodes(unittest.TestCase):
         # after the 2 s leave window (in which a whole fleet's notices meet).
         took = time.monotonic() - start
         print(f"\nSIGTERM to the re-formed group without the node: {took:.2f} s", flush=True)
-        self.assertLess(took, 4.0, self.log())
+        self.assertLess(took, 4.0, self.log(every=25))
         for i in (0, 1, 3):
             procs[i].wait(timeout=240)
-            self.assertEqual(procs[i].returncode, 0, self.log())
+            self.assertEqual(procs[i].returncode, 0, self.log(every=25))
         procs[2].wait(timeout=30)
 
     def test_losing_node_0_ends_the_job_and_says_why(self):
@@ -149,7 +153,8 @@ class ElasticNodes(unittest.TestCase):
         for i in (1, 2, 3):
             procs[i].wait(timeout=60)
             self.assertNotEqual(procs[i].returncode, 0)
-        self.assertIn("the store lives on node 0, so the job cannot go on without it", self.log())
+        self.assertIn("the store lives on node 0, so the job cannot go on without it", self.log(),
+                      self.log(every=25))
 
 
 if __name__ == "__main__":

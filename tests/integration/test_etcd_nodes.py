@@ -19,7 +19,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
 import netns_hosts  # noqa: E402
 from harness import (CONFIG, DATA, RECOVERED, REPO, TRAINRUN, alive, children,  # noqa: E402
-                     free_port, max_rel_diff, params, step_line)
+                     free_port, max_rel_diff, params, step_line, thin_steps)
 
 # As in test_elastic_nodes.py: few steps (runs of different world sizes drift apart beyond 1e-5
 # over many hundreds of steps), links shaped so each step takes ~0.1 s. A log line per step
@@ -104,7 +104,7 @@ class EtcdNodes(unittest.TestCase):
                     if m:
                         return m
             time.sleep(0.1)
-        self.fail(f"no '{pattern}' within {within} s:\n{self.log()}")
+        self.fail(f"no '{pattern}' within {within} s:\n{self.log(every=25)}")
 
     def etcdctl(self, *args):
         return subprocess.run(["ip", "netns", "exec", self.hosts.names[0], "etcdctl",
@@ -119,11 +119,13 @@ class EtcdNodes(unittest.TestCase):
             if any(k.endswith("/arrivals") for k in keys.split()):
                 return
             time.sleep(0.1)
-        self.fail(f"no node arrived in 30 s:\n{self.log()}")
+        self.fail(f"no node arrived in 30 s:\n{self.log(every=25)}")
 
-    def log(self):
+    def log(self, every=1):
+        """Every launcher's output, prefixed by its node slot; every=N keeps one step line in N."""
         with self.lock:
-            return "".join(f"node{slot}: {line}" for slot, _, line in self.lines)
+            log = "".join(f"node{slot}: {line}" for slot, _, line in self.lines)
+        return log if every == 1 else thin_steps(log, every)
 
     def test_killing_node_0_leaves_the_job_going(self):
         ref = os.path.join(self.tmp.name, "ref")
@@ -139,7 +141,7 @@ class EtcdNodes(unittest.TestCase):
         self.wait_for(r"^\[rank 0\] step=60/", 120)
         with self.lock:
             first = [line for slot, _, line in self.lines if slot == 0 and "node 0 of 3" in line]
-        self.assertTrue(first, self.log())  # the launcher on host 0 is node 0
+        self.assertTrue(first, self.log(every=25))  # the launcher on host 0 is node 0
         victims = tree(procs[0].pid)
         survivors = [tree(p.pid) for p in procs[1:]]
         self.assertGreaterEqual(len(victims), 2, "node 0 runs its launcher and a rank")
@@ -155,19 +157,20 @@ class EtcdNodes(unittest.TestCase):
         for proc in procs[1:]:
             proc.wait(timeout=240)
         log = self.log()
+        brief = self.log(every=25)  # what a failure message shows
         for proc in procs[1:]:
-            self.assertEqual(proc.returncode, 0, log)
+            self.assertEqual(proc.returncode, 0, brief)
         rec = [m for m in RECOVERED.finditer(log) if m.group(2) == "2"]
-        self.assertTrue(rec, log)
+        self.assertTrue(rec, brief)
         for m in RECOVERED.finditer(log):
-            self.assertLessEqual(int(m.group(4)), 1, log)
+            self.assertLessEqual(int(m.group(4)), 1, brief)
         # Recovery: from the kill to the first step completed after the group re-formed.
         with self.lock:
             lines = list(self.lines)
         redone_from = int(rec[0].group(3))  # the step the re-formed group went on from
         resumed_at = min((t for _, t, line in lines if STEP.match(line) and t > killed_at and
                           int(STEP.match(line).group(1)) > redone_from), default=None)
-        self.assertIsNotNone(resumed_at, log)
+        self.assertIsNotNone(resumed_at, brief)
         print(f"etcd rendezvous: node 0 killed -> first completed step after it: "
               f"{resumed_at - killed_at:.1f} s ({rec[0].group(0)})", flush=True)
         self.assertLessEqual(max_rel_diff(params(ref), params(out)), 1e-5)

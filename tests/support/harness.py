@@ -63,6 +63,15 @@ RESUMED = re.compile(r"resumed=(\S+) step=(\d+) saved_world_size=(\d+)")
 RECOVERED = re.compile(r"recovered_generation=(\d+) world_size=(\d+) step=(\d+) lost_steps=(\d+)")
 
 
+def thin_steps(log, every=50):
+    """`log` with its step lines thinned to one per `every` steps (and each line's prefix kept):
+    a failure message that fits a CI log's window and still shows every other line."""
+    step = re.compile(r"\[rank \d+\] step=(\d+)[/ ]")
+    kept = [line for line in log.splitlines(keepends=True)
+            if not (m := step.search(line)) or int(m.group(1)) % every == 0]
+    return "".join(kept)
+
+
 def run_trainrun(args, timeout=120, **kw):
     """`trainrun ARGS` from the repository's root, its output captured as text."""
     return subprocess.run([TRAINRUN] + args, cwd=REPO, capture_output=True, text=True,
