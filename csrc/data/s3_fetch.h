@@ -1,4 +1,4 @@
-// S3 objects fetched whole into a node-local cache (tables and token shards share it).
+// S3 objects fetched whole into a node-local cache (tables; token shards share its folder and layout).
 #pragma once
 
 #include <cstdint>

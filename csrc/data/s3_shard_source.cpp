@@ -1,4 +1,5 @@
-// The S3 ShardSource: a listing and a ranged header read per shard; whole shards in an LRU cache.
+// The S3 ShardSource: a listing and a ranged header read per shard; blocks fetched on demand
+// into an LRU cache of shards.
 #include "data/s3_shard_source.h"
 
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include "core/file.h"
 #include "core/parallel.h"
 #include "data/s3_fetch.h"
+#include "data/shard_blocks.h"
 #include "storage/storage.h"
 #include "storage/storage_uri.h"
 
@@ -28,9 +30,9 @@ namespace trainrun {
 namespace fs = std::filesystem;
 namespace {
 
-// Beside each cached shard: "<name>.fetch", locked exclusively by the one rank fetching it, and
-// "<name>.held", locked shared by every process mapping it (eviction takes it exclusively,
-// without waiting, so a held shard is skipped).
+// Beside each cached shard: "<name>.fetch", locked exclusively by the one rank creating the
+// cached file, and "<name>.held", locked shared by every process mapping it (eviction takes it
+// exclusively, without waiting, so a held shard is skipped); ShardBlocks adds "<name>.blocks".
 constexpr const char* kFetchLock = ".fetch";
 constexpr const char* kHeldLock = ".held";
 
@@ -79,13 +81,19 @@ void lockFile(int fd, int op) {
   }
 }
 
-// A cached shard held by this process: its mapping and the shared ".held" lock that keeps it.
+// A cached shard held by this process: the shared ".held" lock that keeps it, its blocks and
+// its mapping, which fetches the blocks a read needs.
 struct HeldShard {
-  HeldShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab, int lock_fd)
-      : shard(path, spec, vocab), fd(lock_fd) {}
+  HeldShard(int lock_fd, const std::string& path, uint64_t size, uint64_t block_bytes,
+            ShardBlocks::Fetch fetch, ShardBlocks::MakeRoom make_room, int parallelism,
+            const ShardFormatSpec& spec, uint64_t vocab)
+      : fd(lock_fd),
+        blocks(path, size, block_bytes, std::move(fetch), std::move(make_room), parallelism),
+        shard(path, spec, vocab, [this](uint64_t b, uint64_t e) { blocks.ensure(b, e); }) {}
   ~HeldShard() { ::close(fd); }
+  int fd;  // the caller closes it when construction fails
+  ShardBlocks blocks;
   TokenShard shard;
-  int fd;
 };
 
 struct CachedFile {
@@ -94,7 +102,8 @@ struct CachedFile {
   fs::file_time_type used;
 };
 
-// The shard files under `dir`: neither lock files nor half-written downloads.
+// The shard files under `dir` (neither lock files, block maps nor half-written files), each
+// counted by the bytes it holds: a sparse file only its fetched blocks.
 std::vector<CachedFile> cachedFiles(const fs::path& dir) {
   std::vector<CachedFile> files;
   std::error_code ec;
@@ -102,8 +111,13 @@ std::vector<CachedFile> cachedFiles(const fs::path& dir) {
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (!it->is_regular_file(ec) || name.find(kTempMarker) != std::string::npos) continue;
-    if (endsWith(name, kFetchLock) || endsWith(name, kHeldLock)) continue;
-    files.push_back({it->path(), uint64_t(it->file_size(ec)), it->last_write_time(ec)});
+    if (endsWith(name, kFetchLock) || endsWith(name, kHeldLock) ||
+        endsWith(name, ShardBlocks::kMapSuffix))
+      continue;
+    struct stat st;
+    if (::stat(it->path().c_str(), &st) != 0) continue;
+    const uint64_t held = std::min<uint64_t>(uint64_t(st.st_blocks) * 512, uint64_t(st.st_size));
+    files.push_back({it->path(), held, it->last_write_time(ec)});
   }
   return files;
 }
@@ -118,6 +132,12 @@ class S3ShardSource : public ShardSource {
         vocab_(vocab),
         cache_(std::move(cache)) {
     if (cache_.dir.empty()) cache_.dir = dataCacheDir();
+    if (cache_.block_bytes == 0) cache_.block_bytes = kShardBlockBytes;
+    if (cache_.limit_bytes < cache_.block_bytes)
+      throw ConfigError("data.cache_limit_gb (" + std::to_string(cache_.limit_bytes) +
+                        " bytes) is smaller than one cache block (" +
+                        std::to_string(cache_.block_bytes) + " bytes) of " + data_path_ +
+                        ": raise data.cache_limit_gb (see docs/design.md, Token corpora)");
     S3Options options;
     options.endpoint = cache_.endpoint;
     options.part_size = kS3FetchRange;
@@ -138,13 +158,14 @@ class S3ShardSource : public ShardSource {
   std::vector<ShardInfo> list() override;
   std::shared_ptr<const TokenShard> open(const ShardInfo& shard) override;
   void prefetch(const ShardInfo& shard) override;
+  int readParallelism() const override { return parallelism_; }
 
  private:
   S3Object objectOf(const ShardInfo& shard) const {
     return {path_.root + shard.key, shard.bytes, shard.version};
   }
-  int ensureCached(const S3Object& object);
-  void fetch(const S3Object& object, const std::string& dst);
+  int prepareCached(const S3Object& object);
+  void readBlock(const S3Object& object, uint64_t offset, uint64_t length, void* dst);
   void makeRoom(uint64_t need, const std::string& keep);
   void prefetchLoop();
 
@@ -158,7 +179,7 @@ class S3ShardSource : public ShardSource {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::weak_ptr<HeldShard>> held_;
-  std::deque<S3Object> queue_;
+  std::deque<ShardInfo> queue_;
   std::map<std::string, std::exception_ptr> prefetch_errors_;
   bool stop_ = false;
   std::thread worker_;
@@ -182,13 +203,6 @@ std::vector<ShardInfo> S3ShardSource::list() {
                       "prefix, or a glob that matches nothing: check data.path)");
   std::sort(objects.begin(), objects.end(),
             [](const S3Object& a, const S3Object& b) { return a.key < b.key; });
-  for (const S3Object& o : objects) {
-    if (o.size > cache_.limit_bytes)
-      throw ConfigError("data.cache_limit_gb (" + std::to_string(cache_.limit_bytes) +
-                        " bytes) is smaller than the shard " + objects_->uriOf(o.key) + " (" +
-                        std::to_string(o.size) + " bytes): raise data.cache_limit_gb to hold the " +
-                        "shards read at once (see docs/design.md, Token corpora)");
-  }
   std::vector<ShardInfo> shards(objects.size());
   runParallel(objects.size(), parallelism_, [&](uint64_t i) {
     const S3Object& o = objects[i];
@@ -212,11 +226,16 @@ std::shared_ptr<const TokenShard> S3ShardSource::open(const ShardInfo& shard) {
     }
     if (auto held = held_[object.key].lock()) return {held, &held->shard};
   }
-  const int fd = ensureCached(object);
+  const int fd = prepareCached(object);
+  const std::string path = s3CachePath(cache_.dir, path_.bucket, object);
   std::shared_ptr<HeldShard> held;
   try {
-    held = std::make_shared<HeldShard>(s3CachePath(cache_.dir, path_.bucket, object), spec_, vocab_,
-                                       fd);
+    held = std::make_shared<HeldShard>(
+        fd, path, object.size, cache_.block_bytes,
+        [this, object](uint64_t offset, uint64_t length, void* dst) {
+          readBlock(object, offset, length, dst);
+        },
+        [this, path](uint64_t bytes) { makeRoom(bytes, path); }, parallelism_, spec_, vocab_);
   } catch (...) {
     ::close(fd);
     throw;
@@ -227,8 +246,9 @@ std::shared_ptr<const TokenShard> S3ShardSource::open(const ShardInfo& shard) {
   return {held, &held->shard};
 }
 
-// Returns a descriptor of the shard's ".held" lock, locked shared, with the shard cached whole.
-int S3ShardSource::ensureCached(const S3Object& object) {
+// Returns a descriptor of the shard's ".held" lock, locked shared, with the shard's cached file
+// and block map in place (its blocks come as reads ask for them).
+int S3ShardSource::prepareCached(const S3Object& object) {
   const std::string dst = s3CachePath(cache_.dir, path_.bucket, object);
   std::error_code ec;
   fs::create_directories(fs::path(dst).parent_path(), ec);
@@ -237,11 +257,8 @@ int S3ShardSource::ensureCached(const S3Object& object) {
     lockFile(held, LOCK_SH);  // from here no process evicts it
     const int fetching = openLock(dst + kFetchLock);
     try {
-      lockFile(fetching, LOCK_EX);  // one rank of the node fetches; the others wait, then find it
-      if (!fs::is_regular_file(dst, ec) || fs::file_size(dst, ec) != object.size) {
-        makeRoom(object.size, dst);
-        fetch(object, dst);
-      }
+      lockFile(fetching, LOCK_EX);  // one rank of the node creates it; the others find it
+      ShardBlocks::create(dst, object.size, cache_.block_bytes);
       ::utimensat(AT_FDCWD, dst.c_str(), nullptr, 0);  // recency, for the LRU
     } catch (...) {
       ::close(fetching);
@@ -255,10 +272,10 @@ int S3ShardSource::ensureCached(const S3Object& object) {
   return held;
 }
 
-void S3ShardSource::fetch(const S3Object& object, const std::string& dst) {
+void S3ShardSource::readBlock(const S3Object& object, uint64_t offset, uint64_t length, void* dst) {
   const std::string uri = objects_->uriOf(object.key);
   try {
-    fetchS3Objects(*objects_, {&object}, {dst}, parallelism_);
+    objects_->readObject(object, offset, length, dst);  // one GET pinned to the listed ETag
   } catch (const NotFoundError&) {
     throw ConfigError(uri + " was deleted during the run (listed with ETag " + object.etag +
                       "): restore it, or restart to take the new data");
@@ -288,8 +305,8 @@ void S3ShardSource::makeRoom(uint64_t need, const std::string& keep) {
     const int fd = ::open((f.path.string() + kHeldLock).c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) continue;
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {  // held (mapped) somewhere: kept
-      std::error_code ec;
-      if (fs::remove(f.path, ec)) total -= std::min(total, f.bytes);
+      ShardBlocks::remove(f.path.string());
+      total -= std::min(total, f.bytes);
     }
     ::close(fd);
   }
@@ -303,7 +320,7 @@ void S3ShardSource::makeRoom(uint64_t need, const std::string& keep) {
 void S3ShardSource::prefetch(const ShardInfo& shard) {
   std::lock_guard<std::mutex> lock(mu_);
   if (int(queue_.size()) >= cache_.prefetch_depth) return;  // bounded: a hint, dropped
-  queue_.push_back(objectOf(shard));
+  queue_.push_back(shard);
   if (!worker_.joinable()) worker_ = std::thread([this] { prefetchLoop(); });
   cv_.notify_one();
 }
@@ -313,17 +330,18 @@ void S3ShardSource::prefetchLoop() {
   while (true) {
     cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (stop_) return;
-    const S3Object object = queue_.front();
+    const ShardInfo shard = queue_.front();
     lock.unlock();
     std::exception_ptr error;
     try {
-      ::close(ensureCached(object));
+      const std::shared_ptr<const TokenShard> whole = open(shard);
+      whole->prefetch(0, whole->tokenCount());  // every block
     } catch (...) {
       error = std::current_exception();
     }
     lock.lock();
     queue_.pop_front();
-    if (error) prefetch_errors_[object.key] = error;
+    if (error) prefetch_errors_[objectOf(shard).key] = error;
   }
 }
 

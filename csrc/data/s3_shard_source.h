@@ -1,22 +1,24 @@
-// The S3 ShardSource: shards listed from s3:// and fetched whole into a node-local LRU cache.
+// The S3 ShardSource: shards listed from s3://, their blocks fetched on demand into a node-local
+// LRU cache.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "data/shard_blocks.h"
 #include "data/shard_source.h"
 
 namespace trainrun {
 
 // Where and how much an S3 shard source caches.
 //
-// Whole shards are cached (TokenShard maps a whole file; llm.c shards are ~200 MB, so a shard is
-// also a sensible transfer unit). The limit must hold every shard open at once plus those being
-// prefetched: with the default sample order a group of group_blocks (16) blocks reads up to 16
-// distinct shards at once, so pick cache_limit >= (16 + prefetch_depth) x the largest shard
-// (about 3.6 GB for llm.c's 200 MB shards); the whole corpus, when the disk holds it, never
-// fetches a shard twice per node.
+// A shard is cached as a sparse file of its size that fills block by block (ShardBlocks): a
+// read fetches only the blocks it touches, so the first step costs one block per window drawn
+// whatever the corpus size, and the sample order's locality (groups of 16 order blocks of
+// ~1 MiB) makes later reads hit the blocks already fetched. The limit counts the bytes fetched;
+// eviction removes whole shards no process reads at that moment, least recently opened first.
+// The whole corpus, when the disk holds it, never fetches a block twice per node.
 struct S3ShardCacheOptions {
   static constexpr uint64_t kDefaultLimit = 64ull << 30;
   static constexpr int kDefaultPrefetchDepth = 2;
@@ -27,6 +29,8 @@ struct S3ShardCacheOptions {
   uint64_t limit_bytes = kDefaultLimit;
   // Shards queued for the background prefetch at most; more requests are dropped (a hint).
   int prefetch_depth = kDefaultPrefetchDepth;
+  // Bytes per cache block, one ranged GET each (0: kShardBlockBytes). Must not exceed the limit.
+  uint64_t block_bytes = kShardBlockBytes;
   // "http://host:port" of an S3-compatible server; empty: AWS_ENDPOINT_URL_S3 and the like.
   std::string endpoint;
 };
@@ -35,21 +39,25 @@ struct S3ShardCacheOptions {
 // keyed relative to the prefix's folder; a prefix naming a folder, "s3://b/shards/", keys
 // relative to it) or s3://bucket/dir/<glob> (a glob on the last part: `*`, `?`, `[...]`).
 //
-// list() costs one listing plus one ranged GET of the first kShardHeaderProbeBytes per shard
-// (never the whole object); version = the ETag. Throws ConfigError naming data.path for no
-// match, or the first shard larger than limit_bytes (naming the fix).
+// Construction throws ConfigError when limit_bytes is below one block (naming the fix). list()
+// costs one listing plus one ranged GET of the first kShardHeaderProbeBytes per shard (never
+// the whole object); version = the ETag. Throws ConfigError naming data.path for no match.
 //
-// open() maps <dir>/s3/<bucket>/<key>/<etag>-<size>/<name>, fetching it first when absent:
-// an exclusive flock on "<name>.fetch" beside it makes the ranks of a node fetch it once (the
-// others wait, then map it); the fetch lands in a temporary name and is renamed when whole and
-// checked against its ETag. A shard is held (a shared flock on "<name>.held") from open() while
-// its TokenShard lives, and eviction (least recently opened first, by mtime) skips held shards
-// in every process. Throws ConfigError naming the object when it was deleted (404) or replaced
-// (412 on If-Match) since list(); StorageError for a full cache disk (naming the folder) and
-// for a cache whose held shards leave no room (naming data.cache_limit_gb).
+// open() maps <dir>/s3/<bucket>/<key>/<etag>-<size>/<name>, creating it sparse when absent (an
+// exclusive flock on "<name>.fetch" beside it makes one rank of a node create it; the others
+// map the same file) and fetching its header's block. Each read of the TokenShard fetches the
+// blocks it needs that no process of the node has, each one ranged GET pinned to the listed
+// ETag (If-Match) with the client's retry policy; the ranks of a node fetch a block once. A
+// shard is held (a shared flock on "<name>.held") while its TokenShard lives, and eviction
+// (least recently opened first, by mtime) skips held shards in every process. Throws (from
+// open() or a read) ConfigError naming the object when it was deleted (404) or replaced (412)
+// since list(); StorageError for a full cache disk (naming the folder) and for a cache whose
+// held shards leave no room (naming data.cache_limit_gb). Blocks are not checked against the
+// ETag's MD5 (that takes the whole object); a whole-object fetch (tables) is.
 //
-// prefetch(shard) queues the shard's fetch on a background thread (at most prefetch_depth
-// queued); its error, if any, is thrown by the next open() of that shard.
+// prefetch(shard) fetches every block of the shard on a background thread (at most
+// prefetch_depth queued); its error, if any, is thrown by the next open() of that shard.
+// readParallelism() is the S3 client's parallelism: a batch's windows fetch their blocks at once.
 std::unique_ptr<ShardSource> openS3ShardSource(const std::string& data_path,
                                                const ShardFormatSpec& spec, uint64_t vocab_size = 0,
                                                const S3ShardCacheOptions& cache = {});

@@ -27,7 +27,7 @@ struct ShardInfo {
 // a read of the tokens; its order (sorted by key) numbers the windows, so it must not depend
 // on the listing's order. open() may be called from several threads; the TokenShard it returns
 // stays valid while held, whatever the source does (a caching backend evicts only shards no one
-// holds). A backend for remote objects (S3) fetches a shard, or the blocks of it asked for,
+// holds). A backend for remote objects (S3) fetches the blocks of a shard that reads ask for
 // into a node-local cache and maps the cached file, so the readers stay the same.
 class ShardSource {
  public:
@@ -44,6 +44,9 @@ class ShardSource {
   // A hint that `shard` is opened soon: a caching backend starts fetching it in the background
   // (its errors are thrown by the next open() of it). Local shards need nothing.
   virtual void prefetch(const ShardInfo& shard) { (void)shard; }
+  // Reads worth running at once for a batch's windows: 1 for local shards (the page cache
+  // reads ahead), more for a backend whose reads wait on the network.
+  virtual int readParallelism() const { return 1; }
 };
 
 // Local shards. `data_path`:

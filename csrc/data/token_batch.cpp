@@ -3,11 +3,14 @@
 
 #include <cstring>
 
+#include "core/parallel.h"
+
 namespace trainrun {
 
 template <typename Out>
 void TokenBatchReader::readAs(uint64_t begin, uint64_t count, Out* inputs, Out* targets) const {
   const uint64_t t = blockSize();
+  if (source_.readParallelism() > 1) prefetch(begin, count);
   std::vector<Out> window(t + 1);  // (T + 1,): one read per window, then the two shifted copies
   for (uint64_t i = 0; i < count; ++i) {
     const WindowRef w = stream_.windowAt(begin + i);
@@ -34,10 +37,10 @@ std::vector<uint64_t> TokenBatchReader::windowIds(uint64_t begin, uint64_t count
 }
 
 void TokenBatchReader::prefetch(uint64_t begin, uint64_t count) const {
-  for (uint64_t i = 0; i < count; ++i) {
+  runParallel(count, source_.readParallelism(), [&](uint64_t i) {
     const WindowRef w = stream_.windowAt(begin + i);
     source_.open(manifest_.shards[w.shard])->prefetch(w.token_offset, blockSize() + 1);
-  }
+  });
 }
 
 }  // namespace trainrun

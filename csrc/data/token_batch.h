@@ -30,7 +30,9 @@ class TokenBatchReader {
   // The global window numbers of positions [begin, begin + count): what a batch's sample ids
   // are (the elastic-determinism check hashes them).
   std::vector<uint64_t> windowIds(uint64_t begin, uint64_t count) const;
-  // Asks the shards to read the windows' pages ahead (TokenShard::prefetch).
+  // Asks the shards to read the windows' pages ahead (TokenShard::prefetch): for a source that
+  // fetches on demand, fetches them, source.readParallelism() windows at once. read() does this
+  // first for such a source, so a batch's blocks arrive together rather than one after another.
   void prefetch(uint64_t begin, uint64_t count) const;
 
  private:

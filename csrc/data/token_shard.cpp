@@ -52,8 +52,9 @@ void copyChecked(const Id* in, uint64_t count, Out* out, uint64_t vocab, uint64_
 
 }  // namespace
 
-TokenShard::TokenShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab_size)
-    : path_(path) {
+TokenShard::TokenShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab_size,
+                       EnsureBytes ensure)
+    : path_(path), ensure_(std::move(ensure)) {
   Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (fd.fd < 0)
     throw ConfigError("token shard '" + path + "' cannot be opened: " + std::strerror(errno) +
@@ -71,6 +72,7 @@ TokenShard::TokenShard(const std::string& path, const ShardFormatSpec& spec, uin
   }
   try {
     const uint64_t probe = std::min(file_bytes_, kShardHeaderProbeBytes);
+    if (ensure_) ensure_(0, probe);
     header_ = parseShardHeader(path, std::string_view(reinterpret_cast<const char*>(map_), probe),
                                file_bytes_, spec);
   } catch (...) {
@@ -91,6 +93,8 @@ void TokenShard::readAs(uint64_t token_offset, uint64_t count, Out* out) const {
     throw std::out_of_range("TokenShard::read of tokens [" + std::to_string(token_offset) + ", +" +
                             std::to_string(count) + ") past the end of '" + path_ + "' (" +
                             std::to_string(tokenCount()) + " tokens)");
+  if (ensure_)
+    ensure_(header_.tokenOffsetBytes(token_offset), header_.tokenOffsetBytes(token_offset + count));
   const unsigned char* at = map_ + header_.tokenOffsetBytes(token_offset);
   // Token 0 sits at byte 32 or 1024 of a page-aligned mapping: ids are naturally aligned.
   if (header_.dtype == TokenDtype::kUint16)
@@ -110,6 +114,9 @@ void TokenShard::read(uint64_t token_offset, uint64_t count, int64_t* out) const
 void TokenShard::prefetch(uint64_t token_offset, uint64_t count) const {
   if (map_ == nullptr || token_offset >= tokenCount()) return;
   count = std::min(count, tokenCount() - token_offset);
+  if (ensure_)
+    return ensure_(header_.tokenOffsetBytes(token_offset),
+                   header_.tokenOffsetBytes(token_offset + count));
   const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
   const uint64_t begin = header_.tokenOffsetBytes(token_offset) / page * page;
   const uint64_t end = header_.tokenOffsetBytes(token_offset + count);

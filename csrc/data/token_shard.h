@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,11 +22,17 @@ namespace trainrun {
 // cache keeps the files it hands out until their last TokenShard goes.
 class TokenShard {
  public:
+  // Makes bytes [begin, end) of the file readable before they are read: a cache that fetches
+  // a remote shard's blocks on demand (ShardBlocks). Throws what the fetch throws.
+  using EnsureBytes = std::function<void(uint64_t begin, uint64_t end)>;
+
   // Opens and maps `path`, parsing its header from the mapped start and fstat's size (see
   // parseShardHeader for the errors). `vocab_size` > 0 bounds every id (with the header's own
-  // vocab_size, when it declares one, the smaller wins); 0 checks only the header's. Throws
+  // vocab_size, when it declares one, the smaller wins); 0 checks only the header's. `ensure`,
+  // when set, is asked for every range before it is read (the header's first). Throws
   // ConfigError for a missing file or a bad header, StorageError when mapping fails.
-  TokenShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab_size = 0);
+  TokenShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab_size = 0,
+             EnsureBytes ensure = {});
   ~TokenShard();
   TokenShard(const TokenShard&) = delete;
   TokenShard& operator=(const TokenShard&) = delete;
@@ -43,7 +50,8 @@ class TokenShard {
   void read(uint64_t token_offset, uint64_t count, int64_t* out) const;
 
   // Asks the kernel to read the tokens' pages ahead of need (madvise WILLNEED): a prefetch
-  // thread calls it for the windows of the next batches. A hint; never fails.
+  // thread calls it for the windows of the next batches. A hint; never fails. A shard fetched
+  // on demand (`ensure` set) fetches the range now instead, and throws what a read would.
   void prefetch(uint64_t token_offset, uint64_t count) const;
 
  private:
@@ -55,6 +63,7 @@ class TokenShard {
   uint64_t file_bytes_ = 0;
   uint64_t vocab_ = 0;
   const unsigned char* map_ = nullptr;
+  EnsureBytes ensure_;
 };
 
 }  // namespace trainrun

@@ -1,5 +1,6 @@
 // The S3 ShardSource against moto_server: listing and ranged header reads, the node-local cache
-// (hits, LRU eviction, held shards, two ranks sharing a download), 404/412 mid-run, faults.
+// (blocks fetched on demand, hits, LRU eviction, held shards, two ranks sharing a fetch),
+// 404/412 mid-run, faults.
 #include "data/s3_shard_source.h"
 
 #include <gmock/gmock.h>
@@ -7,6 +8,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -27,7 +29,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using testing::TempDir;
 
-constexpr size_t kTokens = 3000;  // 7024-byte llm.c shards
+constexpr size_t kTokens = 3000;        // 7024-byte llm.c shards
+constexpr uint64_t kBlockBytes = 4096;  // two cache blocks per shard
 
 std::string shardBytes(uint32_t first) {
   std::vector<uint32_t> t(kTokens);
@@ -107,11 +110,13 @@ class S3ShardSourceTest : public ::testing::Test {
   }
 
   std::unique_ptr<ShardSource> source(const std::string& path, uint64_t limit = 1ull << 30,
-                                      const std::string& endpoint = "") {
+                                      const std::string& endpoint = "",
+                                      uint64_t block_bytes = kBlockBytes) {
     S3ShardCacheOptions cache;
     cache.dir = cache_.path().string();
     cache.limit_bytes = limit;
     cache.endpoint = endpoint;
+    cache.block_bytes = block_bytes;
     return openS3ShardSource(path, {}, 50000, cache);
   }
 
@@ -122,6 +127,13 @@ class S3ShardSourceTest : public ::testing::Test {
 
   std::string cachedPath(const ShardInfo& s) {
     return s3CachePath(cache_.path().string(), "shards", {"train/" + s.key, s.bytes, s.version});
+  }
+
+  // Blocks of `s` the node's cache holds, from its block map (0 when it has none).
+  int presentBlocks(const ShardInfo& s) {
+    std::ifstream in(ShardBlocks::mapPath(cachedPath(s)), std::ios::binary);
+    const std::string map((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return int(std::count(map.begin(), map.end(), '\1'));
   }
 
   static std::vector<int32_t> tokens(const TokenShard& shard) {
@@ -208,18 +220,37 @@ TEST_F(S3ShardSourceTest, ReplacedObjectIsRefusedNamingBothETags) {
                                  shards[1].version + " -> \""));
   EXPECT_THAT(message, HasSubstr("restart to take the new data"));
   EXPECT_EQ(message.find('\n'), std::string::npos);
-  EXPECT_FALSE(fs::exists(cachedPath(shards[1])));  // nothing half-written under the name
+  EXPECT_EQ(presentBlocks(shards[1]), 0);  // nothing of the new version taken for the old
+}
+
+TEST_F(S3ShardSourceTest, ReadsFetchOnlyTheBlocksTheyTouch) {
+  FaultProxy proxy(motoPort(), 0.0);
+  auto s3 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint(), 1024);
+  auto local = openLocalShardSource((local_.path() / "train/fw_train_").string(), {}, 50000);
+  const std::vector<ShardInfo> s = s3->list();  // 1 + 3 GETs
+  auto shard = s3->open(s[1]);                  // the header's block
+  EXPECT_EQ(presentBlocks(s[1]), 1);
+  std::vector<int32_t> some(10), want(10);
+  shard->read(2000, 10, some.data());  // bytes 5024..5044 of 7024: block 4 of 7
+  local->open(local->list()[1])->read(2000, 10, want.data());
+  EXPECT_EQ(some, want);
+  EXPECT_EQ(presentBlocks(s[1]), 2);
+  std::vector<int32_t> all = tokens(*shard), all_local = tokens(*local->open(local->list()[1]));
+  EXPECT_EQ(all, all_local);
+  EXPECT_EQ(presentBlocks(s[1]), 7);
+  EXPECT_EQ(tokens(*s3->open(s[1])), all_local);    // all present: no GET
+  EXPECT_EQ(proxy.count("method:GET"), 1 + 3 + 7);  // each block once
 }
 
 TEST_F(S3ShardSourceTest, EvictsLeastRecentlyUsedButNeverAHeldShard) {
   const uint64_t shard_bytes = shardBytes(0).size();
   auto s3 = source("s3://shards/train/fw_train_", 2 * shard_bytes + shard_bytes / 2);
   const std::vector<ShardInfo> s = s3->list();
-  s3->open(s[0]);
-  s3->open(s[1]);
+  tokens(*s3->open(s[0]));  // whole shards: every block fetched
+  tokens(*s3->open(s[1]));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  s3->open(s[0]);  // now the most recent
-  s3->open(s[2]);  // evicts s[1], the least recently used
+  s3->open(s[0]);           // now the most recent
+  tokens(*s3->open(s[2]));  // evicts s[1], the least recently used
   EXPECT_TRUE(fs::exists(cachedPath(s[0])));
   EXPECT_FALSE(fs::exists(cachedPath(s[1])));
   EXPECT_TRUE(fs::exists(cachedPath(s[2])));
@@ -236,11 +267,11 @@ TEST_F(S3ShardSourceTest, EvictsLeastRecentlyUsedButNeverAHeldShard) {
   EXPECT_FALSE(fs::exists(cachedPath(s[2])));
 }
 
-TEST_F(S3ShardSourceTest, LimitBelowOneShardIsRefusedAtListing) {
-  auto s3 = source("s3://shards/train/fw_train_", 1000);
-  const std::string message = errorOf<ConfigError>([&] { s3->list(); });
-  EXPECT_THAT(message, HasSubstr("data.cache_limit_gb (1000 bytes) is smaller than the shard "
-                                 "s3://shards/train/fw_train_000000.bin (7024 bytes)"));
+TEST_F(S3ShardSourceTest, LimitBelowOneBlockIsRefusedAtOnce) {
+  const std::string message =
+      errorOf<ConfigError>([&] { source("s3://shards/train/fw_train_", 1000); });
+  EXPECT_THAT(message, HasSubstr("data.cache_limit_gb (1000 bytes) is smaller than one cache "
+                                 "block (4096 bytes) of s3://shards/train/fw_train_"));
 }
 
 TEST_F(S3ShardSourceTest, EmptyOrMissingPrefixIsOneLine) {
@@ -256,13 +287,14 @@ TEST_F(S3ShardSourceTest, TwoRanksShareOneDownload) {
   auto rank1 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint());
   const std::vector<ShardInfo> s0 = rank0->list(), s1 = rank1->list();  // 2 x (1 + 3) GETs
   std::shared_ptr<const TokenShard> a, b;
-  std::thread t0([&] { a = rank0->open(s0[2]); });
-  std::thread t1([&] { b = rank1->open(s1[2]); });
+  std::vector<int32_t> ta, tb;
+  std::thread t0([&] { a = rank0->open(s0[2]), ta = tokens(*a); });
+  std::thread t1([&] { b = rank1->open(s1[2]), tb = tokens(*b); });
   t0.join();
   t1.join();
   EXPECT_EQ(a->path(), b->path());
-  EXPECT_EQ(tokens(*a), tokens(*b));
-  EXPECT_EQ(proxy.count("method:GET"), 2 * (1 + 3) + 1);  // the shard fetched once
+  EXPECT_EQ(ta, tb);
+  EXPECT_EQ(proxy.count("method:GET"), 2 * (1 + 3) + 2);  // each of its two blocks fetched once
 }
 
 TEST_F(S3ShardSourceTest, TransientFaultsAreRetriedAndBytesUnchanged) {
@@ -279,9 +311,9 @@ TEST_F(S3ShardSourceTest, PrefetchFetchesAheadAndItsErrorSurfacesOnOpen) {
   auto s3 = source("s3://shards/train/fw_train_");
   const std::vector<ShardInfo> s = s3->list();
   s3->prefetch(s[1]);
-  for (int i = 0; i < 200 && !fs::exists(cachedPath(s[1])); ++i)
+  for (int i = 0; i < 200 && presentBlocks(s[1]) < 2; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  ASSERT_TRUE(fs::exists(cachedPath(s[1])));
+  ASSERT_EQ(presentBlocks(s[1]), 2);
   storage_->remove("train/" + s[1].key);  // fetched ahead: opening needs no S3
   EXPECT_EQ(tokens(*s3->open(s[1])).size(), kTokens);
 
