@@ -19,6 +19,7 @@
 #include "launch/node_launch.h"
 #include "launch/node_plan.h"
 #include "launch/preflight.h"
+#include "launch/shard_listings.h"
 #include "launch/signal_watch.h"
 #include "launch/worker_spec.h"
 #include "pipeline/build_info.h"
@@ -109,11 +110,13 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
     useSageMakerJob(opts);
   // Fail on a bad config here, in one line, rather than N times in N ranks.
   std::chrono::milliseconds timeout = kStoreTimeoutWithoutConfig;
+  std::optional<ShardListings> listings;  // token shards: listed once for this node's ranks
   if (!opts.config_path.empty()) {
     const trainrun::config::JobConfig config =
         trainrun::config::loadJobConfig(opts.config_path, opts.overrides);
     timeout = trainrun::config::groupTimeout(config);
     checkJobOnHost(config, lookupEnv, /*root=*/"");
+    listings.emplace(config);
   }
   const NodePlan plan =
       planNodes(opts, detectScheduler(lookupEnv, lookupEnv(trainrun::env::kFsRoot)));

@@ -74,7 +74,11 @@ inline constexpr const char* kFaultFreeze = "TRAINRUN_FAULT_FREEZE";
 // For tests and benchmarks (train/sample_log.h): a folder where each rank of a data.name=tokens
 // run appends the window ids of every micro-batch it trains on.
 inline constexpr const char* kSampleLog = "TRAINRUN_SAMPLE_LOG";
-// Folder for temporary files (default /tmp): the launcher's private hang-dump folder goes here.
+// Set by the launcher for its ranks: the folder holding its listings of data.path and
+// data.validation_path (data/shard_listing.h), so a node lists token shards once.
+inline constexpr const char* kShardListings = "TRAINRUN_SHARD_LISTINGS";
+// Folder for temporary files (default /tmp): the launcher's private hang-dump and listing
+// folders go here.
 inline constexpr const char* kTmpDir = "TMPDIR";
 
 // S3 checkpoint storage (storage/s3/): the AWS SDKs' names, so existing setups just work.

@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "core/error.h"
-#include "data/s3_shard_source.h"
+#include "data/shard_listing.h"
 
 namespace trainrun {
 namespace {
 
+// The launcher's listing when it made one (a node lists once), else this rank's.
 ShardManifest listed(ShardSource& source) {
+  if (std::optional<ShardManifest> saved = launcherShardListing(source.describe())) return *saved;
   ShardManifest manifest = buildManifest(source);
   manifest.source = source.describe();
   return manifest;
@@ -46,18 +48,8 @@ Dataset TokenCorpus::windowsInOrder(uint64_t count, int64_t num_classes) const {
 
 std::unique_ptr<TokenCorpus> openTokenCorpus(const config::JobConfig& config,
                                              const std::string& path) {
-  const auto& d = config.data();
-  const ShardFormatSpec spec = shardFormatSpec(d.token_format(), d.token_dtype());
   const auto vocab = static_cast<uint64_t>(config::vocabSize(config));
-  std::unique_ptr<ShardSource> source;
-  if (path.rfind("s3://", 0) == 0) {
-    S3ShardCacheOptions cache;
-    cache.limit_bytes = static_cast<uint64_t>(d.cache_limit_gb() * double(1ull << 30));
-    cache.endpoint = config.checkpoint().s3_endpoint();
-    source = openS3ShardSource(path, spec, vocab, cache);
-  } else {
-    source = openLocalShardSource(path, spec, vocab);
-  }
+  std::unique_ptr<ShardSource> source = openJobShardSource(config, path, vocab);
   SampleOrderOptions order;
   order.seed = static_cast<uint64_t>(config.train().seed());
   return std::make_unique<TokenCorpus>(std::move(source),

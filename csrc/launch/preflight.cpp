@@ -3,9 +3,6 @@
 
 #include "core/env.h"
 #include "core/error.h"
-#include "data/shard_manifest.h"
-#include "data/shard_source.h"
-#include "data/token_windows.h"
 #include "launch/cli.h"
 #include "storage/s3/aws_config.h"
 #include "storage/storage.h"
@@ -41,7 +38,10 @@ void checkRegion(const config::JobConfig& config,
                  const std::function<std::string(const std::string&)>& lookup) {
   const bool s3 = config.checkpoint().uri().rfind("s3://", 0) == 0 ||
                   config.output().uri().rfind("s3://", 0) == 0 ||
-                  config.resume().rfind("s3://", 0) == 0;
+                  config.resume().rfind("s3://", 0) == 0 ||
+                  (config.data().name() == "tokens" &&
+                   (config.data().path().rfind("s3://", 0) == 0 ||
+                    config.data().validation_path().rfind("s3://", 0) == 0));
   const bool endpoint = !config.checkpoint().s3_endpoint().empty() ||
                         !lookup(env::kAwsEndpointUrlS3).empty() ||
                         !lookup(env::kAwsEndpointUrl).empty();
@@ -51,23 +51,6 @@ void checkRegion(const config::JobConfig& config,
       "region, or region in the profile of " +
       (s3::awsConfigPath().empty() ? std::string("~/.aws/config") : s3::awsConfigPath()) +
       " (AWS_PROFILE=" + s3::awsProfile() + ")");
-}
-
-// Local token shards: listed and their headers read (the sizes against the headers, every
-// shard long enough for a window), as each rank does at start-up, once here. S3 shards are
-// listed by the ranks (a listing plus a ranged GET per shard; the launcher asks S3 nothing
-// it does not need).
-void checkTokenShards(const config::JobConfig& config) {
-  const auto& d = config.data();
-  if (d.name() != "tokens") return;
-  const ShardFormatSpec spec = shardFormatSpec(d.token_format(), d.token_dtype());
-  for (const std::string& path : {d.path(), d.validation_path()}) {
-    if (path.empty() || path.rfind("s3://", 0) == 0) continue;
-    std::unique_ptr<ShardSource> source = openLocalShardSource(path, spec);
-    ShardManifest manifest = buildManifest(*source);
-    manifest.source = path;
-    WindowIndex(manifest, uint64_t(config::blockSize(config)));
-  }
 }
 
 }  // namespace
@@ -82,7 +65,6 @@ void checkJobOnHost(const config::JobConfig& config,
         "or run on a GPU host");
   checkRegion(config, env);
   checkResume(config);
-  checkTokenShards(config);
 }
 
 }  // namespace trainrun::launch

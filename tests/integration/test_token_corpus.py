@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../
 from harness import (CONFIG, DATA, LOG_LINE, RESUMED, TRAINRUN, MotoCase,  # noqa: E402
                      config, max_rel_diff, params, run_until_first_commit)
 from harness import run_trainrun as run  # noqa: E402
+from fault_proxy import FaultProxy  # noqa: E402
 from token_shards import markov_tokens, sample_batches, write_llmc_shard  # noqa: E402
 
 GPT = config("gpt-tiny")
@@ -243,6 +244,21 @@ class TokenCorpusFromS3(MotoCase):
         a, b = params(runs["s3"]), params(runs["local"])
         for k in a:
             self.assertTrue(torch.equal(a[k], b[k]), k)
+
+    def test_a_node_lists_its_shards_once_for_all_its_ranks(self):
+        local = f"{self.tmp}/corpus_once"
+        write_corpus(local)
+        self.aws("s3", "mb", "s3://tokens-once")
+        self.aws("s3", "cp", "--recursive", local, "s3://tokens-once/corpus")
+        proxy = FaultProxy(int(self.endpoint.rsplit(":", 1)[1])).start()
+        self.addCleanup(proxy.stop)
+        env = dict(self.env, AWS_ENDPOINT_URL=proxy.url, TRAINRUN_CACHE_DIR=f"{self.tmp}/cache1")
+        out = f"{self.tmp}/once"
+        ok(run(command(local, out, "data.path=s3://tokens-once/corpus/train_",
+                       "data.validation_path=s3://tokens-once/corpus/val/", "train.steps=3"),
+               timeout=300, env=env))
+        # The launcher lists each path once (one page each) and the two ranks read its listing.
+        self.assertEqual(proxy.stats().get("listings"), 2, proxy.stats())
 
 
 if __name__ == "__main__":

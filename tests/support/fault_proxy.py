@@ -94,6 +94,8 @@ class FaultProxy:
                 kind = self._rng.choice(self.kinds)
             self.counts["requests"] += 1
             self.counts[f"method:{method}"] += 1
+            if method == "GET" and "list-type=" in path:
+                self.counts["listings"] += 1  # a ListObjectsV2 page
             if kind:
                 self.counts[f"fault:{kind}"] += 1
                 self.counts[f"fault:{kind}:{method}"] += 1
