@@ -21,4 +21,13 @@ namespace trainrun::kernels {
 void launchUnscaleAndCheck(const TensorChunk* chunks, int count, Dtype dtype, float inv_scale,
                            float* found_inf, cudaStream_t stream);
 
+// The fused cross-entropy (see crossEntropyForwardRef): `rows` (logits and targets in device
+// memory) in, losses[rows] and lse[rows] (device fp32) out; one block per row.
+void launchCrossEntropyForward(const CrossEntropyRows& rows, float* losses, float* lse,
+                               cudaStream_t stream);
+// Its backward in place (see crossEntropyBackwardRef), the factor read from device memory
+// (*scale: the loss's incoming gradient over the rows counted, so no host sync is needed).
+void launchCrossEntropyBackward(const CrossEntropyRows& rows, const float* lse, const float* scale,
+                                cudaStream_t stream);
+
 }  // namespace trainrun::kernels

@@ -16,6 +16,7 @@
 #include "ddp/reducer.h"
 #include "distributed/init.h"
 #include "metrics/metrics.h"
+#include "models/fused_cross_entropy.h"
 #include "models/model.h"
 #include "models/torchscript_model.h"
 #include "preemption/preemption.h"
@@ -49,11 +50,13 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const config::OptimizerCo
       torch::optim::SGDOptions(o.lr()).momentum(o.momentum()).weight_decay(o.weight_decay()));
 }
 
-// Mean cross-entropy of (B, ..., C) logits against (B, ...) targets, computed in fp32;
-// regression: mean squared error of (B, 1) outputs against (B,) float targets.
-torch::Tensor lossOf(const torch::Tensor& logits, const torch::Tensor& y, Task task) {
+// Mean cross-entropy of (B, ..., C) logits against (B, ...) targets, computed in fp32 (fused:
+// model.fused_loss); regression: mean squared error of (B, 1) outputs against (B,) float targets.
+torch::Tensor lossOf(const torch::Tensor& logits, const torch::Tensor& y, Task task, bool fused) {
   if (task == Task::kRegression)
     return torch::mse_loss(logits.reshape({-1}).to(torch::kFloat), y.reshape({-1}));
+  if (fused)
+    return fusedCrossEntropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}).contiguous());
   return torch::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat),
                                    y.reshape({-1}));
 }
@@ -264,7 +267,8 @@ Clock::time_point Trainer::forwardBackward(int64_t step) {
     {
       AutocastGuard autocast(precision_, device_.type());
       // weight() is 1 unless an elastic job's world size does not divide the micro-batch.
-      loss = lossOf(model_->forward(x), y, data_.train.task) * batches_->weight() / double(accum);
+      loss = lossOf(model_->forward(x), y, data_.train.task, config_.model().fused_loss()) *
+             batches_->weight() / double(accum);
     }
     phases_.forward_ms += phaseMs(t);
     backward_start = Clock::now();

@@ -81,6 +81,87 @@ TEST(UnscaleAndCheckRef, FiniteInputThatOverflowsIsNotFlagged) {
   EXPECT_TRUE(g.isinf().all().item<bool>());
 }
 
+// Rows of `vocab` logits padded to `stride`, targets with an ignored row and (optionally) one
+// out of range; the padding columns hold a sentinel the kernels must leave alone.
+struct CeCase {
+  torch::Tensor padded;   // (rows, stride) in the dtype
+  torch::Tensor targets;  // (rows,) int64
+  CrossEntropyRows rows() {
+    CrossEntropyRows r;
+    r.logits = padded.data_ptr();
+    r.rows = padded.size(0);
+    r.stride = padded.size(1);
+    r.targets = targets.data_ptr<int64_t>();
+    return r;
+  }
+};
+
+CeCase ceCase(Dtype d, int64_t rows, int64_t vocab, int64_t stride) {
+  CeCase c;
+  c.padded = torch::full({rows, stride}, 7.0f).to(torchType(d));
+  c.padded.narrow(1, 0, vocab).copy_((torch::randn({rows, vocab}) * 3).to(torchType(d)));
+  c.targets = torch::randint(0, vocab, {rows}, torch::kLong);
+  c.targets[1] = -100;  // ignored
+  return c;
+}
+
+TEST(CrossEntropyRef, LossAndGradientMatchTorchOnFp32LogitsPerDtype) {
+  torch::manual_seed(freshSeed());
+  const int64_t rows = 6, vocab = 50, stride = 64;  // a vocabulary padded to 64
+  for (Dtype d : kAllDtypes) {
+    SCOPED_TRACE(dtypeName(d));
+    CeCase c = ceCase(d, rows, vocab, stride);
+    // Torch on the same values, widened to fp32: the loss, then the gradient of 2.5 x the mean.
+    torch::Tensor x = c.padded.narrow(1, 0, vocab).to(torch::kFloat).requires_grad_(true);
+    torch::Tensor want = torch::nn::functional::cross_entropy(x, c.targets);
+    (want * 2.5).backward();
+    CrossEntropyRows r = c.rows();
+    r.vocab = vocab;
+    r.dtype = d;
+    std::vector<float> losses(rows), lse(rows);
+    crossEntropyForwardRef(r, losses.data(), lse.data());
+    EXPECT_EQ(losses[1], 0.0f);  // the ignored row
+    float sum = 0;
+    for (float l : losses) sum += l;
+    EXPECT_NEAR(sum / (rows - 1), want.item<float>(), 1e-5 * (1 + std::fabs(want.item<float>())));
+    crossEntropyBackwardRef(r, lse.data(), 2.5f / (rows - 1));  // d(2.5 x mean)/d(loss_r)
+    torch::Tensor got = c.padded.narrow(1, 0, vocab).to(torch::kFloat);
+    const float tol = d == Dtype::kFloat32 ? 1e-6f : d == Dtype::kFloat16 ? 2e-3f : 1.6e-2f;
+    EXPECT_TRUE(torch::allclose(got, x.grad(), tol, 1e-6)) << (got - x.grad()).abs().max();
+    EXPECT_TRUE(c.padded[1].narrow(0, 0, vocab).eq(0).all().item<bool>());  // ignored: zeros
+    // The padding columns are neither read nor written.
+    EXPECT_TRUE(c.padded.narrow(1, vocab, stride - vocab).to(torch::kFloat).eq(7).all().item<bool>());
+  }
+}
+
+TEST(CrossEntropyRef, TargetOutOfRangeGivesNanLossAndZeroGradient) {
+  CeCase c = ceCase(Dtype::kFloat32, 3, 10, 10);
+  c.targets[2] = 10;  // == vocab
+  CrossEntropyRows r = c.rows();
+  r.vocab = 10;
+  std::vector<float> losses(3), lse(3);
+  crossEntropyForwardRef(r, losses.data(), lse.data());
+  EXPECT_TRUE(std::isnan(losses[2]));
+  EXPECT_FALSE(std::isnan(losses[0]));
+  crossEntropyBackwardRef(r, lse.data(), 1.0f);
+  EXPECT_TRUE(c.padded[2].eq(0).all().item<bool>());
+}
+
+TEST(CrossEntropyRef, LargeLogitsDoNotOverflow) {
+  // exp(1000) overflows fp32: the max shift keeps the loss finite and exact.
+  auto x = torch::tensor({{1000.0f, 999.0f, 0.0f}});
+  auto t = torch::tensor({1}, torch::kLong);
+  CrossEntropyRows r;
+  r.logits = x.data_ptr();
+  r.rows = 1;
+  r.vocab = r.stride = 3;
+  r.targets = t.data_ptr<int64_t>();
+  float loss = 0, lse = 0;
+  crossEntropyForwardRef(r, &loss, &lse);
+  // Finite, and within fp32's resolution at 1000 (an ulp is 6.1e-5) of the exact value.
+  EXPECT_NEAR(loss, std::log(1 + std::exp(-1.0) + std::exp(-1000.0)) + 1.0, 1e-4);
+}
+
 TEST(ElementIo, EveryHalfAndBf16BitPatternWidensLikeTorch) {
   auto bits = torch::arange(0, 65536, torch::kInt).to(torch::kShort);  // all 16-bit patterns
   for (Dtype d : {Dtype::kFloat16, Dtype::kBFloat16}) {
