@@ -1,19 +1,28 @@
 #!/usr/bin/env python3
-"""GPT step time of trainrun vs PyTorch eager AMP (Python), same shape, batch and precision.
+"""GPT step time of trainrun vs PyTorch eager and torch.compile, on the same tokens, level.
 
-Both sides train the built-in GPT (token + position embedding, pre-LayerNorm blocks with fused
-q/k/v projection and causal scaled_dot_product_attention, a 4x GELU MLP, tied head) on random
-tokens with AdamW, on one device. Each side runs in its own process (trials alternate sides),
-initializes as GPT-2 does (weights and embeddings N(0, 0.02), residual projections scaled by
-1/sqrt(2 L), biases zero), gathers each batch on the host and copies it to the device, and
-ends every step with one host sync (the loss); the step time is the median over all steps of
-a run, warm-up included, on both sides. fp16 uses torch.amp.GradScaler("cuda") on the
-PyTorch side. PyTorch's AdamW runs its multi-tensor (foreach) path; trainrun's is LibTorch's
-per-parameter AdamW. The script checks both models have the same parameter count. MFU uses
-trainrun's peak for the device and the same FLOPs formula for both (6N + 12 L T C per token).
+All sides train the built-in GPT (token + position embedding, pre-LayerNorm blocks with fused
+q/k/v projection and causal scaled_dot_product_attention, a 4x GELU MLP, tied head) with AdamW
+on one device, from one llm.c token shard the script writes (random ids below the vocabulary):
+trainrun reads it as data.name=tokens; PyTorch memory-maps it and takes windows of T + 1
+tokens at offsets that are multiples of T (trainrun's windows), B per step, copied through
+pinned memory. Each side runs in its own process; trials alternate the sides.
 
-usage: python3 benchmarks/gpt_step_time.py [--preset gpt2-124m] [--batch 8] [--precision fp16]
-                                           [--steps 50] [--trials 3] [--json out.json]
+Timing is level: every side is timed over windows of --window steps that end with a device
+sync (trainrun: its log window, which reads the loss back; PyTorch: loss.item(), with CUDA
+events around the window on a GPU), after --warmup steps that are not timed; the step time is
+the median over windows of window time / steps. PyTorch uses AdamW(fused=True) where the
+device has it (else foreach), GradScaler for fp16, and F.cross_entropy on fp32 logits as
+nanoGPT does. torch.compile (default mode) compiles a function returning the loss, so Inductor
+fuses the cross-entropy; a compile that fails or outlasts --compile-timeout reads n/a.
+--trainrun-set adds trainrun settings (e.g. model.fused_loss=true). MFU: trainrun's peak for
+the device and one FLOPs formula for all (6N + 12 L T C per token). Peak memory: trainrun's
+metrics.json, torch.cuda.max_memory_allocated for PyTorch. Not yet: kernel tables from a
+profiler trace of each side.
+
+usage: python3 benchmarks/gpt_step_time.py [--preset gpt2-124m] [--batch 32] [--precision bf16]
+           [--steps 60] [--warmup 10] [--window 10] [--trials 2] [--no-compile]
+           [--trainrun-set KEY=VALUE ...] [--json out.json]
 CPU smoke: --preset gpt-tiny --batch 16 --precision fp32 --steps 30 --trials 1
 """
 import argparse
@@ -37,17 +46,35 @@ PRESETS = {  # (n_layer, n_head, n_embd, block_size, vocab_size), as csrc/models
 OPTIMIZER = {"lr": 6e-4, "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8}
 
 
-def trainrun_run(args, shape):
-    """One trainrun run; returns its metrics.json plus the parameter count it logged."""
+STEP_LINE = re.compile(r"^\[rank 0\] step=(\d+)/\d+ .*samples_per_sec=([\d.e+-]+)", re.M)
+
+
+def write_shard(path, vocab, tokens):
+    """One llm.c uint16 shard of `tokens` random ids below `vocab` (both sides read it)."""
+    import numpy as np
+    header = np.zeros(256, dtype=np.int32)
+    header[:3] = [20240520, 1, tokens]
+    rng = np.random.default_rng(0)
+    with open(path, "wb") as f:
+        f.write(header.tobytes())
+        f.write(rng.integers(0, vocab, tokens, dtype=np.uint16).tobytes())
+
+
+def timed_windows(args):
+    """The steps each timed window ends at: after the warm-up, every --window steps."""
+    return [s for s in range(args.warmup + args.window, args.steps + 1, args.window)]
+
+
+def trainrun_run(args, shape, shard):
+    """One trainrun run: the median step time of its timed log windows, and metrics.json."""
     n_layer, n_head, n_embd, block, vocab = shape
     with tempfile.TemporaryDirectory() as out:
         sets = {"model.name": "gpt", "model.n_layer": n_layer, "model.n_head": n_head,
                 "model.n_embd": n_embd, "model.block_size": block, "model.vocab_size": vocab,
-                "data.name": "synthetic_tokens", "data.synthetic_vocab": vocab,
-                "data.synthetic_samples": max(256, args.batch * 8), "data.eval_fraction": 0.01,
+                "data.name": "tokens", "data.path": shard,
                 "precision": args.precision, "train.steps": args.steps,
                 "train.global_batch_size": args.batch, "train.grad_accum_steps": 1,
-                "train.log_every": args.steps, "train.eval_every": 0,
+                "train.log_every": args.window, "train.eval_every": 0,
                 "optimizer.name": "adamw", "scheduler.name": "constant",
                 "scheduler.warmup_steps": 0, "output.dir": out, "run.name": "gpt-bench",
                 "checkpoint.uri": "", "resume": "never"}
@@ -56,17 +83,26 @@ def trainrun_run(args, shape):
                config("gpt-tiny")]
         for k, v in sets.items():
             cmd += ["--set", f"{k}={v}"]
+        for kv in args.trainrun_set:
+            cmd += ["--set", kv]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if p.returncode != 0:
             sys.exit(f"trainrun failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
         with open(os.path.join(out, "metrics.json")) as f:
             metrics = json.load(f)
+        windows = {int(m.group(1)): args.batch / float(m.group(2)) * 1e3
+                   for m in STEP_LINE.finditer(p.stdout)}
+        timed = [windows[s] for s in timed_windows(args) if s in windows]
+        if not timed:
+            sys.exit(f"trainrun logged no timed window:\n{p.stdout[-2000:]}")
+        metrics["window_step_ms"] = statistics.median(timed)
         metrics["params"] = int(re.search(r" params=(\d+)", p.stdout).group(1))
         return metrics
 
 
 def pytorch_worker(args):
-    """The PyTorch side, run in its own process; prints one JSON line."""
+    """The PyTorch side (eager, or --compile), run in its own process; prints one JSON line."""
+    import numpy as np
     import torch
     import torch.nn.functional as F
     n_layer, n_head, n_embd, block, vocab = PRESETS[args.preset]
@@ -117,40 +153,88 @@ def pytorch_worker(args):
     torch.manual_seed(0)
     model = Gpt().to(device)
     params = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=OPTIMIZER["lr"],
-                            betas=(OPTIMIZER["beta1"], OPTIMIZER["beta2"]), eps=OPTIMIZER["eps"],
-                            weight_decay=OPTIMIZER["weight_decay"], foreach=True)
+    adamw = dict(lr=OPTIMIZER["lr"], betas=(OPTIMIZER["beta1"], OPTIMIZER["beta2"]),
+                 eps=OPTIMIZER["eps"], weight_decay=OPTIMIZER["weight_decay"])
+    try:
+        opt, fused = torch.optim.AdamW(model.parameters(), fused=True, **adamw), True
+    except (RuntimeError, TypeError):
+        opt, fused = torch.optim.AdamW(model.parameters(), foreach=True, **adamw), False
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
     scaler = torch.amp.GradScaler(device.type, enabled=args.precision == "fp16")
-    tokens = torch.randint(0, vocab, (max(256, args.batch * 8), block + 1), dtype=torch.int32)
-    pin = device.type == "cuda"
-    times = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
-        rows = torch.randint(0, tokens.size(0), (args.batch,))
-        batch = tokens.index_select(0, rows)
-        batch = (batch.pin_memory() if pin else batch).to(device, non_blocking=True).long()
-        x, y = batch[:, :-1], batch[:, 1:]
-        opt.zero_grad(set_to_none=True)
+
+    def loss_of(x, y):
         with torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext():
             logits = model(x)
-        loss = F.cross_entropy(logits.float().view(-1, vocab), y.reshape(-1))
+        return F.cross_entropy(logits.float().view(-1, vocab), y.reshape(-1))
+
+    step_loss = torch.compile(loss_of) if args.compile else loss_of
+    data = np.memmap(args.shard, dtype=np.uint16, mode="r", offset=1024)
+    windows = (len(data) - 1) // block
+    rng = np.random.default_rng(1)
+    pin = device.type == "cuda"
+
+    def batch():
+        starts = rng.integers(0, windows, args.batch) * block
+        rows = torch.from_numpy(np.stack([data[s:s + block + 1] for s in starts]).astype(np.int64))
+        rows = (rows.pin_memory() if pin else rows).to(device, non_blocking=True)
+        return rows[:, :-1], rows[:, 1:]
+
+    def step():
+        x, y = batch()
+        opt.zero_grad(set_to_none=True)
+        loss = step_loss(x, y)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
-        loss.item()  # the step's host sync, as trainrun's
-        times.append((time.perf_counter() - t0) * 1e3)
+        return loss
+
+    start_compile = time.perf_counter()
+    for _ in range(args.warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    warmup_s = time.perf_counter() - start_compile
+    window_ms = []
+    done = args.warmup
+    while done + args.window <= args.steps:
+        if device.type == "cuda":
+            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            begin.record()
+        t0 = time.perf_counter()
+        for _ in range(args.window):
+            loss = step()
+        loss.item()  # the window's sync, as trainrun's log window
+        if device.type == "cuda":
+            end.record()
+            end.synchronize()
+            window_ms.append(begin.elapsed_time(end) / args.window)
+        else:
+            window_ms.append((time.perf_counter() - t0) * 1e3 / args.window)
+        done += args.window
     peak_mb = torch.cuda.max_memory_allocated() / 1e6 if device.type == "cuda" else None
-    print(json.dumps({"step_ms": statistics.median(times), "params": params,
-                      "n_matmul": params - model.wpe.weight.numel(), "peak_memory_mb": peak_mb}))
+    print(json.dumps({"step_ms": statistics.median(window_ms), "params": params,
+                      "n_matmul": params - model.wpe.weight.numel(), "peak_memory_mb": peak_mb,
+                      "fused_adamw": fused, "warmup_s": warmup_s}))
 
 
-def pytorch_run(args):
-    """Runs pytorch_worker in a fresh process; returns its JSON."""
+def pytorch_run(args, shard, compile_=False):
+    """Runs pytorch_worker in a fresh process; returns its JSON, or None (compile: n/a)."""
     cmd = [sys.executable, os.path.abspath(__file__), "--pytorch-worker", "--preset", args.preset,
-           "--batch", str(args.batch), "--precision", args.precision, "--steps", str(args.steps)]
-    p = subprocess.run(cmd, capture_output=True, text=True)
+           "--batch", str(args.batch), "--precision", args.precision, "--steps", str(args.steps),
+           "--warmup", str(args.warmup), "--window", str(args.window), "--shard", shard]
+    if compile_:
+        cmd.append("--compile")
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True,
+                           timeout=args.compile_timeout if compile_ else None)
+    except subprocess.TimeoutExpired:
+        print(f"torch.compile: no result within {args.compile_timeout} s: n/a", file=sys.stderr)
+        return None
     if p.returncode != 0:
+        if compile_:
+            print(f"torch.compile failed: n/a ({p.stderr.strip().splitlines()[-1:]})",
+                  file=sys.stderr)
+            return None
         sys.exit(f"pytorch side failed ({p.returncode}):\n{p.stderr[-2000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
@@ -158,58 +242,89 @@ def pytorch_run(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="gpt2-124m")
-    ap.add_argument("--batch", type=int, default=8, help="sequences per step")
-    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp16")
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=32, help="sequences per step")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="bf16")
+    ap.add_argument("--steps", type=int, default=60, help="steps per run, warm-up included")
+    ap.add_argument("--warmup", type=int, default=10, help="untimed steps first")
+    ap.add_argument("--window", type=int, default=10, help="steps per timed window")
+    ap.add_argument("--trials", type=int, default=2)
+    ap.add_argument("--no-compile", dest="compile_peer", action="store_false",
+                    help="skip the torch.compile side")
+    ap.add_argument("--compile-timeout", type=int, default=600)
+    ap.add_argument("--trainrun-set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--pytorch-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--shard", help=argparse.SUPPRESS)
     ap.add_argument("--bin-dir", default=BIN_DIR)
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     if args.pytorch_worker:
         return pytorch_worker(args)
+    if args.warmup % args.window != 0 or args.steps < args.warmup + args.window:
+        sys.exit("--warmup must be a multiple of --window, and --steps at least both")
     import torch
     if args.precision == "fp16" and not torch.cuda.is_available():
         sys.exit("fp16 needs a CUDA device; on CPU use --precision fp32 or bf16")
     shape = PRESETS[args.preset]
     tokens_per_step = args.batch * shape[3]
 
-    ours, theirs = [], []
-    for _ in range(args.trials):  # alternate so both sides see the same machine state
-        m = trainrun_run(args, shape)
-        ours.append(m["step_time_ms_median"])
-        p = pytorch_run(args)
-        theirs.append(p["step_ms"])
+    sides = ["trainrun", "pytorch eager"] + (["torch.compile"] if args.compile_peer else [])
+    times = {side: [] for side in sides}
+    with tempfile.TemporaryDirectory(prefix="trainrun_gpt_bench_") as tmp:
+        shard = os.path.join(tmp, "tokens_000000.bin")  # ~4 windows per step of every run
+        write_shard(shard, shape[4], max(1 << 20, 4 * args.steps * tokens_per_step))
+        for t in range(args.trials):  # alternate so all sides see the same machine state
+            for side in (sides if t % 2 == 0 else sides[::-1]):
+                if side == "trainrun":
+                    m = trainrun_run(args, shape, shard)
+                    times[side].append(m["window_step_ms"])
+                elif side == "pytorch eager":
+                    p = pytorch_run(args, shard)
+                    times[side].append(p["step_ms"])
+                else:
+                    c = pytorch_run(args, shard, compile_=True)
+                    if c is not None:
+                        times[side].append(c["step_ms"])
     if p["params"] != m["params"]:
         sys.exit(f"shape mismatch: PyTorch model has {p['params']} parameters, "
                  f"trainrun {m['params']}")
     flops_per_step = (6 * p["n_matmul"] + 12 * shape[0] * shape[3] * shape[2]) * tokens_per_step
     peak = m["tflops"] / m["mfu"] if m.get("mfu") else None  # trainrun's peak for this device
-
-    rows = [("trainrun", statistics.median(ours), ours, m.get("peak_memory_mb")),
-            ("pytorch eager+sdpa", statistics.median(theirs), theirs, p["peak_memory_mb"])]
+    memory = {"trainrun": m.get("peak_memory_mb"), "pytorch eager": p["peak_memory_mb"],
+              "torch.compile": c["peak_memory_mb"] if args.compile_peer and c else None}
+    eager_ms = statistics.median(times["pytorch eager"])
     print(f"# {args.preset} ({p['params'] / 1e6:.1f}M params), batch {args.batch} x {shape[3]} "
-          f"tokens, {args.precision}, {m['device']}, {args.steps} steps, "
-          f"median of {args.trials} trials")
-    print(f"{'side':>20} {'step':>9} {'tokens/s':>11} {'TFLOPS':>8} {'MFU':>6} {'memory':>8} "
-          f"{'ratio':>6}")
-    print(f"{'':>20} {'ms':>9} {'':>11} {'':>8} {'':>6} {'MB':>8} {'x':>6}")
+          f"tokens, {args.precision}, {m['device']}, windows of {args.window} steps after "
+          f"{args.warmup}, median of {args.trials} trials; PyTorch AdamW "
+          f"{'fused' if p['fused_adamw'] else 'foreach'}"
+          + (f"; trainrun {' '.join(args.trainrun_set)}" if args.trainrun_set else ""))
+    print(f"{'side':>14} {'step':>9} {'tokens/s':>11} {'TFLOPS':>8} {'MFU':>6} {'memory':>8} "
+          f"{'x eager':>8}")
+    print(f"{'':>14} {'ms':>9} {'':>11} {'':>8} {'':>6} {'MB':>8} {'(time)':>8}")
     results = []
-    for name, ms, trials, mem in rows:
+    for side in sides:
+        if not times[side]:
+            print(f"{side:>14} {'n/a':>9}")
+            results.append({"side": side, "step_ms": None})
+            continue
+        ms = statistics.median(times[side])
         tflops = flops_per_step / (ms / 1e3) / 1e12
         mfu = tflops / peak if peak else None
-        results.append({"side": name, "step_ms": ms, "tokens_per_s": tokens_per_step / ms * 1e3,
+        mem = memory[side]
+        results.append({"side": side, "step_ms": ms, "tokens_per_s": tokens_per_step / ms * 1e3,
                         "tflops": tflops, "mfu": mfu, "peak_memory_mb": mem,
-                        "ratio_vs_pytorch": ms / rows[1][1], "trials_ms": trials})
+                        "ratio_vs_eager": ms / eager_ms, "trials_ms": times[side]})
         mfu_text = f"{mfu:>6.3f}" if mfu is not None else f"{'n/a':>6}"
         mem_text = f"{mem:>8.0f}" if mem is not None else f"{'n/a':>8}"
-        print(f"{name:>20} {ms:>9.2f} {tokens_per_step / ms * 1e3:>11.0f} {tflops:>8.2f} "
-              f"{mfu_text} {mem_text} {ms / rows[1][1]:>6.2f}")
+        print(f"{side:>14} {ms:>9.2f} {tokens_per_step / ms * 1e3:>11.0f} {tflops:>8.2f} "
+              f"{mfu_text} {mem_text} {ms / eager_ms:>8.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"benchmark": "gpt_step_time", "preset": args.preset, "batch": args.batch,
                        "precision": args.precision, "device": m["device"], "params": p["params"],
-                       "peak_tflops": peak, "rows": results}, f, indent=2)
+                       "window": args.window, "warmup": args.warmup,
+                       "trainrun_set": args.trainrun_set, "peak_tflops": peak,
+                       "rows": results}, f, indent=2)
     return 0
 
 
