@@ -20,4 +20,17 @@ namespace trainrun {
 torch::Tensor fusedCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets,
                                 int64_t ignore_index = -100);
 
+// A language model's head and loss as one function: the mean cross-entropy of
+// hidden (N, C) x weight (V, C)^T against targets (N,), as fusedCrossEntropy of that linear.
+// The logits are written with rows padded to a multiple of `pad_to` columns (a GEMM on a
+// zero-padded copy of the weight: GPT-2's 50257 becomes 50304, 16-byte-aligned rows), the
+// loss reads the first V of each row, and the backward writes the logits' gradient in place and
+// forms the two GEMMs from it: d(hidden) = g W, d(weight) = g[:, :V]^T hidden. Under autocast
+// (as the trainer's forward runs) the GEMMs take autocast's dtype, as torch::linear would; the
+// gradients come back in hidden's and weight's own dtypes. Parameters stay (V, C): checkpoints
+// and the exported model are those of the unfused head. Throws as fusedCrossEntropy does.
+torch::Tensor fusedHeadCrossEntropy(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                    const torch::Tensor& targets, int64_t pad_to = 64,
+                                    int64_t ignore_index = -100);
+
 }  // namespace trainrun

@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "models/fused_cross_entropy.h"
 
 namespace trainrun {
 namespace gpt_detail {
@@ -73,6 +74,9 @@ class BlockImpl : public torch::nn::Module {
 namespace {
 
 constexpr double kInitStd = 0.02;  // GPT-2's init for every weight matrix and embedding
+// The fused head writes logits rows of the vocabulary rounded up to this (50257 -> 50304), so
+// each row starts 128-byte aligned in bf16 (nanoGPT and llm.c pad the same way).
+constexpr int64_t kHeadPadding = 64;
 
 // The preset's sizes but block_size, which config::blockSize resolves (data/ windows tokens by
 // the same rule).
@@ -175,6 +179,16 @@ Gpt::Gpt(const GptSizes& sizes) : sizes_(sizes) {
 }
 
 torch::Tensor Gpt::forward(const torch::Tensor& idx) {  // idx: (B, T) int64
+  return torch::linear(trunk(idx), wte_->weight);  // (B, T, V): the head is the token embedding
+}
+
+std::optional<torch::Tensor> Gpt::fusedLoss(const torch::Tensor& idx, const torch::Tensor& y) {
+  const torch::Tensor x = trunk(idx);  // (B, T, C)
+  return fusedHeadCrossEntropy(x.reshape({-1, x.size(-1)}), wte_->weight,
+                               y.reshape({-1}).contiguous(), kHeadPadding);
+}
+
+torch::Tensor Gpt::trunk(const torch::Tensor& idx) {
   const int64_t T = idx.size(1);
   if (T > sizes_.block_size)
     throw Error("GPT input has " + std::to_string(T) + " tokens, more than block_size " +
@@ -182,8 +196,7 @@ torch::Tensor Gpt::forward(const torch::Tensor& idx) {  // idx: (B, T) int64
   torch::Tensor pos = torch::arange(T, idx.options().dtype(torch::kLong));  // (T,)
   torch::Tensor x = wte_->forward(idx) + wpe_->forward(pos);                // (B, T, C)
   for (auto& b : blocks_) x = b->forward(x);                                // (B, T, C)
-  x = ln_f_->forward(x);
-  return torch::linear(x, wte_->weight);  // (B, T, V): the head is the token embedding
+  return ln_f_->forward(x);
 }
 
 int64_t Gpt::numMatmulParams() const {

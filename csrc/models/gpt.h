@@ -34,6 +34,9 @@ class Gpt : public Model {
   // (B, T) int64 token ids, T <= block_size -> (B, T, vocab_size) logits; position t sees
   // tokens 0..t only.
   torch::Tensor forward(const torch::Tensor& idx) override;
+  // The same loss as cross-entropy of forward(idx) against y (B, T), with the head and the
+  // loss fused and the logits' rows padded to 64 columns (fusedHeadCrossEntropy).
+  std::optional<torch::Tensor> fusedLoss(const torch::Tensor& idx, const torch::Tensor& y) override;
   // Forward + backward FLOPs for one block_size-token sequence: block_size * flopsPerToken().
   double flopsPerSample() const override;
   // 6 * N + 12 * n_layer * block_size * n_embd (the PaLM / nanoGPT estimate), where N counts
@@ -47,6 +50,8 @@ class Gpt : public Model {
   const GptSizes& sizes() const { return sizes_; }
 
  private:
+  torch::Tensor trunk(const torch::Tensor& idx);  // (B, T) -> (B, T, C): all but the head
+
   GptSizes sizes_;
   torch::nn::Embedding wte_{nullptr};  // (vocab_size, n_embd), also the LM head
   torch::nn::Embedding wpe_{nullptr};  // (block_size, n_embd)

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.h"
@@ -17,6 +18,15 @@ class Model : public torch::nn::Module {
   // Mlp: (B, in_features) float -> (B, num_classes); Gpt: (B, T) token ids -> (B, T, vocab),
   // one prediction per position. Loss and accuracy flatten the leading dims.
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // model.fused_loss: the mean cross-entropy of forward(x) against y by a path of the model's
+  // own that fuses more than the loss (Gpt: the padded head and the loss, as
+  // fusedHeadCrossEntropy); nullopt, the default: the trainer takes fusedCrossEntropy of
+  // forward(x).
+  virtual std::optional<torch::Tensor> fusedLoss(const torch::Tensor& x, const torch::Tensor& y) {
+    (void)x;
+    (void)y;
+    return std::nullopt;
+  }
   // Forward + backward FLOPs for one sample (for throughput and MFU).
   virtual double flopsPerSample() const = 0;
   // A TorchScript module with the same parameter names and a forward(), for the artifact:

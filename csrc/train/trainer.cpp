@@ -50,13 +50,19 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const config::OptimizerCo
       torch::optim::SGDOptions(o.lr()).momentum(o.momentum()).weight_decay(o.weight_decay()));
 }
 
-// Mean cross-entropy of (B, ..., C) logits against (B, ...) targets, computed in fp32 (fused:
-// model.fused_loss); regression: mean squared error of (B, 1) outputs against (B,) float targets.
-torch::Tensor lossOf(const torch::Tensor& logits, const torch::Tensor& y, Task task, bool fused) {
+// The model's loss on (x, y): mean cross-entropy of its (B, ..., C) logits against (B, ...)
+// targets, computed in fp32 (fused: model.fused_loss, the model's own fused path if it has one);
+// regression: mean squared error of (B, 1) outputs against (B,) float targets.
+torch::Tensor lossOf(Model& model, const torch::Tensor& x, const torch::Tensor& y, Task task,
+                     bool fused) {
+  if (fused && task != Task::kRegression) {
+    if (std::optional<torch::Tensor> loss = model.fusedLoss(x, y)) return *loss;
+    const torch::Tensor logits = model.forward(x);
+    return fusedCrossEntropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}).contiguous());
+  }
+  const torch::Tensor logits = model.forward(x);
   if (task == Task::kRegression)
     return torch::mse_loss(logits.reshape({-1}).to(torch::kFloat), y.reshape({-1}));
-  if (fused)
-    return fusedCrossEntropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}).contiguous());
   return torch::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat),
                                    y.reshape({-1}));
 }
@@ -267,7 +273,7 @@ Clock::time_point Trainer::forwardBackward(int64_t step) {
     {
       AutocastGuard autocast(precision_, device_.type());
       // weight() is 1 unless an elastic job's world size does not divide the micro-batch.
-      loss = lossOf(model_->forward(x), y, data_.train.task, config_.model().fused_loss()) *
+      loss = lossOf(*model_, x, y, data_.train.task, config_.model().fused_loss()) *
              batches_->weight() / double(accum);
     }
     phases_.forward_ms += phaseMs(t);

@@ -112,7 +112,7 @@ TEST_F(CudaKernels, CrossEntropyMatchesReferenceOnPaddedRowsPerDtype) {
   std::uniform_int_distribution<int64_t> target(0, vocab - 1);
   std::vector<int64_t> targets(rows);
   for (auto& t : targets) t = target(rng_);
-  targets[3] = -100;  // ignored
+  targets[3] = -100;   // ignored
   targets[5] = vocab;  // out of range: NaN loss, zero gradient
   void* dev_targets = nullptr;
   ASSERT_EQ(cudaMalloc(&dev_targets, rows * sizeof(int64_t)), cudaSuccess);

@@ -130,7 +130,8 @@ TEST(CrossEntropyRef, LossAndGradientMatchTorchOnFp32LogitsPerDtype) {
     EXPECT_TRUE(torch::allclose(got, x.grad(), tol, 1e-6)) << (got - x.grad()).abs().max();
     EXPECT_TRUE(c.padded[1].narrow(0, 0, vocab).eq(0).all().item<bool>());  // ignored: zeros
     // The padding columns are neither read nor written.
-    EXPECT_TRUE(c.padded.narrow(1, vocab, stride - vocab).to(torch::kFloat).eq(7).all().item<bool>());
+    EXPECT_TRUE(
+        c.padded.narrow(1, vocab, stride - vocab).to(torch::kFloat).eq(7).all().item<bool>());
   }
 }
 

@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
+#include <string>
+
+#include "amp/autocast.h"
 #include "core/error.h"
 #include "models/gpt.h"
 
@@ -39,8 +43,8 @@ TEST(FusedCrossEntropy, MatchesTorchOnFp32AndBf16LogitsWithIgnoredRows) {
     EXPECT_NEAR(b.fused_loss.item<double>(), b.torch_loss.item<double>(), 1e-5);
     EXPECT_EQ(b.fused_grad.scalar_type(), dtype);  // written in the logits' own dtype
     const double tol = dtype == torch::kFloat ? 1e-6 : 1e-2;
-    EXPECT_TRUE(torch::allclose(b.fused_grad.to(torch::kFloat), b.torch_grad.to(torch::kFloat),
-                                tol, 1e-7))
+    EXPECT_TRUE(
+        torch::allclose(b.fused_grad.to(torch::kFloat), b.torch_grad.to(torch::kFloat), tol, 1e-7))
         << (b.fused_grad.to(torch::kFloat) - b.torch_grad.to(torch::kFloat)).abs().max();
     EXPECT_TRUE(b.fused_grad.narrow(0, 0, 5).eq(0).all().item<bool>());
   }
@@ -66,30 +70,80 @@ TEST(FusedCrossEntropy, RefusesWhatItCannotTake) {
   EXPECT_THROW(fusedCrossEntropy(torch::zeros({3, 4}).t(), torch::zeros({4}, torch::kLong)), Error);
 }
 
-// The whole model, fused loss on against off: the same loss and every parameter's gradient.
-TEST(FusedCrossEntropy, GptLossAndEveryGradientMatchTheUnfusedPath) {
+// The whole model three ways: torch's loss on its logits, fusedCrossEntropy on them, and the
+// model's fused head + loss (padded rows): the same loss and every parameter's gradient.
+enum class Path { kTorch, kFusedLoss, kFusedHead };
+
+struct Pass {
+  double loss;
+  std::map<std::string, torch::Tensor> grads;
+};
+
+Pass gptPass(Path path, bool autocast_bf16) {
   const GptSizes sizes{2, 2, 32, 16, 97};  // layers, heads, width, block, vocabulary
-  std::map<std::string, torch::Tensor> grads[2];
-  double loss[2];
-  for (int fused = 0; fused < 2; ++fused) {
-    torch::manual_seed(5);  // the same initialization and batch both times
-    Gpt model(sizes);
-    torch::Tensor idx = torch::randint(0, 97, {3, 16}, torch::kLong);
-    torch::Tensor y = torch::randint(0, 97, {3, 16}, torch::kLong);
-    torch::Tensor logits = model.forward(idx).reshape({-1, 97});
-    torch::Tensor l = fused ? fusedCrossEntropy(logits, y.reshape({-1}))
-                            : torch::nn::functional::cross_entropy(logits, y.reshape({-1}));
-    l.backward();
-    loss[fused] = l.item<double>();
-    for (const auto& p : model.named_parameters()) grads[fused][p.key()] = p.value().grad().clone();
+  torch::manual_seed(5);                   // the same initialization and batch every time
+  Gpt model(sizes);
+  torch::Tensor idx = torch::randint(0, 97, {3, 16}, torch::kLong);
+  torch::Tensor y = torch::randint(0, 97, {3, 16}, torch::kLong);
+  torch::Tensor l;
+  {
+    AutocastGuard autocast(autocast_bf16 ? Precision::kBf16 : Precision::kFp32, torch::kCPU);
+    if (path == Path::kFusedHead) {
+      l = *model.fusedLoss(idx, y);
+    } else {
+      torch::Tensor logits = model.forward(idx).reshape({-1, 97});
+      l = path == Path::kFusedLoss
+              ? fusedCrossEntropy(logits, y.reshape({-1}))
+              : torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y.reshape({-1}));
+    }
   }
-  EXPECT_NEAR(loss[1], loss[0], 1e-6);
-  ASSERT_EQ(grads[0].size(), grads[1].size());
-  for (const auto& [name, g] : grads[0]) {
+  l.backward();
+  Pass p{l.item<double>(), {}};
+  for (const auto& param : model.named_parameters())
+    p.grads[param.key()] = param.value().grad().clone();
+  return p;
+}
+
+void expectSamePass(const Pass& got, const Pass& want, double loss_tol, double grad_rtol) {
+  EXPECT_NEAR(got.loss, want.loss, loss_tol);
+  ASSERT_EQ(got.grads.size(), want.grads.size());
+  for (const auto& [name, g] : want.grads) {
     SCOPED_TRACE(name);
-    EXPECT_TRUE(torch::allclose(grads[1][name], g, 1e-4, 1e-7))
-        << (grads[1][name] - g).abs().max();
+    const torch::Tensor& h = got.grads.at(name);
+    EXPECT_EQ(h.scalar_type(), g.scalar_type());
+    // Relative to the largest gradient of the tensor: bf16 rounds each product differently.
+    const double scale = g.abs().max().item<double>() + 1e-12;
+    EXPECT_LE((h - g).abs().max().item<double>() / scale, grad_rtol) << name;
   }
+}
+
+TEST(FusedCrossEntropy, GptLossAndEveryGradientMatchTheUnfusedPath) {
+  const Pass want = gptPass(Path::kTorch, false);
+  expectSamePass(gptPass(Path::kFusedLoss, false), want, 1e-6, 1e-4);
+  expectSamePass(gptPass(Path::kFusedHead, false), want, 1e-6, 1e-4);
+}
+
+TEST(FusedCrossEntropy, GptFusedHeadUnderBf16AutocastMatchesTheUnfusedPath) {
+  const Pass want = gptPass(Path::kTorch, true);
+  expectSamePass(gptPass(Path::kFusedLoss, true), want, 1e-2, 3e-2);
+  expectSamePass(gptPass(Path::kFusedHead, true), want, 1e-2, 3e-2);
+}
+
+TEST(FusedCrossEntropy, FusedHeadPadsTheRowsAndKeepsTheWeightsShape) {
+  torch::manual_seed(6);
+  torch::Tensor hidden = torch::randn({5, 8}, torch::requires_grad());
+  torch::Tensor weight = torch::randn({50, 8}, torch::requires_grad());
+  torch::Tensor y = torch::randint(0, 50, {5}, torch::kLong);
+  torch::Tensor l = fusedHeadCrossEntropy(hidden, weight, y, 64);
+  l.backward();
+  torch::Tensor h2 = hidden.detach().clone().requires_grad_(true);
+  torch::Tensor w2 = weight.detach().clone().requires_grad_(true);
+  torch::Tensor want = torch::nn::functional::cross_entropy(torch::mm(h2, w2.t()), y);
+  want.backward();
+  EXPECT_NEAR(l.item<double>(), want.item<double>(), 1e-6);
+  EXPECT_EQ(weight.grad().sizes(), weight.sizes());
+  EXPECT_TRUE(torch::allclose(weight.grad(), w2.grad(), 1e-5, 1e-7));
+  EXPECT_TRUE(torch::allclose(hidden.grad(), h2.grad(), 1e-5, 1e-7));
 }
 
 }  // namespace
