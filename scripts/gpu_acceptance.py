@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """GPU acceptance in one call: build against the host's torch wheel, check the binaries load the
 CUDA runtime and NCCL that torch loads, run the GPU tests, short fp16/fp32 GPT runs with their
-artifact, device selection, and the GPT step-time benchmark; one JSON summary.
+artifact, device selection, the microbenchmarks behind the GPT step (benchmarks/gpu_micro.py)
+and the level GPT step-time benchmark (trainrun with the fused loss vs eager vs torch.compile,
+benchmarks/gpt_step_time.py); one JSON summary, each benchmark's JSON beside it.
 
 A GPU host here has torch and nothing installable, so the Debian packages the build needs travel
 as .deb files in .devdeps/ (`--fetch-deps` downloads them on a Debian 12 machine) and are
@@ -15,7 +17,8 @@ usage:
 --dry-run fetches and unpacks the packages and configures a build from that prefix alone (so
 the carried set cannot rot), then checks the dev build in --build-dir: the loader resolves the
 CUDA runtime and NCCL into the torch wheel, `ctest -L gpu` runs (and skips), and a short CPU
-GPT run passes the same output checks the GPU runs get. Exit code 0 only if every step passed.
+GPT run passes the same output checks the GPU runs get, and both benchmarks run on CPU at toy
+sizes (a smoke test of the scripts). Exit code 0 only if every step passed.
 """
 import argparse
 import glob
@@ -299,6 +302,15 @@ def main():
         a.say(out)
         return json.load(open(out_json))
 
+    def micro():
+        # Head GEMMs at 50257 vs 50304 and SDPA's backends (time, difference from fp32 math):
+        # what the padded head and the attention choice rest on. A dry run smokes it on CPU.
+        out_json = os.path.join(a.out, "gpu_micro.json")
+        _, out, _ = a.run([python, os.path.join(REPO, "benchmarks", "gpu_micro.py"), "--json",
+                           out_json], timeout=300)
+        a.say(out)
+        return json.load(open(out_json))
+
     a.step("unpack carried packages", unpack)
     a.step("configure from the carried prefix", configure)
     a.step("build", compile_, needs_gpu=True)  # a dry run checks the dev build instead
@@ -307,6 +319,7 @@ def main():
     a.step("gpt-tiny 50 steps fp16, artifact on CPU", fp16_run)
     a.step("CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=1 runs on GPU 0", visible_device, needs_gpu=True)
     a.step("gpt-tiny 200 steps fp16 vs fp32", fp16_vs_fp32, needs_gpu=True)
+    a.step("microbenchmarks: head GEMMs 50257 vs 50304, SDPA backends", micro)
     a.step("benchmark gpt2-124m bf16 b32: trainrun vs eager vs torch.compile", benchmark)
     if scratch:
         shutil.rmtree(scratch, ignore_errors=True)
