@@ -17,12 +17,14 @@ nanoGPT does. torch.compile (default mode) compiles a function returning the los
 fuses the cross-entropy; a compile that fails or outlasts --compile-timeout reads n/a.
 --trainrun-set adds trainrun settings (e.g. model.fused_loss=true). MFU: trainrun's peak for
 the device and one FLOPs formula for all (6N + 12 L T C per token). Peak memory: trainrun's
-metrics.json, torch.cuda.max_memory_allocated for PyTorch. Not yet: kernel tables from a
-profiler trace of each side.
+metrics.json, torch.cuda.max_memory_allocated for PyTorch. --kernel-tables adds one traced
+run per side (not timed): trainrun with train.profile_trace (its profile_kernels.json) and
+eager under torch.profiler, --trace-steps steps after the warm-up; the top 40 names by time
+per step (CUDA kernels on a GPU, operators by inclusive time on CPU) side by side.
 
 usage: python3 benchmarks/gpt_step_time.py [--preset gpt2-124m] [--batch 32] [--precision bf16]
            [--steps 60] [--warmup 10] [--window 10] [--trials 2] [--no-compile]
-           [--trainrun-set KEY=VALUE ...] [--json out.json]
+           [--trainrun-set KEY=VALUE ...] [--kernel-tables] [--json out.json]
 CPU smoke: --preset gpt-tiny --batch 16 --precision fp32 --steps 30 --trials 1
 """
 import argparse
@@ -65,8 +67,9 @@ def timed_windows(args):
     return [s for s in range(args.warmup + args.window, args.steps + 1, args.window)]
 
 
-def trainrun_run(args, shape, shard):
-    """One trainrun run: the median step time of its timed log windows, and metrics.json."""
+def trainrun_run(args, shape, shard, trace_steps=0):
+    """One trainrun run: the median step time of its timed log windows, and metrics.json
+    (with trace_steps, also its profile_kernels.json as "kernels")."""
     n_layer, n_head, n_embd, block, vocab = shape
     with tempfile.TemporaryDirectory() as out:
         sets = {"model.name": "gpt", "model.n_layer": n_layer, "model.n_head": n_head,
@@ -83,7 +86,7 @@ def trainrun_run(args, shape, shard):
                config("gpt-tiny")]
         for k, v in sets.items():
             cmd += ["--set", f"{k}={v}"]
-        for kv in args.trainrun_set:
+        for kv in args.trainrun_set + ([f"train.profile_trace={trace_steps}"] if trace_steps else []):
             cmd += ["--set", kv]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if p.returncode != 0:
@@ -96,6 +99,9 @@ def trainrun_run(args, shape, shard):
         if not timed:
             sys.exit(f"trainrun logged no timed window:\n{p.stdout[-2000:]}")
         metrics["window_step_ms"] = statistics.median(timed)
+        if trace_steps:
+            with open(os.path.join(out, "profile_kernels.json")) as f:
+                metrics["kernels"] = json.load(f)
         metrics["params"] = int(re.search(r" params=(\d+)", p.stdout).group(1))
         return metrics
 
@@ -194,6 +200,9 @@ def pytorch_worker(args):
     if device.type == "cuda":
         torch.cuda.synchronize()
     warmup_s = time.perf_counter() - start_compile
+    if args.trace_steps:
+        print(json.dumps({"kernels": traced_table(args, step, device)}))
+        return
     window_ms = []
     done = args.warmup
     while done + args.window <= args.steps:
@@ -217,11 +226,54 @@ def pytorch_worker(args):
                       "fused_adamw": fused, "warmup_s": warmup_s}))
 
 
-def pytorch_run(args, shard, compile_=False):
+def traced_table(args, step, device):
+    """--trace-steps steps under torch.profiler: the top 40 names by time per step, as
+    trainrun's profile_kernels.json (CUDA kernels on a GPU, operators' inclusive time on CPU)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    cuda = device.type == "cuda"
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=acts) as prof:
+        for _ in range(args.trace_steps):
+            step()
+        if cuda:
+            torch.cuda.synchronize()
+    rows = {}
+    for e in prof.events():
+        on_device = e.device_type == torch.autograd.DeviceType.CUDA
+        if on_device != cuda:
+            continue
+        us = e.device_time if cuda else e.cpu_time_total  # one call's time
+        calls, total = rows.get(e.name, (0, 0.0))
+        rows[e.name] = (calls + 1, total + us)
+    total_us = sum(t for _, t in rows.values())
+    top = sorted(rows.items(), key=lambda kv: -kv[1][1])[:40]
+    n = args.trace_steps
+    return {"steps": n, "kind": "cuda kernels" if cuda else "cpu operators (inclusive time)",
+            "total_ms_per_step": total_us / 1e3 / n,
+            "rows": [{"name": k, "calls_per_step": c / n, "ms_per_step": t / 1e3 / n,
+                      "share": t / total_us if total_us else 0.0} for k, (c, t) in top]}
+
+
+def print_kernel_tables(tables, rows=15):
+    """The sides' tables next to each other, top `rows` names each."""
+    names = list(tables)
+    print(f"\ntop {rows} by time per step ({tables[names[0]]['kind']}), traced runs:")
+    for name in names:
+        t = tables[name]
+        print(f"{name}: {t['total_ms_per_step']:.2f} ms per step traced")
+        print(f"  {'ms/step':>8} {'calls':>6} {'share':>6}  name")
+        for r in t["rows"][:rows]:
+            print(f"  {r['ms_per_step']:>8.3f} {r['calls_per_step']:>6.1f} {r['share']:>6.1%}  "
+                  f"{r['name'][:100]}")
+
+
+def pytorch_run(args, shard, compile_=False, trace_steps=0):
     """Runs pytorch_worker in a fresh process; returns its JSON, or None (compile: n/a)."""
     cmd = [sys.executable, os.path.abspath(__file__), "--pytorch-worker", "--preset", args.preset,
            "--batch", str(args.batch), "--precision", args.precision, "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--window", str(args.window), "--shard", shard]
+           "--warmup", str(args.warmup), "--window", str(args.window), "--shard", shard,
+           "--trace-steps", str(trace_steps)]
     if compile_:
         cmd.append("--compile")
     try:
@@ -252,6 +304,10 @@ def main():
                     help="skip the torch.compile side")
     ap.add_argument("--compile-timeout", type=int, default=600)
     ap.add_argument("--trainrun-set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--kernel-tables", action="store_true",
+                    help="one traced run per side (trainrun, eager): top kernels side by side")
+    ap.add_argument("--trace-steps", type=int, default=0, help="steps traced (with --kernel-"
+                    "tables: default 5)")
     ap.add_argument("--pytorch-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--shard", help=argparse.SUPPRESS)
@@ -285,6 +341,11 @@ def main():
                     c = pytorch_run(args, shard, compile_=True)
                     if c is not None:
                         times[side].append(c["step_ms"])
+        tables = {}
+        if args.kernel_tables:
+            n = args.trace_steps or 5
+            tables["trainrun"] = trainrun_run(args, shape, shard, trace_steps=n)["kernels"]
+            tables["pytorch eager"] = pytorch_run(args, shard, trace_steps=n)["kernels"]
     if p["params"] != m["params"]:
         sys.exit(f"shape mismatch: PyTorch model has {p['params']} parameters, "
                  f"trainrun {m['params']}")
@@ -318,13 +379,15 @@ def main():
         mem_text = f"{mem:>8.0f}" if mem is not None else f"{'n/a':>8}"
         print(f"{side:>14} {ms:>9.2f} {tokens_per_step / ms * 1e3:>11.0f} {tflops:>8.2f} "
               f"{mfu_text} {mem_text} {ms / eager_ms:>8.2f}")
+    if tables:
+        print_kernel_tables(tables)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"benchmark": "gpt_step_time", "preset": args.preset, "batch": args.batch,
                        "precision": args.precision, "device": m["device"], "params": p["params"],
                        "window": args.window, "warmup": args.warmup,
                        "trainrun_set": args.trainrun_set, "peak_tflops": peak,
-                       "rows": results}, f, indent=2)
+                       "rows": results, "kernel_tables": tables}, f, indent=2)
     return 0
 
 

@@ -297,8 +297,8 @@ def main():
         else:
             cmd = [python, bench, "--preset", "gpt2-124m", "--precision", "bf16", "--batch", "32",
                    "--steps", "60", "--trials", str(args.bench_trials)]
-        _, out, _ = a.run(cmd + ["--trainrun-set", "model.fused_loss=true", "--bin-dir", build,
-                                 "--json", out_json], timeout=900)
+        _, out, _ = a.run(cmd + ["--trainrun-set", "model.fused_loss=true", "--kernel-tables",
+                                 "--bin-dir", build, "--json", out_json], timeout=900)
         a.say(out)
         return json.load(open(out_json))
 

@@ -26,6 +26,7 @@
 #include "train/fused_adamw.h"
 #include "train/lr_schedule.h"
 #include "train/node_fetch.h"
+#include "train/profile_trace.h"
 #include "train/run_outputs.h"
 #include "train/run_report.h"
 #include "train/state_sync.h"
@@ -182,6 +183,16 @@ void Trainer::openHistoryOnRank0() {
                                             completed_, total_steps_);
 }
 
+void Trainer::openProfileTrace() {
+  const int64_t steps = config_.train().profile_trace();
+  if (dist_.rank != 0 || steps <= 0) return;
+  // After the first log window (warm-up: allocator, cuBLAS plans), or half the run if sooner.
+  const int64_t start =
+      std::max(completed_, std::min(config_.train().log_every(), total_steps_ / 2));
+  trace_ = std::make_unique<ProfileTrace>(start, std::min(steps, total_steps_ - start), output_dir_,
+                                          device_.is_cuda());
+}
+
 Replica Trainer::replica() { return Replica{*model_, *optimizer_, *scaler_}; }
 
 int Trainer::syncState() {
@@ -327,6 +338,7 @@ void Trainer::run() {
   step_ms_.reserve(static_cast<size_t>(total_steps_));
   syncState();
   openHistoryOnRank0();
+  openProfileTrace();
   // Elastic jobs: the group's failure to recover from ("" while healthy). A failure during the
   // re-forming itself (a peer lost mid-recovery, a newer plan) re-forms again, a few times.
   std::string failure;
@@ -365,7 +377,9 @@ void Trainer::runStep(int64_t step) {
   dist_.comm->setStep(step);               // named in collective-timeout errors
   freezeIfInjected(step);                  // tests only (TRAINRUN_FAULT_FREEZE)
   in_step_ = true;
+  if (trace_) trace_->beforeStep(step);
   trainStep(step);
+  if (trace_) trace_->afterStep(step);
   completed_ = step + 1;  // the optimizer stepped: the state in memory is step + 1's
   consumed_ += t.global_batch_size();
   in_step_ = false;

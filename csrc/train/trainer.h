@@ -31,6 +31,7 @@ class LossScaler;
 class Model;
 class Preemption;
 class Reducer;
+class ProfileTrace;
 class RunHistory;
 class TrainBatches;
 
@@ -64,6 +65,7 @@ class Trainer {
   // Elastic jobs: the group failed (`why`); re-form it and continue from the newest state.
   void recover(const std::string& why);
   void openHistoryOnRank0();
+  void openProfileTrace();  // rank 0, train.profile_trace > 0
   // One step and what follows it (log window, checkpoint, evaluation).
   void runStep(int64_t step);
   // Rank 0, at the end of a log window: the step line.
@@ -109,6 +111,7 @@ class Trainer {
   std::unique_ptr<TrainBatches> batches_;  // this rank's slice of each step, for this world
   std::unique_ptr<CheckpointManager> checkpoints_;  // null: checkpoints off
   std::unique_ptr<Preemption> preemption_;
+  std::unique_ptr<ProfileTrace> trace_;  // rank 0, train.profile_trace > 0
   std::unique_ptr<RunHistory> history_;  // rank 0: from run()'s start or a regroup
   bool save_checkpoints_ = false;
   int64_t total_steps_ = 0;

@@ -63,6 +63,24 @@ class Training(unittest.TestCase):
         with open(self.out("bf16/metrics.json")) as f:
             self.assertGreaterEqual(json.load(f)["accuracy"], 0.93)
 
+    def test_profile_trace_writes_a_trace_and_a_table_of_the_busiest_ops(self):
+        p = train(self.out("trace"), 2, "train.steps=30", "train.log_every=10",
+                  "train.profile_trace=3")
+        self.assertIn("profile: steps 11-13 traced", p.stdout)
+        with open(self.out("trace/profile_trace.json")) as f:
+            trace = json.load(f)
+        self.assertTrue(any(e.get("name", "").startswith("aten::") for e in trace["traceEvents"]))
+        with open(self.out("trace/profile_kernels.json")) as f:
+            table = json.load(f)
+        self.assertEqual(table["steps"], 3)
+        self.assertEqual(table["kind"], "cpu operators (inclusive time)")
+        self.assertGreater(len(table["rows"]), 5)
+        self.assertLessEqual(len(table["rows"]), 40)
+        times = [r["ms_per_step"] for r in table["rows"]]
+        self.assertEqual(times, sorted(times, reverse=True))
+        self.assertIn("aten::addmm", [r["name"] for r in table["rows"]])  # the MLP's layers
+        self.assertEqual(p.stdout.count("profile: steps"), 1, p.stdout)  # rank 0 alone traces
+
     def test_world_size_buckets_and_accumulation_do_not_change_the_result(self):
         steps = "train.steps=50"
         train(self.out("w1"), 1, steps)
