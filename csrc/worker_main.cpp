@@ -1,6 +1,7 @@
 // trainrun-worker: one rank of a job. Usage: trainrun-worker CONFIG [--set key=value ...]
 #include <c10/util/Logging.h>
 
+#include <csignal>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,11 @@ void reportCollectives(const trainrun::DistContext& dist) {
 }
 
 int main(int argc, char** argv) {
+  // A write to a socket that a lost peer closed must fail with EPIPE (the collective reports
+  // it and elastic recovery re-forms the group), not kill the rank: Gloo writes to TCP without
+  // MSG_NOSIGNAL, and Python ignores SIGPIPE, so PyTorch's ranks never see it. The launcher
+  // ignores it too and hands children the default back; this rank ignores it again.
+  std::signal(SIGPIPE, SIG_IGN);
   trainrun::catchSigterm();      // first, before any thread starts (they inherit its signal mask)
   trainrun::prepareHangDumps();  // before any thread starts, as catchSigterm()
   // c10d logs a warning with a stack trace for what trainrun reports itself in one line (a

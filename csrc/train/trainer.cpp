@@ -16,16 +16,15 @@
 #include "ddp/reducer.h"
 #include "distributed/init.h"
 #include "metrics/metrics.h"
-#include "models/fused_cross_entropy.h"
 #include "models/model.h"
 #include "models/torchscript_model.h"
 #include "preemption/preemption.h"
 #include "train/checkpoint_setup.h"
 #include "train/evaluator.h"
 #include "train/fault_freeze.h"
-#include "train/fused_adamw.h"
 #include "train/lr_schedule.h"
 #include "train/node_fetch.h"
+#include "train/objective.h"
 #include "train/profile_trace.h"
 #include "train/run_outputs.h"
 #include "train/run_report.h"
@@ -37,36 +36,6 @@ namespace {
 
 // Re-formings of an elastic group in a row without a completed step before the rank gives up.
 constexpr int kMaxRecoveryAttempts = 3;
-
-std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const config::OptimizerConfig& o,
-                                                       std::vector<torch::Tensor> params) {
-  if (o.name() == "adamw") {
-    return std::make_unique<FusedAdamW>(params, torch::optim::AdamWOptions(o.lr())
-                                                    .betas({o.beta1(), o.beta2()})
-                                                    .eps(o.eps())
-                                                    .weight_decay(o.weight_decay()));
-  }
-  return std::make_unique<torch::optim::SGD>(
-      params,
-      torch::optim::SGDOptions(o.lr()).momentum(o.momentum()).weight_decay(o.weight_decay()));
-}
-
-// The model's loss on (x, y): mean cross-entropy of its (B, ..., C) logits against (B, ...)
-// targets, computed in fp32 (fused: model.fused_loss, the model's own fused path if it has one);
-// regression: mean squared error of (B, 1) outputs against (B,) float targets.
-torch::Tensor lossOf(Model& model, const torch::Tensor& x, const torch::Tensor& y, Task task,
-                     bool fused) {
-  if (fused && task != Task::kRegression) {
-    if (std::optional<torch::Tensor> loss = model.fusedLoss(x, y)) return *loss;
-    const torch::Tensor logits = model.forward(x);
-    return fusedCrossEntropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}).contiguous());
-  }
-  const torch::Tensor logits = model.forward(x);
-  if (task == Task::kRegression)
-    return torch::mse_loss(logits.reshape({-1}).to(torch::kFloat), y.reshape({-1}));
-  return torch::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat),
-                                   y.reshape({-1}));
-}
 
 }  // namespace
 

@@ -43,6 +43,7 @@ TEST_F(YamlEmitTest, EveryFieldRoundTripsExactly) {
   t->set_log_every(7);
   t->set_eval_every(50);
   t->set_profile(true);
+  t->set_profile_trace(5);
   auto* o = c.mutable_optimizer();
   o->set_name("adamw");
   o->set_lr(1.0 / 3.0);
@@ -61,6 +62,7 @@ TEST_F(YamlEmitTest, EveryFieldRoundTripsExactly) {
   for (auto set : {&ModelConfig::set_n_layer, &ModelConfig::set_n_head, &ModelConfig::set_n_embd,
                    &ModelConfig::set_block_size, &ModelConfig::set_vocab_size})
     (c.mutable_model()->*set)(0);  // GPT sizes: 0 = the preset's (and unused by the MLP)
+  c.mutable_model()->set_fused_loss(true);
   auto* d = c.mutable_data();
   d->set_name("digits");
   d->set_path((data_dir_.path() / "digits.csv.gz").string());

@@ -14,8 +14,8 @@ import unittest
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../support"))
-from harness import (CONFIG, DATA, LOG_LINE, REPO, TRAINRUN, alive, children,  # noqa: E402
-                     env_of, max_rel_diff, params)
+from harness import (CONFIG, DATA, LOG_LINE, REPO, TRAINRUN, WORKER, alive,  # noqa: E402
+                     children, env_of, max_rel_diff, params)
 from harness import run_trainrun as run  # noqa: E402
 
 
@@ -80,6 +80,23 @@ class Training(unittest.TestCase):
         self.assertEqual(times, sorted(times, reverse=True))
         self.assertIn("aten::addmm", [r["name"] for r in table["rows"]])  # the MLP's layers
         self.assertEqual(p.stdout.count("profile: steps"), 1, p.stdout)  # rank 0 alone traces
+
+    def test_a_closed_pipe_or_socket_is_an_error_to_the_rank_never_a_sigpipe(self):
+        # A rank writing to a socket a lost peer closed (Gloo writes without MSG_NOSIGNAL) or
+        # to a closed stdout gets EPIPE, which it reports; SIGPIPE's default would kill it
+        # before elastic recovery could act. Here: stdout's reader is gone before the first line.
+        r, w = os.pipe()
+        os.close(r)
+        p = subprocess.run([WORKER, CONFIG, "--set", f"output.dir={self.out('pipe')}",
+                            "--set", f"data.path={DATA}", "--set", "train.steps=20",
+                            "--set", "checkpoint.uri="], stdout=w, stderr=subprocess.PIPE,
+                           env=dict(os.environ, RANK="0", WORLD_SIZE="1", LOCAL_RANK="0"),
+                           cwd=REPO,
+                           timeout=120)
+        os.close(w)
+        self.assertNotEqual(p.returncode, -signal.SIGPIPE, p.stderr)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.exists(self.out("pipe/metrics.json")))
 
     def test_world_size_buckets_and_accumulation_do_not_change_the_result(self):
         steps = "train.steps=50"

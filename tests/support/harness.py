@@ -25,7 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # The built binaries: ctest sets TRAINRUN_BIN_DIR to the build folder; by hand, REPO/build.
 BIN_DIR = os.environ.get("TRAINRUN_BIN_DIR", os.path.join(REPO, "build"))
 TRAINRUN = os.path.join(BIN_DIR, "trainrun")
-WORKER = os.path.join(BIN_DIR, "trainrun_worker")
+WORKER = os.path.join(BIN_DIR, "trainrun-worker")
 CONFIGS = os.path.join(REPO, "configs")
 CONFIG = os.path.join(CONFIGS, "digits-mlp.yaml")  # the job most tests train
 DATA = os.path.join(REPO, "data", "digits.csv.gz")
