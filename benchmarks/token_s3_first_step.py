@@ -173,6 +173,8 @@ def main():
             f.write(os.urandom(1 << 20))
         moto.aws("s3", "cp", "--quiet", probe, "s3://bench/probe")
         get_s["1 MiB object"] = ranged_get_seconds(moto, "probe")
+        # moto's client settings for the mosaic side: its credentials, region and endpoint.
+        moto_vars = {k: v for k, v in moto.env.items() if k.startswith("AWS_")}
         for t in range(args.trials):
             for name in sizes:
                 for side in (sides if t % 2 == 0 else sides[::-1]):
@@ -183,9 +185,8 @@ def main():
                         s = first_step(f"s3://bench/{name}/corpus_train_", f"{work}/out", env)
                     elif side == "mosaic":
                         s = mosaic_first_batch(f"s3://bench/mds-{name}", f"{work}/mds",
-                                               dict(mosaic_env(args), **moto.env,
-                                                    S3_ENDPOINT_URL=moto.endpoint,
-                                                    PYTHONPATH=mosaic_env(args)["PYTHONPATH"]))
+                                               dict(mosaic_env(args), **moto_vars,
+                                                    S3_ENDPOINT_URL=moto.endpoint))
                     else:
                         start = time.monotonic()
                         moto.aws("s3", "cp", "--recursive", "--quiet", f"s3://bench/{name}",

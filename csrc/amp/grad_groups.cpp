@@ -28,7 +28,7 @@ void addChunk(std::vector<GradGroup>* groups, kernels::Dtype dtype, kernels::Ten
 
 }  // namespace
 
-kernels::Dtype kernelDtype(torch::ScalarType type) {
+std::optional<kernels::Dtype> kernelDtype(torch::ScalarType type) {
   switch (type) {
     case torch::kFloat:
       return kernels::Dtype::kFloat32;
@@ -37,9 +37,7 @@ kernels::Dtype kernelDtype(torch::ScalarType type) {
     case torch::kBFloat16:
       return kernels::Dtype::kBFloat16;
     default:
-      throw Error(
-          std::string("loss scaling supports float32, float16 and bfloat16 gradients, got ") +
-          c10::toString(type));
+      return std::nullopt;
   }
 }
 
@@ -51,14 +49,18 @@ void groupGrads(const std::vector<torch::Tensor>& grads, std::vector<GradGroup>*
     if (g.layout() != torch::kStrided || !g.is_contiguous())
       throw Error("loss scaling needs dense contiguous gradients (got a sparse or strided one)");
     const kernels::TensorChunk chunk{g.data_ptr(), g.numel()};
-    const kernels::Dtype dtype = kernelDtype(g.scalar_type());
+    const std::optional<kernels::Dtype> dtype = kernelDtype(g.scalar_type());
+    if (!dtype)
+      throw Error(
+          std::string("loss scaling supports float32, float16 and bfloat16 gradients, got ") +
+          c10::toString(g.scalar_type()));
     if (g.is_cuda()) {
       if (*cuda_device >= 0 && *cuda_device != g.get_device())
         throw Error("loss scaling: CUDA gradients on several devices (one device per rank)");
       *cuda_device = g.get_device();
-      addChunk(cuda, dtype, chunk);
+      addChunk(cuda, *dtype, chunk);
     } else if (g.is_cpu()) {
-      addChunk(cpu, dtype, chunk);
+      addChunk(cpu, *dtype, chunk);
     } else {
       throw Error("loss scaling: gradients must be on CPU or CUDA, got " + g.device().str());
     }

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <vector>
 
 #include "kernels/dtype.h"
@@ -14,8 +15,8 @@ struct GradGroup {
   std::vector<kernels::TensorChunk> chunks;
 };
 
-// Maps fp32/fp16/bf16; any other dtype throws Error naming it.
-kernels::Dtype kernelDtype(torch::ScalarType type);
+// The kernels' Dtype of fp32/fp16/bf16; nullopt for any other (the caller names what it takes).
+std::optional<kernels::Dtype> kernelDtype(torch::ScalarType type);
 
 // Chunks of every defined grad on CPU and on CUDA, grouped by dtype. Grads must be dense and
 // contiguous (the fused pass walks raw memory); CUDA grads must share one device, returned

@@ -3,8 +3,10 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <optional>
 #include <string>
 
+#include "amp/grad_groups.h"
 #include "core/error.h"
 #include "kernels/reference.h"
 
@@ -19,17 +21,9 @@ namespace trainrun {
 namespace {
 
 kernels::Dtype dtypeOf(const torch::Tensor& t) {
-  switch (t.scalar_type()) {
-    case torch::kFloat:
-      return kernels::Dtype::kFloat32;
-    case torch::kHalf:
-      return kernels::Dtype::kFloat16;
-    case torch::kBFloat16:
-      return kernels::Dtype::kBFloat16;
-    default:
-      throw Error(std::string("fused cross-entropy: logits of dtype ") +
-                  c10::toString(t.scalar_type()) + " (float32, float16 or bfloat16 only)");
-  }
+  if (const std::optional<kernels::Dtype> d = kernelDtype(t.scalar_type())) return *d;
+  throw Error(std::string("fused cross-entropy: logits of dtype ") +
+              c10::toString(t.scalar_type()) + " (float32, float16 or bfloat16 only)");
 }
 
 kernels::CrossEntropyRows rowsOf(const torch::Tensor& logits, const torch::Tensor& targets,
