@@ -114,12 +114,6 @@ void ShardBlocks::ensure(uint64_t begin, uint64_t end) {
   runParallel(missing.size(), parallelism_, [&](uint64_t i) { ensureBlock(missing[i]); });
 }
 
-uint64_t ShardBlocks::blocksKnownPresent() const {
-  uint64_t n = 0;
-  for (uint64_t b = 0; b < blocks_; ++b) n += present_[b].load() ? 1 : 0;
-  return n;
-}
-
 void ShardBlocks::ensureBlock(uint64_t block) {
   const std::string map = mapPath(path_);
   // A descriptor of its own: the lock belongs to it, so this thread excludes the others too.

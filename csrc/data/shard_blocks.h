@@ -52,8 +52,6 @@ class ShardBlocks {
   // Makes bytes [begin, end) readable, fetching the blocks no process has (up to parallelism
   // at once). Throws StorageError for a full disk (naming the folder), or what Fetch throws.
   void ensure(uint64_t begin, uint64_t end);
-  // Blocks this process knows are present (fetched here or found in the map).
-  uint64_t blocksKnownPresent() const;
 
  private:
   void ensureBlock(uint64_t block);
