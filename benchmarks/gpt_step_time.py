@@ -67,9 +67,19 @@ def timed_windows(args):
     return [s for s in range(args.warmup + args.window, args.steps + 1, args.window)]
 
 
-def trainrun_run(args, shape, shard, trace_steps=0):
+def parse_variant(text):
+    """--trainrun-variant NAME:KEY=VALUE,KEY=VALUE -> (NAME, ["KEY=VALUE", ...])."""
+    name, sep, sets = text.partition(":")
+    pairs = [kv for kv in sets.split(",") if kv]
+    if not name or not sep or not pairs or any("=" not in kv for kv in pairs):
+        sys.exit(f"--trainrun-variant {text!r}: expected NAME:KEY=VALUE[,KEY=VALUE...]")
+    return name, pairs
+
+
+def trainrun_run(args, shape, shard, trace_steps=0, extra_sets=()):
     """One trainrun run: the median step time of its timed log windows, and metrics.json
-    (with trace_steps, also its profile_kernels.json as "kernels")."""
+    (with trace_steps, also its profile_kernels.json as "kernels"). extra_sets: a variant's
+    settings, after --trainrun-set's."""
     n_layer, n_head, n_embd, block, vocab = shape
     with tempfile.TemporaryDirectory() as out:
         sets = {"model.name": "gpt", "model.n_layer": n_layer, "model.n_head": n_head,
@@ -86,7 +96,8 @@ def trainrun_run(args, shape, shard, trace_steps=0):
                config("gpt-tiny")]
         for k, v in sets.items():
             cmd += ["--set", f"{k}={v}"]
-        for kv in args.trainrun_set + ([f"train.profile_trace={trace_steps}"] if trace_steps else []):
+        for kv in (args.trainrun_set + list(extra_sets) +
+                   ([f"train.profile_trace={trace_steps}"] if trace_steps else [])):
             cmd += ["--set", kv]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if p.returncode != 0:
@@ -304,6 +315,9 @@ def main():
                     help="skip the torch.compile side")
     ap.add_argument("--compile-timeout", type=int, default=600)
     ap.add_argument("--trainrun-set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--trainrun-variant", action="append", default=[],
+                    metavar="NAME:KEY=VALUE,...", help="another trainrun side, 'trainrun NAME', "
+                    "with these settings on top of --trainrun-set (repeatable)")
     ap.add_argument("--kernel-tables", action="store_true",
                     help="one traced run per side (trainrun, eager): top kernels side by side")
     ap.add_argument("--trace-steps", type=int, default=0, help="steps traced (with --kernel-"
@@ -324,8 +338,11 @@ def main():
     shape = PRESETS[args.preset]
     tokens_per_step = args.batch * shape[3]
 
-    sides = ["trainrun", "pytorch eager"] + (["torch.compile"] if args.compile_peer else [])
+    variants = dict(parse_variant(v) for v in args.trainrun_variant)
+    sides = (["trainrun"] + [f"trainrun {name}" for name in variants] + ["pytorch eager"] +
+             (["torch.compile"] if args.compile_peer else []))
     times = {side: [] for side in sides}
+    memory_of = {}  # the variants' peak memory
     with tempfile.TemporaryDirectory(prefix="trainrun_gpt_bench_") as tmp:
         shard = os.path.join(tmp, "tokens_000000.bin")  # ~4 windows per step of every run
         write_shard(shard, shape[4], max(1 << 20, 4 * args.steps * tokens_per_step))
@@ -334,6 +351,10 @@ def main():
                 if side == "trainrun":
                     m = trainrun_run(args, shape, shard)
                     times[side].append(m["window_step_ms"])
+                elif side.startswith("trainrun "):
+                    v = trainrun_run(args, shape, shard, extra_sets=variants[side[len("trainrun "):]])
+                    times[side].append(v["window_step_ms"])
+                    memory_of[side] = v.get("peak_memory_mb")
                 elif side == "pytorch eager":
                     p = pytorch_run(args, shard)
                     times[side].append(p["step_ms"])
@@ -352,20 +373,22 @@ def main():
     flops_per_step = (6 * p["n_matmul"] + 12 * shape[0] * shape[3] * shape[2]) * tokens_per_step
     peak = m["tflops"] / m["mfu"] if m.get("mfu") else None  # trainrun's peak for this device
     memory = {"trainrun": m.get("peak_memory_mb"), "pytorch eager": p["peak_memory_mb"],
-              "torch.compile": c["peak_memory_mb"] if args.compile_peer and c else None}
+              "torch.compile": c["peak_memory_mb"] if args.compile_peer and c else None,
+              **memory_of}
     eager_ms = statistics.median(times["pytorch eager"])
     print(f"# {args.preset} ({p['params'] / 1e6:.1f}M params), batch {args.batch} x {shape[3]} "
           f"tokens, {args.precision}, {m['device']}, windows of {args.window} steps after "
           f"{args.warmup}, median of {args.trials} trials; PyTorch AdamW "
           f"{'fused' if p['fused_adamw'] else 'foreach'}"
-          + (f"; trainrun {' '.join(args.trainrun_set)}" if args.trainrun_set else ""))
-    print(f"{'side':>14} {'step':>9} {'tokens/s':>11} {'TFLOPS':>8} {'MFU':>6} {'memory':>8} "
+          + (f"; trainrun {' '.join(args.trainrun_set)}" if args.trainrun_set else "")
+          + "".join(f"; trainrun {n}: {' '.join(kv)}" for n, kv in variants.items()))
+    print(f"{'side':>18} {'step':>9} {'tokens/s':>11} {'TFLOPS':>8} {'MFU':>6} {'memory':>8} "
           f"{'x eager':>8}")
-    print(f"{'':>14} {'ms':>9} {'':>11} {'':>8} {'':>6} {'MB':>8} {'(time)':>8}")
+    print(f"{'':>18} {'ms':>9} {'':>11} {'':>8} {'':>6} {'MB':>8} {'(time)':>8}")
     results = []
     for side in sides:
         if not times[side]:
-            print(f"{side:>14} {'n/a':>9}")
+            print(f"{side:>18} {'n/a':>9}")
             results.append({"side": side, "step_ms": None})
             continue
         ms = statistics.median(times[side])
@@ -377,7 +400,7 @@ def main():
                         "ratio_vs_eager": ms / eager_ms, "trials_ms": times[side]})
         mfu_text = f"{mfu:>6.3f}" if mfu is not None else f"{'n/a':>6}"
         mem_text = f"{mem:>8.0f}" if mem is not None else f"{'n/a':>8}"
-        print(f"{side:>14} {ms:>9.2f} {tokens_per_step / ms * 1e3:>11.0f} {tflops:>8.2f} "
+        print(f"{side:>18} {ms:>9.2f} {tokens_per_step / ms * 1e3:>11.0f} {tflops:>8.2f} "
               f"{mfu_text} {mem_text} {ms / eager_ms:>8.2f}")
     if tables:
         print_kernel_tables(tables)
@@ -386,7 +409,8 @@ def main():
             json.dump({"benchmark": "gpt_step_time", "preset": args.preset, "batch": args.batch,
                        "precision": args.precision, "device": m["device"], "params": p["params"],
                        "window": args.window, "warmup": args.warmup,
-                       "trainrun_set": args.trainrun_set, "peak_tflops": peak,
+                       "trainrun_set": args.trainrun_set, "trainrun_variants": variants,
+                       "peak_tflops": peak,
                        "rows": results, "kernel_tables": tables}, f, indent=2)
     return 0
 

@@ -41,6 +41,11 @@ std::optional<kernels::Dtype> kernelDtype(torch::ScalarType type) {
   }
 }
 
+kernels::Dtype requireKernelDtype(torch::ScalarType type, const std::string& what) {
+  if (const std::optional<kernels::Dtype> d = kernelDtype(type)) return *d;
+  throw Error(what + " of dtype " + c10::toString(type) + " (float32, float16 or bfloat16 only)");
+}
+
 void groupGrads(const std::vector<torch::Tensor>& grads, std::vector<GradGroup>* cpu,
                 std::vector<GradGroup>* cuda, int* cuda_device) {
   *cuda_device = -1;
@@ -49,18 +54,14 @@ void groupGrads(const std::vector<torch::Tensor>& grads, std::vector<GradGroup>*
     if (g.layout() != torch::kStrided || !g.is_contiguous())
       throw Error("loss scaling needs dense contiguous gradients (got a sparse or strided one)");
     const kernels::TensorChunk chunk{g.data_ptr(), g.numel()};
-    const std::optional<kernels::Dtype> dtype = kernelDtype(g.scalar_type());
-    if (!dtype)
-      throw Error(
-          std::string("loss scaling supports float32, float16 and bfloat16 gradients, got ") +
-          c10::toString(g.scalar_type()));
+    const kernels::Dtype dtype = requireKernelDtype(g.scalar_type(), "loss scaling: a gradient");
     if (g.is_cuda()) {
       if (*cuda_device >= 0 && *cuda_device != g.get_device())
         throw Error("loss scaling: CUDA gradients on several devices (one device per rank)");
       *cuda_device = g.get_device();
-      addChunk(cuda, *dtype, chunk);
+      addChunk(cuda, dtype, chunk);
     } else if (g.is_cpu()) {
-      addChunk(cpu, *dtype, chunk);
+      addChunk(cpu, dtype, chunk);
     } else {
       throw Error("loss scaling: gradients must be on CPU or CUDA, got " + g.device().str());
     }

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "kernels/dtype.h"
@@ -17,6 +18,8 @@ struct GradGroup {
 
 // The kernels' Dtype of fp32/fp16/bf16; nullopt for any other (the caller names what it takes).
 std::optional<kernels::Dtype> kernelDtype(torch::ScalarType type);
+// kernelDtype, or Error "<what> of dtype D (float32, float16 or bfloat16 only)".
+kernels::Dtype requireKernelDtype(torch::ScalarType type, const std::string& what);
 
 // Chunks of every defined grad on CPU and on CUDA, grouped by dtype. Grads must be dense and
 // contiguous (the fused pass walks raw memory); CUDA grads must share one device, returned

@@ -30,4 +30,13 @@ void launchCrossEntropyForward(const CrossEntropyRows& rows, float* losses, floa
 void launchCrossEntropyBackward(const CrossEntropyRows& rows, const float* lse, const float* scale,
                                 cudaStream_t stream);
 
+// The fused residual add + LayerNorm forward (see addNormForwardRef); one block per row.
+void launchAddNormForward(const AddNormRows& rows, const AddNormForward& args, cudaStream_t stream);
+
+// Its backward (see addNormBackwardRef). The weight and bias gradients are summed in parts of
+// kAddNormRowsPerPart rows, then the parts in order: deterministic on every device. `workspace`
+// is device memory of addNormWorkspaceFloats(rows) floats.
+void launchAddNormBackward(const AddNormRows& rows, const AddNormBackward& args, float* workspace,
+                           cudaStream_t stream);
+
 }  // namespace trainrun::kernels

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/element_io.h"
 
@@ -53,7 +54,133 @@ void crossEntropyBackwardRows(const CrossEntropyRows& r, const float* lse, float
   }
 }
 
+template <typename S, typename B, typename N>
+void addNormForwardRows(const AddNormRows& r, const AddNormForward& a) {
+  const int64_t C = r.width;
+  for (int64_t row = 0; row < r.rows; ++row) {
+    const auto* res = static_cast<const typename S::Storage*>(a.residual) + row * C;
+    const auto* br = static_cast<const typename B::Storage*>(a.branch) + (a.branch ? row * C : 0);
+    auto* sum = static_cast<typename S::Storage*>(a.sum) + (a.branch ? row * C : 0);
+    auto* out = static_cast<typename N::Storage*>(a.normed) + row * C;
+    std::vector<float> s(C);
+    double total = 0.0;
+    for (int64_t j = 0; j < C; ++j) {
+      if (a.branch) {
+        sum[j] = S::store(S::load(res[j]) + B::load(br[j]));
+        s[j] = S::load(sum[j]);
+      } else {
+        s[j] = S::load(res[j]);
+      }
+      total += s[j];
+    }
+    const double mean = total / double(C);
+    double squares = 0.0;
+    for (int64_t j = 0; j < C; ++j) squares += (s[j] - mean) * (s[j] - mean);
+    const float rstd = float(1.0 / std::sqrt(squares / double(C) + double(r.eps)));
+    a.mean[row] = float(mean);
+    a.rstd[row] = rstd;
+    for (int64_t j = 0; j < C; ++j)
+      out[j] = N::store((s[j] - float(mean)) * rstd * a.weight[j] + a.bias[j]);
+  }
+}
+
+template <typename S, typename B, typename N>
+void addNormBackwardRows(const AddNormRows& r, const AddNormBackward& a) {
+  const int64_t C = r.width;
+  std::vector<double> dw(C, 0.0), db(C, 0.0);
+  std::vector<float> xhat(C), g(C);
+  for (int64_t row = 0; row < r.rows; ++row) {
+    const auto* dn = static_cast<const typename N::Storage*>(a.grad_normed) + row * C;
+    const auto* ds =
+        static_cast<const typename S::Storage*>(a.grad_sum) + (a.grad_sum ? row * C : 0);
+    const auto* s = static_cast<const typename S::Storage*>(a.sum) + row * C;
+    auto* gs = static_cast<typename S::Storage*>(a.grad_stream) + row * C;
+    auto* gb = static_cast<typename B::Storage*>(a.grad_branch) + (a.grad_branch ? row * C : 0);
+    double g_mean = 0.0, gx_mean = 0.0;
+    for (int64_t j = 0; j < C; ++j) {
+      const float d = N::load(dn[j]);
+      xhat[j] = (S::load(s[j]) - a.mean[row]) * a.rstd[row];
+      g[j] = d * a.weight[j];
+      g_mean += g[j];
+      gx_mean += double(g[j]) * xhat[j];
+      dw[j] += double(d) * xhat[j];
+      db[j] += d;
+    }
+    g_mean /= double(C);
+    gx_mean /= double(C);
+    for (int64_t j = 0; j < C; ++j) {
+      float total = a.rstd[row] * (g[j] - float(g_mean) - xhat[j] * float(gx_mean));
+      if (a.grad_sum) total += S::load(ds[j]);
+      gs[j] = S::store(total);
+      if (a.grad_branch) gb[j] = B::store(total);
+    }
+  }
+  for (int64_t j = 0; j < C; ++j) {
+    a.grad_weight[j] = float(dw[j]);
+    a.grad_bias[j] = float(db[j]);
+  }
+}
+
+// Calls F<S, B, N>::run(args...) for the rows' three dtypes: one switch for both passes.
+template <template <typename, typename, typename> class F, typename S, typename B, typename... A>
+void withNormed(Dtype normed, A&&... args) {
+  switch (normed) {
+    case Dtype::kFloat32:
+      return F<S, B, HostF32>::run(args...);
+    case Dtype::kFloat16:
+      return F<S, B, HostF16>::run(args...);
+    case Dtype::kBFloat16:
+      return F<S, B, HostBf16>::run(args...);
+  }
+}
+
+template <template <typename, typename, typename> class F, typename S, typename... A>
+void withBranch(Dtype branch, Dtype normed, A&&... args) {
+  switch (branch) {
+    case Dtype::kFloat32:
+      return withNormed<F, S, HostF32>(normed, args...);
+    case Dtype::kFloat16:
+      return withNormed<F, S, HostF16>(normed, args...);
+    case Dtype::kBFloat16:
+      return withNormed<F, S, HostBf16>(normed, args...);
+  }
+}
+
+template <template <typename, typename, typename> class F, typename... A>
+void withDtypes(const AddNormRows& r, A&&... args) {
+  switch (r.stream) {
+    case Dtype::kFloat32:
+      return withBranch<F, HostF32>(r.branch, r.normed, r, args...);
+    case Dtype::kFloat16:
+      return withBranch<F, HostF16>(r.branch, r.normed, r, args...);
+    case Dtype::kBFloat16:
+      return withBranch<F, HostBf16>(r.branch, r.normed, r, args...);
+  }
+}
+
+template <typename S, typename B, typename N>
+struct AddNormForwardPass {
+  static void run(const AddNormRows& r, const AddNormForward& a) {
+    addNormForwardRows<S, B, N>(r, a);
+  }
+};
+
+template <typename S, typename B, typename N>
+struct AddNormBackwardPass {
+  static void run(const AddNormRows& r, const AddNormBackward& a) {
+    addNormBackwardRows<S, B, N>(r, a);
+  }
+};
+
 }  // namespace
+
+void addNormForwardRef(const AddNormRows& rows, const AddNormForward& args) {
+  withDtypes<AddNormForwardPass>(rows, args);
+}
+
+void addNormBackwardRef(const AddNormRows& rows, const AddNormBackward& args) {
+  withDtypes<AddNormBackwardPass>(rows, args);
+}
 
 void crossEntropyForwardRef(const CrossEntropyRows& rows, float* losses, float* lse) {
   switch (rows.dtype) {

@@ -37,4 +37,63 @@ void crossEntropyForwardRef(const CrossEntropyRows& rows, float* losses, float* 
 // fp32 copy of the logits (what log_softmax and its backward cost otherwise).
 void crossEntropyBackwardRef(const CrossEntropyRows& rows, const float* lse, float scale);
 
+// A residual add and the LayerNorm that follows it (a pre-LayerNorm transformer's
+// x = x + f(..); h = LN(x)), row by row: `rows` contiguous rows of `width` elements. The stream
+// (residual, sum and their gradients), the branch added and the normed output each have their
+// own dtype, so under autocast the fp32 stream takes a bf16 branch and writes the bf16 input of
+// the next matmul directly. The LayerNorm's weight and bias, its statistics and all arithmetic
+// are fp32.
+struct AddNormRows {
+  int64_t rows = 0;
+  int64_t width = 0;
+  Dtype stream = Dtype::kFloat32;
+  Dtype branch = Dtype::kFloat32;
+  Dtype normed = Dtype::kFloat32;
+  float eps = 1e-5f;  // torch.nn.LayerNorm's default
+};
+
+struct AddNormForward {
+  const void* residual = nullptr;  // stream dtype
+  const void* branch = nullptr;    // branch dtype; nullptr: no add, the LayerNorm of residual
+  const float* weight = nullptr;   // (width)
+  const float* bias = nullptr;     // (width)
+  void* sum = nullptr;             // stream dtype; written when branch is given
+  void* normed = nullptr;          // normed dtype
+  float* mean = nullptr;           // (rows)
+  float* rstd = nullptr;           // (rows)
+};
+
+// The forward: s = residual + branch, stored in the stream dtype; the LayerNorm reads s as
+// stored (the rounding an unfused add would leave): mean and variance (biased) over the row,
+// rstd = 1 / sqrt(var + eps), normed = (s - mean) * rstd * weight + bias.
+void addNormForwardRef(const AddNormRows& rows, const AddNormForward& args);
+
+struct AddNormBackward {
+  const void* grad_normed = nullptr;  // normed dtype
+  const void* grad_sum = nullptr;     // stream dtype; nullptr: the sum feeds nothing else
+  const void* sum = nullptr;          // stream dtype: the forward's sum (its residual if no add)
+  const float* weight = nullptr;
+  const float* mean = nullptr;
+  const float* rstd = nullptr;
+  void* grad_stream = nullptr;   // stream dtype: d(sum) in all, which is d(residual)
+  void* grad_branch = nullptr;   // branch dtype, the same values; nullptr: not wanted
+  float* grad_weight = nullptr;  // (width), overwritten
+  float* grad_bias = nullptr;    // (width), overwritten
+};
+
+// The backward: with xhat = (s - mean) * rstd and g = grad_normed * weight, d(sum) = grad_sum +
+// rstd * (g - mean(g) - xhat * mean(g * xhat)) over each row; grad_weight = sum over rows of
+// grad_normed * xhat, grad_bias = sum over rows of grad_normed.
+void addNormBackwardRef(const AddNormRows& rows, const AddNormBackward& args);
+
+// The CUDA backward's column reduction: rows per part, the parts for `rows`, and the fp32
+// workspace it takes (a weight and a bias partial per part and column).
+inline constexpr int64_t kAddNormRowsPerPart = 256;
+inline int64_t addNormParts(int64_t rows) {
+  return (rows + kAddNormRowsPerPart - 1) / kAddNormRowsPerPart;
+}
+inline int64_t addNormWorkspaceFloats(const AddNormRows& rows) {
+  return 2 * addNormParts(rows.rows) * rows.width;
+}
+
 }  // namespace trainrun::kernels

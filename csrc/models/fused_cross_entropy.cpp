@@ -21,9 +21,7 @@ namespace trainrun {
 namespace {
 
 kernels::Dtype dtypeOf(const torch::Tensor& t) {
-  if (const std::optional<kernels::Dtype> d = kernelDtype(t.scalar_type())) return *d;
-  throw Error(std::string("fused cross-entropy: logits of dtype ") +
-              c10::toString(t.scalar_type()) + " (float32, float16 or bfloat16 only)");
+  return requireKernelDtype(t.scalar_type(), "fused cross-entropy: logits");
 }
 
 kernels::CrossEntropyRows rowsOf(const torch::Tensor& logits, const torch::Tensor& targets,

@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "models/fused_add_norm.h"
 #include "models/fused_cross_entropy.h"
 
 namespace trainrun {
@@ -141,7 +142,7 @@ GptSizes gptSizes(const config::JobConfig& config) {
   return s;
 }
 
-Gpt::Gpt(const GptSizes& sizes) : sizes_(sizes) {
+Gpt::Gpt(const GptSizes& sizes, bool fused_norm) : sizes_(sizes), fused_norm_(fused_norm) {
   const int64_t L = sizes.n_layer, C = sizes.n_embd;
   if (L < 1 || sizes.n_head < 1 || C < 1 || sizes.block_size < 1 || sizes.vocab_size < 1)
     throw ConfigError("GPT sizes must be positive (n_layer " + std::to_string(L) + ", n_head " +
@@ -195,8 +196,25 @@ torch::Tensor Gpt::trunk(const torch::Tensor& idx) {
                 std::to_string(sizes_.block_size));
   torch::Tensor pos = torch::arange(T, idx.options().dtype(torch::kLong));  // (T,)
   torch::Tensor x = wte_->forward(idx) + wpe_->forward(pos);                // (B, T, C)
-  for (auto& b : blocks_) x = b->forward(x);                                // (B, T, C)
+  if (fused_norm_) return fusedNormBlocks(x);
+  for (auto& b : blocks_) x = b->forward(x);  // (B, T, C)
   return ln_f_->forward(x);
+}
+
+// The blocks as fused (add, LayerNorm) pairs: each block's two residual adds each run with the
+// LayerNorm that reads their sum (ln_2, then the next block's ln_1 or ln_f).
+torch::Tensor Gpt::fusedNormBlocks(const torch::Tensor& embedded) {
+  auto norm = [](const torch::Tensor& residual, const torch::Tensor& branch,
+                 const torch::nn::LayerNorm& ln) {
+    return fusedAddLayerNorm(residual, branch, ln->weight, ln->bias, ln->options.eps());
+  };
+  AddNorm h = norm(embedded, torch::Tensor(), blocks_.front()->ln_1);
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    h = norm(h.sum, blocks_[i]->attn->forward(h.normed), blocks_[i]->ln_2);
+    const torch::nn::LayerNorm& next = i + 1 < blocks_.size() ? blocks_[i + 1]->ln_1 : ln_f_;
+    h = norm(h.sum, blocks_[i]->mlp->forward(h.normed), next);
+  }
+  return h.normed;
 }
 
 int64_t Gpt::numMatmulParams() const {

@@ -30,7 +30,9 @@ class BlockImpl;  // one pre-LayerNorm transformer block, defined in gpt.cpp
 class Gpt : public Model {
  public:
   // Throws ConfigError when n_embd is not divisible by n_head or a size is not positive.
-  explicit Gpt(const GptSizes& sizes);
+  // `fused_norm` (model.fused_norm): each residual add and the LayerNorm after it run as one
+  // kernel (fusedAddLayerNorm); same parameters, same function to rounding.
+  explicit Gpt(const GptSizes& sizes, bool fused_norm = false);
   // (B, T) int64 token ids, T <= block_size -> (B, T, vocab_size) logits; position t sees
   // tokens 0..t only.
   torch::Tensor forward(const torch::Tensor& idx) override;
@@ -50,9 +52,11 @@ class Gpt : public Model {
   const GptSizes& sizes() const { return sizes_; }
 
  private:
-  torch::Tensor trunk(const torch::Tensor& idx);  // (B, T) -> (B, T, C): all but the head
+  torch::Tensor trunk(const torch::Tensor& idx);          // (B, T) -> (B, T, C): all but the head
+  torch::Tensor fusedNormBlocks(const torch::Tensor& x);  // the blocks and ln_f, fused adds
 
   GptSizes sizes_;
+  bool fused_norm_;
   torch::nn::Embedding wte_{nullptr};  // (vocab_size, n_embd), also the LM head
   torch::nn::Embedding wpe_{nullptr};  // (block_size, n_embd)
   std::vector<std::shared_ptr<gpt_detail::BlockImpl>> blocks_;

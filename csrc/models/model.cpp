@@ -31,7 +31,7 @@ std::shared_ptr<Model> makeModel(const config::JobConfig& config, int64_t in_fea
     if (in_features != sizes.block_size)
       throw ConfigError("data windows hold " + std::to_string(in_features) +
                         " tokens but model.block_size is " + std::to_string(sizes.block_size));
-    return std::make_shared<Gpt>(sizes);
+    return std::make_shared<Gpt>(sizes, config.model().fused_norm());
   }
   if (name == "torchscript") return std::make_shared<TorchScriptModel>(config.model().path());
   throw ConfigError("model.name '" + name +

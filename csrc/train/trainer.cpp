@@ -16,6 +16,7 @@
 #include "ddp/reducer.h"
 #include "distributed/init.h"
 #include "metrics/metrics.h"
+#include "models/attention_backend.h"
 #include "models/model.h"
 #include "models/torchscript_model.h"
 #include "preemption/preemption.h"
@@ -54,6 +55,7 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   openCheckpoints();
   torch::manual_seed(static_cast<uint64_t>(config_.train().seed()));
   choosePrecision();
+  selectAttentionBackend(config_.model().attention(), device_, precision_);
   if (!streamed) loadData();
   buildModel();
   logStart();

@@ -63,6 +63,8 @@ TEST_F(YamlEmitTest, EveryFieldRoundTripsExactly) {
                    &ModelConfig::set_block_size, &ModelConfig::set_vocab_size})
     (c.mutable_model()->*set)(0);  // GPT sizes: 0 = the preset's (and unused by the MLP)
   c.mutable_model()->set_fused_loss(true);
+  c.mutable_model()->set_fused_norm(true);
+  c.mutable_model()->set_attention("math");
   auto* d = c.mutable_data();
   d->set_name("digits");
   d->set_path((data_dir_.path() / "digits.csv.gz").string());

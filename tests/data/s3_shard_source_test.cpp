@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -272,6 +274,39 @@ TEST_F(S3ShardSourceTest, LimitBelowOneBlockIsRefusedAtOnce) {
       errorOf<ConfigError>([&] { source("s3://shards/train/fw_train_", 1000); });
   EXPECT_THAT(message, HasSubstr("data.cache_limit_gb (1000 bytes) is smaller than one cache "
                                  "block (4096 bytes) of s3://shards/train/fw_train_"));
+}
+
+// A cache disk that fills up (a 16 KiB tmpfs: one shard's two blocks and its map fit, the next
+// shard's blocks do not): one line naming the folder and the fixes, and the shard already
+// cached stays whole and readable.
+TEST_F(S3ShardSourceTest, FullCacheDiskIsOneLineAndTheCachedShardStaysWhole) {
+  if (::geteuid() != 0) {
+    if (std::getenv("CI")) FAIL() << "needs root to mount a small tmpfs (CI runs as root)";
+    GTEST_SKIP() << "needs root to mount a small tmpfs";
+  }
+  const fs::path disk = cache_.path() / "small_disk";
+  fs::create_directories(disk);
+  ASSERT_EQ(std::system(("mount -t tmpfs -o size=16k tmpfs " + disk.string()).c_str()), 0);
+  struct Unmount {
+    fs::path at;
+    ~Unmount() { std::system(("umount " + at.string()).c_str()); }
+  } unmount{disk};
+  S3ShardCacheOptions cache;
+  cache.dir = disk.string();
+  cache.block_bytes = kBlockBytes;
+  auto s3 = openS3ShardSource("s3://shards/train/fw_train_", {}, 50000, cache);
+  auto local = openLocalShardSource((local_.path() / "train/fw_train_").string(), {}, 50000);
+  const std::vector<ShardInfo> s = s3->list(), ls = local->list();
+  std::shared_ptr<const TokenShard> first = s3->open(s[0]);
+  ASSERT_EQ(tokens(*first), tokens(*local->open(ls[0])));
+  const std::string message = errorOf<StorageError>([&] {
+    for (size_t i = 1; i < s.size(); ++i) tokens(*s3->open(s[i]));
+  });
+  EXPECT_THAT(message, HasSubstr("the data cache folder "));
+  EXPECT_THAT(message, HasSubstr(" is full: no room for "));
+  EXPECT_THAT(message, HasSubstr("lower data.cache_limit_gb"));
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+  EXPECT_EQ(tokens(*first), tokens(*local->open(ls[0])));
 }
 
 TEST_F(S3ShardSourceTest, EmptyOrMissingPrefixIsOneLine) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "kernel_test_util.h"
 #include "kernels/reference.h"
@@ -152,6 +153,75 @@ TEST_F(CudaKernels, CrossEntropyMatchesReferenceOnPaddedRowsPerDtype) {
         ADD_FAILURE() << "gradient " << i << " (row " << i / stride << "): " << a << " vs " << e;
         ++bad;
       }
+    }
+  }
+}
+
+// A GPT-2 width and more rows than one part of the weight-gradient reduction (parts 0..2).
+TEST_F(CudaKernels, AddNormMatchesReferenceForwardAndBackwardPerDtypeMix) {
+  const int64_t rows = 600, C = 768;
+  const Dtype mixes[][3] = {{Dtype::kFloat32, Dtype::kFloat32, Dtype::kFloat32},
+                            {Dtype::kFloat32, Dtype::kBFloat16, Dtype::kBFloat16},
+                            {Dtype::kFloat32, Dtype::kFloat16, Dtype::kFloat16},
+                            {Dtype::kBFloat16, Dtype::kBFloat16, Dtype::kBFloat16}};
+  for (const auto& mix : mixes) {
+    const AddNormRows r{rows, C, mix[0], mix[1], mix[2], 1e-5f};
+    SCOPED_TRACE(std::string(dtypeName(r.stream)) + "+" + dtypeName(r.branch) + "->" +
+                 dtypeName(r.normed));
+    HostArray res = randomArray(r.stream, rows * C, rng_, 0.01f);
+    HostArray br = randomArray(r.branch, rows * C, rng_, 0.01f);
+    HostArray w = randomArray(Dtype::kFloat32, C, rng_, 0.01f);
+    HostArray b = randomArray(Dtype::kFloat32, C, rng_, 0.01f);
+    HostArray ref_sum(r.stream, rows * C), ref_normed(r.normed, rows * C);
+    HostArray ref_mean(Dtype::kFloat32, rows), ref_rstd(Dtype::kFloat32, rows);
+    auto f32 = [](HostArray& a) { return static_cast<float*>(a.data()); };
+    addNormForwardRef(r, {res.data(), br.data(), f32(w), f32(b), ref_sum.data(), ref_normed.data(),
+                          f32(ref_mean), f32(ref_rstd)});
+    void* sum = poisoned(r.stream, rows * C);
+    void* normed = poisoned(r.normed, rows * C);
+    auto* mean = static_cast<float*>(poisoned(Dtype::kFloat32, rows));
+    auto* rstd = static_cast<float*>(poisoned(Dtype::kFloat32, rows));
+    auto* dw_ = static_cast<const float*>(upload(w));
+    launchAddNormForward(r,
+                         {upload(res), upload(br), dw_, static_cast<const float*>(upload(b)), sum,
+                          normed, mean, rstd},
+                         stream_);
+    expectClose(download(sum, r.stream, rows * C), ref_sum, "sum");
+    HostArray got_normed = download(normed, r.normed, rows * C);
+    for (int64_t i = 0; i < rows * C; ++i)  // fp32 statistics summed in another order
+      ASSERT_NEAR(got_normed.get(i), ref_normed.get(i),
+                  2 * testing::tolerance(r.normed) * std::fabs(ref_normed.get(i)) + 1e-4f)
+          << i;
+
+    HostArray dn = randomArray(r.normed, rows * C, rng_, 0.01f);
+    HostArray ds = randomArray(r.stream, rows * C, rng_, 0.01f);
+    HostArray ref_gs(r.stream, rows * C), ref_gb(r.branch, rows * C);
+    HostArray ref_gw(Dtype::kFloat32, C), ref_gbias(Dtype::kFloat32, C);
+    addNormBackwardRef(r,
+                       {dn.data(), ds.data(), ref_sum.data(), f32(w), f32(ref_mean), f32(ref_rstd),
+                        ref_gs.data(), ref_gb.data(), f32(ref_gw), f32(ref_gbias)});
+    void* gs = poisoned(r.stream, rows * C);
+    void* gb = poisoned(r.branch, rows * C);
+    auto* gw = static_cast<float*>(poisoned(Dtype::kFloat32, C));
+    auto* gbias = static_cast<float*>(poisoned(Dtype::kFloat32, C));
+    auto* workspace = static_cast<float*>(poisoned(Dtype::kFloat32, addNormWorkspaceFloats(r)));
+    launchAddNormBackward(r, {upload(dn), upload(ds), sum, dw_, mean, rstd, gs, gb, gw, gbias},
+                          workspace, stream_);
+    HostArray got_gs = download(gs, r.stream, rows * C), got_gb = download(gb, r.branch, rows * C);
+    for (int64_t i = 0; i < rows * C; ++i) {
+      ASSERT_NEAR(got_gs.get(i), ref_gs.get(i),
+                  4 * testing::tolerance(r.stream) * std::fabs(ref_gs.get(i)) + 1e-4f)
+          << i;
+      ASSERT_NEAR(got_gb.get(i), ref_gb.get(i),
+                  4 * testing::tolerance(r.branch) * std::fabs(ref_gb.get(i)) + 1e-4f)
+          << i;
+    }
+    HostArray got_gw = download(gw, Dtype::kFloat32, C);
+    HostArray got_gbias = download(gbias, Dtype::kFloat32, C);
+    for (int64_t j = 0; j < C; ++j) {
+      EXPECT_NEAR(got_gw.get(j), ref_gw.get(j), 1e-3f * (1 + std::fabs(ref_gw.get(j)))) << j;
+      EXPECT_NEAR(got_gbias.get(j), ref_gbias.get(j), 1e-3f * (1 + std::fabs(ref_gbias.get(j))))
+          << j;
     }
   }
 }

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <string>
+
 #include "kernel_test_util.h"
 #include "kernels/element_io.h"
 
@@ -161,6 +163,89 @@ TEST(CrossEntropyRef, LargeLogitsDoNotOverflow) {
   crossEntropyForwardRef(r, &loss, &lse);
   // Finite, and within fp32's resolution at 1000 (an ulp is 6.1e-5) of the exact value.
   EXPECT_NEAR(loss, std::log(1 + std::exp(-1.0) + std::exp(-1000.0)) + 1.0, 1e-4);
+}
+
+// The fused add + LayerNorm's reference against torch's add and layer_norm on the same stored
+// values, for a stream, branch and normed dtype each; gradients of a loss reading both outputs.
+TEST(AddNormRef, ForwardAndBackwardMatchTorchPerDtypeMix) {
+  torch::manual_seed(freshSeed());
+  const int64_t rows = 5, C = 48;
+  const Dtype mixes[][3] = {{Dtype::kFloat32, Dtype::kFloat32, Dtype::kFloat32},
+                            {Dtype::kFloat32, Dtype::kBFloat16, Dtype::kBFloat16},
+                            {Dtype::kFloat32, Dtype::kFloat16, Dtype::kFloat16},
+                            {Dtype::kBFloat16, Dtype::kBFloat16, Dtype::kFloat32}};
+  for (const auto& mix : mixes) {
+    const Dtype S = mix[0], B = mix[1], N = mix[2];
+    SCOPED_TRACE(std::string(dtypeName(S)) + "+" + dtypeName(B) + "->" + dtypeName(N));
+    torch::Tensor res = (torch::randn({rows, C}) * 2 + 1).to(torchType(S));
+    torch::Tensor br = torch::randn({rows, C}).to(torchType(B));
+    torch::Tensor w = torch::randn({C}), b = torch::randn({C});
+    torch::Tensor dn = torch::randn({rows, C}).to(torchType(N));
+    torch::Tensor ds = torch::randn({rows, C}).to(torchType(S));
+    // Torch: the sum stored in S, then layer_norm in fp32 on it.
+    torch::Tensor sum_t = (res.to(torch::kFloat) + br.to(torch::kFloat)).to(torchType(S));
+    torch::Tensor s = sum_t.to(torch::kFloat).requires_grad_(true);
+    torch::Tensor wt = w.clone().requires_grad_(true), bt = b.clone().requires_grad_(true);
+    torch::Tensor n = torch::layer_norm(s, {C}, wt, bt, 1e-5);
+    (n * dn.to(torch::kFloat)).sum().add((s * ds.to(torch::kFloat)).sum()).backward();
+
+    AddNormRows r{rows, C, S, B, N, 1e-5f};
+    torch::Tensor sum = torch::empty({rows, C}, torchType(S));
+    torch::Tensor normed = torch::empty({rows, C}, torchType(N));
+    torch::Tensor mean = torch::empty({rows}), rstd = torch::empty({rows});
+    AddNormForward f{res.data_ptr(),         br.data_ptr(),         w.data_ptr<float>(),
+                     b.data_ptr<float>(),    sum.data_ptr(),        normed.data_ptr(),
+                     mean.data_ptr<float>(), rstd.data_ptr<float>()};
+    addNormForwardRef(r, f);
+    expectSameValues(sum, sum_t);
+    const double tol = N == Dtype::kFloat32 ? 1e-5 : N == Dtype::kFloat16 ? 2e-3 : 1.6e-2;
+    EXPECT_TRUE(torch::allclose(normed.to(torch::kFloat),
+                                n.detach().to(torchType(N)).to(torch::kFloat), tol, 1e-5))
+        << (normed.to(torch::kFloat) - n.detach()).abs().max();
+
+    torch::Tensor g_stream = torch::empty({rows, C}, torchType(S));
+    torch::Tensor g_branch = torch::empty({rows, C}, torchType(B));
+    torch::Tensor gw = torch::empty({C}), gb = torch::empty({C});
+    AddNormBackward k{dn.data_ptr(),       ds.data_ptr(),          sum.data_ptr(),
+                      w.data_ptr<float>(), mean.data_ptr<float>(), rstd.data_ptr<float>(),
+                      g_stream.data_ptr(), g_branch.data_ptr(),    gw.data_ptr<float>(),
+                      gb.data_ptr<float>()};
+    addNormBackwardRef(r, k);
+    const double gtol = S == Dtype::kFloat32 ? 1e-4 : 1.6e-2;
+    EXPECT_TRUE(torch::allclose(g_stream.to(torch::kFloat), s.grad(), gtol, 1e-4))
+        << (g_stream.to(torch::kFloat) - s.grad()).abs().max();
+    EXPECT_TRUE(torch::allclose(g_branch.to(torch::kFloat),
+                                g_stream.to(torch::kFloat).to(torchType(B)).to(torch::kFloat)));
+    EXPECT_TRUE(torch::allclose(gw, wt.grad(), 1e-4, 1e-4)) << (gw - wt.grad()).abs().max();
+    EXPECT_TRUE(torch::allclose(gb, bt.grad(), 1e-5, 1e-5)) << (gb - bt.grad()).abs().max();
+  }
+}
+
+TEST(AddNormRef, WithoutABranchNormalizesTheResidualAndWithoutGradSumTakesOnlyTheNorms) {
+  torch::manual_seed(freshSeed());
+  const int64_t rows = 3, C = 20;
+  torch::Tensor x = torch::randn({rows, C}) * 5;
+  torch::Tensor w = torch::randn({C}), b = torch::randn({C}), dn = torch::randn({rows, C});
+  torch::Tensor xt = x.clone().requires_grad_(true);
+  torch::Tensor n = torch::layer_norm(xt, {C}, w, b, 1e-5);
+  (n * dn).sum().backward();
+  AddNormRows r{rows, C, Dtype::kFloat32, Dtype::kFloat32, Dtype::kFloat32, 1e-5f};
+  torch::Tensor normed = torch::empty({rows, C}), mean = torch::empty({rows}),
+                rstd = torch::empty({rows});
+  AddNormForward f{x.data_ptr(), nullptr,           w.data_ptr<float>(),    b.data_ptr<float>(),
+                   nullptr,      normed.data_ptr(), mean.data_ptr<float>(), rstd.data_ptr<float>()};
+  addNormForwardRef(r, f);
+  EXPECT_TRUE(torch::allclose(normed, n.detach(), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(mean, x.mean(1), 1e-5, 1e-5));
+  torch::Tensor gx = torch::empty({rows, C}), gw = torch::empty({C}), gb = torch::empty({C});
+  AddNormBackward k{dn.data_ptr(),          nullptr,
+                    x.data_ptr(),           w.data_ptr<float>(),
+                    mean.data_ptr<float>(), rstd.data_ptr<float>(),
+                    gx.data_ptr(),          nullptr,
+                    gw.data_ptr<float>(),   gb.data_ptr<float>()};
+  addNormBackwardRef(r, k);
+  EXPECT_TRUE(torch::allclose(gx, xt.grad(), 1e-4, 1e-5)) << (gx - xt.grad()).abs().max();
+  EXPECT_TRUE(torch::allclose(gb, dn.sum(0), 1e-5, 1e-5));
 }
 
 TEST(ElementIo, EveryHalfAndBf16BitPatternWidensLikeTorch) {

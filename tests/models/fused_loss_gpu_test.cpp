@@ -1,5 +1,6 @@
-// The fused head + loss on a CUDA device (the kernels through autograd) against torch's loss on
-// the same GPT, bf16 autocast: the loss and every gradient (label gpu; skips without a device).
+// The fused head + loss and the fused add + LayerNorm on a CUDA device (the kernels through
+// autograd) against torch's on the same GPT, bf16 autocast: the loss and every gradient (label
+// gpu; skips without a device).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -18,9 +19,9 @@ struct Pass {
   std::map<std::string, torch::Tensor> grads;
 };
 
-Pass gptPass(bool fused, int64_t vocab) {
+Pass gptPass(bool fused, int64_t vocab, bool fused_norm = false) {
   torch::manual_seed(7);
-  Gpt model(GptSizes{2, 4, 128, 64, vocab});
+  Gpt model(GptSizes{2, 4, 128, 64, vocab}, fused_norm);
   model.to(torch::kCUDA);
   torch::Tensor idx = torch::randint(0, vocab, {4, 64}, torch::kLong).to(torch::kCUDA);
   torch::Tensor y = torch::randint(0, vocab, {4, 64}, torch::kLong).to(torch::kCUDA);
@@ -48,6 +49,16 @@ TEST(FusedLossGpu, GptFusedHeadMatchesTorchUnderBf16) {
       const double scale = g.abs().max().item<double>() + 1e-12;
       EXPECT_LE((got.grads.at(name) - g).abs().max().item<double>() / scale, 5e-2) << name;
     }
+  }
+}
+
+TEST(FusedLossGpu, GptFusedNormAndHeadMatchTorchUnderBf16) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  const Pass want = gptPass(false, 1000), got = gptPass(true, 1000, /*fused_norm=*/true);
+  EXPECT_NEAR(got.loss, want.loss, 2e-2);
+  for (const auto& [name, g] : want.grads) {
+    const double scale = g.abs().max().item<double>() + 1e-12;
+    EXPECT_LE((got.grads.at(name) - g).abs().max().item<double>() / scale, 5e-2) << name;
   }
 }
 
