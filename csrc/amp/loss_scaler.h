@@ -63,6 +63,7 @@ class LossScaler {
   int64_t growthTracker() const { return state_.growth_tracker; }
   int64_t skippedSteps() const { return state_.skipped_steps; }
   bool enabled() const { return options_.enabled; }
+  const LossScalerOptions& options() const { return options_; }
 
   LossScalerState state() const { return state_; }
   void loadState(const LossScalerState& state) { state_ = state; }

@@ -258,6 +258,15 @@ void checkCrossField(const JobConfig& config) {
                       ") must be divisible by train.grad_accum_steps (" +
                       std::to_string(train.grad_accum_steps()) + ")");
   }
+  if (train.cuda_graph() && config.optimizer().name() != "adamw")
+    throw ConfigError(
+        "train.cuda_graph needs optimizer.name: adamw (the captured step is the fused AdamW's, "
+        "on the device; got " +
+        config.optimizer().name() + ")");
+  if (train.cuda_graph() && train.profile())
+    throw ConfigError(
+        "train.cuda_graph and train.profile exclude each other (the profile syncs the device "
+        "between phases the graph runs as one launch): drop one");
   checkModelAndData(config);
   // Fail at load, on the launcher, rather than in every rank after the processes start.
   // Tables and token shards name folders, globs, prefixes or s3://: their ranks list them.

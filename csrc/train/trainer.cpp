@@ -23,6 +23,8 @@
 #include "train/checkpoint_setup.h"
 #include "train/evaluator.h"
 #include "train/fault_freeze.h"
+#include "train/fused_adamw.h"
+#include "train/graphed_step.h"
 #include "train/lr_schedule.h"
 #include "train/node_fetch.h"
 #include "train/objective.h"
@@ -37,11 +39,14 @@ namespace {
 
 // Re-formings of an elastic group in a row without a completed step before the rank gives up.
 constexpr int kMaxRecoveryAttempts = 3;
+// train.cuda_graph: eager steps before the capture (cuBLAS, autograd and optimizer state warm).
+constexpr int kGraphWarmupSteps = 3;
 
 }  // namespace
 
 Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext& dist)
     : config_(std::move(config)), dist_(dist), config_path_(std::move(config_path)) {
+  checkGraphedStep(config_, dist_.device, dist_.world_size, dist_.elastic != nullptr);
   // The digest names unnamed runs and keeps a checkpoint of other data from being resumed:
   // token shards are named by their manifest (listed now, no token read); other input files
   // are hashed by every rank (local on each node).
@@ -113,6 +118,13 @@ void Trainer::buildModel() {
   reducer_ = std::make_unique<Reducer>(model_->parameters(), dist_.comm.get(), ro);
   optimizer_ = makeOptimizer(config_.optimizer(), model_->parameters());
   window_loss_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  if (config_.train().cuda_graph())
+    graphed_ = std::make_unique<GraphedStep>(
+        GraphedStepParts{
+            model_->parameters(), *reducer_, dynamic_cast<FusedAdamW&>(*optimizer_), *scaler_,
+            [this](const torch::Tensor& x, const torch::Tensor& y) { return microLoss(x, y); },
+            window_loss_},
+        device_, kGraphWarmupSteps);
 }
 
 EvalPass Trainer::evaluatePass(const Dataset& data) {
@@ -203,9 +215,13 @@ void Trainer::recover(const std::string& why) {
   if (dist_.rank == source) reportRecovery(dist_, begin, in_flight, completed_);
 }
 
+CheckpointState Trainer::snapshot(int64_t steps_done) {
+  if (graphed_) graphed_->publish();  // the scaler's and AdamW's counts, from the device
+  return snapshotState(replica(), *dist_.comm, position(steps_done));
+}
+
 void Trainer::saveCheckpoint(int64_t steps_done) {
-  const double stall =
-      checkpoints_->save(steps_done, snapshotState(replica(), *dist_.comm, position(steps_done)));
+  const double stall = checkpoints_->save(steps_done, snapshot(steps_done));
   if (dist_.rank == 0)
     log::out(
         formatLogLine({{"checkpoint_step", steps_done},
@@ -216,7 +232,16 @@ void Trainer::saveCheckpoint(int64_t steps_done) {
 void Trainer::trainStep(int64_t step) {
   const Clock::time_point step_start = Clock::now();
   phases_ = StepPhases{};
-  optimizer_->param_groups()[0].options().set_lr(learningRate(config_, step, total_steps_));
+  const double lr = learningRate(config_, step, total_steps_);
+  optimizer_->param_groups()[0].options().set_lr(lr);  // graphed: the step line's lr
+  if (graphed_) {
+    std::vector<MicroBatch> micro;
+    for (int64_t m = 0; m < config_.train().grad_accum_steps(); ++m)
+      micro.push_back(batches_->micro(step, m, consumed_));
+    graphed_->run(micro, lr);
+    phases_.step_ms = phaseMs(step_start);
+    return;
+  }
   reducer_->zeroGrad();
   const Clock::time_point backward_start = forwardBackward(step);
   Clock::time_point t = Clock::now();
@@ -251,13 +276,7 @@ Clock::time_point Trainer::forwardBackward(int64_t step) {
     // Only the last micro-step communicates; earlier ones accumulate locally.
     reducer_->prepareForBackward(/*sync=*/micro + 1 == accum);
     t = Clock::now();
-    torch::Tensor loss;
-    {
-      AutocastGuard autocast(precision_, device_.type());
-      // weight() is 1 unless an elastic job's world size does not divide the micro-batch.
-      loss = lossOf(*model_, x, y, data_.train.task, config_.model().fused_loss()) *
-             batches_->weight() / double(accum);
-    }
+    const torch::Tensor loss = microLoss(x, y);
     phases_.forward_ms += phaseMs(t);
     backward_start = Clock::now();
     scaler_->scale(loss).backward();
@@ -265,6 +284,13 @@ Clock::time_point Trainer::forwardBackward(int64_t step) {
     phases_.backward_ms += phaseMs(backward_start);
   }
   return backward_start;
+}
+
+torch::Tensor Trainer::microLoss(const torch::Tensor& x, const torch::Tensor& y) {
+  AutocastGuard autocast(precision_, device_.type());
+  // weight() is 1 unless an elastic job's world size does not divide the micro-batch.
+  return lossOf(*model_, x, y, data_.train.task, config_.model().fused_loss()) *
+         batches_->weight() / double(config_.train().grad_accum_steps());
 }
 
 RunPosition Trainer::position(int64_t steps_done) const {
@@ -296,6 +322,7 @@ double Trainer::phaseMs(Clock::time_point start) const {
 }
 
 double Trainer::readWindowLoss(int64_t window_steps) {
+  if (graphed_) graphed_->publish();  // the step line's loss scale and skipped steps
   torch::Tensor loss = window_loss_.to(torch::kCPU) / double(window_steps);  // the host sync
   window_loss_.zero_();
   dist_.comm->throwIfFailed();  // the window's collectives all finished
@@ -372,8 +399,7 @@ void Trainer::runStep(int64_t step) {
     if (dist_.rank == 0) history_->report(step + 1, evalFields(e, "eval_"));
   }
   if (preemption_->stopAfter(step + 1) && !last)  // SIGTERM or a spot notice: throws Preempted
-    preemption_->leave(step + 1,
-                       [&] { return snapshotState(replica(), *dist_.comm, position(step + 1)); });
+    preemption_->leave(step + 1, [&] { return snapshot(step + 1); });
 }
 
 void Trainer::reportWindow(int64_t step, double samples_per_sec, double seconds) {

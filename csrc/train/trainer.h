@@ -27,6 +27,8 @@ struct Replica;
 struct RunPosition;
 struct RunRecord;
 class CheckpointManager;
+struct CheckpointState;
+class GraphedStep;
 class LossScaler;
 class Model;
 class Preemption;
@@ -76,11 +78,15 @@ class Trainer {
   void trainStep(int64_t step);
   // The micro-steps' forward and backward; returns when the last backward began.
   Clock::time_point forwardBackward(int64_t step);
+  // One micro-batch's loss under autocast, weighted and divided by the accumulation count.
+  torch::Tensor microLoss(const torch::Tensor& x, const torch::Tensor& y);
   // After the gradients are reduced: unscale, check and step (or skip, on fp16 overflow).
   void optimizerStep();
   // The mean loss of the window's steps over all ranks: the one host read of the window.
   double readWindowLoss(int64_t window_steps);
   void saveCheckpoint(int64_t steps_done);
+  // The state a checkpoint or a preempted rank's last save holds after `steps_done` steps.
+  CheckpointState snapshot(int64_t steps_done);
   RunPosition position(int64_t steps_done) const;  // what a snapshot's counters say
   Replica replica();                               // the state every rank holds alike
   // The step's split is kept: on CPU (exact without syncs) or with train.profile (synced).
@@ -108,6 +114,7 @@ class Trainer {
   DeviceReport device_report_;
   std::unique_ptr<LossScaler> scaler_;  // active for fp16 only
   std::unique_ptr<Reducer> reducer_;
+  std::unique_ptr<GraphedStep> graphed_;   // train.cuda_graph: the step, captured
   std::unique_ptr<TrainBatches> batches_;  // this rank's slice of each step, for this world
   std::unique_ptr<CheckpointManager> checkpoints_;  // null: checkpoints off
   std::unique_ptr<Preemption> preemption_;

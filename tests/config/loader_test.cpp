@@ -107,7 +107,7 @@ TEST_F(LoaderTest, UnknownKeySuggestsClosestAndListsKnown) {
   EXPECT_EQ(msg,
             "test.yaml:2:3: unknown config key 'train.stpes': did you mean 'train.steps'? "
             "(keys in train: steps, epochs, global_batch_size, grad_accum_steps, seed, "
-            "log_every, eval_every, profile, profile_trace)");
+            "log_every, eval_every, profile, profile_trace, cuda_graph)");
 }
 
 TEST_F(LoaderTest, UnknownTopLevelKeyWithoutCloseMatch) {

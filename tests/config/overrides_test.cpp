@@ -54,7 +54,7 @@ TEST_F(OverridesTest, UnknownKeyNamesTheFlag) {
   EXPECT_EQ(configError([&] { parse("", {"train.stpes=5"}); }),
             "--set train.stpes=5: unknown config key 'train.stpes': did you mean "
             "'train.steps'? (keys in train: steps, epochs, global_batch_size, "
-            "grad_accum_steps, seed, log_every, eval_every, profile, profile_trace)");
+            "grad_accum_steps, seed, log_every, eval_every, profile, profile_trace, cuda_graph)");
   EXPECT_THAT(configError([&] { parse("", {"nope.x=1"}); }),
               HasSubstr("unknown config key 'nope'"));
   EXPECT_THAT(configError([&] { parse("", {"model.hidden.x=1"}); }),

@@ -50,6 +50,18 @@ TEST_F(ValidateTest, BatchDivisibleByAccumulation) {
             4);
 }
 
+TEST_F(ValidateTest, CudaGraphNeedsAdamWAndExcludesTheProfile) {
+  EXPECT_EQ(configError([&] { parse("train: {cuda_graph: true}"); }),
+            "train.cuda_graph needs optimizer.name: adamw (the captured step is the fused "
+            "AdamW's, on the device; got sgd)");
+  EXPECT_EQ(configError([&] {
+              parse("train: {cuda_graph: true, profile: true}\noptimizer: {name: adamw}");
+            }),
+            "train.cuda_graph and train.profile exclude each other (the profile syncs the device "
+            "between phases the graph runs as one launch): drop one");
+  EXPECT_TRUE(parse("train: {cuda_graph: true}\noptimizer: {name: adamw}").train().cuda_graph());
+}
+
 TEST_F(ValidateTest, DigitsNeedsTheDataFile) {
   TempDir empty;
   ScopedEnv data_dir(env::kDataDir, empty.path().string());

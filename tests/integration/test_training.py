@@ -141,6 +141,17 @@ class Training(unittest.TestCase):
                 self.assertIn(needle, err[0])
                 self.assertFalse(os.path.exists(out_dir))
 
+    def test_a_cuda_graph_without_a_gpu_is_refused_before_start_up(self):
+        # The rank knows its device: it refuses before opening storage or the output folder.
+        out_dir = self.out("never_graphed")
+        p = run(["--nproc-per-node", "1", CONFIG, "--set", "train.cuda_graph=true",
+                 "--set", "optimizer.name=adamw", "--set", f"data.path={DATA}",
+                 "--set", f"output.dir={out_dir}"])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("train.cuda_graph needs a CUDA device (this rank runs on cpu); drop "
+                      "train.cuda_graph", p.stderr)
+        self.assertFalse(os.path.exists(out_dir))
+
     def test_rank_killed_mid_run_stops_the_job(self):
         proc = subprocess.Popen(
             [TRAINRUN, "--nproc-per-node", "2", "--grace-period", "3", CONFIG,
