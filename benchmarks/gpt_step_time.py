@@ -76,6 +76,17 @@ def parse_variant(text):
     return name, pairs
 
 
+class SideFailed(Exception):
+    """A trainrun run that failed or logged no timed window; the message ends with its log."""
+
+
+def error_line(text):
+    """The last line that says "error", else the last line."""
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    errors = [l for l in lines if "error" in l.lower()]
+    return (errors or lines or [""])[-1]
+
+
 def trainrun_run(args, shape, shard, trace_steps=0, extra_sets=()):
     """One trainrun run: the median step time of its timed log windows, and metrics.json
     (with trace_steps, also its profile_kernels.json as "kernels"). extra_sets: a variant's
@@ -101,14 +112,15 @@ def trainrun_run(args, shape, shard, trace_steps=0, extra_sets=()):
             cmd += ["--set", kv]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if p.returncode != 0:
-            sys.exit(f"trainrun failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+            raise SideFailed(f"trainrun failed ({p.returncode}): {error_line(p.stderr)}\n"
+                             f"{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
         with open(os.path.join(out, "metrics.json")) as f:
             metrics = json.load(f)
         windows = {int(m.group(1)): args.batch / float(m.group(2)) * 1e3
                    for m in STEP_LINE.finditer(p.stdout)}
         timed = [windows[s] for s in timed_windows(args) if s in windows]
         if not timed:
-            sys.exit(f"trainrun logged no timed window:\n{p.stdout[-2000:]}")
+            raise SideFailed(f"trainrun logged no timed window\n{p.stdout[-2000:]}")
         metrics["window_step_ms"] = statistics.median(timed)
         if trace_steps:
             with open(os.path.join(out, "profile_kernels.json")) as f:
@@ -343,16 +355,29 @@ def main():
              (["torch.compile"] if args.compile_peer else []))
     times = {side: [] for side in sides}
     memory_of = {}  # the variants' peak memory
+    failed = {}  # variant side -> its error's first line: it stays out of later trials
     with tempfile.TemporaryDirectory(prefix="trainrun_gpt_bench_") as tmp:
         shard = os.path.join(tmp, "tokens_000000.bin")  # ~4 windows per step of every run
         write_shard(shard, shape[4], max(1 << 20, 4 * args.steps * tokens_per_step))
         for t in range(args.trials):  # alternate so all sides see the same machine state
             for side in (sides if t % 2 == 0 else sides[::-1]):
                 if side == "trainrun":
-                    m = trainrun_run(args, shape, shard)
+                    try:
+                        m = trainrun_run(args, shape, shard)
+                    except SideFailed as e:
+                        sys.exit(str(e))
                     times[side].append(m["window_step_ms"])
                 elif side.startswith("trainrun "):
-                    v = trainrun_run(args, shape, shard, extra_sets=variants[side[len("trainrun "):]])
+                    # A variant that fails is reported, not fatal: the other sides still measure.
+                    if side in failed:
+                        continue
+                    try:
+                        v = trainrun_run(args, shape, shard,
+                                         extra_sets=variants[side[len("trainrun "):]])
+                    except SideFailed as e:
+                        failed[side] = str(e).splitlines()[0]
+                        print(f"{side}: {e}", file=sys.stderr)
+                        continue
                     times[side].append(v["window_step_ms"])
                     memory_of[side] = v.get("peak_memory_mb")
                 elif side == "pytorch eager":
@@ -365,7 +390,10 @@ def main():
         tables = {}
         if args.kernel_tables:
             n = args.trace_steps or 5
-            tables["trainrun"] = trainrun_run(args, shape, shard, trace_steps=n)["kernels"]
+            try:
+                tables["trainrun"] = trainrun_run(args, shape, shard, trace_steps=n)["kernels"]
+            except SideFailed as e:
+                sys.exit(str(e))
             tables["pytorch eager"] = pytorch_run(args, shard, trace_steps=n)["kernels"]
     if p["params"] != m["params"]:
         sys.exit(f"shape mismatch: PyTorch model has {p['params']} parameters, "
@@ -388,8 +416,9 @@ def main():
     results = []
     for side in sides:
         if not times[side]:
-            print(f"{side:>18} {'n/a':>9}")
-            results.append({"side": side, "step_ms": None})
+            print(f"{side:>18} {'failed' if side in failed else 'n/a':>9}"
+                  + (f"  {failed[side]}" if side in failed else ""))
+            results.append({"side": side, "step_ms": None, "error": failed.get(side)})
             continue
         ms = statistics.median(times[side])
         tflops = flops_per_step / (ms / 1e3) / 1e12
