@@ -71,6 +71,10 @@ inline constexpr const char* kDumpDir = "TRAINRUN_DUMP_DIR";
 // Fault injection for tests (train/fault_freeze.h): "RANK:STEP" freezes that rank at that step,
 // its dump thread too, so the launcher sees a rank that does not answer its dump request.
 inline constexpr const char* kFaultFreeze = "TRAINRUN_FAULT_FREEZE";
+// For tests (train/graphed_step.h): "1" lets train.cuda_graph run on a CPU rank, where the
+// step runs eagerly with its state on the device (the CPU), so the Trainer's graphed path is
+// tested end to end (checkpoints, resume, log lines) on machines without a GPU.
+inline constexpr const char* kGraphedStepOnCpu = "TRAINRUN_GRAPHED_STEP_ON_CPU";
 // For tests and benchmarks (train/sample_log.h): a folder where each rank of a data.name=tokens
 // run appends the window ids of every micro-batch it trains on.
 inline constexpr const char* kSampleLog = "TRAINRUN_SAMPLE_LOG";

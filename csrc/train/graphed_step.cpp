@@ -5,6 +5,7 @@
 
 #include "amp/device_loss_scaler.h"
 #include "amp/loss_scaler.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "ddp/reducer.h"
 #include "train/captured_call.h"
@@ -69,7 +70,7 @@ void GraphedStep::publish() {
 void checkGraphedStep(const config::JobConfig& config, torch::Device device, int world_size,
                       bool elastic) {
   if (!config.train().cuda_graph()) return;
-  if (!device.is_cuda())
+  if (!device.is_cuda() && env::get(env::kGraphedStepOnCpu) != "1")
     throw ConfigError("train.cuda_graph needs a CUDA device (this rank runs on " + device.str() +
                       "); drop train.cuda_graph");
   if (world_size > 1 || elastic)

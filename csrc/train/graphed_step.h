@@ -63,7 +63,7 @@ class GraphedStep {
 };
 
 // train.cuda_graph's conditions that depend on the rank's world: ConfigError unless `device`
-// is CUDA and the run is one non-elastic rank.
+// is CUDA (or TRAINRUN_GRAPHED_STEP_ON_CPU=1, for tests) and the run is one non-elastic rank.
 void checkGraphedStep(const config::JobConfig& config, torch::Device device, int world_size,
                       bool elastic);
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Checkpoints end to end through `trainrun`: preempted runs resume bit for bit (same world
-size) or within 1e-5 (another world size); S3 checkpoints interoperate with the `aws` CLI;
+size, also through train.cuda_graph's step) or within 1e-5 (another world size); S3 checkpoints interoperate with the `aws` CLI;
 an unreachable S3 endpoint or an unknown access key fails clearly and leaves the previous
 checkpoint intact; broken checkpoints on S3 are skipped with the reason; a location that
 cannot work (a folder that cannot be created, a missing bucket, wrong credentials, an invalid
@@ -39,6 +39,39 @@ def run(cmd, env=None, timeout=180):
     if p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
+
+
+class GraphedStepResume(unittest.TestCase):
+    """train.cuda_graph's path through the Trainer, on CPU (TRAINRUN_GRAPHED_STEP_ON_CPU: the
+    step runs eagerly with its learning rate and AdamW's counts on the device): it trains as the
+    ordinary step does (the learning rate as fp32 instead of double is the only difference),
+    and a preempted run resumes bit for bit, so checkpoints hold the counts from the device."""
+    SETS = ["train.cuda_graph=true", "optimizer.name=adamw", "optimizer.lr=0.001"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="trainrun_graphed_")
+        cls.env = dict(os.environ, TRAINRUN_GRAPHED_STEP_ON_CPU="1")
+        run(command(1, f"{cls.tmp}/ref", f"{cls.tmp}/ref_ckpt", *cls.SETS), env=cls.env)
+        cls.ref = params(f"{cls.tmp}/ref")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def test_trains_as_the_ordinary_step(self):
+        out = f"{self.tmp}/ordinary"
+        run(command(1, out, f"{out}_ckpt", *self.SETS[1:]))
+        self.assertLessEqual(max_rel_diff(self.ref, params(out)), 1e-4)
+
+    def test_a_preempted_run_resumes_bit_for_bit(self):
+        out, ckpt = f"{self.tmp}/preempted", f"{self.tmp}/preempted_ckpt"
+        run_until_first_commit(command(1, out, ckpt, *self.SETS), env=self.env)
+        p = run(command(1, out, ckpt, *self.SETS), env=self.env)
+        self.assertIsNotNone(RESUMED.search(p.stdout), p.stdout)
+        got = params(out)
+        for k in self.ref:
+            self.assertTrue(torch.equal(self.ref[k], got[k]), k)
 
 
 class LocalResume(unittest.TestCase):
