@@ -3,6 +3,7 @@
 #include "core/cuda.h"
 #include "kernels/cuda_kernels.h"
 #include "kernels/device_io.cuh"
+#include "kernels/dtype_dispatch.h"
 #include "kernels/launch.h"
 
 namespace trainrun::kernels {
@@ -176,49 +177,14 @@ struct BackwardLaunch {
   }
 };
 
-// F<S, B, N>::run(args...) for the rows' three dtypes.
-template <template <typename, typename, typename> class F, typename S, typename B, typename... A>
-void withNormed(Dtype normed, const A&... args) {
-  switch (normed) {
-    case Dtype::kFloat32:
-      return F<S, B, DevF32>::run(args...);
-    case Dtype::kFloat16:
-      return F<S, B, DevF16>::run(args...);
-    case Dtype::kBFloat16:
-      return F<S, B, DevBf16>::run(args...);
-  }
-}
-
-template <template <typename, typename, typename> class F, typename S, typename... A>
-void withBranch(Dtype branch, Dtype normed, const A&... args) {
-  switch (branch) {
-    case Dtype::kFloat32:
-      return withNormed<F, S, DevF32>(normed, args...);
-    case Dtype::kFloat16:
-      return withNormed<F, S, DevF16>(normed, args...);
-    case Dtype::kBFloat16:
-      return withNormed<F, S, DevBf16>(normed, args...);
-  }
-}
-
-template <template <typename, typename, typename> class F, typename... A>
-void withDtypes(const AddNormRows& r, const A&... args) {
-  switch (r.stream) {
-    case Dtype::kFloat32:
-      return withBranch<F, DevF32>(r.branch, r.normed, r, args...);
-    case Dtype::kFloat16:
-      return withBranch<F, DevF16>(r.branch, r.normed, r, args...);
-    case Dtype::kBFloat16:
-      return withBranch<F, DevBf16>(r.branch, r.normed, r, args...);
-  }
-}
+using DevElements = ElementSet<DevF32, DevF16, DevBf16>;
 
 }  // namespace
 
 void launchAddNormForward(const AddNormRows& rows, const AddNormForward& args,
                           cudaStream_t stream) {
   if (rows.rows <= 0 || rows.width <= 0) return;
-  withDtypes<ForwardLaunch>(rows, args, stream);
+  DevElements::with3<ForwardLaunch>(rows.stream, rows.branch, rows.normed, rows, args, stream);
 }
 
 void launchAddNormBackward(const AddNormRows& rows, const AddNormBackward& args, float* workspace,
@@ -231,7 +197,8 @@ void launchAddNormBackward(const AddNormRows& rows, const AddNormBackward& args,
               "add + LayerNorm: zero bias gradient");
     return;
   }
-  withDtypes<BackwardLaunch>(rows, args, workspace, stream);
+  DevElements::with3<BackwardLaunch>(rows.stream, rows.branch, rows.normed, rows, args, workspace,
+                                     stream);
 }
 
 }  // namespace trainrun::kernels

@@ -5,10 +5,13 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/dtype_dispatch.h"
 #include "kernels/element_io.h"
 
 namespace trainrun::kernels {
 namespace {
+
+using HostElements = ElementSet<HostF32, HostF16, HostBf16>;
 
 template <typename Io>
 bool unscaleChunk(const TensorChunk& c, float inv_scale) {
@@ -121,43 +124,6 @@ void addNormBackwardRows(const AddNormRows& r, const AddNormBackward& a) {
   }
 }
 
-// Calls F<S, B, N>::run(args...) for the rows' three dtypes: one switch for both passes.
-template <template <typename, typename, typename> class F, typename S, typename B, typename... A>
-void withNormed(Dtype normed, A&&... args) {
-  switch (normed) {
-    case Dtype::kFloat32:
-      return F<S, B, HostF32>::run(args...);
-    case Dtype::kFloat16:
-      return F<S, B, HostF16>::run(args...);
-    case Dtype::kBFloat16:
-      return F<S, B, HostBf16>::run(args...);
-  }
-}
-
-template <template <typename, typename, typename> class F, typename S, typename... A>
-void withBranch(Dtype branch, Dtype normed, A&&... args) {
-  switch (branch) {
-    case Dtype::kFloat32:
-      return withNormed<F, S, HostF32>(normed, args...);
-    case Dtype::kFloat16:
-      return withNormed<F, S, HostF16>(normed, args...);
-    case Dtype::kBFloat16:
-      return withNormed<F, S, HostBf16>(normed, args...);
-  }
-}
-
-template <template <typename, typename, typename> class F, typename... A>
-void withDtypes(const AddNormRows& r, A&&... args) {
-  switch (r.stream) {
-    case Dtype::kFloat32:
-      return withBranch<F, HostF32>(r.branch, r.normed, r, args...);
-    case Dtype::kFloat16:
-      return withBranch<F, HostF16>(r.branch, r.normed, r, args...);
-    case Dtype::kBFloat16:
-      return withBranch<F, HostBf16>(r.branch, r.normed, r, args...);
-  }
-}
-
 template <typename S, typename B, typename N>
 struct AddNormForwardPass {
   static void run(const AddNormRows& r, const AddNormForward& a) {
@@ -175,51 +141,32 @@ struct AddNormBackwardPass {
 }  // namespace
 
 void addNormForwardRef(const AddNormRows& rows, const AddNormForward& args) {
-  withDtypes<AddNormForwardPass>(rows, args);
+  HostElements::with3<AddNormForwardPass>(rows.stream, rows.branch, rows.normed, rows, args);
 }
 
 void addNormBackwardRef(const AddNormRows& rows, const AddNormBackward& args) {
-  withDtypes<AddNormBackwardPass>(rows, args);
+  HostElements::with3<AddNormBackwardPass>(rows.stream, rows.branch, rows.normed, rows, args);
 }
 
 void crossEntropyForwardRef(const CrossEntropyRows& rows, float* losses, float* lse) {
-  switch (rows.dtype) {
-    case Dtype::kFloat32:
-      return crossEntropyForwardRows<HostF32>(rows, losses, lse);
-    case Dtype::kFloat16:
-      return crossEntropyForwardRows<HostF16>(rows, losses, lse);
-    case Dtype::kBFloat16:
-      return crossEntropyForwardRows<HostBf16>(rows, losses, lse);
-  }
+  HostElements::with(rows.dtype, [&](auto e) {
+    crossEntropyForwardRows<typename decltype(e)::type>(rows, losses, lse);
+  });
 }
 
 void crossEntropyBackwardRef(const CrossEntropyRows& rows, const float* lse, float scale) {
-  switch (rows.dtype) {
-    case Dtype::kFloat32:
-      return crossEntropyBackwardRows<HostF32>(rows, lse, scale);
-    case Dtype::kFloat16:
-      return crossEntropyBackwardRows<HostF16>(rows, lse, scale);
-    case Dtype::kBFloat16:
-      return crossEntropyBackwardRows<HostBf16>(rows, lse, scale);
-  }
+  HostElements::with(rows.dtype, [&](auto e) {
+    crossEntropyBackwardRows<typename decltype(e)::type>(rows, lse, scale);
+  });
 }
 
 bool unscaleAndCheckRef(const TensorChunk* chunks, int count, Dtype dtype, float inv_scale) {
-  bool found_inf = false;
-  for (int i = 0; i < count; ++i) {
-    switch (dtype) {
-      case Dtype::kFloat32:
-        found_inf |= unscaleChunk<HostF32>(chunks[i], inv_scale);
-        break;
-      case Dtype::kFloat16:
-        found_inf |= unscaleChunk<HostF16>(chunks[i], inv_scale);
-        break;
-      case Dtype::kBFloat16:
-        found_inf |= unscaleChunk<HostBf16>(chunks[i], inv_scale);
-        break;
-    }
-  }
-  return found_inf;
+  return HostElements::with(dtype, [&](auto e) {
+    bool found_inf = false;
+    for (int i = 0; i < count; ++i)
+      found_inf |= unscaleChunk<typename decltype(e)::type>(chunks[i], inv_scale);
+    return found_inf;
+  });
 }
 
 }  // namespace trainrun::kernels

@@ -11,6 +11,7 @@
 #include "amp/autocast.h"
 #include "core/error.h"
 #include "models/gpt.h"
+#include "support/model_pass.h"
 
 namespace trainrun {
 namespace {
@@ -48,15 +49,7 @@ Grads run(bool fused, const torch::Tensor& res0, const torch::Tensor& br0, const
   return g;
 }
 
-void expectClose(const torch::Tensor& got, const torch::Tensor& want, double rtol,
-                 const char* what) {
-  SCOPED_TRACE(what);
-  ASSERT_TRUE(got.defined());
-  EXPECT_EQ(got.scalar_type(), want.scalar_type());
-  EXPECT_EQ(got.sizes(), want.sizes());
-  const double scale = want.abs().max().item<double>() + 1e-12;
-  EXPECT_LE((got - want).abs().max().item<double>() / scale, rtol);
-}
+using testing::expectClose;
 
 void expectSameGrads(const Grads& got, const Grads& want, double rtol) {
   expectClose(got.sum, want.sum, rtol, "sum");
@@ -117,10 +110,8 @@ TEST(FusedAddNorm, RefusesShapesItCannotTake) {
 
 // A whole GPT with model.fused_norm on and off (and with the fused head): the loss and every
 // parameter's gradient.
-struct Pass {
-  double loss;
-  std::map<std::string, torch::Tensor> grads;
-};
+using testing::expectSamePass;
+using testing::Pass;
 
 Pass gptPass(bool fused_norm, bool fused_head, Precision precision) {
   const GptSizes sizes{3, 2, 32, 16, 97};
@@ -135,18 +126,7 @@ Pass gptPass(bool fused_norm, bool fused_head, Precision precision) {
                    : torch::nn::functional::cross_entropy(
                          model.forward(idx).reshape({-1, 97}).to(torch::kFloat), y.reshape({-1}));
   }
-  l.backward();
-  Pass p{l.item<double>(), {}};
-  for (const auto& param : model.named_parameters())
-    p.grads[param.key()] = param.value().grad().clone();
-  return p;
-}
-
-void expectSamePass(const Pass& got, const Pass& want, double loss_tol, double grad_rtol) {
-  EXPECT_NEAR(got.loss, want.loss, loss_tol);
-  ASSERT_EQ(got.grads.size(), want.grads.size());
-  for (const auto& [name, g] : want.grads)
-    expectClose(got.grads.at(name), g, grad_rtol, name.c_str());
+  return testing::passOf(model, l);
 }
 
 TEST(FusedAddNorm, GptLossAndEveryGradientMatchTheUnfusedModel) {

@@ -11,6 +11,7 @@
 #include "amp/autocast.h"
 #include "core/error.h"
 #include "models/gpt.h"
+#include "support/model_pass.h"
 
 namespace trainrun {
 namespace {
@@ -74,10 +75,8 @@ TEST(FusedCrossEntropy, RefusesWhatItCannotTake) {
 // model's fused head + loss (padded rows): the same loss and every parameter's gradient.
 enum class Path { kTorch, kFusedLoss, kFusedHead };
 
-struct Pass {
-  double loss;
-  std::map<std::string, torch::Tensor> grads;
-};
+using testing::expectSamePass;
+using testing::Pass;
 
 Pass gptPass(Path path, bool autocast_bf16) {
   const GptSizes sizes{2, 2, 32, 16, 97};  // layers, heads, width, block, vocabulary
@@ -97,24 +96,7 @@ Pass gptPass(Path path, bool autocast_bf16) {
               : torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y.reshape({-1}));
     }
   }
-  l.backward();
-  Pass p{l.item<double>(), {}};
-  for (const auto& param : model.named_parameters())
-    p.grads[param.key()] = param.value().grad().clone();
-  return p;
-}
-
-void expectSamePass(const Pass& got, const Pass& want, double loss_tol, double grad_rtol) {
-  EXPECT_NEAR(got.loss, want.loss, loss_tol);
-  ASSERT_EQ(got.grads.size(), want.grads.size());
-  for (const auto& [name, g] : want.grads) {
-    SCOPED_TRACE(name);
-    const torch::Tensor& h = got.grads.at(name);
-    EXPECT_EQ(h.scalar_type(), g.scalar_type());
-    // Relative to the largest gradient of the tensor: bf16 rounds each product differently.
-    const double scale = g.abs().max().item<double>() + 1e-12;
-    EXPECT_LE((h - g).abs().max().item<double>() / scale, grad_rtol) << name;
-  }
+  return testing::passOf(model, l);
 }
 
 TEST(FusedCrossEntropy, GptLossAndEveryGradientMatchTheUnfusedPath) {

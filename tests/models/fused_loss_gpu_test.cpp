@@ -10,14 +10,13 @@
 #include "amp/autocast.h"
 #include "models/fused_cross_entropy.h"
 #include "models/gpt.h"
+#include "support/model_pass.h"
 
 namespace trainrun {
 namespace {
 
-struct Pass {
-  double loss;
-  std::map<std::string, torch::Tensor> grads;
-};
+using testing::expectSamePass;
+using testing::Pass;
 
 Pass gptPass(bool fused, int64_t vocab, bool fused_norm = false) {
   torch::manual_seed(7);
@@ -32,34 +31,20 @@ Pass gptPass(bool fused, int64_t vocab, bool fused_norm = false) {
               : torch::nn::functional::cross_entropy(
                     model.forward(idx).reshape({-1, vocab}).to(torch::kFloat), y.reshape({-1}));
   }
-  l.backward();
-  Pass p{l.item<double>(), {}};
-  for (const auto& param : model.named_parameters())
-    p.grads[param.key()] = param.value().grad().to(torch::kCPU);
-  return p;
+  return testing::passOf(model, l);
 }
 
 TEST(FusedLossGpu, GptFusedHeadMatchesTorchUnderBf16) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
   for (int64_t vocab : {50257, 1000}) {  // padded to 50304, and already a multiple of 8
     SCOPED_TRACE(vocab);
-    const Pass want = gptPass(false, vocab), got = gptPass(true, vocab);
-    EXPECT_NEAR(got.loss, want.loss, 2e-2);
-    for (const auto& [name, g] : want.grads) {
-      const double scale = g.abs().max().item<double>() + 1e-12;
-      EXPECT_LE((got.grads.at(name) - g).abs().max().item<double>() / scale, 5e-2) << name;
-    }
+    expectSamePass(gptPass(true, vocab), gptPass(false, vocab), 2e-2, 5e-2);
   }
 }
 
 TEST(FusedLossGpu, GptFusedNormAndHeadMatchTorchUnderBf16) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
-  const Pass want = gptPass(false, 1000), got = gptPass(true, 1000, /*fused_norm=*/true);
-  EXPECT_NEAR(got.loss, want.loss, 2e-2);
-  for (const auto& [name, g] : want.grads) {
-    const double scale = g.abs().max().item<double>() + 1e-12;
-    EXPECT_LE((got.grads.at(name) - g).abs().max().item<double>() / scale, 5e-2) << name;
-  }
+  expectSamePass(gptPass(true, 1000, /*fused_norm=*/true), gptPass(false, 1000), 2e-2, 5e-2);
 }
 
 }  // namespace
