@@ -110,7 +110,11 @@ def trainrun_run(args, shape, shard, trace_steps=0, extra_sets=()):
         for kv in (args.trainrun_set + list(extra_sets) +
                    ([f"train.profile_trace={trace_steps}"] if trace_steps else [])):
             cmd += ["--set", kv]
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                               timeout=args.run_timeout)
+        except subprocess.TimeoutExpired:
+            raise SideFailed(f"trainrun: no result within --run-timeout {args.run_timeout} s")
         if p.returncode != 0:
             raise SideFailed(f"trainrun failed ({p.returncode}): {error_line(p.stderr)}\n"
                              f"{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
@@ -326,6 +330,8 @@ def main():
     ap.add_argument("--no-compile", dest="compile_peer", action="store_false",
                     help="skip the torch.compile side")
     ap.add_argument("--compile-timeout", type=int, default=600)
+    ap.add_argument("--run-timeout", type=int, default=600,
+                    help="seconds a trainrun run may take (a variant that outlasts it fails)")
     ap.add_argument("--trainrun-set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--trainrun-variant", action="append", default=[],
                     metavar="NAME:KEY=VALUE,...", help="another trainrun side, 'trainrun NAME', "

@@ -8,5 +8,7 @@ function(trainrun_add_gpu_gtest name)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE trainrun_lib GTest::gtest GTest::gtest_main trainrun::cudart)
   target_precompile_headers(${name} REUSE_FROM trainrun_test_pch)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300 LABELS gpu)
+  # 120 s each: a hung test (a capture or collective that never ends) must not eat the device
+  # call's budget.
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 120 LABELS gpu)
 endfunction()
