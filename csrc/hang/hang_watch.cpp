@@ -118,7 +118,8 @@ std::string HangWatch::stall() {
     if (!p || now - p->beat_ms > kStaleBeatMs) continue;
     if (p->regrouping && p->done_ms > 0) {  // elastic: its deadline failed the collective
       const std::chrono::milliseconds idle{now - p->done_ms};
-      if (idle < hang_timeout_) continue;
+      if (std::chrono::milliseconds(now - std::max(p->done_ms, quiet_from_ms_)) < hang_timeout_)
+        continue;
       return "rank " + std::to_string(rank) + " has been re-forming the group with no collective " +
              "completed for " + secondsText(idle) + " (the hang timeout is " +
              secondsText(hang_timeout_) + ")";
@@ -252,6 +253,7 @@ std::optional<int64_t> HangWatch::resumed() {
   next_resume_check_ = Clock::now() + kCheckInterval;
   if (maxStep() <= last_max_step_) return std::nullopt;
   awaiting_resume_ = false;
+  quiet_from_ms_ = unixNowMs();
   return last_done_ms_ > 0 ? unixNowMs() - last_done_ms_ : int64_t{-1};
 }
 
@@ -282,6 +284,7 @@ void HangWatch::consumed(const std::vector<RankEvidence>& evidence, const std::s
   }
   last_verdict_ = verdict;
   awaiting_resume_ = true;
+  quiet_from_ms_ = unixNowMs();
 }
 
 std::string HangWatch::answer(int64_t id, int node, const std::string& why, bool wait_for_verdict) {

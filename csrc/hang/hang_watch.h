@@ -44,8 +44,10 @@ class HangWatch {
 
   // Non-empty, saying what it saw, once some rank's oldest open collective has been open for
   // hang_timeout, or (elastic jobs) a rank has been re-forming the group with no collective
-  // completed for hang_timeout: its own deadline already failed the collective the stuck rank
-  // never joined (heartbeats read at most every 0.5 s).
+  // completed for hang_timeout (and for hang_timeout since the last report ended: a group
+  // re-forming around a rank the report restarted is not a new hang until then): its own
+  // deadline already failed the collective the stuck rank never joined (heartbeats read at
+  // most every 0.5 s).
   std::string stall();
   // True when `rank` wrote a dump as it ended: it timed out in a collective (a hang), also
   // when the last report (or answer to another node) already took that dump.
@@ -115,6 +117,10 @@ class HangWatch {
   std::function<void(const std::vector<StuckRank>&)> on_stuck_;
   int64_t last_done_ms_ = 0;      // lastCompletedMs(): of the last report's evidence
   bool awaiting_resume_ = false;  // a hang was reported; resumed() has not said it is over
+  // The re-forming rule's clock starts no earlier than this (Unix ms): the end of the last
+  // report, or the moment the job was seen stepping past it. The group a report's kill and
+  // restart leave behind re-forms from then, so it gets its own hang_timeout to do so.
+  int64_t quiet_from_ms_ = 0;
   Clock::time_point next_resume_check_{};
 };
 
