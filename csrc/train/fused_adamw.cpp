@@ -108,12 +108,21 @@ void FusedAdamW::stepOnDevice(const torch::Tensor& lr, const torch::Tensor& foun
 }
 
 void FusedAdamW::pullStepCounts() {
+  std::vector<std::pair<torch::optim::AdamWParamState*, int64_t*>> held;  // state, host count
+  std::vector<torch::Tensor> counters;
   for (auto& [impl, entry] : device_steps_) {
-    auto& [counter, held] = entry;
     auto it = state().find(impl);
-    if (it == state().end() || !counter.defined()) continue;
-    held = static_cast<int64_t>(counter.item<float>());
-    static_cast<torch::optim::AdamWParamState&>(*it->second).step(held);
+    if (it == state().end() || !entry.first.defined()) continue;
+    held.emplace_back(static_cast<torch::optim::AdamWParamState*>(it->second.get()), &entry.second);
+    counters.push_back(entry.first.reshape({1}));
+  }
+  if (counters.empty()) return;
+  // One copy to the host (one sync) for every parameter's count.
+  const torch::Tensor host = torch::cat(counters).to(torch::kCPU, torch::kDouble);
+  const double* values = host.data_ptr<double>();
+  for (size_t i = 0; i < held.size(); ++i) {
+    *held[i].second = static_cast<int64_t>(values[i]);
+    held[i].first->step(*held[i].second);
   }
 }
 
