@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Time to the first step from S3 with an empty cache: trainrun streaming llm.c shards from
-s3:// (data.name=tokens, the node cache) vs `aws s3 cp --recursive` of the corpus, then the same
-job on the local copy, vs MosaicML streaming's first batch from S3; a small and a large corpus.
+s3:// (data.name=tokens, the node cache), without and with the folder's shard index (`trainrun
+index`), vs `aws s3 cp --recursive` of the corpus, then the same job on the local copy, vs
+MosaicML streaming's first batch from S3; a small and a large corpus.
 
 moto_server (a real S3 API on loopback) holds two corpora of llm.c shards of random ids below
 512, ~--shard-mb MB each: --small-mib MiB and --large-gib GiB (benchmarks/token_loader.py's
 writer, uploaded once per run of this script). Each trial starts from an empty cache folder:
   trainrun: build/trainrun --nproc-per-node 2 configs/gpt-tiny.yaml, data.path=s3://.../
             corpus_train_ (a prefix), TRAINRUN_CACHE_DIR=<empty>: launch to the first step line;
+            the corpus's folder holds no .trainrun-index, so the launcher reads every header;
+  trainrun index: the same, with the folder's .trainrun-index in place (written once per
+            corpus by `trainrun index s3://bench/<corpus>/`, untimed, like MosaicML's MDS
+            conversion; put back or removed before each trial): no header read per shard;
   aws cp:   `aws s3 cp --recursive` into an empty folder, then the same job on that folder:
             the copy's start to the first step line.
   mosaic:   MosaicML `streaming` 0.13 (benchmarks/token_loader.py's MDS copy of the same windows,
@@ -22,8 +27,9 @@ Trials alternate the sides; the table shows medians and the large corpus's extra
 moto_server reads a whole object to answer a ranged GET, so there a GET costs time in
 proportion to the object's size (real S3: to the range's); the script measures that cost (one
 ranged GET of 1 KiB from a ~--shard-mb MB shard and from a 1 MiB object) and prints it below
-the table: trainrun's start-up makes one header GET per shard (the launcher's listing), so on
-moto the large corpus pays ~(its shards - the small one's) x the shard's GET time.
+the table: without an index, trainrun's start-up makes one header GET per shard (the launcher's
+listing), so on moto the large corpus pays ~(its shards - the small one's) x the shard's GET
+time; with the index it makes none.
 
 usage: .venv/bin/python3 benchmarks/token_s3_first_step.py [--small-mib 256] [--large-gib 4]
            [--trials 3] [--mosaic-dir /tmp/trainrun_mosaic_streaming] [--install-mosaic]
@@ -149,7 +155,7 @@ def main():
     if args.install_mosaic and not have_mosaic_s3(args):
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                         args.mosaic_dir] + MOSAIC_PACKAGES + BOTO, check=True)
-    sides = ["trainrun", "aws cp"]
+    sides = ["trainrun", "trainrun index", "aws cp"]
     if have_mosaic_s3(args):
         sides.append("mosaic")
     else:
@@ -167,6 +173,16 @@ def main():
             if "mosaic" in sides:
                 moto.aws("s3", "cp", "--recursive", "--quiet", write_mds(args, name, corpora[name]),
                          f"s3://bench/mds-{name}")
+        index_s = {}
+        for name in sizes:  # each corpus's index, kept here to put back before indexed trials
+            start = time.monotonic()
+            p = subprocess.run([TRAINRUN, "index", f"s3://bench/{name}/"], env=moto.env,
+                               capture_output=True, text=True)
+            index_s[name] = time.monotonic() - start
+            if p.returncode != 0:
+                raise SystemExit(f"trainrun index failed: {p.stderr.strip()}")
+            moto.aws("s3", "cp", "--quiet", f"s3://bench/{name}/.trainrun-index",
+                     os.path.join(tmp, f"{name}.trainrun-index"))
         get_s["shard"] = ranged_get_seconds(moto, f"large/{os.path.basename(corpora['large'][0])}")
         probe = os.path.join(tmp, "probe")
         with open(probe, "wb") as f:
@@ -181,7 +197,13 @@ def main():
                     work = os.path.join(tmp, f"{name}-{side.replace(' ', '')}-{t}")
                     os.makedirs(work)
                     env = dict(moto.env, TRAINRUN_CACHE_DIR=os.path.join(work, "cache"))
-                    if side == "trainrun":
+                    if side.startswith("trainrun"):
+                        index = f"s3://bench/{name}/.trainrun-index"
+                        if side == "trainrun index":
+                            moto.aws("s3", "cp", "--quiet",
+                                     os.path.join(tmp, f"{name}.trainrun-index"), index)
+                        else:
+                            moto.aws("s3", "rm", "--quiet", index)
                         s = first_step(f"s3://bench/{name}/corpus_train_", f"{work}/out", env)
                     elif side == "mosaic":
                         s = mosaic_first_batch(f"s3://bench/mds-{name}", f"{work}/mds",
@@ -202,25 +224,29 @@ def main():
     def cell(name, side):
         return f"{med[(name, side)]:>9.2f}" if (name, side) in med else f"{'n/a':>9}"
 
-    def ratio(name, side):
-        if (name, side) not in med:
+    def ratio(name, side, peer):
+        if (name, peer) not in med:
             return f"{'n/a':>9}"
-        return f"{med[(name, 'trainrun')] / med[(name, side)]:>9.2f}"
+        return f"{med[(name, side)] / med[(name, peer)]:>9.2f}"
 
     print(f"\ntime to the first step (mosaic: first batch) from S3 (moto_server), empty cache, "
           f"2 ranks, medians of {args.trials} trials")
-    print(f"{'corpus':<7} {'size':>6} {'shards':>6} {'trainrun':>9} {'aws cp':>9} {'mosaic':>9} "
-          f"{'x aws cp':>9} {'x mosaic':>9}")
-    print(f"{'':<7} {'(GiB)':>6} {'':>6} {'(s)':>9} {'(s)':>9} {'(s)':>9} {'(time)':>9} "
-          f"{'(time)':>9}")
+    print(f"{'corpus':<7} {'size':>6} {'shards':>6} {'trainrun':>9} {'+index':>9} {'aws cp':>9} "
+          f"{'mosaic':>9} {'x aws cp':>9} {'x mosaic':>9}")
+    print(f"{'':<7} {'(GiB)':>6} {'':>6} {'(s)':>9} {'(s)':>9} {'(s)':>9} {'(s)':>9} "
+          f"{'(+index)':>9} {'(+index)':>9}")
     for name, gib in sizes.items():
         print(f"{name:<7} {gib:>6.2f} {len(corpora[name]):>6} {cell(name, 'trainrun')} "
-              f"{cell(name, 'aws cp')} {cell(name, 'mosaic')} {ratio(name, 'aws cp')} "
-              f"{ratio(name, 'mosaic')}")
-    extra = med[("large", "trainrun")] - med[("small", "trainrun")]
-    print(f"trainrun: the large corpus takes {extra:+.2f} s more than the small one; moto's "
-          f"1 KiB ranged GET takes {get_s['shard'] * 1e3:.0f} ms from a shard and "
-          f"{get_s['1 MiB object'] * 1e3:.0f} ms from a 1 MiB object")
+              f"{cell(name, 'trainrun index')} {cell(name, 'aws cp')} {cell(name, 'mosaic')} "
+              f"{ratio(name, 'trainrun index', 'aws cp')} "
+              f"{ratio(name, 'trainrun index', 'mosaic')}")
+    extra = {side: med[("large", side)] - med[("small", side)]
+             for side in ("trainrun", "trainrun index")}
+    print(f"the large corpus takes {extra['trainrun']:+.2f} s more than the small one without "
+          f"the index, {extra['trainrun index']:+.2f} s with it (goal: 0.5 s); moto's 1 KiB "
+          f"ranged GET takes {get_s['shard'] * 1e3:.0f} ms from a shard and "
+          f"{get_s['1 MiB object'] * 1e3:.0f} ms from a 1 MiB object; `trainrun index` took "
+          + ", ".join(f"{index_s[n]:.2f} s ({n})" for n in sizes))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"benchmark": "token_s3_first_step", "gib": sizes, "trials": args.trials,
@@ -229,7 +255,9 @@ def main():
                        "median_s": {f"{n}/{s}": v for (n, s), v in med.items()},
                        "shards": {n: len(c) for n, c in corpora.items()},
                        "moto_ranged_get_1kib_s": get_s,
-                       "large_minus_small_s": extra}, f, indent=2)
+                       "trainrun_index_s": index_s,
+                       "large_minus_small_s": extra["trainrun"],
+                       "large_minus_small_indexed_s": extra["trainrun index"]}, f, indent=2)
 
 
 if __name__ == "__main__":

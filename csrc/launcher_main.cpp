@@ -15,6 +15,7 @@
 #include "core/file.h"
 #include "core/logging.h"
 #include "launch/cli.h"
+#include "launch/index_command.h"
 #include "launch/init_reaper.h"
 #include "launch/node_launch.h"
 #include "launch/node_plan.h"
@@ -89,7 +90,9 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
       args.size() >= 2 && args[0] == "bench" && (args[1] == "scaling" || args[1] == "predict");
   if (!bench_own_help && wantsFlag(args, "--help", "-h")) {
     const bool allreduce = args.size() >= 2 && args[0] == "bench" && args[1] == "allreduce";
-    const std::string text = allreduce ? trainrun::bench::allreduceUsage() : helpText(args);
+    const std::string text = allreduce                             ? trainrun::bench::allreduceUsage()
+                             : !args.empty() && args[0] == "index" ? indexUsage()
+                                                                   : helpText(args);
     trainrun::log::out(text.substr(0, text.size() - 1));
     return 0;
   }
@@ -99,6 +102,7 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
   if (args.size() >= 2 && args[0] == "bench" && args[1] == "predict")
     return trainrun::bench::runPredictBench({args.begin() + 2, args.end()},
                                             besideLauncher("trainrun"));
+  if (!args.empty() && args[0] == "index") return runIndexCommand({args.begin() + 1, args.end()});
   if (!args.empty() && args[0] == "bench") args = benchLaunch(args);
   LaunchOptions opts = parseCommandLine(args, lookupEnv);
   if (opts.help) {

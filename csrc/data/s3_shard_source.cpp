@@ -1,5 +1,5 @@
-// The S3 ShardSource: a listing and a ranged header read per shard; blocks fetched on demand
-// into an LRU cache of shards.
+// The S3 ShardSource: a listing, and each shard's header from the folder's index or a ranged
+// read; blocks fetched on demand into an LRU cache of shards; the index's writer.
 #include "data/s3_shard_source.h"
 
 #include <fcntl.h>
@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -23,6 +24,7 @@
 #include "core/parallel.h"
 #include "data/s3_fetch.h"
 #include "data/shard_blocks.h"
+#include "data/shard_index.h"
 #include "storage/storage.h"
 #include "storage/storage_uri.h"
 
@@ -159,8 +161,13 @@ class S3ShardSource : public ShardSource {
   std::shared_ptr<const TokenShard> open(const ShardInfo& shard) override;
   void prefetch(const ShardInfo& shard) override;
   int readParallelism() const override { return parallelism_; }
+  ShardIndexReport writeIndex();
 
  private:
+  std::vector<S3Object> shardObjects(const std::string& prefix, const std::string& glob,
+                                     std::optional<S3Object>* index);
+  std::string readHead(const S3Object& object);
+  ShardIndex readIndex(bool listed, const std::optional<S3Object>& seen);
   S3Object objectOf(const ShardInfo& shard) const {
     return {path_.root + shard.key, shard.bytes, shard.version};
   }
@@ -185,33 +192,101 @@ class S3ShardSource : public ShardSource {
   std::thread worker_;
 };
 
-std::vector<ShardInfo> S3ShardSource::list() {
+// The objects under `prefix` that can be shards (not folders, hidden names such as the index,
+// or temporary files) and, with a `glob`, match it in the root folder; sorted by key. Sets
+// `index` when the listing holds the root's shard index.
+std::vector<S3Object> S3ShardSource::shardObjects(const std::string& prefix,
+                                                  const std::string& glob,
+                                                  std::optional<S3Object>* index) {
+  const std::string index_key = path_.root + kShardIndexName;
   std::vector<S3Object> objects;
-  for (S3Object& o : objects_->listObjects(path_.list_prefix)) {
+  for (S3Object& o : objects_->listObjects(prefix)) {
+    if (index != nullptr && o.key == index_key) *index = o;
     const std::string rel = o.key.substr(path_.root.size());
     const std::string name = fs::path(o.key).filename().string();
     if (o.key.back() == '/' || name.empty() || name[0] == '.' ||
         name.find(kTempMarker) != std::string::npos)
       continue;
-    if (!path_.glob.empty() &&
-        (rel.find('/') != std::string::npos || ::fnmatch(path_.glob.c_str(), rel.c_str(), 0)))
+    if (!glob.empty() &&
+        (rel.find('/') != std::string::npos || ::fnmatch(glob.c_str(), rel.c_str(), 0)))
       continue;
     objects.push_back(std::move(o));
   }
+  std::sort(objects.begin(), objects.end(),
+            [](const S3Object& a, const S3Object& b) { return a.key < b.key; });
+  return objects;
+}
+
+// The first bytes of `object` a header needs: one ranged GET, never the whole object.
+std::string S3ShardSource::readHead(const S3Object& object) {
+  std::string head(std::min<uint64_t>(object.size, kShardHeaderProbeBytes), '\0');
+  if (!head.empty()) objects_->readObject(object, 0, head.size(), head.data());
+  return head;
+}
+
+// The root's shard index: from the data listing when it covers the index's key, else from a
+// listing of that one key; empty when there is none.
+ShardIndex S3ShardSource::readIndex(bool listed, const std::optional<S3Object>& seen) {
+  const std::string key = path_.root + kShardIndexName;
+  std::optional<S3Object> index = seen;
+  if (!listed)
+    for (const S3Object& o : objects_->listObjects(key))
+      if (o.key == key) index = o;
+  if (!index) return {};
+  std::string text(index->size, '\0');
+  if (!text.empty()) objects_->readObject(*index, 0, text.size(), text.data());
+  return ShardIndex::fromText(text, objects_->uriOf(key));
+}
+
+std::vector<ShardInfo> S3ShardSource::list() {
+  std::optional<S3Object> seen;
+  const std::vector<S3Object> objects = shardObjects(path_.list_prefix, path_.glob, &seen);
   if (objects.empty())
     throw ConfigError("data.path '" + data_path_ + "' matches no object (an empty or missing " +
                       "prefix, or a glob that matches nothing: check data.path)");
-  std::sort(objects.begin(), objects.end(),
-            [](const S3Object& a, const S3Object& b) { return a.key < b.key; });
+  // A headerless spec reads each head anyway, to refuse a file that has a header after all.
+  const bool listed = (path_.root + kShardIndexName).rfind(path_.list_prefix, 0) == 0;
+  const ShardIndex index = spec_.headerless ? ShardIndex() : readIndex(listed, seen);
   std::vector<ShardInfo> shards(objects.size());
   runParallel(objects.size(), parallelism_, [&](uint64_t i) {
     const S3Object& o = objects[i];
-    std::string head(std::min<uint64_t>(o.size, kShardHeaderProbeBytes), '\0');
-    if (!head.empty()) objects_->readObject(o, 0, head.size(), head.data());  // one ranged GET
     shards[i] = {o.key.substr(path_.root.size()), o.size, o.etag, {}};
+    const ShardHeader* indexed = index.find(shards[i].key, o.size, o.etag);
+    const std::string head = indexed ? encodeShardHeader(*indexed) : readHead(o);
     shards[i].header = parseShardHeader(objects_->uriOf(o.key), head, o.size, spec_);
   });
   return shards;
+}
+
+ShardIndexReport S3ShardSource::writeIndex() {
+  const std::vector<S3Object> objects = shardObjects(path_.root, "", nullptr);
+  std::vector<std::optional<ShardInfo>> read(objects.size());
+  std::vector<std::string> problems(objects.size());
+  runParallel(objects.size(), parallelism_, [&](uint64_t i) {
+    const S3Object& o = objects[i];
+    try {
+      ShardInfo s{o.key.substr(path_.root.size()), o.size, o.etag, {}};
+      s.header = parseShardHeader(objects_->uriOf(o.key), readHead(o), o.size, {});
+      read[i] = std::move(s);
+    } catch (const ConfigError& e) {
+      problems[i] = e.what();  // not a token shard (or a broken one): not indexed
+    }
+  });
+  ShardIndexReport report;
+  report.uri = objects_->uriOf(path_.root + kShardIndexName);
+  for (size_t i = 0; i < objects.size(); ++i) {
+    if (read[i]) report.shards.push_back(*read[i]);
+    if (!problems[i].empty()) report.skipped.push_back(problems[i]);
+  }
+  if (report.shards.empty())
+    throw ConfigError("trainrun index: no token shard under " + objects_->uriOf(path_.root) +
+                      (report.skipped.empty() ? " (an empty or missing folder)"
+                                              : " (" + report.skipped.front() + ")"));
+  S3Options options;
+  options.endpoint = cache_.endpoint;
+  const std::string text = ShardIndex(report.shards).toText();
+  makeS3Storage(path_.bucket, path_.root, options)->put(kShardIndexName, text.data(), text.size());
+  return report;
 }
 
 std::shared_ptr<const TokenShard> S3ShardSource::open(const ShardInfo& shard) {
@@ -351,6 +426,12 @@ std::unique_ptr<ShardSource> openS3ShardSource(const std::string& data_path,
                                                const ShardFormatSpec& spec, uint64_t vocab_size,
                                                const S3ShardCacheOptions& cache) {
   return std::make_unique<S3ShardSource>(data_path, spec, vocab_size, cache);
+}
+
+ShardIndexReport writeS3ShardIndex(const std::string& data_path, const std::string& endpoint) {
+  S3ShardCacheOptions cache;
+  cache.endpoint = endpoint;
+  return S3ShardSource(data_path, {}, 0, cache).writeIndex();
 }
 
 }  // namespace trainrun

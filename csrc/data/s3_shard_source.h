@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "data/shard_blocks.h"
 #include "data/shard_source.h"
@@ -41,7 +42,9 @@ struct S3ShardCacheOptions {
 //
 // Construction throws ConfigError when limit_bytes is below one block (naming the fix). list()
 // costs one listing plus one ranged GET of the first kShardHeaderProbeBytes per shard (never
-// the whole object); version = the ETag. Throws ConfigError naming data.path for no match.
+// the whole object), except shards the folder's index (writeS3ShardIndex) holds at their
+// listed size and ETag: those cost nothing more than the index's one GET; version = the ETag.
+// Throws ConfigError naming data.path for no match, and for a corrupt index.
 //
 // open() maps <dir>/s3/<bucket>/<key>/<etag>-<size>/<name>, creating it sparse when absent (an
 // exclusive flock on "<name>.fetch" beside it makes one rank of a node create it; the others
@@ -61,5 +64,21 @@ struct S3ShardCacheOptions {
 std::unique_ptr<ShardSource> openS3ShardSource(const std::string& data_path,
                                                const ShardFormatSpec& spec, uint64_t vocab_size = 0,
                                                const S3ShardCacheOptions& cache = {});
+
+// What writeS3ShardIndex wrote.
+struct ShardIndexReport {
+  std::string uri;                   // the index object
+  std::vector<ShardInfo> shards;     // the shards indexed, sorted by key
+  std::vector<std::string> skipped;  // one line per object that is not a readable token shard
+};
+
+// `trainrun index DATA_PATH`: lists every object in the folder of `data_path` (s3://b/dir/ for
+// s3://b/dir/train_ or s3://b/dir/*.bin: the index serves every data.path in that folder), reads
+// each one's header (one ranged GET each) and writes the ShardIndex (data/shard_index.h) of the
+// token shards among them as <dir>/.trainrun-index, in one PUT (a reader sees the old index or
+// the new one). Objects that do not parse as shards are skipped and reported. With the index,
+// list() reads no header of an indexed shard: a listing and one small GET for any corpus size.
+// Throws ConfigError for a path that is not s3:// or a folder without a shard.
+ShardIndexReport writeS3ShardIndex(const std::string& data_path, const std::string& endpoint = "");
 
 }  // namespace trainrun

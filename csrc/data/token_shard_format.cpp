@@ -193,29 +193,45 @@ ShardHeader parseShardHeader(const std::string& name, std::string_view head, uin
   return h;
 }
 
+std::string encodeShardHeader(const ShardHeader& h) {
+  std::string out;
+  if (h.format == ShardFormat::kLlmc) {
+    const bool u16 = h.dtype == TokenDtype::kUint16;
+    putLe(out, uint32_t(u16 ? kLlmcMagicUint16 : kLlmcMagicUint32), 4);
+    putLe(out, uint32_t(h.version), 4);
+    putLe(out, h.token_count, 4);
+    out.resize(kLlmcHeaderBytes, '\0');
+  } else if (h.format == ShardFormat::kTrainrun) {
+    out.assign(kTrTokensMagic, sizeof(kTrTokensMagic));
+    putLe(out, uint64_t(h.version), 4);
+    putLe(out, h.vocab_size, 4);
+    putLe(out, h.token_count, 8);
+    putLe(out, 0, 8);
+  }
+  return out;
+}
+
 std::string encodeShard(ShardFormat format, TokenDtype dtype, const std::vector<uint32_t>& tokens,
                         uint64_t vocab_size) {
   const uint64_t limit = dtype == TokenDtype::kUint16 ? 65536 : uint64_t(1) << 32;
-  std::string out;
+  const bool u16 = dtype == TokenDtype::kUint16;
+  ShardHeader h;
+  h.format = format;
+  h.dtype = dtype;
+  h.token_count = tokens.size();
   if (format == ShardFormat::kLlmc) {
     if (tokens.size() >= (uint64_t(1) << 31))
       throw ConfigError("llm.c shards hold fewer than 2^31 tokens (got " + str(tokens.size()) +
                         ")");
-    const bool u16 = dtype == TokenDtype::kUint16;
-    putLe(out, uint32_t(u16 ? kLlmcMagicUint16 : kLlmcMagicUint32), 4);
-    putLe(out, uint32_t(u16 ? kLlmcVersionUint16 : kLlmcVersionUint32), 4);
-    putLe(out, tokens.size(), 4);
-    out.resize(kLlmcHeaderBytes, '\0');
+    h.version = u16 ? kLlmcVersionUint16 : kLlmcVersionUint32;
   } else if (format == ShardFormat::kTrainrun) {
-    if (vocab_size < 1 || vocab_size > limit - (dtype == TokenDtype::kUint32 ? 1 : 0))
+    if (vocab_size < 1 || vocab_size > limit - (u16 ? 0 : 1))
       throw ConfigError("TRTOKENS vocab_size " + str(vocab_size) + " does not fit " +
                         tokenDtypeName(dtype));
-    out.assign(kTrTokensMagic, sizeof(kTrTokensMagic));
-    putLe(out, dtype == TokenDtype::kUint16 ? 1 : kTrTokensVersionUint32, 4);
-    putLe(out, vocab_size, 4);
-    putLe(out, tokens.size(), 8);
-    putLe(out, 0, 8);
+    h.version = u16 ? 1 : kTrTokensVersionUint32;
+    h.vocab_size = vocab_size;
   }
+  std::string out = encodeShardHeader(h);
   out.reserve(out.size() + tokens.size() * size_t(tokenBytes(dtype)));
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] >= limit || (vocab_size > 0 && tokens[i] >= vocab_size))

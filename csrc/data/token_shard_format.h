@@ -72,6 +72,10 @@ struct ShardHeader {
 ShardHeader parseShardHeader(const std::string& name, std::string_view head, uint64_t file_size,
                              const ShardFormatSpec& spec);
 
+// The header bytes that parseShardHeader reads back as `header` (empty for a headerless file):
+// what a shard index (data/shard_index.h) stores a header as, checked again on every use.
+std::string encodeShardHeader(const ShardHeader& header);
+
 // The bytes of a shard holding `tokens` (each must fit `dtype`; throws ConfigError otherwise):
 // llm.c's header (magic 20240520 v1 for uint16, 20240801 v7 for uint32) or TRTOKENS (v1 uint16,
 // v2 uint32; vocab_size in its header) or none. For tests, benchmarks and tools; training reads.

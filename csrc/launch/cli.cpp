@@ -369,6 +369,7 @@ std::string usageText() {
        trainrun [options] bench allreduce [-b 8 -e 32M ...]  (nccl-tests' table)
        trainrun bench scaling CONFIG --nodes 1,2,4 [...]    (weak/strong scaling, PNG)
        trainrun bench predict CONFIG --nodes 8,16,32 --link 100Gbit,5us
+       trainrun index s3://BUCKET/FOLDER/  (S3 token shards: list them with no header reads)
 
 Launches one process per local rank with torchrun's environment (RANK, LOCAL_RANK,
 WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT; OMP_NUM_THREADS when

@@ -1,6 +1,6 @@
-// The S3 ShardSource against moto_server: listing and ranged header reads, the node-local cache
-// (blocks fetched on demand, hits, LRU eviction, held shards, two ranks sharing a fetch),
-// 404/412 mid-run, faults.
+// The S3 ShardSource against moto_server: listing and ranged header reads, the folder index, the
+// node-local cache (blocks fetched on demand, hits, LRU eviction, held shards, two ranks sharing
+// a fetch), 404/412 mid-run, faults.
 #include "data/s3_shard_source.h"
 
 #include <gmock/gmock.h>
@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "data/s3_fetch.h"
+#include "data/shard_index.h"
 #include "data/shard_manifest.h"
 #include "storage/s3/s3_storage.h"
 #include "support/moto_server.h"
@@ -165,7 +166,8 @@ TEST_F(S3ShardSourceTest, ListsLikeTheLocalSourceWithOneRangedGetPerShard) {
   FaultProxy proxy(motoPort(), 0.0);
   auto s3 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint());
   const ShardManifest remote = buildManifest(*s3);
-  EXPECT_EQ(proxy.count("method:GET"), 1 + 3);  // one listing page, one header read per shard
+  // One listing page, one for the folder's index key (none here), one header read per shard.
+  EXPECT_EQ(proxy.count("method:GET"), 1 + 1 + 3);
   auto local = openLocalShardSource((local_.path() / "train/fw_train_").string(), {}, 50000);
   const ShardManifest here = buildManifest(*local);
   ASSERT_EQ(remote.shards.size(), 3u);
@@ -229,7 +231,7 @@ TEST_F(S3ShardSourceTest, ReadsFetchOnlyTheBlocksTheyTouch) {
   FaultProxy proxy(motoPort(), 0.0);
   auto s3 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint(), 1024);
   auto local = openLocalShardSource((local_.path() / "train/fw_train_").string(), {}, 50000);
-  const std::vector<ShardInfo> s = s3->list();  // 1 + 3 GETs
+  const std::vector<ShardInfo> s = s3->list();  // 2 + 3 GETs
   auto shard = s3->open(s[1]);                  // the header's block
   EXPECT_EQ(presentBlocks(s[1]), 1);
   std::vector<int32_t> some(10), want(10);
@@ -241,7 +243,7 @@ TEST_F(S3ShardSourceTest, ReadsFetchOnlyTheBlocksTheyTouch) {
   EXPECT_EQ(all, all_local);
   EXPECT_EQ(presentBlocks(s[1]), 7);
   EXPECT_EQ(tokens(*s3->open(s[1])), all_local);    // all present: no GET
-  EXPECT_EQ(proxy.count("method:GET"), 1 + 3 + 7);  // each block once
+  EXPECT_EQ(proxy.count("method:GET"), 2 + 3 + 7);  // each block once
 }
 
 TEST_F(S3ShardSourceTest, EvictsLeastRecentlyUsedButNeverAHeldShard) {
@@ -320,7 +322,7 @@ TEST_F(S3ShardSourceTest, TwoRanksShareOneDownload) {
   FaultProxy proxy(motoPort(), 0.0);
   auto rank0 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint());
   auto rank1 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint());
-  const std::vector<ShardInfo> s0 = rank0->list(), s1 = rank1->list();  // 2 x (1 + 3) GETs
+  const std::vector<ShardInfo> s0 = rank0->list(), s1 = rank1->list();  // 2 x (2 + 3) GETs
   std::shared_ptr<const TokenShard> a, b;
   std::vector<int32_t> ta, tb;
   std::thread t0([&] { a = rank0->open(s0[2]), ta = tokens(*a); });
@@ -329,7 +331,7 @@ TEST_F(S3ShardSourceTest, TwoRanksShareOneDownload) {
   t1.join();
   EXPECT_EQ(a->path(), b->path());
   EXPECT_EQ(ta, tb);
-  EXPECT_EQ(proxy.count("method:GET"), 2 * (1 + 3) + 2);  // each of its two blocks fetched once
+  EXPECT_EQ(proxy.count("method:GET"), 2 * (2 + 3) + 2);  // each of its two blocks fetched once
 }
 
 TEST_F(S3ShardSourceTest, TransientFaultsAreRetriedAndBytesUnchanged) {
@@ -357,6 +359,87 @@ TEST_F(S3ShardSourceTest, PrefetchFetchesAheadAndItsErrorSurfacesOnOpen) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_THAT(errorOf<ConfigError>([&] { s3->open(s[2]); }),
               HasSubstr("fw_train_000002.bin was deleted during the run"));
+}
+
+// The folder index (trainrun index): the listing takes every indexed header from one small
+// object, and gives the same manifest as reading each header.
+TEST_F(S3ShardSourceTest, IndexedFolderListsWithNoHeaderReads) {
+  const ShardManifest read_each = buildManifest(*source("s3://shards/train/fw_train_"));
+  const ShardIndexReport report = writeS3ShardIndex("s3://shards/train/fw_train_");
+  EXPECT_EQ(report.uri, "s3://shards/train/.trainrun-index");
+  ASSERT_EQ(report.shards.size(), 4u);  // the whole folder: fw_val too, for its data.path
+  EXPECT_TRUE(report.skipped.empty());
+  {
+    FaultProxy proxy(motoPort(), 0.0);
+    auto s3 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint());
+    EXPECT_EQ(manifestToText(buildManifest(*s3)), manifestToText(read_each));
+    EXPECT_EQ(proxy.count("method:GET"), 1 + 1 + 1);  // the listing, the index's key, the index
+  }
+  {  // A folder's listing holds the index already: one GET fewer.
+    FaultProxy proxy(motoPort(), 0.0);
+    auto s3 = source("s3://shards/train/", 1ull << 30, proxy.endpoint());
+    EXPECT_EQ(buildManifest(*s3).shards.size(), 4u);  // the index is not a shard
+    EXPECT_EQ(proxy.count("method:GET"), 1 + 1);
+  }
+  // A glob lists the folder too, and matches the same shards as the prefix.
+  EXPECT_EQ(manifestToText(buildManifest(*source("s3://shards/train/fw_train_*.bin"))),
+            manifestToText(read_each));
+}
+
+TEST_F(S3ShardSourceTest, ShardsChangedSinceTheIndexAreReadAgain) {
+  writeS3ShardIndex("s3://shards/train/");
+  std::vector<uint32_t> fewer(2000, 7);
+  storage_->put("train/fw_train_000001.bin", encodeShard(ShardFormat::kLlmc, TokenDtype::kUint16,
+                                                          fewer));  // rewritten: another ETag
+  put("train/fw_train_000003.bin", 3);                               // added
+  FaultProxy proxy(motoPort(), 0.0);
+  auto s3 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint());
+  const std::vector<ShardInfo> shards = s3->list();
+  ASSERT_EQ(shards.size(), 4u);
+  EXPECT_EQ(shards[1].header.token_count, 2000u);  // not the indexed 3000
+  EXPECT_EQ(shards[3].header.token_count, kTokens);
+  EXPECT_EQ(proxy.count("method:GET"), 3 + 2);  // header reads for those two only
+}
+
+TEST_F(S3ShardSourceTest, IndexedHeadersPassTheChecksAHeaderReadDoes) {
+  writeS3ShardIndex("s3://shards/train/");
+  S3ShardCacheOptions cache;
+  cache.dir = cache_.path().string();
+  ShardFormatSpec uint32;
+  uint32.dtype = TokenDtype::kUint32;
+  EXPECT_THAT(errorOf<ConfigError>([&] {
+                openS3ShardSource("s3://shards/train/fw_train_", uint32, 50000, cache)->list();
+              }),
+              HasSubstr("token shard 's3://shards/train/fw_train_000000.bin': uint16 tokens where "
+                        "uint32 are declared"));
+  // A headerless spec takes nothing from the index: each head is read, and a header refused.
+  ShardFormatSpec headerless;
+  headerless.headerless = true;
+  headerless.dtype = TokenDtype::kUint16;
+  EXPECT_THAT(errorOf<ConfigError>([&] {
+                openS3ShardSource("s3://shards/train/fw_train_", headerless, 50000, cache)->list();
+              }),
+              HasSubstr("starts with a shard header at byte 0"));
+}
+
+TEST_F(S3ShardSourceTest, CorruptIndexIsOneLineNamingItAndTheFix) {
+  storage_->put("train/.trainrun-index", std::string("not an index\n"));
+  const std::string message =
+      errorOf<ConfigError>([&] { source("s3://shards/train/fw_train_")->list(); });
+  EXPECT_THAT(message, HasSubstr("s3://shards/train/.trainrun-index: not a shard manifest"));
+  EXPECT_THAT(message, HasSubstr("write it again with `trainrun index DATA_PATH`, or delete it"));
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+}
+
+TEST_F(S3ShardSourceTest, IndexSkipsObjectsThatAreNotShardsAndNeedsOne) {
+  storage_->put("train/README.txt", std::string("token shards of fineweb\n"));
+  const ShardIndexReport report = writeS3ShardIndex("s3://shards/train/");
+  EXPECT_EQ(report.shards.size(), 4u);
+  ASSERT_EQ(report.skipped.size(), 1u);
+  EXPECT_THAT(report.skipped[0], HasSubstr("s3://shards/train/README.txt': bad magic at byte 0"));
+  storage_->put("docs/README.txt", std::string("no shards here\n"));
+  EXPECT_THAT(errorOf<ConfigError>([&] { writeS3ShardIndex("s3://shards/docs/"); }),
+              HasSubstr("trainrun index: no token shard under s3://shards/docs/"));
 }
 
 }  // namespace

@@ -180,5 +180,26 @@ TEST(TokenShardFormat, EncodeRefusesTokensThatDoNotFit) {
   EXPECT_THROW(parseTokenDtype("int64", "data.token_dtype"), ConfigError);
 }
 
+// What a shard index stores: each header's bytes, which parse back to the same header.
+TEST(TokenShardFormat, EncodedHeadersParseBackToThemselves) {
+  const std::vector<uint32_t> tokens{3, 1, 4, 1, 5};
+  for (ShardFormat format : {ShardFormat::kLlmc, ShardFormat::kTrainrun})
+    for (TokenDtype dtype : {TokenDtype::kUint16, TokenDtype::kUint32}) {
+      const std::string shard = encodeShard(format, dtype, tokens, 1000);
+      const ShardHeader h = parse(shard);
+      const std::string head = encodeShardHeader(h);
+      EXPECT_EQ(head, shard.substr(0, head.size()));
+      const ShardHeader again = parseShardHeader("s.bin", head, shard.size(), {});
+      EXPECT_EQ(again.format, h.format);
+      EXPECT_EQ(again.version, h.version);
+      EXPECT_EQ(again.dtype, h.dtype);
+      EXPECT_EQ(again.token_count, h.token_count);
+      EXPECT_EQ(again.data_offset, h.data_offset);
+      EXPECT_EQ(again.vocab_size, h.vocab_size);
+    }
+  ShardHeader headerless;
+  EXPECT_EQ(encodeShardHeader(headerless), "");
+}
+
 }  // namespace
 }  // namespace trainrun

@@ -257,8 +257,39 @@ class TokenCorpusFromS3(MotoCase):
         ok(run(command(local, out, "data.path=s3://tokens-once/corpus/train_",
                        "data.validation_path=s3://tokens-once/corpus/val/", "train.steps=3"),
                timeout=300, env=env))
-        # The launcher lists each path once (one page each) and the two ranks read its listing.
-        self.assertEqual(proxy.stats().get("listings"), 2, proxy.stats())
+        # The launcher lists each path once (one page each, and train_'s folder's index key)
+        # and the two ranks read its listing.
+        self.assertEqual(proxy.stats().get("listings"), 3, proxy.stats())
+
+    def test_an_indexed_folder_lists_without_header_reads_and_trains_alike(self):
+        local = f"{self.tmp}/corpus_index"
+        write_corpus(local)
+        self.aws("s3", "mb", "s3://tokens-index")
+        self.aws("s3", "cp", "--recursive", local, "s3://tokens-index/corpus")
+        for folder, shards in (("corpus/train_", 4), ("corpus/val/", 1)):
+            p = ok(run(["index", f"s3://tokens-index/{folder}"], env=self.env))
+            self.assertRegex(p.stdout, rf"^trainrun index: {shards} shards \(0\.00 GiB, \d+ "
+                                       rf"tokens\) indexed in s3://tokens-index/"
+                                       rf"{folder.rsplit('/', 1)[0]}/\.trainrun-index\n$")
+        proxy = FaultProxy(int(self.endpoint.rsplit(":", 1)[1])).start()
+        self.addCleanup(proxy.stop)
+        env = dict(self.env, AWS_ENDPOINT_URL=proxy.url, TRAINRUN_CACHE_DIR=f"{self.tmp}/cache2")
+        out = f"{self.tmp}/indexed"
+        p = ok(run(command(local, out, "data.path=s3://tokens-index/corpus/train_",
+                           "data.validation_path=s3://tokens-index/corpus/val/",
+                           "train.steps=3"), timeout=300, env=dict(env, TRAINRUN_SAMPLE_LOG=out)))
+        self.assertRegex(p.stdout, r"data=tokens shards=3 tokens=98000 bytes=\d+ windows=3061 "
+                                   r"format=llm\.c eval_windows=281")
+        # The launcher lists train_, its folder's index key and val/ (whose listing holds its
+        # index); the header reads it spares are counted in tests/data (s3_shard_source_test).
+        stats = proxy.stats()
+        self.assertEqual(stats.get("listings"), 3, stats)
+        self.assertEqual(stats.get("method:HEAD", 0), 0, stats)
+        # The command itself: an s3:// folder only, in one line.
+        p = run(["index", local])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("trainrun index: give an s3:// folder of token shards", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
 
 
 if __name__ == "__main__":
