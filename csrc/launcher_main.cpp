@@ -90,7 +90,7 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
       args.size() >= 2 && args[0] == "bench" && (args[1] == "scaling" || args[1] == "predict");
   if (!bench_own_help && wantsFlag(args, "--help", "-h")) {
     const bool allreduce = args.size() >= 2 && args[0] == "bench" && args[1] == "allreduce";
-    const std::string text = allreduce                             ? trainrun::bench::allreduceUsage()
+    const std::string text = allreduce ? trainrun::bench::allreduceUsage()
                              : !args.empty() && args[0] == "index" ? indexUsage()
                                                                    : helpText(args);
     trainrun::log::out(text.substr(0, text.size() - 1));

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -86,12 +87,14 @@ void lockFile(int fd, int op) {
 // A cached shard held by this process: the shared ".held" lock that keeps it, its blocks and
 // its mapping, which fetches the blocks a read needs.
 struct HeldShard {
-  HeldShard(int lock_fd, const std::string& path, uint64_t size, uint64_t block_bytes,
+  HeldShard(int lock_fd, const std::string& path, const ShardInfo& listed, uint64_t block_bytes,
             ShardBlocks::Fetch fetch, ShardBlocks::MakeRoom make_room, int parallelism,
-            const ShardFormatSpec& spec, uint64_t vocab)
+            uint64_t vocab)
       : fd(lock_fd),
-        blocks(path, size, block_bytes, std::move(fetch), std::move(make_room), parallelism),
-        shard(path, spec, vocab, [this](uint64_t b, uint64_t e) { blocks.ensure(b, e); }) {}
+        blocks(path, listed.bytes, block_bytes, std::move(fetch), std::move(make_room),
+               parallelism),
+        shard(path, listed.header, listed.bytes, vocab,
+              [this](uint64_t b, uint64_t e) { blocks.ensure(b, e); }) {}
   ~HeldShard() { ::close(fd); }
   int fd;  // the caller closes it when construction fails
   ShardBlocks blocks;
@@ -248,13 +251,20 @@ std::vector<ShardInfo> S3ShardSource::list() {
   const bool listed = (path_.root + kShardIndexName).rfind(path_.list_prefix, 0) == 0;
   const ShardIndex index = spec_.headerless ? ShardIndex() : readIndex(listed, seen);
   std::vector<ShardInfo> shards(objects.size());
+  std::vector<std::exception_ptr> bad(objects.size());
   runParallel(objects.size(), parallelism_, [&](uint64_t i) {
     const S3Object& o = objects[i];
     shards[i] = {o.key.substr(path_.root.size()), o.size, o.etag, {}};
     const ShardHeader* indexed = index.find(shards[i].key, o.size, o.etag);
     const std::string head = indexed ? encodeShardHeader(*indexed) : readHead(o);
-    shards[i].header = parseShardHeader(objects_->uriOf(o.key), head, o.size, spec_);
+    try {
+      shards[i].header = parseShardHeader(objects_->uriOf(o.key), head, o.size, spec_);
+    } catch (const ConfigError&) {
+      bad[i] = std::current_exception();
+    }
   });
+  for (const std::exception_ptr& e : bad)
+    if (e) std::rethrow_exception(e);  // the first bad shard by key, whichever was read first
   return shards;
 }
 
@@ -305,12 +315,14 @@ std::shared_ptr<const TokenShard> S3ShardSource::open(const ShardInfo& shard) {
   const std::string path = s3CachePath(cache_.dir, path_.bucket, object);
   std::shared_ptr<HeldShard> held;
   try {
+    // The listed header (read from the ETag every block fetch is pinned to): opening fetches
+    // nothing, and a first batch fetches one block per window, not a header block per shard.
     held = std::make_shared<HeldShard>(
-        fd, path, object.size, cache_.block_bytes,
+        fd, path, shard, cache_.block_bytes,
         [this, object](uint64_t offset, uint64_t length, void* dst) {
           readBlock(object, offset, length, dst);
         },
-        [this, path](uint64_t bytes) { makeRoom(bytes, path); }, parallelism_, spec_, vocab_);
+        [this, path](uint64_t bytes) { makeRoom(bytes, path); }, parallelism_, vocab_);
   } catch (...) {
     ::close(fd);
     throw;

@@ -48,7 +48,8 @@ struct S3ShardCacheOptions {
 //
 // open() maps <dir>/s3/<bucket>/<key>/<etag>-<size>/<name>, creating it sparse when absent (an
 // exclusive flock on "<name>.fetch" beside it makes one rank of a node create it; the others
-// map the same file) and fetching its header's block. Each read of the TokenShard fetches the
+// map the same file), with the header its listing read: opening fetches nothing (the listing
+// and every fetch are pinned to the same ETag). Each read of the TokenShard fetches the
 // blocks it needs that no process of the node has, each one ranged GET pinned to the listed
 // ETag (If-Match) with the client's retry policy; the ranks of a node fetch a block once. A
 // shard is held (a shared flock on "<name>.held") while its TokenShard lives, and eviction

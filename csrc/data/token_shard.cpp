@@ -1,4 +1,5 @@
-// TokenShard: mmap, header check from the mapped start, windows copied out with an id check.
+// TokenShard: mmap, header check from the mapped start (or the listed header), windows copied
+// out with an id check.
 #include "data/token_shard.h"
 
 #include <errno.h>
@@ -55,21 +56,7 @@ void copyChecked(const Id* in, uint64_t count, Out* out, uint64_t vocab, uint64_
 TokenShard::TokenShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab_size,
                        EnsureBytes ensure)
     : path_(path), ensure_(std::move(ensure)) {
-  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (fd.fd < 0)
-    throw ConfigError("token shard '" + path + "' cannot be opened: " + std::strerror(errno) +
-                      " (check data.path)");
-  struct stat st;
-  if (::fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode))
-    throw ConfigError("token shard '" + path + "' is not a regular file (check data.path)");
-  file_bytes_ = uint64_t(st.st_size);
-  if (file_bytes_ > 0) {
-    void* map = ::mmap(nullptr, file_bytes_, PROT_READ, MAP_SHARED, fd.fd, 0);
-    if (map == MAP_FAILED)
-      throw StorageError("token shard '" + path + "': mmap of " + std::to_string(file_bytes_) +
-                         " bytes failed: " + std::strerror(errno));
-    map_ = static_cast<const unsigned char*>(map);
-  }
+  map();
   try {
     const uint64_t probe = std::min(file_bytes_, kShardHeaderProbeBytes);
     if (ensure_) ensure_(0, probe);
@@ -79,6 +66,40 @@ TokenShard::TokenShard(const std::string& path, const ShardFormatSpec& spec, uin
     if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), file_bytes_);
     throw;
   }
+  setVocab(vocab_size);
+}
+
+TokenShard::TokenShard(const std::string& path, const ShardHeader& header, uint64_t file_bytes,
+                       uint64_t vocab_size, EnsureBytes ensure)
+    : path_(path), header_(header), ensure_(std::move(ensure)) {
+  map();
+  if (file_bytes_ != file_bytes) {
+    if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), file_bytes_);
+    throw ConfigError("token shard '" + path + "' has " + std::to_string(file_bytes_) +
+                      " bytes where its listing says " + std::to_string(file_bytes) +
+                      " (it changed since it was listed: restart to take the new data)");
+  }
+  setVocab(vocab_size);
+}
+
+void TokenShard::map() {
+  Fd fd{::open(path_.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0)
+    throw ConfigError("token shard '" + path_ + "' cannot be opened: " + std::strerror(errno) +
+                      " (check data.path)");
+  struct stat st;
+  if (::fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode))
+    throw ConfigError("token shard '" + path_ + "' is not a regular file (check data.path)");
+  file_bytes_ = uint64_t(st.st_size);
+  if (file_bytes_ == 0) return;
+  void* map = ::mmap(nullptr, file_bytes_, PROT_READ, MAP_SHARED, fd.fd, 0);
+  if (map == MAP_FAILED)
+    throw StorageError("token shard '" + path_ + "': mmap of " + std::to_string(file_bytes_) +
+                       " bytes failed: " + std::strerror(errno));
+  map_ = static_cast<const unsigned char*>(map);
+}
+
+void TokenShard::setVocab(uint64_t vocab_size) {
   vocab_ = header_.vocab_size;
   if (vocab_size > 0 && (vocab_ == 0 || vocab_size < vocab_)) vocab_ = vocab_size;
 }

@@ -33,6 +33,12 @@ class TokenShard {
   // ConfigError for a missing file or a bad header, StorageError when mapping fails.
   TokenShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab_size = 0,
              EnsureBytes ensure = {});
+  // A shard whose header its listing already read (ShardSource::list(), from the same version
+  // of the object that every fetch is pinned to): maps `path` without reading the header, so a
+  // shard fetched on demand fetches only the blocks its reads touch, never its header's block
+  // just to open. The file's size must be the listed one (`file_bytes`; else ConfigError).
+  TokenShard(const std::string& path, const ShardHeader& header, uint64_t file_bytes,
+             uint64_t vocab_size, EnsureBytes ensure);
   ~TokenShard();
   TokenShard(const TokenShard&) = delete;
   TokenShard& operator=(const TokenShard&) = delete;
@@ -57,6 +63,10 @@ class TokenShard {
  private:
   template <typename Out>
   void readAs(uint64_t token_offset, uint64_t count, Out* out) const;
+  // Opens, fstats and maps path_ (file_bytes_, map_); throws as the constructors say.
+  void map();
+  // The bound on ids: the header's vocab_size and `vocab_size`, the smaller where both are set.
+  void setVocab(uint64_t vocab_size);
 
   std::string path_;
   ShardHeader header_;

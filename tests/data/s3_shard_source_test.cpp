@@ -210,7 +210,7 @@ TEST_F(S3ShardSourceTest, BytesEqualTheLocalSourcesAndCacheHitsNeedNoS3) {
   S3ShardCacheOptions other;
   other.dir = empty.path().string();
   auto cold = openS3ShardSource("s3://shards/train/", {}, 50000, other);
-  EXPECT_THAT(errorOf<ConfigError>([&] { cold->open(shards[0]); }),
+  EXPECT_THAT(errorOf<ConfigError>([&] { tokens(*cold->open(shards[0])); }),
               HasSubstr("s3://shards/train/" + shards[0].key + " was deleted during the run"));
 }
 
@@ -218,7 +218,7 @@ TEST_F(S3ShardSourceTest, ReplacedObjectIsRefusedNamingBothETags) {
   auto s3 = source("s3://shards/train/fw_train_");
   const std::vector<ShardInfo> shards = s3->list();
   storage_->put("train/" + shards[1].key, shardBytes(777));
-  const std::string message = errorOf<ConfigError>([&] { s3->open(shards[1]); });
+  const std::string message = errorOf<ConfigError>([&] { tokens(*s3->open(shards[1])); });
   EXPECT_THAT(message, HasSubstr("s3://shards/train/fw_train_000001.bin changed during the run "
                                  "(ETag " +
                                  shards[1].version + " -> \""));
@@ -232,18 +232,18 @@ TEST_F(S3ShardSourceTest, ReadsFetchOnlyTheBlocksTheyTouch) {
   auto s3 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint(), 1024);
   auto local = openLocalShardSource((local_.path() / "train/fw_train_").string(), {}, 50000);
   const std::vector<ShardInfo> s = s3->list();  // 2 + 3 GETs
-  auto shard = s3->open(s[1]);                  // the header's block
-  EXPECT_EQ(presentBlocks(s[1]), 1);
+  auto shard = s3->open(s[1]);                  // no GET: the listing read the header
+  EXPECT_EQ(presentBlocks(s[1]), 0);
   std::vector<int32_t> some(10), want(10);
   shard->read(2000, 10, some.data());  // bytes 5024..5044 of 7024: block 4 of 7
   local->open(local->list()[1])->read(2000, 10, want.data());
   EXPECT_EQ(some, want);
-  EXPECT_EQ(presentBlocks(s[1]), 2);
+  EXPECT_EQ(presentBlocks(s[1]), 1);
   std::vector<int32_t> all = tokens(*shard), all_local = tokens(*local->open(local->list()[1]));
   EXPECT_EQ(all, all_local);
-  EXPECT_EQ(presentBlocks(s[1]), 7);
+  EXPECT_EQ(presentBlocks(s[1]), 6);                // block 0 holds only the header: never needed
   EXPECT_EQ(tokens(*s3->open(s[1])), all_local);    // all present: no GET
-  EXPECT_EQ(proxy.count("method:GET"), 2 + 3 + 7);  // each block once
+  EXPECT_EQ(proxy.count("method:GET"), 2 + 3 + 6);  // each block once
 }
 
 TEST_F(S3ShardSourceTest, EvictsLeastRecentlyUsedButNeverAHeldShard) {
@@ -262,7 +262,8 @@ TEST_F(S3ShardSourceTest, EvictsLeastRecentlyUsedButNeverAHeldShard) {
   // Two held shards fill the limit: a third cannot evict them.
   auto a = s3->open(s[0]);
   auto c = s3->open(s[2]);
-  EXPECT_THAT(errorOf<StorageError>([&] { s3->open(s[1]); }), HasSubstr("exceed data.cache_limit"));
+  EXPECT_THAT(errorOf<StorageError>([&] { tokens(*s3->open(s[1])); }),
+              HasSubstr("exceed data.cache_limit"));
   EXPECT_EQ(tokens(*a).size(), kTokens);  // still mapped and readable
   EXPECT_TRUE(fs::exists(cachedPath(s[0])));
   EXPECT_TRUE(fs::exists(cachedPath(s[2])));
@@ -390,8 +391,8 @@ TEST_F(S3ShardSourceTest, ShardsChangedSinceTheIndexAreReadAgain) {
   writeS3ShardIndex("s3://shards/train/");
   std::vector<uint32_t> fewer(2000, 7);
   storage_->put("train/fw_train_000001.bin", encodeShard(ShardFormat::kLlmc, TokenDtype::kUint16,
-                                                          fewer));  // rewritten: another ETag
-  put("train/fw_train_000003.bin", 3);                               // added
+                                                         fewer));  // rewritten: another ETag
+  put("train/fw_train_000003.bin", 3);                             // added
   FaultProxy proxy(motoPort(), 0.0);
   auto s3 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint());
   const std::vector<ShardInfo> shards = s3->list();
