@@ -1,4 +1,5 @@
-// S3 objects fetched whole into a node-local cache (tables; token shards share its folder and layout).
+// S3 objects fetched whole into a node-local cache (tables; token shards share its folder and
+// layout).
 #pragma once
 
 #include <cstdint>

@@ -167,10 +167,12 @@ class S3ShardSource : public ShardSource {
   ShardIndexReport writeIndex();
 
  private:
-  std::vector<S3Object> shardObjects(const std::string& prefix, const std::string& glob,
-                                     std::optional<S3Object>* index);
-  std::string readHead(const S3Object& object);
-  ShardIndex readIndex(bool listed, const std::optional<S3Object>& seen);
+  std::vector<S3Object> shardObjects(const std::string& prefix, const std::string& glob, bool pairs,
+                                     std::map<std::string, S3Object>& all);
+  std::string readRange(const S3Object& object, uint64_t offset, uint64_t length);
+  ShardHeader readHeader(const S3Object& object, const std::map<std::string, S3Object>& all,
+                         const ShardFormatSpec& spec);
+  ShardIndex readIndex(const std::map<std::string, S3Object>& all);
   S3Object objectOf(const ShardInfo& shard) const {
     return {path_.root + shard.key, shard.bytes, shard.version};
   }
@@ -196,69 +198,84 @@ class S3ShardSource : public ShardSource {
 };
 
 // The objects under `prefix` that can be shards (not folders, hidden names such as the index,
-// or temporary files) and, with a `glob`, match it in the root folder; sorted by key. Sets
-// `index` when the listing holds the root's shard index.
+// temporary files, or the .idx of a Megatron pair when `pairs`) and, with a `glob`, match it in
+// the root folder; sorted by key. `all` gets every object listed, by key.
 std::vector<S3Object> S3ShardSource::shardObjects(const std::string& prefix,
-                                                  const std::string& glob,
-                                                  std::optional<S3Object>* index) {
-  const std::string index_key = path_.root + kShardIndexName;
+                                                  const std::string& glob, bool pairs,
+                                                  std::map<std::string, S3Object>& all) {
+  for (S3Object& o : objects_->listObjects(prefix)) all[o.key] = std::move(o);
   std::vector<S3Object> objects;
-  for (S3Object& o : objects_->listObjects(prefix)) {
-    if (index != nullptr && o.key == index_key) *index = o;
-    const std::string rel = o.key.substr(path_.root.size());
-    const std::string name = fs::path(o.key).filename().string();
-    if (o.key.back() == '/' || name.empty() || name[0] == '.' ||
+  for (const auto& [key, o] : all) {
+    const std::string rel = key.substr(path_.root.size());
+    const std::string name = fs::path(key).filename().string();
+    if (key.back() == '/' || name.empty() || name[0] == '.' ||
         name.find(kTempMarker) != std::string::npos)
       continue;
+    if (pairs && endsWith(key, ".idx") && all.count(key.substr(0, key.size() - 4) + ".bin"))
+      continue;  // a Megatron .bin's header, not a shard
     if (!glob.empty() &&
         (rel.find('/') != std::string::npos || ::fnmatch(glob.c_str(), rel.c_str(), 0)))
       continue;
-    objects.push_back(std::move(o));
+    objects.push_back(o);
   }
-  std::sort(objects.begin(), objects.end(),
-            [](const S3Object& a, const S3Object& b) { return a.key < b.key; });
   return objects;
 }
 
-// The first bytes of `object` a header needs: one ranged GET, never the whole object.
-std::string S3ShardSource::readHead(const S3Object& object) {
-  std::string head(std::min<uint64_t>(object.size, kShardHeaderProbeBytes), '\0');
-  if (!head.empty()) objects_->readObject(object, 0, head.size(), head.data());
-  return head;
+// [offset, offset + length) of `object`, clipped to its end: one ranged GET, never the whole.
+std::string S3ShardSource::readRange(const S3Object& object, uint64_t offset, uint64_t length) {
+  if (offset >= object.size) return "";
+  std::string bytes(std::min(length, object.size - offset), '\0');
+  if (!bytes.empty()) objects_->readObject(object, offset, bytes.size(), bytes.data());
+  return bytes;
+}
+
+// The header of `object`: from its Megatron .idx when `all` holds one beside it (and `spec`
+// pairs files), else from its first bytes.
+ShardHeader S3ShardSource::readHeader(const S3Object& object,
+                                      const std::map<std::string, S3Object>& all,
+                                      const ShardFormatSpec& spec) {
+  const std::string uri = objects_->uriOf(object.key);
+  const auto idx = spec.headerless ? all.end() : all.find(megatronIdxKey(object.key));
+  if (idx == all.end())
+    return parseShardHeader(uri, readRange(object, 0, kShardHeaderProbeBytes), object.size, spec);
+  const S3Object& i = idx->second;
+  return readMegatronHeader(
+      uri, object.size, objects_->uriOf(i.key), i.size,
+      [&](uint64_t offset, uint64_t length) { return readRange(i, offset, length); }, spec);
 }
 
 // The root's shard index: from the data listing when it covers the index's key, else from a
 // listing of that one key; empty when there is none.
-ShardIndex S3ShardSource::readIndex(bool listed, const std::optional<S3Object>& seen) {
+ShardIndex S3ShardSource::readIndex(const std::map<std::string, S3Object>& all) {
   const std::string key = path_.root + kShardIndexName;
-  std::optional<S3Object> index = seen;
-  if (!listed)
+  std::optional<S3Object> index;
+  if (const auto seen = all.find(key); seen != all.end()) index = seen->second;
+  if (key.rfind(path_.list_prefix, 0) != 0)  // the data listing did not cover it
     for (const S3Object& o : objects_->listObjects(key))
       if (o.key == key) index = o;
   if (!index) return {};
-  std::string text(index->size, '\0');
-  if (!text.empty()) objects_->readObject(*index, 0, text.size(), text.data());
-  return ShardIndex::fromText(text, objects_->uriOf(key));
+  return ShardIndex::fromText(readRange(*index, 0, index->size), objects_->uriOf(key));
 }
 
 std::vector<ShardInfo> S3ShardSource::list() {
-  std::optional<S3Object> seen;
-  const std::vector<S3Object> objects = shardObjects(path_.list_prefix, path_.glob, &seen);
+  std::map<std::string, S3Object> all;
+  const std::vector<S3Object> objects =
+      shardObjects(path_.list_prefix, path_.glob, !spec_.headerless, all);
   if (objects.empty())
     throw ConfigError("data.path '" + data_path_ + "' matches no object (an empty or missing " +
                       "prefix, or a glob that matches nothing: check data.path)");
   // A headerless spec reads each head anyway, to refuse a file that has a header after all.
-  const bool listed = (path_.root + kShardIndexName).rfind(path_.list_prefix, 0) == 0;
-  const ShardIndex index = spec_.headerless ? ShardIndex() : readIndex(listed, seen);
+  const ShardIndex index = spec_.headerless ? ShardIndex() : readIndex(all);
   std::vector<ShardInfo> shards(objects.size());
   std::vector<std::exception_ptr> bad(objects.size());
   runParallel(objects.size(), parallelism_, [&](uint64_t i) {
     const S3Object& o = objects[i];
     shards[i] = {o.key.substr(path_.root.size()), o.size, o.etag, {}};
-    const ShardHeader* indexed = index.find(shards[i].key, o.size, o.etag);
-    const std::string head = indexed ? encodeShardHeader(*indexed) : readHead(o);
     try {
-      shards[i].header = parseShardHeader(objects_->uriOf(o.key), head, o.size, spec_);
+      const ShardHeader* indexed = index.find(shards[i].key, o.size, o.etag);
+      shards[i].header = indexed
+                             ? recheckShardHeader(objects_->uriOf(o.key), *indexed, o.size, spec_)
+                             : readHeader(o, all, spec_);
     } catch (const ConfigError&) {
       bad[i] = std::current_exception();
     }
@@ -269,14 +286,15 @@ std::vector<ShardInfo> S3ShardSource::list() {
 }
 
 ShardIndexReport S3ShardSource::writeIndex() {
-  const std::vector<S3Object> objects = shardObjects(path_.root, "", nullptr);
+  std::map<std::string, S3Object> all;
+  const std::vector<S3Object> objects = shardObjects(path_.root, "", /*pairs=*/true, all);
   std::vector<std::optional<ShardInfo>> read(objects.size());
   std::vector<std::string> problems(objects.size());
   runParallel(objects.size(), parallelism_, [&](uint64_t i) {
     const S3Object& o = objects[i];
     try {
       ShardInfo s{o.key.substr(path_.root.size()), o.size, o.etag, {}};
-      s.header = parseShardHeader(objects_->uriOf(o.key), readHead(o), o.size, {});
+      s.header = readHeader(o, all, {});
       read[i] = std::move(s);
     } catch (const ConfigError& e) {
       problems[i] = e.what();  // not a token shard (or a broken one): not indexed

@@ -33,7 +33,8 @@ uint64_t parseNumber(const std::string& text, const std::string& what, size_t li
 }
 
 ShardFormat parseFormat(const std::string& name, const std::string& what, size_t line) {
-  for (ShardFormat f : {ShardFormat::kLlmc, ShardFormat::kTrainrun, ShardFormat::kHeaderless})
+  for (ShardFormat f : {ShardFormat::kLlmc, ShardFormat::kTrainrun, ShardFormat::kHeaderless,
+                        ShardFormat::kMegatron})
     if (name == shardFormatName(f)) return f;
   throw ConfigError(what + ": shard manifest line " + std::to_string(line) +
                     " names an unknown format '" + name + "'");

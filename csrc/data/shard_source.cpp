@@ -1,4 +1,5 @@
-// The local ShardSource: data.path resolved to files, a stat and a header read per shard.
+// The local ShardSource: data.path resolved to files, a stat and a header read per shard (a
+// Megatron .bin's from its .idx).
 #include "data/shard_source.h"
 
 #include <errno.h>
@@ -122,22 +123,27 @@ Stat statShard(const std::string& path) {
   return {uint64_t(st.st_size), "mtime:" + std::to_string(ns)};
 }
 
-// The first kShardHeaderProbeBytes bytes (fewer for a short file): all parseShardHeader needs.
-std::string readHead(const std::string& path) {
+// `length` bytes at `offset` of `path` (fewer past its end): a header, or a field of a .idx.
+std::string readAt(const std::string& path, uint64_t offset, uint64_t length) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     throw ConfigError("token shard '" + path + "' cannot be opened: " + std::strerror(errno));
-  std::string head(kShardHeaderProbeBytes, '\0');
+  std::string bytes(length, '\0');
   size_t got = 0;
-  while (got < head.size()) {
-    const ssize_t n = ::pread(fd, head.data() + got, head.size() - got, off_t(got));
+  while (got < bytes.size()) {
+    const ssize_t n = ::pread(fd, bytes.data() + got, bytes.size() - got, off_t(offset + got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += size_t(n);
   }
   ::close(fd);
-  head.resize(got);
-  return head;
+  bytes.resize(got);
+  return bytes;
+}
+
+bool endsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 class LocalShardSource : public ShardSource {
@@ -157,9 +163,24 @@ class LocalShardSource : public ShardSource {
       if (key.find_first_of("\t\n") != std::string::npos)
         throw ConfigError("token shard '" + key + "': a tab or line end in its name (rename it)");
       const std::string path = (root_ / key).string();
+      std::error_code ec;
+      const bool pairs = !spec_.headerless;  // Megatron pairs: the .bin is the shard
+      if (pairs && endsWith(key, ".idx") &&
+          fs::is_regular_file(root_ / (key.substr(0, key.size() - 4) + ".bin"), ec))
+        continue;
       const Stat st = statShard(path);
       ShardInfo info{key, st.bytes, st.version, {}};
-      info.header = parseShardHeader(path, readHead(path), st.bytes, spec_);
+      const std::string idx = pairs ? megatronIdxKey(key) : "";
+      if (!idx.empty() && fs::is_regular_file(root_ / idx, ec)) {
+        const std::string idx_path = (root_ / idx).string();
+        info.header = readMegatronHeader(
+            path, st.bytes, idx_path, statShard(idx_path).bytes,
+            [&](uint64_t offset, uint64_t length) { return readAt(idx_path, offset, length); },
+            spec_);
+      } else {
+        info.header =
+            parseShardHeader(path, readAt(path, 0, kShardHeaderProbeBytes), st.bytes, spec_);
+      }
       shards.push_back(std::move(info));
     }
     return shards;
@@ -177,7 +198,8 @@ class LocalShardSource : public ShardSource {
                         std::to_string(shard.bytes) + " -> " + std::to_string(st.bytes) +
                         " bytes, " + shard.version + " -> " + st.version +
                         "): shards must not change during a run (restore it or start a new run)");
-    auto opened = std::make_shared<const TokenShard>(path, spec_, vocab_);
+    auto opened = std::make_shared<const TokenShard>(path, shard.header, shard.bytes, vocab_,
+                                                     TokenShard::EnsureBytes{});
     open_.emplace(shard.key, opened);  // a mapping costs address space, not memory
     return opened;
   }

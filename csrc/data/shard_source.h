@@ -23,12 +23,13 @@ struct ShardInfo {
 
 // Lists the shards data.path names and hands out readable shards.
 //
-// Contract: list() costs a listing plus one header read (and a stat or HEAD) per shard, never
-// a read of the tokens; its order (sorted by key) numbers the windows, so it must not depend
-// on the listing's order. open() may be called from several threads; the TokenShard it returns
-// stays valid while held, whatever the source does (a caching backend evicts only shards no one
-// holds). A backend for remote objects (S3) fetches the blocks of a shard that reads ask for
-// into a node-local cache and maps the cached file, so the readers stay the same.
+// Contract: list() costs a listing plus one header read (and a stat or HEAD) per shard (three
+// small reads of the .idx for a Megatron .bin), never a read of the tokens; its order (sorted by
+// key) numbers the windows, so it must not depend on the listing's order. open() may be called from
+// several threads; the TokenShard it returns stays valid while held, whatever the source does (a
+// caching backend evicts only shards no one holds). A backend for remote objects (S3) fetches the
+// blocks of a shard that reads ask for into a node-local cache and maps the cached file, so the
+// readers stay the same.
 class ShardSource {
  public:
   virtual ~ShardSource() = default;

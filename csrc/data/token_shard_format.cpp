@@ -1,6 +1,8 @@
-// Token shard headers: format detection, validation against the file size, and encoding.
+// Token shard headers: format detection, validation against the file size, and encoding; Megatron's
+// .idx head and its .bin's size check.
 #include "data/token_shard_format.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -11,6 +13,9 @@ namespace {
 
 inline constexpr char kTrTokensMagic[8] = {'T', 'R', 'T', 'O', 'K', 'E', 'N', 'S'};
 inline constexpr uint64_t kTrTokensHeaderBytes = 32;
+inline constexpr char kMegatronMagic[9] = {'M', 'M', 'I', 'D', 'I', 'D', 'X', '\0', '\0'};
+inline constexpr int kMegatronUint16 = 8;  // Megatron's DType codes: uint16 ...
+inline constexpr int kMegatronInt32 = 4;   // ... and int32 (vocabularies of 65,500 and more)
 
 uint64_t getLe(std::string_view in, size_t offset, int bytes) {
   uint64_t value = 0;
@@ -53,6 +58,16 @@ void checkSize(const std::string& name, const ShardHeader& h, uint64_t file_size
                       ? std::string("(past 2^64)")
                       : str(h.data_offset + h.token_count * width)) +
                  ", but the file has " + str(file_size) + " bytes" + hint);
+}
+
+// A header's dtype against the declared one (data.token_dtype), when one is declared.
+void checkDeclaredDtype(const std::string& name, const ShardHeader& h,
+                        const ShardFormatSpec& spec) {
+  if (spec.dtype && *spec.dtype != h.dtype)
+    fail(name, std::string(tokenDtypeName(h.dtype)) + " tokens where " +
+                   tokenDtypeName(*spec.dtype) + " are declared: the " + shardFormatName(h.format) +
+                   " header" + (h.format == ShardFormat::kMegatron ? " (its .idx)" : " at byte 0") +
+                   " says " + tokenDtypeName(h.dtype) + " (fix data.token_dtype or the shard)");
 }
 
 ShardHeader parseLlmc(const std::string& name, std::string_view head, uint64_t file_size) {
@@ -159,6 +174,8 @@ const char* shardFormatName(ShardFormat format) {
       return "TRTOKENS";
     case ShardFormat::kHeaderless:
       return "headerless";
+    case ShardFormat::kMegatron:
+      return "megatron";
   }
   return "?";
 }
@@ -185,12 +202,106 @@ ShardHeader parseShardHeader(const std::string& name, std::string_view head, uin
                    ") nor TRTOKENS (a headerless file needs data.token_format: headerless and "
                    "data.token_dtype)");
   }
-  if (spec.dtype && *spec.dtype != h.dtype)
-    fail(name, std::string(tokenDtypeName(h.dtype)) + " tokens where " +
-                   tokenDtypeName(*spec.dtype) + " are declared: the " + shardFormatName(h.format) +
-                   " header at byte 0 says " + tokenDtypeName(h.dtype) +
-                   " (fix data.token_dtype or the shard)");
+  checkDeclaredDtype(name, h, spec);
   return h;
+}
+
+ShardHeader recheckShardHeader(const std::string& name, const ShardHeader& header,
+                               uint64_t file_size, const ShardFormatSpec& spec) {
+  if (header.format != ShardFormat::kMegatron)
+    return parseShardHeader(name, encodeShardHeader(header), file_size, spec);
+  if (spec.headerless)
+    fail(name,
+         "a Megatron .bin (its .idx beside it) where data.token_format declares "
+         "headerless files (drop the headerless setting)");
+  if (file_size != header.token_count * uint64_t(tokenBytes(header.dtype)))
+    fail(name, "size disagrees with its .idx: " + str(header.token_count) + " " +
+                   tokenDtypeName(header.dtype) + " tokens, but the file has " + str(file_size) +
+                   " bytes (rewrite the pair)");
+  checkDeclaredDtype(name, header, spec);
+  return header;
+}
+
+std::string megatronIdxKey(const std::string& bin_key) {
+  constexpr size_t kExt = 4;  // ".bin"
+  if (bin_key.size() <= kExt || bin_key.compare(bin_key.size() - kExt, kExt, ".bin") != 0)
+    return "";
+  return bin_key.substr(0, bin_key.size() - kExt) + ".idx";
+}
+
+MegatronIdx parseMegatronIdx(const std::string& idx_name, std::string_view head,
+                             uint64_t idx_size) {
+  if (head.size() > idx_size) head = head.substr(0, idx_size);
+  if (head.size() < kMegatronIdxHeadBytes)
+    fail(idx_name, "truncated at byte " + str(idx_size) + ": shorter than Megatron's " +
+                       str(kMegatronIdxHeadBytes) + "-byte .idx header (copy it again)");
+  if (std::memcmp(head.data(), kMegatronMagic, sizeof(kMegatronMagic)) != 0)
+    fail(idx_name, "bad magic at byte 0: not a Megatron .idx (MMIDIDX)");
+  MegatronIdx idx;
+  idx.version = int64_t(getLe(head, 9, 8));
+  if (idx.version != 1)
+    fail(idx_name, "bad version " + std::to_string(idx.version) +
+                       " at byte 9 of the Megatron .idx (this trainrun reads 1)");
+  const int code = static_cast<unsigned char>(head[17]);
+  if (code == kMegatronUint16) {
+    idx.dtype = TokenDtype::kUint16;
+  } else if (code == kMegatronInt32) {
+    idx.dtype = TokenDtype::kUint32;  // Megatron's ids are never negative
+  } else {
+    fail(idx_name, "dtype code " + std::to_string(code) +
+                       " at byte 17 of the Megatron .idx: trainrun reads token ids of uint16 "
+                       "(code 8) and int32 (code 4)");
+  }
+  idx.sequences = getLe(head, 18, 8);
+  idx.documents = getLe(head, 26, 8);
+  if (idx.sequences == 0)
+    fail(idx_name, "empty shard: 0 sequences at byte 18 (remove the pair or rewrite it)");
+  constexpr uint64_t kMaxCount = uint64_t(1) << 56;  // keeps the sizes below from overflowing
+  const uint64_t plain = kMegatronIdxHeadBytes + 12 * std::min(idx.sequences, kMaxCount) +
+                         8 * std::min(idx.documents, kMaxCount);
+  if (idx.sequences < kMaxCount && idx.documents < kMaxCount &&
+      (idx_size == plain || idx_size == plain + idx.sequences))  // + int8 modes: multimodal
+    return idx;
+  const bool truncated = idx_size < plain;
+  fail(idx_name, std::string(truncated ? "truncated" : "size disagrees with the header") + ": " +
+                     str(idx.sequences) + " sequences and " + str(idx.documents) +
+                     " documents at bytes 18 and 26 take " + str(plain) +
+                     " bytes, but the file has " + str(idx_size) +
+                     (truncated ? " (copy it again)" : " (rewrite the pair)"));
+}
+
+ShardHeader megatronHeader(const std::string& bin_name, const MegatronIdx& idx, int64_t last_length,
+                           int64_t last_pointer, uint64_t bin_size, const ShardFormatSpec& spec) {
+  ShardHeader h;
+  h.format = ShardFormat::kMegatron;
+  h.version = idx.version;
+  h.dtype = idx.dtype;
+  const uint64_t width = uint64_t(tokenBytes(h.dtype));
+  if (bin_size == 0) fail(bin_name, "empty shard: 0 bytes at byte 0 (remove the pair)");
+  if (last_length < 0 || last_pointer < 0 || uint64_t(last_pointer) > bin_size)
+    fail(bin_name, "its .idx's last sequence (" + std::to_string(last_length) +
+                       " tokens from byte " + std::to_string(last_pointer) +
+                       ") lies outside the file's " + str(bin_size) + " bytes (rewrite the pair)");
+  const uint64_t end = uint64_t(last_pointer) + uint64_t(last_length) * width;
+  if (end != bin_size || bin_size % width != 0)
+    fail(bin_name, std::string(bin_size < end ? "truncated" : "size disagrees with its .idx") +
+                       ": the .idx's last sequence ends at byte " + str(end) +
+                       ", but the file has " + str(bin_size) + " bytes" +
+                       (bin_size < end ? " (copy it again)" : " (rewrite the pair)"));
+  h.token_count = bin_size / width;
+  checkDeclaredDtype(bin_name, h, spec);
+  return h;
+}
+
+ShardHeader readMegatronHeader(const std::string& bin_name, uint64_t bin_size,
+                               const std::string& idx_name, uint64_t idx_size,
+                               const ReadIdx& read_idx, const ShardFormatSpec& spec) {
+  const uint64_t probe = std::min(idx_size, kMegatronIdxHeadBytes);
+  const MegatronIdx idx = parseMegatronIdx(idx_name, read_idx(0, probe), idx_size);
+  const std::string length = read_idx(idx.lastLengthAt(), 4);
+  const std::string pointer = read_idx(idx.lastPointerAt(), 8);
+  return megatronHeader(bin_name, idx, int32_t(getLe(length, 0, 4)), int64_t(getLe(pointer, 0, 8)),
+                        bin_size, spec);
 }
 
 std::string encodeShardHeader(const ShardHeader& h) {
@@ -241,6 +352,24 @@ std::string encodeShard(ShardFormat format, TokenDtype dtype, const std::vector<
     putLe(out, tokens[i], tokenBytes(dtype));
   }
   return out;
+}
+
+std::pair<std::string, std::string> encodeMegatron(
+    TokenDtype dtype, const std::vector<std::vector<uint32_t>>& documents) {
+  std::string bin, idx(kMegatronMagic, sizeof(kMegatronMagic));
+  putLe(idx, 1, 8);
+  idx.push_back(char(dtype == TokenDtype::kUint16 ? kMegatronUint16 : kMegatronInt32));
+  putLe(idx, documents.size(), 8);
+  putLe(idx, documents.size() + 1, 8);  // document indices: 0, then each document's end
+  std::string pointers, ends;
+  putLe(ends, 0, 8);
+  for (size_t d = 0; d < documents.size(); ++d) {
+    putLe(idx, documents[d].size(), 4);
+    putLe(pointers, bin.size(), 8);
+    putLe(ends, d + 1, 8);
+    for (uint32_t t : documents[d]) putLe(bin, t, tokenBytes(dtype));
+  }
+  return {bin, idx + pointers + ends};
 }
 
 }  // namespace trainrun

@@ -443,5 +443,27 @@ TEST_F(S3ShardSourceTest, IndexSkipsObjectsThatAreNotShardsAndNeedsOne) {
               HasSubstr("trainrun index: no token shard under s3://shards/docs/"));
 }
 
+TEST_F(S3ShardSourceTest, AMegatronPairListsFromItsIdxAndIsIndexed) {
+  const auto [bin, idx] = encodeMegatron(TokenDtype::kUint16, {{1, 2, 3}, {4, 5}});
+  storage_->put("mega/c_000.bin", bin);
+  storage_->put("mega/c_000.idx", idx);
+  ShardManifest first;
+  for (const std::string& path :
+       {"s3://shards/mega/", "s3://shards/mega/c_", "s3://shards/mega/*.bin"}) {
+    auto s3 = source(path);
+    const ShardManifest m = buildManifest(*s3);
+    ASSERT_EQ(m.shards.size(), 1u) << path;  // the .idx is the .bin's header, not a shard
+    EXPECT_EQ(m.shards[0].key, "c_000.bin");
+    EXPECT_EQ(m.shards[0].header.format, ShardFormat::kMegatron);
+    EXPECT_EQ(tokens(*s3->open(m.shards[0])), std::vector<int32_t>({1, 2, 3, 4, 5}));
+    first = m;
+  }
+  EXPECT_EQ(writeS3ShardIndex("s3://shards/mega/").shards.size(), 1u);
+  FaultProxy proxy(motoPort(), 0.0);
+  auto s3 = source("s3://shards/mega/", 1ull << 30, proxy.endpoint());
+  EXPECT_EQ(manifestToText(buildManifest(*s3)), manifestToText(first));
+  EXPECT_EQ(proxy.count("method:GET"), 1 + 1);  // the listing and the index: no .idx read
+}
+
 }  // namespace
 }  // namespace trainrun

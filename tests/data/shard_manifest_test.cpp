@@ -168,5 +168,36 @@ TEST_F(ShardManifestTest, OpensListedShardsAndRefusesOnesChangedSince) {
   EXPECT_THAT(configError([&] { source->open(m.shards[0]); }), HasSubstr("is gone"));
 }
 
+// Megatron's .bin/.idx: the .bin is the shard, its header from the .idx beside it.
+TEST_F(ShardManifestTest, AMegatronPairIsOneShardReadFromItsBin) {
+  const std::vector<std::vector<uint32_t>> docs{{5, 6, 7, 8}, {9, 10}, {11}};
+  const auto [bin, idx] = encodeMegatron(TokenDtype::kUint16, docs);
+  writeAt(dir_, "mega/corpus_text_document.bin", bin);
+  writeAt(dir_, "mega/corpus_text_document.idx", idx);
+  writeAt(dir_, "mega/corpus_zz.bin", shardBytes(50));  // an llm.c shard beside it
+  for (const std::string& path : {at("mega"), at("mega/corpus_"), at("mega/*.bin")}) {
+    auto source = openLocalShardSource(path, {}, 50000);
+    const ShardManifest m = buildManifest(*source);
+    ASSERT_THAT(keys(m), ElementsAre("corpus_text_document.bin", "corpus_zz.bin")) << path;
+    const ShardHeader& h = m.shards[0].header;
+    EXPECT_EQ(h.format, ShardFormat::kMegatron);
+    EXPECT_EQ(h.token_count, 7u);
+    int32_t out[7];
+    source->open(m.shards[0])->read(0, 7, out);
+    EXPECT_THAT(out, ElementsAre(5, 6, 7, 8, 9, 10, 11));
+    EXPECT_EQ(manifestFromText(manifestToText(m), "t").shards[0].header.format,
+              ShardFormat::kMegatron);
+  }
+  // A truncated .bin is named with where its .idx says it ends.
+  writeAt(dir_, "mega/corpus_text_document.bin", bin.substr(0, bin.size() - 2));
+  EXPECT_THAT(configError([&] { manifestOf(at("mega")); }),
+              HasSubstr("corpus_text_document.bin': truncated: the .idx's last sequence ends at "
+                        "byte 14, but the file has 12 bytes"));
+  // An .idx without its .bin is no pair: read as a shard, it is named.
+  std::filesystem::remove(dir_.path() / "mega/corpus_text_document.bin");
+  EXPECT_THAT(configError([&] { manifestOf(at("mega")); }),
+              HasSubstr("corpus_text_document.idx': bad magic at byte 0"));
+}
+
 }  // namespace
 }  // namespace trainrun

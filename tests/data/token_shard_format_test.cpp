@@ -1,4 +1,5 @@
-// Shard headers: llm.c and TRTOKENS layouts byte by byte, uint16/uint32, headerless, every error.
+// Shard headers: llm.c, TRTOKENS and Megatron layouts byte by byte, uint16/uint32, headerless,
+// every error.
 #include "data/token_shard_format.h"
 
 #include <gmock/gmock.h>
@@ -32,6 +33,15 @@ std::string parseError(const std::string& bytes, const ShardFormatSpec& spec = {
                        uint64_t size = ~0ULL) {
   try {
     parseShardHeader("s.bin", bytes, size == ~0ULL ? bytes.size() : size, spec);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no ConfigError)";
+}
+
+std::string configErrorOf(const std::function<void()>& f) {
+  try {
+    f();
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -199,6 +209,80 @@ TEST(TokenShardFormat, EncodedHeadersParseBackToThemselves) {
     }
   ShardHeader headerless;
   EXPECT_EQ(encodeShardHeader(headerless), "");
+}
+
+// Megatron's pair: the header from the .idx's head and its last sequence, the .bin's size against
+// where that sequence ends.
+ShardHeader megatron(const std::pair<std::string, std::string>& pair,
+                     const ShardFormatSpec& spec = {}, uint64_t bin_size = ~0ULL) {
+  const std::string& idx = pair.second;
+  return readMegatronHeader(
+      "m.bin", bin_size == ~0ULL ? pair.first.size() : bin_size, "m.idx", idx.size(),
+      [&](uint64_t offset, uint64_t length) { return idx.substr(offset, length); }, spec);
+}
+
+std::string megatronError(const std::pair<std::string, std::string>& pair,
+                          const ShardFormatSpec& spec = {}, uint64_t bin_size = ~0ULL) {
+  try {
+    megatron(pair, spec, bin_size);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no ConfigError)";
+}
+
+TEST(TokenShardFormat, MegatronPairHasItsLayoutAndItsHeaderComesFromTheIdx) {
+  const auto pair = encodeMegatron(TokenDtype::kUint16, {{1, 2, 3}, {50256, 7}});
+  ASSERT_EQ(pair.first.size(), 10u);  // the .bin: tokens only
+  const std::string& idx = pair.second;
+  ASSERT_EQ(idx.size(), 34u + 4 * 2 + 8 * 2 + 8 * 3);
+  EXPECT_EQ(idx.substr(0, 9), std::string("MMIDIDX\0\0", 9));
+  EXPECT_EQ(uint8_t(idx[17]), 8);      // Megatron's DType.uint16
+  EXPECT_EQ(int32At(idx, 34 + 4), 2);  // the second sequence's length
+  const MegatronIdx head = parseMegatronIdx("m.idx", idx, idx.size());
+  EXPECT_EQ(head.sequences, 2u);
+  EXPECT_EQ(head.documents, 3u);
+  const ShardHeader h = megatron(pair);
+  EXPECT_EQ(h.format, ShardFormat::kMegatron);
+  EXPECT_EQ(h.dtype, TokenDtype::kUint16);
+  EXPECT_EQ(h.token_count, 5u);
+  EXPECT_EQ(h.data_offset, 0u);
+  EXPECT_EQ(recheckShardHeader("m.bin", h, 10, {}).token_count, 5u);
+  EXPECT_THAT(configErrorOf([&] { recheckShardHeader("m.bin", h, 12, {}); }),
+              HasSubstr("m.bin': size disagrees with its .idx: 5 uint16 tokens"));
+
+  const auto wide = encodeMegatron(TokenDtype::kUint32, {{128255, 0}});
+  EXPECT_EQ(uint8_t(wide.second[17]), 4);  // DType.int32, read as uint32
+  EXPECT_EQ(megatron(wide).dtype, TokenDtype::kUint32);
+  EXPECT_EQ(megatronIdxKey("a/b_000.bin"), "a/b_000.idx");
+  EXPECT_EQ(megatronIdxKey("a/b_000.idx"), "");
+}
+
+TEST(TokenShardFormat, NamesTheFileAndOffsetOfEveryBadMegatronPair) {
+  const auto good = encodeMegatron(TokenDtype::kUint16, {{1, 2, 3}, {4, 5}});
+  auto with = [&](size_t at, char byte) {
+    auto p = good;
+    p.second[at] = byte;
+    return p;
+  };
+  EXPECT_THAT(megatronError(with(0, 'X')), HasSubstr("'m.idx': bad magic at byte 0"));
+  EXPECT_THAT(megatronError(with(9, 2)), HasSubstr("'m.idx': bad version 2 at byte 9"));
+  EXPECT_THAT(megatronError(with(17, 7)),
+              HasSubstr("'m.idx': dtype code 7 at byte 17 of the Megatron .idx"));
+  auto short_idx = good;
+  short_idx.second.resize(good.second.size() - 8);
+  EXPECT_THAT(megatronError(short_idx),
+              HasSubstr("'m.idx': truncated: 2 sequences and 3 documents"));
+  EXPECT_THAT(megatronError(good, {}, 8),
+              HasSubstr("'m.bin': truncated: the .idx's last sequence ends at byte 10, but the "
+                        "file has 8 bytes"));
+  EXPECT_THAT(megatronError(good, {}, 12), HasSubstr("'m.bin': size disagrees with its .idx"));
+  ShardFormatSpec uint32;
+  uint32.dtype = TokenDtype::kUint32;
+  EXPECT_THAT(megatronError(good, uint32),
+              HasSubstr("uint16 tokens where uint32 are declared: the megatron header (its .idx)"));
+  EXPECT_THAT(megatronError(encodeMegatron(TokenDtype::kUint16, {})),
+              HasSubstr("'m.idx': empty shard: 0 sequences at byte 18"));
 }
 
 }  // namespace

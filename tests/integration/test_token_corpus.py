@@ -18,7 +18,8 @@ from harness import (CONFIG, DATA, LOG_LINE, RESUMED, TRAINRUN, MotoCase,  # noq
                      config, max_rel_diff, params, run_until_first_commit)
 from harness import run_trainrun as run  # noqa: E402
 from fault_proxy import FaultProxy  # noqa: E402
-from token_shards import markov_tokens, sample_batches, write_llmc_shard  # noqa: E402
+from token_shards import (markov_tokens, sample_batches, write_llmc_shard,  # noqa: E402
+                          write_megatron_pair)
 
 GPT = config("gpt-tiny")
 VOCAB = 128
@@ -77,6 +78,26 @@ class TokenCorpus(unittest.TestCase):
         self.assertEqual(len(loss), 6, out)
         self.assertLess(loss[-1], 0.7 * loss[0], out)
         self.assertRegex(out, r"step=60/60 eval_loss=[\d.]+")
+
+    def test_megatron_pairs_train_as_the_same_tokens_in_llmc_shards_do(self):
+        mega = self.out("megatron")
+        os.makedirs(mega)
+        for s, n in enumerate((40000, 25000, 33000)):
+            write_megatron_pair(f"{mega}/train_{s:03d}", markov_tokens(n, s + 1))
+        out = self.out("megatron_run")
+        env = dict(os.environ, TRAINRUN_SAMPLE_LOG=out + "_samples")
+        p = ok(run(command(self.root, out, f"data.path={mega}/train_"), timeout=300, env=env))
+        self.assertRegex(p.stdout, r"data=tokens shards=3 tokens=98000 bytes=196000 "
+                                   r"windows=3061 format=megatron eval_windows=281")
+        # The same tokens under the same keys: the same windows in the same order, and the
+        # same losses (a wrong byte offset into the .bin would read other tokens).
+        ref = sample_batches(self.ref_samples)
+        got = sample_batches(out + "_samples")
+        self.assertEqual(got, {k: ref[k] for k in got})
+
+        def losses(text):
+            return [m.group(4) for m in map(LOG_LINE.match, text.splitlines()) if m]
+        self.assertEqual(losses(p.stdout), losses(self.ref.stdout), p.stdout)
 
     def preempt_and_resume(self, name, first, *resume_sets, nproc=2):
         out = self.out(name)

@@ -1,5 +1,6 @@
-"""Token shards for tests and benchmarks: llm.c shards of a learnable stream, and the sample
-log (TRAINRUN_SAMPLE_LOG, train/sample_log.h) read back as each step's global batch."""
+"""Token shards for tests and benchmarks: llm.c shards and Megatron .bin/.idx pairs of a
+learnable stream, and the sample log (TRAINRUN_SAMPLE_LOG, train/sample_log.h) read back as
+each step's global batch."""
 import os
 
 import numpy as np
@@ -13,6 +14,29 @@ def write_llmc_shard(path, tokens):
     with open(path, "wb") as f:
         f.write(header.tobytes())
         f.write(np.asarray(tokens, dtype=np.uint16).tobytes())
+
+
+def write_megatron_pair(stem, tokens, doc_tokens=1000):
+    """Megatron-LM's indexed dataset (megatron/core/datasets/indexed_dataset.py, _IndexWriter):
+    STEM.bin holds the uint16 tokens, STEM.idx the magic b"MMIDIDX\\0\\0", version 1 (<Q), the
+    dtype code 8 (uint16, <B), the sequence and document counts (<Q), then the int32 lengths,
+    int64 byte pointers and int64 document indices. Written here from that layout, apart from
+    the C++ encoder, so each checks the other; one sequence per document of doc_tokens."""
+    tokens = np.asarray(tokens, dtype=np.uint16)
+    lengths = np.array([min(doc_tokens, len(tokens) - i)
+                        for i in range(0, len(tokens), doc_tokens)], dtype=np.int32)
+    pointers = np.concatenate([[0], np.cumsum(lengths[:-1], dtype=np.int64) * 2]).astype(np.int64)
+    documents = np.arange(len(lengths) + 1, dtype=np.int64)
+    with open(stem + ".bin", "wb") as f:
+        f.write(tokens.tobytes())
+    with open(stem + ".idx", "wb") as f:
+        f.write(b"MMIDIDX\x00\x00")
+        f.write(np.array([1], dtype="<u8").tobytes())
+        f.write(np.array([8], dtype="<u1").tobytes())
+        f.write(np.array([len(lengths), len(documents)], dtype="<u8").tobytes())
+        f.write(lengths.astype("<i4").tobytes())
+        f.write(pointers.astype("<i8").tobytes())
+        f.write(documents.astype("<i8").tobytes())
 
 
 def markov_tokens(count, seed, vocab=128):
