@@ -211,7 +211,7 @@ std::vector<S3Object> S3ShardSource::shardObjects(const std::string& prefix,
     if (key.back() == '/' || name.empty() || name[0] == '.' ||
         name.find(kTempMarker) != std::string::npos)
       continue;
-    if (pairs && endsWith(key, ".idx") && all.count(key.substr(0, key.size() - 4) + ".bin"))
+    if (pairs && all.count(megatronBinKey(key)) != 0)
       continue;  // a Megatron .bin's header, not a shard
     if (!glob.empty() &&
         (rel.find('/') != std::string::npos || ::fnmatch(glob.c_str(), rel.c_str(), 0)))

@@ -17,9 +17,9 @@ inline constexpr const char* kShardIndexName = ".trainrun-index";
 
 // The headers of a folder's shards, each pinned to its shard's size and version (the ETag), so
 // an entry only ever stands for the very object it was read from: a shard added or rewritten
-// since the index was written is read as if there were no index. An entry's header is parsed
-// again (parseShardHeader on encodeShardHeader) on every use, so it passes every check a header
-// read does, data.token_format and data.token_dtype included.
+// since the index was written is read as if there were no index. An entry's header is checked
+// again (recheckShardHeader) on every use, so it passes every check a header read does,
+// data.token_format and data.token_dtype included.
 class ShardIndex {
  public:
   ShardIndex() = default;

@@ -141,11 +141,6 @@ std::string readAt(const std::string& path, uint64_t offset, uint64_t length) {
   return bytes;
 }
 
-bool endsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 class LocalShardSource : public ShardSource {
  public:
   LocalShardSource(std::string data_path, ShardFormatSpec spec, uint64_t vocab_size)
@@ -165,9 +160,8 @@ class LocalShardSource : public ShardSource {
       const std::string path = (root_ / key).string();
       std::error_code ec;
       const bool pairs = !spec_.headerless;  // Megatron pairs: the .bin is the shard
-      if (pairs && endsWith(key, ".idx") &&
-          fs::is_regular_file(root_ / (key.substr(0, key.size() - 4) + ".bin"), ec))
-        continue;
+      const std::string bin = pairs ? megatronBinKey(key) : "";
+      if (!bin.empty() && fs::is_regular_file(root_ / bin, ec)) continue;  // a .bin's header
       const Stat st = statShard(path);
       ShardInfo info{key, st.bytes, st.version, {}};
       const std::string idx = pairs ? megatronIdxKey(key) : "";

@@ -222,11 +222,23 @@ ShardHeader recheckShardHeader(const std::string& name, const ShardHeader& heade
   return header;
 }
 
-std::string megatronIdxKey(const std::string& bin_key) {
-  constexpr size_t kExt = 4;  // ".bin"
-  if (bin_key.size() <= kExt || bin_key.compare(bin_key.size() - kExt, kExt, ".bin") != 0)
+namespace {
+
+// `key` with its extension `from` replaced by `to`, or "" when it has no stem with `from`.
+std::string swapExtension(const std::string& key, const std::string& from, const std::string& to) {
+  if (key.size() <= from.size() || key.compare(key.size() - from.size(), from.size(), from) != 0)
     return "";
-  return bin_key.substr(0, bin_key.size() - kExt) + ".idx";
+  return key.substr(0, key.size() - from.size()) + to;
+}
+
+}  // namespace
+
+std::string megatronIdxKey(const std::string& bin_key) {
+  return swapExtension(bin_key, ".bin", ".idx");
+}
+
+std::string megatronBinKey(const std::string& idx_key) {
+  return swapExtension(idx_key, ".idx", ".bin");
 }
 
 MegatronIdx parseMegatronIdx(const std::string& idx_name, std::string_view head,

@@ -107,6 +107,8 @@ struct MegatronIdx {
 };
 // "<stem>.idx" for a key "<stem>.bin", else "": the file a .bin's Megatron header would be in.
 std::string megatronIdxKey(const std::string& bin_key);
+// "<stem>.bin" for a key "<stem>.idx", else "": the shard a Megatron .idx belongs to.
+std::string megatronBinKey(const std::string& idx_key);
 // Parses the .idx `idx_name` from `head`, its first min(idx_size, kMegatronIdxHeadBytes) bytes,
 // and its size (which the arrays must fill exactly). Throws ConfigError naming the file and the
 // byte offset: bad magic, version or dtype code, no sequence, a size the counts disagree with.

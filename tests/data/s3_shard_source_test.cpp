@@ -21,6 +21,7 @@
 #include "data/shard_index.h"
 #include "data/shard_manifest.h"
 #include "storage/s3/s3_storage.h"
+#include "support/error_of.h"
 #include "support/moto_server.h"
 #include "support/ports.h"
 #include "support/scoped_env.h"
@@ -152,16 +153,6 @@ class S3ShardSourceTest : public ::testing::Test {
   TempDir cache_{"s3shards_cache"};
 };
 
-template <typename E>
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(no error of the expected type)";
-}
-
 TEST_F(S3ShardSourceTest, ListsLikeTheLocalSourceWithOneRangedGetPerShard) {
   FaultProxy proxy(motoPort(), 0.0);
   auto s3 = source("s3://shards/train/fw_train_", 1ull << 30, proxy.endpoint());
@@ -210,7 +201,7 @@ TEST_F(S3ShardSourceTest, BytesEqualTheLocalSourcesAndCacheHitsNeedNoS3) {
   S3ShardCacheOptions other;
   other.dir = empty.path().string();
   auto cold = openS3ShardSource("s3://shards/train/", {}, 50000, other);
-  EXPECT_THAT(errorOf<ConfigError>([&] { tokens(*cold->open(shards[0])); }),
+  EXPECT_THAT(testing::errorOf<ConfigError>([&] { tokens(*cold->open(shards[0])); }),
               HasSubstr("s3://shards/train/" + shards[0].key + " was deleted during the run"));
 }
 
@@ -218,7 +209,7 @@ TEST_F(S3ShardSourceTest, ReplacedObjectIsRefusedNamingBothETags) {
   auto s3 = source("s3://shards/train/fw_train_");
   const std::vector<ShardInfo> shards = s3->list();
   storage_->put("train/" + shards[1].key, shardBytes(777));
-  const std::string message = errorOf<ConfigError>([&] { tokens(*s3->open(shards[1])); });
+  const std::string message = testing::errorOf<ConfigError>([&] { tokens(*s3->open(shards[1])); });
   EXPECT_THAT(message, HasSubstr("s3://shards/train/fw_train_000001.bin changed during the run "
                                  "(ETag " +
                                  shards[1].version + " -> \""));
@@ -262,7 +253,7 @@ TEST_F(S3ShardSourceTest, EvictsLeastRecentlyUsedButNeverAHeldShard) {
   // Two held shards fill the limit: a third cannot evict them.
   auto a = s3->open(s[0]);
   auto c = s3->open(s[2]);
-  EXPECT_THAT(errorOf<StorageError>([&] { tokens(*s3->open(s[1])); }),
+  EXPECT_THAT(testing::errorOf<StorageError>([&] { tokens(*s3->open(s[1])); }),
               HasSubstr("exceed data.cache_limit"));
   EXPECT_EQ(tokens(*a).size(), kTokens);  // still mapped and readable
   EXPECT_TRUE(fs::exists(cachedPath(s[0])));
@@ -274,7 +265,7 @@ TEST_F(S3ShardSourceTest, EvictsLeastRecentlyUsedButNeverAHeldShard) {
 
 TEST_F(S3ShardSourceTest, LimitBelowOneBlockIsRefusedAtOnce) {
   const std::string message =
-      errorOf<ConfigError>([&] { source("s3://shards/train/fw_train_", 1000); });
+      testing::errorOf<ConfigError>([&] { source("s3://shards/train/fw_train_", 1000); });
   EXPECT_THAT(message, HasSubstr("data.cache_limit_gb (1000 bytes) is smaller than one cache "
                                  "block (4096 bytes) of s3://shards/train/fw_train_"));
 }
@@ -302,7 +293,7 @@ TEST_F(S3ShardSourceTest, FullCacheDiskIsOneLineAndTheCachedShardStaysWhole) {
   const std::vector<ShardInfo> s = s3->list(), ls = local->list();
   std::shared_ptr<const TokenShard> first = s3->open(s[0]);
   ASSERT_EQ(tokens(*first), tokens(*local->open(ls[0])));
-  const std::string message = errorOf<StorageError>([&] {
+  const std::string message = testing::errorOf<StorageError>([&] {
     for (size_t i = 1; i < s.size(); ++i) tokens(*s3->open(s[i]));
   });
   EXPECT_THAT(message, HasSubstr("the data cache folder "));
@@ -313,9 +304,9 @@ TEST_F(S3ShardSourceTest, FullCacheDiskIsOneLineAndTheCachedShardStaysWhole) {
 }
 
 TEST_F(S3ShardSourceTest, EmptyOrMissingPrefixIsOneLine) {
-  EXPECT_THAT(errorOf<ConfigError>([&] { source("s3://shards/nothing_")->list(); }),
+  EXPECT_THAT(testing::errorOf<ConfigError>([&] { source("s3://shards/nothing_")->list(); }),
               HasSubstr("data.path 's3://shards/nothing_' matches no object"));
-  EXPECT_THAT(errorOf<ConfigError>([&] { source("s3://shards/train/*.idx")->list(); }),
+  EXPECT_THAT(testing::errorOf<ConfigError>([&] { source("s3://shards/train/*.idx")->list(); }),
               HasSubstr("matches no object"));
 }
 
@@ -358,7 +349,7 @@ TEST_F(S3ShardSourceTest, PrefetchFetchesAheadAndItsErrorSurfacesOnOpen) {
   storage_->remove("train/" + s[2].key);
   s3->prefetch(s[2]);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_THAT(errorOf<ConfigError>([&] { s3->open(s[2]); }),
+  EXPECT_THAT(testing::errorOf<ConfigError>([&] { s3->open(s[2]); }),
               HasSubstr("fw_train_000002.bin was deleted during the run"));
 }
 
@@ -408,7 +399,7 @@ TEST_F(S3ShardSourceTest, IndexedHeadersPassTheChecksAHeaderReadDoes) {
   cache.dir = cache_.path().string();
   ShardFormatSpec uint32;
   uint32.dtype = TokenDtype::kUint32;
-  EXPECT_THAT(errorOf<ConfigError>([&] {
+  EXPECT_THAT(testing::errorOf<ConfigError>([&] {
                 openS3ShardSource("s3://shards/train/fw_train_", uint32, 50000, cache)->list();
               }),
               HasSubstr("token shard 's3://shards/train/fw_train_000000.bin': uint16 tokens where "
@@ -417,7 +408,7 @@ TEST_F(S3ShardSourceTest, IndexedHeadersPassTheChecksAHeaderReadDoes) {
   ShardFormatSpec headerless;
   headerless.headerless = true;
   headerless.dtype = TokenDtype::kUint16;
-  EXPECT_THAT(errorOf<ConfigError>([&] {
+  EXPECT_THAT(testing::errorOf<ConfigError>([&] {
                 openS3ShardSource("s3://shards/train/fw_train_", headerless, 50000, cache)->list();
               }),
               HasSubstr("starts with a shard header at byte 0"));
@@ -426,7 +417,7 @@ TEST_F(S3ShardSourceTest, IndexedHeadersPassTheChecksAHeaderReadDoes) {
 TEST_F(S3ShardSourceTest, CorruptIndexIsOneLineNamingItAndTheFix) {
   storage_->put("train/.trainrun-index", std::string("not an index\n"));
   const std::string message =
-      errorOf<ConfigError>([&] { source("s3://shards/train/fw_train_")->list(); });
+      testing::errorOf<ConfigError>([&] { source("s3://shards/train/fw_train_")->list(); });
   EXPECT_THAT(message, HasSubstr("s3://shards/train/.trainrun-index: not a shard manifest"));
   EXPECT_THAT(message, HasSubstr("write it again with `trainrun index DATA_PATH`, or delete it"));
   EXPECT_EQ(message.find('\n'), std::string::npos);
@@ -439,7 +430,7 @@ TEST_F(S3ShardSourceTest, IndexSkipsObjectsThatAreNotShardsAndNeedsOne) {
   ASSERT_EQ(report.skipped.size(), 1u);
   EXPECT_THAT(report.skipped[0], HasSubstr("s3://shards/train/README.txt': bad magic at byte 0"));
   storage_->put("docs/README.txt", std::string("no shards here\n"));
-  EXPECT_THAT(errorOf<ConfigError>([&] { writeS3ShardIndex("s3://shards/docs/"); }),
+  EXPECT_THAT(testing::errorOf<ConfigError>([&] { writeS3ShardIndex("s3://shards/docs/"); }),
               HasSubstr("trainrun index: no token shard under s3://shards/docs/"));
 }
 

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "support/error_of.h"
 #include "support/temp_dir.h"
 
 namespace trainrun {
@@ -45,15 +46,6 @@ ShardManifest manifestOf(const std::string& data_path) {
   return buildManifest(*source);
 }
 
-std::string configError(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no ConfigError)";
-}
-
 class ShardManifestTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -87,14 +79,14 @@ TEST_F(ShardManifestTest, ResolvesAFileAGlobAFolderAndAPrefix) {
 }
 
 TEST_F(ShardManifestTest, SaysWhenNothingMatchesOrAShardIsBad) {
-  EXPECT_THAT(configError([&] { manifestOf(at("train/nothing_*.bin")); }),
+  EXPECT_THAT(testing::errorOf([&] { manifestOf(at("train/nothing_*.bin")); }),
               HasSubstr("matches no shard"));
-  EXPECT_THAT(configError([&] { manifestOf(at("train/zz")); }), HasSubstr("matches no shard"));
-  EXPECT_THAT(configError([&] { manifestOf(at("missing/dir/x")); }), HasSubstr("not found"));
+  EXPECT_THAT(testing::errorOf([&] { manifestOf(at("train/zz")); }), HasSubstr("matches no shard"));
+  EXPECT_THAT(testing::errorOf([&] { manifestOf(at("missing/dir/x")); }), HasSubstr("not found"));
   std::filesystem::create_directories(dir_.path() / "empty");
-  EXPECT_THAT(configError([&] { manifestOf(at("empty")); }), HasSubstr("matches no shard"));
+  EXPECT_THAT(testing::errorOf([&] { manifestOf(at("empty")); }), HasSubstr("matches no shard"));
   writeAt(dir_, "train/fw_train_000009.bin", shardBytes(10).substr(0, 1030));
-  EXPECT_THAT(configError([&] { manifestOf(at("train/fw_train_")); }),
+  EXPECT_THAT(testing::errorOf([&] { manifestOf(at("train/fw_train_")); }),
               HasSubstr("fw_train_000009.bin': truncated"));
 }
 
@@ -116,7 +108,7 @@ TEST_F(ShardManifestTest, TextRoundTripsAndTheDigestIsStable) {
     writeAt(other, "d/" + s.key, shardBytes(s.header.token_count));
   EXPECT_EQ(manifestDigest(manifestOf((other.path() / "d").string())), manifestDigest(m));
   EXPECT_THROW(manifestFromText("x", "ckpt/manifest"), ConfigError);
-  EXPECT_THAT(configError([] { manifestFromText("trainrun-shard-manifest 1\na\tb\n", "m"); }),
+  EXPECT_THAT(testing::errorOf([] { manifestFromText("trainrun-shard-manifest 1\na\tb\n", "m"); }),
               HasSubstr("m: shard manifest line 2 has 2 fields"));
 }
 
@@ -137,7 +129,7 @@ TEST_F(ShardManifestTest, NamesEveryChange) {
             "3 shards changed: replaced 'fw_train_000000.bin' (mtime:1800000000000000000 -> "
             "mtime:1700000000000000000); and 2 more");
   EXPECT_EQ(diffManifests(after, before)[2].kind, ShardChange::Kind::kRemoved);
-  EXPECT_THAT(configError([&] { requireSameShards(before, after); }),
+  EXPECT_THAT(testing::errorOf([&] { requireSameShards(before, after); }),
               HasSubstr("are not the ones this run started with: 3 shards changed"));
   requireSameShards(after, manifestOf(at("train/fw_train_*.bin")));
 }
@@ -162,10 +154,10 @@ TEST_F(ShardManifestTest, OpensListedShardsAndRefusesOnesChangedSince) {
   shard->read(2997, 3, out);
   EXPECT_EQ(out[2], 2999);
   writeAt(dir_, "train/fw_train_000000.bin", shardBytes(1999));
-  EXPECT_THAT(configError([&] { source->open(m.shards[0]); }),
+  EXPECT_THAT(testing::errorOf([&] { source->open(m.shards[0]); }),
               HasSubstr("fw_train_000000.bin' changed since it was listed (5024 -> 5022 bytes"));
   std::filesystem::remove(dir_.path() / "train/fw_train_000000.bin");
-  EXPECT_THAT(configError([&] { source->open(m.shards[0]); }), HasSubstr("is gone"));
+  EXPECT_THAT(testing::errorOf([&] { source->open(m.shards[0]); }), HasSubstr("is gone"));
 }
 
 // Megatron's .bin/.idx: the .bin is the shard, its header from the .idx beside it.
@@ -190,12 +182,12 @@ TEST_F(ShardManifestTest, AMegatronPairIsOneShardReadFromItsBin) {
   }
   // A truncated .bin is named with where its .idx says it ends.
   writeAt(dir_, "mega/corpus_text_document.bin", bin.substr(0, bin.size() - 2));
-  EXPECT_THAT(configError([&] { manifestOf(at("mega")); }),
+  EXPECT_THAT(testing::errorOf([&] { manifestOf(at("mega")); }),
               HasSubstr("corpus_text_document.bin': truncated: the .idx's last sequence ends at "
                         "byte 14, but the file has 12 bytes"));
   // An .idx without its .bin is no pair: read as a shard, it is named.
   std::filesystem::remove(dir_.path() / "mega/corpus_text_document.bin");
-  EXPECT_THAT(configError([&] { manifestOf(at("mega")); }),
+  EXPECT_THAT(testing::errorOf([&] { manifestOf(at("mega")); }),
               HasSubstr("corpus_text_document.idx': bad magic at byte 0"));
 }
 

@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "core/error.h"
+#include "support/error_of.h"
 
 namespace trainrun {
 namespace {
@@ -33,15 +34,6 @@ std::string parseError(const std::string& bytes, const ShardFormatSpec& spec = {
                        uint64_t size = ~0ULL) {
   try {
     parseShardHeader("s.bin", bytes, size == ~0ULL ? bytes.size() : size, spec);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no ConfigError)";
-}
-
-std::string configErrorOf(const std::function<void()>& f) {
-  try {
-    f();
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -248,7 +240,7 @@ TEST(TokenShardFormat, MegatronPairHasItsLayoutAndItsHeaderComesFromTheIdx) {
   EXPECT_EQ(h.token_count, 5u);
   EXPECT_EQ(h.data_offset, 0u);
   EXPECT_EQ(recheckShardHeader("m.bin", h, 10, {}).token_count, 5u);
-  EXPECT_THAT(configErrorOf([&] { recheckShardHeader("m.bin", h, 12, {}); }),
+  EXPECT_THAT(testing::errorOf([&] { recheckShardHeader("m.bin", h, 12, {}); }),
               HasSubstr("m.bin': size disagrees with its .idx: 5 uint16 tokens"));
 
   const auto wide = encodeMegatron(TokenDtype::kUint32, {{128255, 0}});

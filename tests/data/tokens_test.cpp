@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "support/error_of.h"
 #include "support/temp_dir.h"
 
 namespace trainrun {
@@ -26,15 +27,6 @@ void writeBytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
-std::string configError(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no ConfigError)";
-}
-
 std::vector<int64_t> toVector(const torch::Tensor& t) {
   return {t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel()};
 }
@@ -46,7 +38,7 @@ TEST(TextBytes, EveryByteIsAToken) {
   EXPECT_EQ(s.vocab_size, 256);
   EXPECT_EQ(toVector(s.tokens), (std::vector<int64_t>{'h', 0xc3, 0xa9, '!'}));
   writeBytes(path, "");
-  EXPECT_THAT(configError([&] { readTextBytes(path); }), HasSubstr("is empty"));
+  EXPECT_THAT(testing::errorOf([&] { readTextBytes(path); }), HasSubstr("is empty"));
   std::filesystem::remove(path);
 }
 
@@ -77,7 +69,7 @@ TEST(TokenWindows, NextTokenTargetsWithStrideBlockSize) {
             (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
   EXPECT_EQ(toVector(d.labels.flatten().to(torch::kLong)),
             (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
-  EXPECT_THAT(configError([&] { tokenWindows(s, 6); }), HasSubstr("fewer than the 13"));
+  EXPECT_THAT(testing::errorOf([&] { tokenWindows(s, 6); }), HasSubstr("fewer than the 13"));
 }
 
 TEST(LoadDataset, DispatchesTokenDataWindowedByTheModelsBlockSize) {
