@@ -44,16 +44,6 @@ const cli::CommandParser& scalingFlags() {
   return *flags;
 }
 
-cli::ErrorWording scalingWording() {
-  cli::ErrorWording w;
-  w.unknown_flag = [](const std::string& flag, const std::string& guess) {
-    return "trainrun bench: unknown flag " + flag +
-           (guess.empty() ? "" : " (did you mean " + guess + "?)");
-  };
-  w.needs_value = [](const std::string& flag) { return flag + " needs a value"; };
-  return w;
-}
-
 // --nodes, --mode, --sweep and the others whose value needs more than a copy.
 void applyListFlag(ScalingOptions& o, const std::string& flag, const std::string& value,
                    bool predict) {
@@ -153,7 +143,7 @@ std::string scalingUsage() {
 }
 
 ScalingOptions parseScalingArgs(const std::vector<std::string>& args, bool predict) {
-  const cli::ParsedArgs parsed = scalingFlags().parse(args, scalingWording());
+  const cli::ParsedArgs parsed = scalingFlags().parse(args, cli::commandWording("trainrun bench"));
   ScalingOptions o;
   if (!parsed.operands.empty()) o.config_path = parsed.operands.front();
   for (const std::string& extra : parsed.extras)

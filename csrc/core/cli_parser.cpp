@@ -55,6 +55,16 @@ class HelpLayout : public CLI::Formatter {
 
 }  // namespace
 
+ErrorWording commandWording(const std::string& command) {
+  ErrorWording w;
+  w.unknown_flag = [command](const std::string& flag, const std::string& guess) {
+    return command + ": unknown flag " + flag +
+           (guess.empty() ? "" : " (did you mean " + guess + "?)");
+  };
+  w.needs_value = [](const std::string& flag) { return flag + " needs a value"; };
+  return w;
+}
+
 std::string torchrunEnvName(const std::string& flag) {
   std::string var = "PET_" + flag.substr(flag.find_first_not_of('-'));
   for (char& c : var) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));

@@ -39,6 +39,10 @@ struct ErrorWording {
   std::function<std::string(const std::string& flag)> needs_value;
 };
 
+// The wording most commands share: "<command>: unknown flag --x (did you mean --y?)" and
+// "--x needs a value". `command` as typed ("trainrun index").
+ErrorWording commandWording(const std::string& command);
+
 // torchrun's variable for a flag: --nproc-per-node -> PET_NPROC_PER_NODE.
 std::string torchrunEnvName(const std::string& flag);
 

@@ -192,8 +192,7 @@ class LocalShardSource : public ShardSource {
                         std::to_string(shard.bytes) + " -> " + std::to_string(st.bytes) +
                         " bytes, " + shard.version + " -> " + st.version +
                         "): shards must not change during a run (restore it or start a new run)");
-    auto opened = std::make_shared<const TokenShard>(path, shard.header, shard.bytes, vocab_,
-                                                     TokenShard::EnsureBytes{});
+    auto opened = std::make_shared<const TokenShard>(path, shard.header, shard.bytes, vocab_);
     open_.emplace(shard.key, opened);  // a mapping costs address space, not memory
     return opened;
   }

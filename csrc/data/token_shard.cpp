@@ -53,17 +53,15 @@ void copyChecked(const Id* in, uint64_t count, Out* out, uint64_t vocab, uint64_
 
 }  // namespace
 
-TokenShard::TokenShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab_size,
-                       EnsureBytes ensure)
-    : path_(path), ensure_(std::move(ensure)) {
+TokenShard::TokenShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab_size)
+    : path_(path) {
   map();
   try {
     const uint64_t probe = std::min(file_bytes_, kShardHeaderProbeBytes);
-    if (ensure_) ensure_(0, probe);
     header_ = parseShardHeader(path, std::string_view(reinterpret_cast<const char*>(map_), probe),
                                file_bytes_, spec);
   } catch (...) {
-    if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), file_bytes_);
+    unmap();
     throw;
   }
   setVocab(vocab_size);
@@ -74,7 +72,7 @@ TokenShard::TokenShard(const std::string& path, const ShardHeader& header, uint6
     : path_(path), header_(header), ensure_(std::move(ensure)) {
   map();
   if (file_bytes_ != file_bytes) {
-    if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), file_bytes_);
+    unmap();
     throw ConfigError("token shard '" + path + "' has " + std::to_string(file_bytes_) +
                       " bytes where its listing says " + std::to_string(file_bytes) +
                       " (it changed since it was listed: restart to take the new data)");
@@ -99,14 +97,17 @@ void TokenShard::map() {
   map_ = static_cast<const unsigned char*>(map);
 }
 
+void TokenShard::unmap() {
+  if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), file_bytes_);
+  map_ = nullptr;
+}
+
 void TokenShard::setVocab(uint64_t vocab_size) {
   vocab_ = header_.vocab_size;
   if (vocab_size > 0 && (vocab_ == 0 || vocab_size < vocab_)) vocab_ = vocab_size;
 }
 
-TokenShard::~TokenShard() {
-  if (map_ != nullptr) ::munmap(const_cast<unsigned char*>(map_), file_bytes_);
-}
+TokenShard::~TokenShard() { unmap(); }
 
 template <typename Out>
 void TokenShard::readAs(uint64_t token_offset, uint64_t count, Out* out) const {

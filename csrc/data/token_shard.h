@@ -26,19 +26,19 @@ class TokenShard {
   // a remote shard's blocks on demand (ShardBlocks). Throws what the fetch throws.
   using EnsureBytes = std::function<void(uint64_t begin, uint64_t end)>;
 
-  // Opens and maps `path`, parsing its header from the mapped start and fstat's size (see
-  // parseShardHeader for the errors). `vocab_size` > 0 bounds every id (with the header's own
-  // vocab_size, when it declares one, the smaller wins); 0 checks only the header's. `ensure`,
-  // when set, is asked for every range before it is read (the header's first). Throws
-  // ConfigError for a missing file or a bad header, StorageError when mapping fails.
-  TokenShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab_size = 0,
-             EnsureBytes ensure = {});
+  // Opens and maps the local file `path`, parsing its header from the mapped start and fstat's
+  // size (see parseShardHeader for the errors). `vocab_size` > 0 bounds every id (with the
+  // header's own vocab_size, when it declares one, the smaller wins); 0 checks only the
+  // header's. Throws ConfigError for a missing file or a bad header, StorageError when mapping
+  // fails.
+  TokenShard(const std::string& path, const ShardFormatSpec& spec, uint64_t vocab_size = 0);
   // A shard whose header its listing already read (ShardSource::list(), from the same version
   // of the object that every fetch is pinned to): maps `path` without reading the header, so a
   // shard fetched on demand fetches only the blocks its reads touch, never its header's block
   // just to open. The file's size must be the listed one (`file_bytes`; else ConfigError).
+  // `ensure`, when set, is asked for every range before it is read.
   TokenShard(const std::string& path, const ShardHeader& header, uint64_t file_bytes,
-             uint64_t vocab_size, EnsureBytes ensure);
+             uint64_t vocab_size, EnsureBytes ensure = {});
   ~TokenShard();
   TokenShard(const TokenShard&) = delete;
   TokenShard& operator=(const TokenShard&) = delete;
@@ -65,6 +65,7 @@ class TokenShard {
   void readAs(uint64_t token_offset, uint64_t count, Out* out) const;
   // Opens, fstats and maps path_ (file_bytes_, map_); throws as the constructors say.
   void map();
+  void unmap();  // the mapping map() made, if any
   // The bound on ids: the header's vocab_size and `vocab_size`, the smaller where both are set.
   void setVocab(uint64_t vocab_size);
 

@@ -26,16 +26,6 @@ const cli::CommandParser& indexFlags() {
   return *flags;
 }
 
-cli::ErrorWording indexWording() {
-  cli::ErrorWording w;
-  w.unknown_flag = [](const std::string& flag, const std::string& guess) {
-    return "trainrun index: unknown flag " + flag +
-           (guess.empty() ? "" : " (did you mean " + guess + "?)");
-  };
-  w.needs_value = [](const std::string& flag) { return flag + " needs a value"; };
-  return w;
-}
-
 }  // namespace
 
 std::string indexUsage() {
@@ -52,7 +42,7 @@ Objects that are not token shards are skipped and named.
 }
 
 int runIndexCommand(const std::vector<std::string>& args) {
-  const cli::ParsedArgs parsed = indexFlags().parse(args, indexWording());
+  const cli::ParsedArgs parsed = indexFlags().parse(args, cli::commandWording("trainrun index"));
   const std::string path = parsed.operands.empty() ? "" : parsed.operands.front();
   for (const std::string& extra : parsed.extras)
     throw ConfigError("trainrun index: one DATA_PATH only, got '" + path + "' and '" + extra + "'");
