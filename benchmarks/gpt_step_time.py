@@ -20,10 +20,13 @@ the device and one FLOPs formula for all (6N + 12 L T C per token). Peak memory:
 metrics.json, torch.cuda.max_memory_allocated for PyTorch. --kernel-tables adds one traced
 run per side (not timed): trainrun with train.profile_trace (its profile_kernels.json) and
 eager under torch.profiler, --trace-steps steps after the warm-up; the top 40 names by time
-per step (CUDA kernels on a GPU, operators by inclusive time on CPU) side by side.
+per step (CUDA kernels on a GPU, operators by inclusive time on CPU) side by side, traced
+right after the first trial. --json is rewritten after every trial ("complete": false until
+the end), so a run cut short still leaves its numbers; --budget-s starts another trial only if
+it should end in time (the longest trial so far predicts it).
 
 usage: python3 benchmarks/gpt_step_time.py [--preset gpt2-124m] [--batch 32] [--precision bf16]
-           [--steps 60] [--warmup 10] [--window 10] [--trials 2] [--no-compile]
+           [--steps 60] [--warmup 10] [--window 10] [--trials 2] [--budget-s S] [--no-compile]
            [--trainrun-set KEY=VALUE ...] [--kernel-tables] [--json out.json]
 CPU smoke: --preset gpt-tiny --batch 16 --precision fp32 --steps 30 --trials 1
 """
@@ -318,6 +321,103 @@ def pytorch_run(args, shard, compile_=False, trace_steps=0):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def run_side(args, shape, shard, side, variants, results):
+    """One timed run of `side` into `results` (times, metrics, failed). A trainrun variant that
+    fails is reported, not fatal (the other sides still measure), and stays out of later trials;
+    a compile that fails reads n/a."""
+    times, latest, failed = results["times"], results["latest"], results["failed"]
+    if side in failed:
+        return
+    if side == "trainrun" or side.startswith("trainrun "):
+        extra = variants[side[len("trainrun "):]] if side != "trainrun" else ()
+        try:
+            m = trainrun_run(args, shape, shard, extra_sets=extra)
+        except SideFailed as e:
+            if side == "trainrun":
+                sys.exit(str(e))
+            failed[side] = str(e).splitlines()[0]
+            print(f"{side}: {e}", file=sys.stderr)
+            return
+        times[side].append(m["window_step_ms"])
+        latest[side] = m
+        return
+    r = pytorch_run(args, shard, compile_=side == "torch.compile")
+    if r is not None:
+        times[side].append(r["step_ms"])
+        latest[side] = r
+
+
+def kernel_tables(args, shape, shard):
+    """One traced run per side (trainrun, eager): their top kernels."""
+    n = args.trace_steps or 5
+    try:
+        mine = trainrun_run(args, shape, shard, trace_steps=n)["kernels"]
+    except SideFailed as e:
+        sys.exit(str(e))
+    return {"trainrun": mine, "pytorch eager": pytorch_run(args, shard, trace_steps=n)["kernels"]}
+
+
+def report(args, shape, sides, variants, results, tables, final):
+    """The JSON document of the results so far; with `final`, the table printed too."""
+    times, latest, failed = results["times"], results["latest"], results["failed"]
+    m, p = latest["trainrun"], latest["pytorch eager"]
+    if p["params"] != m["params"]:
+        sys.exit(f"shape mismatch: PyTorch model has {p['params']} parameters, "
+                 f"trainrun {m['params']}")
+    tokens_per_step = args.batch * shape[3]
+    flops_per_step = (6 * p["n_matmul"] + 12 * shape[0] * shape[3] * shape[2]) * tokens_per_step
+    peak = m["tflops"] / m["mfu"] if m.get("mfu") else None  # trainrun's peak for this device
+    eager_ms = statistics.median(times["pytorch eager"])
+    trials = results["trials_run"]
+    if final:
+        print(f"# {args.preset} ({p['params'] / 1e6:.1f}M params), batch {args.batch} x "
+              f"{shape[3]} tokens, {args.precision}, {m['device']}, windows of {args.window} "
+              f"steps after {args.warmup}, median of {trials} trials"
+              + (f" (of {args.trials}: --budget-s {args.budget_s:g})" if trials < args.trials
+                 else "")
+              + f"; PyTorch AdamW {'fused' if p['fused_adamw'] else 'foreach'}"
+              + (f"; trainrun {' '.join(args.trainrun_set)}" if args.trainrun_set else "")
+              + "".join(f"; trainrun {n}: {' '.join(kv)}" for n, kv in variants.items()))
+        print(f"{'side':>18} {'step':>9} {'tokens/s':>11} {'TFLOPS':>8} {'MFU':>6} "
+              f"{'memory':>8} {'x eager':>8}")
+        print(f"{'':>18} {'ms':>9} {'':>11} {'':>8} {'':>6} {'MB':>8} {'(time)':>8}")
+    rows = []
+    for side in sides:
+        if not times[side]:
+            rows.append({"side": side, "step_ms": None, "error": failed.get(side)})
+            if final:
+                print(f"{side:>18} {'failed' if side in failed else 'n/a':>9}"
+                      + (f"  {failed[side]}" if side in failed else ""))
+            continue
+        ms = statistics.median(times[side])
+        tflops = flops_per_step / (ms / 1e3) / 1e12
+        mfu = tflops / peak if peak else None
+        mem = latest[side].get("peak_memory_mb")
+        rows.append({"side": side, "step_ms": ms, "tokens_per_s": tokens_per_step / ms * 1e3,
+                     "tflops": tflops, "mfu": mfu, "peak_memory_mb": mem,
+                     "ratio_vs_eager": ms / eager_ms, "trials_ms": times[side]})
+        if final:
+            mfu_text = f"{mfu:>6.3f}" if mfu is not None else f"{'n/a':>6}"
+            mem_text = f"{mem:>8.0f}" if mem is not None else f"{'n/a':>8}"
+            print(f"{side:>18} {ms:>9.2f} {tokens_per_step / ms * 1e3:>11.0f} {tflops:>8.2f} "
+                  f"{mfu_text} {mem_text} {ms / eager_ms:>8.2f}")
+    if final and tables:
+        print_kernel_tables(tables)
+    return {"benchmark": "gpt_step_time", "complete": final, "preset": args.preset,
+            "batch": args.batch, "precision": args.precision, "device": m["device"],
+            "params": p["params"], "window": args.window, "warmup": args.warmup,
+            "trials": args.trials, "trials_run": trials, "budget_s": args.budget_s,
+            "trainrun_set": args.trainrun_set, "trainrun_variants": variants,
+            "peak_tflops": peak, "rows": rows, "kernel_tables": tables}
+
+
+def write_json(args, document):
+    if args.json:
+        with open(args.json + ".part", "w") as f:
+            json.dump(document, f, indent=2)
+        os.replace(args.json + ".part", args.json)  # a reader never sees half a file
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="gpt2-124m")
@@ -327,6 +427,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=10, help="untimed steps first")
     ap.add_argument("--window", type=int, default=10, help="steps per timed window")
     ap.add_argument("--trials", type=int, default=2)
+    ap.add_argument("--budget-s", type=float, default=0,
+                    help="start another trial only if it should end within this many seconds "
+                    "of the start (0: no limit); the first trial always runs")
     ap.add_argument("--no-compile", dest="compile_peer", action="store_false",
                     help="skip the torch.compile side")
     ap.add_argument("--compile-timeout", type=int, default=600)
@@ -344,7 +447,7 @@ def main():
     ap.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--shard", help=argparse.SUPPRESS)
     ap.add_argument("--bin-dir", default=BIN_DIR)
-    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--json", help="also write the results here (after every trial)")
     args = ap.parse_args()
     if args.pytorch_worker:
         return pytorch_worker(args)
@@ -354,99 +457,33 @@ def main():
     if args.precision == "fp16" and not torch.cuda.is_available():
         sys.exit("fp16 needs a CUDA device; on CPU use --precision fp32 or bf16")
     shape = PRESETS[args.preset]
-    tokens_per_step = args.batch * shape[3]
 
     variants = dict(parse_variant(v) for v in args.trainrun_variant)
     sides = (["trainrun"] + [f"trainrun {name}" for name in variants] + ["pytorch eager"] +
              (["torch.compile"] if args.compile_peer else []))
-    times = {side: [] for side in sides}
-    memory_of = {}  # the variants' peak memory
-    failed = {}  # variant side -> its error's first line: it stays out of later trials
+    results = {"times": {side: [] for side in sides}, "latest": {}, "failed": {},
+               "trials_run": 0}
+    tables = {}
+    start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="trainrun_gpt_bench_") as tmp:
         shard = os.path.join(tmp, "tokens_000000.bin")  # ~4 windows per step of every run
-        write_shard(shard, shape[4], max(1 << 20, 4 * args.steps * tokens_per_step))
+        write_shard(shard, shape[4], max(1 << 20, 4 * args.steps * args.batch * shape[3]))
+        longest = 0.0  # the longest trial so far (s)
         for t in range(args.trials):  # alternate so all sides see the same machine state
+            if t and args.budget_s and time.monotonic() - start + longest > args.budget_s:
+                print(f"--budget-s {args.budget_s:g}: {t} of {args.trials} trials fit",
+                      file=sys.stderr)
+                break
+            began = time.monotonic()
             for side in (sides if t % 2 == 0 else sides[::-1]):
-                if side == "trainrun":
-                    try:
-                        m = trainrun_run(args, shape, shard)
-                    except SideFailed as e:
-                        sys.exit(str(e))
-                    times[side].append(m["window_step_ms"])
-                elif side.startswith("trainrun "):
-                    # A variant that fails is reported, not fatal: the other sides still measure.
-                    if side in failed:
-                        continue
-                    try:
-                        v = trainrun_run(args, shape, shard,
-                                         extra_sets=variants[side[len("trainrun "):]])
-                    except SideFailed as e:
-                        failed[side] = str(e).splitlines()[0]
-                        print(f"{side}: {e}", file=sys.stderr)
-                        continue
-                    times[side].append(v["window_step_ms"])
-                    memory_of[side] = v.get("peak_memory_mb")
-                elif side == "pytorch eager":
-                    p = pytorch_run(args, shard)
-                    times[side].append(p["step_ms"])
-                else:
-                    c = pytorch_run(args, shard, compile_=True)
-                    if c is not None:
-                        times[side].append(c["step_ms"])
-        tables = {}
-        if args.kernel_tables:
-            n = args.trace_steps or 5
-            try:
-                tables["trainrun"] = trainrun_run(args, shape, shard, trace_steps=n)["kernels"]
-            except SideFailed as e:
-                sys.exit(str(e))
-            tables["pytorch eager"] = pytorch_run(args, shard, trace_steps=n)["kernels"]
-    if p["params"] != m["params"]:
-        sys.exit(f"shape mismatch: PyTorch model has {p['params']} parameters, "
-                 f"trainrun {m['params']}")
-    flops_per_step = (6 * p["n_matmul"] + 12 * shape[0] * shape[3] * shape[2]) * tokens_per_step
-    peak = m["tflops"] / m["mfu"] if m.get("mfu") else None  # trainrun's peak for this device
-    memory = {"trainrun": m.get("peak_memory_mb"), "pytorch eager": p["peak_memory_mb"],
-              "torch.compile": c["peak_memory_mb"] if args.compile_peer and c else None,
-              **memory_of}
-    eager_ms = statistics.median(times["pytorch eager"])
-    print(f"# {args.preset} ({p['params'] / 1e6:.1f}M params), batch {args.batch} x {shape[3]} "
-          f"tokens, {args.precision}, {m['device']}, windows of {args.window} steps after "
-          f"{args.warmup}, median of {args.trials} trials; PyTorch AdamW "
-          f"{'fused' if p['fused_adamw'] else 'foreach'}"
-          + (f"; trainrun {' '.join(args.trainrun_set)}" if args.trainrun_set else "")
-          + "".join(f"; trainrun {n}: {' '.join(kv)}" for n, kv in variants.items()))
-    print(f"{'side':>18} {'step':>9} {'tokens/s':>11} {'TFLOPS':>8} {'MFU':>6} {'memory':>8} "
-          f"{'x eager':>8}")
-    print(f"{'':>18} {'ms':>9} {'':>11} {'':>8} {'':>6} {'MB':>8} {'(time)':>8}")
-    results = []
-    for side in sides:
-        if not times[side]:
-            print(f"{side:>18} {'failed' if side in failed else 'n/a':>9}"
-                  + (f"  {failed[side]}" if side in failed else ""))
-            results.append({"side": side, "step_ms": None, "error": failed.get(side)})
-            continue
-        ms = statistics.median(times[side])
-        tflops = flops_per_step / (ms / 1e3) / 1e12
-        mfu = tflops / peak if peak else None
-        mem = memory[side]
-        results.append({"side": side, "step_ms": ms, "tokens_per_s": tokens_per_step / ms * 1e3,
-                        "tflops": tflops, "mfu": mfu, "peak_memory_mb": mem,
-                        "ratio_vs_eager": ms / eager_ms, "trials_ms": times[side]})
-        mfu_text = f"{mfu:>6.3f}" if mfu is not None else f"{'n/a':>6}"
-        mem_text = f"{mem:>8.0f}" if mem is not None else f"{'n/a':>8}"
-        print(f"{side:>18} {ms:>9.2f} {tokens_per_step / ms * 1e3:>11.0f} {tflops:>8.2f} "
-              f"{mfu_text} {mem_text} {ms / eager_ms:>8.2f}")
-    if tables:
-        print_kernel_tables(tables)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"benchmark": "gpt_step_time", "preset": args.preset, "batch": args.batch,
-                       "precision": args.precision, "device": m["device"], "params": p["params"],
-                       "window": args.window, "warmup": args.warmup,
-                       "trainrun_set": args.trainrun_set, "trainrun_variants": variants,
-                       "peak_tflops": peak,
-                       "rows": results, "kernel_tables": tables}, f, indent=2)
+                run_side(args, shape, shard, side, variants, results)
+            longest = max(longest, time.monotonic() - began)
+            results["trials_run"] = t + 1
+            if t == 0 and args.kernel_tables:  # before more trials: the budget keeps them
+                write_json(args, report(args, shape, sides, variants, results, tables, False))
+                tables = kernel_tables(args, shape, shard)
+            write_json(args, report(args, shape, sides, variants, results, tables, False))
+    write_json(args, report(args, shape, sides, variants, results, tables, True))
     return 0
 
 

@@ -9,9 +9,15 @@ A GPU host here has torch and nothing installable, so the Debian packages the bu
 as .deb files in .devdeps/ (`--fetch-deps` downloads them on a Debian 12 machine) and are
 unpacked into a private prefix; only the libraries the host lacks are put on the library path.
 
+The steps run in priority order within --budget-s (540 s by default, under the device call's
+600 s limit): a check starts only if the time it needs fits, summary.json is rewritten after
+every step, and what did not fit is named with the command that runs just that (--only ...):
+a second call on the still-warm machine reuses the build.
+
 usage:
   python3 scripts/gpu_acceptance.py --fetch-deps            # on the dev machine, once
   python3 scripts/gpu_acceptance.py [--out DIR]             # on the GPU host ($OUT by default)
+  python3 scripts/gpu_acceptance.py --only micro,visible    # the checks the first call left
   python3 scripts/gpu_acceptance.py --dry-run --build-dir build   # CI: every step without a GPU
 
 --dry-run fetches and unpacks the packages and configures a build from that prefix alone (so
@@ -27,13 +33,16 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/support"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import REPO, config  # noqa: E402
+from step_plan import StepPlan  # noqa: E402
 
 DEBS = os.path.join(REPO, ".devdeps")
 # Build dependencies (headers, static test libraries, protoc) and the shared libraries they
@@ -66,11 +75,14 @@ class Acceptance:
     def __init__(self, args):
         self.args = args
         self.out = args.out
-        self.steps = []
         os.makedirs(self.out, exist_ok=True)
         self.log_path = os.path.join(self.out, "acceptance.log")
         self.log = open(self.log_path, "w")
         self.env = dict(os.environ)
+        self.plan = StepPlan(args.budget_s, [k for k in args.only.split(",") if k],
+                             on_step=lambda plan: plan.write(
+                                 os.path.join(self.out, "summary.json"),
+                                 {"dry_run": args.dry_run}))
 
     def say(self, text):
         print(text, flush=True)
@@ -78,40 +90,26 @@ class Acceptance:
         self.log.flush()
 
     def run(self, cmd, timeout=600, env=None, cwd=REPO, check=True):
-        """Runs cmd, logs its output, returns (code, stdout, stderr)."""
+        """Runs cmd (killed with its process group past `timeout` or the budget), logs its
+        output, returns (code, stdout, stderr)."""
+        timeout = max(1.0, min(timeout, self.plan.remaining()))
         self.log.write("$ " + " ".join(cmd) + "\n")
         self.log.flush()
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                           env=env or self.env, cwd=cwd)
-        self.log.write(p.stdout[-20000:] + p.stderr[-20000:] + f"[exit {p.returncode}]\n")
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env or self.env, cwd=cwd, start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)  # a launcher's ranks too: none keeps the GPU
+            out, err = p.communicate()
+            self.log.write(out[-20000:] + err[-20000:] + f"[killed after {timeout:.0f} s]\n")
+            raise RuntimeError(f"{os.path.basename(cmd[0])} outlasted {timeout:.0f} s (its "
+                               f"timeout, or what was left of --budget-s)")
+        self.log.write(out[-20000:] + err[-20000:] + f"[exit {p.returncode}]\n")
         self.log.flush()
         if check and p.returncode != 0:
-            raise RuntimeError(f"{cmd[0]} exited {p.returncode}: {(p.stderr or p.stdout)[-600:]}")
-        return p.returncode, p.stdout, p.stderr
-
-    def step(self, name, fn, needs_gpu=False):
-        if needs_gpu and self.args.dry_run:
-            self.steps.append({"step": name, "status": "skipped (dry run: needs a GPU)"})
-            self.say(f"[skip] {name}")
-            return None
-        start = time.time()
-        try:
-            detail = fn()
-            status = "passed"
-        except Exception as e:  # one failing step must not hide the others' results
-            detail, status = str(e).replace("\n", " ")[:2000], "failed"
-        self.steps.append({"step": name, "status": status, "seconds": round(time.time() - start, 1),
-                           "detail": detail})
-        self.say(f"[{status}] {name} ({time.time() - start:.1f} s): {json.dumps(detail)[:600]}")
-        return detail if status == "passed" else None
-
-    def summary(self):
-        ok = all(s["status"] != "failed" for s in self.steps)
-        with open(os.path.join(self.out, "summary.json"), "w") as f:
-            json.dump({"passed": ok, "dry_run": self.args.dry_run, "steps": self.steps}, f,
-                      indent=2)
-        self.say(f"acceptance {'PASSED' if ok else 'FAILED'}: {self.out}/summary.json")
-        return 0 if ok else 1
+            raise RuntimeError(f"{cmd[0]} exited {p.returncode}: {(err or out)[-600:]}")
+        return p.returncode, out, err
 
 
 def fetch_deps():
@@ -132,7 +130,14 @@ def main():
     ap.add_argument("--out", default=os.environ.get("OUT") or os.path.join(REPO, "build-gpu", "out"))
     ap.add_argument("--build-dir", help="dry run: the dev build to check (default build/)")
     ap.add_argument("--bench-trials", type=int, default=2)
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="seconds for every step (default 540 on a GPU host, under the device "
+                    "call's 600; none for a dry run): a check starts only if its need fits")
+    ap.add_argument("--only", default="", metavar="STEP,...",
+                    help="run these checks (setup steps always run): a rerun of what did not fit")
     args = ap.parse_args()
+    if args.budget_s is None:
+        args.budget_s = 0 if args.dry_run else 540
     if args.fetch_deps:
         return fetch_deps()
     a = Acceptance(args)
@@ -315,15 +320,24 @@ def main():
         variants = {"unfused": [], "fused": fused}
         if not args.dry_run:
             variants["fused + cuda_graph"] = fused + ["train.cuda_graph=true"]
-        losses = {name: gpt_run("cmp-" + name.replace(" ", "").replace("+", "-"), precision,
-                                steps, sets)["eval_loss"]
-                  for name, sets in variants.items()}
+        # Each variant on its own: a capture that fails still leaves the fused paths' numbers.
+        losses, problems = {}, []
+        for name, sets in variants.items():
+            try:
+                losses[name] = gpt_run("cmp-" + name.replace(" ", "").replace("+", "-"),
+                                       precision, steps, sets)["eval_loss"]
+            except RuntimeError as e:
+                problems.append(f"{name}: {e}")
         result = {"precision": precision, "steps": steps, "eval_loss": losses, "tolerance": 0.01}
         for name, loss in losses.items():
+            if "unfused" not in losses:
+                break
             rel = abs(loss - losses["unfused"]) / losses["unfused"]
             result[f"relative_difference {name}"] = rel
             if rel > 0.01:
-                raise RuntimeError(f"{name} eval loss {loss} vs unfused {losses['unfused']}")
+                problems.append(f"{name} eval loss {loss} vs unfused {losses['unfused']}")
+        if problems:
+            raise RuntimeError("; ".join(problems) + " | " + json.dumps(result))
         return result
 
     def benchmark():
@@ -345,9 +359,13 @@ def main():
                    "--trainrun-variant", "graph:model.fused_norm=true,train.cuda_graph=true",
                    "--trainrun-variant",
                    "graph fp16:model.fused_norm=true,train.cuda_graph=true,precision=fp16"]
-        # A variant that hangs (a capture that never ends) costs 180 s, not the device call.
+        # A variant that hangs (a capture that never ends) costs 180 s, not the device call;
+        # trials go on while they fit what the later steps leave (the kernel tables come right
+        # after the first), and the JSON is rewritten after each, so a cut run still has them.
+        budget = a.plan.allowance("bench") if args.budget_s else 0
         _, out, _ = a.run(cmd + ["--trainrun-set", "model.fused_loss=true", "--kernel-tables",
-                                 "--run-timeout", "180",
+                                 "--run-timeout", "180", "--compile-timeout", "240",
+                                 "--budget-s", f"{budget:.0f}",
                                  "--bin-dir", build, "--json", out_json], timeout=900)
         a.say(out)
         return json.load(open(out_json))
@@ -361,20 +379,39 @@ def main():
         a.say(out)
         return json.load(open(out_json))
 
-    a.step("unpack carried packages", unpack)
-    a.step("configure from the carried prefix", configure)
-    a.step("build", compile_, needs_gpu=True)  # a dry run checks the dev build instead
-    a.step("loader resolves cudart and NCCL into the torch wheel", loader)
-    a.step("ctest -L gpu", gpu_tests)
-    a.step("gpt-tiny 50 steps fp16, artifact on CPU", fp16_run)
-    a.step("CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=1 runs on GPU 0", visible_device, needs_gpu=True)
-    a.step("gpt-tiny 200 steps fp16 vs fp32", fp16_vs_fp32, needs_gpu=True)
-    a.step("gpt-tiny 200 steps bf16: fused paths and cuda_graph vs unfused", fused_vs_unfused)
-    a.step("microbenchmarks: head GEMMs 50257 vs 50304, SDPA backends", micro)
-    a.step("benchmark gpt2-124m bf16 b32: trainrun vs eager vs torch.compile", benchmark)
+    # Priority order: what the acceptance rests on first, so a budget that runs short cuts
+    # the least. need_s: the least time each takes on an H200 host (the rest of the budget
+    # goes to the benchmark's trials); the summary's "seconds" say what each took.
+    gpu = "dry run: needs a GPU" if args.dry_run else None
+    plan = a.plan
+    plan.add("unpack", "unpack carried packages", unpack, setup=True)
+    plan.add("configure", "configure from the carried prefix", configure, setup=True)
+    plan.add("build", "build", compile_, setup=True, skip=gpu)  # a dry run checks the dev build
+    plan.add("loader", "loader resolves cudart and NCCL into the torch wheel", loader, 5)
+    plan.add("gpu-tests", "ctest -L gpu", gpu_tests, 120)
+    plan.add("fp16", "gpt-tiny 50 steps fp16, artifact on CPU", fp16_run, 20)
+    plan.add("bench", "benchmark gpt2-124m bf16 b32: trainrun vs eager vs torch.compile",
+             benchmark, 180)
+    plan.add("numerics", "gpt-tiny 200 steps bf16: fused paths and cuda_graph vs unfused",
+             fused_vs_unfused, 60)
+    plan.add("micro", "microbenchmarks: head GEMMs 50257 vs 50304, SDPA backends", micro, 40)
+    plan.add("visible", "CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=1 runs on GPU 0", visible_device, 10,
+             skip=gpu)
+    plan.add("fp16-vs-fp32", "gpt-tiny 200 steps fp16 vs fp32", fp16_vs_fp32, 30, skip=gpu)
+    try:
+        plan.check_only()
+    except ValueError as e:
+        sys.exit(f"gpu_acceptance: {e}")
+    plan.run(a.say)
     if scratch:
         shutil.rmtree(scratch, ignore_errors=True)
-    return a.summary()
+    summary = plan.summary({"dry_run": args.dry_run})
+    plan.write(os.path.join(a.out, "summary.json"), {"dry_run": args.dry_run})
+    a.say(f"acceptance {'PASSED' if summary['passed'] else 'FAILED'}: {a.out}/summary.json")
+    if "rerun" in summary:
+        a.say(f"not run for time: {summary['rerun'][len('--only '):]}; run them with: python3 "
+              f"scripts/gpu_acceptance.py {summary['rerun']}")
+    return 0 if summary["passed"] else 1
 
 
 if __name__ == "__main__":
