@@ -19,6 +19,8 @@ inline constexpr const char* kNodeRank = "NODE_RANK";               // node inde
 inline constexpr const char* kUseAgentStore = "TORCHELASTIC_USE_AGENT_STORE";
 // How many times the job has been restarted; PyTorch prefixes its store keys with it.
 inline constexpr const char* kRestartCount = "TORCHELASTIC_RESTART_COUNT";
+// Where a rank's uncaught error goes as JSON (PyTorch's @record writes it; the launcher reads it).
+inline constexpr const char* kErrorFile = "TORCHELASTIC_ERROR_FILE";
 // Threads per rank for intra-op parallelism; when unset the launcher sets cores / local ranks.
 inline constexpr const char* kOmpNumThreads = "OMP_NUM_THREADS";
 // SageMaker training job name; survives managed-spot restarts, so it names the run.

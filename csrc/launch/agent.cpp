@@ -12,10 +12,12 @@
 #include <sstream>
 
 #include "core/clock.h"
+#include "core/env.h"
 #include "core/file.h"
 #include "hang/hang_watch.h"
 #include "launch/output_pump.h"
 #include "launch/process.h"
+#include "launch/rank_logs.h"
 
 namespace trainrun::launch {
 namespace {
@@ -81,11 +83,33 @@ class AgentRun {
   };
 
   pid_t spawn(const RankSpec& spec) {
-    ChildProcess child = spawnInOwnGroup(spec.argv, hangs_.rankEnv(spec.env));
+    std::vector<std::string> rank_env = hangs_.rankEnv(spec.env);
+    const int attempt = spawns_[spec.rank]++;  // its log folder: attempt_0, then one per restart
+    StreamRoute out, err;
+    std::string& error_file = error_files_[spec.rank];
+    error_file.clear();
+    if (options_.logs) {
+      out = options_.logs->route(spec.local_rank, attempt, kStdOut);
+      err = options_.logs->route(spec.local_rank, attempt, kStdErr);
+      error_file = options_.logs->errorFile(spec.local_rank, attempt);
+    }
+    if (!error_file.empty()) setVar(rank_env, env::kErrorFile, error_file);
+    // Its log files before it runs: one that cannot be made stops it from starting.
+    int out_file = -1, err_file = -1;
+    ChildProcess child;
+    try {
+      out_file = RankLogs::openFile(out);
+      err_file = RankLogs::openFile(err);
+      child = spawnInOwnGroup(spec.argv, rank_env);
+    } catch (...) {
+      for (int fd : {out_file, err_file})
+        if (fd >= 0) ::close(fd);
+      throw;
+    }
     hangs_.add(spec.rank, child.pid);
     const std::string prefix = "[rank " + std::to_string(spec.rank) + "] ";
-    pump_.add(child.stdout_fd, STDOUT_FILENO, prefix);
-    pump_.add(child.stderr_fd, STDERR_FILENO, prefix);
+    pump_.add(child.stdout_fd, out.console ? STDOUT_FILENO : -1, prefix, out_file);
+    pump_.add(child.stderr_fd, err.console ? STDERR_FILENO : -1, prefix, err_file);
     return child.pid;
   }
 
@@ -224,7 +248,11 @@ class AgentRun {
               ? hangs_.report("rank " + std::to_string(e.rank) + " timed out in a collective")
               : "";
       if (!hang.empty()) hang_open_ = true;
-      const RankFailure failure{e.rank, e.status, e.hung};
+      // Its recorded error, and the file with the traceback when that file is kept.
+      const std::string& error_file = error_files_[e.rank];
+      const bool kept = options_.logs && !options_.logs->runDir().empty();
+      const RankFailure failure{e.rank, e.status, e.hung, recordedError(error_file),
+                                kept ? error_file : std::string()};
       if (options_.restart_rank && options_.restart_rank(failure) && respawn(failure)) continue;
       result_.first_failure = failure;
       if (!hang.empty()) result_.hang = hang;
@@ -337,8 +365,10 @@ class AgentRun {
   std::exception_ptr spawn_error_;
   HangWatch hangs_;
   std::map<int, std::string> hung_;  // rank -> why it was killed as stuck, until its end is seen
-  bool hang_open_ = false;           // a hang was found and has not been stepped past
-  std::vector<int> hung_restarted_;  // ranks of the open hang that were respawned
+  std::map<int, int> spawns_;        // rank -> times spawned (its log folder's attempt number)
+  std::map<int, std::string> error_files_;  // rank -> its spawn's TORCHELASTIC_ERROR_FILE
+  bool hang_open_ = false;                  // a hang was found and has not been stepped past
+  std::vector<int> hung_restarted_;         // ranks of the open hang that were respawned
   bool stopping_ = false;
   bool killed_ = false;
   Clock::time_point kill_at_ = Clock::time_point::max();

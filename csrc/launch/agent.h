@@ -3,12 +3,14 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "hang/hang_exchange.h"
 #include "launch/exit_status.h"
+#include "launch/rank_logs.h"
 #include "launch/signal_watch.h"
 #include "launch/worker_spec.h"
 #include "preemption/node_preemption.h"
@@ -22,6 +24,10 @@ struct RankFailure {
   // Non-empty when a hang report found the rank stuck and the agent killed it (SIGKILL): why
   // ("stopped by a signal", "did not answer its dump request", ...). A hang is a rank failure.
   std::string hung;
+  // What it recorded in its TORCHELASTIC_ERROR_FILE (PyTorch's @record), and that file when
+  // it is kept (beside the rank's logs, --log-dir with -r/-t).
+  std::string error = {};
+  std::string error_file = {};
 };
 
 struct AgentOptions {
@@ -61,6 +67,9 @@ struct AgentOptions {
   // When set, SIGTERM and spot interruption notices are preemptions: the notice file is
   // written before the ranks get SIGTERM, and SIGKILL comes at the notice's deadline.
   NodePreemption* preemption = nullptr;
+  // --log-dir/--redirects/--tee/--local-ranks-filter: where each rank stream goes (null: the
+  // console, all of them).
+  std::shared_ptr<const RankLogs> logs;
 };
 
 // How one run of the local ranks ended.

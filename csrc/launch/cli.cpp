@@ -171,6 +171,15 @@ void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& 
     opts.max_restarts = static_cast<int>(v);
   } else if (flag == "--monitor-interval") {
     opts.monitor_interval = std::max(parseSeconds(flag, value), std::chrono::milliseconds(1));
+  } else if (flag == "--log-dir") {
+    if (value.empty()) throw ConfigError(flag + " needs a folder, e.g. " + flag + " logs");
+    opts.logs.log_dir = value;
+  } else if (flag == "--redirects") {
+    opts.logs.redirects = parseStdStreams(flag, value);
+  } else if (flag == "--tee") {
+    opts.logs.tee = parseStdStreams(flag, value);
+  } else if (flag == "--local-ranks-filter") {
+    opts.logs.console = parseLocalRanks(flag, value);
   } else if (flag == "--standalone") {
     opts.standalone = true;
     return;  // not a layout the scheduler's environment could contradict
@@ -233,6 +242,20 @@ const cli::CommandParser& launcherFlags() {
             pet("--max-restarts"));
     p->flag("--monitor-interval", "S", "how often the agent checks its ranks (default 0.1)",
             pet("--monitor-interval"));
+    p->flag("--log-dir", "DIR",
+            "rank logs go to DIR/RUN-ID_XXXXXX/attempt_K/LOCAL-RANK/{stdout,stderr}.log\n"
+            "for the streams -r/-t name (default: a new folder in $TMPDIR)",
+            pet("--log-dir"));
+    p->flag("-r,--redirects", "S",
+            "streams written to the log files instead of the console: 0 none,\n"
+            "1 stdout, 2 stderr, 3 both; per local rank as 0:3,1:2 (default 0)",
+            pet("--redirects"));
+    p->flag("-t,--tee", "S", "streams written to the log files and the console (as -r)",
+            pet("--tee"));
+    p->flag("--local-ranks-filter", "R,...",
+            "only these local ranks' output on the console (others: in their\n"
+            "files with -t/-r; stderr not in a file still shows)",
+            pet("--local-ranks-filter"));
     p->flag("--set", "KEY=VALUE", "override a config key, e.g. --set train.steps=100 (repeatable)");
     return p;
   }();

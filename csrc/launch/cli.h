@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "launch/rank_logs.h"
+
 namespace trainrun::launch {
 
 inline constexpr int kDefaultNprocPerNode = 1;
@@ -47,6 +49,8 @@ struct LaunchOptions {
   std::chrono::milliseconds monitor_interval{100};
   // Time between SIGTERM and SIGKILL when stopping ranks.
   std::chrono::milliseconds grace_period = kDefaultGracePeriod;
+  // --log-dir, --redirects, --tee, --local-ranks-filter (torchrun's): rank output to files.
+  RankLogOptions logs;
   std::string config_path;             // CONFIG: run the built-in worker on this job config
   std::vector<std::string> overrides;  // --set key=value, in order (CONFIG runs only)
   std::vector<std::string> command;    // -- COMMAND ARGS...: run this as each rank's worker

@@ -52,6 +52,10 @@ NodeLaunch::NodeLaunch(LaunchOptions opts, NodePlan plan, std::chrono::milliseco
 NodeLaunch::~NodeLaunch() = default;
 
 NodeLaunch::Outcome NodeLaunch::run() {
+  // Its folder before any rank runs: a --log-dir that cannot take it is one line, exit 2.
+  logs_ = std::make_shared<const RankLogs>(opts_.logs, plan_.run_id);
+  if (!logs_->runDir().empty())
+    writeLine(STDERR_FILENO, "trainrun: rank logs in " + logs_->runDir());
   meet();
   const std::vector<RankSpec> ranks = makeRankSpecs(opts_, endpoint_, rankEnv());
   AgentResult result = LocalAgent(agentOptions(), signals_).run(ranks);
@@ -113,6 +117,7 @@ std::vector<std::string> NodeLaunch::rankEnv() const {
 
 AgentOptions NodeLaunch::agentOptions() {
   AgentOptions agent;
+  agent.logs = logs_;
   agent.grace_period = opts_.grace_period;
   agent.preemption = &preemption_;
   agent.monitor_interval = opts_.monitor_interval;

@@ -78,6 +78,7 @@ class NodeLaunch {
   std::unique_ptr<Store> rank_store_;       // several nodes: the ranks' keys, for restarts
   std::unique_ptr<RankRestarts> restarts_;  // elastic jobs
   std::unique_ptr<HangExchange> hang_exchange_;
+  std::shared_ptr<const RankLogs> logs_;  // where rank streams go (--log-dir, --tee, ...)
 };
 
 }  // namespace trainrun::launch

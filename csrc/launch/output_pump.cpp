@@ -21,21 +21,24 @@ OutputPump::OutputPump() {
 
 OutputPump::~OutputPump() {
   if (thread_.joinable()) finish(std::chrono::milliseconds(0));
-  for (auto& src : sources_) {
-    if (src.open) ::close(src.fd);
+  for (auto* list : {&sources_, &added_}) {
+    for (auto& src : *list) {
+      if (src.open) ::close(src.fd);
+      if (src.open && src.file_fd >= 0) ::close(src.file_fd);
+    }
   }
   ::close(wake_[0]);
   ::close(wake_[1]);
 }
 
-void OutputPump::add(int fd, int out_fd, std::string prefix) {
+void OutputPump::add(int fd, int out_fd, std::string prefix, int file_fd) {
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   std::lock_guard<std::mutex> lock(mu_);
   if (!started_) {
-    sources_.push_back(Source{fd, out_fd, std::move(prefix), {}, true});
+    sources_.push_back(Source{fd, out_fd, std::move(prefix), file_fd, {}, true});
     return;
   }
-  added_.push_back(Source{fd, out_fd, std::move(prefix), {}, true});
+  added_.push_back(Source{fd, out_fd, std::move(prefix), file_fd, {}, true});
   idle_ = false;
   char byte = 0;  // wake the loop: it polls the new source from its next round
   (void)!::write(wake_[1], &byte, 1);
@@ -135,7 +138,13 @@ OutputPump::ReadResult OutputPump::readOnce(Source& src) {
 void OutputPump::close(Source& src) {
   emitLines(src, /*at_eof=*/true);
   ::close(src.fd);
+  if (src.file_fd >= 0) ::close(src.file_fd);
   src.open = false;
+}
+
+void OutputPump::emit(const Source& src, const std::string& line) {
+  if (src.out_fd >= 0) writeLine(src.out_fd, src.prefix + line);
+  if (src.file_fd >= 0) writeLine(src.file_fd, line);
 }
 
 void OutputPump::emitLines(Source& src, bool at_eof) {
@@ -143,16 +152,16 @@ void OutputPump::emitLines(Source& src, bool at_eof) {
   while (true) {
     size_t nl = src.pending.find('\n', start);
     if (nl == std::string::npos) break;
-    writeLine(src.out_fd, src.prefix + src.pending.substr(start, nl - start));
+    emit(src, src.pending.substr(start, nl - start));
     start = nl + 1;
   }
   src.pending.erase(0, start);
   while (src.pending.size() > kMaxLineBytes) {
-    writeLine(src.out_fd, src.prefix + src.pending.substr(0, kMaxLineBytes));
+    emit(src, src.pending.substr(0, kMaxLineBytes));
     src.pending.erase(0, kMaxLineBytes);
   }
   if (at_eof && !src.pending.empty()) {
-    writeLine(src.out_fd, src.prefix + src.pending);
+    emit(src, src.pending);
     src.pending.clear();
   }
 }

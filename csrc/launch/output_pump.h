@@ -1,4 +1,4 @@
-// Copies ranks' stdout/stderr pipes to the launcher's, one whole prefixed line at a time.
+// Copies ranks' stdout/stderr pipes to the launcher's (and log files), a whole line at a time.
 #pragma once
 
 #include <chrono>
@@ -25,8 +25,9 @@ class OutputPump {
   OutputPump(const OutputPump&) = delete;
   OutputPump& operator=(const OutputPump&) = delete;
 
-  // Takes ownership of `fd` (read end of a pipe) and copies its lines to `out_fd`.
-  void add(int fd, int out_fd, std::string prefix);
+  // Takes ownership of `fd` (read end of a pipe) and copies its lines to `out_fd` with the
+  // prefix (-1: not to the console) and, unprefixed, to `file_fd` (-1: none; owned too).
+  void add(int fd, int out_fd, std::string prefix, int file_fd = -1);
   void start();
   // Waits until every source reached EOF or `timeout` passed (a process outside the
   // launcher's reach may hold a pipe open); then reads what is buffered, flushes partial
@@ -36,8 +37,9 @@ class OutputPump {
  private:
   struct Source {
     int fd;
-    int out_fd;
+    int out_fd;  // -1: none
     std::string prefix;
+    int file_fd;          // -1: none
     std::string pending;  // bytes after the last newline
     bool open = true;
   };
@@ -50,6 +52,7 @@ class OutputPump {
   // Flushes the partial line and closes the fd.
   void close(Source& src);
   void emitLines(Source& src, bool at_eof);
+  static void emit(const Source& src, const std::string& line);  // to the console and file
 
   std::vector<Source> sources_;
   std::vector<Source> added_;  // guarded by mu_: add()ed, not yet polled

@@ -69,9 +69,12 @@ std::string summaryLine(const AgentResult& r, std::chrono::milliseconds grace_pe
     if (!r.hang.empty()) notes.push_back("hang report above: " + r.hang);
     for (auto& n : hangNotes(r)) notes.push_back(n);
     for (auto& n : stopNotes(r, grace_period)) notes.push_back(n);
+    if (!f.error.empty() && !f.error_file.empty())
+      notes.push_back("its traceback: " + f.error_file);
     const std::string how =
         f.hung.empty() ? f.status.describe() : "hung (" + f.hung + ") and killed by the launcher";
     return "trainrun: rank " + std::to_string(f.rank) + " failed first: " + how +
+           (f.error.empty() ? "" : ": " + f.error) +
            (notes.empty() ? "" : " (" + join(notes, "; ") + ")");
   }
   if (!r.peer_failure.empty()) {

@@ -21,16 +21,6 @@ int usableCores() {
   return static_cast<int>(std::thread::hardware_concurrency());
 }
 
-// Sets KEY=value in `env`, replacing an inherited KEY.
-void setVar(std::vector<std::string>& env, const std::string& key, const std::string& value) {
-  const std::string prefix = key + "=";
-  env.erase(std::remove_if(
-                env.begin(), env.end(),
-                [&](const std::string& e) { return e.compare(0, prefix.size(), prefix) == 0; }),
-            env.end());
-  env.push_back(prefix + value);
-}
-
 bool hasVar(const std::vector<std::string>& env, const std::string& key) {
   const std::string prefix = key + "=";
   return std::any_of(env.begin(), env.end(), [&](const std::string& e) {
@@ -59,6 +49,15 @@ int defaultOmpThreads(int nproc_per_node) {
   return std::max(1, usableCores() / std::max(1, nproc_per_node));
 }
 
+void setVar(std::vector<std::string>& env, const std::string& key, const std::string& value) {
+  const std::string prefix = key + "=";
+  env.erase(std::remove_if(
+                env.begin(), env.end(),
+                [&](const std::string& e) { return e.compare(0, prefix.size(), prefix) == 0; }),
+            env.end());
+  env.push_back(prefix + value);
+}
+
 std::vector<RankSpec> makeRankSpecs(const LaunchOptions& opts, const Endpoint& store,
                                     const std::vector<std::string>& base_env) {
   std::vector<std::string> argv = opts.command;
@@ -75,6 +74,7 @@ std::vector<RankSpec> makeRankSpecs(const LaunchOptions& opts, const Endpoint& s
   for (int local = 0; local < opts.nproc_per_node; ++local) {
     RankSpec spec;
     spec.rank = group_rank * opts.nproc_per_node + local;
+    spec.local_rank = local;
     spec.argv = argv;
     spec.env = base_env;
     setVar(spec.env, env::kRank, std::to_string(spec.rank));

@@ -11,7 +11,8 @@ namespace trainrun::launch {
 
 // One local rank's process: what the agent spawns.
 struct RankSpec {
-  int rank = 0;  // global rank; names the rank in output prefixes and the summary
+  int rank = 0;        // global rank; names the rank in output prefixes and the summary
+  int local_rank = 0;  // on this node; names its log folder (--log-dir)
   std::vector<std::string> argv;
   std::vector<std::string> env;  // the complete environment, "KEY=VALUE"
 };
@@ -29,6 +30,9 @@ std::string besideLauncher(const std::string& name);
 
 // OMP_NUM_THREADS for a rank when the user set none: usable cores / ranks, at least 1.
 int defaultOmpThreads(int nproc_per_node);
+
+// Sets KEY=value in `env` ("KEY=VALUE" entries), replacing an inherited KEY.
+void setVar(std::vector<std::string>& env, const std::string& key, const std::string& value);
 
 // One spec per local rank: global rank = node rank (opts.node_rank, resolved; -1 counts as 0)
 // * nproc_per_node + local rank. `base_env` is the launcher's environment ("KEY=VALUE"); rank

@@ -103,7 +103,9 @@ class ElasticRecovery(unittest.TestCase):
 
     def test_restarts_exhausted_stops_the_job_with_the_failure(self):
         out, ckpt = f"{self.tmp}/exhausted", f"{self.tmp}/exhausted_ckpt"
-        proc = subprocess.Popen(command(out, ckpt, "--max-restarts", "1"), cwd=REPO,
+        logs = f"{self.tmp}/exhausted_logs"  # --tee 3: a respawned rank logs to attempt_1
+        proc = subprocess.Popen(command(out, ckpt, "--max-restarts", "1", "--log-dir", logs,
+                                        "--tee", "3"), cwd=REPO,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         kills, lines = 0, []
         for line in proc.stdout:
@@ -118,6 +120,14 @@ class ElasticRecovery(unittest.TestCase):
         self.assertEqual(proc.returncode, 128 + signal.SIGKILL, log)
         self.assertIn("no restarts left (--max-restarts 1)", log)
         self.assertFalse(os.path.exists(f"{out}/metrics.json"))
+        (run_dir,) = os.listdir(logs)
+        attempts = {a: sorted(os.listdir(f"{logs}/{run_dir}/{a}"))
+                    for a in os.listdir(f"{logs}/{run_dir}")}
+        self.assertEqual(sorted(attempts), ["attempt_0", "attempt_1"], attempts)
+        self.assertEqual(attempts["attempt_0"], ["0", "1"])
+        self.assertEqual(len(attempts["attempt_1"]), 1, attempts)  # the one respawn
+        with open(f"{logs}/{run_dir}/attempt_0/0/stdout.log") as f:
+            self.assertIn("step=20/", f.read())  # rank 0's own lines, unprefixed
 
 
 if __name__ == "__main__":

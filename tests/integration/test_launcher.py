@@ -140,6 +140,71 @@ class LauncherTest(unittest.TestCase):
         for rank in (0, 1):
             self.assertIn(f"[rank {rank}] no newline at the end", proc.stdout.splitlines())
 
+    def test_torchrun_log_flags(self):
+        # --tee 3 with --local-ranks-filter 0: each rank's lines in its own files (unprefixed),
+        # rank 0's alone on the console, in torchrun's layout under --log-dir.
+        logs = os.path.join(self.dir, "logs")
+        script = 'echo "out $RANK"; echo "err $RANK" >&2'
+        proc, _ = self.run_launcher(self.command(script, flags=[
+            "--log-dir", logs, "--tee", "3", "--local-ranks-filter", "0", "--rdzv-id", "job5"]))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, "[rank 0] out 0\n")
+        (run_dir,) = os.listdir(logs)
+        self.assertTrue(run_dir.startswith("job5_"), run_dir)
+        self.assertEqual(launcher_lines(proc.stderr), [f"trainrun: rank logs in {logs}/{run_dir}"])
+        self.assertEqual([l for l in proc.stderr.splitlines() if not l.startswith("trainrun:")],
+                         ["[rank 0] err 0"])
+
+        def read(run, rank, stream):
+            with open(os.path.join(logs, run, "attempt_0", str(rank), stream + ".log")) as f:
+                return f.read()
+        for rank in (0, 1):
+            self.assertEqual(read(run_dir, rank, "stdout"), f"out {rank}\n")
+            self.assertEqual(read(run_dir, rank, "stderr"), f"err {rank}\n")
+        # -r 0:1: rank 0's stdout goes to its file only; rank 1 keeps the console and no file.
+        proc, _ = self.run_launcher(self.command(script, flags=["--log-dir", logs, "-r", "0:1"]))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, "[rank 1] out 1\n")
+        self.assertEqual(sorted(l for l in proc.stderr.splitlines() if l.startswith("[rank")),
+                         ["[rank 0] err 0", "[rank 1] err 1"])
+        (second,) = set(os.listdir(logs)) - {run_dir}  # a fresh folder for each run
+        self.assertEqual(read(second, 0, "stdout"), "out 0\n")
+        # Rank 1's folder holds no log (only its error file, if it had failed).
+        self.assertEqual(os.listdir(os.path.join(logs, second, "attempt_0", "1")), [])
+        # A bad choice is one line and exit 2, before any folder is made.
+        unused = os.path.join(self.dir, "unused")
+        proc, _ = self.run_launcher(self.command(script, flags=["--log-dir", unused, "-t", "4"]))
+        self.assertEqual(proc.returncode, 2)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertIn("--tee '4' is not a stream choice", proc.stderr)
+        self.assertFalse(os.path.exists(unused))
+
+    def test_a_python_ranks_recorded_error_is_in_the_failure_line(self):
+        # torchrun's TORCHELASTIC_ERROR_FILE: PyTorch's @record writes the uncaught exception
+        # there, and the launcher's failure line quotes it (and names the file it keeps).
+        script = ("from torch.distributed.elastic.multiprocessing.errors import record\n"
+                  "@record\n"
+                  "def main():\n"
+                  "    raise ValueError('bad batch 7')\n"
+                  "main()\n")
+        logs = os.path.join(self.dir, "logs")
+        proc, _ = self.run_launcher(self.command_argv([sys.executable, "-c", script], nproc=1,
+                                                      flags=["--log-dir", logs, "-r", "3"]),
+                                    timeout=60)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        (run_dir,) = os.listdir(logs)
+        error_file = os.path.join(logs, run_dir, "attempt_0", "0", "error.json")
+        self.assertEqual(launcher_lines(proc.stderr)[-1],
+                         "trainrun: rank 0 failed first: exit code 1: ValueError: bad batch 7 "
+                         f"(its traceback: {error_file})")
+        with open(os.path.join(logs, run_dir, "attempt_0", "0", "stderr.log")) as f:
+            self.assertIn("ValueError: bad batch 7", f.read())  # Python's own traceback
+        # Without a kept log the error file is private and removed; the line still quotes it.
+        proc, _ = self.run_launcher(self.command_argv([sys.executable, "-c", script], nproc=1),
+                                    timeout=60)
+        self.assertEqual(launcher_lines(proc.stderr)[-1],
+                         "trainrun: rank 0 failed first: exit code 1: ValueError: bad batch 7")
+
     # --- failures stop the run -------------------------------------------------------------
 
     def test_failing_rank_stops_others_and_sets_exit_code(self):

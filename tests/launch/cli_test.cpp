@@ -100,6 +100,28 @@ TEST(CliTest, TorchrunMultiNodeFlagsAndPetFallbacks) {
   EXPECT_GE(parseCommandLine({"--nproc-per-node", "cpu", "--", "true"}, genv).nproc_per_node, 1);
 }
 
+// torchrun's log flags in their spellings (-r/-t, --log_dir, PET_TEE), none of them a --set.
+TEST(CliTest, TorchrunLogFlags) {
+  LaunchOptions o = parseCommandLine(
+      {"--log_dir=logs", "-r", "0:1", "-t", "3", "--local-ranks-filter", "0,1", "--", "true"});
+  EXPECT_EQ(o.logs.log_dir, "logs");
+  EXPECT_EQ(o.logs.redirects.of(0), kStdOut);
+  EXPECT_EQ(o.logs.redirects.of(1), 0);
+  EXPECT_EQ(o.logs.tee.of(5), kStdOut | kStdErr);
+  EXPECT_EQ(o.logs.console, (std::set<int>{0, 1}));
+  EXPECT_TRUE(o.overrides.empty());
+  std::map<std::string, std::string> pet{{"PET_TEE", "2"}, {"PET_LOG_DIR", "/var/log/x"}};
+  auto env = [&](const std::string& n) { return pet.count(n) ? pet[n] : std::string(); };
+  LaunchOptions p = parseCommandLine({"--redirects", "1", "--", "true"}, env);
+  EXPECT_EQ(p.logs.tee.of(0), kStdErr);
+  EXPECT_EQ(p.logs.log_dir, "/var/log/x");
+  EXPECT_EQ(p.logs.redirects.of(0), kStdOut);
+  EXPECT_EQ(errorFor({"--tee", "5", "--", "true"}).rfind("--tee '5' is not a stream choice", 0),
+            0u);
+  EXPECT_EQ(errorFor({"--log-dir=", "--", "true"}),
+            "--log-dir needs a folder, e.g. --log-dir logs");
+}
+
 // "unknown flag --bogus; run 'trainrun --help' for usage": the separator is there with or
 // without a suggestion.
 TEST(CliTest, UnknownFlagMessageReadsAsOneSentence) {

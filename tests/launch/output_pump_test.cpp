@@ -41,6 +41,28 @@ TEST(OutputPumpTest, PrefixesWholeLinesAndFlushesPartialAtEof) {
   ::close(dst[0]);
 }
 
+// A log file gets the rank's own lines, unprefixed; out_fd -1 keeps them off the console.
+TEST(OutputPumpTest, CopiesLinesToAFileWithOrWithoutTheConsole) {
+  int tee_src[2], redirect_src[2], dst[2], tee_file[2], redirect_file[2];
+  for (int* p : {tee_src, redirect_src, dst, tee_file, redirect_file}) ASSERT_EQ(::pipe(p), 0);
+  {
+    OutputPump pump;
+    pump.add(tee_src[0], dst[1], "[rank 0] ", tee_file[1]);
+    pump.add(redirect_src[0], -1, "[rank 1] ", redirect_file[1]);
+    pump.start();
+    writeAll(tee_src[1], "both\npartial");
+    writeAll(redirect_src[1], "file only\n");
+    ::close(tee_src[1]);
+    ::close(redirect_src[1]);
+    EXPECT_TRUE(pump.finish(std::chrono::seconds(5)));
+  }  // the pump closed both files: their readers see EOF
+  ::close(dst[1]);
+  EXPECT_EQ(readAll(dst[0]), "[rank 0] both\n[rank 0] partial\n");
+  EXPECT_EQ(readAll(tee_file[0]), "both\npartial\n");
+  EXPECT_EQ(readAll(redirect_file[0]), "file only\n");
+  for (int fd : {dst[0], tee_file[0], redirect_file[0]}) ::close(fd);
+}
+
 TEST(OutputPumpTest, SourcesAddedWhileRunningArePumped) {
   int first[2], second[2], dst[2];
   ASSERT_EQ(::pipe(first), 0);

@@ -42,6 +42,20 @@ TEST(RunSummaryTest, FailureWithExitCode) {
   EXPECT_EQ(launcherExitCode(r), 3);
 }
 
+// The error a Python rank's @record wrote to its TORCHELASTIC_ERROR_FILE, and the file when kept.
+TEST(RunSummaryTest, FailureWithARecordedError) {
+  AgentResult r;
+  r.first_failure = RankFailure{1, exited(1), "", "ValueError: bad batch", "/logs/a/0/error.json"};
+  r.stopped = 1;
+  EXPECT_EQ(summaryLine(r, kGrace),
+            "trainrun: rank 1 failed first: exit code 1: ValueError: bad batch (stopped 1 other "
+            "rank; its traceback: /logs/a/0/error.json)");
+  r.first_failure->error_file = "";  // a private folder, removed at the end: not named
+  EXPECT_EQ(summaryLine(r, kGrace),
+            "trainrun: rank 1 failed first: exit code 1: ValueError: bad batch (stopped 1 other "
+            "rank)");
+}
+
 TEST(RunSummaryTest, SigkillSuggestsOom) {
   AgentResult r;
   r.first_failure = RankFailure{0, killed(SIGKILL), ""};
