@@ -272,6 +272,19 @@ ParsedArgs CommandParser::parse(const std::vector<std::string>& args, const Erro
   return parsed;
 }
 
+size_t CommandParser::operandAt(const std::vector<std::string>& args) const {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& t = args[i];
+    if (t == "--") return args.size();
+    if (!startsWith(t, "-") || t == "-") return i;
+    std::string name = nameOf(t);
+    const Impl::Spec* s = impl_->find(name);
+    if (!s && !startsWith(name, "--") && name.size() > 2) s = impl_->find(name = name.substr(0, 2));
+    if (s && !s->value.empty() && name == t) ++i;  // its value is the next word
+  }
+  return args.size();
+}
+
 std::vector<FlagValue> CommandParser::envFallbacks(const ParsedArgs& parsed,
                                                    const EnvLookup& env) const {
   std::vector<FlagValue> out;

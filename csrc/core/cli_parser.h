@@ -80,6 +80,10 @@ class CommandParser {
   // value would look like). A flag without its value throws through `wording`.
   ParsedArgs parse(const std::vector<std::string>& args, const ErrorWording& wording,
                    bool keep_unknown = false) const;
+  // The index in `args` of the first operand: the first token before any "--" that is neither
+  // a flag nor a declared flag's value; args.size() when there is none. Lets a command hand
+  // everything from there on to a program (torchrun's `SCRIPT.py ARGS...`).
+  size_t operandAt(const std::vector<std::string>& args) const;
   // The flags `parsed` lacks whose variable `env` sets, in declaration order.
   std::vector<FlagValue> envFallbacks(const ParsedArgs& parsed, const EnvLookup& env) const;
   // The options block: `heading` (e.g. "options:"), then one row per flag and -h/--help, names

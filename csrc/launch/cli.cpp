@@ -180,6 +180,12 @@ void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& 
     opts.logs.tee = parseStdStreams(flag, value);
   } else if (flag == "--local-ranks-filter") {
     opts.logs.console = parseLocalRanks(flag, value);
+  } else if (flag == "--module") {
+    opts.module = true;
+    return;
+  } else if (flag == "--no-python") {
+    opts.no_python = true;
+    return;
   } else if (flag == "--standalone") {
     opts.standalone = true;
     return;  // not a layout the scheduler's environment could contradict
@@ -256,10 +262,49 @@ const cli::CommandParser& launcherFlags() {
             "only these local ranks' output on the console (others: in their\n"
             "files with -t/-r; stderr not in a file still shows)",
             pet("--local-ranks-filter"));
+    p->toggle("-m,--module", "SCRIPT is a Python module: python3 -u -m MODULE ARGS",
+              pet("--module"));
+    p->toggle("--no-python", "run SCRIPT itself, not with python3 -u", pet("--no-python"));
     p->flag("--set", "KEY=VALUE", "override a config key, e.g. --set train.steps=100 (repeatable)");
     return p;
   }();
   return *flags;
+}
+
+bool truthy(const std::string& value) { return !value.empty() && value != "0"; }
+
+// torchrun's `SCRIPT.py ARGS...` (and -m MODULE, --no-python PROGRAM): from the script on the
+// words are the program's, so they become a -- COMMAND; `args` unchanged otherwise (CONFIG).
+std::vector<std::string> scriptAsCommand(const std::vector<std::string>& args,
+                                         const std::function<std::string(const std::string&)>& env,
+                                         LaunchOptions& opts) {
+  const size_t at = launcherFlags().operandAt(args);
+  if (at == args.size()) return args;
+  const std::vector<std::string> head(args.begin(), args.begin() + static_cast<long>(at));
+  auto given = [&](const std::string& a, const std::string& b, const std::string& pet) {
+    return std::count(head.begin(), head.end(), a) + std::count(head.begin(), head.end(), b) > 0 ||
+           truthy(env(pet));
+  };
+  const bool module = given("-m", "--module", "PET_MODULE");
+  const bool no_python = given("--no-python", "--no_python", "PET_NO_PYTHON");
+  const std::string& script = args[at];
+  const bool py = script.size() > 3 && script.compare(script.size() - 3, 3, ".py") == 0;
+  if (!module && !no_python && !py) return args;
+  if (module && no_python)
+    throw ConfigError(
+        "--module runs python3 -m MODULE and --no-python runs a program itself; "
+        "give one of them");
+  std::vector<std::string> out = head;
+  out.push_back("--");
+  if (!no_python) {
+    const std::string python = env("PYTHON_EXEC");  // torchrun's variable for another python
+    out.push_back(python.empty() ? "python3" : python);
+    out.push_back("-u");
+    if (module) out.push_back("-m");
+  }
+  out.insert(out.end(), args.begin() + static_cast<long>(at), args.end());
+  opts.script_form = true;
+  return out;
 }
 
 // `trainrun train`'s own flags, as its --help lists them (the launcher's parser reads them).
@@ -342,6 +387,10 @@ void checkCombinations(const LaunchOptions& opts) {
         "--max-restarts recovers the built-in worker's ranks in memory, so it needs a CONFIG; "
         "a -- COMMAND worker must restart on its own");
   }
+  if ((opts.module || opts.no_python) && !opts.script_form)
+    throw ConfigError(std::string(opts.module ? "--module" : "--no-python") +
+                      " names how to run the program given in place of CONFIG, e.g. trainrun " +
+                      (opts.module ? "-m pkg.train ARGS" : "--no-python ./train.sh ARGS"));
   if (!opts.command.empty() && !opts.overrides.empty()) {
     throw ConfigError("--set only applies to CONFIG runs; pass settings to your COMMAND directly");
   }
@@ -371,7 +420,8 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args) {
 LaunchOptions parseCommandLine(const std::vector<std::string>& args,
                                const std::function<std::string(const std::string&)>& env) {
   LaunchOptions opts;
-  const cli::ParsedArgs parsed = launcherFlags().parse(args, launcherWording());
+  const cli::ParsedArgs parsed =
+      launcherFlags().parse(scriptAsCommand(args, env, opts), launcherWording());
   if (parsed.help) {
     opts.help = true;
     return opts;
@@ -387,6 +437,7 @@ LaunchOptions parseCommandLine(const std::vector<std::string>& args,
 
 std::string usageText() {
   return R"(usage: trainrun [options] CONFIG [--set KEY=VALUE ...]
+       trainrun [options] SCRIPT.py [ARGS ...]  (torchrun's form: python3 -u SCRIPT.py per rank)
        trainrun [options] -- COMMAND [ARGS ...]
        trainrun [options] train [--set KEY=VALUE ...]   (SageMaker: the job from /opt/ml)
        trainrun [options] bench allreduce [-b 8 -e 32M ...]  (nccl-tests' table)
@@ -398,7 +449,8 @@ Launches one process per local rank with torchrun's environment (RANK, LOCAL_RAN
 WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT; OMP_NUM_THREADS when
 unset) and hosts the job's rendezvous store. CONFIG runs the built-in worker
 (trainrun-worker next to trainrun, or $TRAINRUN_WORKER); -- COMMAND runs any program as
-each rank's worker. Rank output is prefixed "[rank N] ". When a rank fails, the others are
+each rank's worker, and SCRIPT.py (or -m MODULE, --no-python PROGRAM) a Python script as
+torchrun does: the words after it are the script's. Rank output is prefixed "[rank N] ". When a rank fails, the others are
 stopped (SIGTERM, then SIGKILL after the grace period). SIGTERM to trainrun, or an EC2 spot
 interruption notice, is a preemption: the built-in worker stops at a step boundary and saves
 an emergency checkpoint if it fits before the deadline (the notice's time, or the grace

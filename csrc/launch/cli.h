@@ -54,7 +54,12 @@ struct LaunchOptions {
   std::string config_path;             // CONFIG: run the built-in worker on this job config
   std::vector<std::string> overrides;  // --set key=value, in order (CONFIG runs only)
   std::vector<std::string> command;    // -- COMMAND ARGS...: run this as each rank's worker
-  bool help = false;                   // --help: print usageText() and exit 0
+  // torchrun's SCRIPT.py ARGS (python3 -u SCRIPT.py ARGS; $PYTHON_EXEC for another python),
+  // -m MODULE ARGS and --no-python PROGRAM ARGS: `command` built from them.
+  bool script_form = false;
+  bool module = false;     // -m/--module
+  bool no_python = false;  // --no-python
+  bool help = false;       // --help: print usageText() and exit 0
   // Flags the user set (on the command line or through PET_*), canonical spelling
   // ("--node-rank"): they win over what a scheduler's environment says.
   std::set<std::string> given;

@@ -205,6 +205,20 @@ class LauncherTest(unittest.TestCase):
         self.assertEqual(launcher_lines(proc.stderr)[-1],
                          "trainrun: rank 0 failed first: exit code 1: ValueError: bad batch 7")
 
+    def test_torchrun_script_form(self):
+        # `trainrun --nproc-per-node 2 train.py --lr 0.1` runs python3 -u train.py --lr 0.1 on
+        # each rank, as torchrun does ($PYTHON_EXEC picks the python).
+        script = os.path.join(self.dir, "train.py")
+        with open(script, "w") as f:
+            f.write("import os, sys\nprint(os.environ['RANK'], sys.argv[1:], sys.stdout.write_through)\n")
+        proc, _ = self.run_launcher([TRAINRUN, "--nproc-per-node", "2", "--master-port",
+                                     str(free_port("0.0.0.0")), script, "--lr", "0.1", "-m"],
+                                    env={"PYTHON_EXEC": sys.executable})
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(sorted(proc.stdout.splitlines()),
+                         ["[rank 0] 0 ['--lr', '0.1', '-m'] True",
+                          "[rank 1] 1 ['--lr', '0.1', '-m'] True"])
+
     # --- failures stop the run -------------------------------------------------------------
 
     def test_failing_rank_stops_others_and_sets_exit_code(self):

@@ -122,6 +122,43 @@ TEST(CliTest, TorchrunLogFlags) {
             "--log-dir needs a folder, e.g. --log-dir logs");
 }
 
+// torchrun's SCRIPT.py ARGS: the script's words are its own, however they look; -m and
+// --no-python as torchrun's.
+TEST(CliTest, TorchrunScriptForms) {
+  std::map<std::string, std::string> vars;
+  auto env = [&](const std::string& n) { return vars.count(n) ? vars[n] : std::string(); };
+  LaunchOptions o = parseCommandLine(
+      {"--nproc-per-node", "2", "-r", "3", "train.py", "--lr", "0.1", "--set", "x", "--", "y"},
+      env);
+  EXPECT_EQ(o.command, (std::vector<std::string>{"python3", "-u", "train.py", "--lr", "0.1",
+                                                 "--set", "x", "--", "y"}));
+  EXPECT_EQ(o.nproc_per_node, 2);
+  EXPECT_EQ(o.logs.redirects.of(0), kStdOut | kStdErr);
+  EXPECT_TRUE(o.overrides.empty());
+  EXPECT_TRUE(o.config_path.empty());
+  vars["PYTHON_EXEC"] = "/opt/venv/bin/python";
+  EXPECT_EQ(
+      parseCommandLine({"-m", "pkg.train", "--epochs", "3"}, env).command,
+      (std::vector<std::string>{"/opt/venv/bin/python", "-u", "-m", "pkg.train", "--epochs", "3"}));
+  EXPECT_EQ(parseCommandLine({"--no_python", "--tee=3", "./run.sh", "a"}, env).command,
+            (std::vector<std::string>{"./run.sh", "a"}));
+  vars["PET_MODULE"] = "1";
+  EXPECT_EQ(parseCommandLine({"pkg.train"}, env).command,
+            (std::vector<std::string>{"/opt/venv/bin/python", "-u", "-m", "pkg.train"}));
+  vars.clear();
+  // A CONFIG is still a CONFIG, flags after it included.
+  LaunchOptions c = parseCommandLine({"c.yaml", "--set", "a=1", "--nproc-per-node", "2"}, env);
+  EXPECT_EQ(c.config_path, "c.yaml");
+  EXPECT_TRUE(c.command.empty());
+  EXPECT_EQ(c.nproc_per_node, 2);
+  EXPECT_EQ(errorFor({"-m", "--no-python", "x"}),
+            "--module runs python3 -m MODULE and --no-python runs a program itself; give one of "
+            "them");
+  EXPECT_EQ(errorFor({"-m", "--", "python3", "x.py"}),
+            "--module names how to run the program given in place of CONFIG, e.g. trainrun -m "
+            "pkg.train ARGS");
+}
+
 // "unknown flag --bogus; run 'trainrun --help' for usage": the separator is there with or
 // without a suggestion.
 TEST(CliTest, UnknownFlagMessageReadsAsOneSentence) {
