@@ -273,23 +273,36 @@ const cli::CommandParser& launcherFlags() {
 
 bool truthy(const std::string& value) { return !value.empty() && value != "0"; }
 
+// torchrun's program operand: SCRIPT.py, or any word after -m/--no-python (from the command
+// line or PET_*). Where it is in `args`, or args.size() when the operand is a CONFIG or none.
+struct ScriptOperand {
+  size_t at;
+  bool module, no_python;
+};
+ScriptOperand findScript(const std::vector<std::string>& args,
+                         const std::function<std::string(const std::string&)>& env) {
+  const size_t at = launcherFlags().operandAt(args);
+  if (at == args.size()) return {at, false, false};
+  auto given = [&](const std::string& a, const std::string& b, const std::string& pet) {
+    const auto end = args.begin() + static_cast<long>(at);
+    return std::count(args.begin(), end, a) + std::count(args.begin(), end, b) > 0 ||
+           truthy(env(pet));
+  };
+  const bool module = given("-m", "--module", "PET_MODULE");
+  const bool no_python = given("--no-python", "--no_python", "PET_NO_PYTHON");
+  const std::string& word = args[at];
+  const bool py = word.size() > 3 && word.compare(word.size() - 3, 3, ".py") == 0;
+  return {module || no_python || py ? at : args.size(), module, no_python};
+}
+
 // torchrun's `SCRIPT.py ARGS...` (and -m MODULE, --no-python PROGRAM): from the script on the
 // words are the program's, so they become a -- COMMAND; `args` unchanged otherwise (CONFIG).
 std::vector<std::string> scriptAsCommand(const std::vector<std::string>& args,
                                          const std::function<std::string(const std::string&)>& env,
                                          LaunchOptions& opts) {
-  const size_t at = launcherFlags().operandAt(args);
+  const auto [at, module, no_python] = findScript(args, env);
   if (at == args.size()) return args;
   const std::vector<std::string> head(args.begin(), args.begin() + static_cast<long>(at));
-  auto given = [&](const std::string& a, const std::string& b, const std::string& pet) {
-    return std::count(head.begin(), head.end(), a) + std::count(head.begin(), head.end(), b) > 0 ||
-           truthy(env(pet));
-  };
-  const bool module = given("-m", "--module", "PET_MODULE");
-  const bool no_python = given("--no-python", "--no_python", "PET_NO_PYTHON");
-  const std::string& script = args[at];
-  const bool py = script.size() > 3 && script.compare(script.size() - 3, 3, ".py") == 0;
-  if (!module && !no_python && !py) return args;
   if (module && no_python)
     throw ConfigError(
         "--module runs python3 -m MODULE and --no-python runs a program itself; "
@@ -450,11 +463,11 @@ WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT; OMP_NUM_THRE
 unset) and hosts the job's rendezvous store. CONFIG runs the built-in worker
 (trainrun-worker next to trainrun, or $TRAINRUN_WORKER); -- COMMAND runs any program as
 each rank's worker, and SCRIPT.py (or -m MODULE, --no-python PROGRAM) a Python script as
-torchrun does: the words after it are the script's. Rank output is prefixed "[rank N] ". When a rank fails, the others are
-stopped (SIGTERM, then SIGKILL after the grace period). SIGTERM to trainrun, or an EC2 spot
-interruption notice, is a preemption: the built-in worker stops at a step boundary and saves
-an emergency checkpoint if it fits before the deadline (the notice's time, or the grace
-period).
+torchrun does: the words after it are the script's. Rank output is prefixed "[rank N] ".
+When a rank fails, the others are stopped (SIGTERM, then SIGKILL after the grace period).
+SIGTERM to trainrun, or an EC2 spot interruption notice, is a preemption: the built-in
+worker stops at a step boundary and saves an emergency checkpoint if it fits before the
+deadline (the notice's time, or the grace period).
 
 )" + launcherFlags().optionsHelp("options:") +
          R"(
@@ -497,9 +510,11 @@ std::string helpText(const std::vector<std::string>& args) {
 }
 
 bool wantsFlag(const std::vector<std::string>& args, const std::string& a, const std::string& b) {
-  for (const std::string& arg : args) {
-    if (arg == "--") return false;
-    if (arg == a || arg == b) return true;
+  // A script's words are its own (`trainrun train.py --help` asks the script).
+  const size_t end = findScript(args, [](const std::string&) { return std::string(); }).at;
+  for (size_t i = 0; i < end; ++i) {
+    if (args[i] == "--") return false;
+    if (args[i] == a || args[i] == b) return true;
   }
   return false;
 }

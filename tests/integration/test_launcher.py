@@ -212,12 +212,13 @@ class LauncherTest(unittest.TestCase):
         with open(script, "w") as f:
             f.write("import os, sys\nprint(os.environ['RANK'], sys.argv[1:], sys.stdout.write_through)\n")
         proc, _ = self.run_launcher([TRAINRUN, "--nproc-per-node", "2", "--master-port",
-                                     str(free_port("0.0.0.0")), script, "--lr", "0.1", "-m"],
+                                     str(free_port("0.0.0.0")), script, "--lr", "0.1", "-m",
+                                     "--help"],
                                     env={"PYTHON_EXEC": sys.executable})
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(sorted(proc.stdout.splitlines()),
-                         ["[rank 0] 0 ['--lr', '0.1', '-m'] True",
-                          "[rank 1] 1 ['--lr', '0.1', '-m'] True"])
+                         ["[rank 0] 0 ['--lr', '0.1', '-m', '--help'] True",
+                          "[rank 1] 1 ['--lr', '0.1', '-m', '--help'] True"])
 
     # --- failures stop the run -------------------------------------------------------------
 

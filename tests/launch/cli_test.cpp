@@ -178,7 +178,10 @@ TEST(CliTest, HelpIsTheCommandsOwn) {
   EXPECT_NE(train.find("--set KEY=VALUE"), std::string::npos);
   // bench allreduce's own help: bench/bench_options.h (tests/bench/bench_options_test.cpp).
   EXPECT_TRUE(wantsFlag({"bench", "allreduce", "-h"}, "--help", "-h"));
-  EXPECT_FALSE(wantsFlag({"--", "prog", "--help"}, "--help", "-h"));  // the COMMAND's own
+  EXPECT_FALSE(wantsFlag({"--", "prog", "--help"}, "--help", "-h"));           // the COMMAND's own
+  EXPECT_FALSE(wantsFlag({"-t", "3", "train.py", "--help"}, "--help", "-h"));  // the script's
+  EXPECT_FALSE(wantsFlag({"-m", "pkg", "-V"}, "--version", "-V"));
+  EXPECT_TRUE(wantsFlag({"-h", "train.py"}, "--help", "-h"));
   EXPECT_TRUE(wantsFlag({"--version"}, "--version", "-V"));
 }
 
