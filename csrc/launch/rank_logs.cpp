@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -105,7 +106,10 @@ std::string makeTempDir(const std::string& base, const std::string& name) {
 
 RankLogs::RankLogs(RankLogOptions options, const std::string& run_id)
     : options_(std::move(options)) {
-  const std::string name = run_id.empty() ? std::string("trainrun") : run_id;
+  // The run id names the folder (a scheduler's job id may hold '/' or ':': those become '_').
+  std::string name = run_id.empty() ? std::string("trainrun") : run_id;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
   if (!options_.redirects.any() && !options_.tee.any()) {
     private_dir_ = makeTempDir(tempDir(), "trainrun_errors_" + name);
     return;

@@ -85,6 +85,8 @@ TEST_F(RankLogsDir, TorchrunsLayoutWithAFreshFolderPerRun) {
   EXPECT_EQ(fs::path(first.runDir()).parent_path(), fs::path(dir_ + "/logs"));
   EXPECT_EQ(fs::path(first.runDir()).filename().string().rfind("job7_", 0), 0u);
   EXPECT_NE(first.runDir(), second.runDir());  // the same --log-dir serves many runs
+  const RankLogs odd(o, "batch/job:1");        // a scheduler's id: one folder name
+  EXPECT_EQ(fs::path(odd.runDir()).filename().string().rfind("batch_job_1_", 0), 0u);
   const StreamRoute r = first.route(1, 2, kStdErr);
   EXPECT_EQ(r.file, first.runDir() + "/attempt_2/1/stderr.log");
   const int fd = RankLogs::openFile(r);
