@@ -10,6 +10,7 @@
 #include "core/cli_parser.h"
 #include "core/env.h"
 #include "core/error.h"
+#include "core/error_file.h"
 #include "core/logging.h"
 #include "distributed/init.h"
 #include "hang/hang_dump.h"
@@ -51,10 +52,12 @@ Args parseArgs(int argc, char** argv) {
 
 }  // namespace
 
-// The error line, and (`trainrun train`) the job's failure reason: the first rank's wins.
+// The error line, (`trainrun train`) the job's failure reason (the first rank's wins), and the
+// rank's error file, which the launcher quotes in its failure line.
 void reportError(const std::string& message) {
   trainrun::log::error(message);
   trainrun::pipeline::writeFailureReason(trainrun::env::get(trainrun::env::kFailureFile), message);
+  trainrun::writeErrorFile(trainrun::env::get(trainrun::env::kErrorFile), message);
 }
 
 // After a collective failed or timed out: this rank's last collectives, for the hang report.

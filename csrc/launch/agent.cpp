@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/env.h"
+#include "core/error_file.h"
 #include "core/file.h"
 #include "hang/hang_watch.h"
 #include "launch/output_pump.h"
@@ -251,7 +252,7 @@ class AgentRun {
       // Its recorded error, and the file with the traceback when that file is kept.
       const std::string& error_file = error_files_[e.rank];
       const bool kept = options_.logs && !options_.logs->runDir().empty();
-      const RankFailure failure{e.rank, e.status, e.hung, recordedError(error_file),
+      const RankFailure failure{e.rank, e.status, e.hung, readErrorFile(error_file),
                                 kept ? error_file : std::string()};
       if (options_.restart_rank && options_.restart_rank(failure) && respawn(failure)) continue;
       result_.first_failure = failure;

@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <system_error>
 #include <vector>
@@ -164,21 +163,6 @@ std::string RankLogs::errorFile(int local_rank, int attempt) const {
   const std::string path = dir + "/error.json";
   fs::remove(path, ec);  // a fresh attempt: nothing of an earlier run's
   return path;
-}
-
-std::string recordedError(const std::string& error_file) {
-  if (error_file.empty()) return "";
-  const std::optional<std::string> text = readWholeFile(error_file);
-  if (!text) return "";
-  const nlohmann::json doc = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (!doc.is_object() || !doc.contains("message")) return "";
-  const nlohmann::json& m = doc["message"];
-  const nlohmann::json& message = m.is_object() && m.contains("message") ? m["message"] : m;
-  if (!message.is_string()) return "";
-  std::string line = trim(message.get<std::string>());
-  line = line.substr(0, line.find('\n'));
-  constexpr size_t kMaxChars = 400;
-  return line.size() > kMaxChars ? line.substr(0, kMaxChars) + "..." : line;
 }
 
 }  // namespace trainrun::launch

@@ -78,8 +78,4 @@ class RankLogs {
   std::string private_dir_;  // error files when no log is kept; removed at the end
 };
 
-// The error a rank recorded in its error file (torchrun's JSON: message.message, or message),
-// its first line; "" when the file is missing or holds none.
-std::string recordedError(const std::string& error_file);
-
 }  // namespace trainrun::launch

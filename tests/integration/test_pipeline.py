@@ -229,6 +229,9 @@ class SageMakerFlow(unittest.TestCase):
         self.assertEqual(reason.count("\n"), 1, reason)
         self.assertIn("part-00000.csv.gz", reason)
         self.assertIn(reason.strip(), log)  # the rank's own error line
+        # The launcher's last line quotes it too (the rank's TORCHELASTIC_ERROR_FILE).
+        (summary,) = [l for l in p.stderr.splitlines() if " failed first: " in l]
+        self.assertIn(": " + reason.strip(), summary)
 
     def test_a_channel_with_several_files_for_a_one_file_dataset_is_one_line(self):
         shutil.copy(DATA, os.path.join(self.ml, "input/data/train/extra.csv.gz"))

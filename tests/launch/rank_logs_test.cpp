@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "support/error_of.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -68,13 +69,8 @@ TEST(RankLogsTest, RoutesFollowTorchrun) {
 
 class RankLogsDir : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/trainrun_rank_logs_XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string dir_;
+  testing::TempDir tmp_{"trainrun_rank_logs"};
+  const std::string dir_ = tmp_.str();
 };
 
 TEST_F(RankLogsDir, TorchrunsLayoutWithAFreshFolderPerRun) {
@@ -136,26 +132,6 @@ TEST_F(RankLogsDir, ErrorFilesBesideTheLogsOrInAPrivateFolderRemovedAtTheEnd) {
     EXPECT_FALSE(fs::exists(private_file));
   }
   EXPECT_FALSE(fs::exists(fs::path(private_file).parent_path().parent_path()));
-}
-
-TEST_F(RankLogsDir, RecordedErrorReadsTorchrunsErrorFile) {
-  const std::string path = dir_ + "/error.json";
-  auto recorded = [&](const std::string& text) {
-    std::ofstream(path, std::ios::trunc) << text;
-    return recordedError(path);
-  };
-  // PyTorch's @record: {"message": {"message": "<Type>: <text>", "extraInfo": {...}}}.
-  EXPECT_EQ(recorded(R"({"message": {"message": "ValueError: bad batch 7",
-                         "extraInfo": {"py_callstack": "Traceback ...", "timestamp": "1"}}})"),
-            "ValueError: bad batch 7");
-  EXPECT_EQ(recorded(R"({"message": "  CUDA error: out of memory\nsecond line"})"),
-            "CUDA error: out of memory");
-  EXPECT_EQ(recorded(std::string(R"({"message": ")") + std::string(500, 'x') + "\"}").size(),
-            403u);  // cut at 400 characters, with "..."
-  EXPECT_EQ(recorded("not json"), "");
-  EXPECT_EQ(recorded(R"({"message": {"extraInfo": {}}})"), "");
-  EXPECT_EQ(recordedError(dir_ + "/missing.json"), "");
-  EXPECT_EQ(recordedError(""), "");
 }
 
 }  // namespace
