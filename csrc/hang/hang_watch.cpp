@@ -17,6 +17,7 @@
 #include "core/file.h"
 #include "core/logging.h"
 #include "core/strings.h"
+#include "core/temp_dir.h"
 #include "hang/hang_exchange.h"
 #include "hang/hang_report.h"
 #include "hang/rank_dump.h"
@@ -73,14 +74,13 @@ HangWatch::HangWatch(std::chrono::milliseconds hang_timeout, std::chrono::millis
     dir_ = dir;
     return;
   }
-  std::string tmp = env::get(env::kTmpDir);
-  std::string templ = (tmp.empty() ? "/tmp" : tmp) + "/trainrun-dump-XXXXXX";
-  if (::mkdtemp(templ.data()) == nullptr) {
-    log::warn("no hang reports: cannot create a folder like " + templ + ": " +
-              std::strerror(errno) + " (set TMPDIR or " + env::kDumpDir + ")");
+  dir_ = makeTempDir("trainrun-dump-");
+  if (dir_.empty()) {
+    const std::string why = std::strerror(errno);
+    log::warn("no hang reports: cannot create a folder like " + tempBase() +
+              "/trainrun-dump-XXXXXX: " + why + " (set TMPDIR or " + env::kDumpDir + ")");
     return;
   }
-  dir_ = templ;
   private_dir_ = true;
 }
 

@@ -9,13 +9,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <optional>
 #include <system_error>
-#include <vector>
 
 #include "core/error.h"
-#include "core/file.h"
 #include "core/strings.h"
+#include "core/temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -86,23 +84,6 @@ StreamRoute routeOf(const RankLogOptions& options, int local_rank, int stream,
   return route;
 }
 
-namespace {
-
-std::string tempDir() {
-  const char* tmp = std::getenv("TMPDIR");
-  return tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
-}
-
-// mkdtemp of base/<name>_XXXXXX; "" when it fails (errno says why).
-std::string makeTempDir(const std::string& base, const std::string& name) {
-  std::string pattern = base + "/" + name + "_XXXXXX";
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  return ::mkdtemp(buffer.data()) == nullptr ? "" : std::string(buffer.data());
-}
-
-}  // namespace
-
 RankLogs::RankLogs(RankLogOptions options, const std::string& run_id)
     : options_(std::move(options)) {
   // The run id names the folder (a scheduler's job id may hold '/' or ':': those become '_').
@@ -110,17 +91,17 @@ RankLogs::RankLogs(RankLogOptions options, const std::string& run_id)
   for (char& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
   if (!options_.redirects.any() && !options_.tee.any()) {
-    private_dir_ = makeTempDir(tempDir(), "trainrun_errors_" + name);
+    private_dir_ = makeTempDir("trainrun_errors_" + name + "_");
     return;
   }
-  const std::string base = options_.log_dir.empty() ? tempDir() : options_.log_dir;
+  const std::string base = options_.log_dir.empty() ? tempBase() : options_.log_dir;
   std::error_code ec;
   fs::create_directories(base, ec);
   if (ec || !fs::is_directory(base))
     throw ConfigError("--log-dir " + base + ": cannot make the folder (" +
                       (ec ? ec.message() : std::string("a file is in the way")) +
                       "); choose a writable folder");
-  run_dir_ = makeTempDir(base, name);
+  run_dir_ = makeTempDir(name + "_", base);
   if (run_dir_.empty())
     throw ConfigError("--log-dir " + base + ": cannot make the run's folder there (" +
                       std::strerror(errno) + "); choose a writable folder");

@@ -11,6 +11,7 @@
 
 #include "core/env.h"
 #include "core/logging.h"
+#include "core/temp_dir.h"
 #include "data/shard_listing.h"
 #include "data/token_windows.h"
 
@@ -27,14 +28,13 @@ ShardListings::ShardListings(const config::JobConfig& config) {
     WindowIndex(manifest, uint64_t(config::blockSize(config)));  // every shard holds a window
     listed.emplace_back(path, std::move(manifest));
   }
-  const std::string tmp = env::get(env::kTmpDir);
-  std::string dir = (tmp.empty() ? "/tmp" : tmp) + "/trainrun-shards-XXXXXX";
-  if (::mkdtemp(dir.data()) == nullptr) {
-    log::warn("each rank lists the token shards itself: cannot create a folder like " + dir + ": " +
-              std::strerror(errno) + " (set TMPDIR)");
+  dir_ = makeTempDir("trainrun-shards-");
+  if (dir_.empty()) {
+    const std::string why = std::strerror(errno);
+    log::warn("each rank lists the token shards itself: cannot create a folder like " + tempBase() +
+              "/trainrun-shards-XXXXXX: " + why + " (set TMPDIR)");
     return;
   }
-  dir_ = dir;
   for (const auto& [path, manifest] : listed) saveShardListing(dir_, path, manifest);
   ::setenv(env::kShardListings, dir_.c_str(), 1);  // the ranks inherit it
 }

@@ -7,27 +7,24 @@
 #include <cstdlib>
 #include <cstring>
 #include <utility>
-#include <vector>
 
 #include "core/env.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/logging.h"
 #include "core/strings.h"
+#include "core/temp_dir.h"
 
 namespace trainrun::launch {
 
 NodePreemption::NodePreemption(StateOnlyHere state_only_here, const std::string& fs_root)
     : state_only_here_(std::move(state_only_here)) {
-  std::string tmp = env::get("TMPDIR");
-  if (tmp.empty()) tmp = "/tmp";
-  const std::string pattern = tmp + "/trainrun-preempt-XXXXXX";
-  std::vector<char> name(pattern.begin(), pattern.end());
-  name.push_back('\0');
-  if (::mkdtemp(name.data()) == nullptr)
-    throw ConfigError("cannot create a folder under " + tmp + " (" + std::strerror(errno) +
+  dir_ = makeTempDir("trainrun-preempt-");
+  if (dir_.empty()) {
+    const std::string why = std::strerror(errno);
+    throw ConfigError("cannot create a folder under " + tempBase() + " (" + why +
                       "); set TMPDIR to a writable folder");
-  dir_ = name.data();
+  }
   path_ = dir_ + "/notice";
   const std::string endpoint =
       spotWatchEndpoint([](const std::string& n) { return env::get(n.c_str()); }, fs_root);
