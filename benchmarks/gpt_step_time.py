@@ -15,7 +15,9 @@ the median over windows of window time / steps. PyTorch uses AdamW(fused=True) w
 device has it (else foreach), GradScaler for fp16, and F.cross_entropy on fp32 logits as
 nanoGPT does. torch.compile (default mode) compiles a function returning the loss, so Inductor
 fuses the cross-entropy; a compile that fails or outlasts --compile-timeout reads n/a.
---trainrun-set adds trainrun settings (e.g. model.fused_loss=true). MFU: trainrun's peak for
+--trainrun-set adds trainrun settings (e.g. model.fused_loss=true). --max-grad-norm clips every
+side's gradient norm, as nanoGPT's recipe (trainrun: optimizer.max_grad_norm; PyTorch:
+clip_grad_norm_(foreach=True) after GradScaler.unscale_); off by default. MFU: trainrun's peak for
 the device and one FLOPs formula for all (6N + 12 L T C per token). Peak memory: trainrun's
 metrics.json, torch.cuda.max_memory_allocated for PyTorch. --kernel-tables adds one traced
 run per side (not timed): trainrun with train.profile_trace (its profile_kernels.json) and
@@ -27,6 +29,7 @@ it should end in time (the longest trial so far predicts it).
 
 usage: python3 benchmarks/gpt_step_time.py [--preset gpt2-124m] [--batch 32] [--precision bf16]
            [--steps 60] [--warmup 10] [--window 10] [--trials 2] [--budget-s S] [--no-compile]
+           [--max-grad-norm N]
            [--trainrun-set KEY=VALUE ...] [--kernel-tables] [--json out.json]
 CPU smoke: --preset gpt-tiny --batch 16 --precision fp32 --steps 30 --trials 1
 """
@@ -106,6 +109,7 @@ def trainrun_run(args, shape, shard, trace_steps=0, extra_sets=()):
                 "scheduler.warmup_steps": 0, "output.dir": out, "run.name": "gpt-bench",
                 "checkpoint.uri": "", "resume": "never"}
         sets.update({f"optimizer.{k}": v for k, v in OPTIMIZER.items()})
+        sets["optimizer.max_grad_norm"] = args.max_grad_norm
         cmd = [os.path.join(args.bin_dir, "trainrun"), "--nproc-per-node", "1",
                config("gpt-tiny")]
         for k, v in sets.items():
@@ -220,6 +224,9 @@ def pytorch_worker(args):
         opt.zero_grad(set_to_none=True)
         loss = step_loss(x, y)
         scaler.scale(loss).backward()
+        if args.max_grad_norm > 0:
+            scaler.unscale_(opt)  # a no-op unless fp16
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm, foreach=True)
         scaler.step(opt)
         scaler.update()
         return loss
@@ -303,7 +310,7 @@ def pytorch_run(args, shard, compile_=False, trace_steps=0):
     cmd = [sys.executable, os.path.abspath(__file__), "--pytorch-worker", "--preset", args.preset,
            "--batch", str(args.batch), "--precision", args.precision, "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--window", str(args.window), "--shard", shard,
-           "--trace-steps", str(trace_steps)]
+           "--trace-steps", str(trace_steps), "--max-grad-norm", str(args.max_grad_norm)]
     if compile_:
         cmd.append("--compile")
     try:
@@ -376,6 +383,8 @@ def report(args, shape, sides, variants, results, tables, final):
               + (f" (of {args.trials}: --budget-s {args.budget_s:g})" if trials < args.trials
                  else "")
               + f"; PyTorch AdamW {'fused' if p['fused_adamw'] else 'foreach'}"
+              + (f"; every side clips at norm {args.max_grad_norm:g}" if args.max_grad_norm > 0
+                 else "")
               + (f"; trainrun {' '.join(args.trainrun_set)}" if args.trainrun_set else "")
               + "".join(f"; trainrun {n}: {' '.join(kv)}" for n, kv in variants.items()))
         print(f"{'side':>18} {'step':>9} {'tokens/s':>11} {'TFLOPS':>8} {'MFU':>6} "
@@ -408,6 +417,7 @@ def report(args, shape, sides, variants, results, tables, final):
             "params": p["params"], "window": args.window, "warmup": args.warmup,
             "trials": args.trials, "trials_run": trials, "budget_s": args.budget_s,
             "trainrun_set": args.trainrun_set, "trainrun_variants": variants,
+            "max_grad_norm": args.max_grad_norm,
             "peak_tflops": peak, "rows": rows, "kernel_tables": tables}
 
 
@@ -435,6 +445,8 @@ def main():
     ap.add_argument("--compile-timeout", type=int, default=600)
     ap.add_argument("--run-timeout", type=int, default=600,
                     help="seconds a trainrun run may take (a variant that outlasts it fails)")
+    ap.add_argument("--max-grad-norm", type=float, default=0,
+                    help="clip every side's gradient norm to this (0: no clipping)")
     ap.add_argument("--trainrun-set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--trainrun-variant", action="append", default=[],
                     metavar="NAME:KEY=VALUE,...", help="another trainrun side, 'trainrun NAME', "

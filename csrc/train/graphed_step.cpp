@@ -10,6 +10,7 @@
 #include "ddp/reducer.h"
 #include "train/captured_call.h"
 #include "train/fused_adamw.h"
+#include "train/grad_clip.h"
 
 namespace trainrun {
 
@@ -58,6 +59,7 @@ void GraphedStep::body() {
   if (grads_.empty())
     for (const auto& p : parts_.params) grads_.push_back(p.grad());
   scaler_->unscaleAndCheck(grads_);
+  if (parts_.clipper) parts_.clipper->clip(grads_);
   parts_.optimizer.stepOnDevice(lr_, scaler_->enabled() ? scaler_->foundInf() : torch::Tensor());
   scaler_->update();
 }

@@ -15,6 +15,7 @@ namespace trainrun {
 class CapturedCall;
 class DeviceLossScaler;
 class FusedAdamW;
+class GradClipper;
 class LossScaler;
 class Reducer;
 
@@ -24,19 +25,20 @@ struct GraphedStepParts {
   std::vector<torch::Tensor> params;  // the reducer's: gradients are its bucket views
   Reducer& reducer;
   FusedAdamW& optimizer;
-  LossScaler& scaler;  // options and state in at the first step, state out in publish()
+  LossScaler& scaler;    // options and state in at the first step, state out in publish()
+  GradClipper* clipper;  // optimizer.max_grad_norm; null: no clipping
   // A micro-batch's loss (under autocast), already divided by the accumulation count.
   std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& y)> micro_loss;
   torch::Tensor window_loss;  // each micro-batch's loss is added to it, on the device
 };
 
 // Per step: zero the gradients, forward and backward each micro-batch, unscale and check for
-// inf/NaN (fp16), fused AdamW with the learning rate and the found-inf flag read from device
-// tensors, update the loss scale. Nothing is read back, so on a CUDA device the step is
-// captured as a CUDA graph after `warmup_steps` eager steps (CapturedCall) and replayed: the
-// micro-batches are copied into fixed input buffers first. On a CPU device the same step runs
-// eagerly (the tests compare it with the Trainer's step). One rank only: the reducer's
-// all-reduce is not captured.
+// inf/NaN (fp16), clip the gradients' norm (when a clipper is given), fused AdamW with the
+// learning rate and the found-inf flag read from device tensors, update the loss scale.
+// Nothing is read back, so on a CUDA device the step is captured as a CUDA graph after
+// `warmup_steps` eager steps (CapturedCall) and replayed: the micro-batches are copied into
+// fixed input buffers first. On a CPU device the same step runs eagerly (the tests compare it
+// with the Trainer's step). One rank only: the reducer's all-reduce is not captured.
 class GraphedStep {
  public:
   GraphedStep(GraphedStepParts parts, torch::Device device, int warmup_steps);

@@ -24,6 +24,7 @@
 #include "train/evaluator.h"
 #include "train/fault_freeze.h"
 #include "train/fused_adamw.h"
+#include "train/grad_clip.h"
 #include "train/graphed_step.h"
 #include "train/lr_schedule.h"
 #include "train/node_fetch.h"
@@ -117,11 +118,14 @@ void Trainer::buildModel() {
   if (config_.dist().compression() == "bf16") ro.wire_type = torch::kBFloat16;
   reducer_ = std::make_unique<Reducer>(model_->parameters(), dist_.comm.get(), ro);
   optimizer_ = makeOptimizer(config_.optimizer(), model_->parameters());
+  if (config_.optimizer().max_grad_norm() > 0)
+    clipper_ = std::make_unique<GradClipper>(config_.optimizer().max_grad_norm(), device_);
   window_loss_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   if (config_.train().cuda_graph())
     graphed_ = std::make_unique<GraphedStep>(
         GraphedStepParts{
             model_->parameters(), *reducer_, dynamic_cast<FusedAdamW&>(*optimizer_), *scaler_,
+            clipper_.get(),
             [this](const torch::Tensor& x, const torch::Tensor& y) { return microLoss(x, y); },
             window_loss_},
         device_, kGraphWarmupSteps);
@@ -299,17 +303,20 @@ RunPosition Trainer::position(int64_t steps_done) const {
 }
 
 void Trainer::optimizerStep() {
-  // Unscale after the all-reduce: one pass over the averaged gradients. They are identical on
-  // every rank (an inf or NaN from any rank propagates through the sum), so every rank reaches
-  // the same found-inf without another collective.
+  // Unscale and clip after the all-reduce: one pass each over the averaged gradients. They
+  // are identical on every rank (an inf or NaN from any rank propagates through the sum), so
+  // every rank reaches the same found-inf and the same norm without another collective.
+  std::vector<torch::Tensor> grads;
+  if (scaler_->enabled() || clipper_)
+    for (auto& p : model_->parameters()) grads.push_back(p.grad());
   if (!scaler_->enabled()) {
+    if (clipper_) clipper_->clip(grads);
     optimizer_->step();
     return;
   }
-  std::vector<torch::Tensor> grads;
-  for (auto& p : model_->parameters()) grads.push_back(p.grad());
   const bool found_inf = scaler_->unscaleAndCheck(grads);
   dist_.comm->throwIfFailed();
+  if (clipper_) clipper_->clip(grads);  // as PyTorch's recipe: unscale_, clip, step
   if (!found_inf) optimizer_->step();
   scaler_->update(found_inf);
 }
@@ -413,6 +420,8 @@ void Trainer::reportWindow(int64_t step, double samples_per_sec, double seconds)
                {"eta_s", per_step * double(total_steps_ - step - 1)}};
   addThroughput(line, model_->flopsPerSample(), samples_per_sec, dist_.world_size,
                 device_report_.peak_tflops);
+  // The norm of the window's last step before clipping (readWindowLoss has synced).
+  if (clipper_) line.emplace_back("grad_norm", clipper_->lastNorm().item<double>());
   if (scaler_->enabled()) {
     line.emplace_back("loss_scale", double(scaler_->scaleValue()));
     line.emplace_back("skipped_steps", scaler_->skippedSteps());

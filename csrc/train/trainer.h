@@ -29,6 +29,7 @@ struct RunRecord;
 class CheckpointManager;
 struct CheckpointState;
 class GraphedStep;
+class GradClipper;
 class LossScaler;
 class Model;
 class Preemption;
@@ -115,6 +116,7 @@ class Trainer {
   std::unique_ptr<LossScaler> scaler_;  // active for fp16 only
   std::unique_ptr<Reducer> reducer_;
   std::unique_ptr<GraphedStep> graphed_;   // train.cuda_graph: the step, captured
+  std::unique_ptr<GradClipper> clipper_;   // optimizer.max_grad_norm > 0
   std::unique_ptr<TrainBatches> batches_;  // this rank's slice of each step, for this world
   std::unique_ptr<CheckpointManager> checkpoints_;  // null: checkpoints off
   std::unique_ptr<Preemption> preemption_;

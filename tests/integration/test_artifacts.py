@@ -81,7 +81,8 @@ class Artifacts(unittest.TestCase):
     def test_evaluation_lineage_history_tensorboard_and_log_lines(self):
         out = self.out("main")
         p = job(out, "train.steps=60", "train.log_every=10", "train.eval_every=30",
-                f"checkpoint.uri={out}_ckpt", "run.name=artifacts-job")
+                f"checkpoint.uri={out}_ckpt", "run.name=artifacts-job",
+                "optimizer.max_grad_norm=5")
         stdout = p.stdout
 
         # evaluation.json in SageMaker's layout, reproduced from the exported model.
@@ -173,6 +174,10 @@ class Artifacts(unittest.TestCase):
         self.assertEqual(len(found["train:loss"]), len(train_entries))
         for got, h in zip(found["train:loss"], train_entries):
             self.assertAlmostEqual(got, h["train_loss"], delta=1e-5 * h["train_loss"])
+        self.assertEqual(len(found["train:grad_norm"]), len(train_entries))
+        for got, h in zip(found["train:grad_norm"], train_entries):
+            self.assertGreater(got, 0)
+            self.assertAlmostEqual(got, h["grad_norm"], delta=1e-5 * h["grad_norm"])
         self.assertEqual(len(found["validation:accuracy"]), 2)
         self.assertAlmostEqual(found["validation:accuracy"][-1], acc, places=5)
 

@@ -115,6 +115,14 @@ class Training(unittest.TestCase):
         trained = params(self.out("w1"))
         train(self.out("w1_short"), 1, "train.steps=1")
         self.assertGreater(max_rel_diff(trained, params(self.out("w1_short"))), 1e-3)
+        # Clipping sees the averaged gradient: the same at every world size and accumulation.
+        clip = "optimizer.max_grad_norm=0.5"
+        train(self.out("w1_clip"), 1, steps, clip)
+        train(self.out("w2_clip"), 2, steps, clip, "train.grad_accum_steps=2")
+        clipped = params(self.out("w1_clip"))
+        diff = max_rel_diff(clipped, params(self.out("w2_clip")))
+        self.assertLessEqual(diff, 1e-5, f"w2_clip: max relative difference {diff:.3g}")
+        self.assertGreater(max_rel_diff(trained, clipped), 1e-3)  # the clip did clip
 
     def test_bad_input_is_one_line_and_exit_code_2(self):
         bad_yaml = self.out("bad.yaml")

@@ -1,5 +1,6 @@
 // GraphedStep on a CUDA device: a GPT's steps captured as a CUDA graph train as the eager step
-// does, bf16 and fp16 with a skipped step after the capture (label gpu; skips without a device).
+// does, bf16 and fp16 with a skipped step after the capture, with and without clipping (label
+// gpu; skips without a device).
 #include <gtest/gtest.h>
 
 #include "graphed_step_rig.h"
@@ -61,6 +62,24 @@ TEST(GraphedStepGpu, CapturedFp16StepSkipsAnOverflowOnTheDevice) {
   const testing::RigResult graphed = testing::trainRig(true, gpt, data, o);
   EXPECT_TRUE(graphed.captured);
   EXPECT_EQ(graphed.scaler.skipped_steps, 1);
+  expectSameTraining(graphed, eager);
+}
+
+TEST(GraphedStepGpu, CapturedStepClipsTheNormAsTheEagerStep) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  testing::RigOptions o;
+  o.device = torch::kCUDA;
+  o.precision = Precision::kFp16;
+  o.scaled = true;
+  o.steps = 7;
+  o.poisoned_step = 4;     // the clip of a skipped step leaves the next step alone
+  o.max_grad_norm = 0.05;  // below the GPT's gradient norm: every step clips
+  const auto data = tokens(o.steps, 1, 1000);
+  const testing::RigResult eager = testing::trainRig(false, gpt, data, o);
+  const testing::RigResult graphed = testing::trainRig(true, gpt, data, o);
+  EXPECT_TRUE(graphed.captured);
+  EXPECT_GT(eager.grad_norm, o.max_grad_norm);
+  EXPECT_NEAR(graphed.grad_norm, eager.grad_norm, 1e-3 * eager.grad_norm);
   expectSameTraining(graphed, eager);
 }
 

@@ -16,6 +16,7 @@
 #include "models/model.h"
 #include "support/thread_ranks.h"
 #include "train/fused_adamw.h"
+#include "train/grad_clip.h"
 #include "train/graphed_step.h"
 #include "train/objective.h"
 
@@ -26,8 +27,9 @@ struct RigOptions {
   Precision precision = Precision::kFp32;
   bool scaled = false;  // dynamic loss scaling (growth every 2 clean steps)
   int steps = 6;
-  int warmup = 2;          // GraphedStep's eager steps before the capture
-  int poisoned_step = -1;  // this step's loss is multiplied by inf (needs `scaled`)
+  int warmup = 2;            // GraphedStep's eager steps before the capture
+  int poisoned_step = -1;    // this step's loss is multiplied by inf (needs `scaled`)
+  double max_grad_norm = 0;  // > 0: clip the gradients' norm (GradClipper)
 };
 
 struct RigResult {
@@ -36,11 +38,13 @@ struct RigResult {
   LossScalerState scaler;
   int64_t adamw_steps = 0;  // the first parameter's AdamW step count
   bool captured = false;
+  double grad_norm = 0;  // the last step's norm before clipping (max_grad_norm > 0)
 };
 
 // `micro[s]` are step s's micro-batches, on the device. The eager side is the Trainer's step
-// protocol: zero, backward of each scaled micro-loss, unscale and check, AdamW unless found,
-// update the scale. The learning rate of step s is (s + 1) / 1024 (exact in fp32).
+// protocol: zero, backward of each scaled micro-loss, unscale and check, clip (max_grad_norm),
+// AdamW unless found, update the scale. The learning rate of step s is (s + 1) / 1024 (exact
+// in fp32).
 inline RigResult trainRig(bool graphed, const std::function<std::shared_ptr<Model>()>& make,
                           const std::vector<std::vector<MicroBatch>>& micro, const RigOptions& o) {
   RigResult out;
@@ -54,6 +58,8 @@ inline RigResult trainRig(bool graphed, const std::function<std::shared_ptr<Mode
     so.growth_interval = 2;
     so.sync_timeout = std::chrono::seconds(60);
     LossScaler scaler(so);
+    std::unique_ptr<GradClipper> clipper;
+    if (o.max_grad_norm > 0) clipper = std::make_unique<GradClipper>(o.max_grad_norm, o.device);
     const auto on = torch::TensorOptions().device(o.device);
     torch::Tensor window = torch::zeros({}, on.dtype(torch::kDouble));
     torch::Tensor poison = torch::ones({}, on.dtype(torch::kFloat));  // read by the graph too
@@ -64,9 +70,10 @@ inline RigResult trainRig(bool graphed, const std::function<std::shared_ptr<Mode
     };
     std::unique_ptr<GraphedStep> step;
     if (graphed)
-      step = std::make_unique<GraphedStep>(
-          GraphedStepParts{model->parameters(), reducer, adamw, scaler, micro_loss, window},
-          o.device, o.warmup);
+      step =
+          std::make_unique<GraphedStep>(GraphedStepParts{model->parameters(), reducer, adamw,
+                                                         scaler, clipper.get(), micro_loss, window},
+                                        o.device, o.warmup);
     for (int s = 0; s < o.steps; ++s) {
       poison.fill_(s == o.poisoned_step ? INFINITY : 1.0);
       const double lr = double(s + 1) / 1024;
@@ -86,6 +93,7 @@ inline RigResult trainRig(bool graphed, const std::function<std::shared_ptr<Mode
       std::vector<torch::Tensor> grads;
       for (auto& p : model->parameters()) grads.push_back(p.grad());
       const bool found = scaler.unscaleAndCheck(grads);
+      if (clipper) clipper->clip(grads);
       adamw.param_groups()[0].options().set_lr(lr);
       if (!found) adamw.step();
       scaler.update(found);
@@ -97,6 +105,7 @@ inline RigResult trainRig(bool graphed, const std::function<std::shared_ptr<Mode
     for (auto& p : model->parameters()) out.params.push_back(p.detach().to(torch::kCPU));
     out.window_loss = window.item<double>();
     out.scaler = scaler.state();
+    if (clipper) out.grad_norm = clipper->lastNorm().item<double>();
     const auto state = adamw.state().find(model->parameters().front().unsafeGetTensorImpl());
     if (state == adamw.state().end()) throw std::runtime_error("no AdamW state");
     out.adamw_steps = static_cast<torch::optim::AdamWParamState&>(*state->second).step();

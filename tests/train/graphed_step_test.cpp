@@ -1,6 +1,6 @@
 // GraphedStep on CPU (where it runs eagerly): the same training as the Trainer's step through
-// gradient accumulation, loss scaling and a skipped step; a changed batch shape refused; and
-// train.cuda_graph's conditions checked before start-up.
+// gradient accumulation, loss scaling, a skipped step and clipping; a changed batch shape
+// refused; and train.cuda_graph's conditions checked before start-up.
 #include <gtest/gtest.h>
 
 #include "core/error.h"
@@ -53,6 +53,27 @@ TEST(GraphedStep, UnscaledRunKeepsTheLossWindowOfTheTrainersStep) {
   for (size_t i = 0; i < eager.params.size(); ++i)
     EXPECT_TRUE(graphed.params[i].equal(eager.params[i])) << "parameter " << i;
   EXPECT_EQ(graphed.adamw_steps, o.steps);
+}
+
+TEST(GraphedStep, ClipsTheGradientNormAsTheTrainersStep) {
+  testing::RigOptions o;
+  o.scaled = true;
+  o.steps = 7;
+  o.poisoned_step = 3;  // an inf norm on the skipped step; the next step's is finite again
+  const auto data = digitsLike(o.steps, /*accum=*/2);
+  const testing::RigResult unclipped = testing::trainRig(false, mlp, data, o);
+  o.max_grad_norm = 0.05;  // below the MLP's gradient norm: every step clips
+  const testing::RigResult eager = testing::trainRig(false, mlp, data, o);
+  const testing::RigResult graphed = testing::trainRig(true, mlp, data, o);
+  EXPECT_GT(eager.grad_norm, o.max_grad_norm);
+  EXPECT_TRUE(std::isfinite(eager.grad_norm));
+  EXPECT_EQ(graphed.grad_norm, eager.grad_norm);
+  for (size_t i = 0; i < eager.params.size(); ++i) {
+    EXPECT_TRUE(graphed.params[i].equal(eager.params[i])) << "parameter " << i;
+    EXPECT_FALSE(eager.params[i].equal(unclipped.params[i])) << "parameter " << i;
+  }
+  EXPECT_EQ(eager.scaler.skipped_steps, 1);
+  EXPECT_EQ(graphed.adamw_steps, 6);
 }
 
 TEST(GraphedStep, RefusesABatchOfAnotherShape) {
