@@ -22,17 +22,42 @@ torch::Tensor lossOf(Model& model, const torch::Tensor& x, const torch::Tensor& 
                                    y.reshape({-1}));
 }
 
+namespace {
+
+torch::optim::AdamWOptions adamwOptions(const config::OptimizerConfig& o, double weight_decay) {
+  return torch::optim::AdamWOptions(o.lr())
+      .betas({o.beta1(), o.beta2()})
+      .eps(o.eps())
+      .weight_decay(weight_decay);
+}
+
+torch::optim::SGDOptions sgdOptions(const config::OptimizerConfig& o, double weight_decay) {
+  return torch::optim::SGDOptions(o.lr()).momentum(o.momentum()).weight_decay(weight_decay);
+}
+
+}  // namespace
+
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const config::OptimizerConfig& o,
                                                        std::vector<torch::Tensor> params) {
-  if (o.name() == "adamw") {
-    return std::make_unique<FusedAdamW>(params, torch::optim::AdamWOptions(o.lr())
-                                                    .betas({o.beta1(), o.beta2()})
-                                                    .eps(o.eps())
-                                                    .weight_decay(o.weight_decay()));
+  const bool adamw = o.name() == "adamw";
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  auto add = [&](std::vector<torch::Tensor> ps, double weight_decay) {
+    if (adamw)
+      groups.emplace_back(std::move(ps), std::make_unique<torch::optim::AdamWOptions>(
+                                             adamwOptions(o, weight_decay)));
+    else
+      groups.emplace_back(std::move(ps),
+                          std::make_unique<torch::optim::SGDOptions>(sgdOptions(o, weight_decay)));
+  };
+  if (o.decay_params() == "matrices" && o.weight_decay() > 0) {
+    std::vector<torch::Tensor> matrices, others;
+    for (auto& p : params) (p.dim() >= 2 ? matrices : others).push_back(p);
+    if (!matrices.empty()) add(std::move(matrices), o.weight_decay());
+    if (!others.empty()) add(std::move(others), 0.0);
   }
-  return std::make_unique<torch::optim::SGD>(
-      params,
-      torch::optim::SGDOptions(o.lr()).momentum(o.momentum()).weight_decay(o.weight_decay()));
+  if (groups.empty()) add(std::move(params), o.weight_decay());
+  if (adamw) return std::make_unique<FusedAdamW>(groups, adamwOptions(o, o.weight_decay()));
+  return std::make_unique<torch::optim::SGD>(groups, sgdOptions(o, o.weight_decay()));
 }
 
 }  // namespace trainrun

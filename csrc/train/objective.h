@@ -19,7 +19,9 @@ namespace trainrun {
 torch::Tensor lossOf(Model& model, const torch::Tensor& x, const torch::Tensor& y, Task task,
                      bool fused);
 
-// optimizer.name: adamw (FusedAdamW, one pass per parameter) or sgd (LibTorch's, momentum).
+// optimizer.name: adamw (FusedAdamW, one pass per parameter group) or sgd (LibTorch's,
+// momentum). optimizer.decay_params=matrices: two groups, weight_decay on the parameters of two
+// or more dimensions and none on the others; every group has the config's learning rate.
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const config::OptimizerConfig& o,
                                                        std::vector<torch::Tensor> params);
 

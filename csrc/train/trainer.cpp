@@ -237,7 +237,8 @@ void Trainer::trainStep(int64_t step) {
   const Clock::time_point step_start = Clock::now();
   phases_ = StepPhases{};
   const double lr = learningRate(config_, step, total_steps_);
-  optimizer_->param_groups()[0].options().set_lr(lr);  // graphed: the step line's lr
+  for (auto& group : optimizer_->param_groups())  // graphed: the step line's lr
+    group.options().set_lr(lr);
   if (graphed_) {
     std::vector<MicroBatch> micro;
     for (int64_t m = 0; m < config_.train().grad_accum_steps(); ++m)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The GPT end to end through the `trainrun` launcher: configs/gpt-tiny.yaml on two ranks
 learns (loss falls) and reports its device and model TFLOPS (MFU given a peak), writes a
-TorchScript artifact that Python loads, byte-level text trains,
-and a GPT with non-token data is one clear line. Reuses test_training.py's helpers."""
+TorchScript artifact that Python loads, GPT-2's optimizer recipe (decay on matrices, clipping)
+resumes bit for bit, byte-level text trains, and a GPT with non-token data is one clear line. Reuses test_training.py's helpers."""
+import glob
 import json
 import os
 import sys
@@ -68,6 +69,26 @@ class Gpt(unittest.TestCase):
         self.assertGreater(m["tflops"], 0)
         self.assertAlmostEqual(m["mfu"], m["tflops"] / 0.5)
         self.assertRegex(p.stdout, r"step=20/20 .* tflops=\S+ mfu=\S+")
+
+    def test_gpt2_recipe_decay_on_matrices_and_clipping_resumes_bit_for_bit(self):
+        # Two optimizer groups (decay on matrices only) and clipped gradients: a run resumed
+        # from its step-20 checkpoint ends where the straight run ends.
+        recipe = ["optimizer.weight_decay=0.1", "optimizer.decay_params=matrices",
+                  "optimizer.max_grad_norm=0.5", "train.steps=40", "checkpoint.every_steps=20"]
+        p = train(self.out("straight"), *recipe)
+        self.assertRegex(p.stdout, r"step=40/40 .* grad_norm=[\d.]+")
+        step20 = glob.glob(self.out("straight_ckpt/*/step-00000020"))
+        self.assertEqual(len(step20), 1, os.listdir(self.out("straight_ckpt")))
+        p = train(self.out("resumed"), *recipe, f"resume={step20[0]}")
+        self.assertRegex(p.stdout, r"resumed=\S+ step=20 ")
+        straight = torch.jit.load(self.out("straight/model/model.pt")).state_dict()
+        resumed = torch.jit.load(self.out("resumed/model/model.pt")).state_dict()
+        for name, t in straight.items():
+            self.assertTrue(torch.equal(t, resumed[name]), name)
+        # The groups did differ: biases and LayerNorm weights decayed would end elsewhere.
+        train(self.out("all"), *recipe, "optimizer.decay_params=all")
+        everything = torch.jit.load(self.out("all/model/model.pt")).state_dict()
+        self.assertFalse(torch.equal(straight["ln_f.bias"], everything["ln_f.bias"]))
 
     def test_byte_level_text_trains(self):
         readme = os.path.join(REPO, "README.md")
