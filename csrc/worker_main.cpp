@@ -16,6 +16,7 @@
 #include "hang/hang_dump.h"
 #include "pipeline/sagemaker.h"
 #include "preemption/preemption.h"
+#include "train/out_of_memory.h"
 #include "train/trainer.h"
 
 namespace {
@@ -105,6 +106,11 @@ int main(int argc, char** argv) {
     reportError(e.what());
     return e.exitCode();
   } catch (const c10::Error& e) {
+    // Out of memory outside a step (the model, the data, an evaluation): the allocator's words.
+    if (const auto reason = trainrun::outOfMemoryReason(e)) {
+      reportError("out of memory: " + *reason);
+      return trainrun::OutOfMemoryError("").exitCode();
+    }
     reportError(e.what_without_backtrace());
     return 1;
   } catch (const std::exception& e) {

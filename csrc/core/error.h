@@ -45,6 +45,20 @@ class StorageError : public Error {
   using Error::Error;
 };
 
+// Training diverged: the loss or a parameter is no longer finite. The same config fails the
+// same way again, so like a config error it is permanent: exit code 2, never restarted.
+class DivergedError : public ConfigError {
+ public:
+  using ConfigError::ConfigError;
+};
+
+// The device or the host ran out of memory. The same config runs out again, so like a config
+// error it is permanent: exit code 2, never restarted.
+class OutOfMemoryError : public ConfigError {
+ public:
+  using ConfigError::ConfigError;
+};
+
 // Exit codes a scheduler retries (128..255 under Kubeflow's `restartPolicy: ExitCode`; the "Exit
 // codes" table of docs/operations.md is the one list): the retried job resumes from the newest
 // checkpoint. A preempted rank and launcher exit 143 (128 + SIGTERM, what a container stopped by

@@ -16,6 +16,13 @@ bool RankRestarts::operator()(const RankFailure& failure) {
   const std::string what =
       failure.hung.empty() ? who + " failed (" + failure.status.describe() + ")"
                            : who + " hung (" + failure.hung + ") and was killed by the launcher";
+  // Exit code 2 is a config, data or divergence error: a restarted rank fails the same way.
+  if (failure.hung.empty() && !failure.status.signaled && failure.status.code == 2) {
+    writeLine(STDERR_FILENO, "trainrun: " + what +
+                                 ": a config, data or divergence error, which a restart repeats: "
+                                 "stopping the job");
+    return false;
+  }
   if (used_ >= max_restarts_) {
     writeLine(STDERR_FILENO, "trainrun: " + what + "; no restarts left (--max-restarts " +
                                  std::to_string(max_restarts_) + "): stopping the job");

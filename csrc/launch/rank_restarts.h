@@ -10,7 +10,9 @@ namespace trainrun::launch {
 // node's budget (--max-restarts) lasts. Before a respawn it ends the generation the rank was
 // in (store/generation.h), so the surviving ranks abort their collectives at once, keep
 // their state and re-form the group, which the new rank joins to receive that state. A rank
-// killed as hung (failure.hung) ends the generation the others gather in now as well.
+// killed as hung (failure.hung) ends the generation the others gather in now as well. A rank
+// that exited with code 2 (a config or data error, a diverged run) is not restarted: it would
+// fail the same way.
 class RankRestarts {
  public:
   // `store`: the ranks' (their key prefix); ranks of this node are node_id x nproc + local.

@@ -21,6 +21,7 @@
 #include "models/torchscript_model.h"
 #include "preemption/preemption.h"
 #include "train/checkpoint_setup.h"
+#include "train/divergence.h"
 #include "train/evaluator.h"
 #include "train/fault_freeze.h"
 #include "train/fused_adamw.h"
@@ -29,6 +30,7 @@
 #include "train/lr_schedule.h"
 #include "train/node_fetch.h"
 #include "train/objective.h"
+#include "train/out_of_memory.h"
 #include "train/profile_trace.h"
 #include "train/run_outputs.h"
 #include "train/run_report.h"
@@ -221,6 +223,7 @@ void Trainer::recover(const std::string& why) {
 
 CheckpointState Trainer::snapshot(int64_t steps_done) {
   if (graphed_) graphed_->publish();  // the scaler's and AdamW's counts, from the device
+  checkParamsFinite(model_->named_parameters(), steps_done);  // never save a diverged run
   return snapshotState(replica(), *dist_.comm, position(steps_done));
 }
 
@@ -322,6 +325,19 @@ void Trainer::optimizerStep() {
   scaler_->update(found_inf);
 }
 
+std::string Trainer::stepMemoryAdvice() const {
+  const auto& t = config_.train();
+  const int64_t per_rank =
+      std::max<int64_t>(1, t.global_batch_size() / (dist_.world_size * t.grad_accum_steps()));
+  std::string advice = "each rank forwards about " + std::to_string(per_rank) +
+                       " samples at a time: raise train.grad_accum_steps (now " +
+                       std::to_string(t.grad_accum_steps()) +
+                       ") to forward fewer with the same global batch, or lower "
+                       "train.global_batch_size";
+  if (device_.is_cuda() && precision_ == Precision::kFp32) advice += ", or use precision: bf16";
+  return advice;
+}
+
 bool Trainer::keepsTimeSplit() const { return !device_.is_cuda() || config_.train().profile(); }
 
 double Trainer::phaseMs(Clock::time_point start) const {
@@ -384,7 +400,12 @@ void Trainer::runStep(int64_t step) {
   freezeIfInjected(step);                  // tests only (TRAINRUN_FAULT_FREEZE)
   in_step_ = true;
   if (trace_) trace_->beforeStep(step);
-  trainStep(step);
+  try {
+    trainStep(step);
+  } catch (const c10::Error& e) {
+    throwIfOutOfMemory(e, "step " + std::to_string(step + 1), stepMemoryAdvice());
+    throw;
+  }
   if (trace_) trace_->afterStep(step);
   completed_ = step + 1;  // the optimizer stepped: the state in memory is step + 1's
   consumed_ += t.global_batch_size();
@@ -393,10 +414,11 @@ void Trainer::runStep(int64_t step) {
   ++window_steps_;
   const bool last = step + 1 == total_steps_;
   if ((step + 1) % t.log_every() == 0 || last) {
-    last_loss_ = readWindowLoss(window_steps_);
+    last_loss_ = readWindowLoss(window_steps_);  // the same on every rank: all stop together
     const double seconds = secondsSince(window_start_);
     const double samples_per_sec = double(window_steps_ * t.global_batch_size()) / seconds;
     if (dist_.rank == 0) reportWindow(step, samples_per_sec, seconds);
+    if (!scaler_->enabled()) checkLossFinite(last_loss_, step + 2 - window_steps_, step + 1);
     window_steps_ = 0;
     window_start_ = Clock::now();
   }

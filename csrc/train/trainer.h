@@ -92,6 +92,8 @@ class Trainer {
   Replica replica();                               // the state every rank holds alike
   // The step's split is kept: on CPU (exact without syncs) or with train.profile (synced).
   bool keepsTimeSplit() const;
+  // What lowers a step's memory, for an out-of-memory error's line.
+  std::string stepMemoryAdvice() const;
   // Milliseconds since `start`, after the device finished its work when profiling on a GPU.
   double phaseMs(Clock::time_point start) const;
   // The final evaluation: every split's pass (collective), then rank 0 reports and writes

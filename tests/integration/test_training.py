@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """End-to-end training through the `trainrun` launcher: accuracy, artifacts, world-size
-invariance, bad input, and a rank killed mid-run. Needs the venv's PyTorch to read the
-model artifacts (torch.jit.load), which also proves they load from Python."""
+invariance, bad input, a diverged run stopped before it saves NaN, out of memory in one line,
+and a rank killed mid-run. Needs the venv's PyTorch to read the model artifacts
+(torch.jit.load), which also proves they load from Python."""
 import json
+import math
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -148,6 +151,67 @@ class Training(unittest.TestCase):
                 self.assertEqual(len(err), 1, p.stderr)
                 self.assertIn(needle, err[0])
                 self.assertFalse(os.path.exists(out_dir))
+
+    def test_a_diverged_run_stops_keeps_its_checkpoints_and_resumes_with_a_lower_lr(self):
+        # SGD warming up to lr 1e4: finite through step 10, NaN by step 15. --max-restarts
+        # does not restart it: the same config diverges the same way.
+        out = self.out("diverged")
+        job = ["--set", f"output.dir={out}", "--set", f"data.path={DATA}",
+               "--set", f"checkpoint.uri={out}_ckpt", "--set", "train.steps=60",
+               "--set", "scheduler.warmup_steps=60", "--set", "train.log_every=5",
+               "--set", "checkpoint.every_steps=5"]
+        p = run(["--nproc-per-node", "2", "--max-restarts", "2", CONFIG, *job,
+                 "--set", "optimizer.lr=1e4"])
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        last = p.stderr.strip().splitlines()[-1]
+        self.assertRegex(last, r"^trainrun: rank \d failed first: exit code 2: training "
+                         r"diverged: train_loss is nan over steps \d+-\d+; checkpoints saved "
+                         r"before are kept")
+        self.assertIn("which a restart repeats: stopping the job", p.stderr)
+        self.assertNotIn("restarting it", p.stderr)
+        self.assertRegex(p.stdout, r"step=\d+/60 epoch=\d+ train_loss=nan ")  # then it stopped
+        self.assertFalse(os.path.exists(f"{out}/metrics.json"))  # no outputs of a NaN model
+        run_dir = os.path.join(f"{out}_ckpt", os.listdir(f"{out}_ckpt")[0])
+        kept = sorted(d for d in os.listdir(run_dir) if d.startswith("step-"))
+        self.assertTrue(kept, os.listdir(run_dir))
+        # The fix the line names: a lower lr resumes from the newest (finite) checkpoint.
+        p = run(["--nproc-per-node", "2", CONFIG, *job, "--set", "optimizer.lr=0.1"])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn(f"step={int(kept[-1][5:])} ", p.stdout.split("resumed=", 1)[1])
+        with open(f"{out}/metrics.json") as f:
+            self.assertTrue(math.isfinite(json.load(f)["train_loss"]))
+
+    def test_a_diverged_parameter_is_never_checkpointed(self):
+        # Logged every 100 steps, saved every 5: the save finds the NaN before any log line.
+        out = self.out("nan_params")
+        p = run(["--nproc-per-node", "2", CONFIG, "--set", f"output.dir={out}",
+                 "--set", f"data.path={DATA}", "--set", f"checkpoint.uri={out}_ckpt",
+                 "--set", "optimizer.lr=1e30", "--set", "train.log_every=100",
+                 "--set", "checkpoint.every_steps=5"])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("training diverged: parameter fc0.weight holds a NaN or an infinity after "
+                      "step 5, so that checkpoint is not saved", p.stderr)
+        self.assertEqual(os.listdir(f"{out}_ckpt"), [])
+
+    def test_out_of_memory_in_a_step_is_one_line_naming_the_fix(self):
+        # A 4096 x 4,000,000 activation (61 GiB) in step 1's forward, under a 32 GiB address
+        # space limit: the CPU allocator refuses at once, whatever the machine's overcommit.
+        def limit_address_space():
+            resource.setrlimit(resource.RLIMIT_AS, (32 << 30, 32 << 30))
+        out = self.out("oom")
+        p = run(["--nproc-per-node", "1", "--max-restarts", "1", CONFIG,
+                 "--set", "data.name=synthetic", "--set", "data.synthetic_features=1",
+                 "--set", "data.synthetic_samples=8192", "--set", "model.hidden=[4000000]",
+                 "--set", "train.global_batch_size=4096", "--set", "train.steps=2",
+                 "--set", f"output.dir={out}", "--set", "checkpoint.uri="],
+                preexec_fn=limit_address_space)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        last = p.stderr.strip().splitlines()[-1]
+        self.assertIn("exit code 2: out of memory in step 1: the host cannot allocate 61.0 GiB; "
+                      "each rank forwards about 4096 samples at a time: raise "
+                      "train.grad_accum_steps (now 1) to forward fewer with the same global "
+                      "batch, or lower train.global_batch_size", last)
+        self.assertNotIn("restarting it", p.stderr)  # the same step runs out again
 
     def test_a_cuda_graph_without_a_gpu_is_refused_before_start_up(self):
         # The rank knows its device: it refuses before opening storage or the output folder.
