@@ -49,6 +49,7 @@ ACCURACY_JSON_PATH = "multiclass_classification_metrics.accuracy.value"
 METRIC_DEFINITIONS = [
     {"Name": "train:loss", "Regex": "train_loss=([0-9.]+)"},
     {"Name": "train:learning_rate", "Regex": " lr=([0-9.]+)"},
+    {"Name": "train:grad_norm", "Regex": "grad_norm=([0-9.]+)"},
     {"Name": "train:samples_per_sec", "Regex": "samples_per_sec=([0-9.]+)"},
     {"Name": "train:eta_seconds", "Regex": "eta_s=([0-9.]+)"},
     {"Name": "validation:loss", "Regex": "eval_loss=([0-9.]+)"},

@@ -53,10 +53,13 @@ TEST_F(YamlEmitTest, EveryFieldRoundTripsExactly) {
   o->set_beta1(0.8999999999999999);
   o->set_beta2(0.999);
   o->set_eps(4.9406564584124654e-324);  // smallest subnormal
+  o->set_max_grad_norm(1.0 / 7.0);
+  o->set_decay_params("matrices");
   auto* s = c.mutable_scheduler();
   s->set_name("constant");
   s->set_warmup_steps(100);
   s->set_min_lr_ratio(1e-3);
+  s->set_decay_fraction(0.125);
   c.mutable_model()->set_name("mlp");
   c.mutable_model()->add_hidden(64);
   c.mutable_model()->add_hidden(32);

@@ -49,14 +49,21 @@ TEST(GraphedStepGpu, CapturedGptStepsTrainAsTheEagerStepUnderBf16) {
   expectSameTraining(graphed, eager);
 }
 
-TEST(GraphedStepGpu, CapturedFp16StepSkipsAnOverflowOnTheDevice) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+// fp16 with loss scaling, 7 steps, step 4 overflowing: replayed, not eager, so the skip is
+// the graph's.
+testing::RigOptions fp16WithASkip() {
   testing::RigOptions o;
   o.device = torch::kCUDA;
   o.precision = Precision::kFp16;
   o.scaled = true;
   o.steps = 7;
-  o.poisoned_step = 4;  // replayed, not eager: the skip is the graph's
+  o.poisoned_step = 4;
+  return o;
+}
+
+TEST(GraphedStepGpu, CapturedFp16StepSkipsAnOverflowOnTheDevice) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  const testing::RigOptions o = fp16WithASkip();
   const auto data = tokens(o.steps, 1, 1000);
   const testing::RigResult eager = testing::trainRig(false, gpt, data, o);
   const testing::RigResult graphed = testing::trainRig(true, gpt, data, o);
@@ -67,13 +74,8 @@ TEST(GraphedStepGpu, CapturedFp16StepSkipsAnOverflowOnTheDevice) {
 
 TEST(GraphedStepGpu, CapturedStepClipsTheNormAsTheEagerStep) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
-  testing::RigOptions o;
-  o.device = torch::kCUDA;
-  o.precision = Precision::kFp16;
-  o.scaled = true;
-  o.steps = 7;
-  o.poisoned_step = 4;     // the clip of a skipped step leaves the next step alone
-  o.max_grad_norm = 0.05;  // below the GPT's gradient norm: every step clips
+  testing::RigOptions o = fp16WithASkip();  // the clip of a skipped step spoils nothing after
+  o.max_grad_norm = 0.05;                   // below the GPT's gradient norm: every step clips
   const auto data = tokens(o.steps, 1, 1000);
   const testing::RigResult eager = testing::trainRig(false, gpt, data, o);
   const testing::RigResult graphed = testing::trainRig(true, gpt, data, o);
