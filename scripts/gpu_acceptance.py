@@ -241,9 +241,9 @@ def main():
             raise RuntimeError(f"ctest -L gpu exited {code}: {out[-1500:]}")
         return {"total": int(m.group(3)), "failed": int(m.group(2) or 0), "skipped": skipped}
 
-    def gpt_run(name, precision, steps, sets=()):
-        """A gpt-tiny run through the launcher (`sets`: more --set KEY=VALUE); checks exit,
-        loss, stderr; returns its numbers."""
+    def gpt_command(name, precision, steps, sets=()):
+        """A gpt-tiny run through the launcher (`sets`: more --set KEY=VALUE) and its output
+        folder."""
         out_dir = os.path.join(scratch or a.out, name)
         cmd = [os.path.join(build, "trainrun"), "--nproc-per-node", "1",
                config("gpt-tiny"), "--set", f"precision={precision}",
@@ -252,6 +252,11 @@ def main():
                "--set", "run.name=" + name]
         for kv in sets:
             cmd += ["--set", kv]
+        return cmd, out_dir
+
+    def gpt_run(name, precision, steps, sets=()):
+        """A gpt-tiny run (gpt_command); checks exit, loss, stderr; returns its numbers."""
+        cmd, out_dir = gpt_command(name, precision, steps, sets)
         code, out, err = a.run(cmd, timeout=300, check=False)
         if code != 0:
             raise RuntimeError(f"exit {code}: {(err or out)[-800:]}")
@@ -310,6 +315,18 @@ def main():
             raise RuntimeError(f"fp16 eval loss {r16['eval_loss']} vs fp32 {r32['eval_loss']}")
         return {"fp16_eval_loss": r16["eval_loss"], "fp32_eval_loss": r32["eval_loss"],
                 "relative_difference": rel, "tolerance": 0.05}
+
+    def fp16_diverged():
+        # lr 1e4 overflows every fp16 forward within a few steps: each skipped step halves the
+        # loss scale and, once a whole window skipped below 1, the run stops as diverged.
+        cmd, out_dir = gpt_command("fp16-diverged", "fp16", 100, ["optimizer.lr=1e4"])
+        code, out, err = a.run(cmd, timeout=300, check=False)
+        want = "training diverged: fp16 skipped every step of steps "
+        if code != 2 or want not in err:
+            raise RuntimeError(f"exit {code}, not 2 with '{want}...': {(err or out)[-800:]}")
+        if os.path.exists(os.path.join(out_dir, "metrics.json")):
+            raise RuntimeError("a diverged run wrote its outputs")
+        return next(l for l in err.splitlines() if want in l)[-300:]
 
     def fused_vs_unfused():
         # Issue 26's numerics goal: with the fused loss and norm, and with the step captured as
@@ -398,6 +415,8 @@ def main():
     plan.add("visible", "CUDA_VISIBLE_DEVICES=0 LOCAL_RANK=1 runs on GPU 0", visible_device, 10,
              skip=gpu)
     plan.add("fp16-vs-fp32", "gpt-tiny 200 steps fp16 vs fp32", fp16_vs_fp32, 30, skip=gpu)
+    plan.add("fp16-diverged", "gpt-tiny fp16 at lr 1e4 stops as diverged, exit 2",
+             fp16_diverged, 15, skip=gpu)
     try:
         plan.check_only()
     except ValueError as e:

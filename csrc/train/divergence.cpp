@@ -1,7 +1,8 @@
-// Divergence checks: the loss of a log window, and every parameter before a checkpoint.
+// Divergence checks: a log window's loss or fp16 loss scale, and every parameter before a save.
 #include "train/divergence.h"
 
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,15 @@ void checkLossFinite(double loss, int64_t first_step, int64_t last_step) {
   if (std::isfinite(loss)) return;
   throw DivergedError("training diverged: train_loss is " + number(loss) + " over steps " +
                       std::to_string(first_step) + "-" + std::to_string(last_step) + kWhatNow);
+}
+
+void checkLossScale(float scale, int64_t skipped, int64_t first_step, int64_t last_step) {
+  if (scale >= 1.0f || skipped < last_step - first_step + 1) return;
+  std::ostringstream s;
+  s << "training diverged: fp16 skipped every step of steps " << first_step << "-" << last_step
+    << " (inf or NaN gradients) and the loss scale fell to " << scale << ", below 1" << kWhatNow
+    << "; or train in precision: bf16";
+  throw DivergedError(s.str());
 }
 
 void checkParamsFinite(const torch::OrderedDict<std::string, torch::Tensor>& named_params,

@@ -216,6 +216,7 @@ void Trainer::recover(const std::string& why) {
   openHistoryOnRank0();  // a survivor may be rank 0 now (the old rank 0's node was lost)
   window_loss_.zero_();
   window_steps_ = 0;
+  window_skipped_from_ = scaler_->skippedSteps();
   window_start_ = Clock::now();
   // The rank whose state everyone took speaks for the group (rank 0 may be a new process).
   if (dist_.rank == source) reportRecovery(dist_, begin, in_flight, completed_);
@@ -359,6 +360,7 @@ void Trainer::run() {
   window_start_ = run_start_;
   step_ms_.reserve(static_cast<size_t>(total_steps_));
   syncState();
+  window_skipped_from_ = scaler_->skippedSteps();  // a resumed run's count
   openHistoryOnRank0();
   openProfileTrace();
   // Elastic jobs: the group's failure to recover from ("" while healthy). A failure during the
@@ -418,7 +420,13 @@ void Trainer::runStep(int64_t step) {
     const double seconds = secondsSince(window_start_);
     const double samples_per_sec = double(window_steps_ * t.global_batch_size()) / seconds;
     if (dist_.rank == 0) reportWindow(step, samples_per_sec, seconds);
-    if (!scaler_->enabled()) checkLossFinite(last_loss_, step + 2 - window_steps_, step + 1);
+    const int64_t first = step + 2 - window_steps_;
+    if (scaler_->enabled())
+      checkLossScale(scaler_->scaleValue(), scaler_->skippedSteps() - window_skipped_from_, first,
+                     step + 1);
+    else
+      checkLossFinite(last_loss_, first, step + 1);
+    window_skipped_from_ = scaler_->skippedSteps();
     window_steps_ = 0;
     window_start_ = Clock::now();
   }

@@ -132,6 +132,7 @@ class Trainer {
   bool in_step_ = false;    // inside trainStep(completed_): a failure loses that step
   Clock::time_point run_start_, window_start_;
   int64_t window_steps_ = 0;
+  int64_t window_skipped_from_ = 0;  // the loss scaler's skipped steps when the window began
   double last_loss_ = 0;
 
   std::vector<double> step_ms_;  // wall time of every step, for the median

@@ -9,6 +9,7 @@ capability fails the test instead of skipping it."""
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -93,8 +94,11 @@ class HangAcrossNodes(unittest.TestCase):
 
     def finish(self, nodes, timeout, stopped=None):
         try:
-            for node in nodes:
-                node.proc.wait(timeout=timeout)
+            for i, node in enumerate(nodes):
+                try:
+                    node.proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self.fail(f"node {i} still running after {timeout} s:\n" + self.log(nodes))
         finally:
             for node in nodes:
                 if node.proc.poll() is None:

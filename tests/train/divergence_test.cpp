@@ -1,5 +1,6 @@
 // The divergence checks: a non-finite window loss and a parameter holding a NaN or an infinity
-// are DivergedError (exit code 2) naming the steps or the parameter; large finite values pass.
+// are DivergedError (exit code 2) naming the steps or the parameter; large finite values pass;
+// fp16 stops once a window skips every step with its loss scale below 1.
 #include "train/divergence.h"
 
 #include <gmock/gmock.h>
@@ -30,6 +31,26 @@ TEST(Divergence, ANonFiniteLossNamesItsSteps) {
   EXPECT_THAT(lossError(NAN), HasSubstr("training diverged: train_loss is nan over steps 31-40"));
   EXPECT_THAT(lossError(INFINITY), HasSubstr("train_loss is inf over steps 31-40"));
   EXPECT_THAT(lossError(NAN), HasSubstr("lower optimizer.lr or set optimizer.max_grad_norm"));
+}
+
+std::string scaleError(float scale, int64_t skipped) {
+  try {
+    checkLossScale(scale, skipped, 31, 40);
+  } catch (const DivergedError& e) {
+    EXPECT_EQ(e.exitCode(), 2);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Divergence, Fp16StopsWhenEveryStepSkipsBelowScaleOne) {
+  EXPECT_EQ(scaleError(65536.0f, 10), "");  // every step skipped, but the scale is still high
+  EXPECT_EQ(scaleError(0.5f, 9), "");       // one step of the window updated the parameters
+  EXPECT_EQ(scaleError(1.0f, 10), "");
+  EXPECT_THAT(scaleError(0.25f, 10),
+              HasSubstr("training diverged: fp16 skipped every step of steps 31-40 (inf or NaN "
+                        "gradients) and the loss scale fell to 0.25, below 1"));
+  EXPECT_THAT(scaleError(0.0f, 12), HasSubstr("or train in precision: bf16"));
 }
 
 std::string paramsError(const torch::OrderedDict<std::string, torch::Tensor>& named) {
