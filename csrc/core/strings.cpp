@@ -122,18 +122,22 @@ std::vector<std::string> splitList(const std::string& text) {
   return out;
 }
 
+std::optional<int64_t> wholeNumber(const std::string& text, int64_t min, int64_t max) {
+  // 18 digits always fit int64_t.
+  const size_t first = std::min(text.find_first_not_of('0'), text.size());
+  if (text.empty() || text.size() - first > 18 ||
+      text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  const int64_t v = text.size() == first ? 0 : std::stoll(text.substr(first));
+  if (v < min || v > max) return std::nullopt;
+  return v;
+}
+
 int64_t parseWholeNumber(const std::string& text, const std::string& flag, int64_t min,
                          int64_t max) {
-  size_t used = 0;
-  long long v = -1;
-  try {
-    v = std::stoll(text, &used);
-  } catch (const std::exception&) {
-  }
-  if (used == 0 || used != text.size() || v < min || v > max)
-    throw ConfigError(flag + " needs a whole number from " + std::to_string(min) + " to " +
-                      std::to_string(max) + ", got '" + text + "'");
-  return v;
+  if (const std::optional<int64_t> v = wholeNumber(text, min, max)) return *v;
+  throw ConfigError(flag + " needs a whole number from " + std::to_string(min) + " to " +
+                    std::to_string(max) + ", got '" + text + "'");
 }
 
 }  // namespace trainrun

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,8 +31,12 @@ std::string joinNames(const std::vector<std::string>& names);
 // "a, b,,c" -> {"a", "b", "c"}: comma-separated items, trimmed, empty ones dropped.
 std::vector<std::string> splitList(const std::string& text);
 
-// `text` as a whole number in [min, max]; else ConfigError "FLAG needs a whole number from MIN
-// to MAX, got 'TEXT'".
+// `text` as a whole number in [min, max] (digits only, at most 18 of them after leading zeros:
+// no sign, space or exponent), or nullopt. For callers that word their own error.
+std::optional<int64_t> wholeNumber(const std::string& text, int64_t min, int64_t max);
+
+// wholeNumber(text, min, max); else ConfigError "FLAG needs a whole number from MIN to MAX,
+// got 'TEXT'".
 int64_t parseWholeNumber(const std::string& text, const std::string& flag, int64_t min,
                          int64_t max);
 

@@ -27,17 +27,6 @@ bool startsWith(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-// Parses all of `text` as a base-10 integer in [lo, hi]; false if anything is off.
-bool parseInt(const std::string& text, long lo, long hi, long* out) {
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return false;
-  errno = 0;
-  char* end = nullptr;
-  long v = std::strtol(text.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0' || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
 int parseNproc(const std::string& flag, const std::string& value,
                const std::function<std::string(const std::string&)>& env) {
   if (value == "gpu" || value == "auto") {
@@ -51,43 +40,43 @@ int parseNproc(const std::string& flag, const std::string& value,
     return 1;
   }
   if (value == "cpu") return std::max(1, std::min(kMaxNprocPerNode, defaultOmpThreads(1)));
-  long v = 0;
-  if (!parseInt(value, 1, kMaxNprocPerNode, &v)) {
+  const std::optional<int64_t> v = wholeNumber(value, 1, kMaxNprocPerNode);
+  if (!v) {
     throw ConfigError(flag + " '" + value +
                       "' is not a process count; use gpu, cpu, auto or a whole number from 1 to " +
                       std::to_string(kMaxNprocPerNode) + ", e.g. " + flag + " 2");
   }
-  return static_cast<int>(v);
+  return static_cast<int>(*v);
 }
 
 // N, or MIN:MAX (elastic nodes); returns {min, max}.
 std::pair<int, int> parseNnodes(const std::string& flag, const std::string& value) {
-  constexpr long kMaxNodes = 1 << 20;
+  constexpr int64_t kMaxNodes = 1 << 20;
   auto colon = value.find(':');
   std::string min_text = value.substr(0, colon);
   std::string max_text = colon == std::string::npos ? min_text : value.substr(colon + 1);
-  long lo = 0, hi = 0;
-  if (!parseInt(min_text, 1, kMaxNodes, &lo) || !parseInt(max_text, 1, kMaxNodes, &hi) || lo > hi) {
+  const std::optional<int64_t> lo = wholeNumber(min_text, 1, kMaxNodes);
+  const std::optional<int64_t> hi = wholeNumber(max_text, 1, kMaxNodes);
+  if (!lo || !hi || *lo > *hi) {
     throw ConfigError(flag + " '" + value + "' is not a node count; use e.g. " + flag + " 4 or " +
                       flag + " 2:4 (elastic: at least 2, at most 4)");
   }
-  return {static_cast<int>(lo), static_cast<int>(hi)};
+  return {static_cast<int>(*lo), static_cast<int>(*hi)};
 }
 
 int parseNodeRank(const std::string& flag, const std::string& value) {
-  long v = 0;
-  if (!parseInt(value, 0, 1 << 20, &v))
-    throw ConfigError(flag + " '" + value + "' is not a node rank; use 0 for the first node");
-  return static_cast<int>(v);
+  const std::optional<int64_t> v = wholeNumber(value, 0, 1 << 20);
+  if (!v) throw ConfigError(flag + " '" + value + "' is not a node rank; use 0 for the first node");
+  return static_cast<int>(*v);
 }
 
 uint16_t parsePort(const std::string& flag, const std::string& value) {
-  long v = 0;
-  if (!parseInt(value, 0, 65535, &v)) {
+  const std::optional<int64_t> v = wholeNumber(value, 0, 65535);
+  if (!v) {
     throw ConfigError(flag + " '" + value +
                       "' is not a TCP port; use 0..65535 (0 = any free port)");
   }
-  return static_cast<uint16_t>(v);
+  return static_cast<uint16_t>(*v);
 }
 
 std::chrono::milliseconds parseSeconds(const std::string& flag, const std::string& value) {
@@ -165,10 +154,9 @@ void applyFlag(LaunchOptions& opts, const std::string& flag, const std::string& 
   } else if (flag == "--grace-period") {
     opts.grace_period = parseSeconds(flag, value);
   } else if (flag == "--max-restarts") {
-    long v = 0;
-    if (!parseInt(value, 0, 1 << 20, &v))
-      throw ConfigError(flag + " '" + value + "' is not a count; use e.g. " + flag + " 3");
-    opts.max_restarts = static_cast<int>(v);
+    const std::optional<int64_t> v = wholeNumber(value, 0, 1 << 20);
+    if (!v) throw ConfigError(flag + " '" + value + "' is not a count; use e.g. " + flag + " 3");
+    opts.max_restarts = static_cast<int>(*v);
   } else if (flag == "--monitor-interval") {
     opts.monitor_interval = std::max(parseSeconds(flag, value), std::chrono::milliseconds(1));
   } else if (flag == "--log-dir") {

@@ -6,7 +6,6 @@
 
 #include <cctype>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -22,10 +21,7 @@ namespace {
 
 // A whole number in [lo, hi], or -1.
 int smallInt(const std::string& text, int lo, int hi) {
-  if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos)
-    return -1;
-  const int v = std::atoi(text.c_str());
-  return v >= lo && v <= hi ? v : -1;
+  return static_cast<int>(wholeNumber(text, lo, hi).value_or(-1));
 }
 
 constexpr int kMaxLocalRank = 4095;
