@@ -187,9 +187,15 @@ void NodeLaunch::reportFailure(const RankFailure& f) {
     if (!first.empty()) return;  // already named (by us, as a dead peer, or by another node)
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  nodes_->reportFailure(
-      "node " + std::to_string(opts_.node_rank) + " rank " + std::to_string(f.rank) +
-      " failed first: " + (f.hung.empty() ? f.status.describe() : "hung (" + f.hung + ")"));
+  // What the rank said (its error file's line) or why it likely died travels with it, so every
+  // node's last line, and SageMaker's failure file on each, names the cause, not only the rank.
+  std::string why = f.hung.empty() ? f.status.describe() : "hung (" + f.hung + ")";
+  if (f.hung.empty() && !f.error.empty())
+    why += ": " + f.error;
+  else if (f.hung.empty() && !f.status.hint().empty())
+    why += " (" + f.status.hint() + ")";
+  nodes_->reportFailure("node " + std::to_string(opts_.node_rank) + " rank " +
+                        std::to_string(f.rank) + " failed first: " + why);
 }
 
 void NodeLaunch::nameFirstFailure(AgentResult& result) {

@@ -50,6 +50,9 @@ std::string recoveryKey(int64_t generation);
 std::string communicatorPrefix(int restart, const std::string& generation);
 // dist.backend auto's choice for a shape of nodes x ranks per node (distributed/init.cpp).
 std::string autoBackendKey(int nodes, int ranks_per_node);
+// Rank 0's run name, config and input data digests, which every rank's must equal
+// (train/same_job.cpp).
+inline constexpr const char* kSameJobKey = "job/rank0";
 // A node's copy of table data is fetched: set by its first rank (train/trainer.cpp).
 std::string tableFetchedKey(int node_first_rank);
 // A preemption's exchange in restart `restart` (preemption/preemption.cpp): "seen/<rank>", "plan".

@@ -34,6 +34,7 @@
 #include "train/profile_trace.h"
 #include "train/run_outputs.h"
 #include "train/run_report.h"
+#include "train/same_job.h"
 #include "train/state_sync.h"
 #include "train/train_batches.h"
 
@@ -58,6 +59,8 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
   data_digest_ =
       streamed ? digestTokenCorpus(config_, data_) : digestInputData(config::dataFiles(config_));
   run_name_ = config::runName(config_, config_path_, data_digest_.sha256);
+  // Before anything keyed by the run's name: a node with other flags or data fails here.
+  checkSameJob(dist_, describeJob(run_name_, config_, data_digest_));
   output_dir_ = config_.output().has_dir() ? config_.output().dir() : "runs/" + run_name_;
   model_dir_ = config::modelDir(config_, output_dir_);
   openCheckpoints();

@@ -3,8 +3,8 @@
 node as a user runs one per machine. 4 nodes x 2 ranks equal a 1-rank run; node ranks given
 or by arrival; 2 nodes x 2 ranks on the hierarchical backend; a Slurm environment with no
 flags; a node that never arrives; a stranger with a wrong token; a node killed mid-run and a
-cut link, both named on every other node. Needs root: in
-CI (CI set) a missing capability fails the test instead of skipping it."""
+cut link, both named on every other node; a node holding other data, named at start-up.
+Needs root: in CI (CI set) a missing capability fails the test instead of skipping it."""
 import os
 import signal
 import subprocess
@@ -143,6 +143,30 @@ class MultiNode(unittest.TestCase):
         for text in (h_out, h_err, p_err, s_err):
             self.assertNotIn("s3cret-token", text)  # never printed
         self.assertLessEqual(max_rel_diff(self.ref, params(out)), 1e-5)
+
+    def test_a_node_with_other_data_fails_at_start_and_every_node_says_why(self):
+        # Node 1 holds another file than node 0 (a copy gone stale): its rank fails at start-up
+        # comparing its input data with rank 0's, and node 0's last line quotes that rank's own
+        # error, long before dist.timeout_s (60 s) would end a wait on keys named by the run.
+        out = os.path.join(self.tmp.name, "other-data")
+        bad = os.path.join(self.tmp.name, "not-digits.csv")
+        with open(bad, "w") as f:
+            f.write("not the digits CSV\n")
+        start = time.monotonic()
+        results = self.run_nodes(lambda i: [
+            "--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(i), "--rdzv-endpoint",
+            "192.0.2.1:29506", "--rdzv-id", "other-data"] + job_args(out) +
+            (["--set", f"data.path={bad}"] if i == 1 else []), nodes=[0, 1], timeout=120)
+        took = time.monotonic() - start
+        cause = f"exit code 2: input data differ from rank 0's: {bad} has SHA-256 "
+        (code0, _, err0), (code1, _, err1) = results
+        self.assertEqual(code1, 2, err1)
+        self.assertEqual(code0, 129, err0)  # another node failed first
+        self.assertIn(f"rank 1 failed first: {cause}", err1.strip().splitlines()[-1], err1)
+        self.assertIn(f"node 1 rank 1 failed first: {cause}", err0.strip().splitlines()[-1],
+                      err0)
+        self.assertIn("copy them again", err0)
+        self.assertLess(took, 40, err0 + err1)
 
     def start_long_run(self, name, port):
         """4 nodes x 2 ranks training for good; returns once node 0 logs a step."""
