@@ -1,6 +1,7 @@
 // trainrun: the launcher's entry point (CLI -> config check -> node plan -> NodeLaunch).
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 #include <filesystem>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "launch/node_launch.h"
 #include "launch/node_plan.h"
 #include "launch/preflight.h"
+#include "launch/scheduler_env.h"
 #include "launch/shard_listings.h"
 #include "launch/signal_watch.h"
 #include "launch/worker_spec.h"
@@ -58,7 +60,10 @@ void useSageMakerJob(trainrun::launch::LaunchOptions& opts) {
   std::error_code ec;
   std::filesystem::remove(g_failure_file, ec);  // a reason left by an earlier attempt
   ::setenv(trainrun::env::kFailureFile, g_failure_file.c_str(), 1);
-  pipeline::TrainingJob job = pipeline::sageMakerTrainingJob(layout, pipeline::imageRoot());
+  // The instance count (resourceconfig.json), checked here before the config is built.
+  const int hosts = std::max(
+      1, trainrun::launch::detectScheduler(lookupEnv, lookupEnv(trainrun::env::kFsRoot)).nnodes);
+  pipeline::TrainingJob job = pipeline::sageMakerTrainingJob(layout, pipeline::imageRoot(), hosts);
   std::string line =
       "trainrun: sagemaker: config " + job.config_path + " (" + job.config_source + ")";
   for (const std::string& note : job.notes) line += "; " + note;

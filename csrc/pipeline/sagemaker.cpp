@@ -8,6 +8,7 @@
 #include <cctype>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <tuple>
 
 #include "config/config.h"
@@ -89,17 +90,23 @@ std::string readJsonFile(const std::string& path, nlohmann::json* doc) {
   return *text;
 }
 
-// inputdataconfig.json: a channel in Pipe mode is a FIFO, not a folder of files.
-void checkInputModes(const std::string& path) {
+// inputdataconfig.json: a channel in Pipe mode is a FIFO, not a folder of files (an error).
+// Returns the channels distributed ShardedByS3Key (each host gets part of the objects).
+std::set<std::string> checkInputModes(const std::string& path) {
+  std::set<std::string> sharded;
   nlohmann::json doc;
-  if (readJsonFile(path, &doc).empty()) return;
+  if (readJsonFile(path, &doc).empty()) return sharded;
   for (const auto& [channel, spec] : doc.items()) {
-    if (!spec.is_object() || !spec.contains("TrainingInputMode")) continue;
-    const auto& mode = spec["TrainingInputMode"];
+    if (!spec.is_object()) continue;
+    const auto mode = spec.value("TrainingInputMode", nlohmann::json());
     if (mode.is_string() && mode.get<std::string>() == "Pipe")
       throw ConfigError("channel " + channel + " uses Pipe input mode (" + path +
                         "); trainrun reads files: give the channel InputMode File or FastFile");
+    const auto distribution = spec.value("S3DistributionType", nlohmann::json());
+    if (distribution.is_string() && distribution.get<std::string>() == "ShardedByS3Key")
+      sharded.insert(channel);
   }
+  return sharded;
 }
 
 std::string resolveConfigPath(const std::string& value, const SageMakerLayout& layout,
@@ -204,10 +211,11 @@ std::map<std::string, std::string> readHyperparameters(const std::string& path) 
   return out;
 }
 
-TrainingJob sageMakerTrainingJob(const SageMakerLayout& layout, const std::string& image_root) {
+TrainingJob sageMakerTrainingJob(const SageMakerLayout& layout, const std::string& image_root,
+                                 int hosts) {
   const std::string hp_file = layout.hyperparametersFile();
   const std::map<std::string, std::string> hyperparameters = readHyperparameters(hp_file);
-  checkInputModes(layout.inputDataConfigFile());
+  const std::set<std::string> sharded = checkInputModes(layout.inputDataConfigFile());
   TrainingJob job;
   std::tie(job.config_path, job.config_source) = chooseConfig(hyperparameters, layout, image_root);
   for (const auto& [key, value] : hyperparameters)
@@ -254,6 +262,14 @@ TrainingJob sageMakerTrainingJob(const SageMakerLayout& layout, const std::strin
                           given.data().name() + " reads one file: give the channel one file");
       if (files.size() == 1) value = files[0];
     }
+    // Every rank reads the whole data set and trains on its own share of it (as
+    // DistributedSampler does): hosts holding different objects would train on other data.
+    if (hosts > 1 && sharded.count(ck.channel) != 0 && !keySet(given, ck.key))
+      throw ConfigError(std::string("channel ") + ck.channel + " is ShardedByS3Key (" +
+                        layout.inputDataConfigFile() + "): each of the " + std::to_string(hosts) +
+                        " hosts holds part of its objects, but every trainrun rank reads the "
+                        "whole data set and takes its own share; give the channel "
+                        "S3DataDistributionType FullyReplicated");
     fill(ck.key, value, std::string("channel ") + ck.channel);
   }
   fill("output.model_dir", layout.modelDir(), "SageMaker's model folder");

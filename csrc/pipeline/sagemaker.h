@@ -51,8 +51,11 @@ std::map<std::string, std::string> readHyperparameters(const std::string& path);
 // schema; the channels train, validation and test as data.path, data.validation_path and
 // data.test_path, the model folder, the output folder and the TensorBoard folder, each only
 // where the config and hyperparameters leave the key unset. Validates the whole config. Throws
-// ConfigError with one line naming the hyperparameter, channel or file at fault.
-TrainingJob sageMakerTrainingJob(const SageMakerLayout& layout, const std::string& image_root);
+// ConfigError with one line naming the hyperparameter, channel or file at fault; with `hosts`
+// (the job's instance count) above 1, also for a data channel it fills that is distributed
+// ShardedByS3Key (each host would hold other objects).
+TrainingJob sageMakerTrainingJob(const SageMakerLayout& layout, const std::string& image_root,
+                                 int hosts = 1);
 
 // The folder holding the image's configs/: the parent of the folder of the running executable
 // (/opt/trainrun/bin/trainrun -> /opt/trainrun; build/trainrun -> the source tree).

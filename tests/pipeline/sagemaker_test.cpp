@@ -139,6 +139,26 @@ TEST_F(SageMakerTest, ChannelProblemsAreOneLine) {
   EXPECT_NE(error().find("channel train uses Pipe input mode"), std::string::npos) << error();
 }
 
+TEST_F(SageMakerTest, AShardedDataChannelIsAnErrorOnSeveralHosts) {
+  // Each host would hold other objects while every rank reads the whole data set.
+  write("opt/ml/input/config/inputdataconfig.json",
+        R"({"train": {"TrainingInputMode": "File", "S3DistributionType": "ShardedByS3Key"}})");
+  std::string e;
+  try {
+    sageMakerTrainingJob(layout(), TRAINRUN_SOURCE_DIR, 2);
+  } catch (const ConfigError& error) {
+    e = error.what();
+  }
+  EXPECT_NE(e.find("channel train is ShardedByS3Key"), std::string::npos) << e;
+  EXPECT_NE(e.find("each of the 2 hosts holds part of its objects"), std::string::npos) << e;
+  EXPECT_NE(e.find("give the channel S3DataDistributionType FullyReplicated"), std::string::npos);
+  EXPECT_EQ(error(), "");  // one host holds every object
+  // A channel the config does not read (data.path set) may be distributed as it likes.
+  write("opt/ml/input/config/hyperparameters.json",
+        R"({"data.path": ")" + (root_ / "data/digits.csv.gz").string() + R"("})");
+  EXPECT_NO_THROW(sageMakerTrainingJob(layout(), TRAINRUN_SOURCE_DIR, 2));
+}
+
 TEST(FailureReasonTest, FirstReasonWinsAsOneLine) {
   const testing::TempDir tmp;
   const std::string path = tmp.path() / "failure";
