@@ -71,8 +71,8 @@ std::string configDifference(const std::string& mine, const std::string& rank0) 
 
 }  // namespace
 
-std::string describeJob(const std::string& run_name, const config::JobConfig& config,
-                        const DataDigest& data) {
+std::string describeJob(const std::string& build, const std::string& run_name,
+                        const config::JobConfig& config, const DataDigest& data) {
   config::JobConfig compared = config;
   compared.clear_output();
   auto* d = compared.mutable_data();
@@ -83,11 +83,16 @@ std::string describeJob(const std::string& run_name, const config::JobConfig& co
   Json files = Json::array();
   for (const InputFile& f : data.files)
     files.push_back({{"role", f.role}, {"path", f.path}, {"sha256", f.sha256}});
-  return Json{{"run", run_name}, {"config", config::toYaml(compared)}, {"data", files}}.dump();
+  return Json{
+      {"build", build}, {"run", run_name}, {"config", config::toYaml(compared)}, {"data", files}}
+      .dump();
 }
 
 std::string jobDifference(const std::string& mine, const std::string& rank0) {
   const Json a = Json::parse(mine), b = Json::parse(rank0);
+  if (a.at("build") != b.at("build"))
+    return "trainrun " + a.at("build").get<std::string>() + " runs here, " +
+           b.at("build").get<std::string>() + " on rank 0; run one build (one image) on every node";
   std::string why = dataDifference(a.at("data"), b.at("data"));
   if (why.empty()) why = configDifference(a.at("config"), b.at("config"));
   if (why.empty() && a.at("run") != b.at("run"))

@@ -10,15 +10,16 @@ namespace trainrun {
 
 struct DistContext;
 
-// What a rank runs, as text to compare with another rank's: the run's name, the resolved
-// config as YAML without the output section (only rank 0 writes outputs) and with local input
-// paths cleared (their bytes are compared instead: a node may keep the same files elsewhere),
-// and each input file's role, path and SHA-256.
-std::string describeJob(const std::string& run_name, const config::JobConfig& config,
-                        const DataDigest& data);
+// What a rank runs, as text to compare with another rank's: the trainrun build ("0.9.0 (git
+// 1a2b3c)"), the run's name, the resolved config as YAML without the output section (only
+// rank 0 writes outputs) and with local input paths cleared (their bytes are compared
+// instead: a node may keep the same files elsewhere), and each input file's role, path and
+// SHA-256.
+std::string describeJob(const std::string& build, const std::string& run_name,
+                        const config::JobConfig& config, const DataDigest& data);
 
 // "" when `mine` and `rank0` (describeJob's) describe the same job; else the first difference
-// in one line, naming it and the fix: input data, then the config key, then the run's name.
+// in one line, naming it and the fix: the build, input data, a config key, the run's name.
 std::string jobDifference(const std::string& mine, const std::string& rank0);
 
 // Rank 0 posts `description` (describeJob's) to the store; every other rank reads it (bounded

@@ -19,6 +19,7 @@
 #include "models/attention_backend.h"
 #include "models/model.h"
 #include "models/torchscript_model.h"
+#include "pipeline/build_info.h"
 #include "preemption/preemption.h"
 #include "train/checkpoint_setup.h"
 #include "train/divergence.h"
@@ -60,7 +61,8 @@ Trainer::Trainer(config::JobConfig config, std::string config_path, DistContext&
       streamed ? digestTokenCorpus(config_, data_) : digestInputData(config::dataFiles(config_));
   run_name_ = config::runName(config_, config_path_, data_digest_.sha256);
   // Before anything keyed by the run's name: a node with other flags or data fails here.
-  checkSameJob(dist_, describeJob(run_name_, config_, data_digest_));
+  const std::string build = std::string(trainrunVersion()) + " (git " + trainrunGitRevision() + ")";
+  checkSameJob(dist_, describeJob(build, run_name_, config_, data_digest_));
   output_dir_ = config_.output().has_dir() ? config_.output().dir() : "runs/" + run_name_;
   model_dir_ = config::modelDir(config_, output_dir_);
   openCheckpoints();

@@ -1,6 +1,6 @@
-// Every rank runs rank 0's job: a config key, an input file's bytes or the run's name that
+// Every rank runs rank 0's job: a build, a config key, an input file's bytes or a run name that
 // differ are one line naming them; outputs and where a node keeps its local files may differ;
-// over a real store, the second rank of two fails with that line and a matching one passes.
+// over a real store, the rank that differs fails with that line and a matching one passes.
 #include "train/same_job.h"
 
 #include <gmock/gmock.h>
@@ -30,10 +30,12 @@ DataDigest data(const std::string& path, const std::string& sha) {
 }
 
 const DataDigest kData = data("/data/digits.csv.gz", std::string(64, 'a'));
+const std::string kBuild = "0.9.0 (git 1a2b3c)";
 
 std::string difference(const config::JobConfig& mine, const config::JobConfig& rank0,
                        const DataDigest& my_data = kData, const std::string& my_run = "r") {
-  return jobDifference(describeJob(my_run, mine, my_data), describeJob("r", rank0, kData));
+  return jobDifference(describeJob(kBuild, my_run, mine, my_data),
+                       describeJob(kBuild, "r", rank0, kData));
 }
 
 TEST(SameJob, TheSameJobHasNoDifference) { EXPECT_EQ(difference(job(), job()), ""); }
@@ -64,6 +66,13 @@ TEST(SameJob, RemoteDataPathsAreCompared) {
               HasSubstr("at data.path: s3://corpus/new/ here, s3://corpus/old/ on rank 0"));
 }
 
+TEST(SameJob, AnotherBuildIsNamedFirst) {
+  EXPECT_EQ(jobDifference(describeJob("0.9.0 (git 4d5e6f)", "r", job({"train.seed=3"}), kData),
+                          describeJob(kBuild, "r", job(), kData)),
+            "trainrun 0.9.0 (git 4d5e6f) runs here, 0.9.0 (git 1a2b3c) on rank 0; run one build "
+            "(one image) on every node");
+}
+
 TEST(SameJob, ARunNamedOtherwiseIsNamed) {
   EXPECT_THAT(difference(job(), job(), kData, "job-b"),
               HasSubstr("the run is named job-b here, r on rank 0"));
@@ -77,16 +86,16 @@ TEST(SameJob, OverTheStoreTheRankThatDiffersFailsInOneLine) {
     ranks[r].world_size = 3;
     ranks[r].store = Store::connect("127.0.0.1", host->port(), kTimeout);
   }
-  checkSameJob(ranks[0], describeJob("r", job(), kData));
-  checkSameJob(ranks[1], describeJob("r", job(), kData));
+  checkSameJob(ranks[0], describeJob(kBuild, "r", job(), kData));
+  checkSameJob(ranks[1], describeJob(kBuild, "r", job(), kData));
   try {
-    checkSameJob(ranks[2], describeJob("r", job({"train.seed=7"}), kData));
+    checkSameJob(ranks[2], describeJob(kBuild, "r", job({"train.seed=7"}), kData));
     FAIL() << "rank 2 runs another seed";
   } catch (const ConfigError& e) {
     EXPECT_THAT(e.what(), HasSubstr("config differs from rank 0's at train.seed: 7 here, 0"));
   }
   DistContext alone;
-  checkSameJob(alone, describeJob("r", job(), kData));  // no store: nothing to compare
+  checkSameJob(alone, describeJob(kBuild, "r", job(), kData));  // no store: nothing to compare
 }
 
 }  // namespace
