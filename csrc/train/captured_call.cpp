@@ -3,10 +3,12 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <exception>
 #include <string>
 
 #include "core/error.h"
 #include "core/strings.h"
+#include "train/out_of_memory.h"
 
 #if TRAINRUN_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -76,11 +78,13 @@ void CapturedCall::run(const std::function<void()>& body) {
       at::autocast::set_autocast_cache_enabled(false);
       cuda_->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
       std::string failure;
+      std::exception_ptr out_of_memory;
       try {
         body();
         cuda_->graph.capture_end();
       } catch (const c10::Error& e) {
         failure = e.what_without_backtrace();
+        if (outOfMemoryReason(e)) out_of_memory = std::current_exception();
       } catch (const std::exception& e) {
         failure = e.what();
       }
@@ -90,6 +94,9 @@ void CapturedCall::run(const std::function<void()>& body) {
           cuda_->graph.capture_end();  // ends the stream's capture; fails for a broken one
         } catch (const std::exception&) {
         }
+        // The step does not fit, graph or not: the caller's out-of-memory line says what to
+        // change (running without the graph would not help).
+        if (out_of_memory) std::rethrow_exception(out_of_memory);
         throw Error("train.cuda_graph: the step could not be captured (" + oneLine(failure) +
                     "); run without train.cuda_graph");
       }

@@ -17,7 +17,8 @@ namespace trainrun {
 // the graph: one launch, none of body's host code. Autocast's cast cache is off during capture
 // (a cached cast would be freed while the graph still reads it). The capture mode is
 // thread-local: other threads (a checkpoint writer, a watchdog) may use CUDA meanwhile. On a CPU
-// device every run calls body. A failed capture throws Error naming the cause.
+// device every run calls body. A failed capture throws Error naming the cause; out of memory
+// during the capture rethrows the allocator's own error (the work does not fit, graph or not).
 class CapturedCall {
  public:
   CapturedCall(torch::Device device, int warmup_runs);

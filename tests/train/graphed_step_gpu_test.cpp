@@ -1,10 +1,13 @@
 // GraphedStep on a CUDA device: a GPT's steps captured as a CUDA graph train as the eager step
-// does, bf16 and fp16 with a skipped step after the capture, with and without clipping (label
-// gpu; skips without a device).
+// does, bf16 and fp16 with a skipped step after the capture, with and without clipping; out of
+// memory during a capture is the allocator's error, and the device works on (label gpu; skips
+// without a device).
+#include <c10/util/Exception.h>
 #include <gtest/gtest.h>
 
 #include "graphed_step_rig.h"
 #include "models/gpt.h"
+#include "train/captured_call.h"
 
 namespace trainrun {
 namespace {
@@ -83,6 +86,25 @@ TEST(GraphedStepGpu, CapturedStepClipsTheNormAsTheEagerStep) {
   EXPECT_GT(eager.grad_norm, o.max_grad_norm);
   EXPECT_NEAR(graphed.grad_norm, eager.grad_norm, 1e-3 * eager.grad_norm);
   expectSameTraining(graphed, eager);
+}
+
+TEST(CapturedCallGpu, OutOfMemoryDuringTheCaptureIsTheAllocatorsError) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  CapturedCall call(torch::Device(torch::kCUDA, 0), /*warmup_runs=*/1);
+  torch::Tensor x = torch::ones({1024}, torch::kCUDA);
+  bool huge = false;  // the captured run asks for 64 TiB, more than any device holds
+  auto body = [&] {
+    x.mul_(2);
+    if (huge)
+      torch::empty({int64_t(1) << 46}, torch::TensorOptions(torch::kCUDA).dtype(torch::kByte));
+  };
+  call.run(body);  // warm-up, eager
+  huge = true;
+  EXPECT_THROW(call.run(body), c10::OutOfMemoryError);  // not "could not be captured"
+  EXPECT_FALSE(call.captured());
+  // The failed capture was ended: the device and the stream work on.
+  x.add_(1);
+  EXPECT_EQ(x[0].item<float>(), 3.0f);
 }
 
 }  // namespace
