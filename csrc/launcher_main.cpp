@@ -114,6 +114,8 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
     trainrun::log::out(usageText().substr(0, usageText().size() - 1));
     return 0;
   }
+  // TLS to etcd: the launcher's store and its ranks' read these (store/store.cpp).
+  for (const auto& [name, value] : opts.etcd_tls_env) ::setenv(name.c_str(), value.c_str(), 1);
   std::error_code ec;
   if (opts.config_path == kSageMakerCommand && !std::filesystem::exists(opts.config_path, ec))
     useSageMakerJob(opts);

@@ -21,6 +21,7 @@ packages=(
   libgloo-dev       # headers only: c10d's ProcessGroupGloo.hpp includes them (LibTorch holds gloo)
   libgtest-dev
   etcd-server etcd-client  # --rdzv-backend etcd: its tests start their own etcd
+  openssl           # the etcd TLS tests make their certificates (tests/support/test_certs.sh)
   gnuplot-nox       # trainrun bench scaling --plot draws its PNG with gnuplot
   buildah debootstrap  # the image test builds docker/Dockerfile on a Debian 12 base it makes
 )

@@ -57,6 +57,13 @@ inline constexpr const char* kStoreBackend = "TRAINRUN_STORE_BACKEND";
 // etcd's user and password when its authentication is on (`etcdctl auth enable`).
 inline constexpr const char* kEtcdUser = "TRAINRUN_ETCD_USER";
 inline constexpr const char* kEtcdPassword = "TRAINRUN_ETCD_PASSWORD";
+// TLS to etcd (torchrun's --rdzv-conf protocol, ca_cert, ssl_cert, ssl_cert_key set them for
+// the launcher and its ranks): "https", the CA bundle that verifies etcd's certificate (the
+// system's when unset), and the client certificate and key for etcd's --client-cert-auth.
+inline constexpr const char* kEtcdProtocol = "TRAINRUN_ETCD_PROTOCOL";
+inline constexpr const char* kEtcdCaCert = "TRAINRUN_ETCD_CA_CERT";
+inline constexpr const char* kEtcdSslCert = "TRAINRUN_ETCD_SSL_CERT";
+inline constexpr const char* kEtcdSslCertKey = "TRAINRUN_ETCD_SSL_CERT_KEY";
 // Root of the filesystem where scheduler files are looked up (/opt/ml/...); tests set it.
 inline constexpr const char* kFsRoot = "TRAINRUN_FS_ROOT";
 // Dense peak TFLOPS of one device at the run's precision, for MFU where trainrun does not know

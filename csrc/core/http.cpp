@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 
 #include <mutex>
+#include <string>
 
 #include "core/error.h"
 
@@ -18,6 +19,23 @@ void initCurlOnce() {
 size_t appendBody(char* data, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
   return size * n;
+}
+
+// The handshake or a certificate failed (a server that wants a client certificate may only say
+// so after the handshake, as an alert while the request is read).
+bool isTlsFailure(CURLcode code, const std::string& detail) {
+  switch (code) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+      return true;
+    default:
+      return detail.find("SSL") != std::string::npos ||
+             detail.find("certificate") != std::string::npos;
+  }
 }
 
 }  // namespace
@@ -52,11 +70,17 @@ Response Client::perform(const Request& request) {
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, appendBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+  if (!request.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, request.ca_file.c_str());
+  if (!request.cert_file.empty())
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, request.cert_file.c_str());
+  if (!request.key_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY, request.key_file.c_str());
   const CURLcode code = curl_easy_perform(curl);
   curl_slist_free_all(headers);
   if (code != CURLE_OK) {
     response.error = curl_easy_strerror(code);
     response.detail = error[0] != '\0' ? error : response.error;
+    response.tls = isTlsFailure(code, response.detail);
+    response.empty_reply = code == CURLE_GOT_NOTHING;
   } else {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   }

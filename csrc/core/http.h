@@ -16,6 +16,11 @@ struct Request {
   std::chrono::milliseconds total_timeout{10000};
   // false: no proxy (link-local metadata services and cluster-local etcd must never see one).
   bool use_proxy = true;
+  // https: the CA bundle (PEM) that verifies the server ("": the system's), and a client
+  // certificate and its private key (PEM) for a server that asks for one.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
 };
 
 struct Response {
@@ -23,6 +28,8 @@ struct Response {
   std::string detail;  // libcurl's longer text for it (host, port, errno) when it has one
   long status = 0;     // the HTTP status when error is ""
   std::string body;
+  bool tls = false;          // the failure is TLS's: the handshake, a certificate, a key
+  bool empty_reply = false;  // the server closed the connection without a word
   bool answered() const { return error.empty(); }
 };
 

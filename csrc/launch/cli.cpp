@@ -99,8 +99,14 @@ std::string parseOverride(const std::string& flag, const std::string& value) {
   return value;
 }
 
-// --rdzv-conf key=value,key=value: `timeout` (and torchrun's `join_timeout`) in seconds.
+// --rdzv-conf key=value,key=value: `timeout` (and torchrun's `join_timeout`) in seconds, and
+// TLS to etcd by torchrun's names: protocol=https, ca_cert, ssl_cert, ssl_cert_key (paths).
 void parseRdzvConf(const std::string& flag, const std::string& value, LaunchOptions& opts) {
+  static const std::vector<std::pair<std::string, const char*>> kTlsKeys = {
+      {"protocol", env::kEtcdProtocol},
+      {"ca_cert", env::kEtcdCaCert},
+      {"ssl_cert", env::kEtcdSslCert},
+      {"ssl_cert_key", env::kEtcdSslCertKey}};
   size_t begin = 0;
   while (begin <= value.size()) {
     size_t end = value.find(',', begin);
@@ -110,11 +116,22 @@ void parseRdzvConf(const std::string& flag, const std::string& value, LaunchOpti
     if (item.empty()) continue;
     const size_t eq = item.find('=');
     const std::string key = item.substr(0, eq);
+    const auto tls = std::find_if(kTlsKeys.begin(), kTlsKeys.end(),
+                                  [&](const auto& k) { return k.first == key; });
+    if (eq != std::string::npos && tls != kTlsKeys.end()) {
+      const std::string v = item.substr(eq + 1);
+      if (key == "protocol" && v != "http" && v != "https")
+        throw ConfigError(flag + " '" + item + "': the protocol is http or https");
+      if (v.empty()) throw ConfigError(flag + " '" + item + "' needs a value");
+      opts.etcd_tls_env.emplace_back(tls->second, v);
+      continue;
+    }
     if (eq == std::string::npos ||
         (key != "timeout" && key != "join_timeout" && key != "last_call_timeout")) {
       throw ConfigError(flag + " '" + item + "': the keys known here are timeout, " +
                         "join_timeout and last_call_timeout (seconds), e.g. " + flag +
-                        " timeout=120");
+                        " timeout=120, and protocol, ca_cert, ssl_cert and ssl_cert_key (TLS " +
+                        "to etcd)");
     }
     const auto seconds = parseSeconds(flag + " " + key, item.substr(eq + 1));
     (key == "last_call_timeout" ? opts.rdzv_last_call : opts.rdzv_timeout) = seconds;
@@ -214,7 +231,9 @@ const cli::CommandParser& launcherFlags() {
             pet("--rdzv-backend"));
     p->flag("--rdzv-conf", "K=V,...",
             "timeout=S: how long nodes wait for each other (default 600);\n"
-            "last_call_timeout=S: with MIN:MAX, the wait for more than MIN (30)",
+            "last_call_timeout=S: with MIN:MAX, the wait for more than MIN (30);\n"
+            "etcd over TLS: protocol=https,ca_cert=CA.pem and, for a client\n"
+            "certificate, ssl_cert=CERT.pem,ssl_cert_key=KEY.pem",
             pet("--rdzv-conf"));
     p->flag("--local-addr", "ADDR",
             "this node's address, as the other nodes reach it (default: detected)",
@@ -379,6 +398,10 @@ void checkCombinations(const LaunchOptions& opts) {
     throw ConfigError(
         "--rdzv-backend etcd serves the built-in worker's store, so it needs a CONFIG; a "
         "-- COMMAND worker's torch.distributed needs --rdzv-backend c10d");
+  if (opts.rdzv_backend != "etcd" && !opts.etcd_tls_env.empty())
+    throw ConfigError(
+        "--rdzv-conf protocol, ca_cert, ssl_cert and ssl_cert_key are TLS to etcd: give "
+        "--rdzv-backend etcd, or drop them (node 0's c10d store speaks no TLS)");
   if (opts.rdzv_backend == "etcd" && opts.given.count("--rdzv-endpoint") == 0)
     throw ConfigError(
         "--rdzv-backend etcd needs --rdzv-endpoint HOST[:PORT] of the etcd server "

@@ -6,6 +6,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "launch/rank_logs.h"
@@ -40,6 +41,9 @@ struct LaunchOptions {
   // --nnodes MIN:MAX: once MIN nodes are in, how long node 0 waits for more before starting
   // (--rdzv-conf last_call_timeout=S, torchrun's name).
   std::chrono::milliseconds rdzv_last_call{std::chrono::seconds(30)};
+  // TLS to etcd (--rdzv-conf protocol, ca_cert, ssl_cert, ssl_cert_key, torchrun's names): the
+  // variables (TRAINRUN_ETCD_PROTOCOL, ...) the launcher exports for itself and its ranks.
+  std::vector<std::pair<std::string, std::string>> etcd_tls_env;
   std::string local_addr;   // this node's address for peers (and Gloo); "": detected
   bool standalone = false;  // --standalone: one node, a private store on a free port
   // Ranks this node may restart after failures (torchrun's --max-restarts). With > 0 and a

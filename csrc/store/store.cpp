@@ -120,6 +120,41 @@ std::unique_ptr<Store> Store::connect(StoreBackend backend, const std::string& a
   return connectEtcd(addr, port, timeout, prefix);
 }
 
+namespace {
+
+// TLS to etcd from the environment (the launcher exports its --rdzv-conf keys there, for
+// itself and its ranks). A protocol other than http or https, a TLS file without https, or a
+// file that cannot be read is a ConfigError naming the key, before any connection.
+void etcdTlsFromEnv(EtcdOptions& o) {
+  const std::string protocol = env::get(env::kEtcdProtocol);
+  if (!protocol.empty() && protocol != "http" && protocol != "https")
+    throw ConfigError("etcd protocol '" + protocol + "' (--rdzv-conf protocol, $" +
+                      env::kEtcdProtocol + ") is neither http nor https");
+  o.https = protocol == "https";
+  struct File {
+    const char* key;
+    const char* var;
+    std::string* path;
+  };
+  for (const File& f : {File{"ca_cert", env::kEtcdCaCert, &o.ca_cert},
+                        File{"ssl_cert", env::kEtcdSslCert, &o.ssl_cert},
+                        File{"ssl_cert_key", env::kEtcdSslCertKey, &o.ssl_cert_key}}) {
+    *f.path = env::get(f.var);
+    if (f.path->empty()) continue;
+    const std::string named =
+        std::string(f.key) + " " + *f.path + " (--rdzv-conf " + f.key + ", $" + f.var + ")";
+    if (!o.https) throw ConfigError(named + " needs --rdzv-conf protocol=https");
+    if (::access(f.path->c_str(), R_OK) != 0)
+      throw ConfigError(named + " cannot be read (" + std::strerror(errno) +
+                        "); give a PEM file this user can read");
+  }
+  if (!o.ssl_cert_key.empty() && o.ssl_cert.empty())
+    throw ConfigError(std::string("--rdzv-conf ssl_cert_key ($") + env::kEtcdSslCertKey +
+                      ") needs the certificate it belongs to: give ssl_cert too");
+}
+
+}  // namespace
+
 std::unique_ptr<Store> Store::connectEtcd(const std::string& addr, uint16_t port,
                                           std::chrono::milliseconds timeout,
                                           const std::string& prefix) {
@@ -129,6 +164,7 @@ std::unique_ptr<Store> Store::connectEtcd(const std::string& addr, uint16_t port
   o.timeout = timeout;
   o.user = env::get(env::kEtcdUser);
   o.password = env::get(env::kEtcdPassword);
+  etcdTlsFromEnv(o);
   const std::string where = addr + ":" + std::to_string(port);
   c10::intrusive_ptr<EtcdStore> etcd;
   try {

@@ -4,7 +4,9 @@
 --rdzv-backend etcd`; kill -9 of node 0's whole process tree mid-run: another node takes the
 leader lease, the job goes on with 2 nodes, finishes with the parameters of a 1-rank run within
 1e-5, and no process is left behind. Also: an etcd endpoint where nothing listens is one error
-line naming it, in seconds. Needs root and etcd: in CI (CI set) a missing one fails the test."""
+line naming it, in seconds; etcd over TLS with client certificates (loopback) trains, and
+without the client certificate is one line. Needs root and etcd: in CI (CI set) a missing one
+fails the test."""
 import os
 import re
 import shutil
@@ -192,6 +194,60 @@ class EtcdEndpoint(unittest.TestCase):
         self.assertEqual(len(lines), 1, p.stderr)
         self.assertIn(f"etcd at 127.0.0.1:{port}", lines[0])
         self.assertLess(took, 10, p.stderr)
+
+    @unittest.skipUnless(shutil.which("etcd") or os.environ.get("CI"), "needs etcd (CI has it)")
+    def test_tls_with_a_client_certificate_reaches_the_ranks_too(self):
+        # etcd on loopback over TLS, trusting only client certificates its CA signed; the
+        # launcher's --rdzv-conf keys (torchrun's names) reach its ranks, whose store is etcd too
+        # (an elastic job's ranks join its generations there).
+        tmp = tempfile.TemporaryDirectory(prefix="trainrun_etcd_tls_")
+        self.addCleanup(tmp.cleanup)
+        certs = tmp.name
+        subprocess.run(["sh", os.path.join(REPO, "tests/support/test_certs.sh"), certs,
+                        "127.0.0.1"], check=True, capture_output=True)
+        port, peer = free_port(), f"http://127.0.0.1:{free_port()}"
+        url = f"https://127.0.0.1:{port}"
+        etcd = subprocess.Popen([
+            "etcd", "--name", "tls", "--data-dir", os.path.join(certs, "data"),
+            "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls",
+            peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", f"tls={peer}",
+            "--cert-file", f"{certs}/server.pem", "--key-file", f"{certs}/server.key",
+            "--client-cert-auth", "--trusted-ca-file", f"{certs}/ca.pem"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def stop():
+            etcd.kill()
+            etcd.wait()
+        self.addCleanup(stop)
+        tls = f"protocol=https,ca_cert={certs}/ca.pem"
+        client = f",ssl_cert={certs}/client.pem,ssl_cert_key={certs}/client.key"
+
+        def run(conf, rdzv_id):
+            out = os.path.join(certs, rdzv_id)
+            return subprocess.run(
+                # 1:2 nodes: an elastic job, so even one node forms it through etcd (a fixed
+                # single node needs no rendezvous); it starts after last_call_timeout.
+                [TRAINRUN, "--nnodes", "1:2", "--nproc-per-node", "2", "--rdzv-backend", "etcd",
+                 "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", rdzv_id, "--rdzv-conf",
+                 conf + ",last_call_timeout=1", CONFIG, "--set", f"data.path={DATA}", "--set", "train.steps=20",
+                 "--set", "train.eval_every=0", "--set", f"output.dir={out}", "--set",
+                 f"checkpoint.uri={out}_ckpt"],
+                cwd=REPO, capture_output=True, text=True, timeout=120, env=netns_hosts.node_env())
+        deadline = time.monotonic() + 30
+        while True:  # etcd serves about a second after it starts
+            p = run(tls + client, f"tls-{int(time.monotonic() * 1000)}")
+            if p.returncode == 0 or "cannot reach" not in p.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("world_size=2", p.stdout)
+        # Without the client certificate etcd refuses the handshake: one line saying what to fix.
+        p = run(tls, "tls-no-client-cert")
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        lines = [line for line in p.stderr.splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn("TLS failed", lines[0])
+        self.assertIn("ssl_cert and ssl_cert_key", lines[0])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 
@@ -18,6 +22,31 @@ std::string errorFor(const std::vector<std::string>& args) {
     return e.what();
   }
   return "";
+}
+
+TEST(CliTest, RdzvConfTakesTorchrunsEtcdTlsKeys) {
+  const LaunchOptions o = parseCommandLine(
+      {"--rdzv-backend", "etcd", "--rdzv-endpoint", "e:2379", "--rdzv-conf",
+       "timeout=60,protocol=https,ca_cert=/c/ca.pem,ssl_cert=/c/n.pem,ssl_cert_key=/c/n.key",
+       "c.yaml"});
+  EXPECT_EQ(o.rdzv_timeout, std::chrono::seconds(60));
+  const std::vector<std::pair<std::string, std::string>> tls = {
+      {"TRAINRUN_ETCD_PROTOCOL", "https"},
+      {"TRAINRUN_ETCD_CA_CERT", "/c/ca.pem"},
+      {"TRAINRUN_ETCD_SSL_CERT", "/c/n.pem"},
+      {"TRAINRUN_ETCD_SSL_CERT_KEY", "/c/n.key"}};
+  EXPECT_EQ(o.etcd_tls_env, tls);
+  EXPECT_NE(errorFor({"--rdzv-backend", "etcd", "--rdzv-endpoint", "e:2379", "--rdzv-conf",
+                      "protocol=spdy", "c.yaml"})
+                .find("http or https"),
+            std::string::npos);
+  EXPECT_NE(errorFor({"--rdzv-backend", "etcd", "--rdzv-endpoint", "e:2379", "--rdzv-conf",
+                      "ca_cert=", "c.yaml"})
+                .find("'ca_cert=' needs a value"),
+            std::string::npos);
+  // node 0's c10d store speaks no TLS
+  EXPECT_NE(errorFor({"--rdzv-conf", "protocol=https", "c.yaml"}).find("give --rdzv-backend etcd"),
+            std::string::npos);
 }
 
 TEST(CliTest, ElasticFlags) {

@@ -1,5 +1,5 @@
-// Store over etcd: c10d's operations, leases, Gloo on top, auth, and a lost or absent etcd,
-// against a real etcd server the test starts on loopback.
+// Store over etcd: c10d's operations, leases, Gloo on top, auth, TLS with client certificates,
+// and a lost or absent etcd, against a real etcd server the test starts on loopback.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "distributed/gloo/gloo_communicator.h"
 #include "store/store.h"
+#include "support/error_of.h"
 #include "support/etcd_server.h"
 #include "support/ports.h"
 #include "support/scoped_env.h"
@@ -32,8 +33,10 @@ class EtcdStoreTest : public ::testing::Test {
     const std::string binary = EtcdServer::binary();
     // Only a machine without etcd skips: scripts/setup.sh installs it (etcd-server).
     if (binary.empty()) GTEST_SKIP() << "no etcd binary on PATH (apt-get install etcd-server)";
-    env_.unset("TRAINRUN_ETCD_USER");
-    env_.unset("TRAINRUN_ETCD_PASSWORD");
+    for (const char* name :
+         {"TRAINRUN_ETCD_USER", "TRAINRUN_ETCD_PASSWORD", "TRAINRUN_ETCD_PROTOCOL",
+          "TRAINRUN_ETCD_CA_CERT", "TRAINRUN_ETCD_SSL_CERT", "TRAINRUN_ETCD_SSL_CERT_KEY"})
+      env_.unset(name);
     server_ = std::make_unique<EtcdServer>(binary);
     // The first connect retries a refused connection for a few seconds; etcd starts in ~1 s.
     const auto until = Clock::now() + std::chrono::seconds(20);
@@ -229,6 +232,73 @@ TEST_F(EtcdStoreTest, AuthenticatedEtcdNeedsTheUserAndPassword) {
   EXPECT_TRUE(job->holdLease("leader2", "me", milliseconds(2000)));  // renewed
   ::unsetenv("TRAINRUN_ETCD_USER");
   ::unsetenv("TRAINRUN_ETCD_PASSWORD");
+}
+
+// The error a connection to `port` raises, "" when it connects and works.
+std::string connectError(uint16_t port) {
+  try {
+    auto s = Store::connect(StoreBackend::kEtcd, "127.0.0.1", port, kTimeout, "tls");
+    s->set("k", "v");
+    return s->get("k") == "v" ? "" : "read back another value";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    return e.what();
+  }
+}
+
+TEST_F(EtcdStoreTest, TlsWithAClientCertificateAndEachMistakeInOneLine) {
+  const testing::TempDir certs("trainrun-etcd-certs");
+  ASSERT_EQ(std::system(("sh " TRAINRUN_SOURCE_DIR "/tests/support/test_certs.sh " + certs.str() +
+                         " 127.0.0.1 >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  EtcdServer tls(EtcdServer::binary(), certs.str());
+  const std::string dir = certs.str();
+  env_.set("TRAINRUN_ETCD_PROTOCOL", "https");
+  env_.set("TRAINRUN_ETCD_CA_CERT", dir + "/ca.pem");
+  env_.set("TRAINRUN_ETCD_SSL_CERT", dir + "/client.pem");
+  env_.set("TRAINRUN_ETCD_SSL_CERT_KEY", dir + "/client.key");
+  const auto until = Clock::now() + std::chrono::seconds(20);  // etcd starts in ~1 s
+  std::string error = connectError(tls.port());
+  while (!error.empty() && error.find("cannot reach") != std::string::npos && Clock::now() < until)
+    error = connectError(tls.port());
+  EXPECT_EQ(error, "");
+  // No client certificate: etcd refuses the handshake.
+  env_.unset("TRAINRUN_ETCD_SSL_CERT");
+  env_.unset("TRAINRUN_ETCD_SSL_CERT_KEY");
+  error = connectError(tls.port());
+  EXPECT_NE(error.find("TLS failed"), std::string::npos) << error;
+  EXPECT_NE(error.find("ssl_cert and ssl_cert_key"), std::string::npos) << error;
+  // A CA that did not sign etcd's certificate.
+  env_.set("TRAINRUN_ETCD_CA_CERT", dir + "/other-ca.pem");
+  env_.set("TRAINRUN_ETCD_SSL_CERT", dir + "/client.pem");
+  env_.set("TRAINRUN_ETCD_SSL_CERT_KEY", dir + "/client.key");
+  error = connectError(tls.port());
+  EXPECT_NE(error.find("TLS failed"), std::string::npos) << error;
+  EXPECT_NE(error.find("check --rdzv-conf ca_cert"), std::string::npos) << error;
+  // Plain HTTP to it.
+  env_.unset("TRAINRUN_ETCD_PROTOCOL");
+  env_.unset("TRAINRUN_ETCD_CA_CERT");
+  env_.unset("TRAINRUN_ETCD_SSL_CERT");
+  env_.unset("TRAINRUN_ETCD_SSL_CERT_KEY");
+  error = connectError(tls.port());
+  EXPECT_NE(error.find("if it serves TLS, give --rdzv-conf protocol=https"), std::string::npos)
+      << error;
+  // Settings that cannot work fail before any connection, as config errors (exit code 2).
+  auto configError = [&] {
+    return testing::errorOf(
+        [&] { Store::connect(StoreBackend::kEtcd, "127.0.0.1", tls.port(), kTimeout, "tls"); });
+  };
+  env_.set("TRAINRUN_ETCD_CA_CERT", dir + "/ca.pem");
+  EXPECT_NE(configError().find("needs --rdzv-conf protocol=https"), std::string::npos);
+  env_.set("TRAINRUN_ETCD_PROTOCOL", "https");
+  env_.set("TRAINRUN_ETCD_CA_CERT", dir + "/missing.pem");
+  EXPECT_NE(configError().find("missing.pem (--rdzv-conf ca_cert, $TRAINRUN_ETCD_CA_CERT) cannot "
+                               "be read"),
+            std::string::npos)
+      << configError();
+  env_.set("TRAINRUN_ETCD_PROTOCOL", "spdy");
+  EXPECT_NE(configError().find("neither http nor https"), std::string::npos) << configError();
 }
 
 }  // namespace

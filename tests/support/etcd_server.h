@@ -1,4 +1,5 @@
-// Test support: a real etcd server on loopback, in its own data directory, killed at the end.
+// Test support: a real etcd server on loopback, in its own data directory, killed at the end;
+// over TLS with client certificates when given test_certs.sh's folder.
 #pragma once
 
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/env.h"
 #include "support/ports.h"
@@ -21,7 +23,10 @@ class EtcdServer {
   static std::string binary() { return env::findOnPath("etcd"); }
 
   // Starts `binary` on a free client port; it serves about a second later (clients retry).
-  explicit EtcdServer(const std::string& binary) : dir_("trainrun-etcd-test") {
+  // With `certs` (a folder test_certs.sh filled for 127.0.0.1) clients speak TLS and must
+  // present a certificate its CA signed.
+  explicit EtcdServer(const std::string& binary, const std::string& certs = "")
+      : dir_("trainrun-etcd-test"), tls_(!certs.empty()) {
     port_ = static_cast<uint16_t>(freeLoopbackPort());
     const std::string client = url();
     const std::string peer = "http://127.0.0.1:" + std::to_string(freeLoopbackPort());
@@ -29,15 +34,27 @@ class EtcdServer {
     const std::string log_path = (dir_.path() / "etcd.log").string();
     const std::string data = (dir_.path() / "data").string();
     const std::string cluster = "test=" + peer;
+    std::vector<std::string> args = {"etcd", "--name",
+                                     "test", "--data-dir",
+                                     data,   "--listen-client-urls",
+                                     client, "--advertise-client-urls",
+                                     client, "--listen-peer-urls",
+                                     peer,   "--initial-advertise-peer-urls",
+                                     peer,   "--initial-cluster",
+                                     cluster};
+    if (tls_)
+      args.insert(args.end(),
+                  {"--cert-file", certs + "/server.pem", "--key-file", certs + "/server.key",
+                   "--client-cert-auth", "--trusted-ca-file", certs + "/ca.pem"});
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
       const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(log, 1);
       ::dup2(log, 2);
-      ::execl(binary.c_str(), "etcd", "--name", "test", "--data-dir", data.c_str(),
-              "--listen-client-urls", client.c_str(), "--advertise-client-urls", client.c_str(),
-              "--listen-peer-urls", peer.c_str(), "--initial-advertise-peer-urls", peer.c_str(),
-              "--initial-cluster", cluster.c_str(), nullptr);
+      ::execv(binary.c_str(), argv.data());
       ::_exit(127);
     }
   }
@@ -53,10 +70,13 @@ class EtcdServer {
     pid_ = -1;
   }
   uint16_t port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_);
+  }
 
  private:
   TempDir dir_;
+  bool tls_ = false;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
 };

@@ -37,7 +37,8 @@ std::string keyList(const std::vector<std::string>& keys) {
 EtcdStore::EtcdStore(EtcdOptions options)
     : c10d::Store(options.timeout),
       options_(std::move(options)),
-      base_url_("http://" + options_.addr + ":" + std::to_string(options_.port)) {
+      base_url_(std::string(options_.https ? "https://" : "http://") + options_.addr + ":" +
+                std::to_string(options_.port)) {
   // etcd may be starting at the same moment as the nodes: a refused connection is retried
   // briefly; anything else (no route, a wrong port that answers) fails at once.
   const Clock::time_point until =
@@ -88,10 +89,31 @@ std::string EtcdStore::postOnce(const std::string& path, const std::string& body
   request.total_timeout = total;
   request.connect_timeout = std::min<std::chrono::milliseconds>(total, std::chrono::seconds(3));
   request.use_proxy = false;  // etcd sits on the cluster network
+  request.ca_file = options_.ca_cert;
+  request.cert_file = options_.ssl_cert;
+  request.key_file = options_.ssl_cert_key;
   http::Response answer = http_.perform(request);
+  if (!answer.answered() && answer.tls)
+    C10_THROW_ERROR(DistStoreError,
+                    "TLS failed (" + oneLine(answer.detail) +
+                        "); check --rdzv-conf ca_cert (the CA that signed etcd's certificate), "
+                        "ssl_cert and ssl_cert_key (the client certificate etcd trusts)");
+  // etcd's TLS listener closes a plain-HTTP connection without a reply (Go's answers a 400);
+  // after a first answer, an empty reply is a lost etcd like any other.
+  const bool plain_to_tls =
+      !options_.https && !answered_once_ &&
+      (answer.empty_reply ||
+       (answer.status == 400 && answer.body.find("HTTPS server") != std::string::npos));
+  if (plain_to_tls)
+    C10_THROW_ERROR(DistStoreError,
+                    std::string(answer.empty_reply ? "it closed a plain-HTTP request unanswered"
+                                                   : "it serves TLS only") +
+                        ": if it serves TLS, give --rdzv-conf protocol=https and ca_cert=CA.pem "
+                        "(and ssl_cert, ssl_cert_key if it asks for a client certificate)");
   if (!answer.answered())
     C10_THROW_ERROR(DistNetworkError, "etcd at " + endpoint() + " did not answer " + path + ": " +
                                           oneLine(answer.detail));
+  answered_once_ = true;
   *status = answer.status;
   return std::move(answer.body);
 }

@@ -14,11 +14,17 @@
 namespace trainrun {
 
 struct EtcdOptions {
-  std::string addr;  // host of etcd's client URL (http)
+  std::string addr;  // host of etcd's client URL
   uint16_t port = 2379;
   // etcd's own authentication (`etcdctl auth enable`); empty user: none.
   std::string user;
   std::string password;
+  // https: TLS, verifying etcd's certificate with `ca_cert` (PEM; "": the system's CAs), and
+  // presenting `ssl_cert` with its key `ssl_cert_key` when etcd asks for a client certificate.
+  bool https = false;
+  std::string ca_cert;
+  std::string ssl_cert;
+  std::string ssl_cert_key;
   // The store's deadline: get() and wait() give up after it (c10d's getTimeout()).
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
 };
@@ -27,8 +33,9 @@ struct EtcdOptions {
 // as c10d's TCPStore does, so compareSet() on a counter compares the same text. Every call is
 // thread-safe (one HTTP connection, one request at a time). A request that gets no answer
 // (etcd down, link cut: bounded by min(timeout, 10 s)) throws c10::DistNetworkError naming
-// the endpoint; wait() and get() past the deadline throw c10::DistStoreError. There is no
-// watch: waits poll, from 2 ms up to 50 ms apart.
+// the endpoint; a failed TLS handshake or certificate, and plain HTTP to an etcd that serves
+// TLS, throw c10::DistStoreError naming the settings to fix; wait() and get() past the deadline
+// throw c10::DistStoreError. There is no watch: waits poll, from 2 ms up to 50 ms apart.
 class EtcdStore : public c10d::Store {
  public:
   // Probes etcd once it is built (retrying for up to 3 s while it refuses connections), so a
@@ -79,10 +86,11 @@ class EtcdStore : public c10d::Store {
 
   EtcdOptions options_;
   std::string base_url_;
-  std::mutex mu_;      // one request at a time on the connection
-  http::Client http_;  // kept for its connection
-  std::string token_;  // etcd auth token, when a user is set
-  int64_t lease_ = 0;  // holdLease's lease, 0 when none
+  std::mutex mu_;               // one request at a time on the connection
+  http::Client http_;           // kept for its connection
+  std::string token_;           // etcd auth token, when a user is set
+  bool answered_once_ = false;  // etcd has answered a request on this handle
+  int64_t lease_ = 0;           // holdLease's lease, 0 when none
 };
 
 }  // namespace trainrun
