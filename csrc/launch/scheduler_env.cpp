@@ -110,6 +110,10 @@ SchedulerJob awsBatch(const Env& env) {
         "node; run trainrun as a multi-node parallel job, or give --rdzv-endpoint");
   const std::string id = env("AWS_BATCH_JOB_ID");
   job.job_id = id.substr(0, id.find('#'));  // "<job id>#<node index>" on each node
+  // A retried job keeps its id: each attempt is a run of its own (an etcd rendezvous keeps the
+  // last attempt's keys under the old run id).
+  const long attempt = envNumber(env, "AWS_BATCH_JOB_ATTEMPT", 1, kMaxNodes, 1);
+  if (attempt > 1) job.job_id += "-attempt" + std::to_string(attempt);
   return job;
 }
 
@@ -154,6 +158,9 @@ SchedulerJob slurm(const Env& env) {
   job.master_addr = firstSlurmHost(env("SLURM_JOB_NODELIST"));
   job.master_from = "SLURM_JOB_NODELIST";
   job.job_id = env("SLURM_JOB_ID");
+  // A requeued job keeps its id: each restart is a run of its own, as Batch's attempts are.
+  const long restarts = envNumber(env, "SLURM_RESTART_COUNT", 0, kMaxNodes, 0);
+  if (restarts > 0) job.job_id += "-restart" + std::to_string(restarts);
   return job;
 }
 

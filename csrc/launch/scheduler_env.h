@@ -18,7 +18,9 @@ struct SchedulerJob {
   uint16_t master_port = 0;  // 0: unset
   int nproc_per_node = 0;    // 0: unset
   std::string interface;     // network interface for Gloo/NCCL sockets; "" unset
-  std::string job_id;        // the scheduler's job id (run id and derived token); "" unset
+  // The scheduler's job id (run id and derived token), with "-attempt<N>" / "-restart<N>" for
+  // a Batch job's retry or a requeued Slurm job; "" unset.
+  std::string job_id;
 };
 
 // Reads `env` (a variable's value, "" when unset) and, for SageMaker,

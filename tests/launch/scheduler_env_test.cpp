@@ -102,6 +102,12 @@ TEST(SchedulerEnv, AwsBatchMainNodeIsNodeZero) {
   EXPECT_EQ(main.master_addr, "");
   EXPECT_THROW(detect({{"AWS_BATCH_JOB_NUM_NODES", "4"}, {"AWS_BATCH_JOB_NODE_INDEX", "7"}}),
                ConfigError);
+  // A retry keeps the job id: its run id names the attempt (an etcd rendezvous keeps the last
+  // attempt's keys).
+  worker["AWS_BATCH_JOB_ATTEMPT"] = "1";
+  EXPECT_EQ(detect(worker).job_id, "abc-123");
+  worker["AWS_BATCH_JOB_ATTEMPT"] = "3";
+  EXPECT_EQ(detect(worker).job_id, "abc-123-attempt3");
 }
 
 // The platform (no SageMaker toolkit in the image) sets no SM_NUM_GPUS: one rank per device
@@ -172,6 +178,13 @@ TEST(SchedulerEnv, SlurmFirstHostOfTheCompressedList) {
   EXPECT_EQ(job.node_rank, 3);
   EXPECT_EQ(job.master_addr, "gpu07");
   EXPECT_EQ(job.job_id, "991");
+  EXPECT_EQ(detect({{"SLURM_NNODES", "4"},
+                    {"SLURM_NODEID", "3"},
+                    {"SLURM_JOB_NODELIST", "gpu[07-09,12],cpu1"},
+                    {"SLURM_JOB_ID", "991"},
+                    {"SLURM_RESTART_COUNT", "2"}})
+                .job_id,
+            "991-restart2");  // requeued: another run
   EXPECT_EQ(firstSlurmHost("node1,node2"), "node1");
   EXPECT_EQ(firstSlurmHost("a[3]"), "a3");
   EXPECT_EQ(firstSlurmHost("rack[1-2]-n[5-6]"), "rack1-n[5-6]");
