@@ -44,6 +44,7 @@ NodeRendezvous::NodeRendezvous(const NodeRendezvousOptions& o)
     : options_(o), prefix_(rdzvPrefix(o.run_id, o.key_digest)) {
   openStore();
   checkToken();
+  if (etcd()) refuseEndedRun();
   claimNodeRank();
   if (elasticNodes())
     joinElasticJob();
@@ -97,6 +98,27 @@ void NodeRendezvous::checkToken() {
                     " refused this node: its rendezvous token differs from " +
                     (etcd() ? "the first node's" : "node 0's") +
                     "; give every node the same TRAINRUN_RDZV_TOKEN (or token file)");
+}
+
+void NodeRendezvous::refuseEndedRun() {
+  const NodeRendezvousOptions& o = options_;
+  std::string how;
+  if (store_->check({key(kFailureKey)})) {
+    how = "it failed (" + store_->get(key(kFailureKey)) + ")";
+  } else if (!elasticNodes() || store_->check({key(kFormedKey)})) {
+    const int known =
+        elasticNodes() ? static_cast<int>(store_->add(key(kArrivalsKey), 0)) : o.nnodes;
+    bool over = known > 0;  // every node that took part finished, or left
+    for (int r = 0; r < known && over; ++r)
+      over = store_->check({key(doneKey(r))}) || store_->check({key(leftKey(r))});
+    if (over) how = "it ended (every node finished or left)";
+  }
+  if (how.empty()) return;
+  throw ConfigError("run '" + o.run_id + "' on etcd at " + o.endpoint.addr + ":" +
+                    std::to_string(o.endpoint.port) + " ran before, and " + how +
+                    "; etcd keeps its keys: give this launch its own --rdzv-id, or clear the "
+                    "old run with etcdctl del --prefix rdzv/" +
+                    o.run_id + "/");
 }
 
 void NodeRendezvous::claimNodeRank() {

@@ -111,6 +111,9 @@ class NodeRendezvous {
   // publish this node; then form or join an elastic job, or wait for every fixed node.
   void openStore();
   void checkToken();
+  // etcd keeps a run's keys after it ends: a node arriving at a run that failed, or whose
+  // nodes all finished or left, is refused in one line (ConfigError) rather than joining it.
+  void refuseEndedRun();
   void claimNodeRank();
   void joinElasticJob();
   void waitForAllNodes();

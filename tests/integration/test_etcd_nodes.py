@@ -5,7 +5,7 @@
 leader lease, the job goes on with 2 nodes, finishes with the parameters of a 1-rank run within
 1e-5, and no process is left behind. Also: an etcd endpoint where nothing listens is one error
 line naming it, in seconds; etcd over TLS with client certificates (loopback) trains, and
-without the client certificate is one line. Needs root and etcd: in CI (CI set) a missing one
+without the client certificate is one line; a run id that ran before is refused in one line. Needs root and etcd: in CI (CI set) a missing one
 fails the test."""
 import os
 import re
@@ -195,60 +195,88 @@ class EtcdEndpoint(unittest.TestCase):
         self.assertIn(f"etcd at 127.0.0.1:{port}", lines[0])
         self.assertLess(took, 10, p.stderr)
 
-    @unittest.skipUnless(shutil.which("etcd") or os.environ.get("CI"), "needs etcd (CI has it)")
-    def test_tls_with_a_client_certificate_reaches_the_ranks_too(self):
-        # etcd on loopback over TLS, trusting only client certificates its CA signed; the
-        # launcher's --rdzv-conf keys (torchrun's names) reach its ranks, whose store is etcd too
-        # (an elastic job's ranks join its generations there).
-        tmp = tempfile.TemporaryDirectory(prefix="trainrun_etcd_tls_")
-        self.addCleanup(tmp.cleanup)
-        certs = tmp.name
-        subprocess.run(["sh", os.path.join(REPO, "tests/support/test_certs.sh"), certs,
-                        "127.0.0.1"], check=True, capture_output=True)
+    def loopback_etcd(self, certs=None):
+        """etcd on loopback (over TLS trusting only client certificates that test_certs.sh's CA
+        signed, when `certs` names its folder); returns its port. Stopped at the test's end."""
+        data = tempfile.TemporaryDirectory(prefix="trainrun_etcd_")
+        self.addCleanup(data.cleanup)
         port, peer = free_port(), f"http://127.0.0.1:{free_port()}"
-        url = f"https://127.0.0.1:{port}"
+        url = f"{'https' if certs else 'http'}://127.0.0.1:{port}"
+        tls = ["--cert-file", f"{certs}/server.pem", "--key-file", f"{certs}/server.key",
+               "--client-cert-auth", "--trusted-ca-file", f"{certs}/ca.pem"] if certs else []
         etcd = subprocess.Popen([
-            "etcd", "--name", "tls", "--data-dir", os.path.join(certs, "data"),
-            "--listen-client-urls", url, "--advertise-client-urls", url, "--listen-peer-urls",
-            peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", f"tls={peer}",
-            "--cert-file", f"{certs}/server.pem", "--key-file", f"{certs}/server.key",
-            "--client-cert-auth", "--trusted-ca-file", f"{certs}/ca.pem"],
+            "etcd", "--name", "lo", "--data-dir", data.name, "--listen-client-urls", url,
+            "--advertise-client-urls", url, "--listen-peer-urls", peer,
+            "--initial-advertise-peer-urls", peer, "--initial-cluster", f"lo={peer}"] + tls,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def stop():
             etcd.kill()
             etcd.wait()
         self.addCleanup(stop)
-        tls = f"protocol=https,ca_cert={certs}/ca.pem"
-        client = f",ssl_cert={certs}/client.pem,ssl_cert_key={certs}/client.key"
+        return port
 
-        def run(conf, rdzv_id):
-            out = os.path.join(certs, rdzv_id)
-            return subprocess.run(
-                # 1:2 nodes: an elastic job, so even one node forms it through etcd (a fixed
-                # single node needs no rendezvous); it starts after last_call_timeout.
-                [TRAINRUN, "--nnodes", "1:2", "--nproc-per-node", "2", "--rdzv-backend", "etcd",
-                 "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", rdzv_id, "--rdzv-conf",
-                 conf + ",last_call_timeout=1", CONFIG, "--set", f"data.path={DATA}", "--set", "train.steps=20",
-                 "--set", "train.eval_every=0", "--set", f"output.dir={out}", "--set",
-                 f"checkpoint.uri={out}_ckpt"],
-                cwd=REPO, capture_output=True, text=True, timeout=120, env=netns_hosts.node_env())
+    def run_one_node(self, port, rdzv_id, conf=""):
+        """A 1:2-node job of 2 ranks: elastic, so even one node forms it through etcd (a fixed
+        single node needs no rendezvous); it starts after last_call_timeout. Retried while
+        etcd is still starting (it serves about a second after it starts)."""
+        out = os.path.join(self.tmp.name, rdzv_id)
+        args = [TRAINRUN, "--nnodes", "1:2", "--nproc-per-node", "2", "--rdzv-backend", "etcd",
+                "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", rdzv_id, "--rdzv-conf",
+                conf + "last_call_timeout=1", CONFIG, "--set", f"data.path={DATA}", "--set",
+                "train.steps=20", "--set", "train.eval_every=0", "--set", f"output.dir={out}",
+                "--set", f"checkpoint.uri={out}_ckpt"]
         deadline = time.monotonic() + 30
-        while True:  # etcd serves about a second after it starts
-            p = run(tls + client, f"tls-{int(time.monotonic() * 1000)}")
-            if p.returncode == 0 or "cannot reach" not in p.stderr or time.monotonic() > deadline:
-                break
+        while True:
+            p = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120,
+                               env=netns_hosts.node_env())
+            if "cannot reach" not in p.stderr or time.monotonic() > deadline:
+                return p
             time.sleep(0.5)
+
+    def one_line(self, p):
+        lines = [line for line in p.stderr.splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, p.stderr)
+        return lines[0]
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="trainrun_etcd_endpoint_")
+        self.addCleanup(self.tmp.cleanup)
+
+    @unittest.skipUnless(shutil.which("etcd") or os.environ.get("CI"), "needs etcd (CI has it)")
+    def test_tls_with_a_client_certificate_reaches_the_ranks_too(self):
+        # The launcher's --rdzv-conf keys (torchrun's names) reach its ranks, whose store is etcd
+        # too (an elastic job's ranks join its generations there).
+        certs = os.path.join(self.tmp.name, "certs")
+        os.mkdir(certs)
+        subprocess.run(["sh", os.path.join(REPO, "tests/support/test_certs.sh"), certs,
+                        "127.0.0.1"], check=True, capture_output=True)
+        port = self.loopback_etcd(certs)
+        tls = f"protocol=https,ca_cert={certs}/ca.pem,"
+        client = f"ssl_cert={certs}/client.pem,ssl_cert_key={certs}/client.key,"
+        p = self.run_one_node(port, "tls", tls + client)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("world_size=2", p.stdout)
         # Without the client certificate etcd refuses the handshake: one line saying what to fix.
-        p = run(tls, "tls-no-client-cert")
+        p = self.run_one_node(port, "tls-no-client-cert", tls)
         self.assertNotEqual(p.returncode, 0, p.stderr)
-        lines = [line for line in p.stderr.splitlines() if line.strip()]
-        self.assertEqual(len(lines), 1, p.stderr)
-        self.assertIn("TLS failed", lines[0])
-        self.assertIn("ssl_cert and ssl_cert_key", lines[0])
+        line = self.one_line(p)
+        self.assertIn("TLS failed", line)
+        self.assertIn("ssl_cert and ssl_cert_key", line)
 
+    @unittest.skipUnless(shutil.which("etcd") or os.environ.get("CI"), "needs etcd (CI has it)")
+    def test_a_run_id_that_ran_before_is_refused_in_one_line(self):
+        # etcd keeps a run's keys: a second launch under the same id would join what the first
+        # left (its generations, its rank 0's job). A new id runs.
+        port = self.loopback_etcd()
+        p = self.run_one_node(port, "again")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.run_one_node(port, "again")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("run 'again' on etcd at", self.one_line(p))
+        self.assertIn("ran before, and it ended", p.stderr)
+        self.assertIn("etcdctl del --prefix rdzv/again/", p.stderr)
+        self.assertEqual(self.run_one_node(port, "again-2").returncode, 0)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
