@@ -37,7 +37,7 @@ KUBEFLOW_SETS = ["PET_NNODES", "PET_NODE_RANK", "PET_NPROC_PER_NODE", "MASTER_AD
                  "MASTER_PORT", "WORLD_SIZE", "RANK"]
 BATCH_SETS = ["AWS_BATCH_JOB_NUM_NODES", "AWS_BATCH_JOB_NODE_INDEX",
               "AWS_BATCH_JOB_MAIN_NODE_INDEX", "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS",
-              "AWS_BATCH_JOB_ID"]
+              "AWS_BATCH_JOB_ID", "AWS_BATCH_JOB_ATTEMPT"]
 # Slurm variables the sbatch script may read for itself (not trainrun's job layout).
 SLURM_SCRIPT_ONLY = {"SLURM_RESTART_COUNT"}
 
@@ -491,8 +491,9 @@ class SlurmScript(Checks):
     def test_slurm_variables_and_the_trainrun_command(self):
         used = set(re.findall(r"\b(SLURM_[A-Z_]+)", self.text))
         read_vars = {v for v in scheduler_variables() if v.startswith("SLURM_")}
+        # SLURM_RESTART_COUNT: a requeued job's run id names the restart
         self.assertEqual(read_vars, {"SLURM_NNODES", "SLURM_NODEID", "SLURM_JOB_NODELIST",
-                                     "SLURM_JOB_ID"})
+                                     "SLURM_JOB_ID", "SLURM_RESTART_COUNT"})
         self.assertLessEqual(used, read_vars | SLURM_SCRIPT_ONLY)
         self.assertIsNone(re.search(r"^\s*(export\s+)?(SLURM_\w+|MASTER_\w+|PET_\w+)=",
                                     self.text, re.M), "sets a scheduler variable")
