@@ -261,13 +261,19 @@ TEST_P(CommunicatorConformance, RejectsNonContiguousTensors) {
   });
 }
 
-// The last rank leaves right after joining: the others' collective fails within the group's
-// deadline, and the error names the collective by number, op, size and step.
+// The last rank leaves right after every rank joined: the others' collective fails within the
+// group's deadline, and the error names the collective by number, op, size and step.
 TEST_P(CommunicatorConformance, ACollectiveAPeerNeverJoinsFailsNamingIt) {
   const int world = GetParam().world();
+  std::atomic<int> joined{0};
   run(
       [&](int rank, Communicator& comm) {
-        if (rank == world - 1) return;  // never joins the collective
+        ++joined;
+        if (rank == world - 1) {  // never joins the collective: it leaves once every rank has
+          // its communicator (leaving while the others still connect would fail their set-up)
+          while (joined < world) std::this_thread::sleep_for(milliseconds(1));
+          return;
+        }
         comm.setStep(5);
         std::vector<torch::Tensor> t{torch::ones({4})};
         auto work = comm.allreduce(t, ReduceOp::kSum);
