@@ -53,16 +53,14 @@ std::string g_failure_file;
 
 // `trainrun train`: the job comes from /opt/ml (under TRAINRUN_FS_ROOT); the ranks write their
 // failure reason to SageMaker's failure file, the first one's wins.
-void useSageMakerJob(trainrun::launch::LaunchOptions& opts) {
+// `hosts`: the job's instance count (resourceconfig.json, as the scheduler detection read it).
+void useSageMakerJob(trainrun::launch::LaunchOptions& opts, int hosts) {
   namespace pipeline = trainrun::pipeline;
   const pipeline::SageMakerLayout layout(lookupEnv, lookupEnv(trainrun::env::kFsRoot));
   g_failure_file = layout.failureFile();
   std::error_code ec;
   std::filesystem::remove(g_failure_file, ec);  // a reason left by an earlier attempt
   ::setenv(trainrun::env::kFailureFile, g_failure_file.c_str(), 1);
-  // The instance count (resourceconfig.json), checked here before the config is built.
-  const int hosts = std::max(
-      1, trainrun::launch::detectScheduler(lookupEnv, lookupEnv(trainrun::env::kFsRoot)).nnodes);
   pipeline::TrainingJob job = pipeline::sageMakerTrainingJob(layout, pipeline::imageRoot(), hosts);
   std::string line =
       "trainrun: sagemaker: config " + job.config_path + " (" + job.config_source + ")";
@@ -116,9 +114,11 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
   }
   // TLS to etcd: the launcher's store and its ranks' read these (store/store.cpp).
   for (const auto& [name, value] : opts.etcd_tls_env) ::setenv(name.c_str(), value.c_str(), 1);
+  // The node layout the scheduler gives (SageMaker's instance count is the job's too).
+  const SchedulerJob scheduler = detectScheduler(lookupEnv, lookupEnv(trainrun::env::kFsRoot));
   std::error_code ec;
   if (opts.config_path == kSageMakerCommand && !std::filesystem::exists(opts.config_path, ec))
-    useSageMakerJob(opts);
+    useSageMakerJob(opts, std::max(1, scheduler.nnodes));
   // Fail on a bad config here, in one line, rather than N times in N ranks.
   std::chrono::milliseconds timeout = kStoreTimeoutWithoutConfig;
   std::optional<ShardListings> listings;  // token shards: listed once for this node's ranks
@@ -129,8 +129,7 @@ int launch(std::vector<std::string> args, trainrun::launch::SignalWatch& signals
     checkJobOnHost(config, lookupEnv, /*root=*/"");
     listings.emplace(config);
   }
-  const NodePlan plan =
-      planNodes(opts, detectScheduler(lookupEnv, lookupEnv(trainrun::env::kFsRoot)));
+  const NodePlan plan = planNodes(opts, scheduler);
   const NodeLaunch::Outcome outcome = NodeLaunch(opts, plan, timeout, signals, lookupEnv).run();
   return finish(outcome.exit_code, outcome.summary);
 }
